@@ -1,0 +1,269 @@
+//! The JSON shapes of Ridge's HTTP API (Qinling v1 plus Ridge's own additions), shared by the
+//! server, which renders them, and the client, which reads them. Field names, and which fields
+//! are JSON-encoded strings, follow Qinling exactly (QINLING-API.md §1.3).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::time::format;
+use crate::{Execution, Function, Runtime};
+
+/// A 4xx or 5xx body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faultcode: Option<String>,
+    pub faultstring: String,
+    #[serde(default)]
+    pub debuginfo: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeView {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub image: String,
+    pub status: String,
+    pub is_public: bool,
+    pub trusted: bool,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+impl From<&Runtime> for RuntimeView {
+    fn from(r: &Runtime) -> Self {
+        Self {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+            image: r.image.clone(),
+            status: r.status.to_string(),
+            is_public: r.is_public,
+            trusted: r.trusted,
+            project_id: r.project_id.to_string(),
+            created_at: format(&r.created_at),
+            updated_at: r.updated_at.as_ref().map(format),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeList {
+    pub runtimes: Vec<RuntimeView>,
+}
+
+/// `POST /v1/runtimes`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRuntime {
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_public: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<bool>,
+}
+
+/// `PUT /v1/runtimes/{id}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRuntime {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// `GET /v1/runtimes/{id}/pool`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolView {
+    pub name: String,
+    pub capacity: PoolCapacity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolCapacity {
+    /// Workers of this runtime alive on this node.
+    pub total: u64,
+    /// Of those, the ones idle and ready to take an execution.
+    pub available: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionView {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub runtime_id: Option<String>,
+    /// An object in single-function responses, a JSON-encoded string in list items (Qinling).
+    pub code: Value,
+    pub entry: Option<String>,
+    pub cpu: u64,
+    pub memory_size: u64,
+    pub timeout: u64,
+    pub count: i64,
+    pub latest_version: i64,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+impl FunctionView {
+    /// The single-function shape: `code` as an object.
+    pub fn detail(f: &Function) -> Self {
+        Self::build(f, f.code.to_json())
+    }
+
+    /// The list-item shape: `code` as a JSON-encoded string.
+    pub fn list_item(f: &Function) -> Self {
+        Self::build(
+            f,
+            Value::String(crate::json::python_dumps(&f.code.to_json())),
+        )
+    }
+
+    fn build(f: &Function, code: Value) -> Self {
+        Self {
+            id: f.id.to_string(),
+            name: f.name.clone(),
+            description: f.description.clone(),
+            runtime_id: Some(f.runtime_id.to_string()),
+            code,
+            entry: Some(f.entry.to_string()),
+            cpu: u64::from(f.limits.cpu),
+            memory_size: f.limits.memory_size,
+            timeout: u64::from(f.limits.timeout),
+            count: f.count,
+            latest_version: f.latest_version,
+            project_id: f.project_id.to_string(),
+            created_at: format(&f.created_at),
+            updated_at: f.updated_at.as_ref().map(format),
+        }
+    }
+
+    /// `code` as an object whichever shape this view came in.
+    pub fn code_object(&self) -> Value {
+        match &self.code {
+            Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+            other => other.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionList {
+    pub functions: Vec<FunctionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionView {
+    pub id: String,
+    pub function_id: String,
+    pub function_version: i64,
+    pub function_alias: Option<String>,
+    pub description: Option<String>,
+    pub status: String,
+    pub sync: bool,
+    /// The input as a string (JSON text of an object, or the raw positional value).
+    pub input: Option<String>,
+    /// A JSON-encoded string `{"duration": s, "output": v}`, or null while running.
+    pub result: Option<String>,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+impl From<&Execution> for ExecutionView {
+    fn from(e: &Execution) -> Self {
+        Self {
+            id: e.id.to_string(),
+            function_id: e.function_id.to_string(),
+            function_version: e.function_version,
+            function_alias: e.function_alias.clone(),
+            description: e.description.clone(),
+            status: e.status.to_string(),
+            sync: e.sync,
+            input: e.input.as_ref().map(|i| i.render()),
+            result: e.result.as_ref().map(|r| r.render()),
+            project_id: e.project_id.to_string(),
+            created_at: format(&e.created_at),
+            updated_at: e.updated_at.as_ref().map(format),
+        }
+    }
+}
+
+impl ExecutionView {
+    /// `result` decoded, when there is one and it is JSON.
+    pub fn result_json(&self) -> Option<Value> {
+        self.result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionList {
+    pub executions: Vec<ExecutionView>,
+}
+
+/// `POST /v1/executions`. `input` is a string for Qinling clients; any JSON value is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExecution {
+    #[serde(default)]
+    pub function_id: Option<String>,
+    /// An int, a numeric string, or null (meaning 0).
+    #[serde(default)]
+    pub function_version: Option<Value>,
+    #[serde(default)]
+    pub function_alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub sync: Option<bool>,
+    #[serde(default)]
+    pub input: Option<Value>,
+}
+
+/// `GET /v1/info`: Ridge's own description of this server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfoView {
+    pub version: String,
+    pub store: String,
+    pub package_store: String,
+    pub auth: String,
+    pub runtimes: Vec<RuntimeKindInfo>,
+    pub sandbox: SandboxInfo,
+    pub limits: crate::LimitsPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeKindInfo {
+    pub kind: String,
+    /// Whether this host can run it (for python3: an interpreter was found).
+    pub available: bool,
+    pub detail: String,
+}
+
+/// What isolation this host offers and what Ridge applies. Every protection is listed with
+/// whether it is enforced, so an operator never has to guess.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxInfo {
+    /// `v1`, `v2`, `hybrid` or `none`: the cgroup layout found on this host.
+    pub cgroup: String,
+    pub protections: Vec<Protection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Protection {
+    pub name: String,
+    pub enforced: bool,
+    pub detail: String,
+}

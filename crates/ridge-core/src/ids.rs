@@ -1,0 +1,157 @@
+//! Typed identifiers. Resource ids are UUID v4; a path segment that is not a UUID is rejected
+//! with Qinling's message before it reaches anything else.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::InvalidInput;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            pub fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidInput;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                parse_uuid(s).map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // Hyphenated lower case, as Qinling prints ids.
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// Identifies a runtime.
+    RuntimeId
+);
+uuid_id!(
+    /// Identifies a function.
+    FunctionId
+);
+uuid_id!(
+    /// Identifies an execution.
+    ExecutionId
+);
+
+/// Parses a UUID the way Qinling accepts it in paths and bodies.
+pub fn parse_uuid(s: &str) -> Result<Uuid, InvalidInput> {
+    Uuid::parse_str(s).map_err(|_| InvalidInput::new(format!("Expected a uuid but received {s}.")))
+}
+
+/// A project (tenant). In no-auth mode every resource lives in project `default`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProjectId(String);
+
+impl ProjectId {
+    /// Qinling's column is `String(80)`.
+    pub const MAX_LEN: usize = 80;
+
+    /// The project of every resource when authentication is off.
+    pub fn default_project() -> Self {
+        Self("default".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ProjectId {
+    type Error = InvalidInput;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let valid = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(s))
+        } else {
+            Err(InvalidInput::new(format!(
+                "invalid project id `{s}`: use 1 to 80 letters, digits, `-` or `_`"
+            )))
+        }
+    }
+}
+
+impl From<ProjectId> for String {
+    fn from(p: ProjectId) -> Self {
+        p.0
+    }
+}
+
+impl FromStr for ProjectId {
+    type Err = InvalidInput;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl fmt::Display for ProjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_malformed_uuid_with_qinling_message() {
+        let err = "abc".parse::<FunctionId>().expect_err("not a uuid");
+        assert_eq!(err.message, "Expected a uuid but received abc.");
+    }
+
+    #[test]
+    fn ids_round_trip_through_display() {
+        let id = ExecutionId::new();
+        assert_eq!(id.to_string().parse::<ExecutionId>(), Ok(id));
+    }
+
+    #[test]
+    fn project_ids_are_restricted() {
+        assert!("default".parse::<ProjectId>().is_ok());
+        assert!("a/b".parse::<ProjectId>().is_err());
+        assert!("".parse::<ProjectId>().is_err());
+        assert!("x".repeat(81).parse::<ProjectId>().is_err());
+    }
+}

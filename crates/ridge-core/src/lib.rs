@@ -1,0 +1,26 @@
+//! Ridge's domain model: typed ids, the runtime, function and execution resources, resource
+//! limits with Qinling's validation rules, execution input and result shapes, list filters, and
+//! the JSON wire types that the API server and the client share.
+//!
+//! This crate does no IO and knows nothing of tokio, SQL, HTTP or processes: everything here is
+//! plain data and pure functions, unit-tested in place.
+
+pub mod api;
+pub mod error;
+pub mod execution;
+pub mod filter;
+pub mod function;
+pub mod ids;
+pub mod json;
+pub mod limits;
+pub mod runtime;
+pub mod time;
+
+pub use error::InvalidInput;
+pub use execution::{Execution, ExecutionInput, ExecutionResult, ExecutionStatus};
+pub use filter::{Filter, FilterOp};
+pub use function::{Code, Entry, Function};
+pub use ids::{ExecutionId, FunctionId, ProjectId, RuntimeId};
+pub use limits::{Limits, LimitsPolicy};
+pub use runtime::{Runtime, RuntimeKind, RuntimeStatus};
+pub use time::Timestamp;
