@@ -1,0 +1,54 @@
+//! Discovery (`GET /`, `GET /v1/`) and Ridge's `GET /v1/info`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::HOST;
+use ridge_core::api::{InfoView, RuntimeKindInfo};
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+fn app_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:7070");
+    format!("http://{host}")
+}
+
+pub async fn versions(headers: HeaderMap) -> Json<Value> {
+    Json(json!({
+        "versions": [{
+            "id": "v1.0",
+            "status": "CURRENT",
+            "links": [{"href": format!("{}/v1", app_url(&headers)), "target": "v1", "rel": "self"}],
+        }]
+    }))
+}
+
+pub async fn v1(headers: HeaderMap) -> Json<Value> {
+    Json(json!({ "uri": format!("{}/v1", app_url(&headers)) }))
+}
+
+pub async fn info(State(state): State<AppState>) -> Json<InfoView> {
+    let runtimes = state
+        .engine
+        .runtime_checks()
+        .into_iter()
+        .map(|(kind, found)| RuntimeKindInfo {
+            kind: kind.to_string(),
+            available: found.is_ok(),
+            detail: found.unwrap_or_else(|why| why),
+        })
+        .collect();
+    Json(InfoView {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        store: state.store.describe(),
+        package_store: state.packages.describe(),
+        auth: state.config.auth.clone(),
+        runtimes,
+        sandbox: state.config.sandbox.clone(),
+        limits: state.config.limits,
+    })
+}

@@ -1,0 +1,154 @@
+//! `/v1/runtimes`: admins register the runtimes functions run on.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ridge_core::api::{CreateRuntime, PoolCapacity, PoolView, RuntimeList, RuntimeView, UpdateRuntime};
+use ridge_core::{Runtime, RuntimeId, RuntimeKind, RuntimeStatus};
+
+use super::{JsonBody, path_id};
+use crate::context::Caller;
+use crate::{ApiError, AppState};
+
+const MAX_TEXT: usize = 255;
+
+fn check_text(field: &str, value: &Option<String>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_TEXT => Err(ApiError::BadRequest(format!(
+            "`{field}` is too long: at most {MAX_TEXT} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Operation not allowed".to_owned()))
+    }
+}
+
+async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Runtime, ApiError> {
+    let id: RuntimeId = path_id(raw_id)?;
+    let runtime = state.store.get_runtime(id).await?;
+    if runtime.is_public || caller.can_see(&runtime.project_id) {
+        Ok(runtime)
+    } else {
+        Err(ApiError::NotFound(format!("Runtime not found [id={id}]")))
+    }
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<RuntimeList>, ApiError> {
+    let runtimes = state.store.list_runtimes(&caller.project).await?;
+    Ok(Json(RuntimeList {
+        runtimes: runtimes.iter().map(RuntimeView::from).collect(),
+    }))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RuntimeView>, ApiError> {
+    Ok(Json(RuntimeView::from(&visible(&state, &caller, &id).await?)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateRuntime>,
+) -> Result<(StatusCode, Json<RuntimeView>), ApiError> {
+    require_admin(&caller)?;
+    let image = body.image.ok_or_else(|| ApiError::missing("image"))?;
+    RuntimeKind::from_image(&image)?;
+    check_text("name", &body.name)?;
+    check_text("description", &body.description)?;
+    check_text("image", &Some(image.clone()))?;
+    let runtime = Runtime {
+        id: RuntimeId::new(),
+        project_id: caller.project.clone(),
+        name: body.name,
+        description: body.description,
+        image,
+        status: RuntimeStatus::Creating,
+        is_public: body.is_public.unwrap_or(true),
+        trusted: body.trusted.unwrap_or(true),
+        created_at: ridge_core::time::now(),
+        updated_at: None,
+    };
+    state.store.create_runtime(&runtime).await?;
+    state.engine.prepare_runtime(runtime.clone());
+    Ok((StatusCode::CREATED, Json(RuntimeView::from(&runtime))))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateRuntime>,
+) -> Result<Json<RuntimeView>, ApiError> {
+    require_admin(&caller)?;
+    let mut runtime = visible(&state, &caller, &id).await?;
+    check_text("name", &body.name)?;
+    check_text("description", &body.description)?;
+    let new_image = body.image.filter(|i| *i != runtime.image);
+    if let Some(image) = &new_image {
+        RuntimeKind::from_image(image)?;
+        check_text("image", &Some(image.clone()))?;
+        if runtime.status != RuntimeStatus::Available {
+            return Err(ApiError::Conflict(format!("Runtime {} is not available.", runtime.id)));
+        }
+        if state.engine.pool_stats(runtime.id).total > 0 {
+            return Err(ApiError::Forbidden(format!(
+                "Runtime {} is still in use by functions.",
+                runtime.id
+            )));
+        }
+    }
+    if let Some(name) = body.name {
+        runtime.name = Some(name);
+    }
+    if let Some(description) = body.description {
+        runtime.description = Some(description);
+    }
+    runtime.updated_at = Some(ridge_core::time::now());
+    if let Some(image) = new_image {
+        runtime.image = image;
+        runtime.status = RuntimeStatus::Creating;
+        state.store.update_runtime(&runtime).await?;
+        state.engine.prepare_runtime(runtime.clone());
+    } else {
+        state.store.update_runtime(&runtime).await?;
+    }
+    Ok(Json(RuntimeView::from(&runtime)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&caller)?;
+    let runtime = visible(&state, &caller, &id).await?;
+    state.store.delete_runtime(runtime.id).await?;
+    state.engine.release_runtime(runtime.id).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn pool(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PoolView>, ApiError> {
+    require_admin(&caller)?;
+    let runtime = visible(&state, &caller, &id).await?;
+    let stats = state.engine.pool_stats(runtime.id);
+    Ok(Json(PoolView {
+        name: runtime.id.to_string(),
+        capacity: PoolCapacity {
+            total: stats.total,
+            available: stats.available,
+        },
+    }))
+}

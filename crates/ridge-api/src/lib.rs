@@ -1,0 +1,147 @@
+//! Ridge's HTTP API: the Qinling v1 routes (so the `openstack` CLI and Qinling-era scripts work
+//! unchanged) and Ridge's own additions (`GET /v1/info`).
+//!
+//! Handlers are thin: they parse the request into typed values at the edge, call the store or
+//! the engine, and map the answer. No SQL and no process handling here. Every error goes through
+//! the one [`ApiError`] mapping, and every 4xx carries a `faultstring` that says what to fix.
+
+mod context;
+mod error;
+mod handlers;
+mod kwargs;
+mod query;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use ridge_core::LimitsPolicy;
+use ridge_core::api::SandboxInfo;
+use ridge_engine::Engine;
+use ridge_package::PackageStore;
+use ridge_store::Store;
+use tower::Layer;
+use tower::util::{MapRequest, MapRequestLayer};
+
+pub use error::ApiError;
+
+/// What the handlers share: trait objects for the store and packages, the engine, and settings.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub packages: Arc<dyn PackageStore>,
+    pub engine: Arc<Engine>,
+    pub config: Arc<ApiConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Allowed ranges and defaults of function limits.
+    pub limits: LimitsPolicy,
+    /// Largest accepted function package, in bytes.
+    pub max_package_size: usize,
+    /// Reported by `GET /v1/info`.
+    pub auth: String,
+    pub sandbox: SandboxInfo,
+}
+
+/// The API as a service: the router behind a path normaliser, because Qinling clients send
+/// `/v1//aliases` and trailing slashes (QINLING-API.md §1.3).
+pub type ApiService = MapRequest<Router, fn(Request) -> Request>;
+
+pub fn service(state: AppState) -> ApiService {
+    let normalize: fn(Request) -> Request = normalize_path;
+    MapRequestLayer::new(normalize).layer(router(state))
+}
+
+pub fn router(state: AppState) -> Router {
+    use handlers::{executions, functions, root, runtimes};
+
+    // Package uploads are bounded by the configured size (plus room for the form fields); the
+    // limit is checked while reading, and a bigger body gets a 413 that says the limit.
+    let upload_limit = DefaultBodyLimit::max(state.config.max_package_size + 64 * 1024);
+    Router::new()
+        .route("/", get(root::versions))
+        .route("/v1", get(root::v1))
+        .route("/v1/info", get(root::info))
+        .route("/v1/runtimes", get(runtimes::list).post(runtimes::create))
+        .route(
+            "/v1/runtimes/{id}",
+            get(runtimes::show).put(runtimes::update).delete(runtimes::delete),
+        )
+        .route("/v1/runtimes/{id}/pool", get(runtimes::pool))
+        .route(
+            "/v1/functions",
+            get(functions::list).post(functions::create).layer(upload_limit),
+        )
+        .route(
+            "/v1/functions/{id}",
+            get(functions::show)
+                .put(functions::update)
+                .delete(functions::delete)
+                .layer(upload_limit),
+        )
+        .route("/v1/executions", get(executions::list).post(executions::create))
+        .route(
+            "/v1/executions/{id}",
+            get(executions::show).delete(executions::delete),
+        )
+        .route("/v1/executions/{id}/log", get(executions::log))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(state)
+}
+
+/// Collapses repeated slashes and drops a trailing one, keeping the query.
+fn normalize_path(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && (path.ends_with('/') || path.contains("//")) {
+        let mut clean = String::with_capacity(path.len());
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            clean.push('/');
+            clean.push_str(segment);
+        }
+        if clean.is_empty() {
+            clean.push('/');
+        }
+        if let Some(q) = req.uri().query() {
+            clean.push('?');
+            clean.push_str(q);
+        }
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = clean.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(uri: &str) -> String {
+        let req = Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .expect("valid request");
+        normalize_path(req).uri().to_string()
+    }
+
+    #[test]
+    fn tolerates_double_and_trailing_slashes() {
+        assert_eq!(normalized("/v1//aliases"), "/v1/aliases");
+        assert_eq!(normalized("/v1/"), "/v1");
+        assert_eq!(normalized("/"), "/");
+        assert_eq!(
+            normalized("/v1/functions/x/workers/?function_version=1"),
+            "/v1/functions/x/workers?function_version=1"
+        );
+        assert_eq!(normalized("/v1/runtimes"), "/v1/runtimes");
+    }
+}

@@ -1,0 +1,280 @@
+//! The [`Engine`]: the pools, the runtimes, and the background work that keeps them tidy.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ridge_core::{Execution, Function, FunctionId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus};
+use ridge_package::PackageStore;
+use ridge_runtime::{Runtime as RuntimeAdapter, Worker};
+use ridge_store::Store;
+use tokio::task::JoinHandle;
+
+use crate::policy::ScalingPolicy;
+use crate::pool::{Fingerprint, Pool, PoolKey};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub scaling: ScalingPolicy,
+    /// Cap on the stdout+stderr kept per execution, in bytes.
+    pub log_cap: usize,
+    /// How often idle workers are checked against the idle expiry.
+    pub reap_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            scaling: ScalingPolicy::default(),
+            log_cap: 1024 * 1024,
+            reap_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Workers of one runtime on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    pub total: u64,
+    pub available: u64,
+}
+
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) packages: Arc<dyn PackageStore>,
+    adapters: HashMap<RuntimeKind, Arc<dyn RuntimeAdapter>>,
+    /// What each runtime kind's check found on this host: a description, or why it cannot run.
+    checks: Mutex<HashMap<RuntimeKind, Result<String, String>>>,
+    pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    pub(crate) config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        packages: Arc<dyn PackageStore>,
+        adapters: Vec<Arc<dyn RuntimeAdapter>>,
+        config: EngineConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            packages,
+            adapters: adapters.into_iter().map(|a| (a.kind(), a)).collect(),
+            checks: Mutex::new(HashMap::new()),
+            pools: Mutex::new(HashMap::new()),
+            config,
+        })
+    }
+
+    /// Checks every runtime kind on this host, resolves what a previous run left unfinished,
+    /// and starts the idle reaper. Call once at start-up.
+    pub async fn start(self: &Arc<Self>) -> Result<(), ridge_store::StoreError> {
+        for (kind, adapter) in &self.adapters {
+            let found = adapter.check().await.map_err(|e| e.to_string());
+            match &found {
+                Ok(detail) => tracing::info!(runtime = %kind, %detail, "runtime ready"),
+                Err(why) => {
+                    tracing::warn!(runtime = %kind, %why, "runtime cannot run on this host")
+                }
+            }
+            lock(&self.checks).insert(*kind, found);
+        }
+        for runtime in self.store.all_runtimes().await? {
+            if matches!(
+                runtime.status,
+                RuntimeStatus::Creating | RuntimeStatus::Available | RuntimeStatus::Error
+            ) {
+                self.settle_runtime(&runtime).await;
+            }
+        }
+        self.recover().await?;
+        let engine = Arc::downgrade(self);
+        let every = self.config.reap_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
+                engine.reap_idle().await;
+            }
+        });
+        Ok(())
+    }
+
+    /// The result of each runtime kind's host check, for `GET /v1/info`.
+    pub fn runtime_checks(&self) -> Vec<(RuntimeKind, Result<String, String>)> {
+        let checks = lock(&self.checks);
+        let mut all: Vec<_> = RuntimeKind::ALL
+            .iter()
+            .map(|k| {
+                let found = checks
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| Err("not checked yet".to_owned()));
+                (*k, found)
+            })
+            .collect();
+        all.sort_by_key(|(k, _)| k.as_str());
+        all
+    }
+
+    /// Brings a newly created (or re-imaged) runtime to `available`, or `error` when this host
+    /// cannot run its kind. Runs in the background; the API has already answered `creating`.
+    pub fn prepare_runtime(self: &Arc<Self>, runtime: Runtime) {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.settle_runtime(&runtime).await });
+    }
+
+    async fn settle_runtime(&self, runtime: &Runtime) {
+        let status = match runtime.kind() {
+            Some(kind) => match lock(&self.checks).get(&kind) {
+                Some(Ok(_)) => RuntimeStatus::Available,
+                _ => RuntimeStatus::Error,
+            },
+            None => RuntimeStatus::Error,
+        };
+        if status != runtime.status {
+            if let Err(e) = self.store.set_runtime_status(runtime.id, status).await {
+                tracing::error!(runtime = %runtime.id, error = %e, "cannot record runtime status");
+            }
+        }
+    }
+
+    pub(crate) fn adapter(&self, kind: RuntimeKind) -> Option<Arc<dyn RuntimeAdapter>> {
+        self.adapters.get(&kind).cloned()
+    }
+
+    /// Runs a stored `running` execution on a worker and records its outcome. The work happens
+    /// in its own task, so a sync caller that goes away does not abandon the execution; a sync
+    /// caller awaits the handle, an async one drops it.
+    pub fn submit(
+        self: &Arc<Self>,
+        execution: Execution,
+        function: Function,
+    ) -> JoinHandle<Execution> {
+        let engine = self.clone();
+        tokio::spawn(async move { crate::dispatch::run(&engine, execution, function).await })
+    }
+
+    /// The pool for this function's current code and limits. A pool made for older code is
+    /// retired (its idle workers stopped, its busy ones stopped when they finish).
+    pub(crate) async fn pool_for(
+        &self,
+        function: &Function,
+        version: i64,
+        runtime_id: RuntimeId,
+    ) -> Arc<Pool> {
+        let fingerprint = Fingerprint {
+            md5sum: function.code.md5sum().to_owned(),
+            entry: function.entry.clone(),
+            limits: function.limits,
+        };
+        let key = (function.id, version);
+        let (pool, stale) = {
+            let mut pools = lock(&self.pools);
+            match pools.get(&key) {
+                Some(pool) if pool.fingerprint == fingerprint && !pool.is_retired() => {
+                    (pool.clone(), None)
+                }
+                _ => {
+                    let pool = Pool::new(runtime_id, fingerprint, self.config.scaling);
+                    let stale = pools.insert(key, pool.clone());
+                    (pool, stale)
+                }
+            }
+        };
+        if let Some(stale) = stale {
+            kill_all(stale.retire()).await;
+        }
+        pool
+    }
+
+    /// Stops every worker of the function (all versions); the next execution starts afresh.
+    /// Called when a function's code or limits change and when it is deleted.
+    pub async fn release_function(&self, id: FunctionId) {
+        let pools: Vec<_> = {
+            let mut pools = lock(&self.pools);
+            let keys: Vec<_> = pools.keys().filter(|(f, _)| *f == id).copied().collect();
+            keys.into_iter().filter_map(|k| pools.remove(&k)).collect()
+        };
+        for pool in pools {
+            kill_all(pool.retire()).await;
+        }
+    }
+
+    /// Stops every worker of functions of this runtime.
+    pub async fn release_runtime(&self, id: RuntimeId) {
+        let pools: Vec<_> = {
+            let mut pools = lock(&self.pools);
+            let keys: Vec<_> = pools
+                .iter()
+                .filter(|(_, p)| p.runtime_id == id)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.into_iter().filter_map(|k| pools.remove(&k)).collect()
+        };
+        for pool in pools {
+            kill_all(pool.retire()).await;
+        }
+    }
+
+    /// Workers of one runtime alive on this node, and how many are idle.
+    pub fn pool_stats(&self, runtime_id: RuntimeId) -> PoolStats {
+        lock(&self.pools)
+            .values()
+            .filter(|p| p.runtime_id == runtime_id)
+            .fold(PoolStats::default(), |acc, p| {
+                let (live, idle) = p.counts();
+                PoolStats {
+                    total: acc.total + live as u64,
+                    available: acc.available + idle as u64,
+                }
+            })
+    }
+
+    async fn reap_idle(&self) {
+        let now = Instant::now();
+        let (expired, empty): (Vec<_>, Vec<_>) = {
+            let pools = lock(&self.pools);
+            let expired = pools.values().flat_map(|p| p.reap(now)).collect();
+            let empty = pools
+                .iter()
+                .filter(|(_, p)| p.is_empty())
+                .map(|(k, _)| *k)
+                .collect();
+            (expired, empty)
+        };
+        if !expired.is_empty() {
+            tracing::debug!(count = expired.len(), "releasing idle workers");
+        }
+        kill_all(expired).await;
+        let mut pools = lock(&self.pools);
+        for key in empty {
+            if pools.get(&key).is_some_and(|p| p.is_empty()) {
+                pools.remove(&key);
+            }
+        }
+    }
+
+    /// Stops every idle worker and retires every pool; busy workers stop when their execution
+    /// ends (or when the process exits). Executions still running are resolved at next start.
+    pub async fn shutdown(&self) {
+        let pools: Vec<_> = lock(&self.pools).drain().map(|(_, p)| p).collect();
+        for pool in pools {
+            kill_all(pool.retire()).await;
+        }
+    }
+}
+
+pub(crate) async fn kill_all(workers: Vec<Box<dyn Worker>>) {
+    for mut worker in workers {
+        worker.kill().await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only bookkeeping happens under these locks; a poisoned one still holds consistent data.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
