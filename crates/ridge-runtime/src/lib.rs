@@ -1,0 +1,116 @@
+//! Runtimes: how a function's code is loaded into a worker and called.
+//!
+//! The [`Runtime`] trait starts [`Worker`]s; a worker is one long-lived process that has loaded
+//! one function (version) once and serves executions one at a time over length-prefixed frames
+//! on pipes. The engine owns pools, scheduling and timeouts; this crate owns the process and the
+//! protocol. Isolation comes from `ridge-sandbox`.
+
+mod capture;
+mod frame;
+mod process;
+mod protocol;
+mod python;
+
+pub use python::{PythonConfig, PythonRuntime, WORKER_ENV};
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use ridge_core::{Entry, ExecutionId, ExecutionInput, FunctionId, Limits, RuntimeKind};
+use serde_json::Value;
+
+/// What a worker is started for.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub function_id: FunctionId,
+    pub function_version: i64,
+    /// The unpacked package, read-only.
+    pub package_dir: PathBuf,
+    pub entry: Entry,
+    pub limits: Limits,
+    /// Cap on the stdout+stderr captured per execution, in bytes.
+    pub log_cap: usize,
+}
+
+/// One call.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub execution_id: ExecutionId,
+    pub input: Option<ExecutionInput>,
+}
+
+/// What the function did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvocationOutcome {
+    /// The return value, or the failure message (`str(exception)` for Python).
+    pub output: Result<Value, String>,
+    /// Captured stdout and stderr (with a traceback on failure), capped.
+    pub logs: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The function's code failed to load (a syntax error, a missing module or entry). The
+    /// function failed, not the platform.
+    #[error("{message}")]
+    Load { message: String, logs: String },
+    /// The worker process could not be started or broke the protocol while starting.
+    #[error("failed to start worker: {detail}")]
+    Spawn {
+        detail: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The worker process ended during the call (crash, `os._exit`, killed by the OOM killer).
+    #[error("worker exited during the execution: {detail}")]
+    Exited {
+        detail: String,
+        /// Killed by SIGKILL that Ridge did not send: most likely the memory limit.
+        killed: bool,
+        /// Whatever the function printed before the worker died.
+        logs: String,
+    },
+    /// The worker sent something that is not a valid frame.
+    #[error("worker broke the protocol: {detail}")]
+    Protocol { detail: String },
+    #[error("i/o error talking to the worker")]
+    Io(#[source] std::io::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    fn kind(&self) -> RuntimeKind;
+
+    /// Checks that this host can run the runtime (for Python: finds and runs the interpreter).
+    /// The `Ok` text describes what was found, for `GET /v1/info`.
+    async fn check(&self) -> Result<String, CheckError>;
+
+    /// Starts a worker and waits until it has loaded the function.
+    async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError>;
+}
+
+#[async_trait]
+pub trait Worker: Send + 'static {
+    /// A name unique on this node, listed by the workers API.
+    fn name(&self) -> &str;
+
+    /// The worker's main process id, while it runs.
+    fn pid(&self) -> Option<u32>;
+
+    /// Runs one execution. Not cancel-safe: a call abandoned midway (the engine's timeout) leaves
+    /// the worker unusable, and the caller must `kill` it.
+    async fn invoke(&mut self, invocation: &Invocation) -> Result<InvocationOutcome, WorkerError>;
+
+    /// Kills the worker's whole process tree and reaps it. Idempotent.
+    async fn kill(&mut self);
+}
