@@ -86,7 +86,12 @@ async fn execute(
             Ok(Ok(worker)) => lease.set_worker(worker),
             Ok(Err(StartError::Load { message, logs })) => {
                 lease.discard().await;
-                return Some(outcome::load_failed(message, logs, started.elapsed()));
+                return Some(outcome::load_failed(
+                    execution.id,
+                    message,
+                    logs,
+                    started.elapsed(),
+                ));
             }
             Ok(Err(e @ StartError::Spawn { .. })) => {
                 tracing::error!(execution = %execution.id, error = %e, "cannot start a worker");

@@ -28,12 +28,22 @@ pub(crate) fn completed(outcome: InvocationOutcome, took: Duration) -> Execution
     }
 }
 
-/// The function's code could not be loaded.
-pub(crate) fn load_failed(message: String, logs: String, took: Duration) -> ExecutionOutcome {
+/// The function's code could not be loaded; `logs` is what the import printed and the traceback.
+pub(crate) fn load_failed(
+    id: ExecutionId,
+    message: String,
+    logs: String,
+    took: Duration,
+) -> ExecutionOutcome {
+    let mut framed = format!("Start execution: {id}\n{logs}");
+    if !framed.ends_with('\n') {
+        framed.push('\n');
+    }
+    framed.push_str(&format!("Finished execution: {id}\n"));
     ExecutionOutcome {
         status: ExecutionStatus::Failed,
         result: ExecutionResult::new(secs(took), Value::String(message)),
-        logs,
+        logs: framed,
     }
 }
 
