@@ -37,7 +37,9 @@ impl ApiError {
 
     /// Qinling's message for a missing required parameter.
     pub fn missing(param: &str) -> Self {
-        ApiError::BadRequest(format!("Required param is missing. Required: {{'{param}'}}"))
+        ApiError::BadRequest(format!(
+            "Required param is missing. Required: {{'{param}'}}"
+        ))
     }
 }
 
@@ -90,7 +92,11 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let faultcode = if status.is_server_error() { "Server" } else { "Client" };
+        let faultcode = if status.is_server_error() {
+            "Server"
+        } else {
+            "Client"
+        };
         let body = Fault {
             faultcode: Some(faultcode.to_owned()),
             faultstring: message,

@@ -14,8 +14,8 @@ mod query;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
 use axum::routing::get;
 use ridge_core::LimitsPolicy;
 use ridge_core::api::SandboxInfo;
@@ -69,12 +69,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/runtimes", get(runtimes::list).post(runtimes::create))
         .route(
             "/v1/runtimes/{id}",
-            get(runtimes::show).put(runtimes::update).delete(runtimes::delete),
+            get(runtimes::show)
+                .put(runtimes::update)
+                .delete(runtimes::delete),
         )
         .route("/v1/runtimes/{id}/pool", get(runtimes::pool))
         .route(
             "/v1/functions",
-            get(functions::list).post(functions::create).layer(upload_limit),
+            get(functions::list)
+                .post(functions::create)
+                .layer(upload_limit),
         )
         .route(
             "/v1/functions/{id}",
@@ -83,7 +87,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(functions::delete)
                 .layer(upload_limit),
         )
-        .route("/v1/executions", get(executions::list).post(executions::create))
+        .route(
+            "/v1/executions",
+            get(executions::list).post(executions::create),
+        )
         .route(
             "/v1/executions/{id}",
             get(executions::show).delete(executions::delete),

@@ -135,10 +135,10 @@ impl Engine {
             },
             None => RuntimeStatus::Error,
         };
-        if status != runtime.status {
-            if let Err(e) = self.store.set_runtime_status(runtime.id, status).await {
-                tracing::error!(runtime = %runtime.id, error = %e, "cannot record runtime status");
-            }
+        if status != runtime.status
+            && let Err(e) = self.store.set_runtime_status(runtime.id, status).await
+        {
+            tracing::error!(runtime = %runtime.id, error = %e, "cannot record runtime status");
         }
     }
 

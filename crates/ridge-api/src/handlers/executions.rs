@@ -37,8 +37,13 @@ fn version(raw: Option<Value>) -> Result<i64, ApiError> {
     };
     let n = match &raw {
         None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| invalid(&Value::Number(n.clone())))?,
-        Some(Value::String(s)) => s.trim().parse().map_err(|_| invalid(&Value::String(s.clone())))?,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| invalid(&Value::Number(n.clone())))?,
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| invalid(&Value::String(s.clone())))?,
         Some(other) => return Err(invalid(other)),
     };
     if n < 0 {
@@ -55,7 +60,9 @@ pub async fn create(
     let version = version(body.function_version)?;
     if let Some(alias) = body.function_alias.filter(|a| !a.is_empty()) {
         // Aliases arrive with their own issue; until then no alias exists.
-        return Err(ApiError::NotFound(format!("FunctionAlias not found [name={alias}]")));
+        return Err(ApiError::NotFound(format!(
+            "FunctionAlias not found [name={alias}]"
+        )));
     }
     let raw_id = body.function_id.filter(|f| !f.is_empty()).ok_or_else(|| {
         ApiError::BadRequest("Either function_alias or function_id must be provided.".to_owned())
@@ -63,7 +70,9 @@ pub async fn create(
     let function_id: FunctionId = raw_id.parse()?;
     let function = state.store.get_function(function_id).await?;
     if !caller.can_see(&function.project_id) {
-        return Err(ApiError::NotFound(format!("Function not found [id={function_id}]")));
+        return Err(ApiError::NotFound(format!(
+            "Function not found [id={function_id}]"
+        )));
     }
     if version > 0 {
         // Versions arrive with their own issue; until then only version 0 exists.
@@ -73,7 +82,10 @@ pub async fn create(
     }
     let runtime = state.store.get_runtime(function.runtime_id).await?;
     if runtime.status != RuntimeStatus::Available {
-        return Err(ApiError::Conflict(format!("Runtime {} is not available.", runtime.id)));
+        return Err(ApiError::Conflict(format!(
+            "Runtime {} is not available.",
+            runtime.id
+        )));
     }
     if let Some(d) = &body.description
         && d.chars().count() > 255
@@ -115,9 +127,18 @@ pub async fn list(
 ) -> Result<Json<ExecutionList>, ApiError> {
     let params = query::parse(
         raw.as_deref(),
-        &["function_id", "status", "description", "project_id", "all_projects"],
+        &[
+            "function_id",
+            "status",
+            "description",
+            "project_id",
+            "all_projects",
+        ],
     )?;
-    let function_id = params.get("function_id").map(|v| Filter::parse(v)).transpose()?;
+    let function_id = params
+        .get("function_id")
+        .map(|v| Filter::parse(v))
+        .transpose()?;
     if let Some(f) = &function_id {
         f.validate(|v| v.parse::<FunctionId>())?;
     }
@@ -125,7 +146,10 @@ pub async fn list(
     if let Some(f) = &status {
         f.validate(|v| v.parse::<ExecutionStatus>())?;
     }
-    let description = params.get("description").map(|v| Filter::parse(v)).transpose()?;
+    let description = params
+        .get("description")
+        .map(|v| Filter::parse(v))
+        .transpose()?;
     let query = ExecutionQuery {
         scope: project_scope(&caller, &params)?,
         function_id,
@@ -143,7 +167,9 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ExecutionView>, ApiError> {
-    Ok(Json(ExecutionView::from(&visible(&state, &caller, &id).await?)))
+    Ok(Json(ExecutionView::from(
+        &visible(&state, &caller, &id).await?,
+    )))
 }
 
 pub async fn delete(

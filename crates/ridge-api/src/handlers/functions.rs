@@ -6,8 +6,8 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use ridge_core::api::{FunctionList, FunctionView};
 use ridge_core::function::CodeRequest;
@@ -53,7 +53,10 @@ fn code(kw: &mut Kwargs) -> Result<Option<CodeRequest>, ApiError> {
         return Ok(None);
     }
     let mut object = serde_json::Map::new();
-    object.insert("source".to_owned(), source.unwrap_or(Value::String("package".to_owned())));
+    object.insert(
+        "source".to_owned(),
+        source.unwrap_or(Value::String("package".to_owned())),
+    );
     if let Some(md5) = md5sum {
         object.insert("md5sum".to_owned(), md5);
     }
@@ -70,13 +73,19 @@ async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Func
     }
 }
 
-async fn available_runtime(state: &AppState, caller: &Caller, id: RuntimeId) -> Result<(), ApiError> {
+async fn available_runtime(
+    state: &AppState,
+    caller: &Caller,
+    id: RuntimeId,
+) -> Result<(), ApiError> {
     let runtime = state.store.get_runtime(id).await?;
     if !runtime.is_public && !caller.can_see(&runtime.project_id) {
         return Err(ApiError::NotFound(format!("Runtime not found [id={id}]")));
     }
     if runtime.status != RuntimeStatus::Available {
-        return Err(ApiError::BadRequest(format!("Runtime {id} is not available.")));
+        return Err(ApiError::BadRequest(format!(
+            "Runtime {id} is not available."
+        )));
     }
     Ok(())
 }
@@ -288,7 +297,10 @@ pub async fn update(
     function.updated_at = Some(ridge_core::time::now());
     if let Err(e) = state.store.update_function(&function).await {
         if let (true, Some(md5)) = (code_changed, &new_md5) {
-            let _ = state.packages.delete(&function.project_id, function.id, md5).await;
+            let _ = state
+                .packages
+                .delete(&function.project_id, function.id, md5)
+                .await;
         }
         return Err(e.into());
     }

@@ -20,10 +20,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text())))?;
-        let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
+        })?;
+        let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &body
+        };
         serde_json::from_slice(text)
             .map(JsonBody)
             .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
@@ -39,6 +43,8 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 /// Parses an id from a path segment with Qinling's message for a malformed one.
-pub fn path_id<T: std::str::FromStr<Err = ridge_core::InvalidInput>>(raw: &str) -> Result<T, ApiError> {
+pub fn path_id<T: std::str::FromStr<Err = ridge_core::InvalidInput>>(
+    raw: &str,
+) -> Result<T, ApiError> {
     raw.parse::<T>().map_err(ApiError::from)
 }

@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ridge_core::api::{CreateRuntime, PoolCapacity, PoolView, RuntimeList, RuntimeView, UpdateRuntime};
+use ridge_core::api::{
+    CreateRuntime, PoolCapacity, PoolView, RuntimeList, RuntimeView, UpdateRuntime,
+};
 use ridge_core::{Runtime, RuntimeId, RuntimeKind, RuntimeStatus};
 
 use super::{JsonBody, path_id};
@@ -39,7 +41,10 @@ async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Runt
     }
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<RuntimeList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RuntimeList>, ApiError> {
     let runtimes = state.store.list_runtimes(&caller.project).await?;
     Ok(Json(RuntimeList {
         runtimes: runtimes.iter().map(RuntimeView::from).collect(),
@@ -51,7 +56,9 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RuntimeView>, ApiError> {
-    Ok(Json(RuntimeView::from(&visible(&state, &caller, &id).await?)))
+    Ok(Json(RuntimeView::from(
+        &visible(&state, &caller, &id).await?,
+    )))
 }
 
 pub async fn create(
@@ -97,7 +104,10 @@ pub async fn update(
         RuntimeKind::from_image(image)?;
         check_text("image", &Some(image.clone()))?;
         if runtime.status != RuntimeStatus::Available {
-            return Err(ApiError::Conflict(format!("Runtime {} is not available.", runtime.id)));
+            return Err(ApiError::Conflict(format!(
+                "Runtime {} is not available.",
+                runtime.id
+            )));
         }
         if state.engine.pool_stats(runtime.id).total > 0 {
             return Err(ApiError::Forbidden(format!(

@@ -1,0 +1,91 @@
+//! The package store's one error enum.
+
+use std::fmt;
+
+use ridge_core::FunctionId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// The upload is not a zip archive (Qinling's message, which clients match on).
+    #[error("Package is not a valid ZIP package.")]
+    NotZip,
+    /// The upload's md5 differs from the one the client announced (Qinling's message).
+    #[error("Package md5 mismatch.")]
+    Md5Mismatch,
+    #[error("package `{md5}` of function `{function}` not found")]
+    NotFound { function: FunctionId, md5: String },
+    /// An entry that would land outside the unpack directory, or a link.
+    #[error("package entry `{name}` is refused: {reason}")]
+    UnsafeEntry { name: String, reason: UnsafeReason },
+    /// The package unpacks to more than the operator allows.
+    #[error("package exceeds the unpack limit of {limit}")]
+    TooLarge { limit: UnpackLimit },
+    /// An entry whose content cannot be read back (damaged data, a bad checksum, encryption,
+    /// an unsupported compression method).
+    #[error("package entry `{name}` cannot be read")]
+    UnreadableEntry {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The local disk failed; `context` says what was being done to which path.
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PackageError {
+    /// An [`PackageError::Io`] saying what was being done.
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| PackageError::Io { context, source }
+    }
+}
+
+/// Why an entry is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsafeReason {
+    /// `/etc/passwd`, `C:\x`: the entry names an absolute path.
+    AbsolutePath,
+    /// `../x`, `a/../../x`: the entry climbs out with `..`.
+    ParentDir,
+    /// Symbolic links could point anywhere on the host.
+    Symlink,
+    /// A NUL byte, or a file entry with an empty name.
+    InvalidName,
+    /// Another entry already holds this path (a duplicate, or a file where a directory goes).
+    Conflict,
+}
+
+impl fmt::Display for UnsafeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnsafeReason::AbsolutePath => "absolute paths are not allowed in a package",
+            UnsafeReason::ParentDir => "`..` path components are not allowed in a package",
+            UnsafeReason::Symlink => "symbolic links are not allowed in a package",
+            UnsafeReason::InvalidName => "the entry name is empty or contains a NUL byte",
+            UnsafeReason::Conflict => "another entry of the package already holds this path",
+        })
+    }
+}
+
+/// Which unpack limit a package exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnpackLimit {
+    /// Total bytes written while unpacking.
+    Bytes(u64),
+    /// Entries (files and directories) in the archive.
+    Entries(usize),
+}
+
+impl fmt::Display for UnpackLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnpackLimit::Bytes(n) => write!(f, "{n} bytes unpacked"),
+            UnpackLimit::Entries(n) => write!(f, "{n} entries"),
+        }
+    }
+}

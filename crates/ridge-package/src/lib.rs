@@ -1,0 +1,58 @@
+//! Function packages: zip blobs stored per project and function, checked (valid zip, md5) on
+//! the way in, and unpacked once, read-only, for workers to load.
+//!
+//! [`PackageStore`] is the seam for object storage (S3 later); [`LocalPackageStore`] keeps blobs
+//! on local disk under the data directory. This crate does not know about functions' metadata:
+//! the caller passes project, function id and md5.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ridge_core::{FunctionId, ProjectId};
+
+mod error;
+mod fsutil;
+mod local;
+mod unpack;
+mod zipcheck;
+
+pub use error::{PackageError, UnpackLimit, UnsafeReason};
+pub use local::{LocalPackageStore, UnpackLimits};
+pub use zipcheck::{md5_hex, validate_zip};
+
+pub type Result<T, E = PackageError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait PackageStore: Send + Sync + 'static {
+    /// A short description for `GET /v1/info` (`local:/path/packages`).
+    fn describe(&self) -> String;
+
+    /// Checks that `bytes` is a zip (and has `expected_md5` when given), stores it, and returns
+    /// its md5 (lower-case hex). Storing the same content twice is harmless.
+    async fn put(
+        &self,
+        project: &ProjectId,
+        function: FunctionId,
+        bytes: Bytes,
+        expected_md5: Option<&str>,
+    ) -> Result<String>;
+
+    /// The stored zip. `NotFound` when absent.
+    async fn get(&self, project: &ProjectId, function: FunctionId, md5: &str) -> Result<Bytes>;
+
+    /// Removes one stored package and its unpacked copy; absent is not an error.
+    async fn delete(&self, project: &ProjectId, function: FunctionId, md5: &str) -> Result<()>;
+
+    /// Removes every package of the function; absent is not an error.
+    async fn delete_all(&self, project: &ProjectId, function: FunctionId) -> Result<()>;
+
+    /// A local directory holding the package unpacked, read-only. Unpacked on first use and
+    /// reused after; concurrent callers for the same package get the same directory.
+    async fn unpacked(
+        &self,
+        project: &ProjectId,
+        function: FunctionId,
+        md5: &str,
+    ) -> Result<PathBuf>;
+}

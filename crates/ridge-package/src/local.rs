@@ -1,0 +1,299 @@
+//! [`LocalPackageStore`]: packages as files under the data directory, laid out like Qinling's
+//! `file_system_dir`:
+//!
+//! ```text
+//! <packages_root>/<project>/<function_id>_<md5>.zip      the stored zip
+//! <unpack_root>/<project>/<function_id>_<md5>/           the same, unpacked, read-only
+//! ```
+//!
+//! Both are written beside their final name and renamed into place, so a reader never sees a
+//! half-written package, and two nodes or tasks racing on the same package both end up with the
+//! one complete copy. Blocking filesystem and zip work runs on tokio's blocking pool.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ridge_core::{FunctionId, ProjectId};
+
+use crate::fsutil::{self, TempTree};
+use crate::zipcheck::{is_md5_hex, md5_hex, validate_zip};
+use crate::{PackageError, PackageStore, Result, unpack};
+
+/// Caps on what one package may unpack to, against zip bombs and disk fillers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// Total bytes actually written, whatever the entries' headers claim. Default 512 MiB.
+    pub max_unpacked_bytes: u64,
+    /// Entries (files and directories) in the archive. Default 10 000.
+    pub max_entries: usize,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        Self {
+            max_unpacked_bytes: 512 * 1024 * 1024,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// Packages on local disk.
+#[derive(Debug, Clone)]
+pub struct LocalPackageStore {
+    packages_root: PathBuf,
+    unpack_root: PathBuf,
+    limits: UnpackLimits,
+}
+
+impl LocalPackageStore {
+    /// Directories are created on first use.
+    pub fn new(packages_root: PathBuf, unpack_root: PathBuf, limits: UnpackLimits) -> Self {
+        Self {
+            packages_root,
+            unpack_root,
+            limits,
+        }
+    }
+
+    /// Removes every unpacked copy (they are rebuilt from the zips on demand). Meant for
+    /// start-up: unpacked files are not fsynced, so after a power loss a copy could be
+    /// incomplete, and starting from an empty cache rules that out.
+    pub async fn clear_unpacked(&self) -> Result<()> {
+        let root = self.unpack_root.clone();
+        blocking(move || {
+            let entries = match fs::read_dir(&root) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_error(format!("cannot list `{}`", root.display()), e)),
+            };
+            for entry in entries {
+                let path = entry
+                    .map_err(PackageError::io(format!(
+                        "cannot list `{}`",
+                        root.display()
+                    )))?
+                    .path();
+                remove(&path)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn blob_path(&self, project: &ProjectId, function: FunctionId, md5: &str) -> PathBuf {
+        self.packages_root
+            .join(project.as_str())
+            .join(format!("{function}_{md5}.zip"))
+    }
+
+    fn unpacked_path(&self, project: &ProjectId, function: FunctionId, md5: &str) -> PathBuf {
+        self.unpack_root
+            .join(project.as_str())
+            .join(format!("{function}_{md5}"))
+    }
+}
+
+#[async_trait]
+impl PackageStore for LocalPackageStore {
+    fn describe(&self) -> String {
+        format!("local:{}", self.packages_root.display())
+    }
+
+    async fn put(
+        &self,
+        project: &ProjectId,
+        function: FunctionId,
+        bytes: Bytes,
+        expected_md5: Option<&str>,
+    ) -> Result<String> {
+        let expected = expected_md5.map(|m| m.trim().to_ascii_lowercase());
+        let dir = self.packages_root.join(project.as_str());
+        blocking(move || {
+            validate_zip(&bytes)?;
+            let md5 = md5_hex(&bytes);
+            if expected.is_some_and(|expected| expected != md5) {
+                return Err(PackageError::Md5Mismatch);
+            }
+            let target = dir.join(format!("{function}_{md5}.zip"));
+            // Same name, same content: the package is already stored.
+            if !target.is_file() {
+                write_atomically(&dir, &target, &format!("{function}_{md5}"), &bytes)?;
+                tracing::debug!(path = %target.display(), size = bytes.len(), "stored package");
+            }
+            Ok(md5)
+        })
+        .await
+    }
+
+    async fn get(&self, project: &ProjectId, function: FunctionId, md5: &str) -> Result<Bytes> {
+        let not_found = || PackageError::NotFound {
+            function,
+            md5: md5.to_owned(),
+        };
+        if !is_md5_hex(md5) {
+            return Err(not_found());
+        }
+        let path = self.blob_path(project, function, md5);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found()),
+            Err(e) => Err(io_error(format!("cannot read `{}`", path.display()), e)),
+        }
+    }
+
+    async fn delete(&self, project: &ProjectId, function: FunctionId, md5: &str) -> Result<()> {
+        if !is_md5_hex(md5) {
+            // No such name can have been written.
+            return Ok(());
+        }
+        let blob = self.blob_path(project, function, md5);
+        let unpacked = self.unpacked_path(project, function, md5);
+        blocking(move || {
+            remove(&blob)?;
+            remove(&unpacked)
+        })
+        .await
+    }
+
+    async fn delete_all(&self, project: &ProjectId, function: FunctionId) -> Result<()> {
+        let dirs = [
+            self.packages_root.join(project.as_str()),
+            self.unpack_root.join(project.as_str()),
+        ];
+        blocking(move || {
+            // Packages, unpacked copies, and temporaries left by an interrupted write.
+            let prefixes = [format!("{function}_"), format!(".{function}_")];
+            for dir in &dirs {
+                let entries = match fs::read_dir(dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(io_error(format!("cannot list `{}`", dir.display()), e));
+                    }
+                };
+                for entry in entries {
+                    let entry = entry
+                        .map_err(PackageError::io(format!("cannot list `{}`", dir.display())))?;
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+                        remove(&entry.path())?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unpacked(
+        &self,
+        project: &ProjectId,
+        function: FunctionId,
+        md5: &str,
+    ) -> Result<PathBuf> {
+        let not_found = PackageError::NotFound {
+            function,
+            md5: md5.to_owned(),
+        };
+        if !is_md5_hex(md5) {
+            return Err(not_found);
+        }
+        let target = self.unpacked_path(project, function, md5);
+        if tokio::fs::metadata(&target).await.is_ok_and(|m| m.is_dir()) {
+            return Ok(target);
+        }
+        let blob = self.blob_path(project, function, md5);
+        let limits = self.limits;
+        let stem = format!("{function}_{md5}");
+        blocking(move || {
+            let bytes = match fs::read(&blob) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found),
+                Err(e) => return Err(io_error(format!("cannot read `{}`", blob.display()), e)),
+            };
+            let parent = target
+                .parent()
+                .expect("the unpacked path has a project directory as parent");
+            fs::create_dir_all(parent).map_err(PackageError::io(format!(
+                "cannot create `{}`",
+                parent.display()
+            )))?;
+            let temp = TempTree::new_in(parent, &stem).map_err(PackageError::io(format!(
+                "cannot create a directory in `{}`",
+                parent.display()
+            )))?;
+            unpack::extract(&bytes, temp.path(), limits)?;
+            let unpacked = temp.keep();
+            match fs::rename(&unpacked, &target) {
+                Ok(()) => {
+                    tracing::debug!(path = %target.display(), "unpacked package");
+                    Ok(target)
+                }
+                // Another task or node unpacked it first: use theirs.
+                Err(_) if target.is_dir() => {
+                    remove(&unpacked)?;
+                    Ok(target)
+                }
+                Err(e) => {
+                    remove(&unpacked)?;
+                    Err(io_error(
+                        format!("cannot move the unpacked package to `{}`", target.display()),
+                        e,
+                    ))
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// Writes `bytes` to a temporary file in `dir`, flushes it to disk, and renames it to `target`.
+fn write_atomically(dir: &Path, target: &Path, stem: &str, bytes: &[u8]) -> Result<()> {
+    fs::create_dir_all(dir).map_err(PackageError::io(format!(
+        "cannot create `{}`",
+        dir.display()
+    )))?;
+    let write_failed = || PackageError::io(format!("cannot write `{}`", target.display()));
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{stem}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(write_failed())?;
+    temp.write_all(bytes).map_err(write_failed())?;
+    temp.as_file().sync_all().map_err(write_failed())?;
+    temp.persist(target).map_err(|e| write_failed()(e.error))?;
+    // Make the rename itself durable.
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(write_failed())
+}
+
+fn remove(path: &Path) -> Result<()> {
+    fsutil::remove_tree(path).map_err(PackageError::io(format!(
+        "cannot remove `{}`",
+        path.display()
+    )))
+}
+
+fn io_error(context: String, source: io::Error) -> PackageError {
+    PackageError::Io { context, source }
+}
+
+/// Runs blocking work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        // The closures above do not panic; a panic would be a bug, so surface it as one.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(io_error(
+            "package task was cancelled".to_owned(),
+            io::Error::other(e),
+        )),
+    }
+}

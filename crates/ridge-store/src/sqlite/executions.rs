@@ -1,0 +1,206 @@
+//! SQL of the `executions` table.
+
+use ridge_core::{Execution, ExecutionId, ExecutionInput, ExecutionStatus, Timestamp};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+
+use super::codec::{self, RowReader};
+use super::filter::{self, Column};
+use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, StoreError};
+
+const TABLE: &str = "executions";
+
+/// Every column but `logs`, which is read only by [`logs`].
+const COLUMNS: &str = "id, project_id, function_id, function_version, function_alias, \
+                       description, status, sync, input, result, started_at, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct ExecutionRow {
+    id: String,
+    project_id: String,
+    function_id: String,
+    function_version: i64,
+    function_alias: Option<String>,
+    description: Option<String>,
+    status: String,
+    sync: bool,
+    input: Option<String>,
+    result: Option<String>,
+    started_at: Option<String>,
+    created_at: String,
+    updated_at: Option<String>,
+}
+
+impl TryFrom<ExecutionRow> for Execution {
+    type Error = StoreError;
+
+    fn try_from(row: ExecutionRow) -> Result<Self> {
+        let r = RowReader::new(TABLE, &row.id);
+        let input = match row.input.as_deref() {
+            Some(text) => Some(ExecutionInput::from_stored(r.json_value("input", text)?)),
+            None => None,
+        };
+        let result = match row.result.as_deref() {
+            Some(text) => Some(r.json("result", text)?),
+            None => None,
+        };
+        Ok(Execution {
+            id: r.parse("id", &row.id)?,
+            project_id: r.parse("project_id", &row.project_id)?,
+            function_id: r.parse("function_id", &row.function_id)?,
+            status: r.parse("status", &row.status)?,
+            started_at: r.opt_ts("started_at", row.started_at.as_deref())?,
+            created_at: r.ts("created_at", &row.created_at)?,
+            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
+            input,
+            result,
+            function_version: row.function_version,
+            function_alias: row.function_alias,
+            description: row.description,
+            sync: row.sync,
+        })
+    }
+}
+
+/// Inserts the execution and, for version 0, counts it on its function, in one transaction.
+/// `FunctionNotFound` when the function does not exist.
+pub(super) async fn create(pool: &SqlitePool, execution: &Execution) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
+         description, status, sync, input, result, started_at, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(execution.id.to_string())
+    .bind(execution.project_id.as_str())
+    .bind(execution.function_id.to_string())
+    .bind(execution.function_version)
+    .bind(execution.function_alias.as_deref())
+    .bind(execution.description.as_deref())
+    .bind(execution.status.as_str())
+    .bind(execution.sync)
+    .bind(
+        execution
+            .input
+            .as_ref()
+            .map(|input| codec::json_text(&input.to_stored())),
+    )
+    .bind(execution.result.as_ref().map(codec::json_text))
+    .bind(codec::opt_ts(execution.started_at.as_ref()))
+    .bind(codec::ts(&execution.created_at))
+    .bind(codec::opt_ts(execution.updated_at.as_ref()))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::FunctionNotFound {
+                id: execution.function_id,
+            }
+        }
+        _ => StoreError::Database(e),
+    })?;
+    if execution.function_version == 0 {
+        sqlx::query("UPDATE functions SET count = count + 1 WHERE id = ?")
+            .bind(execution.function_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: ExecutionId) -> Result<Execution> {
+    let row: Option<ExecutionRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    row.ok_or(StoreError::ExecutionNotFound { id })?.try_into()
+}
+
+pub(super) async fn list(pool: &SqlitePool, query: &ExecutionQuery) -> Result<Vec<Execution>> {
+    let mut sql =
+        QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM executions WHERE 1 = 1"));
+    if let ProjectScope::Project(project) = &query.scope {
+        sql.push(" AND project_id = ")
+            .push_bind(project.as_str().to_owned());
+    }
+    let filters = [
+        (Column::FunctionId, &query.function_id),
+        (Column::Status, &query.status),
+        (Column::Description, &query.description),
+    ];
+    for (column, f) in filters {
+        if let Some(f) = f {
+            filter::push(&mut sql, column, f)?;
+        }
+    }
+    sql.push(" ORDER BY created_at, id");
+    let rows: Vec<ExecutionRow> = sql.build_query_as().fetch_all(pool).await?;
+    rows.into_iter().map(Execution::try_from).collect()
+}
+
+pub(super) async fn mark_started(
+    pool: &SqlitePool,
+    id: ExecutionId,
+    at: Timestamp,
+) -> Result<bool> {
+    let at = codec::ts(&at);
+    let done = sqlx::query(
+        "UPDATE executions SET started_at = ?, updated_at = ? \
+         WHERE id = ? AND status = 'running' AND started_at IS NULL",
+    )
+    .bind(&at)
+    .bind(&at)
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn finish(
+    pool: &SqlitePool,
+    id: ExecutionId,
+    outcome: &ExecutionOutcome,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE executions SET status = ?, result = ?, logs = ?, updated_at = ? \
+         WHERE id = ? AND status = 'running'",
+    )
+    .bind(outcome.status.as_str())
+    .bind(codec::json_text(&outcome.result))
+    .bind(&outcome.logs)
+    .bind(codec::ts(&ridge_core::time::now()))
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn logs(pool: &SqlitePool, id: ExecutionId) -> Result<String> {
+    let logs: Option<String> = sqlx::query_scalar("SELECT logs FROM executions WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    logs.ok_or(StoreError::ExecutionNotFound { id })
+}
+
+pub(super) async fn delete(pool: &SqlitePool, id: ExecutionId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM executions WHERE id = ?")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::ExecutionNotFound { id });
+    }
+    Ok(())
+}
+
+pub(super) async fn unfinished(pool: &SqlitePool) -> Result<Vec<Execution>> {
+    let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM executions WHERE status = ? ORDER BY created_at, id"
+    ))
+    .bind(ExecutionStatus::Running.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(Execution::try_from).collect()
+}

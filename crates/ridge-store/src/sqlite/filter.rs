@@ -1,0 +1,184 @@
+//! Qinling's list filters (`in`, `nin`, `eq`, `neq`, `gt`, `gte`, `lt`, `lte`, `has`) as SQL.
+//!
+//! Column names come from [`Column`], never from the request, and every value is a bound
+//! parameter. `neq` and `nin` also match rows where the column is NULL (an execution without a
+//! description is "not equal" to any description), unlike a bare SQL `!=`.
+
+use ridge_core::{Filter, FilterOp};
+use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+use crate::{Result, StoreError};
+
+/// The filterable columns of `executions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Column {
+    FunctionId,
+    Status,
+    Description,
+}
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Column::FunctionId => "function_id",
+            Column::Status => "status",
+            Column::Description => "description",
+        }
+    }
+
+    /// The value as stored: ids in their canonical hyphenated lower-case form, so that
+    /// `function_id=ABCD...` finds the function just as its lower-case spelling does.
+    fn normalize(self, value: &str) -> String {
+        match self {
+            Column::FunctionId => match Uuid::parse_str(value) {
+                Ok(id) => id.hyphenated().to_string(),
+                Err(_) => value.to_owned(),
+            },
+            Column::Status | Column::Description => value.to_owned(),
+        }
+    }
+}
+
+/// Appends ` AND <condition>` for `filter` on `column`.
+pub(super) fn push(
+    sql: &mut QueryBuilder<'_, Sqlite>,
+    column: Column,
+    filter: &Filter,
+) -> Result<()> {
+    let name = column.name();
+    match filter.op {
+        FilterOp::In | FilterOp::Nin => {
+            let negated = filter.op == FilterOp::Nin;
+            if filter.values.is_empty() {
+                // Nothing is in an empty list; everything is outside it.
+                if !negated {
+                    sql.push(" AND 0 = 1");
+                }
+                return Ok(());
+            }
+            if negated {
+                sql.push(format!(" AND ({name} IS NULL OR {name} NOT IN ("));
+            } else {
+                sql.push(format!(" AND {name} IN ("));
+            }
+            let mut list = sql.separated(", ");
+            for value in &filter.values {
+                list.push_bind(column.normalize(value));
+            }
+            list.push_unseparated(if negated { "))" } else { ")" });
+        }
+        FilterOp::Has => {
+            let value = single(column, filter)?;
+            sql.push(format!(" AND {name} LIKE "))
+                .push_bind(format!("%{}%", escape_like(value)))
+                .push(" ESCAPE '\\'");
+        }
+        op => {
+            let value = column.normalize(single(column, filter)?);
+            let operator = match op {
+                FilterOp::Eq => "=",
+                // Null-safe: NULL IS NOT 'x' is true.
+                FilterOp::Neq => "IS NOT",
+                FilterOp::Gt => ">",
+                FilterOp::Gte => ">=",
+                FilterOp::Lt => "<",
+                FilterOp::Lte => "<=",
+                FilterOp::In | FilterOp::Nin | FilterOp::Has => unreachable!("handled above"),
+            };
+            sql.push(format!(" AND {name} {operator} "))
+                .push_bind(value);
+        }
+    }
+    Ok(())
+}
+
+fn single(column: Column, filter: &Filter) -> Result<&str> {
+    match filter.values.as_slice() {
+        [value] => Ok(value),
+        values => Err(StoreError::InvalidFilter {
+            column: column.name(),
+            detail: format!("`{}` takes one value, got {}", filter.op, values.len()),
+        }),
+    }
+}
+
+/// Escapes LIKE's wildcards so that the value matches itself only (escape character `\`).
+fn escape_like(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(column: Column, filter: &Filter) -> String {
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT * FROM executions WHERE 1 = 1");
+        push(&mut sql, column, filter).expect("valid filter");
+        sql.sql().to_owned()
+    }
+
+    #[test]
+    fn values_are_bound_never_inlined() {
+        let evil = Filter::eq("x' OR '1'='1");
+        let sql = render(Column::Description, &evil);
+        assert_eq!(
+            sql,
+            "SELECT * FROM executions WHERE 1 = 1 AND description = ?"
+        );
+        let list = Filter {
+            op: FilterOp::Nin,
+            values: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            render(Column::Status, &list),
+            "SELECT * FROM executions WHERE 1 = 1 AND (status IS NULL OR status NOT IN (?, ?))"
+        );
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+        let sql = render(
+            Column::Description,
+            &Filter {
+                op: FilterOp::Has,
+                values: vec!["%".into()],
+            },
+        );
+        assert!(sql.ends_with(r"description LIKE ? ESCAPE '\'"), "{sql}");
+    }
+
+    #[test]
+    fn single_valued_operators_refuse_lists() {
+        let mut sql = QueryBuilder::<Sqlite>::new("");
+        let bad = Filter {
+            op: FilterOp::Gt,
+            values: vec!["a".into(), "b".into()],
+        };
+        assert!(matches!(
+            push(&mut sql, Column::Status, &bad),
+            Err(StoreError::InvalidFilter {
+                column: "status",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn function_ids_are_normalized() {
+        let id = "6F2B0A8E-3C4D-4E5F-8A9B-0C1D2E3F4A5B";
+        assert_eq!(
+            Column::FunctionId.normalize(id),
+            "6f2b0a8e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+        );
+        assert_eq!(Column::Description.normalize("ABC"), "ABC");
+    }
+}

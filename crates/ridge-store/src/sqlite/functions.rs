@@ -1,0 +1,154 @@
+//! SQL of the `functions` table.
+
+use ridge_core::{Entry, Function, FunctionId, Limits};
+use sqlx::SqlitePool;
+
+use super::codec::{self, RowReader};
+use crate::{ProjectScope, Result, StoreError};
+
+const TABLE: &str = "functions";
+
+const COLUMNS: &str = "id, project_id, name, description, runtime_id, code, entry, cpu, \
+                       memory_size, timeout, count, latest_version, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct FunctionRow {
+    id: String,
+    project_id: String,
+    name: Option<String>,
+    description: Option<String>,
+    runtime_id: String,
+    code: String,
+    entry: String,
+    cpu: i64,
+    memory_size: i64,
+    timeout: i64,
+    count: i64,
+    latest_version: i64,
+    created_at: String,
+    updated_at: Option<String>,
+}
+
+impl TryFrom<FunctionRow> for Function {
+    type Error = StoreError;
+
+    fn try_from(row: FunctionRow) -> Result<Self> {
+        let r = RowReader::new(TABLE, &row.id);
+        Ok(Function {
+            id: r.parse("id", &row.id)?,
+            project_id: r.parse("project_id", &row.project_id)?,
+            runtime_id: r.parse("runtime_id", &row.runtime_id)?,
+            code: r.json("code", &row.code)?,
+            entry: Entry::try_from(row.entry).map_err(|e| r.corrupt("entry", e))?,
+            limits: Limits {
+                cpu: r.int("cpu", row.cpu)?,
+                memory_size: r.int("memory_size", row.memory_size)?,
+                timeout: r.int("timeout", row.timeout)?,
+            },
+            created_at: r.ts("created_at", &row.created_at)?,
+            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
+            count: row.count,
+            latest_version: row.latest_version,
+            name: row.name,
+            description: row.description,
+        })
+    }
+}
+
+/// `RuntimeNotFound` when the function's runtime does not exist.
+pub(super) async fn create(pool: &SqlitePool, function: &Function) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO functions (id, project_id, name, description, runtime_id, code, entry, cpu, \
+         memory_size, timeout, count, latest_version, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(function.id.to_string())
+    .bind(function.project_id.as_str())
+    .bind(function.name.as_deref())
+    .bind(function.description.as_deref())
+    .bind(function.runtime_id.to_string())
+    .bind(codec::json_text(&function.code))
+    .bind(function.entry.as_str())
+    .bind(i64::from(function.limits.cpu))
+    .bind(codec::int("memory_size", function.limits.memory_size)?)
+    .bind(i64::from(function.limits.timeout))
+    .bind(function.count)
+    .bind(function.latest_version)
+    .bind(codec::ts(&function.created_at))
+    .bind(codec::opt_ts(function.updated_at.as_ref()))
+    .execute(pool)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::RuntimeNotFound {
+            id: function.runtime_id,
+        },
+        _ => StoreError::Database(e),
+    })?;
+    Ok(())
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: FunctionId) -> Result<Function> {
+    let row: Option<FunctionRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM functions WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    row.ok_or(StoreError::FunctionNotFound { id })?.try_into()
+}
+
+pub(super) async fn list(pool: &SqlitePool, scope: &ProjectScope) -> Result<Vec<Function>> {
+    let rows: Vec<FunctionRow> = match scope {
+        ProjectScope::Project(project) => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM functions WHERE project_id = ? ORDER BY created_at, id"
+            ))
+            .bind(project.as_str())
+            .fetch_all(pool)
+            .await?
+        }
+        ProjectScope::All => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM functions ORDER BY created_at, id"
+            ))
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    rows.into_iter().map(Function::try_from).collect()
+}
+
+/// Writes the fields a `PUT /v1/functions/{id}` can change. `runtime_id`, `count` and
+/// `latest_version` are not touched.
+pub(super) async fn update(pool: &SqlitePool, function: &Function) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE functions SET name = ?, description = ?, code = ?, entry = ?, cpu = ?, \
+         memory_size = ?, timeout = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(function.name.as_deref())
+    .bind(function.description.as_deref())
+    .bind(codec::json_text(&function.code))
+    .bind(function.entry.as_str())
+    .bind(i64::from(function.limits.cpu))
+    .bind(codec::int("memory_size", function.limits.memory_size)?)
+    .bind(i64::from(function.limits.timeout))
+    .bind(codec::opt_ts(function.updated_at.as_ref()))
+    .bind(function.id.to_string())
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::FunctionNotFound { id: function.id });
+    }
+    Ok(())
+}
+
+/// Deletes the function; its executions go with it (`ON DELETE CASCADE`).
+pub(super) async fn delete(pool: &SqlitePool, id: FunctionId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM functions WHERE id = ?")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::FunctionNotFound { id });
+    }
+    Ok(())
+}

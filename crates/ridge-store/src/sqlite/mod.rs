@@ -1,0 +1,169 @@
+//! [`SqliteStore`]: the embedded store, one SQLite file in WAL mode behind a small pool.
+//!
+//! Each resource's SQL lives in its own module; this one opens the database, runs the
+//! migrations and routes the [`Store`] methods.
+
+mod codec;
+mod executions;
+mod filter;
+mod functions;
+mod runtimes;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ridge_core::{
+    Execution, ExecutionId, Function, FunctionId, ProjectId, Runtime, RuntimeId, RuntimeStatus,
+    Timestamp,
+};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, Store, StoreError};
+
+/// How long a connection waits for another writer before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections in the pool. WAL lets readers run beside the one writer; more connections than
+/// this only queue on SQLite's write lock.
+const MAX_CONNECTIONS: u32 = 6;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if missing) the database at `path` and
+    /// brings its schema up to date.
+    ///
+    /// Settings: WAL journal, `synchronous=NORMAL` (durable across process crashes; a power
+    /// loss may lose the last transactions, never corrupt the file), foreign keys on, a 5 s busy
+    /// timeout, and a pool of a few connections.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| StoreError::CreateDir {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migrate)?;
+        tracing::debug!(path = %path.display(), "opened sqlite store");
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Closes every connection, checkpointing the WAL. Dropping the store also closes it, but
+    /// without waiting.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    async fn create_runtime(&self, runtime: &Runtime) -> Result<()> {
+        runtimes::create(&self.pool, runtime).await
+    }
+
+    async fn get_runtime(&self, id: RuntimeId) -> Result<Runtime> {
+        runtimes::get(&self.pool, id).await
+    }
+
+    async fn list_runtimes(&self, project: &ProjectId) -> Result<Vec<Runtime>> {
+        runtimes::list(&self.pool, Some(project)).await
+    }
+
+    async fn all_runtimes(&self) -> Result<Vec<Runtime>> {
+        runtimes::list(&self.pool, None).await
+    }
+
+    async fn update_runtime(&self, runtime: &Runtime) -> Result<()> {
+        runtimes::update(&self.pool, runtime).await
+    }
+
+    async fn set_runtime_status(&self, id: RuntimeId, status: RuntimeStatus) -> Result<()> {
+        runtimes::set_status(&self.pool, id, status).await
+    }
+
+    async fn delete_runtime(&self, id: RuntimeId) -> Result<()> {
+        runtimes::delete(&self.pool, id).await
+    }
+
+    async fn create_function(&self, function: &Function) -> Result<()> {
+        functions::create(&self.pool, function).await
+    }
+
+    async fn get_function(&self, id: FunctionId) -> Result<Function> {
+        functions::get(&self.pool, id).await
+    }
+
+    async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {
+        functions::list(&self.pool, scope).await
+    }
+
+    async fn update_function(&self, function: &Function) -> Result<()> {
+        functions::update(&self.pool, function).await
+    }
+
+    async fn delete_function(&self, id: FunctionId) -> Result<()> {
+        functions::delete(&self.pool, id).await
+    }
+
+    async fn create_execution(&self, execution: &Execution) -> Result<()> {
+        executions::create(&self.pool, execution).await
+    }
+
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
+        executions::get(&self.pool, id).await
+    }
+
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>> {
+        executions::list(&self.pool, query).await
+    }
+
+    async fn mark_execution_started(&self, id: ExecutionId, at: Timestamp) -> Result<bool> {
+        executions::mark_started(&self.pool, id, at).await
+    }
+
+    async fn finish_execution(&self, id: ExecutionId, outcome: &ExecutionOutcome) -> Result<bool> {
+        executions::finish(&self.pool, id, outcome).await
+    }
+
+    async fn get_execution_logs(&self, id: ExecutionId) -> Result<String> {
+        executions::logs(&self.pool, id).await
+    }
+
+    async fn delete_execution(&self, id: ExecutionId) -> Result<()> {
+        executions::delete(&self.pool, id).await
+    }
+
+    async fn unfinished_executions(&self) -> Result<Vec<Execution>> {
+        executions::unfinished(&self.pool).await
+    }
+}

@@ -1,0 +1,166 @@
+//! SQL of the `runtimes` table.
+
+use ridge_core::{ProjectId, Runtime, RuntimeId, RuntimeStatus};
+use sqlx::SqlitePool;
+
+use super::codec::{self, RowReader};
+use crate::{Result, StoreError};
+
+const TABLE: &str = "runtimes";
+
+const COLUMNS: &str =
+    "id, project_id, name, description, image, status, is_public, trusted, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct RuntimeRow {
+    id: String,
+    project_id: String,
+    name: Option<String>,
+    description: Option<String>,
+    image: String,
+    status: String,
+    is_public: bool,
+    trusted: bool,
+    created_at: String,
+    updated_at: Option<String>,
+}
+
+impl TryFrom<RuntimeRow> for Runtime {
+    type Error = StoreError;
+
+    fn try_from(row: RuntimeRow) -> Result<Self> {
+        let r = RowReader::new(TABLE, &row.id);
+        Ok(Runtime {
+            id: r.parse("id", &row.id)?,
+            project_id: r.parse("project_id", &row.project_id)?,
+            status: r.parse("status", &row.status)?,
+            created_at: r.ts("created_at", &row.created_at)?,
+            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
+            name: row.name,
+            description: row.description,
+            image: row.image,
+            is_public: row.is_public,
+            trusted: row.trusted,
+        })
+    }
+}
+
+pub(super) async fn create(pool: &SqlitePool, runtime: &Runtime) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO runtimes (id, project_id, name, description, image, status, is_public, \
+         trusted, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(runtime.id.to_string())
+    .bind(runtime.project_id.as_str())
+    .bind(runtime.name.as_deref())
+    .bind(runtime.description.as_deref())
+    .bind(&runtime.image)
+    .bind(runtime.status.as_str())
+    .bind(runtime.is_public)
+    .bind(runtime.trusted)
+    .bind(codec::ts(&runtime.created_at))
+    .bind(codec::opt_ts(runtime.updated_at.as_ref()))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: RuntimeId) -> Result<Runtime> {
+    let row: Option<RuntimeRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM runtimes WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    row.ok_or(StoreError::RuntimeNotFound { id })?.try_into()
+}
+
+/// The runtimes visible to `project` (its own and the public ones), or all of them for `None`.
+pub(super) async fn list(pool: &SqlitePool, project: Option<&ProjectId>) -> Result<Vec<Runtime>> {
+    let rows: Vec<RuntimeRow> = match project {
+        Some(project) => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM runtimes WHERE project_id = ? OR is_public \
+                 ORDER BY created_at, id"
+            ))
+            .bind(project.as_str())
+            .fetch_all(pool)
+            .await?
+        }
+        None => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM runtimes ORDER BY created_at, id"
+            ))
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    rows.into_iter().map(Runtime::try_from).collect()
+}
+
+pub(super) async fn update(pool: &SqlitePool, runtime: &Runtime) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE runtimes SET name = ?, description = ?, image = ?, status = ?, updated_at = ? \
+         WHERE id = ?",
+    )
+    .bind(runtime.name.as_deref())
+    .bind(runtime.description.as_deref())
+    .bind(&runtime.image)
+    .bind(runtime.status.as_str())
+    .bind(codec::opt_ts(runtime.updated_at.as_ref()))
+    .bind(runtime.id.to_string())
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::RuntimeNotFound { id: runtime.id });
+    }
+    Ok(())
+}
+
+/// Sets the status and, as any change of a Qinling row does, `updated_at` to now.
+pub(super) async fn set_status(
+    pool: &SqlitePool,
+    id: RuntimeId,
+    status: RuntimeStatus,
+) -> Result<()> {
+    let done = sqlx::query("UPDATE runtimes SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(codec::ts(&ridge_core::time::now()))
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::RuntimeNotFound { id });
+    }
+    Ok(())
+}
+
+/// Deletes the runtime unless a function uses it. The check and the delete are one statement,
+/// so a function created meanwhile cannot slip between them.
+pub(super) async fn delete(pool: &SqlitePool, id: RuntimeId) -> Result<()> {
+    let key = id.to_string();
+    let deleted = sqlx::query(
+        "DELETE FROM runtimes WHERE id = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM functions WHERE runtime_id = ?1)",
+    )
+    .bind(&key)
+    .execute(pool)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::RuntimeInUse { id }
+        }
+        _ => StoreError::Database(e),
+    })?;
+    if deleted.rows_affected() == 1 {
+        return Ok(());
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM runtimes WHERE id = ?)")
+        .bind(&key)
+        .fetch_one(pool)
+        .await?;
+    Err(if exists {
+        StoreError::RuntimeInUse { id }
+    } else {
+        StoreError::RuntimeNotFound { id }
+    })
+}

@@ -1,0 +1,273 @@
+//! What only the SQLite store has: a file that persists, migrations applied once, its pragmas,
+//! and strictness about rows written by something else.
+
+use chrono::{TimeZone, Utc};
+use ridge_core::{
+    Code, Entry, Execution, ExecutionId, ExecutionStatus, Function, FunctionId, Limits, ProjectId,
+    Runtime, RuntimeId, RuntimeStatus,
+};
+use ridge_store::{ExecutionOutcome, ExecutionQuery, ProjectScope, SqliteStore, Store, StoreError};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+use std::path::Path;
+
+fn runtime() -> Runtime {
+    Runtime {
+        id: RuntimeId::new(),
+        project_id: ProjectId::default_project(),
+        name: Some("python".into()),
+        description: None,
+        image: "python3".into(),
+        status: RuntimeStatus::Available,
+        is_public: true,
+        trusted: true,
+        created_at: ridge_core::time::now(),
+        updated_at: None,
+    }
+}
+
+fn function(runtime_id: RuntimeId) -> Function {
+    Function {
+        id: FunctionId::new(),
+        project_id: ProjectId::default_project(),
+        name: None,
+        description: None,
+        runtime_id,
+        code: Code::Package {
+            md5sum: "d41d8cd98f00b204e9800998ecf8427e".into(),
+        },
+        entry: Entry::default_entry(),
+        limits: Limits {
+            cpu: 100,
+            memory_size: 33_554_432,
+            timeout: 5,
+        },
+        count: 0,
+        latest_version: 0,
+        created_at: ridge_core::time::now(),
+        updated_at: None,
+    }
+}
+
+fn execution(function: &Function) -> Execution {
+    Execution {
+        id: ExecutionId::new(),
+        project_id: function.project_id.clone(),
+        function_id: function.id,
+        function_version: 0,
+        function_alias: None,
+        description: Some("persisted".into()),
+        status: ExecutionStatus::Running,
+        sync: false,
+        input: None,
+        result: None,
+        started_at: None,
+        created_at: ridge_core::time::now(),
+        updated_at: None,
+    }
+}
+
+/// A plain connection to the file, beside the store, to look at or tamper with it.
+async fn raw(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+        .await
+        .expect("raw connection")
+}
+
+#[tokio::test]
+async fn open_creates_the_file_and_its_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested/data/ridge.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    assert!(path.is_file());
+    assert_eq!(store.describe(), format!("sqlite:{}", path.display()));
+
+    let mut conn = raw(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn data_survives_reopen_and_migrations_run_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ridge.db");
+
+    let rt = runtime();
+    let f = function(rt.id);
+    let e = execution(&f);
+    {
+        let store = SqliteStore::open(&path).await.expect("open");
+        store.create_runtime(&rt).await.expect("create runtime");
+        store.create_function(&f).await.expect("create function");
+        store.create_execution(&e).await.expect("create execution");
+        store
+            .finish_execution(
+                e.id,
+                &ExecutionOutcome {
+                    status: ExecutionStatus::Failed,
+                    result: ridge_core::ExecutionResult::new(
+                        5.0,
+                        "Function execution timeout.".into(),
+                    ),
+                    logs: "partial output\n".into(),
+                },
+            )
+            .await
+            .expect("finish");
+        store.close().await;
+    }
+
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).await.expect("reopen");
+        assert_eq!(store.get_runtime(rt.id).await.expect("runtime"), rt);
+        let got = store.get_function(f.id).await.expect("function");
+        assert_eq!(
+            got,
+            Function {
+                count: 1,
+                ..f.clone()
+            }
+        );
+        let got = store.get_execution(e.id).await.expect("execution");
+        assert_eq!(got.status, ExecutionStatus::Failed);
+        assert_eq!(
+            store.get_execution_logs(e.id).await.expect("logs"),
+            "partial output\n"
+        );
+        store.close().await;
+    }
+
+    let mut conn = raw(&path).await;
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .expect("migrations table");
+    assert_eq!(applied, vec![(1, true)]);
+}
+
+#[tokio::test]
+async fn foreign_keys_are_enforced_on_every_connection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("ridge.db"))
+        .await
+        .expect("open");
+    let rt = runtime();
+    store.create_runtime(&rt).await.expect("create runtime");
+    // More functions than pooled connections, so several connections do the inserts.
+    let mut functions = Vec::new();
+    for _ in 0..10 {
+        let f = function(rt.id);
+        store.create_function(&f).await.expect("create function");
+        functions.push(f);
+    }
+    for _ in 0..10 {
+        let err = store.delete_runtime(rt.id).await.expect_err("in use");
+        assert!(matches!(err, StoreError::RuntimeInUse { .. }), "{err:?}");
+        let orphan = function(RuntimeId::new());
+        let err = store
+            .create_function(&orphan)
+            .await
+            .expect_err("no runtime");
+        assert!(matches!(err, StoreError::RuntimeNotFound { .. }), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn rows_this_ridge_did_not_write_are_corrupt_not_panics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ridge.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let rt = runtime();
+    let f = function(rt.id);
+    let e = execution(&f);
+    store.create_runtime(&rt).await.expect("create runtime");
+    store.create_function(&f).await.expect("create function");
+    store.create_execution(&e).await.expect("create execution");
+
+    let mut conn = raw(&path).await;
+    sqlx::query("UPDATE executions SET status = 'exploded' WHERE id = ?")
+        .bind(e.id.to_string())
+        .execute(&mut conn)
+        .await
+        .expect("tamper status");
+    let err = store.get_execution(e.id).await.expect_err("bad status");
+    match &err {
+        StoreError::Corrupt { table, detail } => {
+            assert_eq!(*table, "executions");
+            assert!(detail.contains(&e.id.to_string()), "{detail}");
+            assert!(detail.contains("status"), "{detail}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let query = ExecutionQuery {
+        scope: ProjectScope::All,
+        function_id: None,
+        status: None,
+        description: None,
+    };
+    assert!(matches!(
+        store.list_executions(&query).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+
+    let created = Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
+        .to_rfc3339();
+    sqlx::query(
+        "INSERT INTO runtimes (id, project_id, image, status, is_public, trusted, created_at) \
+         VALUES ('not-a-uuid', 'default', 'python3', 'available', 1, 1, ?)",
+    )
+    .bind(&created)
+    .execute(&mut conn)
+    .await
+    .expect("tamper runtime");
+    assert!(matches!(
+        store.all_runtimes().await,
+        Err(StoreError::Corrupt {
+            table: "runtimes",
+            ..
+        })
+    ));
+
+    sqlx::query("UPDATE functions SET code = '{\"source\": \"ftp\"}' WHERE id = ?")
+        .bind(f.id.to_string())
+        .execute(&mut conn)
+        .await
+        .expect("tamper code");
+    assert!(matches!(
+        store.get_function(f.id).await,
+        Err(StoreError::Corrupt {
+            table: "functions",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn sizes_past_i64_are_refused_not_wrapped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("ridge.db"))
+        .await
+        .expect("open");
+    let rt = runtime();
+    store.create_runtime(&rt).await.expect("create runtime");
+    let mut f = function(rt.id);
+    f.limits.memory_size = u64::MAX;
+    let err = store.create_function(&f).await.expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            StoreError::OutOfRange {
+                field: "memory_size",
+                value: u64::MAX
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,121 @@
+//! The command-line client: `ridge runtime|function|execution ...`, mirroring the `openstack`
+//! function-engine commands. Every command talks to a running server through `ridge-client`
+//! only, prints data through the one printer (`output`), and leaves errors to `main`, which
+//! prints `error: <message>` and exits 1.
+
+mod execution;
+mod function;
+mod output;
+mod package;
+mod resolve;
+mod runtime;
+
+use ridge_client::RidgeClient;
+
+pub use execution::{ExecutionArgs, execution};
+pub use function::{FunctionArgs, function};
+pub use output::{Format, Printer};
+pub use runtime::{RuntimeArgs, runtime};
+
+/// Where `ridge serve` listens by default.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7070";
+
+/// Options every client command takes, before or after the subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOpts {
+    /// The Ridge server to talk to [env: RIDGE_URL]
+    #[arg(
+        long,
+        env = "RIDGE_URL",
+        hide_env = true,
+        default_value = DEFAULT_URL,
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub url: String,
+    /// Output format
+    #[arg(
+        short = 'f',
+        long,
+        value_enum,
+        default_value_t = Format::Table,
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub format: Format,
+}
+
+impl GlobalOpts {
+    fn client(&self) -> anyhow::Result<RidgeClient> {
+        Ok(RidgeClient::new(&self.url)?)
+    }
+
+    fn printer(&self) -> Printer {
+        Printer::new(self.format)
+    }
+}
+
+/// Deletes each of `targets` with `delete`, going on after a failure as the openstack client does;
+/// each failure is reported on stderr, and the command fails if any did.
+async fn delete_each<F, Fut>(
+    printer: &Printer,
+    kind: &str,
+    targets: &[String],
+    mut delete: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let mut failed = 0;
+    for target in targets {
+        match delete(target.clone()).await {
+            Ok(done) => printer.note(done),
+            Err(e) => {
+                failed += 1;
+                printer.note(format_args!("error: {kind} `{target}`: {e:#}"));
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} {kind}s could not be deleted", targets.len());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Top {
+        #[command(flatten)]
+        global: GlobalOpts,
+    }
+
+    #[test]
+    fn global_options_default_to_the_local_server_and_tables() {
+        // Only meaningful when RIDGE_URL is not set in the test environment.
+        if std::env::var_os("RIDGE_URL").is_some() {
+            return;
+        }
+        let top = Top::try_parse_from(["t"]).expect("parses");
+        assert_eq!(top.global.url, DEFAULT_URL);
+        assert_eq!(top.global.format, Format::Table);
+    }
+
+    #[test]
+    fn format_takes_the_three_names() {
+        for (arg, format) in [
+            ("table", Format::Table),
+            ("json", Format::Json),
+            ("value", Format::Value),
+        ] {
+            let top = Top::try_parse_from(["t", "-f", arg]).expect("parses");
+            assert_eq!(top.global.format, format);
+        }
+        assert!(Top::try_parse_from(["t", "-f", "yaml"]).is_err());
+    }
+}

@@ -1,0 +1,182 @@
+//! Server settings: command-line flags over environment variables (`RIDGE_*`) over a TOML file
+//! over defaults. Unknown keys in the file are errors, so a typo never goes unnoticed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ridge_core::LimitsPolicy;
+use serde::Deserialize;
+
+/// The defaults every setting falls back to.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+pub const DEFAULT_MAX_PACKAGE_SIZE: u64 = 50 * 1024 * 1024;
+pub const DEFAULT_LOG_CAP: u64 = 1024 * 1024;
+pub const DEFAULT_MAX_WORKERS: usize = 10;
+pub const DEFAULT_IDLE_EXPIRY_SECS: u64 = 300;
+
+/// The TOML file, every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// Largest accepted function package, in bytes.
+    pub max_package_size: Option<u64>,
+    /// Cap on captured stdout+stderr per execution, in bytes.
+    pub log_cap: Option<u64>,
+    /// The Python interpreter for the python3 runtime (default: `python3` on PATH, resolved once).
+    pub python: Option<PathBuf>,
+    /// Most warm workers per function version.
+    pub max_workers_per_function: Option<usize>,
+    /// Seconds a worker may stay idle before it is stopped (Qinling's name).
+    pub function_service_expiration: Option<u64>,
+    /// Allowed ranges and defaults of `cpu`, `memory_size` and `timeout`.
+    pub resource_limits: Option<LimitsPolicy>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file `{}`", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file `{}`", path.display()))
+    }
+}
+
+/// Settings after every source is applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_package_size: u64,
+    pub log_cap: u64,
+    pub python: Option<PathBuf>,
+    pub max_workers_per_function: usize,
+    pub function_service_expiration: Duration,
+    pub limits: LimitsPolicy,
+}
+
+/// What the command line and environment said (clap reads both); `None` means not given.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub python: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn resolve(over: Overrides) -> anyhow::Result<Self> {
+        let file = match &over.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(over, file)
+    }
+
+    pub fn merge(over: Overrides, file: FileConfig) -> anyhow::Result<Self> {
+        let listen_text = over
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().with_context(|| {
+            format!(
+                "invalid listen address `{listen_text}`: expected IP:PORT such as 127.0.0.1:7070"
+            )
+        })?;
+        let data_dir = match over.data_dir.or(file.data_dir) {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        };
+        let limits = file.resource_limits.unwrap_or_default();
+        for (name, r) in [
+            ("cpu", limits.cpu),
+            ("memory_size", limits.memory_size),
+            ("timeout", limits.timeout),
+        ] {
+            if !(r.min <= r.default && r.default <= r.max) || r.min == 0 {
+                bail!(
+                    "invalid resource_limits.{name}: need 0 < min <= default <= max, got min {} default {} max {}",
+                    r.min,
+                    r.default,
+                    r.max
+                );
+            }
+        }
+        let settings = Settings {
+            listen,
+            data_dir,
+            max_package_size: file.max_package_size.unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),
+            log_cap: file.log_cap.unwrap_or(DEFAULT_LOG_CAP),
+            python: over.python.or(file.python),
+            max_workers_per_function: file.max_workers_per_function.unwrap_or(DEFAULT_MAX_WORKERS),
+            function_service_expiration: Duration::from_secs(
+                file.function_service_expiration
+                    .unwrap_or(DEFAULT_IDLE_EXPIRY_SECS),
+            ),
+            limits,
+        };
+        if settings.max_workers_per_function == 0 {
+            bail!("invalid max_workers_per_function 0: at least one worker is needed");
+        }
+        if settings.max_package_size == 0 {
+            bail!("invalid max_package_size 0: packages need at least one byte");
+        }
+        Ok(settings)
+    }
+}
+
+/// `$XDG_DATA_HOME/ridge`, else `~/.local/share/ridge`.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    dirs::data_dir()
+        .map(|d| d.join("ridge"))
+        .context("cannot find a data directory: set RIDGE_DATA_DIR or pass --data-dir")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/f\"").expect("valid toml");
+        let over = Overrides {
+            listen: Some("127.0.0.1:9001".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(over, file).expect("valid");
+        assert_eq!(s.listen.port(), 9001);
+        assert_eq!(s.data_dir, PathBuf::from("/f"));
+        assert_eq!(s.max_package_size, DEFAULT_MAX_PACKAGE_SIZE);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = toml::from_str::<FileConfig>("lisen = \"x\"").expect_err("typo");
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let over = Overrides {
+            listen: Some("nope".into()),
+            data_dir: Some("/d".into()),
+            ..Overrides::default()
+        };
+        let err = Settings::merge(over, FileConfig::default()).expect_err("bad listen");
+        assert!(
+            err.to_string().contains("invalid listen address `nope`"),
+            "{err}"
+        );
+        let file: FileConfig =
+            toml::from_str("[resource_limits.timeout]\ndefault = 500\nmin = 1\nmax = 300")
+                .expect("valid toml");
+        let over = Overrides {
+            data_dir: Some("/d".into()),
+            ..Overrides::default()
+        };
+        assert!(Settings::merge(over, file).is_err());
+    }
+}

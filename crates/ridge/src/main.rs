@@ -1,0 +1,63 @@
+//! The `ridge` binary: `ridge serve` runs the platform; every other subcommand is a client of
+//! its HTTP API (through `ridge-client`), mirroring the `openstack` function-engine commands.
+//! This is the only crate that picks implementations (SQLite, local packages, local workers).
+
+mod cli;
+
+use ridge::serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ridge",
+    version,
+    about = "Ridge: a self-hosted Function-as-a-Service platform"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Ridge server (API, engine, workers) in this process.
+    Serve(serve::ServeArgs),
+    /// Manage runtimes (admin).
+    Runtime(cli::RuntimeArgs),
+    /// Manage functions.
+    Function(cli::FunctionArgs),
+    /// Run functions and read their results and logs.
+    Execution(cli::ExecutionArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match args.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Runtime(a) => cli::runtime(a).await,
+            Command::Function(a) => cli::function(a).await,
+            Command::Execution(a) => cli::execution(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! `ridge serve`: open the store, probe the host, start the engine and serve the API until
+//! SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ridge_api::{ApiConfig, AppState};
+use ridge_core::api::{Protection, SandboxInfo};
+use ridge_engine::policy::ScalingPolicy;
+use ridge_engine::{Engine, EngineConfig};
+use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
+use ridge_runtime::{PythonConfig, PythonRuntime};
+use ridge_store::{SqliteStore, Store};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{Overrides, Settings};
+
+/// How long a stopping server lets in-flight requests finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: RIDGE_LISTEN] [default: 127.0.0.1:7070]
+    #[arg(long, env = "RIDGE_LISTEN", hide_env = true)]
+    pub listen: Option<String>,
+    /// Where the database and packages live [env: RIDGE_DATA_DIR] [default: ~/.local/share/ridge]
+    #[arg(long, env = "RIDGE_DATA_DIR", hide_env = true)]
+    pub data_dir: Option<PathBuf>,
+    /// A TOML file with more settings [env: RIDGE_CONFIG]
+    #[arg(long, env = "RIDGE_CONFIG", hide_env = true)]
+    pub config: Option<PathBuf>,
+    /// The Python interpreter for the python3 runtime [env: RIDGE_PYTHON]
+    #[arg(long, env = "RIDGE_PYTHON", hide_env = true)]
+    pub python: Option<PathBuf>,
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish (up to a grace period), and stops
+    /// every worker.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
+            Ok(joined) => joined.context("server task panicked")??,
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish within the grace period");
+                self.task.abort();
+            }
+        }
+        self.engine.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Builds everything and starts serving in the background.
+pub async fn start(settings: Settings) -> anyhow::Result<Server> {
+    let data_dir = &settings.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
+    let scratch = data_dir.join("run");
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create `{}`", scratch.display()))?;
+    let db = data_dir.join("ridge.db");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&db)
+            .await
+            .with_context(|| format!("cannot open the database `{}`", db.display()))?,
+    );
+    let packages: Arc<dyn PackageStore> = Arc::new(LocalPackageStore::new(
+        data_dir.join("packages"),
+        data_dir.join("unpacked"),
+        UnpackLimits::default(),
+    ));
+
+    let sandbox = sandbox_info();
+    for p in sandbox.protections.iter().filter(|p| !p.enforced) {
+        tracing::warn!(protection = %p.name, detail = %p.detail, "protection not enforced on this host");
+    }
+
+    let python = PythonRuntime::new(PythonConfig {
+        interpreter: settings.python.clone(),
+        // Per-worker capture files live beside Ridge's other state, not in the shared /tmp.
+        scratch_dir: Some(scratch),
+        ..PythonConfig::default()
+    });
+    let engine = Engine::new(
+        store.clone(),
+        packages.clone(),
+        vec![Arc::new(python)],
+        EngineConfig {
+            scaling: ScalingPolicy {
+                max_workers: settings.max_workers_per_function,
+                idle_expiry: settings.function_service_expiration,
+            },
+            log_cap: usize::try_from(settings.log_cap).unwrap_or(usize::MAX),
+            ..EngineConfig::default()
+        },
+    );
+    engine.start().await.context("cannot start the engine")?;
+
+    let state = AppState {
+        store,
+        packages,
+        engine: engine.clone(),
+        config: Arc::new(ApiConfig {
+            limits: settings.limits,
+            max_package_size: usize::try_from(settings.max_package_size).unwrap_or(usize::MAX),
+            auth: "none".to_owned(),
+            sandbox,
+        }),
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening beyond loopback with authentication off: anyone who can reach this address can run code here");
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let service = ridge_api::service(state);
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    tracing::info!(url = %format!("http://{addr}"), data_dir = %data_dir.display(), "Ridge is serving");
+    Ok(Server {
+        addr,
+        engine,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
+fn sandbox_info() -> SandboxInfo {
+    let caps = ridge_sandbox::HostCapabilities::probe();
+    SandboxInfo {
+        cgroup: caps.cgroup.name().to_owned(),
+        protections: caps
+            .protections()
+            .into_iter()
+            .map(|p| Protection {
+                name: p.name.to_string(),
+                enforced: p.enforced,
+                detail: p.detail,
+            })
+            .collect(),
+    }
+}
+
+/// `ridge serve`: runs until SIGTERM or Ctrl-C.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let settings = Settings::resolve(Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        config: args.config,
+        python: args.python,
+    })?;
+    let server = start(settings).await?;
+    eprintln!("Ridge listening on {}", server.url());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

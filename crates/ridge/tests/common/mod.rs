@@ -1,0 +1,171 @@
+//! Shared test harness: a real Ridge server on `127.0.0.1:0` with a temporary data directory,
+//! real SQLite and real Python workers, and a `ridge-client` pointed at it.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ridge::config::{FileConfig, Overrides, Settings};
+use ridge::serve::{Server, start};
+use ridge_client::{FunctionUpload, RidgeClient};
+use ridge_core::api::{ExecutionView, FunctionView, RuntimeView};
+
+pub struct TestServer {
+    pub server: Server,
+    pub client: RidgeClient,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, adjust).await
+    }
+
+    /// Starts on an existing data directory (to test restarts).
+    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = Settings::merge(
+            Overrides {
+                listen: Some("127.0.0.1:0".to_owned()),
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Overrides::default()
+            },
+            FileConfig::default(),
+        )
+        .expect("valid settings");
+        adjust(&mut settings);
+        let server = start(settings).await.expect("server starts");
+        let url = server.url();
+        let client = RidgeClient::new(&url).expect("client");
+        Self {
+            server,
+            client,
+            url,
+            dir,
+        }
+    }
+
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.server.stop().await.expect("server stops");
+        self.dir
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    pub fn v1(&self, path: &str) -> String {
+        format!("{}/v1/{}", self.url, path.trim_start_matches('/'))
+    }
+
+    /// Creates a python3 runtime and waits (bounded) until it is available.
+    pub async fn python_runtime(&self) -> RuntimeView {
+        let created = self
+            .client
+            .create_runtime(&ridge_core::api::CreateRuntime {
+                image: Some("python3".to_owned()),
+                name: Some("python3".to_owned()),
+                ..Default::default()
+            })
+            .await
+            .expect("runtime created");
+        self.wait_runtime(&created.id).await
+    }
+
+    /// Polls a runtime until it is available (bounded).
+    pub async fn wait_runtime(&self, id: &str) -> RuntimeView {
+        for _ in 0..200 {
+            let rt = self.client.get_runtime(id).await.expect("runtime");
+            if rt.status == "available" {
+                return rt;
+            }
+            assert_eq!(rt.status, "creating", "runtime went to {}", rt.status);
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("runtime never became available");
+    }
+
+    /// Creates a function from one Python source file `function.py` with entry `function.main`.
+    pub async fn function(&self, runtime: &RuntimeView, source: &str) -> FunctionView {
+        self.function_with(runtime, zip_files(&[("function.py", source)]), |_| {})
+            .await
+    }
+
+    pub async fn function_with(
+        &self,
+        runtime: &RuntimeView,
+        package: Vec<u8>,
+        adjust: impl FnOnce(&mut FunctionUpload),
+    ) -> FunctionView {
+        let mut upload = FunctionUpload {
+            name: Some("function".to_owned()),
+            runtime_id: Some(runtime.id.clone()),
+            entry: Some("function.main".to_owned()),
+            package: Some(package.into()),
+            ..FunctionUpload::default()
+        };
+        adjust(&mut upload);
+        self.client
+            .create_function(&upload)
+            .await
+            .expect("function created")
+    }
+
+    /// Runs the function synchronously with `input` (a string, as Qinling clients send it).
+    pub async fn run(&self, function: &FunctionView, input: Option<&str>) -> ExecutionView {
+        self.client
+            .create_execution(&ridge_core::api::CreateExecution {
+                function_id: Some(function.id.clone()),
+                input: input.map(|i| serde_json::Value::String(i.to_owned())),
+                ..Default::default()
+            })
+            .await
+            .expect("execution created")
+    }
+
+    /// Polls an execution until it leaves `running` (bounded).
+    pub async fn wait(&self, id: &str) -> ExecutionView {
+        for _ in 0..400 {
+            let e = self.client.get_execution(id).await.expect("execution");
+            if e.status != "running" {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("execution {id} did not finish");
+    }
+}
+
+/// The `output` of an execution's result.
+pub fn output(e: &ExecutionView) -> serde_json::Value {
+    e.result_json().expect("result is JSON")["output"].clone()
+}
+
+/// A zip (deflated) holding the given files.
+pub fn zip_files(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, contents) in files {
+            zip.start_file(*name, options).expect("zip entry");
+            zip.write_all(contents.as_bytes()).expect("zip write");
+        }
+        zip.finish().expect("zip finish");
+    }
+    buf.into_inner()
+}

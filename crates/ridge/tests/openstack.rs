@@ -1,0 +1,129 @@
+//! The unchanged `openstack` CLI (python-openstackclient + python-qinlingclient) against Ridge:
+//! the seed report's round trip. `scripts/test.sh` installs the client into a venv and points
+//! `RIDGE_OPENSTACK_CLI` at it; without it this test fails and says how to get it.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::TestServer;
+use serde_json::Value;
+use tokio::process::Command;
+
+fn openstack_cli() -> PathBuf {
+    if let Some(path) = std::env::var_os("RIDGE_OPENSTACK_CLI") {
+        return PathBuf::from(path);
+    }
+    let venv =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/openstack-venv/bin/openstack");
+    assert!(
+        venv.exists(),
+        "the openstack CLI is not installed: run the tests with `scripts/test.sh`, which installs it, or set RIDGE_OPENSTACK_CLI"
+    );
+    venv
+}
+
+async fn openstack(url: &str, args: &[&str]) -> String {
+    let out = Command::new(openstack_cli())
+        .args(["--os-auth-type", "none", "--os-endpoint", url])
+        .args(args)
+        // The client reads no other OS_* settings, so a developer's environment cannot leak in.
+        .env_remove("OS_CLOUD")
+        .env_remove("OS_AUTH_URL")
+        .output()
+        .await
+        .expect("openstack runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "openstack {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+async fn openstack_json(url: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["-f", "json"]);
+    let out = openstack(url, &all).await;
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+#[tokio::test]
+async fn openstack_cli_round_trip() {
+    let t = TestServer::start().await;
+    let url = t.url.clone();
+    let rt = openstack_json(
+        &url,
+        &[
+            "runtime",
+            "create",
+            "openstackqinling/python3-runtime",
+            "--name",
+            "python3",
+        ],
+    )
+    .await;
+    let rt_id = rt["id"].as_str().expect("runtime id").to_owned();
+    t.wait_runtime(&rt_id).await;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("hello.py");
+    std::fs::write(
+        &file,
+        "def main(name='World', **kwargs):\n    print('openstack says hi to', name)\n    return 'Hello, ' + name\n",
+    )
+    .expect("write");
+    let f = openstack_json(
+        &url,
+        &[
+            "function",
+            "create",
+            "--name",
+            "hello",
+            "--runtime",
+            &rt_id,
+            "--entry",
+            "hello.main",
+            "--file",
+            file.to_str().expect("utf8"),
+        ],
+    )
+    .await;
+    let f_id = f["id"].as_str().expect("function id").to_owned();
+
+    let e = openstack_json(
+        &url,
+        &[
+            "function",
+            "execution",
+            "create",
+            "--function",
+            &f_id,
+            "--input",
+            r#"{"name": "qinling"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(e["status"], "success", "{e}");
+    let result: Value =
+        serde_json::from_str(e["result"].as_str().expect("result string")).expect("json");
+    assert_eq!(result["output"], "Hello, qinling");
+
+    let log = openstack(
+        &url,
+        &[
+            "function",
+            "execution",
+            "log",
+            "show",
+            e["id"].as_str().expect("id"),
+        ],
+    )
+    .await;
+    assert!(log.contains("openstack says hi to qinling"), "{log}");
+
+    let listed = openstack_json(&url, &["function", "list"]).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    t.stop().await;
+}
