@@ -15,6 +15,8 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
@@ -26,6 +28,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -56,6 +60,7 @@ impl From<StoreError> for ApiError {
             | StoreError::FunctionNotFound { .. }
             | StoreError::ExecutionNotFound { .. } => ApiError::NotFound(e.to_string()),
             StoreError::RuntimeInUse { .. } => ApiError::Forbidden(e.to_string()),
+            StoreError::InvalidFilter { .. } => ApiError::BadRequest(e.to_string()),
             _ => ApiError::internal(e),
         }
     }
@@ -73,16 +78,24 @@ impl From<PackageError> for ApiError {
     }
 }
 
+impl From<ridge_engine::QueueFull> for ApiError {
+    fn from(e: ridge_engine::QueueFull) -> Self {
+        ApiError::TooManyRequests(e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
+            ApiError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, m),
             ApiError::Internal(source) => {
                 let request_id = uuid::Uuid::new_v4();
                 tracing::error!(%request_id, error = %source, cause = ?source.source(), "request failed");

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
-use axum::routing::get;
+use axum::routing::{get, post};
 use ridge_core::LimitsPolicy;
 use ridge_core::api::SandboxInfo;
 use ridge_engine::Engine;
@@ -57,7 +57,7 @@ pub fn service(state: AppState) -> ApiService {
 }
 
 pub fn router(state: AppState) -> Router {
-    use handlers::{executions, functions, root, runtimes};
+    use handlers::{executions, functions, root, runtimes, workers};
 
     // Package uploads are bounded by the configured size (plus room for the form fields); the
     // limit is checked while reading, and a bigger body gets a 413 that says the limit.
@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(root::versions))
         .route("/v1", get(root::v1))
         .route("/v1/info", get(root::info))
+        .route("/metrics", get(root::metrics))
         .route("/v1/runtimes", get(runtimes::list).post(runtimes::create))
         .route(
             "/v1/runtimes/{id}",
@@ -87,6 +88,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(functions::delete)
                 .layer(upload_limit),
         )
+        .route("/v1/functions/{id}/scale_up", post(workers::scale_up))
+        .route("/v1/functions/{id}/scale_down", post(workers::scale_down))
+        .route("/v1/functions/{id}/detach", post(workers::detach))
+        .route("/v1/functions/{id}/workers", get(workers::list))
         .route(
             "/v1/executions",
             get(executions::list).post(executions::create),

@@ -1,13 +1,17 @@
 //! One execution, from a pool lease to a recorded outcome.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ridge_core::{Execution, Function};
-use ridge_runtime::{Invocation, StartError, WorkerSpec};
+use ridge_runtime::{Invocation, Runtime as RuntimeAdapter, StartError, Worker, WorkerSpec};
 use ridge_store::ExecutionOutcome;
 
 use crate::engine::Engine;
+use crate::metrics::{FunctionLabels, StatusLabels};
 use crate::outcome;
+use crate::pool::{Lease, Pool};
 
 /// Runs the execution and records how it ended. Returns the execution as stored afterwards.
 pub(crate) async fn run(
@@ -20,6 +24,23 @@ pub(crate) async fn run(
         // Claimed elsewhere, or deleted while it waited: nothing of ours to record.
         None => return reload(engine, execution).await,
     };
+    engine
+        .metrics
+        .executions
+        .get_or_create(&StatusLabels {
+            function: function.id.to_string(),
+            status: outcome.status.to_string(),
+        })
+        .inc();
+    if let Some(took) = outcome.result.duration {
+        engine
+            .metrics
+            .duration
+            .get_or_create(&FunctionLabels {
+                function: function.id.to_string(),
+            })
+            .observe(took);
+    }
     match engine.store.finish_execution(execution.id, &outcome).await {
         Ok(true) => {
             execution.status = outcome.status;
@@ -45,12 +66,40 @@ async fn reload(engine: &Engine, execution: Execution) -> Execution {
         .unwrap_or(execution)
 }
 
+/// Leaves the queue count when dropped, however the wait ends.
+struct Queued<'a>(&'a Engine);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits for a lease: from the pool, freeing host memory held by idle workers of other pools
+/// when the budget is spent, or waiting for memory to be given back.
+async fn lease(engine: &Engine, pool: &Arc<Pool>) -> Lease {
+    loop {
+        let freed = engine.capacity.freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        match pool.acquire().await {
+            Ok(lease) => return lease,
+            Err(_no_capacity) => {
+                if !engine.evict_one_idle().await {
+                    freed.await;
+                }
+            }
+        }
+    }
+}
+
 /// `None` when the execution was not ours to run (the compare-and-swap claim lost).
 async fn execute(
     engine: &Engine,
     execution: &Execution,
     function: &Function,
 ) -> Option<ExecutionOutcome> {
+    let queued = Queued(engine);
     let runtime = match engine.store.get_runtime(function.runtime_id).await {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -65,7 +114,26 @@ async fn execute(
     let pool = engine
         .pool_for(function, execution.function_version, runtime.id)
         .await;
-    let mut lease = pool.acquire().await;
+    let waited = Instant::now();
+    let mut lease = if execution.sync {
+        // A sync caller is waiting on the line: bound its wait. Async executions wait in the
+        // queue as long as it takes (they are rows in the store).
+        match tokio::time::timeout(engine.config.max_queue_wait, lease(engine, &pool)).await {
+            Ok(lease) => lease,
+            Err(_) => {
+                return claim(engine, execution)
+                    .await
+                    .then(|| outcome::capacity_exhausted(engine.config.max_queue_wait));
+            }
+        }
+    } else {
+        lease(engine, &pool).await
+    };
+    drop(queued);
+    engine
+        .metrics
+        .queue_wait
+        .observe(waited.elapsed().as_secs_f64());
     if !claim(engine, execution).await {
         lease.give_back().await;
         return None;
@@ -74,16 +142,23 @@ async fn execute(
     let started = Instant::now();
 
     if !lease.is_warm() {
-        let spec = match worker_spec(engine, execution, function).await {
-            Ok(spec) => spec,
-            Err(e) => {
-                tracing::error!(execution = %execution.id, error = %e, "cannot unpack the function's package");
-                lease.discard().await;
-                return Some(outcome::platform_error());
+        match tokio::time::timeout(
+            timeout,
+            start_worker(engine, &adapter, function, execution.function_version),
+        )
+        .await
+        {
+            Ok(Ok(worker)) => {
+                let labels = FunctionLabels {
+                    function: function.id.to_string(),
+                };
+                engine.metrics.cold_starts.get_or_create(&labels).inc();
+                engine
+                    .metrics
+                    .cold_start_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                lease.set_worker(worker);
             }
-        };
-        match tokio::time::timeout(timeout, adapter.start(&spec)).await {
-            Ok(Ok(worker)) => lease.set_worker(worker),
             Ok(Err(StartError::Load { message, logs })) => {
                 lease.discard().await;
                 return Some(outcome::load_failed(
@@ -151,21 +226,28 @@ async fn claim(engine: &Engine, execution: &Execution) -> bool {
     }
 }
 
-async fn worker_spec(
+/// Unpacks the function's package (once) and starts a worker that has loaded it.
+pub(crate) async fn start_worker(
     engine: &Engine,
-    execution: &Execution,
+    adapter: &Arc<dyn RuntimeAdapter>,
     function: &Function,
-) -> Result<WorkerSpec, ridge_package::PackageError> {
+    version: i64,
+) -> Result<Box<dyn Worker>, StartError> {
     let package_dir = engine
         .packages
         .unpacked(&function.project_id, function.id, function.code.md5sum())
-        .await?;
-    Ok(WorkerSpec {
+        .await
+        .map_err(|e| StartError::Spawn {
+            detail: format!("cannot unpack the function's package: {e}"),
+            source: None,
+        })?;
+    let spec = WorkerSpec {
         function_id: function.id,
-        function_version: execution.function_version,
+        function_version: version,
         package_dir,
         entry: function.entry.clone(),
         limits: function.limits,
         log_cap: engine.config.log_cap,
-    })
+    };
+    adapter.start(&spec).await
 }

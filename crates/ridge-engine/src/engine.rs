@@ -1,6 +1,7 @@
 //! The [`Engine`]: the pools, the runtimes, and the background work that keeps them tidy.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,8 @@ use ridge_runtime::{Runtime as RuntimeAdapter, Worker};
 use ridge_store::Store;
 use tokio::task::JoinHandle;
 
+use crate::capacity::Capacity;
+use crate::metrics::{FunctionLabels, Metrics};
 use crate::policy::ScalingPolicy;
 use crate::pool::{Fingerprint, Pool, PoolKey};
 
@@ -20,6 +23,12 @@ pub struct EngineConfig {
     pub log_cap: usize,
     /// How often idle workers are checked against the idle expiry.
     pub reap_interval: Duration,
+    /// Host-wide budget: the sum of the live workers' `memory_size`, in bytes.
+    pub worker_memory_budget: u64,
+    /// Most executions waiting for a worker; past it new executions are refused.
+    pub max_queue_length: usize,
+    /// Longest a sync execution waits for a worker before it ends `error`.
+    pub max_queue_wait: Duration,
 }
 
 impl Default for EngineConfig {
@@ -28,8 +37,29 @@ impl Default for EngineConfig {
             scaling: ScalingPolicy::default(),
             log_cap: 1024 * 1024,
             reap_interval: Duration::from_secs(10),
+            worker_memory_budget: crate::capacity::host_memory().map_or(8 << 30, |m| m / 2),
+            max_queue_length: 10_000,
+            max_queue_wait: Duration::from_secs(60),
         }
     }
+}
+
+/// The queue is full: the caller should answer 429.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "too many executions are waiting for a worker ({waiting}, the limit is {limit}): retry later, or raise `max_queue_length`"
+)]
+pub struct QueueFull {
+    pub waiting: usize,
+    pub limit: usize,
+}
+
+/// One live worker, as the workers API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    pub function_id: FunctionId,
+    pub function_version: i64,
+    pub worker_name: String,
 }
 
 /// Workers of one runtime on this node.
@@ -46,6 +76,12 @@ pub struct Engine {
     /// What each runtime kind's check found on this host: a description, or why it cannot run.
     checks: Mutex<HashMap<RuntimeKind, Result<String, String>>>,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    pub(crate) capacity: Arc<Capacity>,
+    /// Executions submitted and not yet holding a worker.
+    pub(crate) queued: AtomicUsize,
+    /// Executions submitted and not yet recorded as finished (for draining).
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) metrics: Metrics,
     pub(crate) config: EngineConfig,
 }
 
@@ -62,6 +98,10 @@ impl Engine {
             adapters: adapters.into_iter().map(|a| (a.kind(), a)).collect(),
             checks: Mutex::new(HashMap::new()),
             pools: Mutex::new(HashMap::new()),
+            capacity: Arc::new(Capacity::new(config.worker_memory_budget)),
+            queued: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            metrics: Metrics::new(),
             config,
         })
     }
@@ -155,7 +195,152 @@ impl Engine {
         function: Function,
     ) -> JoinHandle<Execution> {
         let engine = self.clone();
-        tokio::spawn(async move { crate::dispatch::run(&engine, execution, function).await })
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let done = crate::dispatch::run(&engine, execution, function).await;
+            engine.in_flight.fetch_sub(1, Ordering::SeqCst);
+            done
+        })
+    }
+
+    /// Whether a new execution may be accepted. Checked before the execution is stored, so a
+    /// refused one leaves nothing behind.
+    pub fn admission(&self) -> Result<(), QueueFull> {
+        let waiting = self.queued.load(Ordering::SeqCst);
+        if waiting >= self.config.max_queue_length {
+            Err(QueueFull {
+                waiting,
+                limit: self.config.max_queue_length,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Executions waiting for a worker on this node.
+    pub fn queue_length(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
+    /// Pre-warms up to `count` workers for the function version in the background (Qinling's
+    /// `scale_up`), within the pool limit and the host memory budget.
+    pub async fn scale_up(self: &Arc<Self>, function: Function, version: i64, count: usize) {
+        let Ok(runtime) = self.store.get_runtime(function.runtime_id).await else {
+            return;
+        };
+        let Some(adapter) = runtime.kind().and_then(|k| self.adapter(k)) else {
+            return;
+        };
+        let pool = self.pool_for(&function, version, runtime.id).await;
+        let engine = self.clone();
+        tokio::spawn(async move {
+            for _ in 0..count {
+                let Some(mut lease) = pool.try_start() else {
+                    break;
+                };
+                match crate::dispatch::start_worker(&engine, &adapter, &function, version).await {
+                    Ok(worker) => {
+                        lease.set_worker(worker);
+                        lease.give_back().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(function = %function.id, error = %e, "cannot pre-warm a worker");
+                        lease.discard().await;
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Stops up to `count` idle workers of the function version, keeping at least one
+    /// (Qinling's `scale_down`).
+    pub async fn scale_down(&self, id: FunctionId, version: i64, count: usize) {
+        let pool = lock(&self.pools).get(&(id, version)).cloned();
+        if let Some(pool) = pool {
+            kill_all(pool.scale_down(count)).await;
+        }
+    }
+
+    /// Stops every worker of one function version (Qinling's `detach`).
+    pub async fn detach(&self, id: FunctionId, version: i64) {
+        let pool = lock(&self.pools).remove(&(id, version));
+        if let Some(pool) = pool {
+            kill_all(pool.retire()).await;
+        }
+    }
+
+    /// The live workers of a function, of one version or of all.
+    pub fn workers(&self, id: FunctionId, version: Option<i64>) -> Vec<WorkerInfo> {
+        let pools = lock(&self.pools);
+        let mut keys: Vec<_> = pools
+            .keys()
+            .filter(|(f, v)| *f == id && version.is_none_or(|want| want == *v))
+            .copied()
+            .collect();
+        keys.sort();
+        keys.into_iter()
+            .flat_map(|key| {
+                pools[&key]
+                    .worker_names()
+                    .into_iter()
+                    .map(move |worker_name| WorkerInfo {
+                        function_id: key.0,
+                        function_version: key.1,
+                        worker_name,
+                    })
+            })
+            .collect()
+    }
+
+    /// Frees host memory for another pool by stopping the longest-idle worker anywhere.
+    /// Returns whether one was stopped.
+    pub(crate) async fn evict_one_idle(&self) -> bool {
+        let victim = {
+            let pools = lock(&self.pools);
+            pools
+                .values()
+                .filter_map(|p| p.oldest_idle_since().map(|since| (since, p.clone())))
+                .min_by_key(|(since, _)| *since)
+                .and_then(|(_, p)| p.evict_oldest_idle())
+        };
+        match victim {
+            Some(mut worker) => {
+                tracing::debug!(
+                    worker = worker.name(),
+                    "stopping an idle worker to free memory"
+                );
+                worker.kill().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The Prometheus text exposition of the engine's metrics.
+    pub fn metrics_text(&self) -> String {
+        {
+            let pools = lock(&self.pools);
+            let mut live: HashMap<FunctionId, i64> = HashMap::new();
+            for ((id, _), pool) in pools.iter() {
+                *live.entry(*id).or_default() += pool.counts().0 as i64;
+            }
+            self.metrics.warm_workers.clear();
+            for (id, n) in live {
+                self.metrics
+                    .warm_workers
+                    .get_or_create(&FunctionLabels {
+                        function: id.to_string(),
+                    })
+                    .set(n);
+            }
+        }
+        self.metrics.queue_depth.set(self.queue_length() as i64);
+        self.metrics
+            .capacity_used
+            .set(self.capacity.usage().0 as i64);
+        self.metrics.encode()
     }
 
     /// The pool for this function's current code and limits. A pool made for older code is
@@ -179,7 +364,12 @@ impl Engine {
                     (pool.clone(), None)
                 }
                 _ => {
-                    let pool = Pool::new(runtime_id, fingerprint, self.config.scaling);
+                    let pool = Pool::new(
+                        runtime_id,
+                        fingerprint,
+                        self.config.scaling,
+                        self.capacity.clone(),
+                    );
                     let stale = pools.insert(key, pool.clone());
                     (pool, stale)
                 }
@@ -255,6 +445,20 @@ impl Engine {
             if pools.get(&key).is_some_and(|p| p.is_empty()) {
                 pools.remove(&key);
             }
+        }
+    }
+
+    /// Waits until every submitted execution has finished, up to `deadline`; returns how many
+    /// were still unfinished. Those stay in the store: queued ones run at the next start, ones
+    /// that had started end `error` then.
+    pub async fn drain(&self, deadline: Duration) -> usize {
+        let until = Instant::now() + deadline;
+        loop {
+            let left = self.in_flight.load(Ordering::SeqCst);
+            if left == 0 || Instant::now() >= until {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -10,11 +10,14 @@
 //! The engine does not parse requests or know HTTP; it does not spawn processes itself (that is
 //! `ridge-runtime`).
 
+mod capacity;
 mod dispatch;
 mod engine;
+mod metrics;
 mod outcome;
 pub mod policy;
 mod pool;
 mod recovery;
 
-pub use engine::{Engine, EngineConfig, PoolStats};
+pub use capacity::host_memory;
+pub use engine::{Engine, EngineConfig, PoolStats, QueueFull, WorkerInfo};

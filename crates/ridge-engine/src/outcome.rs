@@ -82,6 +82,19 @@ pub(crate) fn worker_failed(error: WorkerError, took: Duration) -> ExecutionOutc
     }
 }
 
+/// No worker became free for a sync execution within the queue wait: the platform's capacity
+/// was exhausted, not the function's fault.
+pub(crate) fn capacity_exhausted(waited: Duration) -> ExecutionOutcome {
+    ExecutionOutcome {
+        status: ExecutionStatus::Error,
+        result: ExecutionResult::platform_error(format!(
+            "Function execution failed: capacity exhausted, no worker became free within {} s; retry later or run it asynchronously",
+            waited.as_secs()
+        )),
+        logs: String::new(),
+    }
+}
+
 /// Ridge could not run the function. Details go to the server log, not to the user.
 pub(crate) fn platform_error() -> ExecutionOutcome {
     ExecutionOutcome {

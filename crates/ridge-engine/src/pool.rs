@@ -1,17 +1,20 @@
-//! The pool mechanism: the warm workers of one (function, version), how many are alive, and
-//! who waits for one. Decisions come from [`ScalingPolicy`].
+//! The pool mechanism: the warm workers of one (function, version), how many are alive, their
+//! names, and who waits for one. Decisions come from [`ScalingPolicy`]; memory comes from the
+//! host-wide [`Capacity`].
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use ridge_core::{Entry, FunctionId, Limits, RuntimeId};
+use ridge_core::{Entry, Limits, RuntimeId};
 use ridge_runtime::Worker;
 use tokio::sync::Notify;
 
+use crate::capacity::Capacity;
 use crate::policy::{Acquire, Keep, ScalingPolicy};
 
 /// A pool serves one (function, version).
-pub(crate) type PoolKey = (FunctionId, i64);
+pub(crate) type PoolKey = (ridge_core::FunctionId, i64);
 
 /// What the workers of a pool were started with. A function whose code, entry or limits
 /// changed gets a new pool; workers of the old one are never reused.
@@ -32,14 +35,21 @@ struct State {
     idle: Vec<IdleWorker>,
     /// Idle, busy and starting workers.
     live: usize,
+    /// Names of the started workers, idle or busy.
+    names: BTreeSet<String>,
     /// Set when the pool is replaced or released: returned workers are stopped.
     retired: bool,
 }
+
+/// The pool could start a worker but the host-wide memory budget is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoCapacity;
 
 pub(crate) struct Pool {
     pub runtime_id: RuntimeId,
     pub fingerprint: Fingerprint,
     policy: ScalingPolicy,
+    capacity: Arc<Capacity>,
     state: Mutex<State>,
     returned: Notify,
 }
@@ -49,14 +59,20 @@ impl Pool {
         runtime_id: RuntimeId,
         fingerprint: Fingerprint,
         policy: ScalingPolicy,
+        capacity: Arc<Capacity>,
     ) -> Arc<Self> {
         Arc::new(Self {
             runtime_id,
             fingerprint,
             policy,
+            capacity,
             state: Mutex::new(State::default()),
             returned: Notify::new(),
         })
+    }
+
+    fn memory(&self) -> u64 {
+        self.fingerprint.limits.memory_size
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -67,28 +83,68 @@ impl Pool {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits for a warm worker or for the right to start one.
-    pub async fn acquire(self: &Arc<Self>) -> Lease {
+    /// One attempt: `None` when the pool is at its limit and the caller must wait.
+    fn try_acquire(self: &Arc<Self>) -> Option<Result<Lease, NoCapacity>> {
+        let mut state = self.state();
+        match self.policy.acquire(state.idle.len(), state.live) {
+            Acquire::Reuse => {
+                let idle = state.idle.pop().expect("policy said an idle worker exists");
+                Some(Ok(Lease::new(self.clone(), Some(idle.worker))))
+            }
+            Acquire::Start => {
+                if !self.capacity.try_reserve(self.memory()) {
+                    return Some(Err(NoCapacity));
+                }
+                state.live += 1;
+                Some(Ok(Lease::new(self.clone(), None)))
+            }
+            Acquire::Wait => None,
+        }
+    }
+
+    /// Waits for a warm worker or for the right to start one. `NoCapacity` when a worker
+    /// should start but the host budget is spent: the caller frees memory or waits for it.
+    pub async fn acquire(self: &Arc<Self>) -> Result<Lease, NoCapacity> {
         loop {
             let notified = self.returned.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut state = self.state();
-                match self.policy.acquire(state.idle.len(), state.live) {
-                    Acquire::Reuse => {
-                        let idle = state.idle.pop().expect("policy said an idle worker exists");
-                        return Lease::new(self.clone(), Some(idle.worker));
-                    }
-                    Acquire::Start => {
-                        state.live += 1;
-                        return Lease::new(self.clone(), None);
-                    }
-                    Acquire::Wait => {}
-                }
+            if let Some(acquired) = self.try_acquire() {
+                return acquired;
             }
             notified.await;
         }
+    }
+
+    /// A slot for one more worker, without waiting (pre-warming): `None` at the pool limit or
+    /// when the host budget is spent.
+    pub fn try_start(self: &Arc<Self>) -> Option<Lease> {
+        let mut state = self.state();
+        if state.retired || state.live >= self.policy.max_workers {
+            return None;
+        }
+        if !self.capacity.try_reserve(self.memory()) {
+            return None;
+        }
+        state.live += 1;
+        Some(Lease::new(self.clone(), None))
+    }
+
+    /// Removes up to `count` idle workers, keeping at least one worker alive (Qinling's
+    /// `scale_down`), and hands them out for stopping.
+    pub fn scale_down(&self, count: usize) -> Vec<Box<dyn Worker>> {
+        let mut state = self.state();
+        let removable = state
+            .live
+            .saturating_sub(1)
+            .min(count)
+            .min(state.idle.len());
+        let split = state.idle.len() - removable;
+        // The longest-idle workers go first.
+        state.idle.sort_by_key(|i| std::cmp::Reverse(i.since));
+        let removed: Vec<_> = state.idle.drain(split..).map(|i| i.worker).collect();
+        self.forget(&mut state, &removed);
+        removed
     }
 
     /// Stops accepting workers back and hands out the idle ones for stopping.
@@ -96,7 +152,7 @@ impl Pool {
         let mut state = self.state();
         state.retired = true;
         let idle: Vec<_> = state.idle.drain(..).map(|i| i.worker).collect();
-        state.live -= idle.len();
+        self.forget(&mut state, &idle);
         drop(state);
         self.returned.notify_waiters();
         idle
@@ -110,14 +166,55 @@ impl Pool {
             .drain(..)
             .partition(|i| self.policy.keep_idle(now.duration_since(i.since)) == Keep::Release);
         state.idle = kept;
-        state.live -= expired.len();
-        expired.into_iter().map(|i| i.worker).collect()
+        let expired: Vec<_> = expired.into_iter().map(|i| i.worker).collect();
+        self.forget(&mut state, &expired);
+        expired
+    }
+
+    /// Takes the longest-idle worker out (to free memory for another pool), with how long it
+    /// has been idle.
+    pub fn evict_oldest_idle(&self) -> Option<Box<dyn Worker>> {
+        let mut state = self.state();
+        let oldest = state
+            .idle
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, i)| i.since)
+            .map(|(n, _)| n)?;
+        let worker = state.idle.remove(oldest).worker;
+        self.forget(&mut state, std::slice::from_ref(&worker));
+        Some(worker)
+    }
+
+    /// When the longest-idle worker became idle, if there is one.
+    pub fn oldest_idle_since(&self) -> Option<Instant> {
+        self.state().idle.iter().map(|i| i.since).min()
+    }
+
+    /// Bookkeeping for workers leaving the pool.
+    fn forget(&self, state: &mut State, workers: &[Box<dyn Worker>]) {
+        for w in workers {
+            state.names.remove(w.name());
+        }
+        self.forget_slots(state, workers.len());
+    }
+
+    fn forget_slots(&self, state: &mut State, n: usize) {
+        state.live -= n;
+        if n > 0 {
+            self.capacity.release(self.memory() * n as u64);
+        }
     }
 
     /// (live, idle) workers.
     pub fn counts(&self) -> (usize, usize) {
         let state = self.state();
         (state.live, state.idle.len())
+    }
+
+    /// Names of the started workers, idle or busy.
+    pub fn worker_names(&self) -> Vec<String> {
+        self.state().names.iter().cloned().collect()
     }
 
     pub fn is_retired(&self) -> bool {
@@ -129,10 +226,14 @@ impl Pool {
         self.state().live == 0
     }
 
+    fn started(&self, name: &str) {
+        self.state().names.insert(name.to_owned());
+    }
+
     fn give_back(&self, worker: Box<dyn Worker>) -> Option<Box<dyn Worker>> {
         let mut state = self.state();
         let back = if state.retired {
-            state.live -= 1;
+            self.forget(&mut state, std::slice::from_ref(&worker));
             Some(worker)
         } else {
             state.idle.push(IdleWorker {
@@ -146,8 +247,13 @@ impl Pool {
         back
     }
 
-    fn forget_one(&self) {
-        self.state().live -= 1;
+    fn forget_one(&self, name: Option<&str>) {
+        let mut state = self.state();
+        if let Some(name) = name {
+            state.names.remove(name);
+        }
+        self.forget_slots(&mut state, 1);
+        drop(state);
         self.returned.notify_one();
     }
 }
@@ -175,6 +281,7 @@ impl Lease {
     }
 
     pub fn set_worker(&mut self, worker: Box<dyn Worker>) {
+        self.pool.started(worker.name());
         self.worker = Some(worker);
     }
 
@@ -191,24 +298,29 @@ impl Lease {
                     stale.kill().await;
                 }
             }
-            None => self.pool.forget_one(),
+            None => self.pool.forget_one(None),
         }
     }
 
     /// Stops the worker (if any) and frees the slot.
     pub async fn discard(mut self) {
         self.done = true;
-        if let Some(mut worker) = self.worker.take() {
-            worker.kill().await;
-        }
-        self.pool.forget_one();
+        let name = match self.worker.take() {
+            Some(mut worker) => {
+                worker.kill().await;
+                Some(worker.name().to_owned())
+            }
+            None => None,
+        };
+        self.pool.forget_one(name.as_deref());
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         if !self.done {
-            self.pool.forget_one();
+            let name = self.worker.as_ref().map(|w| w.name().to_owned());
+            self.pool.forget_one(name.as_deref());
         }
     }
 }

@@ -15,6 +15,10 @@ pub const DEFAULT_MAX_PACKAGE_SIZE: u64 = 50 * 1024 * 1024;
 pub const DEFAULT_LOG_CAP: u64 = 1024 * 1024;
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 pub const DEFAULT_IDLE_EXPIRY_SECS: u64 = 300;
+pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 10_000;
+pub const DEFAULT_MAX_QUEUE_WAIT_SECS: u64 = 60;
+pub const DEFAULT_WORKER_MEMORY_SHARE: f64 = 0.5;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 /// The TOML file, every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +38,14 @@ pub struct FileConfig {
     pub function_service_expiration: Option<u64>,
     /// Allowed ranges and defaults of `cpu`, `memory_size` and `timeout`.
     pub resource_limits: Option<LimitsPolicy>,
+    /// Most executions waiting for a worker before new ones get 429.
+    pub max_queue_length: Option<usize>,
+    /// Seconds a sync execution may wait for a worker before it ends `error`.
+    pub max_queue_wait: Option<u64>,
+    /// Share of the host's memory that the workers' `memory_size` may add up to (0 < share <= 1).
+    pub worker_memory_share: Option<f64>,
+    /// Seconds SIGTERM waits for running executions before the server exits.
+    pub shutdown_timeout: Option<u64>,
 }
 
 impl FileConfig {
@@ -55,6 +67,10 @@ pub struct Settings {
     pub max_workers_per_function: usize,
     pub function_service_expiration: Duration,
     pub limits: LimitsPolicy,
+    pub max_queue_length: usize,
+    pub max_queue_wait: Duration,
+    pub worker_memory_share: f64,
+    pub shutdown_timeout: Duration,
 }
 
 /// What the command line and environment said (clap reads both); `None` means not given.
@@ -116,7 +132,24 @@ impl Settings {
                     .unwrap_or(DEFAULT_IDLE_EXPIRY_SECS),
             ),
             limits,
+            max_queue_length: file.max_queue_length.unwrap_or(DEFAULT_MAX_QUEUE_LENGTH),
+            max_queue_wait: Duration::from_secs(
+                file.max_queue_wait.unwrap_or(DEFAULT_MAX_QUEUE_WAIT_SECS),
+            ),
+            worker_memory_share: file
+                .worker_memory_share
+                .unwrap_or(DEFAULT_WORKER_MEMORY_SHARE),
+            shutdown_timeout: Duration::from_secs(
+                file.shutdown_timeout
+                    .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+            ),
         };
+        if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {
+            bail!(
+                "invalid worker_memory_share {}: expected a fraction of the host's memory, 0 < share <= 1",
+                settings.worker_memory_share
+            );
+        }
         if settings.max_workers_per_function == 0 {
             bail!("invalid max_workers_per_function 0: at least one worker is needed");
         }

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Overrides, Settings};
 
-/// How long a stopping server lets in-flight requests finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a stopping server waits for HTTP connections to close once executions drained.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -42,6 +42,7 @@ pub struct ServeArgs {
 pub struct Server {
     addr: SocketAddr,
     engine: Arc<Engine>,
+    shutdown_timeout: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -55,11 +56,18 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets in-flight ones finish (up to a grace period), and stops
-    /// every worker.
+    /// Stops accepting requests, lets running executions finish (up to `shutdown_timeout`),
+    /// and stops every worker. Queued async executions stay in the store for the next start.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        let left = self.engine.drain(self.shutdown_timeout).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "executions still unfinished at shutdown: the next start resolves them"
+            );
         }
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
             Ok(joined) => joined.context("server task panicked")??,
@@ -114,6 +122,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 idle_expiry: settings.function_service_expiration,
             },
             log_cap: usize::try_from(settings.log_cap).unwrap_or(usize::MAX),
+            worker_memory_budget: worker_memory_budget(settings.worker_memory_share),
+            max_queue_length: settings.max_queue_length,
+            max_queue_wait: settings.max_queue_wait,
+            // Check often enough that a worker outlives its expiry by at most half of it.
+            reap_interval: (settings.function_service_expiration / 2)
+                .clamp(Duration::from_millis(100), Duration::from_secs(10)),
             ..EngineConfig::default()
         },
     );
@@ -155,9 +169,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     Ok(Server {
         addr,
         engine,
+        shutdown_timeout: settings.shutdown_timeout,
         stop: Some(stop),
         task,
     })
+}
+
+/// The host-wide memory budget for workers: a share of the host's memory.
+fn worker_memory_budget(share: f64) -> u64 {
+    let total = ridge_engine::host_memory().unwrap_or(8 << 30);
+    (total as f64 * share) as u64
 }
 
 /// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.

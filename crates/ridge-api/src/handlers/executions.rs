@@ -94,6 +94,7 @@ pub async fn create(
             "`description` is too long: at most 255 characters".to_owned(),
         ));
     }
+    state.engine.admission()?;
     let sync = body.sync.unwrap_or(true);
     let execution = Execution {
         id: ExecutionId::new(),

@@ -4,6 +4,7 @@ pub mod executions;
 pub mod functions;
 pub mod root;
 pub mod runtimes;
+pub mod workers;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{Method, Uri};

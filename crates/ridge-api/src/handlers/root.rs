@@ -52,3 +52,14 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoView> {
         limits: state.config.limits,
     })
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.engine.metrics_text(),
+    )
+}

@@ -1,0 +1,111 @@
+//! Prometheus metrics of the engine, encoded by `prometheus-client`. Labels are bounded: function
+//! ids and statuses, never execution ids.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StatusLabels {
+    pub function: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FunctionLabels {
+    pub function: String,
+}
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub executions: Family<StatusLabels, Counter>,
+    pub duration: Family<FunctionLabels, Histogram>,
+    pub queue_wait: Histogram,
+    pub cold_starts: Family<FunctionLabels, Counter>,
+    pub cold_start_seconds: Histogram,
+    pub warm_workers: Family<FunctionLabels, Gauge>,
+    pub queue_depth: Gauge,
+    pub capacity_used: Gauge,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 0.5 ms .. ~130 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 19))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ridge");
+        let executions = Family::<StatusLabels, Counter>::default();
+        registry.register(
+            "executions",
+            "Executions finished, by function and final status",
+            executions.clone(),
+        );
+        let duration = Family::<FunctionLabels, Histogram>::new_with_constructor(
+            seconds_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "execution_duration_seconds",
+            "Time the function ran, by function",
+            duration.clone(),
+        );
+        let queue_wait = seconds_histogram();
+        registry.register(
+            "queue_wait_seconds",
+            "Time executions waited for a worker",
+            queue_wait.clone(),
+        );
+        let cold_starts = Family::<FunctionLabels, Counter>::default();
+        registry.register(
+            "cold_starts",
+            "Workers started for an execution, by function",
+            cold_starts.clone(),
+        );
+        let cold_start_seconds = seconds_histogram();
+        registry.register(
+            "cold_start_seconds",
+            "Time to start a worker and load the function",
+            cold_start_seconds.clone(),
+        );
+        let warm_workers = Family::<FunctionLabels, Gauge>::default();
+        registry.register(
+            "warm_workers",
+            "Live workers, by function",
+            warm_workers.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Executions waiting for a worker",
+            queue_depth.clone(),
+        );
+        let capacity_used = Gauge::default();
+        registry.register(
+            "worker_memory_reserved_bytes",
+            "Sum of memory_size over live workers (the host-wide budget in use)",
+            capacity_used.clone(),
+        );
+        Self {
+            registry,
+            executions,
+            duration,
+            queue_wait,
+            cold_starts,
+            cold_start_seconds,
+            warm_workers,
+            queue_depth,
+            capacity_used,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
