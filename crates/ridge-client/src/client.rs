@@ -211,6 +211,42 @@ impl RidgeClient {
         resp.text().await.map_err(ClientError::Http)
     }
 
+    // Workers (admin).
+
+    /// `POST /v1/functions/{id}/scale_up`: pre-warm `count` workers (answered 202).
+    pub async fn scale_up(&self, id: &str, count: u64) -> Result<(), ClientError> {
+        let req = self.request(Method::POST, &["v1", "functions", id, "scale_up"]);
+        self.empty(req.json(&serde_json::json!({ "count": count })))
+            .await
+    }
+
+    /// `POST /v1/functions/{id}/scale_down`: stop up to `count` idle workers, keeping one.
+    pub async fn scale_down(&self, id: &str, count: u64) -> Result<(), ClientError> {
+        let req = self.request(Method::POST, &["v1", "functions", id, "scale_down"]);
+        self.empty(req.json(&serde_json::json!({ "count": count })))
+            .await
+    }
+
+    /// `POST /v1/functions/{id}/detach`: stop every worker of the function.
+    pub async fn detach(&self, id: &str) -> Result<(), ClientError> {
+        let req = self.request(Method::POST, &["v1", "functions", id, "detach"]);
+        self.empty(req.json(&serde_json::json!({}))).await
+    }
+
+    /// `GET /v1/functions/{id}/workers[?function_version=N]`.
+    pub async fn list_workers(
+        &self,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Vec<ridge_core::api::WorkerView>, ClientError> {
+        let mut req = self.request(Method::GET, &["v1", "functions", id, "workers"]);
+        if let Some(v) = version {
+            req = req.query(&[("function_version", v)]);
+        }
+        let list: ridge_core::api::WorkerList = self.json(req).await?;
+        Ok(list.workers)
+    }
+
     // Plumbing.
 
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {

@@ -170,3 +170,38 @@ async fn serve_answers_when_ready_and_stops_cleanly_on_sigterm() {
         .expect("wait");
     assert!(status.success(), "clean exit: {status}");
 }
+
+#[tokio::test]
+async fn admin_worker_commands() {
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, "def main(**kw):\n    return 1\n").await;
+    let url = t.url.clone();
+    let workers = |url: String, id: String| async move {
+        json(&url, &["function", "worker", "list", &id])
+            .await
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let up = ridge(&url, &["function", "scaleup", &f.id, "--count", "2"]).await;
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let mut seen = 0;
+    for _ in 0..300 {
+        seen = workers(url.clone(), f.id.clone()).await;
+        if seen == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, 2, "scaleup pre-warmed two workers");
+    let down = ridge(&url, &["function", "scaledown", "function", "--count", "5"]).await;
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert_eq!(workers(url.clone(), f.id.clone()).await, 1);
+    let detach = ridge(&url, &["function", "detach", &f.id]).await;
+    assert_eq!(detach.code, 0, "{}", detach.stderr);
+    assert_eq!(workers(url.clone(), f.id.clone()).await, 0);
+    let bad = ridge(&url, &["function", "scaleup", &f.id, "--count", "0"]).await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("count"), "{}", bad.stderr);
+    t.stop().await;
+}

@@ -128,6 +128,32 @@ pub enum FunctionCommand {
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+    /// Pre-warm workers of a function (admin)
+    Scaleup {
+        /// Function name or id
+        function: String,
+        /// How many workers to add
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+    },
+    /// Stop idle workers of a function, keeping at least one (admin)
+    Scaledown {
+        /// Function name or id
+        function: String,
+        /// How many workers to stop
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+    },
+    /// Stop every worker of a function (admin)
+    Detach {
+        /// Function name or id
+        function: String,
+    },
+    /// A function's workers on the server (admin)
+    Worker {
+        #[command(subcommand)]
+        command: WorkerCommand,
+    },
 }
 
 pub async fn function(args: FunctionArgs) -> anyhow::Result<()> {
@@ -223,7 +249,53 @@ pub async fn function(args: FunctionArgs) -> anyhow::Result<()> {
             ));
             Ok(())
         }
+        FunctionCommand::Scaleup { function, count } => {
+            let id = resolve::function(&client, &function).await?;
+            client.scale_up(&id, count).await?;
+            printer.note(format_args!(
+                "Request to scale up function `{id}` has been accepted."
+            ));
+            Ok(())
+        }
+        FunctionCommand::Scaledown { function, count } => {
+            let id = resolve::function(&client, &function).await?;
+            client.scale_down(&id, count).await?;
+            printer.note(format_args!(
+                "Request to scale down function `{id}` has been accepted."
+            ));
+            Ok(())
+        }
+        FunctionCommand::Detach { function } => {
+            let id = resolve::function(&client, &function).await?;
+            client.detach(&id).await?;
+            printer.note(format_args!(
+                "Request to detach function `{id}` has been accepted."
+            ));
+            Ok(())
+        }
+        FunctionCommand::Worker {
+            command:
+                WorkerCommand::List {
+                    function,
+                    function_version,
+                },
+        } => {
+            let id = resolve::function(&client, &function).await?;
+            printer.list(&client.list_workers(&id, function_version).await?)
+        }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// List a function's live workers
+    List {
+        /// Function name or id
+        function: String,
+        /// Only the workers of this version
+        #[arg(long)]
+        function_version: Option<i64>,
+    },
 }
 
 /// The view with `code` as an object, whichever shape the server sent (list items carry it as a

@@ -36,6 +36,10 @@ pub trait Columns {
     const COLUMNS: &'static [&'static str];
 }
 
+impl Columns for ridge_core::api::WorkerView {
+    const COLUMNS: &'static [&'static str] = &["function_id", "function_version", "worker_name"];
+}
+
 impl Columns for RuntimeView {
     const COLUMNS: &'static [&'static str] = &[
         "id",
