@@ -324,3 +324,138 @@ impl Drop for Lease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use ridge_core::RuntimeId;
+    use ridge_runtime::{Invocation, InvocationOutcome, WorkerError};
+
+    use super::*;
+
+    /// A stand-in worker: the pool only names, keeps and kills workers.
+    struct Named(String);
+
+    #[async_trait]
+    impl Worker for Named {
+        fn name(&self) -> &str {
+            &self.0
+        }
+        fn pid(&self) -> Option<u32> {
+            None
+        }
+        async fn invoke(&mut self, _: &Invocation) -> Result<InvocationOutcome, WorkerError> {
+            Err(WorkerError::Protocol {
+                detail: "not a real worker".into(),
+            })
+        }
+        async fn kill(&mut self) {}
+    }
+
+    fn pool(max_workers: usize, budget: u64) -> Arc<Pool> {
+        Pool::new(
+            RuntimeId::new(),
+            Fingerprint {
+                md5sum: "x".into(),
+                entry: Entry::default_entry(),
+                limits: Limits {
+                    cpu: 100,
+                    memory_size: 10,
+                    timeout: 5,
+                },
+            },
+            ScalingPolicy {
+                max_workers,
+                idle_expiry: Duration::from_secs(60),
+            },
+            Arc::new(Capacity::new(budget)),
+        )
+    }
+
+    async fn started(pool: &Arc<Pool>, name: &str) -> Lease {
+        let mut lease = pool.acquire().await.expect("capacity");
+        assert!(!lease.is_warm());
+        lease.set_worker(Box::new(Named(name.into())));
+        lease
+    }
+
+    #[tokio::test]
+    async fn starts_up_to_the_limit_then_waits_for_a_returned_worker() {
+        let p = pool(2, 1000);
+        let a = started(&p, "a").await;
+        let _b = started(&p, "b").await;
+        assert_eq!(p.counts(), (2, 0));
+        let waiter = tokio::spawn({
+            let p = p.clone();
+            async move {
+                let lease = p.acquire().await.expect("capacity");
+                let warm = lease.is_warm();
+                lease.give_back().await;
+                warm
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !waiter.is_finished(),
+            "a third execution waits at the limit"
+        );
+        a.give_back().await;
+        assert!(
+            waiter.await.expect("joined"),
+            "it gets the returned warm worker"
+        );
+        assert_eq!(p.worker_names(), vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(p.counts(), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn the_memory_budget_stops_starts_and_is_given_back() {
+        let p = pool(5, 25);
+        let a = started(&p, "a").await;
+        let _b = started(&p, "b").await;
+        assert!(
+            matches!(p.acquire().await, Err(NoCapacity)),
+            "a third 10-byte worker does not fit in 25"
+        );
+        a.discard().await;
+        assert!(p.acquire().await.is_ok(), "discarding gave the memory back");
+    }
+
+    #[tokio::test]
+    async fn scale_down_keeps_one_and_retire_stops_what_comes_back() {
+        let p = pool(5, 1000);
+        let leases = [
+            started(&p, "a").await,
+            started(&p, "b").await,
+            started(&p, "c").await,
+        ];
+        for lease in leases {
+            lease.give_back().await;
+        }
+        assert_eq!(p.counts(), (3, 3));
+        assert_eq!(p.scale_down(10).len(), 2);
+        assert_eq!(p.counts(), (1, 1));
+        let busy = p.acquire().await.expect("warm");
+        assert!(busy.is_warm());
+        assert!(p.retire().is_empty(), "the only worker is busy");
+        busy.give_back().await;
+        assert_eq!(
+            p.counts(),
+            (0, 0),
+            "a retired pool stops workers handed back"
+        );
+        assert!(p.worker_names().is_empty());
+        assert!(p.try_start().is_none(), "a retired pool starts nothing");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_lease_frees_its_slot() {
+        let p = pool(1, 1000);
+        drop(started(&p, "a").await);
+        assert_eq!(p.counts(), (0, 0));
+        assert!(p.worker_names().is_empty());
+        assert!(p.acquire().await.is_ok());
+    }
+}
