@@ -19,6 +19,15 @@ impl Caller {
     pub fn can_see(&self, owner: &ProjectId) -> bool {
         self.is_admin || &self.project == owner
     }
+
+    /// Admin-only calls (Qinling's policy: runtimes, pools, workers and scaling).
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("Operation not allowed".to_owned()))
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

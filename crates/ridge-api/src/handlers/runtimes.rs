@@ -23,14 +23,6 @@ fn check_text(field: &str, value: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("Operation not allowed".to_owned()))
-    }
-}
-
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Runtime, ApiError> {
     let id: RuntimeId = path_id(raw_id)?;
     let runtime = state.store.get_runtime(id).await?;
@@ -66,7 +58,7 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateRuntime>,
 ) -> Result<(StatusCode, Json<RuntimeView>), ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let image = body.image.ok_or_else(|| ApiError::missing("image"))?;
     RuntimeKind::from_image(&image)?;
     check_text("name", &body.name)?;
@@ -95,7 +87,7 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateRuntime>,
 ) -> Result<Json<RuntimeView>, ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let mut runtime = visible(&state, &caller, &id).await?;
     check_text("name", &body.name)?;
     check_text("description", &body.description)?;
@@ -139,7 +131,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let runtime = visible(&state, &caller, &id).await?;
     state.store.delete_runtime(runtime.id).await?;
     state.engine.release_runtime(runtime.id).await;
@@ -151,7 +143,7 @@ pub async fn pool(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PoolView>, ApiError> {
-    require_admin(&caller)?;
+    caller.require_admin()?;
     let runtime = visible(&state, &caller, &id).await?;
     let stats = state.engine.pool_stats(runtime.id);
     Ok(Json(PoolView {

@@ -21,14 +21,6 @@ pub struct ScaleBody {
     count: Option<Value>,
 }
 
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("Operation not allowed".to_owned()))
-    }
-}
-
 /// `count`: an integer >= 1 (a numeric string is accepted, as WSME does); absent means 1.
 fn count(body: &ScaleBody) -> Result<usize, ApiError> {
     let invalid =
@@ -50,7 +42,7 @@ async fn function(
     caller: &Caller,
     raw_id: &str,
 ) -> Result<ridge_core::Function, ApiError> {
-    require_admin(caller)?;
+    caller.require_admin()?;
     let id: FunctionId = path_id(raw_id)?;
     let function = state.store.get_function(id).await?;
     if !caller.can_see(&function.project_id) {
