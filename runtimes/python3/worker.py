@@ -1,11 +1,13 @@
 """Ridge's Python worker: loads one function once, then runs its executions one at a time.
 
 ridge-runtime embeds this file and starts it as `python3 -I -S -B -c <this source>` with a
-cleared environment, in the package directory, as the leader of its own process group. It speaks
+cleared environment, in the package directory, as the leader of its own process group (inside
+the server's sandbox, where the package is at /function and this worker is alone in its PID
+namespace). It speaks
 length-prefixed frames (4-byte big-endian length, then UTF-8 JSON) on private copies of the fds
 it was given as stdin and stdout; fd 0 then reads /dev/null, and fds 1 and 2 go to the stderr
 pipe (drained into Ridge's log) except while an execution or the import runs, when they go to
-the capture file that Ridge reads afterwards.
+the capture file (an inherited descriptor, opened for appending) that Ridge reads afterwards.
 
 Frames from Ridge:   init, invoke.
 Frames to Ridge:     loading, ready, load_error, returned, raised, fatal.
@@ -16,6 +18,7 @@ import json
 import os
 import resource
 import sys
+import time
 import traceback
 
 # Filled in by _main(); module globals so that the helpers stay small.
@@ -23,6 +26,11 @@ _PROTO_IN = -1
 _PROTO_OUT = -1
 _MAX_FRAME = 64 * 1024 * 1024
 _WORKER_FILE = ""  # the filename of this code, whose frames are kept out of tracebacks
+_PID = os.getpid()  # a process the function forked must never reach the protocol
+_KILL_STRAYS = False  # alone in a PID namespace: see _kill_strays()
+
+# Qinling's message for a function that ran out of a resource (memory, processes, ...).
+_RESOURCE_MESSAGE = "Function execution failed because of too much resource consumption"
 
 
 class _ProtocolError(Exception):
@@ -106,19 +114,17 @@ def _flush_stdio():
 
 
 class _Capture:
-    """Points fds 1 and 2 (and so child processes too) at a fresh capture file."""
+    """Points fds 1 and 2 (and so child processes too) at the capture file."""
 
-    def __init__(self, path, restore_fd):
-        self.path = path
+    def __init__(self, fd, restore_fd):
+        self.fd = fd
         self.restore_fd = restore_fd
 
     def __enter__(self):
         _flush_stdio()
-        # Ridge removes the file after reading it; O_TRUNC covers a leftover one.
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+        # Ridge empties the file after reading it; the descriptor appends.
+        os.dup2(self.fd, 1)
+        os.dup2(self.fd, 2)
         _fresh_stdio()
         return self
 
@@ -148,12 +154,46 @@ def _user_traceback(exc):
 
 
 def _message(exc):
-    """str(exc), as Qinling reports it; the type's name when that is empty or fails."""
+    """str(exc), as Qinling reports it; the type's name when that is empty or fails. Like
+    Qinling, an OSError about a resource (EAGAIN from fork at the pids limit, ENOMEM) is
+    reported as too much resource consumption."""
     try:
         text = str(exc)
     except Exception:
         text = ""
+    if isinstance(exc, OSError) and "Resource" in text:
+        return _RESOURCE_MESSAGE
     return text or type(exc).__name__
+
+
+def _leave_if_forked(code):
+    """In a process the function forked, returning into the worker would speak the protocol:
+    stop that process instead. In a PID namespace it waits for the end of the execution, which
+    kills it: so a fork bomb's children keep their slots, the pids limit holds, and the function
+    itself soon fails to fork (rather than churning until its timeout)."""
+    if os.getpid() != _PID:
+        _flush_stdio()
+        if _KILL_STRAYS:
+            while True:
+                time.sleep(3600)
+        os._exit(code)
+
+
+def _kill_strays():
+    """Alone in its PID namespace, the worker kills every other process it can see (pid 1, the
+    sandbox's init, is spared by the kernel), then reaps its own children: nothing a function
+    started outlives its execution."""
+    try:
+        os.kill(-1, 9)
+    except OSError:  # ESRCH: nobody else
+        pass
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 def _setup(init):
@@ -162,6 +202,9 @@ def _setup(init):
                          (resource.RLIMIT_CORE, limits["core"]),
                          (resource.RLIMIT_FSIZE, limits["fsize"])):
         resource.setrlimit(which, (value, value))
+    global _KILL_STRAYS
+    _KILL_STRAYS = bool(init["kill_strays"])
+    os.set_inheritable(init["capture_fd"], False)
     sys.path.insert(0, init["package_dir"])
     _fresh_stdio()
     for stream in (sys.stdout, sys.stderr):
@@ -209,9 +252,13 @@ def _invoke(func, init, message, capture):
     try:
         output = _call(func, init, message)
     except BaseException as exc:  # SystemExit too: the worker must survive the function
+        _leave_if_forked(1)
         return _encode(_raised(_message(exc), _user_traceback(exc)))
     finally:
+        _leave_if_forked(0)
         capture.__exit__()
+        if init["kill_strays"]:
+            _kill_strays()
     try:
         body = _encode({"type": "returned", "output": output})
     except Exception as exc:  # TypeError, ValueError (NaN, a cycle), RecursionError
@@ -239,7 +286,7 @@ def _load_reply(init, capture):
 
 
 def _serve(init, restore_fd):
-    capture = _Capture(init["capture_path"], restore_fd)
+    capture = _Capture(init["capture_fd"], restore_fd)
     _write_frame({"type": "loading"})
     func, failure = _load_reply(init, capture)
     if failure is not None:

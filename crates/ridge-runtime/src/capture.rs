@@ -34,8 +34,9 @@ impl Captured {
     }
 }
 
-/// Reads the capture file at `path` up to `cap` bytes, then removes it so that the next
-/// execution starts from an empty file. A missing file is an empty capture.
+/// Reads the capture file at `path` up to `cap` bytes, then empties it so that the next
+/// execution starts from an empty file (the worker appends through a descriptor it inherited,
+/// so the file itself stays). A missing file is an empty capture.
 ///
 /// This is blocking file IO on the async path on purpose: the file is local, at most `cap`
 /// bytes are read, and the read is short next to a process round trip.
@@ -53,10 +54,11 @@ pub(crate) fn take_capture(path: &Path, cap: usize) -> io::Result<Captured> {
     let size = file.metadata()?.len();
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(cap).min(cap));
     file.by_ref().take(cap as u64).read_to_end(&mut bytes)?;
-    // Best effort: the worker truncates a leftover file anyway.
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::debug!(path = %path.display(), error = %e, "cannot remove the capture file");
-    }
+    // Appends from the worker land at the new end of the file.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(0))?;
     Ok(Captured {
         text: String::from_utf8_lossy(&bytes).into_owned(),
         dropped: size.saturating_sub(bytes.len() as u64),
@@ -154,7 +156,13 @@ mod tests {
             captured.render(),
             "0123456789\n[ridge: output truncated, 6 bytes over the 10-byte limit]\n"
         );
-        assert!(!path.exists(), "the capture is removed once read");
+        assert_eq!(
+            std::fs::metadata(&path).expect("kept").len(),
+            0,
+            "the capture is emptied once read"
+        );
+        assert_eq!(take_capture(&path, 10).expect("empty").text, "");
+        std::fs::remove_file(&path).expect("rm");
         assert_eq!(take_capture(&path, 10).expect("missing").text, "");
     }
 

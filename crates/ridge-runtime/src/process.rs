@@ -4,6 +4,7 @@
 //! speaks [the protocol](crate::protocol) can run here.
 
 use std::collections::VecDeque;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::ExecutionId;
+use ridge_sandbox::Jail;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
@@ -62,16 +64,19 @@ pub(crate) struct ProcessWorker {
     log_cap: usize,
     stderr_tail: StderrTail,
     state: State,
+    /// The worker's sandbox: its cgroups (limits, whole-tree kill, OOM report).
+    jail: Jail,
     /// Holds the capture file; removed with the worker.
     _scratch: TempDir,
 }
 
 impl ProcessWorker {
     /// Spawns `command` as the leader of a new process group, with piped stdio. The caller has
-    /// set the program, arguments, environment and working directory.
+    /// set the program, arguments, environment and working directory, through `jail`'s sandbox.
     pub(crate) fn spawn(
         name: String,
         mut command: Command,
+        mut jail: Jail,
         scratch: TempDir,
         capture_path: PathBuf,
         log_cap: usize,
@@ -82,10 +87,18 @@ impl ProcessWorker {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| StartError::Spawn {
-            detail: format!("cannot spawn worker `{name}`: {e}"),
-            source: Some(e),
-        })?;
+        let spawned = command.spawn();
+        jail.spawned();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = remove_cgroup(&mut jail);
+                return Err(StartError::Spawn {
+                    detail: format!("cannot spawn worker `{name}`: {e}"),
+                    source: Some(e),
+                });
+            }
+        };
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -107,6 +120,7 @@ impl ProcessWorker {
             log_cap,
             stderr_tail,
             state: State::Busy,
+            jail,
             _scratch: scratch,
         })
     }
@@ -236,7 +250,9 @@ impl ProcessWorker {
             tokio::task::spawn_blocking(move || ridge_sandbox::wait_for_exit_without_reaping(pid));
         let exited_by_itself =
             matches!(tokio::time::timeout(EXIT_GRACE, wait).await, Ok(Ok(Ok(()))));
-        // The leader is unreaped, so the group id is still ours: leftovers die with it.
+        // The leader is unreaped, so the group id is still ours: leftovers die with it, and
+        // with the cgroup kill, so do those that left the group.
+        self.jail.kill();
         if let Err(e) = ridge_sandbox::kill_process_group(pid) {
             tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
         }
@@ -247,17 +263,40 @@ impl ProcessWorker {
         }
     }
 
+    /// Removes the worker's cgroups once its processes have left them.
+    async fn release_cgroup(&mut self) {
+        if let Some(cleanup) = remove_cgroup(&mut self.jail) {
+            let _ = cleanup.await;
+        }
+    }
+
     /// The worker died (or hung up) during an execution.
     async fn failed_during(&mut self, id: ExecutionId) -> WorkerError {
         let end = self.end().await;
+        // Read before the cgroup goes.
+        let oom = self.jail.oom_killed();
+        self.release_cgroup().await;
         let logs = execution_logs(id, &self.take_capture(), None, false);
         match end {
             End::Exited(status) => {
-                let (detail, sigkill) = describe_exit(status);
+                let (detail, sigkill) = match (status.signal(), self.jail.exit_signal(status)) {
+                    // bubblewrap reports its program's signal as an exit code.
+                    (None, Some(signal)) => (
+                        format!("killed by {}", ridge_sandbox::signal_name(signal)),
+                        signal == SIGKILL,
+                    ),
+                    _ => describe_exit(status),
+                };
+                let detail = if oom {
+                    format!("{detail}; the memory limit was exceeded")
+                } else {
+                    detail
+                };
                 WorkerError::Exited {
                     detail,
-                    // Ridge sent no signal before the worker had exited.
-                    killed: sigkill,
+                    // Ridge sent no signal before the worker had exited: the OOM killer did, or
+                    // someone outside.
+                    killed: sigkill || oom,
                     logs,
                 }
             }
@@ -360,6 +399,7 @@ impl Worker for ProcessWorker {
         let Some(pid) = self.child.id() else {
             return;
         };
+        self.jail.kill();
         if let Err(e) = ridge_sandbox::kill_process_group(pid) {
             tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
             let _ = self.child.start_kill();
@@ -368,6 +408,7 @@ impl Worker for ProcessWorker {
             Ok(status) => tracing::debug!(worker = %self.name, %status, "worker killed"),
             Err(e) => tracing::warn!(worker = %self.name, error = %e, "cannot reap the worker"),
         }
+        self.release_cgroup().await;
     }
 }
 
@@ -376,13 +417,32 @@ impl Drop for ProcessWorker {
         // Not reaped yet, so the group id is still the worker's. `kill_on_drop` then kills and
         // reaps the leader in the background.
         let Some(pid) = self.child.id() else {
+            let _ = remove_cgroup(&mut self.jail);
             return;
         };
+        self.jail.kill();
         if let Err(e) = ridge_sandbox::kill_process_group(pid) {
             tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
         }
+        let _ = remove_cgroup(&mut self.jail);
     }
 }
+
+/// Removes a worker's cgroups in the background (blocking: it waits for killed processes to
+/// leave them); the handle may be awaited.
+fn remove_cgroup(jail: &mut Jail) -> Option<tokio::task::JoinHandle<()>> {
+    let cgroup = jail.take_cgroup()?;
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Some(handle.spawn_blocking(move || cgroup.remove_when_empty())),
+        Err(_) => {
+            cgroup.remove_when_empty();
+            None
+        }
+    }
+}
+
+/// SIGKILL's number on Linux.
+const SIGKILL: i32 = 9;
 
 /// "exit code 3" or "killed by SIGSEGV", and whether the signal was SIGKILL.
 fn describe_exit(status: ExitStatus) -> (String, bool) {

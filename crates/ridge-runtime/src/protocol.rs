@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! Ridge → worker   {"type":"init", package_dir, module, function, entry, function_id,
-//!                   function_version, capture_path, rlimits:{nofile,core,fsize}, max_frame}
+//!                   function_version, capture_fd, kill_strays, rlimits:{nofile,core,fsize},
+//!                   max_frame}
 //! worker → Ridge   {"type":"loading"}                 set up; about to import the function's code
 //! worker → Ridge   {"type":"ready","python":"3.11.7"} or {"type":"load_error",message,traceback}
 //! Ridge → worker   {"type":"invoke","execution_id":..,"input":null|{"kwargs":{..}}|{"arg":v}}
@@ -11,7 +12,8 @@
 //! ```
 //!
 //! The function's stdout and stderr never travel in frames: the worker points fds 1 and 2 at
-//! `capture_path` while the import or an execution runs, and Ridge reads that file afterwards
+//! `capture_fd` (a file Ridge opened and the worker inherited: the sandbox needs no writable
+//! mount for it) while the import or an execution runs, and Ridge reads that file afterwards
 //! (also after a crash, which a frame could not survive).
 
 use std::path::Path;
@@ -31,7 +33,11 @@ pub(crate) enum Request<'a> {
         entry: &'a str,
         function_id: FunctionId,
         function_version: i64,
-        capture_path: &'a Path,
+        /// The inherited descriptor of the capture file (opened for appending).
+        capture_fd: i32,
+        /// The worker is alone in its PID namespace: after each execution it kills every other
+        /// process it can see, so nothing a function started outlives its execution.
+        kill_strays: bool,
         rlimits: WireRlimits,
         max_frame: usize,
     },

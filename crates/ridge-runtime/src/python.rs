@@ -9,18 +9,26 @@
 //! - the package directory as working directory and first entry of `sys.path`;
 //! - [`Rlimits`]: `nofile` from the configuration, no core dumps, `fsize` from the
 //!   configuration;
-//! - its own process group, killed as a whole.
+//! - its own process group, killed as a whole;
+//! - the server's [`Sandbox`] (namespaces, a read-only view holding the interpreter's prefix and
+//!   the package, seccomp, cgroup limits from the function's `cpu` and `memory_size`); without
+//!   one (the runtime's own tests), only the rlimits and the process group apply.
 //!
 //! The worker program is passed with `-c`: nothing is written to disk, so there is no file to
 //! go stale, be swapped or be cleaned up; the cost is a long command line in `ps`.
 
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
-use ridge_sandbox::Rlimits;
+use ridge_sandbox::{JailSpec, Rlimits, Sandbox};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
@@ -46,8 +54,11 @@ const PYTHON_FLAGS: &[&str] = &["-I", "-S", "-B"];
 /// The oldest Python the worker program supports.
 const MIN_VERSION: (u32, u32) = (3, 8);
 
-/// Prints the real executable (behind any shim) and the version.
-const PROBE: &str = "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])";
+/// Prints the real executable (behind any shim), the version, and the prefixes the sandbox must
+/// show read-only (the standard library lives there).
+const PROBE: &str = "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3]); \
+                     print(sys.prefix); print(sys.base_prefix); print(sys.exec_prefix); \
+                     print(sys.base_exec_prefix)";
 
 /// How long the interpreter probe may take (a cold pyenv shim is slow, but not this slow).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,6 +81,9 @@ pub struct PythonConfig {
     /// A backstop for a worker that neither loads nor fails; the engine's own timeout usually
     /// ends a slow start first.
     pub load_timeout: Duration,
+    /// The sandbox every worker starts in. `None` applies only [`PythonConfig::rlimits`] and the
+    /// process-group kill: for tests of the runtime itself, never for a server.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 impl Default for PythonConfig {
@@ -80,6 +94,7 @@ impl Default for PythonConfig {
             fsize: Rlimits::DEFAULT_FSIZE,
             scratch_dir: None,
             load_timeout: Duration::from_secs(300),
+            sandbox: None,
         }
     }
 }
@@ -98,17 +113,25 @@ impl PythonConfig {
 struct Interpreter {
     path: PathBuf,
     version: String,
+    /// `sys.prefix` and friends, deduplicated: mounted read-only in the sandbox.
+    prefixes: Vec<PathBuf>,
 }
 
 pub struct PythonRuntime {
     config: PythonConfig,
+    sandbox: Arc<Sandbox>,
     interpreter: OnceCell<Interpreter>,
 }
 
 impl PythonRuntime {
     pub fn new(config: PythonConfig) -> Self {
+        let sandbox = config
+            .sandbox
+            .clone()
+            .unwrap_or_else(|| Arc::new(Sandbox::unconfined(config.rlimits())));
         Self {
             config,
+            sandbox,
             interpreter: OnceCell::new(),
         }
     }
@@ -132,6 +155,9 @@ impl Runtime for PythonRuntime {
     }
 
     async fn check(&self) -> Result<String, CheckError> {
+        if let Some(reason) = self.sandbox.refusal() {
+            return Err(CheckError::Unavailable(reason));
+        }
         let interpreter = self.interpreter().await?;
         Ok(format!(
             "python {} at {}",
@@ -171,29 +197,68 @@ impl Runtime for PythonRuntime {
                 source: Some(e),
             })?;
         let capture_path = scratch.path().join("capture");
-
-        let mut command = Command::new(&interpreter.path);
-        command
-            .args(PYTHON_FLAGS)
-            .arg("-c")
-            .arg(WORKER_SOURCE)
-            // sys.argv[1]: names the worker in `ps`.
-            .arg(&name)
-            .env_clear()
-            .envs(WORKER_ENV.iter().copied())
-            .current_dir(&package_dir);
-        let mut worker =
-            ProcessWorker::spawn(name, command, scratch, capture_path.clone(), spec.log_cap)?;
+        // The worker appends to this file through the descriptor it inherits.
+        let capture = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&capture_path)
+            .map_err(|e| StartError::Spawn {
+                detail: format!("cannot create `{}`: {e}", capture_path.display()),
+                source: Some(e),
+            })?;
+        let args: Vec<OsString> = PYTHON_FLAGS
+            .iter()
+            .map(OsString::from)
+            .chain([
+                OsString::from("-c"),
+                WORKER_SOURCE.into(),
+                name.clone().into(),
+            ])
+            .collect();
+        let jail_spec = JailSpec {
+            name: &name,
+            program: &interpreter.path,
+            // sys.argv[1] names the worker in `ps`.
+            args,
+            env: WORKER_ENV,
+            package_dir: &package_dir,
+            read_only: &interpreter.prefixes,
+            memory_bytes: spec.limits.memory_size,
+            cpu_millicores: spec.limits.cpu,
+            keep_fds: &[capture.as_raw_fd()],
+        };
+        let (command, jail) = self
+            .sandbox
+            .command(&jail_spec)
+            .map_err(|e| StartError::Spawn {
+                detail: format!("cannot sandbox worker `{name}`: {e}"),
+                source: None,
+            })?;
+        let package_path = jail.package_path().to_owned();
+        let mut worker = ProcessWorker::spawn(
+            name,
+            Command::from(command),
+            jail,
+            scratch,
+            capture_path,
+            spec.log_cap,
+        )?;
+        let capture_fd = capture.as_raw_fd();
+        // The worker has its own copy now.
+        drop(capture);
 
         let (module, function) = spec.entry.split();
         let init = Request::Init {
-            package_dir: &package_dir,
+            package_dir: &package_path,
             module,
             function,
             entry: spec.entry.as_str(),
             function_id: spec.function_id,
             function_version: spec.function_version,
-            capture_path: &capture_path,
+            capture_fd,
+            kill_strays: self.sandbox.pid_namespace(),
             rlimits: self.config.rlimits().into(),
             max_frame: MAX_FRAME,
         };
@@ -248,6 +313,13 @@ async fn resolve(configured: Option<&Path>) -> Result<Interpreter, CheckError> {
     let mut lines = stdout.lines();
     let executable = lines.next().unwrap_or("").trim();
     let version = lines.next().unwrap_or("").trim().to_owned();
+    let mut prefixes: Vec<PathBuf> = Vec::new();
+    for line in lines.map(str::trim).filter(|l| !l.is_empty()) {
+        let prefix = PathBuf::from(line);
+        if !prefixes.contains(&prefix) {
+            prefixes.push(prefix);
+        }
+    }
     let (major, minor) = parse_version(&version).ok_or_else(|| {
         CheckError::Unavailable(format!(
             "python interpreter `{shown}` reported an unexpected version `{version}`"
@@ -264,7 +336,17 @@ async fn resolve(configured: Option<&Path>) -> Result<Interpreter, CheckError> {
     } else {
         PathBuf::from(executable)
     };
-    Ok(Interpreter { path, version })
+    // The executable itself must be visible too (a venv's may live outside its base prefix).
+    if let Some(dir) = path.parent().and_then(Path::parent)
+        && !prefixes.iter().any(|p| path.starts_with(p))
+    {
+        prefixes.push(dir.to_owned());
+    }
+    Ok(Interpreter {
+        path,
+        version,
+        prefixes,
+    })
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32)> {

@@ -1,8 +1,8 @@
-//! What this host offers for isolation, and what this build of Ridge really applies.
+//! What this host offers for isolation.
 //!
 //! The probe only reads files (under a root path, so that tests can point it at a fake tree);
-//! it changes nothing. [`HostCapabilities::protections`] never reports a protection as enforced
-//! unless this build applies it to every worker.
+//! it changes nothing. What Ridge then really applies is [`crate::Sandbox::protections`], which
+//! never reports a protection as enforced unless every worker gets it.
 
 use std::fs;
 use std::path::Path;
@@ -143,7 +143,7 @@ pub struct HostCapabilities {
     pub user_namespaces: UserNamespaces,
     /// The kernel reports seccomp filter support (`/proc/sys/kernel/seccomp/actions_avail`).
     pub seccomp: bool,
-    /// Ridge runs as root, so its workers do too (until user namespaces are applied).
+    /// Ridge runs as root (workers then drop to the sandbox's unprivileged uid).
     pub running_as_root: bool,
 }
 
@@ -169,98 +169,6 @@ impl HostCapabilities {
             user_namespaces: UserNamespaces::probe(root),
             seccomp: root.join("proc/sys/kernel/seccomp/actions_avail").is_file(),
             running_as_root: nix::unistd::geteuid().is_root(),
-        }
-    }
-
-    /// The protections this build applies to workers on this host, enforced or not.
-    pub fn protections(&self) -> Vec<Protection> {
-        let rlimits_detail = if self.running_as_root {
-            "RLIMIT_NOFILE, RLIMIT_CORE (0) and RLIMIT_FSIZE are set (soft = hard) before the \
-             function loads; workers run as root on this host, so a function could raise them \
-             again"
-        } else {
-            "RLIMIT_NOFILE, RLIMIT_CORE (0) and RLIMIT_FSIZE are set (soft = hard) before the \
-             function loads"
-        };
-        let mut list = vec![
-            Protection {
-                name: "process tree kill",
-                enforced: true,
-                detail: "on timeout or discard, SIGKILL goes to the worker's whole process \
-                         group; a process that calls setsid() leaves the group and is not \
-                         reached until cgroups are applied"
-                    .to_owned(),
-            },
-            Protection {
-                name: "rlimits",
-                enforced: true,
-                detail: rlimits_detail.to_owned(),
-            },
-            Protection {
-                name: "cleared environment",
-                enforced: true,
-                detail: "workers get only PATH, LANG and HOME; nothing of Ridge's own \
-                         environment is passed on"
-                    .to_owned(),
-            },
-        ];
-        for (name, controller) in [
-            ("memory limit", "memory"),
-            ("cpu limit", "cpu"),
-            ("pids limit", "pids"),
-        ] {
-            list.push(Protection {
-                name,
-                enforced: false,
-                detail: self.cgroup_detail(controller),
-            });
-        }
-        let userns = match self.user_namespaces {
-            UserNamespaces::Available { max } => {
-                format!("user namespaces are available on this host (max_user_namespaces={max})")
-            }
-            UserNamespaces::Disabled => {
-                "user namespaces are disabled on this host (max_user_namespaces=0)".to_owned()
-            }
-            UserNamespaces::Unknown => {
-                "whether user namespaces are available could not be read".to_owned()
-            }
-        };
-        list.push(Protection {
-            name: "namespaces",
-            enforced: false,
-            detail: format!(
-                "not applied by this build: workers share the host's user, PID, mount, network, \
-                 IPC and UTS namespaces, see the host's files and have its network; {userns}"
-            ),
-        });
-        list.push(Protection {
-            name: "seccomp",
-            enforced: false,
-            detail: if self.seccomp {
-                "not applied by this build: the kernel supports seccomp filters but Ridge \
-                 installs none yet"
-                    .to_owned()
-            } else {
-                "not applied by this build, and the kernel does not report seccomp filter \
-                 support"
-                    .to_owned()
-            },
-        });
-        list
-    }
-
-    fn cgroup_detail(&self, controller: &str) -> String {
-        match self.cgroup.controller(controller) {
-            Some(version) => format!(
-                "not applied by this build: cgroup {version} {controller} controller found but \
-                 Ridge does not set limits yet"
-            ),
-            None => format!(
-                "not applied by this build, and no cgroup {controller} controller was found \
-                 (cgroup layout: {})",
-                self.cgroup.name()
-            ),
         }
     }
 }
@@ -362,51 +270,5 @@ mod tests {
         assert_eq!(on.user_namespaces, UserNamespaces::Available { max: 15000 });
         let off = probe(&[("proc/sys/user/max_user_namespaces".into(), "0\n")]);
         assert_eq!(off.user_namespaces, UserNamespaces::Disabled);
-    }
-
-    #[test]
-    fn only_what_this_build_applies_is_reported_as_enforced() {
-        let mut files = v1_mounts(&["memory", "cpu", "pids"]);
-        files.push((
-            "proc/sys/kernel/seccomp/actions_avail".into(),
-            "kill_process\n",
-        ));
-        let host = probe(&files);
-        let list = host.protections();
-        let enforced: Vec<&str> = list.iter().filter(|p| p.enforced).map(|p| p.name).collect();
-        assert_eq!(
-            enforced,
-            ["process tree kill", "rlimits", "cleared environment"]
-        );
-        let memory = list
-            .iter()
-            .find(|p| p.name == "memory limit")
-            .expect("memory is listed");
-        assert_eq!(
-            memory.detail,
-            "not applied by this build: cgroup v1 memory controller found but Ridge does not set \
-             limits yet"
-        );
-        for name in ["namespaces", "seccomp", "cpu limit", "pids limit"] {
-            let p = list.iter().find(|p| p.name == name).expect("listed");
-            assert!(!p.enforced, "{name}");
-            assert!(p.detail.starts_with("not applied by this build"), "{name}");
-        }
-    }
-
-    #[test]
-    fn says_when_a_controller_is_missing() {
-        let host = probe(&v1_mounts(&["cpu"]));
-        let pids = host
-            .protections()
-            .into_iter()
-            .find(|p| p.name == "pids limit")
-            .expect("pids is listed");
-        assert!(
-            pids.detail
-                .contains("no cgroup pids controller was found (cgroup layout: v1)"),
-            "{}",
-            pids.detail
-        );
     }
 }

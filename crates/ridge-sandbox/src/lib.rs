@@ -1,21 +1,29 @@
 //! Linux isolation of worker processes.
 //!
-//! Owns the mechanisms that confine a worker and end it: killing a worker's whole process group,
-//! the resource limits (rlimits) a worker runs under, and an honest probe of what this host
-//! offers ([`HostCapabilities`]) together with the list of protections this build really applies
-//! ([`Protection`]). It does not start processes or speak the worker protocol (`ridge-runtime`
-//! does). Namespaces, cgroup limits (v1 and v2) and seccomp come later; until then
-//! [`HostCapabilities::protections`] reports them as not enforced.
+//! Owns everything that confines a worker and ends it: the [`Sandbox`] (bubblewrap namespaces
+//! and filesystem view, a user namespace and an unprivileged uid, seccomp, rlimits, cgroup v1
+//! and v2 limits with whole-cgroup kill), an honest probe of what this host offers
+//! ([`HostCapabilities`]) and the list of protections really applied ([`Protection`]). It does
+//! not speak the worker protocol or decide when a worker dies (`ridge-runtime` and
+//! `ridge-engine` do).
 //!
-//! This is the one crate allowed `unsafe`; it needs none yet.
+//! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`, and the
+//! fork that creates the user namespace. Each block says why it is sound.
 
+mod cgroup;
 mod host;
+mod jail;
 mod process;
 mod rlimits;
+mod seccomp;
+mod userns;
 
+pub use cgroup::{CFS_PERIOD_US, CgroupLimits, Cgroups, Controller, Version, WorkerCgroup};
 pub use host::{CgroupLayout, HostCapabilities, Protection, UserNamespaces};
+pub use jail::{Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;
+pub use seccomp::denied_names;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -33,4 +41,18 @@ pub enum SandboxError {
     },
     #[error("process id {0} is out of range")]
     InvalidPid(u32),
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot set up the cgroup of worker `{worker}`")]
+    Cgroup {
+        worker: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+    #[error("{0}")]
+    Spawn(String),
+    #[error("user namespace: {0}")]
+    UserNamespace(String),
 }

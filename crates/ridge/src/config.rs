@@ -46,6 +46,42 @@ pub struct FileConfig {
     pub worker_memory_share: Option<f64>,
     /// Seconds SIGTERM waits for running executions before the server exits.
     pub shutdown_timeout: Option<u64>,
+    /// How workers are confined (`[sandbox]`).
+    pub sandbox: Option<SandboxFile>,
+}
+
+/// `[sandbox]`: every key optional; the defaults deny.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxFile {
+    /// `refuse` (default): run no function when a protection cannot be applied on this host;
+    /// `degraded`: run them with what can be applied.
+    pub mode: Option<SandboxMode>,
+    /// `loopback` (default) or `host`: the host's network for every function.
+    pub network: Option<SandboxNetwork>,
+    /// Size of each worker's private `/tmp`, in bytes (default 64 MiB).
+    pub tmp_size: Option<u64>,
+    /// Most processes per worker (default 128).
+    pub pids: Option<u64>,
+    /// The bubblewrap binary (default: `bwrap` on PATH).
+    pub bwrap: Option<PathBuf>,
+    /// Host uid and gid of workers when Ridge runs as root (default 65534).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    Refuse,
+    Degraded,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxNetwork {
+    Loopback,
+    Host,
 }
 
 impl FileConfig {
@@ -71,6 +107,7 @@ pub struct Settings {
     pub max_queue_wait: Duration,
     pub worker_memory_share: f64,
     pub shutdown_timeout: Duration,
+    pub sandbox: ridge_sandbox::SandboxConfig,
 }
 
 /// What the command line and environment said (clap reads both); `None` means not given.
@@ -120,6 +157,7 @@ impl Settings {
                 );
             }
         }
+        let sandbox = sandbox_config(file.sandbox.unwrap_or_default())?;
         let settings = Settings {
             listen,
             data_dir,
@@ -143,6 +181,7 @@ impl Settings {
                 file.shutdown_timeout
                     .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
             ),
+            sandbox,
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {
             bail!(
@@ -158,6 +197,43 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+fn sandbox_config(file: SandboxFile) -> anyhow::Result<ridge_sandbox::SandboxConfig> {
+    use ridge_sandbox::{Enforcement, Network, SandboxConfig};
+    let defaults = SandboxConfig::default();
+    let config = SandboxConfig {
+        enforcement: match file.mode {
+            Some(SandboxMode::Degraded) => Enforcement::Degraded,
+            Some(SandboxMode::Refuse) | None => Enforcement::Refuse,
+        },
+        network: match file.network {
+            Some(SandboxNetwork::Host) => Network::Host,
+            Some(SandboxNetwork::Loopback) | None => Network::Loopback,
+        },
+        tmp_size: file.tmp_size.unwrap_or(defaults.tmp_size),
+        pids: file.pids.unwrap_or(defaults.pids),
+        bwrap: file.bwrap,
+        uid: file.uid.unwrap_or(defaults.uid),
+        gid: file.gid.unwrap_or(defaults.gid),
+        ..defaults
+    };
+    if config.pids < 8 {
+        bail!(
+            "invalid sandbox.pids {}: a worker needs at least 8 processes",
+            config.pids
+        );
+    }
+    if config.tmp_size < 1024 * 1024 {
+        bail!(
+            "invalid sandbox.tmp_size {}: at least 1 MiB (1048576 bytes)",
+            config.tmp_size
+        );
+    }
+    if config.uid == 0 || config.gid == 0 {
+        bail!("invalid sandbox.uid or sandbox.gid 0: workers must not run as root");
+    }
+    Ok(config)
 }
 
 /// `$XDG_DATA_HOME/ridge`, else `~/.local/share/ridge`.
@@ -183,6 +259,31 @@ mod tests {
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.data_dir, PathBuf::from("/f"));
         assert_eq!(s.max_package_size, DEFAULT_MAX_PACKAGE_SIZE);
+    }
+
+    #[test]
+    fn the_sandbox_table_denies_by_default_and_grants_explicitly() {
+        let over = || Overrides {
+            data_dir: Some("/d".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(over(), FileConfig::default()).expect("valid");
+        assert_eq!(s.sandbox.enforcement, ridge_sandbox::Enforcement::Refuse);
+        assert_eq!(s.sandbox.network, ridge_sandbox::Network::Loopback);
+        assert_eq!(s.sandbox.pids, 128);
+        assert_eq!(s.sandbox.tmp_size, 64 * 1024 * 1024);
+        let file: FileConfig = toml::from_str(
+            "[sandbox]\nmode = \"degraded\"\nnetwork = \"host\"\npids = 64\ntmp_size = 2097152",
+        )
+        .expect("valid toml");
+        let s = Settings::merge(over(), file).expect("valid");
+        assert_eq!(s.sandbox.enforcement, ridge_sandbox::Enforcement::Degraded);
+        assert_eq!(s.sandbox.network, ridge_sandbox::Network::Host);
+        assert_eq!((s.sandbox.pids, s.sandbox.tmp_size), (64, 2 * 1024 * 1024));
+        let typo = toml::from_str::<FileConfig>("[sandbox]\nmode = \"lenient\"");
+        assert!(typo.is_err());
+        let root: FileConfig = toml::from_str("[sandbox]\nuid = 0").expect("valid toml");
+        assert!(Settings::merge(over(), root).is_err());
     }
 
     #[test]

@@ -101,16 +101,33 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         UnpackLimits::default(),
     ));
 
-    let sandbox = sandbox_info();
-    for p in sandbox.protections.iter().filter(|p| !p.enforced) {
+    let python_defaults = PythonConfig::default();
+    let sandbox_config = ridge_sandbox::SandboxConfig {
+        rlimits: python_defaults.rlimits(),
+        ..settings.sandbox.clone()
+    };
+    // Runs bubblewrap once and creates cgroups: blocking work.
+    let sandbox = Arc::new(
+        tokio::task::spawn_blocking(move || {
+            ridge_sandbox::Sandbox::new(sandbox_config, ridge_sandbox::HostCapabilities::probe())
+        })
+        .await
+        .context("the sandbox set-up panicked")?,
+    );
+    let sandbox_view = sandbox_info(&sandbox);
+    for p in sandbox_view.protections.iter().filter(|p| !p.enforced) {
         tracing::warn!(protection = %p.name, detail = %p.detail, "protection not enforced on this host");
+    }
+    if let Some(reason) = sandbox.refusal() {
+        tracing::error!("no function will run: {reason}");
     }
 
     let python = PythonRuntime::new(PythonConfig {
         interpreter: settings.python.clone(),
         // Per-worker capture files live beside Ridge's other state, not in the shared /tmp.
         scratch_dir: Some(scratch),
-        ..PythonConfig::default()
+        sandbox: Some(sandbox),
+        ..python_defaults
     });
     let engine = Engine::new(
         store.clone(),
@@ -141,7 +158,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             limits: settings.limits,
             max_package_size: usize::try_from(settings.max_package_size).unwrap_or(usize::MAX),
             auth: "none".to_owned(),
-            sandbox,
+            sandbox: sandbox_view,
         }),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -182,11 +199,10 @@ fn worker_memory_budget(share: f64) -> u64 {
 }
 
 /// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
-fn sandbox_info() -> SandboxInfo {
-    let caps = ridge_sandbox::HostCapabilities::probe();
+fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
     SandboxInfo {
-        cgroup: caps.cgroup.name().to_owned(),
-        protections: caps
+        cgroup: sandbox.host().cgroup.name().to_owned(),
+        protections: sandbox
             .protections()
             .into_iter()
             .map(|p| Protection {

@@ -1,0 +1,724 @@
+//! cgroup limits for workers, on cgroup v2 (unified) and v1 (one hierarchy per controller),
+//! whichever gives each controller on this host.
+//!
+//! Layout: every hierarchy used gets `<Ridge's own cgroup>/<name>/server-<pid>/<worker>`, so
+//! workers stay inside the service's own (possibly delegated) subtree and two Ridge servers on a
+//! host never touch each other's workers. On v2, controllers are enabled down that path through
+//! `cgroup.subtree_control`; if Ridge's own cgroup holds processes (a systemd service without a
+//! leaf), Ridge first moves itself into a `ridge-server` leaf, as v2's no-internal-process rule
+//! requires.
+//!
+//! A worker joins its cgroups between `fork` and `exec` (see `jail.rs`), through `cgroup.procs`
+//! files opened beforehand. Limits: `memory` (swap off), `cpu` as a CFS quota from millicores,
+//! `pids`. A whole worker is killed through v2's `cgroup.kill`, or by freezing it (v1 `freezer`,
+//! v2 `cgroup.freeze`), signalling every member and thawing, so nothing escapes by forking or
+//! `setsid()`.
+//!
+//! Every path is relative to a root (`/` in production) so that tests run against a fake tree.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::host::CgroupLayout;
+
+/// CFS period used with every quota, in microseconds.
+pub const CFS_PERIOD_US: u64 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        }
+    }
+}
+
+/// The controllers Ridge sets limits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controller {
+    Memory,
+    Cpu,
+    Pids,
+    /// v1 only: freezing a cgroup to kill all of it (v2 has `cgroup.kill` and `cgroup.freeze`).
+    Freezer,
+}
+
+impl Controller {
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Cpu => "cpu",
+            Controller::Pids => "pids",
+            Controller::Freezer => "freezer",
+        }
+    }
+}
+
+const CONTROLLERS: [Controller; 4] = [
+    Controller::Memory,
+    Controller::Cpu,
+    Controller::Pids,
+    Controller::Freezer,
+];
+
+/// One hierarchy Ridge puts workers into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hierarchy {
+    version: Version,
+    /// `<mount><own>/<name>/server-<pid>`: worker cgroups are made here.
+    parent: PathBuf,
+    controllers: Vec<Controller>,
+}
+
+/// Where each controller is, after start-up set it up; and why the others are missing.
+#[derive(Debug, Clone, Default)]
+pub struct Cgroups {
+    hierarchies: Vec<Hierarchy>,
+    /// Controllers that could not be set up, with the reason.
+    missing: Vec<(Controller, String)>,
+}
+
+/// The limits of one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CgroupLimits {
+    pub memory_bytes: u64,
+    pub cpu_millicores: u32,
+    pub pids: u64,
+}
+
+impl Cgroups {
+    /// Finds the controllers of `layout` under `root` and prepares the parent cgroup of workers
+    /// in each hierarchy. Never fails: what cannot be set up is recorded in [`Cgroups::missing`].
+    pub fn prepare(root: &Path, layout: &CgroupLayout, name: &str) -> Self {
+        let base = root.join("sys/fs/cgroup");
+        let own = read_own_cgroups(root);
+        let server = format!("server-{}", std::process::id());
+        let mut out = Cgroups::default();
+        for controller in CONTROLLERS {
+            match layout.controller(controller.name()) {
+                Some("v2") if controller == Controller::Freezer => {}
+                Some("v2") => {
+                    let mount = if matches!(layout, CgroupLayout::V2 { .. }) {
+                        base.clone()
+                    } else {
+                        base.join("unified")
+                    };
+                    out.add(controller, || {
+                        prepare_v2(&mount, &own, name, &server, controller)
+                    });
+                }
+                Some(_) => {
+                    out.add(controller, || {
+                        let mount = find_v1_mount(&base, controller.name()).ok_or_else(|| {
+                            format!("no mounted v1 hierarchy holds {}", controller.name())
+                        })?;
+                        let hierarchy = mount
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        let own_path = own.v1_path(&hierarchy);
+                        let parent = join_cgroup(&mount, own_path).join(name).join(&server);
+                        sweep_stale(&parent);
+                        fs::create_dir_all(&parent)
+                            .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+                        Ok(Hierarchy {
+                            version: Version::V1,
+                            parent,
+                            controllers: vec![controller],
+                        })
+                    });
+                }
+                None if controller == Controller::Freezer
+                    && layout.controller("memory") == Some("v2") => {}
+                None => out.missing.push((
+                    controller,
+                    format!(
+                        "no cgroup {} controller was found (cgroup layout: {})",
+                        controller.name(),
+                        layout.name()
+                    ),
+                )),
+            }
+        }
+        out
+    }
+
+    fn add(&mut self, controller: Controller, make: impl FnOnce() -> Result<Hierarchy, String>) {
+        match make() {
+            Ok(h) => match self.hierarchies.iter_mut().find(|x| x.parent == h.parent) {
+                Some(existing) => existing.controllers.push(controller),
+                None => self.hierarchies.push(h),
+            },
+            Err(reason) => self.missing.push((controller, reason)),
+        }
+    }
+
+    /// The hierarchy version that gives `controller`, if it is usable.
+    pub fn version_of(&self, controller: Controller) -> Option<Version> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.controllers.contains(&controller))
+            .map(|h| h.version)
+    }
+
+    /// Why `controller` is not usable, if it is not.
+    pub fn why_missing(&self, controller: Controller) -> Option<&str> {
+        self.missing
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .map(|(_, why)| why.as_str())
+    }
+
+    /// Whether a whole worker can be killed through its cgroup.
+    pub fn can_kill(&self) -> bool {
+        self.version_of(Controller::Freezer).is_some()
+            || self.hierarchies.iter().any(|h| h.version == Version::V2)
+    }
+
+    /// Makes the cgroups of worker `worker` and writes its limits.
+    pub fn create(&self, worker: &str, limits: CgroupLimits) -> io::Result<WorkerCgroup> {
+        let mut cg = WorkerCgroup {
+            dirs: Vec::new(),
+            memory: None,
+            freezer: None,
+        };
+        for h in &self.hierarchies {
+            let dir = h.parent.join(worker);
+            fs::create_dir(&dir)?;
+            cg.dirs.push((h.version, dir.clone()));
+            for controller in &h.controllers {
+                write_limits(h.version, &dir, *controller, limits)?;
+                match controller {
+                    Controller::Memory => cg.memory = Some((h.version, dir.clone())),
+                    Controller::Freezer => cg.freezer = Some((h.version, dir.clone())),
+                    _ => {}
+                }
+            }
+            if h.version == Version::V2 && cg.freezer.is_none() {
+                cg.freezer = Some((Version::V2, dir.clone()));
+            }
+        }
+        Ok(cg)
+    }
+}
+
+fn write_limits(
+    version: Version,
+    dir: &Path,
+    controller: Controller,
+    limits: CgroupLimits,
+) -> io::Result<()> {
+    let quota = u64::from(limits.cpu_millicores) * CFS_PERIOD_US / 1000;
+    match (version, controller) {
+        (Version::V2, Controller::Memory) => {
+            write(dir, "memory.max", &limits.memory_bytes.to_string())?;
+            write_if_present(dir, "memory.swap.max", "0")?;
+            // One OOM kill takes the whole worker: it is replaced anyway.
+            write_if_present(dir, "memory.oom.group", "1")?;
+        }
+        (Version::V1, Controller::Memory) => {
+            write(
+                dir,
+                "memory.limit_in_bytes",
+                &limits.memory_bytes.to_string(),
+            )?;
+            // Swap off: memory+swap may not exceed memory (present with swap accounting only).
+            write_if_present(
+                dir,
+                "memory.memsw.limit_in_bytes",
+                &limits.memory_bytes.to_string(),
+            )?;
+        }
+        (Version::V2, Controller::Cpu) => {
+            write(dir, "cpu.max", &format!("{quota} {CFS_PERIOD_US}"))?;
+        }
+        (Version::V1, Controller::Cpu) => {
+            write(dir, "cpu.cfs_period_us", &CFS_PERIOD_US.to_string())?;
+            write(dir, "cpu.cfs_quota_us", &quota.to_string())?;
+        }
+        (_, Controller::Pids) => write(dir, "pids.max", &limits.pids.to_string())?,
+        (_, Controller::Freezer) => {}
+    }
+    Ok(())
+}
+
+/// The cgroups of one worker. [`WorkerCgroup::kill`] ends every process in them;
+/// [`WorkerCgroup::remove`] deletes them once empty.
+#[derive(Debug)]
+pub struct WorkerCgroup {
+    dirs: Vec<(Version, PathBuf)>,
+    memory: Option<(Version, PathBuf)>,
+    freezer: Option<(Version, PathBuf)>,
+}
+
+impl WorkerCgroup {
+    /// `cgroup.procs` of every directory, opened for writing, so that a child can join them
+    /// after `fork` without allocating.
+    pub(crate) fn open_procs(&self) -> io::Result<Vec<OwnedFd>> {
+        self.dirs
+            .iter()
+            .map(|(_, dir)| {
+                OpenOptions::new()
+                    .write(true)
+                    .open(dir.join("cgroup.procs"))
+                    .map(OwnedFd::from)
+            })
+            .collect()
+    }
+
+    pub fn dirs(&self) -> impl Iterator<Item = &Path> {
+        self.dirs.iter().map(|(_, d)| d.as_path())
+    }
+
+    /// The processes in the worker's cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        let Some((_, dir)) = self.dirs.first() else {
+            return Vec::new();
+        };
+        fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|t| {
+                t.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the kernel's OOM killer ended a process of this worker (the memory limit).
+    pub fn oom_killed(&self) -> bool {
+        let Some((version, dir)) = &self.memory else {
+            return false;
+        };
+        let file = match version {
+            Version::V2 => "memory.events",
+            Version::V1 => "memory.oom_control",
+        };
+        fs::read_to_string(dir.join(file)).is_ok_and(|text| {
+            text.lines().any(|line| {
+                line.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            })
+        })
+    }
+
+    /// Kills every process of the worker. v2: `cgroup.kill`; otherwise freeze, SIGKILL every
+    /// member, thaw, and repeat until the cgroup is empty (bounded). Synchronous and quick.
+    pub fn kill(&self) {
+        if let Some((Version::V2, dir)) = &self.freezer
+            && write(dir, "cgroup.kill", "1").is_ok()
+        {
+            return;
+        }
+        for _ in 0..100 {
+            self.freeze(true);
+            let pids = self.pids();
+            for pid in &pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            self.freeze(false);
+            if pids.is_empty() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        tracing::warn!(cgroup = ?self.dirs.first(), "processes remain in a killed worker's cgroup");
+    }
+
+    fn freeze(&self, frozen: bool) {
+        let result = match &self.freezer {
+            Some((Version::V1, dir)) => write(
+                dir,
+                "freezer.state",
+                if frozen { "FROZEN" } else { "THAWED" },
+            ),
+            Some((Version::V2, dir)) => write(dir, "cgroup.freeze", if frozen { "1" } else { "0" }),
+            None => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "cannot change the freezer state of a worker's cgroup");
+        }
+    }
+
+    /// Removes the worker's cgroups once its processes are gone, retrying for up to 2 s (killed
+    /// processes take a moment to leave) and killing again meanwhile. Blocking.
+    pub fn remove_when_empty(self) {
+        for attempt in 0..200 {
+            match self.remove() {
+                Ok(()) => return,
+                Err(e) if attempt == 199 => {
+                    tracing::warn!(error = %e, "cannot remove a worker's cgroup");
+                }
+                Err(_) => {
+                    if attempt % 20 == 19 {
+                        self.kill();
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Removes the worker's cgroup directories. Fails (`EBUSY`) while processes remain.
+    pub fn remove(&self) -> io::Result<()> {
+        let mut first_error = None;
+        for (_, dir) in &self.dirs {
+            match fs::remove_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    let path = dir.join(file);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(false)
+        .truncate(true)
+        .open(&path)
+        .or_else(|e| {
+            // A fake tree in tests has no kernel to create the interface files.
+            if e.kind() == io::ErrorKind::NotFound && !is_cgroupfs(dir) {
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open `{}`: {e}", path.display())))?;
+    f.write_all(value.as_bytes()).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot write `{value}` to `{}`: {e}", path.display()),
+        )
+    })
+}
+
+fn write_if_present(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    if dir.join(file).exists() {
+        write(dir, file, value)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `dir` is on a real cgroup filesystem (v1 `cgroup` or v2 `cgroup2`).
+fn is_cgroupfs(dir: &Path) -> bool {
+    nix::sys::statfs::statfs(dir).is_ok_and(|s| {
+        s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC
+            || s.filesystem_type() == nix::sys::statfs::CGROUP_SUPER_MAGIC
+    })
+}
+
+/// Ridge's own cgroups, from `/proc/self/cgroup`.
+#[derive(Debug, Default)]
+struct OwnCgroups {
+    /// (hierarchy's controller list such as `cpu,cpuacct`, path).
+    v1: Vec<(String, String)>,
+    v2: Option<String>,
+}
+
+impl OwnCgroups {
+    fn v1_path(&self, hierarchy: &str) -> &str {
+        self.v1
+            .iter()
+            .find(|(names, _)| names == hierarchy)
+            .map_or("/", |(_, path)| path.as_str())
+    }
+}
+
+fn read_own_cgroups(root: &Path) -> OwnCgroups {
+    let text = fs::read_to_string(root.join("proc/self/cgroup")).unwrap_or_default();
+    let mut own = OwnCgroups::default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(names), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if names.is_empty() {
+            own.v2 = Some(path.to_owned());
+        } else {
+            own.v1.push((names.to_owned(), path.to_owned()));
+        }
+    }
+    own
+}
+
+fn join_cgroup(mount: &Path, path: &str) -> PathBuf {
+    mount.join(path.trim_start_matches('/'))
+}
+
+fn find_v1_mount(base: &Path, controller: &str) -> Option<PathBuf> {
+    fs::read_dir(base).ok()?.flatten().find_map(|entry| {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        (name.split(',').any(|c| c == controller) && path.join("cgroup.procs").is_file())
+            .then_some(path)
+    })
+}
+
+fn prepare_v2(
+    mount: &Path,
+    own: &OwnCgroups,
+    name: &str,
+    server: &str,
+    controller: Controller,
+) -> Result<Hierarchy, String> {
+    let mut own_path = own.v2.clone().unwrap_or_else(|| "/".to_owned());
+    // Moved there by an earlier server in this process.
+    if let Some(parent) = own_path.strip_suffix("/ridge-server") {
+        own_path = if parent.is_empty() {
+            "/".to_owned()
+        } else {
+            parent.to_owned()
+        };
+    }
+    let own_dir = join_cgroup(mount, &own_path);
+    let enable = format!("+{}", controller.name());
+    let enable_in = |dir: &Path| write(dir, "cgroup.subtree_control", &enable);
+    if let Err(e) = enable_in(&own_dir) {
+        if own_path == "/" || e.raw_os_error() != Some(nix::libc::EBUSY) {
+            return Err(format!("cannot enable {}: {e}", controller.name()));
+        }
+        // v2 allows no processes in a cgroup that hands controllers down: move Ridge into a
+        // leaf of its own cgroup first.
+        let leaf = own_dir.join("ridge-server");
+        fs::create_dir_all(&leaf)
+            .map_err(|e| format!("cannot create `{}`: {e}", leaf.display()))?;
+        write(&leaf, "cgroup.procs", &std::process::id().to_string())
+            .map_err(|e| format!("cannot move Ridge into `{}`: {e}", leaf.display()))?;
+        enable_in(&own_dir).map_err(|e| format!("cannot enable {}: {e}", controller.name()))?;
+    }
+    let ridge = own_dir.join(name);
+    let parent = ridge.join(server);
+    sweep_stale(&parent);
+    for dir in [&ridge, &parent] {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        enable_in(dir).map_err(|e| format!("cannot enable {}: {e}", controller.name()))?;
+    }
+    Ok(Hierarchy {
+        version: Version::V2,
+        parent,
+        controllers: vec![controller],
+    })
+}
+
+/// Kills and removes worker cgroups left by Ridge servers that no longer run (a crash), found
+/// beside `parent` (`.../server-<pid>`).
+fn sweep_stale(parent: &Path) {
+    let Some(ridge) = parent.parent() else { return };
+    let Ok(entries) = fs::read_dir(ridge) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("server-") else {
+            continue;
+        };
+        if Path::new("/proc").join(pid).exists() || !is_cgroupfs(&entry.path()) {
+            continue;
+        }
+        let server_dir = entry.path();
+        for worker in fs::read_dir(&server_dir).into_iter().flatten().flatten() {
+            if worker.path().is_dir() {
+                let cg = WorkerCgroup {
+                    dirs: vec![(Version::V1, worker.path())],
+                    memory: None,
+                    freezer: None,
+                };
+                cg.kill();
+                let _ = cg.remove();
+            }
+        }
+        if fs::remove_dir(&server_dir).is_ok() {
+            tracing::info!(cgroup = %server_dir.display(), "removed the cgroups of a Ridge server that no longer runs");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, path: &str, content: &str) {
+        let full = root.join(path);
+        fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        fs::write(full, content).expect("write");
+    }
+
+    fn read(path: &Path) -> String {
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    const LIMITS: CgroupLimits = CgroupLimits {
+        memory_bytes: 64 * 1024 * 1024,
+        cpu_millicores: 250,
+        pids: 128,
+    };
+
+    /// A pure cgroup v2 host, faked in a directory: Ridge runs in `/system.slice/ridge.service`.
+    #[test]
+    fn v2_enables_controllers_down_the_path_and_writes_limits() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        touch(
+            r,
+            "sys/fs/cgroup/cgroup.controllers",
+            "cpuset cpu io memory pids\n",
+        );
+        touch(r, "sys/fs/cgroup/cgroup.procs", "");
+        touch(r, "proc/self/cgroup", "0::/system.slice/ridge.service\n");
+        let own = r.join("sys/fs/cgroup/system.slice/ridge.service");
+        touch(&own, "cgroup.procs", "");
+        let layout = crate::HostCapabilities::probe_at(r).cgroup;
+        let cgroups = Cgroups::prepare(r, &layout, "ridge");
+        for c in [Controller::Memory, Controller::Cpu, Controller::Pids] {
+            assert_eq!(cgroups.version_of(c), Some(Version::V2), "{c:?}");
+        }
+        assert_eq!(cgroups.version_of(Controller::Freezer), None);
+        assert!(cgroups.why_missing(Controller::Freezer).is_none());
+        assert!(cgroups.can_kill());
+        let server = own
+            .join("ridge")
+            .join(format!("server-{}", std::process::id()));
+        // The last write of each enables the last controller; every level was written.
+        for dir in [&own, &own.join("ridge"), &server] {
+            assert_eq!(
+                read(&dir.join("cgroup.subtree_control")),
+                "+pids",
+                "{}",
+                dir.display()
+            );
+        }
+
+        let cg = cgroups.create("w1", LIMITS).expect("create");
+        let dir = server.join("w1");
+        assert_eq!(cg.dirs().collect::<Vec<_>>(), vec![dir.as_path()]);
+        assert_eq!(read(&dir.join("memory.max")), "67108864");
+        assert_eq!(read(&dir.join("cpu.max")), "25000 100000");
+        assert_eq!(read(&dir.join("pids.max")), "128");
+        assert!(!cg.oom_killed());
+        touch(
+            &dir,
+            "memory.events",
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        );
+        assert!(cg.oom_killed());
+        cg.kill();
+        assert_eq!(read(&dir.join("cgroup.kill")), "1");
+        // The kernel creates `cgroup.procs` in a new cgroup; the fake tree needs it made.
+        touch(&dir, "cgroup.procs", "");
+        assert_eq!(cg.open_procs().expect("procs").len(), 1);
+    }
+
+    #[test]
+    fn v2_writes_no_swap_limit_without_swap_accounting() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        touch(r, "sys/fs/cgroup/cgroup.controllers", "memory\n");
+        touch(r, "proc/self/cgroup", "0::/\n");
+        let layout = crate::HostCapabilities::probe_at(r).cgroup;
+        let cgroups = Cgroups::prepare(r, &layout, "ridge");
+        let server = r
+            .join("sys/fs/cgroup/ridge")
+            .join(format!("server-{}", std::process::id()));
+        let cg = cgroups.create("w2", LIMITS).expect("create");
+        // Without swap accounting the kernel has no memory.swap.max, and Ridge writes none.
+        assert!(!server.join("w2/memory.swap.max").exists());
+        assert_eq!(read(&server.join("w2/memory.max")), "67108864");
+        assert_eq!(
+            cgroups
+                .why_missing(Controller::Pids)
+                .map(|s| s.contains("no cgroup pids")),
+            Some(true)
+        );
+        drop(cg);
+    }
+
+    /// This host's shape: v1 controllers, each its own hierarchy, plus an empty v2 mount.
+    #[test]
+    fn v1_uses_one_directory_per_hierarchy_under_ridges_own_cgroups() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        for h in ["memory", "cpu,cpuacct", "pids", "freezer", "systemd"] {
+            touch(r, &format!("sys/fs/cgroup/{h}/cgroup.procs"), "");
+        }
+        touch(r, "sys/fs/cgroup/unified/cgroup.controllers", "");
+        touch(
+            r,
+            "proc/self/cgroup",
+            "9:name=systemd:/\n8:pids:/\n6:freezer:/\n4:memory:/svc/abc\n1:cpu,cpuacct:/\n0::/\n",
+        );
+        let layout = crate::HostCapabilities::probe_at(r).cgroup;
+        assert_eq!(layout.name(), "hybrid");
+        let cgroups = Cgroups::prepare(r, &layout, "ridge");
+        for c in CONTROLLERS {
+            assert_eq!(cgroups.version_of(c), Some(Version::V1), "{c:?}");
+        }
+        let server = format!("server-{}", std::process::id());
+        let memory = r.join("sys/fs/cgroup/memory/svc/abc/ridge").join(&server);
+        let cpu = r.join("sys/fs/cgroup/cpu,cpuacct/ridge").join(&server);
+        let cg = cgroups.create("w", LIMITS).expect("create");
+        assert_eq!(cg.dirs().count(), 4);
+        assert_eq!(read(&memory.join("w/memory.limit_in_bytes")), "67108864");
+        assert_eq!(read(&cpu.join("w/cpu.cfs_quota_us")), "25000");
+        assert_eq!(read(&cpu.join("w/cpu.cfs_period_us")), "100000");
+        assert_eq!(
+            read(
+                &r.join("sys/fs/cgroup/pids/ridge")
+                    .join(&server)
+                    .join("w/pids.max")
+            ),
+            "128"
+        );
+        touch(
+            &memory,
+            "w/memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        );
+        assert!(cg.oom_killed());
+        // No processes: kill freezes, finds nobody, thaws.
+        touch(&memory, "w/cgroup.procs", "");
+        cg.kill();
+        let freezer = r
+            .join("sys/fs/cgroup/freezer/ridge")
+            .join(&server)
+            .join("w");
+        assert_eq!(read(&freezer.join("freezer.state")), "THAWED");
+    }
+
+    #[test]
+    fn reports_what_is_missing() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path();
+        touch(r, "sys/fs/cgroup/cpu/cgroup.procs", "");
+        let layout = crate::HostCapabilities::probe_at(r).cgroup;
+        let cgroups = Cgroups::prepare(r, &layout, "ridge");
+        assert_eq!(cgroups.version_of(Controller::Cpu), Some(Version::V1));
+        assert!(!cgroups.can_kill());
+        assert_eq!(
+            cgroups.why_missing(Controller::Memory),
+            Some("no cgroup memory controller was found (cgroup layout: v1)")
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! The user namespace that sandboxed workers enter when Ridge runs as root.
+//!
+//! bubblewrap resolves and mounts the sandbox's paths with the credentials it runs with, and
+//! then switches to the sandbox's uid. Run by root with `--unshare-user`, it maps that uid to
+//! host root; run as an unprivileged uid, it cannot reach an interpreter under `/root`. So when
+//! Ridge runs as root it creates, once, a user namespace that maps `0 → 0` and
+//! `<uid> → <uid>` (65534, `nobody`, by default): each worker enters it before bubblewrap
+//! starts, bubblewrap mounts as root of that namespace (no capability over the host), and the
+//! worker then drops to `<uid>`, a real unprivileged uid on the host.
+
+use std::fs::{self, File};
+use std::os::fd::OwnedFd;
+
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, fork, pipe, read, write};
+
+use crate::SandboxError;
+
+fn err(detail: String) -> SandboxError {
+    SandboxError::UserNamespace(detail)
+}
+
+/// Creates the user namespace and returns a handle on it (`/proc/<pid>/ns/user`).
+pub(crate) fn create(uid: u32, gid: u32) -> Result<OwnedFd, SandboxError> {
+    if uid == 0 || gid == 0 {
+        return Err(err("the sandbox uid and gid must not be 0".to_owned()));
+    }
+    let (ready_r, ready_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
+    let (done_r, done_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
+    // SAFETY: the child only makes async-signal-safe system calls (unshare, write, read, close,
+    // _exit) before it exits; it never returns into Rust code that could allocate or take locks.
+    match unsafe { fork() }.map_err(|e| err(format!("fork: {e}")))? {
+        ForkResult::Child => {
+            drop(ready_r);
+            drop(done_w);
+            let ok = unshare(CloneFlags::CLONE_NEWUSER).is_ok();
+            let _ = write(&ready_w, &[u8::from(ok)]);
+            let mut buf = [0u8; 1];
+            // Returns once the parent closes its end.
+            let _ = read(&done_r, &mut buf);
+            // SAFETY: `_exit` ends the forked child without running destructors or atexit
+            // handlers, which is what a forked child of a threaded process must do.
+            unsafe { nix::libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            drop(done_r);
+            let mut buf = [0u8; 1];
+            let answered = read(&ready_r, &mut buf);
+            let result = match answered {
+                Ok(1) if buf[0] == 1 => {
+                    let proc = format!("/proc/{child}");
+                    let map = |id: u32| format!("0 0 1\n{id} {id} 1\n");
+                    fs::write(format!("{proc}/uid_map"), map(uid))
+                        .and_then(|()| fs::write(format!("{proc}/gid_map"), map(gid)))
+                        .and_then(|()| File::open(format!("{proc}/ns/user")))
+                        .map(OwnedFd::from)
+                        .map_err(|e| err(format!("cannot set up the user namespace: {e}")))
+                }
+                _ => Err(err(
+                    "the kernel refused to create a user namespace (unshare(CLONE_NEWUSER))"
+                        .to_owned(),
+                )),
+            };
+            drop(done_w);
+            let _ = waitpid(child, None);
+            result
+        }
+    }
+}
