@@ -1,0 +1,168 @@
+//! Scenarios 1 and 2: warm synchronous executions of a no-op Python function through Ridge's
+//! API, and the same function served directly by functions-framework, with the same load
+//! generator at the same concurrency levels, interleaved level by level so drift on a shared
+//! machine hits both alike. Ratios are Ridge / functions-framework.
+
+use anyhow::Context;
+
+use super::{Ctx, Outcome, mib};
+use crate::ff::{self, FfServer};
+use crate::funcs;
+use crate::load::{self, Load, LoadResult};
+use crate::procfs;
+use crate::report::Row;
+use crate::server::RidgeServer;
+
+const LEVELS: [usize; 3] = [1, 8, 64];
+
+pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let b = ctx.budget;
+    let server = RidgeServer::start(&ctx.programs, "warm", "").await?;
+    let runtime = server.python_runtime().await?;
+    let noop = funcs::create(
+        &server.client,
+        &runtime,
+        "noop",
+        &funcs::package(funcs::NOOP)?,
+        None,
+    )
+    .await?;
+
+    let exe = ff::ensure_venv(&ctx.programs).await?;
+    ctx.set_peer_version(ff::version(&exe).await);
+    let peer = FfServer::start(&ctx.programs, &exe)
+        .await
+        .context("cannot start functions-framework")?;
+
+    let http = funcs::http_client(128)?;
+    let exec_url = format!("{}/v1/executions", server.url);
+    let body = funcs::sync_body(&noop);
+    let mut rows = Vec::new();
+    let mut pairs: Vec<(usize, LoadResult, LoadResult)> = Vec::new();
+    for c in LEVELS {
+        let load = Load {
+            concurrency: c,
+            warmup: b.warmup,
+            duration: b.warm_duration,
+            max_requests: b.warm_max_requests,
+        };
+        let (h, u, bd) = (http.clone(), exec_url.clone(), body.clone());
+        let ridge = load::run(load, move || {
+            let (h, u, bd) = (h.clone(), u.clone(), bd.clone());
+            async move { funcs::execute(&h, &u, bd, "success").await }
+        })
+        .await;
+        let (h, u) = (http.clone(), peer.url.clone());
+        let peer_result = load::run(load, move || ff_call(h.clone(), u.clone())).await;
+        pairs.push((c, ridge, peer_result));
+    }
+
+    for (c, ridge, _) in &pairs {
+        rows.push(Row::load(format!("1. Ridge, concurrency {c}"), ridge));
+    }
+    rows.extend(ridge_memory(server.pid()));
+    for (c, _, peer_result) in &pairs {
+        rows.push(Row::load(
+            format!("2. functions-framework, concurrency {c}"),
+            peer_result,
+        ));
+    }
+    rows.push(
+        Row::value(
+            "2. functions-framework start to first answer",
+            peer.ready_after.as_secs_f64() * 1e3,
+            "ms",
+        )
+        .note("process spawn, imports, gunicorn fork; compare with cold start (3)"),
+    );
+    let ff_pss = std::iter::once(peer.pid())
+        .chain(procfs::descendants(peer.pid()))
+        .filter_map(procfs::pss)
+        .sum::<u64>();
+    rows.push(
+        Row::value(
+            "2. functions-framework PSS (gunicorn master + worker)",
+            mib(ff_pss),
+            "MiB",
+        )
+        .note("after the load"),
+    );
+    for (c, ridge, peer_result) in &pairs {
+        rows.push(
+            Row::value(
+                format!("ratio Ridge/ff throughput, concurrency {c}"),
+                ridge.throughput() / peer_result.throughput().max(1e-9),
+                "x",
+            )
+            .note("above 1: Ridge serves more"),
+        );
+        if let (Some(r), Some(p)) = (ridge.latency(), peer_result.latency()) {
+            rows.push(
+                Row::value(
+                    format!("ratio Ridge/ff p50 latency, concurrency {c}"),
+                    r.p50_ms / p.p50_ms.max(1e-9),
+                    "x",
+                )
+                .note("below 1: Ridge answers faster"),
+            );
+        }
+    }
+    peer.stop().await?;
+    server.stop().await?;
+    let notes = vec![
+        "Ridge: POST /v1/executions {function_id, sync: true}, answer decoded and status checked \
+         (one execution record per call); functions-framework: POST / to the same no-op, answer \
+         checked; both over keep-alive loopback connections from the same Rust client"
+            .to_owned(),
+        "functions-framework runs as its README says for production: `functions-framework \
+         --target main --source main.py`, which serves with gunicorn (1 worker, 4 x nproc threads)"
+            .to_owned(),
+    ];
+    let errors: u64 = pairs.iter().map(|(_, r, p)| r.errors + p.errors).sum();
+    let mut outcome = Outcome::ran(rows, notes);
+    if errors > 0 {
+        outcome
+            .notes
+            .push(format!("{errors} request(s) failed; see the err column"));
+    }
+    Ok(outcome)
+}
+
+/// Server RSS peak, and the count and PSS of its warm workers.
+pub fn ridge_memory(server_pid: u32) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if let Some(peak) = procfs::peak_rss(server_pid) {
+        rows.push(Row::value("1. Ridge server peak RSS", mib(peak), "MiB"));
+    }
+    let workers = procfs::descendants(server_pid);
+    let pss: Vec<u64> = workers.iter().filter_map(|&p| procfs::pss(p)).collect();
+    if !pss.is_empty() {
+        let total: u64 = pss.iter().sum();
+        rows.push(
+            Row::value(
+                "1. Ridge PSS per warm worker",
+                mib(total) / pss.len() as f64,
+                "MiB",
+            )
+            .note(format!("{} worker process(es) after the load", pss.len())),
+        );
+    }
+    rows
+}
+
+async fn ff_call(http: reqwest::Client, url: String) -> Result<(), String> {
+    let resp = http
+        .post(&url)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| format!("reading: {e}"))?;
+    if !status.is_success() || &body[..] != b"ok" {
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ));
+    }
+    Ok(())
+}
