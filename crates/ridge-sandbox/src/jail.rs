@@ -774,8 +774,6 @@ fn bwrap_args(plan: &BwrapPlan<'_>) -> Vec<OsString> {
         push(&["--unshare-net"]);
     }
     push(&["--hostname", HOSTNAME, "--ro-bind", "/usr", "/usr"]);
-    // bubblewrap would create /etc with mode 0700, unreadable to the worker.
-    push(&["--perms", "0755", "--dir", "/etc"]);
     for (dir, link) in &plan.system_dirs {
         match link {
             Some(target) => {
@@ -786,6 +784,8 @@ fn bwrap_args(plan: &BwrapPlan<'_>) -> Vec<OsString> {
             None => a.extend(["--ro-bind", dir, dir].map(OsString::from)),
         }
     }
+    // bubblewrap would create /etc with mode 0700, unreadable to the worker.
+    a.extend(["--perms", "0755", "--dir", "/etc"].map(OsString::from));
     for file in ETC_FILES {
         a.extend(["--ro-bind-try", file, file].map(OsString::from));
     }
