@@ -267,3 +267,268 @@ pub struct Protection {
     pub enforced: bool,
     pub detail: String,
 }
+
+/// `GET /v1/functions/{id}/workers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerList {
+    pub workers: Vec<WorkerView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerView {
+    pub function_id: String,
+    pub function_version: i64,
+    pub worker_name: String,
+}
+
+// Versions, aliases, webhooks and jobs (QINLING-API.md §3.4, §3.5, §3.7, §3.8).
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionView {
+    pub id: String,
+    pub function_id: String,
+    pub version_number: i64,
+    pub description: Option<String>,
+    pub count: i64,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+impl From<&crate::FunctionVersion> for VersionView {
+    fn from(v: &crate::FunctionVersion) -> Self {
+        Self {
+            id: v.id.to_string(),
+            function_id: v.function_id.to_string(),
+            version_number: v.version_number,
+            description: v.description.clone(),
+            count: v.count,
+            project_id: v.project_id.to_string(),
+            created_at: format(&v.created_at),
+            updated_at: v.updated_at.as_ref().map(format),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionList {
+    pub function_versions: Vec<VersionView>,
+}
+
+/// `POST /v1/functions/{id}/versions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVersion {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasView {
+    pub id: String,
+    pub name: String,
+    pub function_id: String,
+    pub function_version: i64,
+    pub description: Option<String>,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+impl From<&crate::Alias> for AliasView {
+    fn from(a: &crate::Alias) -> Self {
+        Self {
+            id: a.id.to_string(),
+            name: a.name.to_string(),
+            function_id: a.function_id.to_string(),
+            function_version: a.function_version,
+            description: a.description.clone(),
+            project_id: a.project_id.to_string(),
+            created_at: format(&a.created_at),
+            updated_at: a.updated_at.as_ref().map(format),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasList {
+    pub function_aliases: Vec<AliasView>,
+}
+
+/// `POST /v1/aliases`. `function_version` is an int, a numeric string or null (0).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAlias {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub function_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_version: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `PUT /v1/aliases/{name}`: absent or null fields are unchanged; `name` is accepted and ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAlias {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_version: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub function_id: Option<String>,
+    pub function_alias: Option<String>,
+    pub function_version: Option<i64>,
+    pub description: Option<String>,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    pub webhook_url: String,
+    /// Ridge: whether invoking needs the secret or a signature made with it.
+    #[serde(default)]
+    pub has_secret: bool,
+    /// Ridge: the secret, only in the answer to the request that set it; never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl WebhookView {
+    /// The webhook as every answer shows it (without its secret).
+    pub fn new(w: &crate::Webhook, public_url: &str) -> Self {
+        Self {
+            id: w.id.to_string(),
+            function_id: w.target.function_id().map(|id| id.to_string()),
+            function_alias: w.target.alias().map(|a| a.to_string()),
+            function_version: w.target.function_id().map(|_| w.target.function_version()),
+            description: w.description.clone(),
+            project_id: w.project_id.to_string(),
+            created_at: format(&w.created_at),
+            updated_at: w.updated_at.as_ref().map(format),
+            webhook_url: crate::webhook::webhook_url(public_url, w.id),
+            has_secret: w.secret.is_some(),
+            secret: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookView>,
+}
+
+/// `POST /v1/webhooks`, and the body of `PUT /v1/webhooks/{id}` (null means unchanged there).
+///
+/// `secret` (Ridge): `true` generates one, a string of 16 to 255 characters sets it, and on
+/// update `false` or `""` removes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_version: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Value>,
+}
+
+/// `POST /v1/webhooks/{id}/invoke` answers 202 with this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvokeView {
+    pub execution_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: String,
+    pub name: Option<String>,
+    pub function_id: Option<String>,
+    pub function_alias: Option<String>,
+    pub function_version: i64,
+    pub function_input: Option<String>,
+    pub pattern: Option<String>,
+    pub status: String,
+    pub first_execution_time: Option<String>,
+    pub next_execution_time: Option<String>,
+    pub count: Option<i64>,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+impl From<&crate::Job> for JobView {
+    fn from(j: &crate::Job) -> Self {
+        Self {
+            id: j.id.to_string(),
+            name: j.name.clone(),
+            function_id: j.target.function_id().map(|id| id.to_string()),
+            function_alias: j.target.alias().map(|a| a.to_string()),
+            function_version: j.target.function_version(),
+            function_input: j.function_input.clone(),
+            pattern: j.pattern.as_ref().map(|p| p.as_str().to_owned()),
+            status: j.status.to_string(),
+            first_execution_time: Some(format(&j.first_execution_time)),
+            next_execution_time: Some(format(&j.next_execution_time)),
+            count: j.count,
+            project_id: j.project_id.to_string(),
+            created_at: format(&j.created_at),
+            updated_at: j.updated_at.as_ref().map(format),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+}
+
+/// `POST /v1/jobs`. Ints accept numeric strings; times are ISO 8601 (UTC without an offset).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_version: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_input: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_execution_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Value>,
+}
+
+/// `PUT /v1/jobs/{id}`: null or absent fields are unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateJob {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_input: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_execution_time: Option<String>,
+}

@@ -68,6 +68,22 @@ uuid_id!(
     /// Identifies an execution.
     ExecutionId
 );
+uuid_id!(
+    /// Identifies a function version (the pair function id and number is what callers use).
+    VersionId
+);
+uuid_id!(
+    /// Identifies an alias (callers use its name).
+    AliasId
+);
+uuid_id!(
+    /// Identifies a webhook.
+    WebhookId
+);
+uuid_id!(
+    /// Identifies a job.
+    JobId
+);
 
 /// Parses a UUID the way Qinling accepts it in paths and bodies.
 pub fn parse_uuid(s: &str) -> Result<Uuid, InvalidInput> {

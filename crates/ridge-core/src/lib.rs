@@ -5,22 +5,32 @@
 //! This crate does no IO and knows nothing of tokio, SQL, HTTP or processes: everything here is
 //! plain data and pure functions, unit-tested in place.
 
+pub mod alias;
 pub mod api;
 pub mod error;
 pub mod execution;
 pub mod filter;
 pub mod function;
 pub mod ids;
+pub mod job;
 pub mod json;
 pub mod limits;
 pub mod runtime;
 pub mod time;
+pub mod version;
+pub mod webhook;
 
+pub use alias::{Alias, AliasName, Target};
 pub use error::InvalidInput;
 pub use execution::{Execution, ExecutionInput, ExecutionResult, ExecutionStatus};
 pub use filter::{Filter, FilterOp};
 pub use function::{Code, Entry, Function};
-pub use ids::{ExecutionId, FunctionId, ProjectId, RuntimeId};
+pub use ids::{
+    AliasId, ExecutionId, FunctionId, JobId, ProjectId, RuntimeId, VersionId, WebhookId,
+};
+pub use job::{CronPattern, Job, JobStatus};
 pub use limits::{Limits, LimitsPolicy};
 pub use runtime::{Runtime, RuntimeKind, RuntimeStatus};
 pub use time::Timestamp;
+pub use version::FunctionVersion;
+pub use webhook::Webhook;

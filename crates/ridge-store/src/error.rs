@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ridge_core::{ExecutionId, FunctionId, RuntimeId};
+use ridge_core::{AliasName, ExecutionId, FunctionId, JobId, RuntimeId, WebhookId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -12,6 +12,39 @@ pub enum StoreError {
     FunctionNotFound { id: FunctionId },
     #[error("Execution not found [id={id}]")]
     ExecutionNotFound { id: ExecutionId },
+    #[error("FunctionVersion not found [function_id={function_id}, version_number={version}]")]
+    VersionNotFound {
+        function_id: FunctionId,
+        version: i64,
+    },
+    #[error("FunctionAlias not found [name={name}]")]
+    AliasNotFound { name: AliasName },
+    #[error("Webhook not found [id={id}]")]
+    WebhookNotFound { id: WebhookId },
+    #[error("Job not found [id={id}]")]
+    JobNotFound { id: JobId },
+    /// Qinling's message for a function that jobs, webhooks or aliases still use.
+    #[error("The function is still associated with {reason}.")]
+    FunctionInUse { reason: &'static str },
+    #[error("The function version is still associated with {reason}.")]
+    VersionInUse { reason: &'static str },
+    #[error(
+        "alias `{name}` is still used by {by}: delete them or point them at the function first"
+    )]
+    AliasInUse { name: AliasName, by: &'static str },
+    #[error("Can not exceed maximum number({max}) of versions")]
+    VersionLimit { max: i64 },
+    #[error("Function package not changed since the latest version {latest}.")]
+    VersionUnchanged { latest: i64 },
+    #[error("Duplicate entry for function_aliases: an alias named `{name}` already exists")]
+    DuplicateAlias { name: AliasName },
+    #[error(
+        "Duplicate entry for function_aliases: an alias already points at version {version} of function {function_id}"
+    )]
+    DuplicateAliasTarget {
+        function_id: FunctionId,
+        version: i64,
+    },
     #[error("Runtime {id} is still in use.")]
     RuntimeInUse { id: RuntimeId },
     /// A list filter that cannot be applied (a single-valued operator given no value or several).

@@ -12,8 +12,9 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use ridge_core::{
-    Execution, ExecutionId, ExecutionResult, ExecutionStatus, Filter, Function, FunctionId,
-    ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp,
+    Alias, AliasName, Execution, ExecutionId, ExecutionResult, ExecutionStatus, Filter, Function,
+    FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, Runtime, RuntimeId,
+    RuntimeStatus, Timestamp, VersionId, Webhook, WebhookId,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -43,6 +44,24 @@ pub struct ExecutionOutcome {
     pub status: ExecutionStatus,
     pub result: ExecutionResult,
     pub logs: String,
+}
+
+/// What refers to a function (QINLING-API.md §2: `jobs` counts only jobs that may still run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FunctionUsage {
+    pub running_jobs: i64,
+    pub webhooks: i64,
+    pub aliases: i64,
+}
+
+/// What the scheduler writes when it claims a job's tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobClaim {
+    /// `running`, or `done` after the last run.
+    pub status: JobStatus,
+    pub next_execution_time: Timestamp,
+    /// Runs left after this one; `None` is unlimited.
+    pub count: Option<i64>,
 }
 
 #[async_trait]
@@ -102,4 +121,80 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_execution(&self, id: ExecutionId) -> Result<()>;
     /// Executions still `running`, oldest first: what a restart must resolve.
     async fn unfinished_executions(&self) -> Result<Vec<Execution>>;
+
+    // Functions, continued.
+    /// Jobs that may still run, webhooks and aliases that refer to the function.
+    async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage>;
+
+    // Versions.
+    /// Snapshots the function's current code, entry and limits as version
+    /// `latest_version + 1` and bumps `latest_version`, atomically. `VersionLimit` when it has
+    /// `max_versions` versions already; `VersionUnchanged` when the newest version is the same
+    /// snapshot; `FunctionNotFound` when absent. Numbers are never reused.
+    async fn create_version(
+        &self,
+        function_id: FunctionId,
+        id: VersionId,
+        description: Option<&str>,
+        at: Timestamp,
+        max_versions: i64,
+    ) -> Result<FunctionVersion>;
+    /// `VersionNotFound` when absent.
+    async fn get_version(&self, function_id: FunctionId, version: i64) -> Result<FunctionVersion>;
+    /// By `version_number`.
+    async fn list_versions(&self, function_id: FunctionId) -> Result<Vec<FunctionVersion>>;
+    /// `VersionInUse` when a job that may still run, a webhook or an alias uses it;
+    /// `VersionNotFound` when absent.
+    async fn delete_version(&self, function_id: FunctionId, version: i64) -> Result<()>;
+
+    // Aliases (keyed by name within a project).
+    /// `DuplicateAlias` for a taken name, `DuplicateAliasTarget` when another alias points at
+    /// the same version, `FunctionNotFound` when the function does not exist.
+    async fn create_alias(&self, alias: &Alias) -> Result<()>;
+    /// `AliasNotFound` when absent.
+    async fn get_alias(&self, project: &ProjectId, name: &AliasName) -> Result<Alias>;
+    /// By `created_at` then `id`.
+    async fn list_aliases(&self, scope: &ProjectScope) -> Result<Vec<Alias>>;
+    /// Writes the target, description and `updated_at`; errors as [`Store::create_alias`].
+    async fn update_alias(&self, alias: &Alias) -> Result<()>;
+    /// `AliasInUse` when a job that may still run or a webhook uses it; `AliasNotFound` when
+    /// absent.
+    async fn delete_alias(&self, project: &ProjectId, name: &AliasName) -> Result<()>;
+
+    // Webhooks.
+    /// `FunctionNotFound` when a function target does not exist.
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<()>;
+    /// `WebhookNotFound` when absent.
+    async fn get_webhook(&self, id: WebhookId) -> Result<Webhook>;
+    /// By `created_at` then `id`.
+    async fn list_webhooks(&self, scope: &ProjectScope) -> Result<Vec<Webhook>>;
+    /// Writes the target, description, secret and `updated_at`.
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<()>;
+    /// `WebhookNotFound` when absent.
+    async fn delete_webhook(&self, id: WebhookId) -> Result<()>;
+
+    // Jobs.
+    /// `FunctionNotFound` when a function target does not exist.
+    async fn create_job(&self, job: &Job) -> Result<()>;
+    /// `JobNotFound` when absent.
+    async fn get_job(&self, id: JobId) -> Result<Job>;
+    /// By `created_at` then `id`.
+    async fn list_jobs(&self, scope: &ProjectScope) -> Result<Vec<Job>>;
+    /// Writes name, input, pattern, status, next time, count and `updated_at`, only if the
+    /// stored status and next time are still `expected` (compare-and-swap against the
+    /// scheduler); returns whether it did. `JobNotFound` when absent.
+    async fn update_job(&self, job: &Job, expected: (JobStatus, Timestamp)) -> Result<bool>;
+    /// `JobNotFound` when absent.
+    async fn delete_job(&self, id: JobId) -> Result<()>;
+    /// `running` jobs whose next time is at or before `before`, soonest first, every project.
+    async fn due_jobs(&self, before: Timestamp) -> Result<Vec<Job>>;
+    /// Claims one tick of a job. Compare-and-swap: writes `claim` (and `updated_at`) only if
+    /// the job is still `running` with next time `expected_next`; returns whether it did, so
+    /// that two schedulers sharing a database never both run a tick.
+    async fn claim_job(
+        &self,
+        id: JobId,
+        expected_next: Timestamp,
+        claim: &JobClaim,
+    ) -> Result<bool>;
 }

@@ -12,6 +12,8 @@ mod fixtures;
 mod functions;
 #[path = "conformance/runtimes.rs"]
 mod runtimes;
+#[path = "conformance/triggers.rs"]
+mod triggers;
 
 use ridge_store::SqliteStore;
 use tempfile::TempDir;
@@ -67,4 +69,8 @@ store_suite!(sqlite:
     filters::has_matches_substrings_literally,
     filters::filters_combine_with_scope,
     filters::single_valued_operators_reject_lists,
+    triggers::versions_snapshot_and_are_never_renumbered,
+    triggers::aliases_are_unique_and_guarded,
+    triggers::webhooks_round_trip_and_hold_their_function,
+    triggers::jobs_are_due_in_order_and_claimed_once,
 );

@@ -146,7 +146,7 @@ async fn data_survives_reopen_and_migrations_run_once() {
             .fetch_all(&mut conn)
             .await
             .expect("migrations table");
-    assert_eq!(applied, vec![(1, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true)]);
 }
 
 #[tokio::test]

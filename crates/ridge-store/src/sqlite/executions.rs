@@ -61,8 +61,8 @@ impl TryFrom<ExecutionRow> for Execution {
     }
 }
 
-/// Inserts the execution and, for version 0, counts it on its function, in one transaction.
-/// `FunctionNotFound` when the function does not exist.
+/// Inserts the execution and counts it on its function (version 0) or its version, in one
+/// transaction. `FunctionNotFound` or `VersionNotFound` when the target does not exist.
 pub(super) async fn create(pool: &SqlitePool, execution: &Execution) -> Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query(
@@ -103,6 +103,21 @@ pub(super) async fn create(pool: &SqlitePool, execution: &Execution) -> Result<(
             .bind(execution.function_id.to_string())
             .execute(&mut *tx)
             .await?;
+    } else {
+        let counted = sqlx::query(
+            "UPDATE function_versions SET count = count + 1 \
+             WHERE function_id = ? AND version_number = ?",
+        )
+        .bind(execution.function_id.to_string())
+        .bind(execution.function_version)
+        .execute(&mut *tx)
+        .await?;
+        if counted.rows_affected() == 0 {
+            return Err(StoreError::VersionNotFound {
+                function_id: execution.function_id,
+                version: execution.function_version,
+            });
+        }
     }
     tx.commit().await?;
     Ok(())

@@ -4,7 +4,7 @@ use ridge_core::{Entry, Function, FunctionId, Limits};
 use sqlx::SqlitePool;
 
 use super::codec::{self, RowReader};
-use crate::{ProjectScope, Result, StoreError};
+use crate::{FunctionUsage, ProjectScope, Result, StoreError};
 
 const TABLE: &str = "functions";
 
@@ -87,6 +87,19 @@ pub(super) async fn create(pool: &SqlitePool, function: &Function) -> Result<()>
     Ok(())
 }
 
+/// [`get`] inside a transaction.
+pub(super) async fn get_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: FunctionId,
+) -> Result<Function> {
+    let row: Option<FunctionRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM functions WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.ok_or(StoreError::FunctionNotFound { id })?.try_into()
+}
+
 pub(super) async fn get(pool: &SqlitePool, id: FunctionId) -> Result<Function> {
     let row: Option<FunctionRow> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM functions WHERE id = ?"))
@@ -141,14 +154,50 @@ pub(super) async fn update(pool: &SqlitePool, function: &Function) -> Result<()>
     Ok(())
 }
 
-/// Deletes the function; its executions go with it (`ON DELETE CASCADE`).
+/// Deletes the function unless a job that may still run, a webhook or an alias uses it (one
+/// statement); its executions, versions and finished jobs go with it (`ON DELETE CASCADE`).
 pub(super) async fn delete(pool: &SqlitePool, id: FunctionId) -> Result<()> {
-    let done = sqlx::query("DELETE FROM functions WHERE id = ?")
-        .bind(id.to_string())
-        .execute(pool)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::FunctionNotFound { id });
+    let done = sqlx::query(
+        "DELETE FROM functions WHERE id = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM jobs WHERE function_id = ?1 \
+                         AND status IN ('running', 'paused')) \
+         AND NOT EXISTS (SELECT 1 FROM webhooks WHERE function_id = ?1) \
+         AND NOT EXISTS (SELECT 1 FROM function_aliases WHERE function_id = ?1)",
+    )
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(());
     }
-    Ok(())
+    get(pool, id).await?;
+    let used = usage(pool, id).await?;
+    let reason = if used.running_jobs > 0 {
+        "running job(s)"
+    } else if used.webhooks > 0 {
+        "webhook(s)"
+    } else if used.aliases > 0 {
+        "function alias(es)"
+    } else {
+        return Err(StoreError::FunctionNotFound { id });
+    };
+    Err(StoreError::FunctionInUse { reason })
+}
+
+/// What refers to the function.
+pub(super) async fn usage(pool: &SqlitePool, id: FunctionId) -> Result<FunctionUsage> {
+    let (running_jobs, webhooks, aliases): (i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+           (SELECT COUNT(*) FROM jobs WHERE function_id = ?1 AND status IN ('running', 'paused')), \
+           (SELECT COUNT(*) FROM webhooks WHERE function_id = ?1), \
+           (SELECT COUNT(*) FROM function_aliases WHERE function_id = ?1)",
+    )
+    .bind(id.to_string())
+    .fetch_one(pool)
+    .await?;
+    Ok(FunctionUsage {
+        running_jobs,
+        webhooks,
+        aliases,
+    })
 }

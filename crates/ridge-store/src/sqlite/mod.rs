@@ -3,24 +3,33 @@
 //! Each resource's SQL lives in its own module; this one opens the database, runs the
 //! migrations and routes the [`Store`] methods.
 
+mod aliases;
 mod codec;
 mod executions;
 mod filter;
 mod functions;
+mod jobs;
 mod runtimes;
+mod target;
+mod versions;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::{
-    Execution, ExecutionId, Function, FunctionId, ProjectId, Runtime, RuntimeId, RuntimeStatus,
-    Timestamp,
+    Alias, AliasName, Execution, ExecutionId, Function, FunctionId, FunctionVersion, Job, JobId,
+    JobStatus, ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook,
+    WebhookId,
 };
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, Store, StoreError};
+use crate::{
+    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, ProjectScope, Result, Store,
+    StoreError,
+};
 
 /// How long a connection waits for another writer before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,5 +174,105 @@ impl Store for SqliteStore {
 
     async fn unfinished_executions(&self) -> Result<Vec<Execution>> {
         executions::unfinished(&self.pool).await
+    }
+
+    async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage> {
+        functions::usage(&self.pool, id).await
+    }
+
+    async fn create_version(
+        &self,
+        function_id: FunctionId,
+        id: VersionId,
+        description: Option<&str>,
+        at: Timestamp,
+        max_versions: i64,
+    ) -> Result<FunctionVersion> {
+        versions::create(&self.pool, function_id, id, description, at, max_versions).await
+    }
+
+    async fn get_version(&self, function_id: FunctionId, version: i64) -> Result<FunctionVersion> {
+        versions::get(&self.pool, function_id, version).await
+    }
+
+    async fn list_versions(&self, function_id: FunctionId) -> Result<Vec<FunctionVersion>> {
+        versions::list(&self.pool, function_id).await
+    }
+
+    async fn delete_version(&self, function_id: FunctionId, version: i64) -> Result<()> {
+        versions::delete(&self.pool, function_id, version).await
+    }
+
+    async fn create_alias(&self, alias: &Alias) -> Result<()> {
+        aliases::create(&self.pool, alias).await
+    }
+
+    async fn get_alias(&self, project: &ProjectId, name: &AliasName) -> Result<Alias> {
+        aliases::get(&self.pool, project, name).await
+    }
+
+    async fn list_aliases(&self, scope: &ProjectScope) -> Result<Vec<Alias>> {
+        aliases::list(&self.pool, scope).await
+    }
+
+    async fn update_alias(&self, alias: &Alias) -> Result<()> {
+        aliases::update(&self.pool, alias).await
+    }
+
+    async fn delete_alias(&self, project: &ProjectId, name: &AliasName) -> Result<()> {
+        aliases::delete(&self.pool, project, name).await
+    }
+
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<()> {
+        webhooks::create(&self.pool, webhook).await
+    }
+
+    async fn get_webhook(&self, id: WebhookId) -> Result<Webhook> {
+        webhooks::get(&self.pool, id).await
+    }
+
+    async fn list_webhooks(&self, scope: &ProjectScope) -> Result<Vec<Webhook>> {
+        webhooks::list(&self.pool, scope).await
+    }
+
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<()> {
+        webhooks::update(&self.pool, webhook).await
+    }
+
+    async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
+        webhooks::delete(&self.pool, id).await
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<()> {
+        jobs::create(&self.pool, job).await
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Job> {
+        jobs::get(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, scope: &ProjectScope) -> Result<Vec<Job>> {
+        jobs::list(&self.pool, scope).await
+    }
+
+    async fn update_job(&self, job: &Job, expected: (JobStatus, Timestamp)) -> Result<bool> {
+        jobs::update(&self.pool, job, expected).await
+    }
+
+    async fn delete_job(&self, id: JobId) -> Result<()> {
+        jobs::delete(&self.pool, id).await
+    }
+
+    async fn due_jobs(&self, before: Timestamp) -> Result<Vec<Job>> {
+        jobs::due(&self.pool, before).await
+    }
+
+    async fn claim_job(
+        &self,
+        id: JobId,
+        expected_next: Timestamp,
+        claim: &JobClaim,
+    ) -> Result<bool> {
+        jobs::claim(&self.pool, id, expected_next, claim).await
     }
 }

@@ -65,6 +65,10 @@ pub async fn create_execution_counts_version_zero_only(store: &dyn Store) {
             .await
             .expect("create");
     }
+    store
+        .create_version(f.id, ridge_core::VersionId::new(), None, at(15), 10)
+        .await
+        .expect("version 1");
     let mut versioned = execution(&f, 20);
     versioned.function_version = 1;
     store.create_execution(&versioned).await.expect("create");
@@ -73,6 +77,8 @@ pub async fn create_execution_counts_version_zero_only(store: &dyn Store) {
         versioned
     );
     assert_eq!(store.get_function(f.id).await.expect("get").count, 3);
+    // A version's executions count on the version.
+    assert_eq!(store.get_version(f.id, 1).await.expect("get").count, 1);
 }
 
 pub async fn concurrent_creates_count_every_execution(store: &dyn Store) {

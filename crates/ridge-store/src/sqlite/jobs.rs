@@ -1,0 +1,201 @@
+//! SQL of the `jobs` table, including the scheduler's compare-and-swap claim.
+
+use ridge_core::{CronPattern, Job, JobId, JobStatus, Timestamp};
+use sqlx::SqlitePool;
+
+use super::codec::{self, RowReader};
+use super::target;
+use crate::{JobClaim, ProjectScope, Result, StoreError};
+
+const TABLE: &str = "jobs";
+
+const COLUMNS: &str = "id, project_id, name, function_id, function_version, function_alias, \
+                       function_input, pattern, status, first_execution_time, \
+                       next_execution_time, count, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: String,
+    project_id: String,
+    name: Option<String>,
+    function_id: Option<String>,
+    function_version: i64,
+    function_alias: Option<String>,
+    function_input: Option<String>,
+    pattern: Option<String>,
+    status: String,
+    first_execution_time: String,
+    next_execution_time: String,
+    count: Option<i64>,
+    created_at: String,
+    updated_at: Option<String>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(row: JobRow) -> Result<Self> {
+        let r = RowReader::new(TABLE, &row.id);
+        let pattern = match row.pattern.as_deref() {
+            Some(p) => Some(CronPattern::parse(p).map_err(|e| r.corrupt("pattern", e))?),
+            None => None,
+        };
+        Ok(Job {
+            id: r.parse("id", &row.id)?,
+            project_id: r.parse("project_id", &row.project_id)?,
+            target: target::read(
+                &r,
+                row.function_id.as_deref(),
+                Some(row.function_version),
+                row.function_alias.as_deref(),
+            )?,
+            status: r.parse("status", &row.status)?,
+            first_execution_time: r.ts("first_execution_time", &row.first_execution_time)?,
+            next_execution_time: r.ts("next_execution_time", &row.next_execution_time)?,
+            created_at: r.ts("created_at", &row.created_at)?,
+            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
+            pattern,
+            name: row.name,
+            function_input: row.function_input,
+            count: row.count,
+        })
+    }
+}
+
+pub(super) async fn create(pool: &SqlitePool, job: &Job) -> Result<()> {
+    let t = target::columns(&job.target);
+    sqlx::query(
+        "INSERT INTO jobs (id, project_id, name, function_id, function_version, function_alias, \
+         function_input, pattern, status, first_execution_time, next_execution_time, count, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(job.id.to_string())
+    .bind(job.project_id.as_str())
+    .bind(job.name.as_deref())
+    .bind(t.function_id)
+    .bind(t.function_version.unwrap_or(0))
+    .bind(t.function_alias)
+    .bind(job.function_input.as_deref())
+    .bind(job.pattern.as_ref().map(CronPattern::as_str))
+    .bind(job.status.as_str())
+    .bind(codec::ts(&job.first_execution_time))
+    .bind(codec::ts(&job.next_execution_time))
+    .bind(job.count)
+    .bind(codec::ts(&job.created_at))
+    .bind(codec::opt_ts(job.updated_at.as_ref()))
+    .execute(pool)
+    .await
+    .map_err(|e| match (&e, job.target.function_id()) {
+        (sqlx::Error::Database(db), Some(id)) if db.is_foreign_key_violation() => {
+            StoreError::FunctionNotFound { id }
+        }
+        _ => StoreError::Database(e),
+    })?;
+    Ok(())
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: JobId) -> Result<Job> {
+    let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    row.ok_or(StoreError::JobNotFound { id })?.try_into()
+}
+
+pub(super) async fn list(pool: &SqlitePool, scope: &ProjectScope) -> Result<Vec<Job>> {
+    let rows: Vec<JobRow> = match scope {
+        ProjectScope::Project(project) => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE project_id = ? ORDER BY created_at, id"
+            ))
+            .bind(project.as_str())
+            .fetch_all(pool)
+            .await?
+        }
+        ProjectScope::All => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM jobs ORDER BY created_at, id"
+            ))
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+/// Writes what `PUT /v1/jobs/{id}` can change: name, input, pattern, status, next time,
+/// count and `updated_at`, only if the job's status and next time are still `expected`.
+pub(super) async fn update(
+    pool: &SqlitePool,
+    job: &Job,
+    expected: (JobStatus, Timestamp),
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET name = ?, function_input = ?, pattern = ?, status = ?, \
+         next_execution_time = ?, count = ?, updated_at = ? \
+         WHERE id = ? AND status = ? AND next_execution_time = ?",
+    )
+    .bind(job.name.as_deref())
+    .bind(job.function_input.as_deref())
+    .bind(job.pattern.as_ref().map(CronPattern::as_str))
+    .bind(job.status.as_str())
+    .bind(codec::ts(&job.next_execution_time))
+    .bind(job.count)
+    .bind(codec::opt_ts(job.updated_at.as_ref()))
+    .bind(job.id.to_string())
+    .bind(expected.0.as_str())
+    .bind(codec::ts(&expected.1))
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    get(pool, job.id).await?;
+    Ok(false)
+}
+
+pub(super) async fn delete(pool: &SqlitePool, id: JobId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM jobs WHERE id = ?")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::JobNotFound { id });
+    }
+    Ok(())
+}
+
+pub(super) async fn due(pool: &SqlitePool, before: Timestamp) -> Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE status = ? AND next_execution_time <= ? \
+         ORDER BY next_execution_time, id"
+    ))
+    .bind(JobStatus::Running.as_str())
+    .bind(codec::ts(&before))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+/// Compare-and-swap on (status `running`, next time `expected_next`): only one claimer of a
+/// tick succeeds, whichever node it runs on.
+pub(super) async fn claim(
+    pool: &SqlitePool,
+    id: JobId,
+    expected_next: Timestamp,
+    claim: &JobClaim,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = ?, next_execution_time = ?, count = ?, updated_at = ? \
+         WHERE id = ? AND status = 'running' AND next_execution_time = ?",
+    )
+    .bind(claim.status.as_str())
+    .bind(codec::ts(&claim.next_execution_time))
+    .bind(claim.count)
+    .bind(codec::ts(&ridge_core::time::now()))
+    .bind(id.to_string())
+    .bind(codec::ts(&expected_next))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
