@@ -58,10 +58,33 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::RuntimeNotFound { .. }
             | StoreError::FunctionNotFound { .. }
-            | StoreError::ExecutionNotFound { .. } => ApiError::NotFound(e.to_string()),
-            StoreError::RuntimeInUse { .. } => ApiError::Forbidden(e.to_string()),
+            | StoreError::ExecutionNotFound { .. }
+            | StoreError::VersionNotFound { .. }
+            | StoreError::AliasNotFound { .. }
+            | StoreError::WebhookNotFound { .. }
+            | StoreError::JobNotFound { .. } => ApiError::NotFound(e.to_string()),
+            StoreError::RuntimeInUse { .. }
+            | StoreError::FunctionInUse { .. }
+            | StoreError::VersionInUse { .. }
+            | StoreError::AliasInUse { .. }
+            | StoreError::VersionLimit { .. }
+            | StoreError::VersionUnchanged { .. } => ApiError::Forbidden(e.to_string()),
+            StoreError::DuplicateAlias { .. } | StoreError::DuplicateAliasTarget { .. } => {
+                ApiError::BadRequest(e.to_string())
+            }
             StoreError::InvalidFilter { .. } => ApiError::BadRequest(e.to_string()),
             _ => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<ridge_engine::ResolveError> for ApiError {
+    fn from(e: ridge_engine::ResolveError) -> Self {
+        match e {
+            ridge_engine::ResolveError::Store(e) => e.into(),
+            e @ ridge_engine::ResolveError::RuntimeUnavailable { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
         }
     }
 }

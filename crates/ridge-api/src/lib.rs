@@ -10,6 +10,7 @@ mod error;
 mod handlers;
 mod kwargs;
 mod query;
+pub mod webhook_guard;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub packages: Arc<dyn PackageStore>,
     pub engine: Arc<Engine>,
     pub config: Arc<ApiConfig>,
+    /// Per-webhook rate limit of invokes (`ApiConfig::webhook_rate_limit`).
+    pub webhook_limiter: Arc<webhook_guard::RateLimiter>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +48,16 @@ pub struct ApiConfig {
     /// Reported by `GET /v1/info`.
     pub auth: String,
     pub sandbox: SandboxInfo,
+    /// The base of `webhook_url` (`http://host:port`, no trailing `/`).
+    pub public_url: String,
+    /// Most versions a function may have at once (Qinling: 10).
+    pub max_versions: i64,
+    /// Invokes a minute per webhook (0: no limit).
+    pub webhook_rate_limit: u32,
+    /// Largest accepted webhook invoke body, in bytes.
+    pub webhook_max_body: usize,
+    /// How far in the future a job's first (or explicitly set next) time must be (Qinling: 60 s).
+    pub job_min_lead: std::time::Duration,
 }
 
 /// The API as a service: the router behind a path normaliser, because Qinling clients send
@@ -57,11 +70,14 @@ pub fn service(state: AppState) -> ApiService {
 }
 
 pub fn router(state: AppState) -> Router {
-    use handlers::{executions, functions, root, runtimes, workers};
+    use handlers::{
+        aliases, executions, functions, jobs, root, runtimes, versions, webhooks, workers,
+    };
 
     // Package uploads are bounded by the configured size (plus room for the form fields); the
     // limit is checked while reading, and a bigger body gets a 413 that says the limit.
     let upload_limit = DefaultBodyLimit::max(state.config.max_package_size + 64 * 1024);
+    let invoke_limit = DefaultBodyLimit::max(state.config.webhook_max_body);
     Router::new()
         .route("/", get(root::versions))
         .route("/v1", get(root::v1))
@@ -101,6 +117,37 @@ pub fn router(state: AppState) -> Router {
             get(executions::show).delete(executions::delete),
         )
         .route("/v1/executions/{id}/log", get(executions::log))
+        .route(
+            "/v1/functions/{id}/versions",
+            get(versions::list).post(versions::create),
+        )
+        .route(
+            "/v1/functions/{id}/versions/{n}",
+            get(versions::show).delete(versions::delete),
+        )
+        .route("/v1/aliases", get(aliases::list).post(aliases::create))
+        .route(
+            "/v1/aliases/{name}",
+            get(aliases::show)
+                .put(aliases::update)
+                .delete(aliases::delete),
+        )
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/invoke",
+            post(webhooks::invoke).layer(invoke_limit),
+        )
+        .route("/v1/jobs", get(jobs::list).post(jobs::create))
+        .route(
+            "/v1/jobs/{id}",
+            get(jobs::show).put(jobs::update).delete(jobs::delete),
+        )
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)

@@ -1,5 +1,7 @@
 //! [`RidgeClient`]: one method per API call, each returning the `ridge_core::api` view.
 
+mod triggers;
+
 use std::time::Duration;
 
 use bytes::Bytes;

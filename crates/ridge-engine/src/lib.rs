@@ -13,11 +13,15 @@
 mod capacity;
 mod dispatch;
 mod engine;
+pub mod jobs;
 mod metrics;
 mod outcome;
 pub mod policy;
 mod pool;
 mod recovery;
+pub mod resolve;
 
 pub use capacity::host_memory;
 pub use engine::{Engine, EngineConfig, PoolStats, QueueFull, WorkerInfo};
+pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};
+pub use resolve::{NewExecution, ResolveError, Resolved};

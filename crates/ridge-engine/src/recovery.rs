@@ -27,7 +27,7 @@ impl Engine {
                 interrupted += 1;
                 continue;
             }
-            match self.store.get_function(execution.function_id).await {
+            match crate::resolve::function_for(self.store.as_ref(), &execution).await {
                 Ok(function) => {
                     drop(self.submit(execution, function));
                     requeued += 1;

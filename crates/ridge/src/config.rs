@@ -48,6 +48,14 @@ pub struct FileConfig {
     pub shutdown_timeout: Option<u64>,
     /// How workers are confined (`[sandbox]`).
     pub sandbox: Option<SandboxFile>,
+    /// The base of `webhook_url` (default: `http://<listen address>`).
+    pub public_url: Option<String>,
+    /// Most versions a function may have at once (default 10, Qinling's).
+    pub max_versions_per_function: Option<i64>,
+    /// `[webhooks]`: rate and body limits of invokes.
+    pub webhooks: Option<crate::triggers::WebhooksFile>,
+    /// `[jobs]`: the scheduler's tick, minimum lead and missed-tick policy.
+    pub jobs: Option<crate::triggers::JobsFile>,
 }
 
 /// `[sandbox]`: every key optional; the defaults deny.
@@ -108,6 +116,8 @@ pub struct Settings {
     pub worker_memory_share: f64,
     pub shutdown_timeout: Duration,
     pub sandbox: ridge_sandbox::SandboxConfig,
+    /// Versions, webhooks and jobs.
+    pub triggers: crate::triggers::TriggerSettings,
 }
 
 /// What the command line and environment said (clap reads both); `None` means not given.
@@ -158,6 +168,12 @@ impl Settings {
             }
         }
         let sandbox = sandbox_config(file.sandbox.unwrap_or_default())?;
+        let triggers = crate::triggers::TriggerSettings::from_file(
+            file.public_url,
+            file.max_versions_per_function,
+            file.webhooks,
+            file.jobs,
+        )?;
         let settings = Settings {
             listen,
             data_dir,
@@ -182,6 +198,7 @@ impl Settings {
                     .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
             ),
             sandbox,
+            triggers,
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {
             bail!(

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ridge_api::webhook_guard::RateLimiter;
 use ridge_api::{ApiConfig, AppState};
 use ridge_core::api::{Protection, SandboxInfo};
 use ridge_engine::policy::ScalingPolicy;
-use ridge_engine::{Engine, EngineConfig};
+use ridge_engine::{Engine, EngineConfig, JobScheduler};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
 use ridge_runtime::{PythonConfig, PythonRuntime};
 use ridge_store::{SqliteStore, Store};
@@ -45,6 +46,8 @@ pub struct Server {
     shutdown_timeout: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    /// The job scheduler; stopped first, so no job fires into a draining engine.
+    jobs: JoinHandle<()>,
 }
 
 impl Server {
@@ -59,6 +62,7 @@ impl Server {
     /// Stops accepting requests, lets running executions finish (up to `shutdown_timeout`),
     /// and stops every worker. Queued async executions stay in the store for the next start.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.jobs.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -150,6 +154,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     );
     engine.start().await.context("cannot start the engine")?;
 
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let jobs = JobScheduler::new(&engine, settings.triggers.scheduler).spawn();
+    let triggers = &settings.triggers;
     let state = AppState {
         store,
         packages,
@@ -159,14 +171,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             max_package_size: usize::try_from(settings.max_package_size).unwrap_or(usize::MAX),
             auth: "none".to_owned(),
             sandbox: sandbox_view,
+            public_url: triggers
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            max_versions: triggers.max_versions,
+            webhook_rate_limit: triggers.webhook_rate_limit,
+            webhook_max_body: usize::try_from(triggers.webhook_max_body).unwrap_or(usize::MAX),
+            job_min_lead: triggers.job_min_lead,
         }),
+        webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
     };
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback with authentication off: anyone who can reach this address can run code here");
     }
@@ -189,6 +204,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         shutdown_timeout: settings.shutdown_timeout,
         stop: Some(stop),
         task,
+        jobs,
     })
 }
 

@@ -7,8 +7,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use ridge_core::api::{CreateExecution, ExecutionList, ExecutionView};
 use ridge_core::{
-    Execution, ExecutionId, ExecutionInput, ExecutionStatus, Filter, FunctionId, RuntimeStatus,
+    AliasName, Execution, ExecutionId, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target,
 };
+use ridge_engine::NewExecution;
+use ridge_engine::resolve::resolve;
 use ridge_store::ExecutionQuery;
 use serde_json::Value;
 
@@ -58,35 +60,29 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateExecution>,
 ) -> Result<(StatusCode, Json<ExecutionView>), ApiError> {
     let version = version(body.function_version)?;
-    if let Some(alias) = body.function_alias.filter(|a| !a.is_empty()) {
-        // Aliases arrive with their own issue; until then no alias exists.
-        return Err(ApiError::NotFound(format!(
-            "FunctionAlias not found [name={alias}]"
-        )));
+    // Qinling: an alias wins over a function id; it is resolved now, in the caller's project.
+    let target = match (
+        body.function_alias.as_deref().filter(|a| !a.is_empty()),
+        body.function_id.as_deref().filter(|f| !f.is_empty()),
+    ) {
+        (Some(alias), _) => Target::Alias(alias.parse::<AliasName>()?),
+        (None, Some(id)) => Target::Function {
+            id: id.parse::<FunctionId>()?,
+            version,
+        },
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "Either function_alias or function_id must be provided.".to_owned(),
+            ));
+        }
+    };
+    if let Target::Function { id, .. } = &target {
+        let function = state.store.get_function(*id).await?;
+        if !caller.can_see(&function.project_id) {
+            return Err(ApiError::NotFound(format!("Function not found [id={id}]")));
+        }
     }
-    let raw_id = body.function_id.filter(|f| !f.is_empty()).ok_or_else(|| {
-        ApiError::BadRequest("Either function_alias or function_id must be provided.".to_owned())
-    })?;
-    let function_id: FunctionId = raw_id.parse()?;
-    let function = state.store.get_function(function_id).await?;
-    if !caller.can_see(&function.project_id) {
-        return Err(ApiError::NotFound(format!(
-            "Function not found [id={function_id}]"
-        )));
-    }
-    if version > 0 {
-        // Versions arrive with their own issue; until then only version 0 exists.
-        return Err(ApiError::NotFound(format!(
-            "FunctionVersion not found [function_id={function_id}, version_number={version}]"
-        )));
-    }
-    let runtime = state.store.get_runtime(function.runtime_id).await?;
-    if runtime.status != RuntimeStatus::Available {
-        return Err(ApiError::Conflict(format!(
-            "Runtime {} is not available.",
-            runtime.id
-        )));
-    }
+    let resolved = resolve(state.store.as_ref(), &caller.project, &target).await?;
     if let Some(d) = &body.description
         && d.chars().count() > 255
     {
@@ -96,23 +92,12 @@ pub async fn create(
     }
     state.engine.admission()?;
     let sync = body.sync.unwrap_or(true);
-    let execution = Execution {
-        id: ExecutionId::new(),
-        project_id: function.project_id.clone(),
-        function_id,
-        function_version: version,
-        function_alias: None,
-        description: body.description,
-        status: ExecutionStatus::Running,
-        sync,
+    let new = NewExecution {
         input: body.input.as_ref().and_then(ExecutionInput::from_request),
-        result: None,
-        started_at: None,
-        created_at: ridge_core::time::now(),
-        updated_at: None,
+        description: body.description,
+        sync,
     };
-    state.store.create_execution(&execution).await?;
-    let handle = state.engine.submit(execution.clone(), function);
+    let (execution, handle) = state.engine.start_execution(resolved, new).await?;
     let shown = if sync {
         handle.await.map_err(ApiError::internal)?
     } else {

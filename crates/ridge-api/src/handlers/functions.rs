@@ -253,6 +253,16 @@ pub async fn update(
     if package.is_none() && code.as_ref().is_some_and(|c| c.md5sum.is_some()) {
         return Err(missing_package());
     }
+    // Qinling: only a name, description or timeout change may happen under a running job.
+    let touches_code = package.is_some()
+        || entry.as_ref().is_some_and(|e| *e != function.entry)
+        || limits.cpu != function.limits.cpu
+        || limits.memory_size != function.limits.memory_size;
+    if touches_code && state.store.function_usage(function.id).await?.running_jobs > 0 {
+        return Err(ApiError::Forbidden(
+            "The function is still associated with running job(s).".to_owned(),
+        ));
+    }
     let old_md5 = function.code.md5sum().to_owned();
     if let Some(expected) = code.as_ref().and_then(|c| c.md5sum.as_deref())
         && expected == old_md5
@@ -296,7 +306,11 @@ pub async fn update(
     }
     function.updated_at = Some(ridge_core::time::now());
     if let Err(e) = state.store.update_function(&function).await {
-        if let (true, Some(md5)) = (code_changed, &new_md5) {
+        if let (true, Some(md5)) = (code_changed, &new_md5)
+            && !super::versions::package_in_use(&state, &function, md5)
+                .await
+                .unwrap_or(true)
+        {
             let _ = state
                 .packages
                 .delete(&function.project_id, function.id, md5)
@@ -307,7 +321,9 @@ pub async fn update(
     if runs_differently {
         state.engine.release_function(function.id).await;
     }
+    // A version may still run the replaced package (packages are content-addressed by md5).
     if code_changed
+        && !super::versions::package_in_use(&state, &function, &old_md5).await?
         && let Err(e) = state
             .packages
             .delete(&function.project_id, function.id, &old_md5)

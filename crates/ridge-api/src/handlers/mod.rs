@@ -1,9 +1,13 @@
 //! Route handlers, one file per resource.
 
+pub mod aliases;
 pub mod executions;
 pub mod functions;
+pub mod jobs;
 pub mod root;
 pub mod runtimes;
+pub mod versions;
+pub mod webhooks;
 pub mod workers;
 
 use axum::extract::{FromRequest, Request};
@@ -41,6 +45,16 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
+}
+
+/// Checks an optional text field against Qinling's 255-character columns.
+pub fn check_text(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    if value.is_some_and(|v| v.chars().count() > 255) {
+        return Err(ApiError::BadRequest(format!(
+            "`{field}` is too long: at most 255 characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Parses an id from a path segment with Qinling's message for a malformed one.

@@ -169,3 +169,60 @@ pub fn zip_files(files: &[(&str, &str)]) -> Vec<u8> {
     }
     buf.into_inner()
 }
+
+/// A Python source whose `main` returns `value` (a Python literal) and echoes its kwargs.
+pub fn returning(value: &str) -> String {
+    format!(
+        "def main(*args, **kwargs):\n    kwargs.pop('context', None)\n    return {{'v': {value}, 'kwargs': kwargs}}\n"
+    )
+}
+
+/// The HTTP status and `faultstring` of a failed client call.
+pub fn api_error<T: std::fmt::Debug>(
+    result: Result<T, ridge_client::ClientError>,
+) -> (u16, String) {
+    match result {
+        Err(ridge_client::ClientError::Api {
+            status,
+            faultstring,
+        }) => (status, faultstring),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+impl TestServer {
+    /// Replaces the function's code with one Python source file `function.py`.
+    pub async fn update_code(&self, function: &FunctionView, source: &str) -> FunctionView {
+        self.client
+            .update_function(
+                &function.id,
+                &ridge_client::FunctionUpdate {
+                    package: Some(zip_files(&[("function.py", source)]).into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("function updated")
+    }
+
+    /// Polls (bounded, ~10 s) until `check` holds for the executions whose description
+    /// contains `needle`; returns them.
+    pub async fn executions_until(
+        &self,
+        needle: &str,
+        check: impl Fn(&[ExecutionView]) -> bool,
+    ) -> Vec<ExecutionView> {
+        for _ in 0..400 {
+            let found = self
+                .client
+                .list_executions(&[("description".to_owned(), format!("has:{needle}"))])
+                .await
+                .expect("list executions");
+            if check(&found) {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the executions described with `{needle}` never reached the expected state");
+    }
+}

@@ -1,0 +1,186 @@
+//! `/v1/jobs`: cron and one-shot triggers, with Qinling's validation rules and messages
+//! (`ridge_core::job`). The scheduler that fires them is `ridge_engine::jobs`.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use ridge_core::api::{CreateJob, JobList, JobView, UpdateJob};
+use ridge_core::job::{JobUpdate, plan};
+use ridge_core::version::parse_version_number;
+use ridge_core::{AliasName, FunctionId, Job, JobId, JobStatus, Target};
+use serde_json::Value;
+
+use super::functions::project_scope;
+use super::{JsonBody, check_text, path_id};
+use crate::context::Caller;
+use crate::query;
+use crate::{ApiError, AppState};
+
+async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Job, ApiError> {
+    let id: JobId = path_id(raw_id)?;
+    let job = state.store.get_job(id).await?;
+    if caller.can_see(&job.project_id) {
+        Ok(job)
+    } else {
+        Err(ApiError::NotFound(format!("Job not found [id={id}]")))
+    }
+}
+
+/// `function_input` as Qinling stores it: a string (JSON clients may send an object, kept as
+/// its JSON text). At most 255 characters, Qinling's column size.
+fn function_input(raw: Option<Value>) -> Result<Option<String>, ApiError> {
+    let text = match raw {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s,
+        Some(other) => ridge_core::json::python_dumps(&other),
+    };
+    check_text("function_input", Some(&text))?;
+    Ok(Some(text))
+}
+
+/// `count` as an int or a numeric string; null is unlimited.
+fn count(raw: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    let invalid = |v: &dyn std::fmt::Display| {
+        ApiError::BadRequest(format!(
+            "invalid `count` {v}: expected a positive number of runs, or none for no limit"
+        ))
+    };
+    match raw {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| invalid(n)),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid(&format!("`{s}`"))),
+        Some(other) => Err(invalid(other)),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateJob>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    check_text("name", body.name.as_deref())?;
+    let version = parse_version_number(body.function_version.as_ref())?;
+    let target = match (
+        body.function_alias.as_deref().filter(|a| !a.is_empty()),
+        body.function_id.as_deref().filter(|f| !f.is_empty()),
+    ) {
+        (Some(alias), _) => Target::Alias(alias.parse::<AliasName>()?),
+        (None, Some(id)) => Target::Function {
+            id: id.parse::<FunctionId>()?,
+            version,
+        },
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "Either function_alias or function_id must be provided.".to_owned(),
+            ));
+        }
+    };
+    let input = function_input(body.function_input)?;
+    let first = body
+        .first_execution_time
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(ridge_core::time::parse_user)
+        .transpose()?;
+    let now = ridge_core::time::now();
+    let schedule = plan(
+        body.pattern.as_deref(),
+        first,
+        count(body.count.as_ref())?,
+        now,
+        state.config.job_min_lead,
+    )?;
+    match &target {
+        Target::Alias(name) => {
+            state.store.get_alias(&caller.project, name).await?;
+        }
+        Target::Function { id, version } => {
+            super::aliases::check_target(&state, &caller, *id, *version).await?;
+        }
+    }
+    let job = Job {
+        id: JobId::new(),
+        project_id: caller.project.clone(),
+        name: body.name,
+        target,
+        function_input: input,
+        pattern: schedule.pattern,
+        status: JobStatus::Running,
+        first_execution_time: schedule.first_execution_time,
+        next_execution_time: schedule.next_execution_time,
+        count: schedule.count,
+        created_at: now,
+        updated_at: None,
+    };
+    state.store.create_job(&job).await?;
+    Ok((StatusCode::CREATED, Json(JobView::from(&job))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<JobList>, ApiError> {
+    let params = query::parse(raw.as_deref(), &["all_projects", "project_id"])?;
+    let scope = project_scope(&caller, &params)?;
+    let jobs = state.store.list_jobs(&scope).await?;
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobView::from).collect(),
+    }))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(JobView::from(&visible(&state, &caller, &id).await?)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateJob>,
+) -> Result<Json<JobView>, ApiError> {
+    let mut job = visible(&state, &caller, &id).await?;
+    check_text("name", body.name.as_deref())?;
+    let update = JobUpdate {
+        name: body.name,
+        function_input: function_input(body.function_input)?,
+        status: body.status.filter(|s| !s.is_empty()),
+        pattern: body.pattern,
+        next_execution_time: body
+            .next_execution_time
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(ridge_core::time::parse_user)
+            .transpose()?,
+    };
+    let now = ridge_core::time::now();
+    let expected = (job.status, job.next_execution_time);
+    job.apply(update, now, state.config.job_min_lead)?;
+    job.updated_at = Some(now);
+    if !state.store.update_job(&job, expected).await? {
+        return Err(ApiError::Conflict(format!(
+            "job `{}` ran or changed while it was being updated: read it again and retry",
+            job.id
+        )));
+    }
+    Ok(Json(JobView::from(&job)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let job = visible(&state, &caller, &id).await?;
+    state.store.delete_job(job.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

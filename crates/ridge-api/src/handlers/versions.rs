@@ -1,0 +1,159 @@
+//! `/v1/functions/{id}/versions`: snapshot a function, list, show, download and delete versions.
+//!
+//! A version names the function's package by md5, the same content-addressed blob the function
+//! had; deleting a version removes the blob only when neither the function nor another version
+//! still uses it.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use ridge_core::api::{CreateVersion, VersionList, VersionView};
+use ridge_core::{Function, FunctionId, VersionId};
+
+use super::{JsonBody, check_text, path_id};
+use crate::context::Caller;
+use crate::query;
+use crate::{ApiError, AppState};
+
+/// The function for reading versions (an admin may read another project's).
+async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Function, ApiError> {
+    let id: FunctionId = path_id(raw_id)?;
+    let function = state.store.get_function(id).await?;
+    if caller.can_see(&function.project_id) {
+        Ok(function)
+    } else {
+        Err(ApiError::NotFound(format!("Function not found [id={id}]")))
+    }
+}
+
+/// The function for changing versions: it must be the caller's own (404 even for an admin, as
+/// in Qinling).
+pub(crate) async fn owned(
+    state: &AppState,
+    caller: &Caller,
+    id: FunctionId,
+) -> Result<Function, ApiError> {
+    let function = state.store.get_function(id).await?;
+    if function.project_id == caller.project {
+        Ok(function)
+    } else {
+        Err(ApiError::NotFound(format!("Function not found [id={id}]")))
+    }
+}
+
+/// A version number from a path segment.
+fn number(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "invalid version number `{raw}`: expected a non-negative integer"
+        ))
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<CreateVersion>,
+) -> Result<(StatusCode, Json<VersionView>), ApiError> {
+    let id: FunctionId = path_id(&id)?;
+    check_text("description", body.description.as_deref())?;
+    let function = owned(&state, &caller, id).await?;
+    let version = state
+        .store
+        .create_version(
+            function.id,
+            VersionId::new(),
+            body.description.as_deref(),
+            ridge_core::time::now(),
+            state.config.max_versions,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(VersionView::from(&version))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<VersionList>, ApiError> {
+    query::parse(raw.as_deref(), &[])?;
+    let function = visible(&state, &caller, &id).await?;
+    let versions = state.store.list_versions(function.id).await?;
+    Ok(Json(VersionList {
+        function_versions: versions.iter().map(VersionView::from).collect(),
+    }))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = query::parse(raw.as_deref(), &["download"])?;
+    let n = number(&n)?;
+    let function = visible(&state, &caller, &id).await?;
+    let version = state.store.get_version(function.id, n).await?;
+    let download = match params.get("download") {
+        Some(v) => query::boolean("download", v)?,
+        None => false,
+    };
+    if !download {
+        return Ok(Json(VersionView::from(&version)).into_response());
+    }
+    let zip = state
+        .packages
+        .get(&function.project_id, function.id, version.code.md5sum())
+        .await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}_{}\"", function.id, n),
+            ),
+        ],
+        zip,
+    )
+        .into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id: FunctionId = path_id(&id)?;
+    let n = number(&n)?;
+    let function = owned(&state, &caller, id).await?;
+    let version = state.store.get_version(function.id, n).await?;
+    state.store.delete_version(function.id, n).await?;
+    let md5 = version.code.md5sum();
+    if !package_in_use(&state, &function, md5).await?
+        && let Err(e) = state
+            .packages
+            .delete(&function.project_id, function.id, md5)
+            .await
+    {
+        tracing::warn!(function = %function.id, version = n, error = %e, "cannot remove the version's package");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether the function's current code or any of its versions uses the package `md5`.
+pub(crate) async fn package_in_use(
+    state: &AppState,
+    function: &Function,
+    md5: &str,
+) -> Result<bool, ApiError> {
+    let current = state.store.get_function(function.id).await?;
+    if current.code.md5sum() == md5 {
+        return Ok(true);
+    }
+    let versions = state.store.list_versions(function.id).await?;
+    Ok(versions.iter().any(|v| v.code.md5sum() == md5))
+}

@@ -1,0 +1,290 @@
+//! `/v1/webhooks`: create, list, show, update, delete, and the public
+//! `POST /v1/webhooks/{id}/invoke`, which runs the webhook's target asynchronously with the
+//! request's form fields, JSON object body and query parameters as input and answers 202
+//! `{"execution_id": ...}`.
+//!
+//! Beyond Qinling: an optional secret (see [`crate::webhook_guard`]), a per-webhook rate limit
+//! (429) and a body size limit (413).
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::response::{IntoResponse, Response};
+use ridge_core::api::{InvokeView, WebhookList, WebhookRequest, WebhookView};
+use ridge_core::version::parse_version_number;
+use ridge_core::webhook::{generate_secret, validate_secret};
+use ridge_core::{AliasName, ExecutionInput, FunctionId, Target, Webhook, WebhookId};
+use ridge_engine::NewExecution;
+use ridge_engine::resolve::resolve;
+use serde_json::Value;
+
+use super::functions::project_scope;
+use super::{JsonBody, check_text, path_id};
+use crate::context::Caller;
+use crate::kwargs::Kwargs;
+use crate::query;
+use crate::webhook_guard;
+use crate::{ApiError, AppState};
+
+async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Webhook, ApiError> {
+    let id: WebhookId = path_id(raw_id)?;
+    let webhook = state.store.get_webhook(id).await?;
+    if caller.can_see(&webhook.project_id) {
+        Ok(webhook)
+    } else {
+        Err(ApiError::NotFound(format!("Webhook not found [id={id}]")))
+    }
+}
+
+fn view(state: &AppState, webhook: &Webhook) -> WebhookView {
+    WebhookView::new(webhook, &state.config.public_url)
+}
+
+/// The `secret` field: `Some(Some(s))` sets, `Some(None)` removes, `None` leaves it.
+fn secret(raw: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
+    match raw {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(true)) => Ok(Some(Some(generate_secret()))),
+        Some(Value::Bool(false)) => Ok(Some(None)),
+        Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+        Some(Value::String(s)) => {
+            validate_secret(s)?;
+            Ok(Some(Some(s.clone())))
+        }
+        Some(_) => Err(ApiError::BadRequest(
+            "invalid webhook `secret`: expected `true` (generate one), a string of 16 to 255 characters, or `false` to remove it".to_owned(),
+        )),
+    }
+}
+
+/// Checks a target as Qinling does: an alias must exist in the caller's project; a function
+/// must be the caller's own and a version above 0 must exist.
+async fn check(state: &AppState, caller: &Caller, target: &Target) -> Result<(), ApiError> {
+    match target {
+        Target::Alias(name) => {
+            state.store.get_alias(&caller.project, name).await?;
+            Ok(())
+        }
+        Target::Function { id, version } => {
+            super::aliases::check_target(state, caller, *id, *version).await
+        }
+    }
+}
+
+fn required_target() -> ApiError {
+    ApiError::BadRequest("Either function_alias or function_id must be provided.".to_owned())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<WebhookRequest>,
+) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
+    check_text("description", body.description.as_deref())?;
+    let version = parse_version_number(body.function_version.as_ref())?;
+    let target = match (
+        body.function_alias.as_deref().filter(|a| !a.is_empty()),
+        body.function_id.as_deref().filter(|f| !f.is_empty()),
+    ) {
+        (Some(alias), _) => Target::Alias(alias.parse::<AliasName>()?),
+        (None, Some(id)) => Target::Function {
+            id: id.parse::<FunctionId>()?,
+            version,
+        },
+        (None, None) => return Err(required_target()),
+    };
+    let secret = secret(body.secret.as_ref())?.flatten();
+    check(&state, &caller, &target).await?;
+    let webhook = Webhook {
+        id: WebhookId::new(),
+        project_id: caller.project.clone(),
+        target,
+        description: body.description,
+        secret: secret.clone(),
+        created_at: ridge_core::time::now(),
+        updated_at: None,
+    };
+    state.store.create_webhook(&webhook).await?;
+    let mut shown = view(&state, &webhook);
+    shown.secret = secret;
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<WebhookList>, ApiError> {
+    let params = query::parse(raw.as_deref(), &["all_projects", "project_id"])?;
+    let scope = project_scope(&caller, &params)?;
+    let webhooks = state.store.list_webhooks(&scope).await?;
+    Ok(Json(WebhookList {
+        webhooks: webhooks.iter().map(|w| view(&state, w)).collect(),
+    }))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let webhook = visible(&state, &caller, &id).await?;
+    Ok(Json(view(&state, &webhook)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<WebhookRequest>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let mut webhook = visible(&state, &caller, &id).await?;
+    check_text("description", body.description.as_deref())?;
+    let alias = match body.function_alias.as_deref().filter(|a| !a.is_empty()) {
+        Some(a) => Some(a.parse::<AliasName>()?),
+        None => None,
+    };
+    let function_id = match body.function_id.as_deref().filter(|f| !f.is_empty()) {
+        Some(f) => Some(f.parse::<FunctionId>()?),
+        None => None,
+    };
+    let version = match body.function_version.as_ref().filter(|v| !v.is_null()) {
+        Some(v) => Some(parse_version_number(Some(v))?),
+        None => None,
+    };
+    let new_secret = secret(body.secret.as_ref())?;
+    // Qinling: a new alias replaces the function target; a new function or version replaces
+    // the alias.
+    let target = match (alias, function_id, version, &webhook.target) {
+        (Some(alias), _, _, _) => Target::Alias(alias),
+        (None, None, None, current) => current.clone(),
+        (
+            None,
+            Some(id),
+            v,
+            Target::Function {
+                id: old,
+                version: old_v,
+            },
+        ) => Target::Function {
+            id,
+            version: v.unwrap_or(if id == *old { *old_v } else { 0 }),
+        },
+        (None, Some(id), v, Target::Alias(_)) => Target::Function {
+            id,
+            version: v.unwrap_or(0),
+        },
+        (None, None, Some(v), Target::Function { id, .. }) => Target::Function {
+            id: *id,
+            version: v,
+        },
+        (None, None, Some(_), Target::Alias(_)) => {
+            return Err(ApiError::BadRequest(
+                "cannot set `function_version` alone on a webhook that targets an alias: give `function_id` too".to_owned(),
+            ));
+        }
+    };
+    if target != webhook.target {
+        check(&state, &caller, &target).await?;
+    }
+    webhook.target = target;
+    if let Some(d) = body.description {
+        webhook.description = Some(d);
+    }
+    if let Some(s) = new_secret.clone() {
+        webhook.secret = s;
+    }
+    webhook.updated_at = Some(ridge_core::time::now());
+    state.store.update_webhook(&webhook).await?;
+    let mut shown = view(&state, &webhook);
+    shown.secret = new_secret.flatten();
+    Ok(Json(shown))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let webhook = visible(&state, &caller, &id).await?;
+    state.store.delete_webhook(webhook.id).await?;
+    state.webhook_limiter.forget(webhook.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/webhooks/{id}/invoke`: public, like Qinling's (no `Caller`).
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let id: WebhookId = path_id(&id)?;
+    let webhook = state.store.get_webhook(id).await?;
+    if let Err(wait) = state.webhook_limiter.check(id, Instant::now()) {
+        let secs = wait.as_secs().max(1);
+        let message = format!(
+            "webhook `{id}` is over its rate limit of {} requests a minute: retry in {secs} s",
+            state.config.webhook_rate_limit
+        );
+        return Ok((
+            [(RETRY_AFTER, secs.to_string())],
+            ApiError::TooManyRequests(message),
+        )
+            .into_response());
+    }
+    let limit = state.config.webhook_max_body;
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "request body too large: a webhook accepts at most {limit} bytes (`webhook_max_body`)"
+        ))
+    };
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    if let Some(secret) = &webhook.secret
+        && !webhook_guard::verify(secret, &parts.headers, &bytes)
+    {
+        return Err(ApiError::Unauthorized(format!(
+            "webhook `{id}` needs its secret: send `Authorization: Bearer <secret>`, or sign the body with `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body keyed with the secret>`"
+        )));
+    }
+    let kwargs = Kwargs::from_request(Request::from_parts(parts, Body::from(bytes)), &()).await?;
+    if kwargs.package.is_some() {
+        return Err(ApiError::BadRequest(
+            "unexpected file field `package`: a webhook takes form fields, a JSON object body and query parameters".to_owned(),
+        ));
+    }
+    let resolved = resolve(state.store.as_ref(), &webhook.project_id, &webhook.target).await?;
+    state.engine.admission()?;
+    let (execution, _handle) = state
+        .engine
+        .start_execution(
+            resolved,
+            NewExecution {
+                input: Some(ExecutionInput::Object(kwargs.fields)),
+                description: Some(format!("Created by Webhook {id}")),
+                sync: false,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(InvokeView {
+            execution_id: execution.id.to_string(),
+        }),
+    )
+        .into_response())
+}

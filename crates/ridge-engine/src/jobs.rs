@@ -1,0 +1,258 @@
+//! The job scheduler (Qinling's job handler, QINLING-API.md §5.4): every tick it reads the jobs
+//! that are due, claims each tick with a compare-and-swap on the stored next time (so two
+//! schedulers sharing a database never both fire it), and starts an async execution described
+//! `Created by Job <id>`. The job's alias is resolved when it fires.
+//!
+//! Missed ticks (the server was down, or the scheduler fell behind) collapse into one: the next
+//! time is always computed from now, never from the missed time, so a restart never fires a
+//! burst. Whether that one late run happens is [`MissedTicks`].
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ridge_core::{ExecutionInput, Job, JobStatus, Timestamp};
+use ridge_store::{JobClaim, StoreError};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use crate::Engine;
+use crate::resolve::{NewExecution, resolve};
+
+/// What happens to a tick that is late by more than the grace period (the larger of two
+/// scheduler ticks and 5 s), typically because the server was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedTicks {
+    /// Run once, late, then continue on the pattern from now.
+    #[default]
+    RunOnce,
+    /// Do not run; continue on the pattern from now. A one-shot job that missed its time ends
+    /// `done` without running; skipped runs do not use up `count`.
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// How often due jobs are looked for (Qinling: 3 s).
+    pub tick: Duration,
+    pub missed: MissedTicks,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(3),
+            missed: MissedTicks::RunOnce,
+        }
+    }
+}
+
+/// What one claim decided for a due job.
+#[derive(Debug, Clone, PartialEq)]
+struct Decision {
+    claim: JobClaim,
+    run: bool,
+}
+
+/// The pure part: from a due job and the time, what to write and whether to run.
+fn decide(
+    job: &Job,
+    now: Timestamp,
+    late_after: chrono::Duration,
+    missed: MissedTicks,
+) -> Decision {
+    let late = now - job.next_execution_time > late_after;
+    let run = !(late && missed == MissedTicks::Skip);
+    let count = match (job.count, run) {
+        (Some(c), true) => Some((c - 1).max(0)),
+        (c, _) => c,
+    };
+    let from = now.max(job.next_execution_time);
+    let next = job.pattern.as_ref().and_then(|p| p.next_after(&from));
+    let done = job.pattern.is_none() || next.is_none() || count == Some(0);
+    Decision {
+        claim: JobClaim {
+            status: if done {
+                JobStatus::Done
+            } else {
+                JobStatus::Running
+            },
+            next_execution_time: next.unwrap_or(job.next_execution_time),
+            count,
+        },
+        run,
+    }
+}
+
+/// The scheduler of one node. Several may share a database.
+pub struct JobScheduler {
+    engine: Weak<Engine>,
+    config: SchedulerConfig,
+}
+
+impl JobScheduler {
+    pub fn new(engine: &Arc<Engine>, config: SchedulerConfig) -> Self {
+        Self {
+            engine: Arc::downgrade(engine),
+            config,
+        }
+    }
+
+    /// Runs [`JobScheduler::tick`] every `config.tick` until the engine is dropped or the task
+    /// is aborted.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(self.config.tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if self.engine.strong_count() == 0 {
+                    break;
+                }
+                if let Err(e) = self.tick(ridge_core::time::now()).await {
+                    tracing::error!(error = %e, "job scheduler tick failed");
+                }
+            }
+        })
+    }
+
+    /// Fires every job due at `now` that this scheduler wins the claim of; returns how many
+    /// executions it started.
+    pub async fn tick(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let Some(engine) = self.engine.upgrade() else {
+            return Ok(0);
+        };
+        let late_after =
+            chrono::Duration::from_std((self.config.tick * 2).max(Duration::from_secs(5)))
+                .unwrap_or(chrono::Duration::MAX);
+        let mut started = 0;
+        for job in engine.store.due_jobs(now).await? {
+            let decision = decide(&job, now, late_after, self.config.missed);
+            if !engine
+                .store
+                .claim_job(job.id, job.next_execution_time, &decision.claim)
+                .await?
+            {
+                // Another scheduler fired this tick, or the job changed meanwhile.
+                continue;
+            }
+            if !decision.run {
+                tracing::info!(job = %job.id, due = %job.next_execution_time, "skipped a missed job run");
+                continue;
+            }
+            if fire(&engine, &job).await {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+}
+
+/// Starts the job's execution; false (logged) when its target cannot run now.
+async fn fire(engine: &Arc<Engine>, job: &Job) -> bool {
+    let resolved = match resolve(engine.store.as_ref(), &job.project_id, &job.target).await {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "cannot run a job: its target is not runnable");
+            return false;
+        }
+    };
+    let new = NewExecution {
+        input: job
+            .function_input
+            .as_ref()
+            .and_then(|i| ExecutionInput::from_request(&Value::String(i.clone()))),
+        description: Some(format!("Created by Job {}", job.id)),
+        sync: false,
+    };
+    match engine.start_execution(resolved, new).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(job = %job.id, error = %e, "cannot start a job's execution");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use ridge_core::{CronPattern, FunctionId, JobId, ProjectId, Target};
+
+    fn t(h: u32, m: u32, s: u32) -> Timestamp {
+        Utc.with_ymd_and_hms(2024, 5, 1, h, m, s)
+            .single()
+            .expect("valid")
+    }
+
+    fn job(pattern: Option<&str>, next: Timestamp, count: Option<i64>) -> Job {
+        Job {
+            id: JobId::new(),
+            project_id: ProjectId::default_project(),
+            name: None,
+            target: Target::Function {
+                id: FunctionId::new(),
+                version: 0,
+            },
+            function_input: None,
+            pattern: pattern.map(|p| CronPattern::parse(p).expect("valid")),
+            status: JobStatus::Running,
+            first_execution_time: next,
+            next_execution_time: next,
+            count,
+            created_at: t(0, 0, 0),
+            updated_at: None,
+        }
+    }
+
+    const GRACE: chrono::Duration = chrono::Duration::seconds(6);
+
+    #[test]
+    fn a_one_shot_job_runs_once_and_is_done() {
+        let d = decide(
+            &job(None, t(12, 0, 0), Some(1)),
+            t(12, 0, 1),
+            GRACE,
+            MissedTicks::RunOnce,
+        );
+        assert!(d.run);
+        assert_eq!(d.claim.status, JobStatus::Done);
+        assert_eq!(d.claim.count, Some(0));
+    }
+
+    #[test]
+    fn a_counted_cron_job_counts_down_to_done() {
+        let j = job(Some("*/5 * * * *"), t(12, 0, 0), Some(2));
+        let d = decide(&j, t(12, 0, 1), GRACE, MissedTicks::RunOnce);
+        assert!(d.run);
+        assert_eq!(d.claim.status, JobStatus::Running);
+        assert_eq!(d.claim.count, Some(1));
+        assert_eq!(d.claim.next_execution_time, t(12, 5, 0));
+        let j = job(Some("*/5 * * * *"), t(12, 5, 0), Some(1));
+        let d = decide(&j, t(12, 5, 0), GRACE, MissedTicks::RunOnce);
+        assert!(d.run);
+        assert_eq!(d.claim.status, JobStatus::Done);
+    }
+
+    #[test]
+    fn missed_ticks_collapse_into_one_or_are_skipped() {
+        // Down from 12:00 to 13:02: one run now, then on the pattern from now.
+        let j = job(Some("*/5 * * * *"), t(12, 0, 0), None);
+        let d = decide(&j, t(13, 2, 0), GRACE, MissedTicks::RunOnce);
+        assert!(d.run);
+        assert_eq!(d.claim.next_execution_time, t(13, 5, 0));
+        let d = decide(&j, t(13, 2, 0), GRACE, MissedTicks::Skip);
+        assert!(!d.run);
+        assert_eq!(d.claim.next_execution_time, t(13, 5, 0));
+        assert_eq!(d.claim.status, JobStatus::Running);
+        // A little late is not missed.
+        let d = decide(&j, t(12, 0, 3), GRACE, MissedTicks::Skip);
+        assert!(d.run);
+        // Skipped runs do not use up the count; a missed one-shot ends without running.
+        let once = job(None, t(12, 0, 0), Some(1));
+        let d = decide(&once, t(13, 0, 0), GRACE, MissedTicks::Skip);
+        assert!(!d.run);
+        assert_eq!(d.claim.count, Some(1));
+        assert_eq!(d.claim.status, JobStatus::Done);
+    }
+}
