@@ -149,7 +149,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             // Check often enough that a worker outlives its expiry by at most half of it.
             reap_interval: (settings.function_service_expiration / 2)
                 .clamp(Duration::from_millis(100), Duration::from_secs(10)),
-            ..EngineConfig::default()
         },
     );
     engine.start().await.context("cannot start the engine")?;
