@@ -31,6 +31,12 @@ enum Command {
     Function(cli::FunctionArgs),
     /// Run functions and read their results and logs.
     Execution(cli::ExecutionArgs),
+    /// Name function versions; executions, webhooks and jobs follow an alias when it moves.
+    Alias(cli::AliasArgs),
+    /// Public URLs that run a function (optionally with a secret).
+    Webhook(cli::WebhookArgs),
+    /// Run a function on a cron pattern or once at a given time.
+    Job(cli::JobArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,9 @@ fn main() -> ExitCode {
             Command::Runtime(a) => cli::runtime(a).await,
             Command::Function(a) => cli::function(a).await,
             Command::Execution(a) => cli::execution(a).await,
+            Command::Alias(a) => cli::alias(a).await,
+            Command::Webhook(a) => cli::webhook(a).await,
+            Command::Job(a) => cli::job(a).await,
         }
     });
     match result {

@@ -154,6 +154,11 @@ pub enum FunctionCommand {
         #[command(subcommand)]
         command: WorkerCommand,
     },
+    /// A function's versions: immutable snapshots of its code
+    Version {
+        #[command(subcommand)]
+        command: super::version::VersionCommand,
+    },
 }
 
 pub async fn function(args: FunctionArgs) -> anyhow::Result<()> {
@@ -282,6 +287,9 @@ pub async fn function(args: FunctionArgs) -> anyhow::Result<()> {
         } => {
             let id = resolve::function(&client, &function).await?;
             printer.list(&client.list_workers(&id, function_version).await?)
+        }
+        FunctionCommand::Version { command } => {
+            super::version::version(&client, &printer, command).await
         }
     }
 }

@@ -3,19 +3,26 @@
 //! only, prints data through the one printer (`output`), and leaves errors to `main`, which
 //! prints `error: <message>` and exits 1.
 
+mod alias;
 mod execution;
 mod function;
+mod job;
 mod output;
 mod package;
 mod resolve;
 mod runtime;
+mod version;
+mod webhook;
 
 use ridge_client::RidgeClient;
 
+pub use alias::{AliasArgs, alias};
 pub use execution::{ExecutionArgs, execution};
 pub use function::{FunctionArgs, function};
+pub use job::{JobArgs, job};
 pub use output::{Format, Printer};
 pub use runtime::{RuntimeArgs, runtime};
+pub use webhook::{WebhookArgs, webhook};
 
 /// Where `ridge serve` listens by default.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7070";

@@ -14,7 +14,10 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use comfy_table::{ContentArrangement, Table};
-use ridge_core::api::{ExecutionView, FunctionView, PoolView, RuntimeView};
+use ridge_core::api::{
+    AliasView, ExecutionView, FunctionView, JobView, PoolView, RuntimeView, VersionView,
+    WebhookView,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -76,6 +79,51 @@ impl Columns for ExecutionView {
         "input",
         "result",
         "created_at",
+    ];
+}
+
+impl Columns for VersionView {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "function_id",
+        "version_number",
+        "description",
+        "count",
+        "created_at",
+    ];
+}
+
+impl Columns for AliasView {
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "function_id",
+        "function_version",
+        "description",
+        "created_at",
+    ];
+}
+
+impl Columns for WebhookView {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "function_id",
+        "function_alias",
+        "function_version",
+        "has_secret",
+        "webhook_url",
+    ];
+}
+
+impl Columns for JobView {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "name",
+        "function_id",
+        "function_alias",
+        "pattern",
+        "status",
+        "next_execution_time",
+        "count",
     ];
 }
 
