@@ -109,6 +109,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/functions/{id}/detach", post(workers::detach))
         .route("/v1/functions/{id}/workers", get(workers::list))
         .route(
+            "/v1/functions/{id}/versions/{n}/scale_up",
+            post(workers::version_scale_up),
+        )
+        .route(
+            "/v1/functions/{id}/versions/{n}/scale_down",
+            post(workers::version_scale_down),
+        )
+        .route(
+            "/v1/functions/{id}/versions/{n}/detach",
+            post(workers::version_detach),
+        )
+        .route(
             "/v1/executions",
             get(executions::list).post(executions::create),
         )

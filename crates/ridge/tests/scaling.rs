@@ -349,3 +349,57 @@ async fn metrics_are_exported_in_prometheus_format() {
     assert!(text.contains("ridge_queue_depth 0"), "{text}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn versions_scale_and_detach_on_their_own() {
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    let resp = t
+        .http()
+        .post(t.v1(&format!("functions/{}/versions", f.id)))
+        .json(&json!({"description": "v1"}))
+        .send()
+        .await
+        .expect("version");
+    assert_eq!(resp.status().as_u16(), 201);
+    let post =
+        |path: String, body: serde_json::Value| t.http().post(t.v1(&path)).json(&body).send();
+    let up = post(
+        format!("functions/{}/versions/1/scale_up", f.id),
+        json!({"count": 2}),
+    );
+    assert_eq!(up.await.expect("resp").status().as_u16(), 202);
+    let of_version = |v: i64| {
+        let t = &t;
+        let f = &f;
+        async move {
+            let resp = t
+                .http()
+                .get(t.v1(&format!("functions/{}/workers?function_version={v}", f.id)))
+                .send()
+                .await
+                .expect("workers");
+            let body: serde_json::Value = resp.json().await.expect("json");
+            body["workers"].as_array().map_or(0, Vec::len)
+        }
+    };
+    let mut seen = 0;
+    for _ in 0..300 {
+        seen = of_version(1).await;
+        if seen == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, 2);
+    assert_eq!(of_version(0).await, 0, "version 0 has a pool of its own");
+    let detach = post(format!("functions/{}/versions/1/detach", f.id), json!({}));
+    assert_eq!(detach.await.expect("resp").status().as_u16(), 202);
+    assert_eq!(of_version(1).await, 0);
+    let unknown = post(format!("functions/{}/versions/5/scale_up", f.id), json!({}));
+    assert_eq!(unknown.await.expect("resp").status().as_u16(), 404);
+    let bad = post(format!("functions/{}/versions/x/detach", f.id), json!({}));
+    assert_eq!(bad.await.expect("resp").status().as_u16(), 400);
+    t.stop().await;
+}

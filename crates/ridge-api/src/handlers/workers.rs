@@ -51,6 +51,54 @@ async fn function(
     Ok(function)
 }
 
+/// The function as one of its versions runs it: version 0 is the function itself; a higher
+/// number is that version's snapshot (404 if it does not exist).
+async fn versioned(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    raw_version: &str,
+) -> Result<(ridge_core::Function, i64), ApiError> {
+    let function = function(state, caller, raw_id).await?;
+    let version: i64 = raw_version
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid version `{raw_version}`: expected a non-negative integer"
+            ))
+        })?;
+    if version == 0 {
+        return Ok((function, 0));
+    }
+    let snapshot = state.store.get_version(function.id, version).await?;
+    Ok((snapshot.apply(&function), version))
+}
+
+async fn do_scale_up(
+    state: &AppState,
+    function: ridge_core::Function,
+    version: i64,
+    body: &ScaleBody,
+) -> Result<StatusCode, ApiError> {
+    let n = count(body)?;
+    state.engine.scale_up(function, version, n).await;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn do_scale_down(
+    state: &AppState,
+    function: &ridge_core::Function,
+    version: i64,
+    body: &ScaleBody,
+) -> Result<StatusCode, ApiError> {
+    let n = count(body)?;
+    state.engine.scale_down(function.id, version, n).await;
+    Ok(StatusCode::ACCEPTED)
+}
+
 pub async fn scale_up(
     State(state): State<AppState>,
     caller: Caller,
@@ -58,9 +106,7 @@ pub async fn scale_up(
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
     let function = function(&state, &caller, &id).await?;
-    let n = count(&body)?;
-    state.engine.scale_up(function, 0, n).await;
-    Ok(StatusCode::ACCEPTED)
+    do_scale_up(&state, function, 0, &body).await
 }
 
 pub async fn scale_down(
@@ -70,9 +116,7 @@ pub async fn scale_down(
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
     let function = function(&state, &caller, &id).await?;
-    let n = count(&body)?;
-    state.engine.scale_down(function.id, 0, n).await;
-    Ok(StatusCode::ACCEPTED)
+    do_scale_down(&state, &function, 0, &body).await
 }
 
 pub async fn detach(
@@ -82,6 +126,36 @@ pub async fn detach(
 ) -> Result<StatusCode, ApiError> {
     let function = function(&state, &caller, &id).await?;
     state.engine.detach(function.id, 0).await;
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub async fn version_scale_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ScaleBody>,
+) -> Result<StatusCode, ApiError> {
+    let (function, version) = versioned(&state, &caller, &id, &n).await?;
+    do_scale_up(&state, function, version, &body).await
+}
+
+pub async fn version_scale_down(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ScaleBody>,
+) -> Result<StatusCode, ApiError> {
+    let (function, version) = versioned(&state, &caller, &id, &n).await?;
+    do_scale_down(&state, &function, version, &body).await
+}
+
+pub async fn version_detach(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (function, version) = versioned(&state, &caller, &id, &n).await?;
+    state.engine.detach(function.id, version).await;
     Ok(StatusCode::ACCEPTED)
 }
 
