@@ -36,10 +36,9 @@ pub fn pss(pid: u32) -> Option<u64> {
     )
 }
 
-/// Every live descendant of `root` (children, their children, ...), found by scanning `/proc`
-/// for parent links, so it works whatever spawned them.
-pub fn descendants(root: u32) -> Vec<u32> {
-    let mut parents = Vec::new();
+/// Every live process as `(pid, parent pid)`.
+fn process_table() -> Vec<(u32, u32)> {
+    let mut table = Vec::new();
     if let Ok(dir) = fs::read_dir("/proc") {
         for entry in dir.flatten() {
             let Some(pid) = entry
@@ -53,14 +52,19 @@ pub fn descendants(root: u32) -> Vec<u32> {
                 .ok()
                 .and_then(|s| parent_of(&s))
             {
-                parents.push((pid, ppid));
+                table.push((pid, ppid));
             }
         }
     }
+    table
+}
+
+/// `root`'s live descendants (children, their children, ...) in `table`.
+fn subtree(table: &[(u32, u32)], root: u32) -> Vec<u32> {
     let mut found = BTreeSet::from([root]);
     loop {
         let before = found.len();
-        for &(pid, ppid) in &parents {
+        for &(pid, ppid) in table {
             if found.contains(&ppid) {
                 found.insert(pid);
             }
@@ -71,6 +75,51 @@ pub fn descendants(root: u32) -> Vec<u32> {
     }
     found.remove(&root);
     found.into_iter().collect()
+}
+
+/// Every live descendant of `root`, found by scanning `/proc` for parent links, so it works
+/// whatever spawned them.
+pub fn descendants(root: u32) -> Vec<u32> {
+    subtree(&process_table(), root)
+}
+
+/// The workers of a Ridge server: each child of the server whose process tree runs Python
+/// (a sandboxed worker is bubblewrap, its init and the interpreter), as the list of that tree's
+/// processes. Helpers without Python (such as a namespace holder) are left out.
+pub fn worker_trees(server: u32) -> Vec<Vec<u32>> {
+    let table = process_table();
+    table
+        .iter()
+        .filter(|&&(_, ppid)| ppid == server)
+        .map(|&(child, _)| {
+            let mut tree = subtree(&table, child);
+            tree.push(child);
+            tree
+        })
+        .filter(|tree| tree.iter().any(|&p| is_python(p)))
+        .collect()
+}
+
+fn is_python(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .and_then(|b| {
+            let first = b.split(|&c| c == 0).next()?.to_vec();
+            String::from_utf8(first).ok()
+        })
+        .is_some_and(|exe| {
+            exe.rsplit('/')
+                .next()
+                .is_some_and(|name| name.starts_with("python"))
+        })
+}
+
+/// Summed PSS of each worker tree, in bytes.
+pub fn worker_pss(server: u32) -> Vec<u64> {
+    worker_trees(server)
+        .iter()
+        .map(|tree| tree.iter().filter_map(|&p| pss(p)).sum())
+        .collect()
 }
 
 /// The parent pid from `/proc/<pid>/stat` (after the command name, which may contain spaces).

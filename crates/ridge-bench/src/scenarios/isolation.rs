@@ -18,16 +18,18 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         Ok(server) => server,
         Err(e) => {
             let text = format!("{e:#}");
-            let reason = if text.contains("unknown field `sandbox`") {
-                "no switch: `ridge serve` has no `[sandbox]` table to turn the sandbox off \
-                 (issue 3); the sandboxed figures are in scenarios 1 and 3"
-                    .to_owned()
-            } else {
-                format!(
-                    "no switch: the server refused `[sandbox] enabled = false`: {}",
-                    text.lines().last().unwrap_or_default()
-                )
-            };
+            let detail = text
+                .lines()
+                .rev()
+                .find(|l| l.contains("unknown field"))
+                .unwrap_or_else(|| text.lines().last().unwrap_or_default())
+                .trim();
+            let reason = format!(
+                "no switch: `ridge serve` cannot turn the sandbox off for measurement \
+                 (`[sandbox] enabled = false` refused: {detail}); the sandboxed figures are in \
+                 scenarios 1 and 3, and the per-layer spawn cost is measured by `cargo run \
+                 --release -p ridge-runtime --example spawn_cost` (docs/sandbox.md)"
+            );
             return Ok(Outcome {
                 status: Status::NotMeasurable(reason),
                 rows: Vec::new(),

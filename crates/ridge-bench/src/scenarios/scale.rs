@@ -57,9 +57,15 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server_peak = procfs::peak_rss(server.pid());
     let server_rss = procfs::rss(server.pid());
-    let workers = procfs::descendants(server.pid());
-    let pss: Vec<u64> = workers.iter().filter_map(|&p| procfs::pss(p)).collect();
-    let rss: Vec<u64> = workers.iter().filter_map(|&p| procfs::rss(p)).collect();
+    let trees = procfs::worker_trees(server.pid());
+    let pss: Vec<u64> = trees
+        .iter()
+        .map(|t| t.iter().filter_map(|&p| procfs::pss(p)).sum())
+        .collect();
+    let rss: Vec<u64> = trees
+        .iter()
+        .map(|t| t.iter().filter_map(|&p| procfs::rss(p)).sum())
+        .collect();
     server.stop().await?;
 
     let mut rows =
@@ -102,7 +108,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
                 "MiB",
             )
             .note(format!(
-                "{} workers, {:.0} MiB PSS in all; RSS {:.1} MiB each",
+                "{} workers (PSS of each worker's process tree), {:.0} MiB in all; RSS {:.1} MiB each",
                 pss.len(),
                 mib(total),
                 rss_avg

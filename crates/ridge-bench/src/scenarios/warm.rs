@@ -134,8 +134,7 @@ pub fn ridge_memory(server_pid: u32) -> Vec<Row> {
     if let Some(peak) = procfs::peak_rss(server_pid) {
         rows.push(Row::value("1. Ridge server peak RSS", mib(peak), "MiB"));
     }
-    let workers = procfs::descendants(server_pid);
-    let pss: Vec<u64> = workers.iter().filter_map(|&p| procfs::pss(p)).collect();
+    let pss = procfs::worker_pss(server_pid);
     if !pss.is_empty() {
         let total: u64 = pss.iter().sum();
         rows.push(
@@ -144,7 +143,10 @@ pub fn ridge_memory(server_pid: u32) -> Vec<Row> {
                 mib(total) / pss.len() as f64,
                 "MiB",
             )
-            .note(format!("{} worker process(es) after the load", pss.len())),
+            .note(format!(
+                "{} warm workers after the load; a worker's PSS sums its process tree",
+                pss.len()
+            )),
         );
     }
     rows
