@@ -397,6 +397,31 @@ async fn versions_scale_and_detach_on_their_own() {
     let detach = post(format!("functions/{}/versions/1/detach", f.id), json!({}));
     assert_eq!(detach.await.expect("resp").status().as_u16(), 202);
     assert_eq!(of_version(1).await, 0);
+    let up = post(
+        format!("functions/{}/versions/1/scale_up", f.id),
+        json!({"count": 1}),
+    );
+    assert_eq!(up.await.expect("resp").status().as_u16(), 202);
+    for _ in 0..300 {
+        seen = of_version(1).await;
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, 1, "version 1 has a warm worker before it is deleted");
+    let deleted = t
+        .http()
+        .delete(t.v1(&format!("functions/{}/versions/1", f.id)))
+        .send()
+        .await
+        .expect("resp");
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert_eq!(
+        of_version(1).await,
+        0,
+        "deleting a version stops its workers"
+    );
     let unknown = post(format!("functions/{}/versions/5/scale_up", f.id), json!({}));
     assert_eq!(unknown.await.expect("resp").status().as_u16(), 404);
     let bad = post(format!("functions/{}/versions/x/detach", f.id), json!({}));

@@ -132,6 +132,8 @@ pub async fn delete(
     let function = owned(&state, &caller, id).await?;
     let version = state.store.get_version(function.id, n).await?;
     state.store.delete_version(function.id, n).await?;
+    // Numbers are never reused, so the version's pool can never serve again: stop it now.
+    state.engine.detach(function.id, n).await;
     let md5 = version.code.md5sum();
     if !package_in_use(&state, &function, md5).await?
         && let Err(e) = state
