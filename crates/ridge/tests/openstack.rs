@@ -127,3 +127,111 @@ async fn openstack_cli_round_trip() {
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn openstack_cli_versions_aliases_webhooks_and_jobs() {
+    let t = TestServer::start().await;
+    let url = t.url.clone();
+    let rt = t.python_runtime().await;
+    let f = t
+        .function(
+            &rt,
+            "def main(name='World', **kwargs):\n    return 'Hello, ' + name\n",
+        )
+        .await;
+
+    let v = openstack_json(
+        &url,
+        &[
+            "function",
+            "version",
+            "create",
+            &f.id,
+            "--description",
+            "first",
+        ],
+    )
+    .await;
+    assert_eq!(v["version_number"], 1, "{v}");
+    let versions = openstack_json(&url, &["function", "version", "list", &f.id]).await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
+
+    let alias = openstack_json(
+        &url,
+        &[
+            "function",
+            "alias",
+            "create",
+            "stable",
+            "--function",
+            &f.id,
+            "--function-version",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(alias["function_version"], 1, "{alias}");
+    let e = openstack_json(
+        &url,
+        &[
+            "function",
+            "execution",
+            "create",
+            "--function-alias",
+            "stable",
+            "--input",
+            r#"{"name": "alias"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(e["status"], "success", "{e}");
+    assert_eq!(e["function_version"], 1, "{e}");
+
+    let hook = openstack_json(&url, &["webhook", "create", "--function", &f.id]).await;
+    let invoke_url = hook["webhook_url"]
+        .as_str()
+        .expect("webhook_url")
+        .to_owned();
+    assert!(invoke_url.starts_with(&url), "{invoke_url}");
+    let resp = t
+        .http()
+        .post(&invoke_url)
+        .json(&serde_json::json!({"name": "hook"}))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(resp.status().as_u16(), 202);
+    let accepted: Value = resp.json().await.expect("json");
+    let done = t
+        .wait(accepted["execution_id"].as_str().expect("execution_id"))
+        .await;
+    assert_eq!(common::output(&done), "Hello, hook");
+
+    let job = openstack_json(
+        &url,
+        &[
+            "job",
+            "create",
+            "--function",
+            &f.id,
+            "--pattern",
+            "0 0 1 1 *",
+            "--function-input",
+            r#"{"name": "job"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(job["status"], "running", "{job}");
+    let job_id = job["id"].as_str().expect("job id").to_owned();
+    let paused = openstack_json(&url, &["job", "update", &job_id, "--status", "paused"]).await;
+    assert_eq!(paused["status"], "paused", "{paused}");
+    openstack(&url, &["job", "delete", &job_id]).await;
+    openstack(
+        &url,
+        &["webhook", "delete", hook["id"].as_str().expect("id")],
+    )
+    .await;
+    openstack(&url, &["function", "alias", "delete", "stable"]).await;
+    openstack(&url, &["function", "version", "delete", &f.id, "1"]).await;
+    t.stop().await;
+}
