@@ -117,6 +117,7 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let setup = setup::prepare(args.ridge.clone(), args.python.clone()).await?;
+    let measuring = Instant::now();
     let ctx = Ctx::new(setup.programs.clone(), args.quick);
     let out = args
         .out
@@ -166,12 +167,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     report.write_json(&out)?;
     println!(
-        "\n{} | {} | nproc {} | {:.1} GiB | {:.0} s in all | JSON: {}",
+        "\n{} | {} | nproc {} | {:.1} GiB | {:.0} s measuring, {:.0} s building | JSON: {}",
         report.date,
         report.command,
         report.machine.nproc,
         report.machine.mem_total_bytes as f64 / (1u64 << 30) as f64,
-        started.elapsed().as_secs_f64(),
+        measuring.elapsed().as_secs_f64(),
+        (measuring - started).as_secs_f64(),
         out.display()
     );
     let failed = report.failed();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::time::Duration;
 
 /// A field of `/proc/<pid>/status` or `smaps_rollup` given in kB, in bytes.
 fn kb_field(text: &str, name: &str) -> Option<u64> {
@@ -122,6 +123,25 @@ pub fn worker_pss(server: u32) -> Vec<u64> {
         .collect()
 }
 
+/// CPU time (user + system) used so far by `root` and its live descendants. `/proc` counts in
+/// USER_HZ, which Linux fixes at 100 per second for user space.
+pub fn tree_cpu(root: u32) -> Duration {
+    let ticks: u64 = std::iter::once(root)
+        .chain(descendants(root))
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // After the name: state is field 3 of stat(5), so utime (14) and stime (15) are
+            // at 11 and 12 here.
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// The parent pid from `/proc/<pid>/stat` (after the command name, which may contain spaces).
 fn parent_of(stat: &str) -> Option<u32> {
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -145,5 +165,10 @@ mod tests {
         let me = std::process::id();
         assert!(peak_rss(me).is_some_and(|b| b > 0));
         assert!(rss(me).is_some_and(|b| b > 0));
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(0);
+        }
+        assert!(tree_cpu(me) >= Duration::from_millis(30));
     }
 }

@@ -2,7 +2,7 @@
 //! while other functions run a CPU burner, a memory hog and a fork bomb at the same time.
 //!
 //! Every neighbour is bounded: each ends at its own timeout (the engine kills its process
-//! group); the hog stops growing at 1 GiB; and where the sandbox does not enforce a pids limit
+//! group); the hog stops growing at 768 MiB (its limit is 1 GiB); and where the sandbox does not enforce a pids limit
 //! (`GET /v1/info`), the fork bomb is replaced by a spawner that keeps at most 64 children.
 
 use std::time::{Duration, Instant};
@@ -16,8 +16,10 @@ use crate::procfs;
 use crate::report::Row;
 use crate::server::RidgeServer;
 
-/// The hog's size, and the memory it declares (the server allows it, below).
-const HOG_MIB: u64 = 1024;
+/// The memory the hog declares (the server allows it, below), and what it allocates: under its
+/// limit, so it holds the memory for the whole measurement rather than being OOM-killed early.
+const HOG_LIMIT_MIB: u64 = 1024;
+const HOG_MIB: u64 = 768;
 const CONFIG: &str =
     "[resource_limits.memory_size]\ndefault = 33554432\nmin = 33554432\nmax = 2147483648\n";
 
@@ -50,7 +52,11 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let mut neighbours = Vec::new();
     for (name, source, memory) in [
         ("cpu burner", funcs::CPU_BURNER, None),
-        ("memory hog", funcs::MEMORY_HOG, Some(HOG_MIB * 1024 * 1024)),
+        (
+            "memory hog",
+            funcs::MEMORY_HOG,
+            Some(HOG_LIMIT_MIB * 1024 * 1024),
+        ),
         (bomb_name, bomb_source, None),
     ] {
         let f = server

@@ -3,6 +3,8 @@
 //! generator at the same concurrency levels, interleaved level by level so drift on a shared
 //! machine hits both alike. Ratios are Ridge / functions-framework.
 
+use std::time::Duration;
+
 use anyhow::Context;
 
 use super::{Ctx, Outcome, mib};
@@ -38,7 +40,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let exec_url = format!("{}/v1/executions", server.url);
     let body = funcs::sync_body(&noop);
     let mut rows = Vec::new();
-    let mut pairs: Vec<(usize, LoadResult, LoadResult)> = Vec::new();
+    let mut pairs: Vec<(usize, Measured, Measured)> = Vec::new();
     for c in LEVELS {
         let load = Load {
             concurrency: c,
@@ -47,25 +49,22 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
             max_requests: b.warm_max_requests,
         };
         let (h, u, bd) = (http.clone(), exec_url.clone(), body.clone());
-        let ridge = load::run(load, move || {
+        let ridge = measured(load, server.pid(), move || {
             let (h, u, bd) = (h.clone(), u.clone(), bd.clone());
             async move { funcs::execute(&h, &u, bd, "success").await }
         })
         .await;
         let (h, u) = (http.clone(), peer.url.clone());
-        let peer_result = load::run(load, move || ff_call(h.clone(), u.clone())).await;
+        let peer_result = measured(load, peer.pid(), move || ff_call(h.clone(), u.clone())).await;
         pairs.push((c, ridge, peer_result));
     }
 
     for (c, ridge, _) in &pairs {
-        rows.push(Row::load(format!("1. Ridge, concurrency {c}"), ridge));
+        rows.push(ridge.row(format!("1. Ridge, concurrency {c}")));
     }
     rows.extend(ridge_memory(server.pid()));
     for (c, _, peer_result) in &pairs {
-        rows.push(Row::load(
-            format!("2. functions-framework, concurrency {c}"),
-            peer_result,
-        ));
+        rows.push(peer_result.row(format!("2. functions-framework, concurrency {c}")));
     }
     rows.push(
         Row::value(
@@ -88,6 +87,15 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         .note("after the load"),
     );
     for (c, ridge, peer_result) in &pairs {
+        rows.push(
+            Row::value(
+                format!("ratio Ridge/ff CPU per request, concurrency {c}"),
+                ridge.cpu_per_request() / peer_result.cpu_per_request().max(1e-12),
+                "x",
+            )
+            .note("server side, workers included; below 1: Ridge spends less"),
+        );
+        let (ridge, peer_result) = (&ridge.load, &peer_result.load);
         rows.push(
             Row::value(
                 format!("ratio Ridge/ff throughput, concurrency {c}"),
@@ -118,7 +126,10 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
          --target main --source main.py`, which serves with gunicorn (1 worker, 4 x nproc threads)"
             .to_owned(),
     ];
-    let errors: u64 = pairs.iter().map(|(_, r, p)| r.errors + p.errors).sum();
+    let errors: u64 = pairs
+        .iter()
+        .map(|(_, r, p)| r.load.errors + p.load.errors)
+        .sum();
     let mut outcome = Outcome::ran(rows, notes);
     if errors > 0 {
         outcome
@@ -126,6 +137,59 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
             .push(format!("{errors} request(s) failed; see the err column"));
     }
     Ok(outcome)
+}
+
+/// A load run and the CPU time the target's whole process tree spent on it.
+struct Measured {
+    load: LoadResult,
+    cpu: Duration,
+}
+
+impl Measured {
+    /// Seconds of CPU per successful request.
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.load.latencies.len().max(1) as f64
+    }
+
+    fn row(&self, case: String) -> Row {
+        Row::load(case, &self.load).note(format!(
+            "server-side CPU {:.0} us per request",
+            self.cpu_per_request() * 1e6
+        ))
+    }
+}
+
+/// Warms up, then runs `load` (without its warm-up) while counting the CPU time of `pid` and
+/// its descendants.
+async fn measured<F, Fut>(load: Load, pid: u32, call: F) -> Measured
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let call = std::sync::Arc::new(call);
+    let warm = call.clone();
+    load::run(
+        Load {
+            duration: load.warmup,
+            warmup: Duration::ZERO,
+            ..load
+        },
+        move || warm(),
+    )
+    .await;
+    let before = procfs::tree_cpu(pid);
+    let result = load::run(
+        Load {
+            warmup: Duration::ZERO,
+            ..load
+        },
+        move || call(),
+    )
+    .await;
+    Measured {
+        cpu: procfs::tree_cpu(pid).saturating_sub(before),
+        load: result,
+    }
 }
 
 /// Server RSS peak, and the count and PSS of its warm workers.
