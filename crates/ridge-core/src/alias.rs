@@ -79,6 +79,30 @@ pub enum Target {
 }
 
 impl Target {
+    /// The target of an execution, webhook or job request: an alias wins over a function id
+    /// (Qinling's rule); empty strings count as absent; `version` is parsed as
+    /// [`crate::version::parse_version_number`] does.
+    pub fn from_request(
+        alias: Option<&str>,
+        function_id: Option<&str>,
+        version: Option<&serde_json::Value>,
+    ) -> Result<Self, InvalidInput> {
+        let version = crate::version::parse_version_number(version)?;
+        match (
+            alias.filter(|a| !a.is_empty()),
+            function_id.filter(|f| !f.is_empty()),
+        ) {
+            (Some(alias), _) => Ok(Target::Alias(alias.parse()?)),
+            (None, Some(id)) => Ok(Target::Function {
+                id: id.parse()?,
+                version,
+            }),
+            (None, None) => Err(InvalidInput::new(
+                "Either function_alias or function_id must be provided.",
+            )),
+        }
+    }
+
     pub fn function_id(&self) -> Option<FunctionId> {
         match self {
             Target::Function { id, .. } => Some(*id),
@@ -105,6 +129,29 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_targets_prefer_the_alias_and_need_one_of_the_two() {
+        use serde_json::json;
+        let id = FunctionId::new().to_string();
+        let t = Target::from_request(Some("stable"), Some(&id), None).expect("alias");
+        assert_eq!(t.alias().map(|a| a.to_string()), Some("stable".to_owned()));
+        let t = Target::from_request(Some(""), Some(&id), Some(&json!("2"))).expect("function");
+        assert_eq!(
+            (t.function_id().map(|f| f.to_string()), t.function_version()),
+            (Some(id), 2)
+        );
+        let err = Target::from_request(None, Some(""), None).expect_err("neither");
+        assert_eq!(
+            err.message,
+            "Either function_alias or function_id must be provided."
+        );
+        assert!(Target::from_request(None, Some("abc"), None).is_err());
+        assert!(
+            Target::from_request(None, Some(&FunctionId::new().to_string()), Some(&json!(-1)))
+                .is_err()
+        );
+    }
 
     #[test]
     fn alias_names_are_path_safe() {

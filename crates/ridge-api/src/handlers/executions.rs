@@ -7,12 +7,11 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use ridge_core::api::{CreateExecution, ExecutionList, ExecutionView};
 use ridge_core::{
-    AliasName, Execution, ExecutionId, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target,
+    Execution, ExecutionId, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target,
 };
 use ridge_engine::NewExecution;
 use ridge_engine::resolve::resolve;
 use ridge_store::ExecutionQuery;
-use serde_json::Value;
 
 use super::functions::project_scope;
 use super::{JsonBody, path_id};
@@ -30,52 +29,17 @@ async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Exec
     }
 }
 
-/// `function_version` as an int, a numeric string, or null (0, where Qinling answered 500).
-fn version(raw: Option<Value>) -> Result<i64, ApiError> {
-    let invalid = |v: &Value| {
-        ApiError::BadRequest(format!(
-            "invalid `function_version` {v}: expected a non-negative integer"
-        ))
-    };
-    let n = match &raw {
-        None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| invalid(&Value::Number(n.clone())))?,
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map_err(|_| invalid(&Value::String(s.clone())))?,
-        Some(other) => return Err(invalid(other)),
-    };
-    if n < 0 {
-        return Err(invalid(&Value::from(n)));
-    }
-    Ok(n)
-}
-
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<CreateExecution>,
 ) -> Result<(StatusCode, Json<ExecutionView>), ApiError> {
-    let version = version(body.function_version)?;
     // Qinling: an alias wins over a function id; it is resolved now, in the caller's project.
-    let target = match (
-        body.function_alias.as_deref().filter(|a| !a.is_empty()),
-        body.function_id.as_deref().filter(|f| !f.is_empty()),
-    ) {
-        (Some(alias), _) => Target::Alias(alias.parse::<AliasName>()?),
-        (None, Some(id)) => Target::Function {
-            id: id.parse::<FunctionId>()?,
-            version,
-        },
-        (None, None) => {
-            return Err(ApiError::BadRequest(
-                "Either function_alias or function_id must be provided.".to_owned(),
-            ));
-        }
-    };
+    let target = Target::from_request(
+        body.function_alias.as_deref(),
+        body.function_id.as_deref(),
+        body.function_version.as_ref(),
+    )?;
     if let Target::Function { id, .. } = &target {
         let function = state.store.get_function(*id).await?;
         if !caller.can_see(&function.project_id) {

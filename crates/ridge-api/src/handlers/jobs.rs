@@ -6,8 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use ridge_core::api::{CreateJob, JobList, JobView, UpdateJob};
 use ridge_core::job::{JobUpdate, plan};
-use ridge_core::version::parse_version_number;
-use ridge_core::{AliasName, FunctionId, Job, JobId, JobStatus, Target};
+use ridge_core::{Job, JobId, JobStatus, Target};
 use serde_json::Value;
 
 use super::functions::project_scope;
@@ -64,22 +63,11 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateJob>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     check_text("name", body.name.as_deref())?;
-    let version = parse_version_number(body.function_version.as_ref())?;
-    let target = match (
-        body.function_alias.as_deref().filter(|a| !a.is_empty()),
-        body.function_id.as_deref().filter(|f| !f.is_empty()),
-    ) {
-        (Some(alias), _) => Target::Alias(alias.parse::<AliasName>()?),
-        (None, Some(id)) => Target::Function {
-            id: id.parse::<FunctionId>()?,
-            version,
-        },
-        (None, None) => {
-            return Err(ApiError::BadRequest(
-                "Either function_alias or function_id must be provided.".to_owned(),
-            ));
-        }
-    };
+    let target = Target::from_request(
+        body.function_alias.as_deref(),
+        body.function_id.as_deref(),
+        body.function_version.as_ref(),
+    )?;
     let input = function_input(body.function_input)?;
     let first = body
         .first_execution_time

@@ -75,28 +75,17 @@ async fn check(state: &AppState, caller: &Caller, target: &Target) -> Result<(),
     }
 }
 
-fn required_target() -> ApiError {
-    ApiError::BadRequest("Either function_alias or function_id must be provided.".to_owned())
-}
-
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<WebhookRequest>,
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     check_text("description", body.description.as_deref())?;
-    let version = parse_version_number(body.function_version.as_ref())?;
-    let target = match (
-        body.function_alias.as_deref().filter(|a| !a.is_empty()),
-        body.function_id.as_deref().filter(|f| !f.is_empty()),
-    ) {
-        (Some(alias), _) => Target::Alias(alias.parse::<AliasName>()?),
-        (None, Some(id)) => Target::Function {
-            id: id.parse::<FunctionId>()?,
-            version,
-        },
-        (None, None) => return Err(required_target()),
-    };
+    let target = Target::from_request(
+        body.function_alias.as_deref(),
+        body.function_id.as_deref(),
+        body.function_version.as_ref(),
+    )?;
     let secret = secret(body.secret.as_ref())?.flatten();
     check(&state, &caller, &target).await?;
     let webhook = Webhook {
