@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub webhook_max_body: usize,
     /// How far in the future a job's first (or explicitly set next) time must be (Qinling: 60 s).
     pub job_min_lead: std::time::Duration,
+    /// Whether a function may be granted outbound network (`[sandbox] allow_function_network`).
+    pub allow_function_network: bool,
 }
 
 /// The API as a service: the router behind a path normaliser, because Qinling clients send

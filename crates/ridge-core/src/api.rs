@@ -108,6 +108,9 @@ pub struct FunctionView {
     pub cpu: u64,
     pub memory_size: u64,
     pub timeout: u64,
+    /// Ridge-only: `loopback` (the default) or `outbound`.
+    #[serde(default)]
+    pub network: Option<String>,
     pub count: i64,
     pub latest_version: i64,
     pub project_id: String,
@@ -141,6 +144,7 @@ impl FunctionView {
             memory_size: f.limits.memory_size,
             timeout: u64::from(f.limits.timeout),
             count: f.count,
+            network: Some(f.network.to_string()),
             latest_version: f.latest_version,
             project_id: f.project_id.to_string(),
             created_at: format(&f.created_at),

@@ -18,11 +18,52 @@ pub struct Function {
     pub code: Code,
     pub entry: Entry,
     pub limits: Limits,
+    /// What network the function's workers get (a Ridge-only field).
+    pub network: NetworkAccess,
     /// Executions of version 0 (the function itself).
     pub count: i64,
     pub latest_version: i64,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
+}
+
+/// The network a function's workers get. Loopback only unless the function was granted
+/// outbound access (and the operator allows such grants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkAccess {
+    #[default]
+    Loopback,
+    Outbound,
+}
+
+impl NetworkAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkAccess::Loopback => "loopback",
+            NetworkAccess::Outbound => "outbound",
+        }
+    }
+}
+
+impl fmt::Display for NetworkAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for NetworkAccess {
+    type Err = InvalidInput;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "loopback" => Ok(NetworkAccess::Loopback),
+            "outbound" => Ok(NetworkAccess::Outbound),
+            other => Err(InvalidInput::new(format!(
+                "invalid network `{other}`: expected `loopback` (the default) or `outbound`"
+            ))),
+        }
+    }
 }
 
 /// Where a function's code lives. Ridge stores packages itself; Qinling's `swift` and `image`

@@ -247,6 +247,7 @@ pub(crate) async fn start_worker(
         package_dir,
         entry: function.entry.clone(),
         limits: function.limits,
+        network: function.network,
         log_cap: engine.config.log_cap,
     };
     adapter.start(&spec).await

@@ -355,6 +355,7 @@ impl Engine {
             md5sum: function.code.md5sum().to_owned(),
             entry: function.entry.clone(),
             limits: function.limits,
+            network: function.network,
         };
         let key = (function.id, version);
         let (pool, stale) = {

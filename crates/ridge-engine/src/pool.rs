@@ -23,6 +23,7 @@ pub(crate) struct Fingerprint {
     pub md5sum: String,
     pub entry: Entry,
     pub limits: Limits,
+    pub network: ridge_core::NetworkAccess,
 }
 
 struct IdleWorker {
@@ -365,6 +366,7 @@ mod tests {
                     memory_size: 10,
                     timeout: 5,
                 },
+                network: ridge_core::NetworkAccess::Loopback,
             },
             ScalingPolicy {
                 max_workers,

@@ -69,6 +69,7 @@ async fn two_schedulers_on_one_database_never_double_fire() {
         },
         count: 0,
         latest_version: 0,
+        network: ridge_core::NetworkAccess::Loopback,
         created_at: now,
         updated_at: None,
     };

@@ -48,6 +48,7 @@ async fn main() {
             memory_size: 128 * 1024 * 1024,
             timeout: 30,
         },
+        network: ridge_core::NetworkAccess::Loopback,
         log_cap: 1 << 20,
     };
     let layers: Vec<(&str, Option<SandboxConfig>)> = vec![

@@ -28,6 +28,8 @@ pub struct WorkerSpec {
     pub package_dir: PathBuf,
     pub entry: Entry,
     pub limits: Limits,
+    /// Loopback only, or the host's network for a function granted outbound access.
+    pub network: ridge_core::NetworkAccess,
     /// Cap on the stdout+stderr captured per execution, in bytes.
     pub log_cap: usize,
 }

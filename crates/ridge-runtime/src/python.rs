@@ -227,6 +227,10 @@ impl Runtime for PythonRuntime {
             read_only: &interpreter.prefixes,
             memory_bytes: spec.limits.memory_size,
             cpu_millicores: spec.limits.cpu,
+            network: match spec.network {
+                ridge_core::NetworkAccess::Loopback => ridge_sandbox::Network::Loopback,
+                ridge_core::NetworkAccess::Outbound => ridge_sandbox::Network::Host,
+            },
             keep_fds: &[capture.as_raw_fd()],
         };
         let (command, jail) = self

@@ -35,6 +35,7 @@ fn spec(dir: &Path, entry: &str) -> WorkerSpec {
         package_dir: dir.to_owned(),
         entry: Entry::try_from(entry.to_owned()).expect("valid entry"),
         limits: LimitsPolicy::default().defaults(),
+        network: ridge_core::NetworkAccess::Loopback,
         log_cap: LOG_CAP,
     }
 }

@@ -149,6 +149,9 @@ pub struct JailSpec<'a> {
     pub read_only: &'a [PathBuf],
     pub memory_bytes: u64,
     pub cpu_millicores: u32,
+    /// This worker's network: `Host` for a function granted outbound access. The server-wide
+    /// `network` setting, when `Host`, applies to every worker regardless.
+    pub network: Network,
     /// Descriptors of the caller's that the program inherits, at the same numbers. They must
     /// stay open until the command is spawned.
     pub keep_fds: &'a [RawFd],
@@ -236,7 +239,16 @@ impl Sandbox {
     fn try_isolation(&self, isolation: &Isolation) -> Result<(), String> {
         let truth = find_on_path("true").unwrap_or_else(|| PathBuf::from("/usr/bin/true"));
         let (mut command, mut jail) = self
-            .bwrap_command(isolation, &truth, Vec::new(), None, &[], &[], None)
+            .bwrap_command(
+                isolation,
+                &truth,
+                Vec::new(),
+                None,
+                &[],
+                &[],
+                None,
+                Network::Loopback,
+            )
             .map_err(|e| e.to_string())?;
         let output = command
             .stdin(Stdio::null())
@@ -312,6 +324,7 @@ impl Sandbox {
                 spec.read_only,
                 spec.keep_fds,
                 Some(cgroup),
+                spec.network,
             )?,
             Err(_) => {
                 let mut command = Command::new(spec.program);
@@ -400,6 +413,7 @@ impl Sandbox {
         read_only: &[PathBuf],
         keep_fds: &[RawFd],
         cgroup: Option<WorkerCgroup>,
+        network: Network,
     ) -> Result<(Command, Jail), SandboxError> {
         let mut transient = Vec::new();
         let mut seccomp_fds = Vec::new();
@@ -415,7 +429,12 @@ impl Sandbox {
         }
         let options = bwrap_args(&BwrapPlan {
             unshare_user: isolation.root.is_none(),
-            network: self.config.network,
+            // The server-wide grant, or this worker's own.
+            network: if self.config.network == Network::Host {
+                Network::Host
+            } else {
+                network
+            },
             tmp_size: self.config.tmp_size,
             package_dir,
             read_only,

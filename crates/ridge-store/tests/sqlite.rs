@@ -44,6 +44,7 @@ fn function(runtime_id: RuntimeId) -> Function {
         },
         count: 0,
         latest_version: 0,
+        network: ridge_core::NetworkAccess::Loopback,
         created_at: ridge_core::time::now(),
         updated_at: None,
     }
@@ -146,7 +147,7 @@ async fn data_survives_reopen_and_migrations_run_once() {
             .fetch_all(&mut conn)
             .await
             .expect("migrations table");
-    assert_eq!(applied, vec![(1, true), (2, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
 }
 
 #[tokio::test]

@@ -67,6 +67,9 @@ pub struct SandboxFile {
     pub mode: Option<SandboxMode>,
     /// `loopback` (default) or `host`: the host's network for every function.
     pub network: Option<SandboxNetwork>,
+    /// Whether a function may be granted outbound network (`"network": "outbound"`); default
+    /// false, so only an operator can open the network to functions.
+    pub allow_function_network: Option<bool>,
     /// Size of each worker's private `/tmp`, in bytes (default 64 MiB).
     pub tmp_size: Option<u64>,
     /// Most processes per worker (default 128).
@@ -116,6 +119,8 @@ pub struct Settings {
     pub worker_memory_share: f64,
     pub shutdown_timeout: Duration,
     pub sandbox: ridge_sandbox::SandboxConfig,
+    /// Whether functions may be granted outbound network.
+    pub allow_function_network: bool,
     /// Versions, webhooks and jobs.
     pub triggers: crate::triggers::TriggerSettings,
 }
@@ -167,7 +172,9 @@ impl Settings {
                 );
             }
         }
-        let sandbox = sandbox_config(file.sandbox.unwrap_or_default())?;
+        let sandbox_file = file.sandbox.unwrap_or_default();
+        let allow_function_network = sandbox_file.allow_function_network.unwrap_or(false);
+        let sandbox = sandbox_config(sandbox_file)?;
         let triggers = crate::triggers::TriggerSettings::from_file(
             file.public_url,
             file.max_versions_per_function,
@@ -198,6 +205,7 @@ impl Settings {
                     .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
             ),
             sandbox,
+            allow_function_network,
             triggers,
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {

@@ -178,6 +178,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             webhook_rate_limit: triggers.webhook_rate_limit,
             webhook_max_body: usize::try_from(triggers.webhook_max_body).unwrap_or(usize::MAX),
             job_min_lead: triggers.job_min_lead,
+            allow_function_network: settings.allow_function_network,
         }),
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
     };

@@ -11,7 +11,9 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use ridge_core::api::{FunctionList, FunctionView};
 use ridge_core::function::CodeRequest;
-use ridge_core::{Code, Entry, Function, FunctionId, ProjectId, RuntimeId, RuntimeStatus};
+use ridge_core::{
+    Code, Entry, Function, FunctionId, NetworkAccess, ProjectId, RuntimeId, RuntimeStatus,
+};
 use ridge_store::ProjectScope;
 use serde_json::Value;
 
@@ -33,6 +35,21 @@ fn text(kw: &mut Kwargs, field: &str) -> Result<Option<String>, ApiError> {
         )));
     }
     Ok(value)
+}
+
+/// The Ridge-only `network` field: `loopback` or `outbound`; an outbound grant needs the
+/// operator's `[sandbox] allow_function_network`.
+fn network(state: &AppState, kw: &mut Kwargs) -> Result<Option<NetworkAccess>, ApiError> {
+    let Some(raw) = kw.take_text("network")? else {
+        return Ok(None);
+    };
+    let network: NetworkAccess = raw.trim().parse()?;
+    if network == NetworkAccess::Outbound && !state.config.allow_function_network {
+        return Err(ApiError::Forbidden(
+            "outbound network is not allowed on this server: an operator enables grants with `allow_function_network = true` in the `[sandbox]` settings".to_owned(),
+        ));
+    }
+    Ok(Some(network))
 }
 
 fn entry(kw: &mut Kwargs) -> Result<Option<Entry>, ApiError> {
@@ -110,6 +127,7 @@ pub async fn create(
     let name = text(&mut kw, "name")?;
     let description = text(&mut kw, "description")?;
     let entry = entry(&mut kw)?.unwrap_or_else(Entry::default_entry);
+    let network = network(&state, &mut kw)?.unwrap_or_default();
     let policy = &state.config.limits;
     let limits = policy.apply(
         policy.defaults(),
@@ -137,6 +155,7 @@ pub async fn create(
         limits,
         count: 0,
         latest_version: 0,
+        network,
         created_at: ridge_core::time::now(),
         updated_at: None,
     };
@@ -234,6 +253,7 @@ pub async fn update(
     let name = text(&mut kw, "name")?;
     let description = text(&mut kw, "description")?;
     let entry = entry(&mut kw)?;
+    let network = network(&state, &mut kw)?;
     let code = code(&mut kw)?;
     let policy = &state.config.limits;
     // Qinling checks `timeout` only when it is truthy; an empty form field means unchanged.
@@ -289,6 +309,7 @@ pub async fn update(
     let code_changed = new_md5.as_ref().is_some_and(|m| *m != old_md5);
     let runs_differently = code_changed
         || entry.as_ref().is_some_and(|e| *e != function.entry)
+        || network.is_some_and(|n| n != function.network)
         || limits != function.limits;
 
     if let Some(name) = name {
@@ -301,6 +322,9 @@ pub async fn update(
         function.entry = entry;
     }
     function.limits = limits;
+    if let Some(network) = network {
+        function.network = network;
+    }
     if let Some(md5sum) = new_md5.clone() {
         function.code = Code::Package { md5sum };
     }

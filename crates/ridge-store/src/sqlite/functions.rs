@@ -9,7 +9,7 @@ use crate::{FunctionUsage, ProjectScope, Result, StoreError};
 const TABLE: &str = "functions";
 
 const COLUMNS: &str = "id, project_id, name, description, runtime_id, code, entry, cpu, \
-                       memory_size, timeout, count, latest_version, created_at, updated_at";
+                       memory_size, timeout, network, count, latest_version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct FunctionRow {
@@ -23,6 +23,7 @@ struct FunctionRow {
     cpu: i64,
     memory_size: i64,
     timeout: i64,
+    network: String,
     count: i64,
     latest_version: i64,
     created_at: String,
@@ -45,6 +46,7 @@ impl TryFrom<FunctionRow> for Function {
                 memory_size: r.int("memory_size", row.memory_size)?,
                 timeout: r.int("timeout", row.timeout)?,
             },
+            network: r.parse("network", &row.network)?,
             created_at: r.ts("created_at", &row.created_at)?,
             updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
             count: row.count,
@@ -59,8 +61,8 @@ impl TryFrom<FunctionRow> for Function {
 pub(super) async fn create(pool: &SqlitePool, function: &Function) -> Result<()> {
     sqlx::query(
         "INSERT INTO functions (id, project_id, name, description, runtime_id, code, entry, cpu, \
-         memory_size, timeout, count, latest_version, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         memory_size, timeout, network, count, latest_version, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(function.id.to_string())
     .bind(function.project_id.as_str())
@@ -72,6 +74,7 @@ pub(super) async fn create(pool: &SqlitePool, function: &Function) -> Result<()>
     .bind(i64::from(function.limits.cpu))
     .bind(codec::int("memory_size", function.limits.memory_size)?)
     .bind(i64::from(function.limits.timeout))
+    .bind(function.network.as_str())
     .bind(function.count)
     .bind(function.latest_version)
     .bind(codec::ts(&function.created_at))
@@ -135,7 +138,7 @@ pub(super) async fn list(pool: &SqlitePool, scope: &ProjectScope) -> Result<Vec<
 pub(super) async fn update(pool: &SqlitePool, function: &Function) -> Result<()> {
     let done = sqlx::query(
         "UPDATE functions SET name = ?, description = ?, code = ?, entry = ?, cpu = ?, \
-         memory_size = ?, timeout = ?, updated_at = ? WHERE id = ?",
+         memory_size = ?, timeout = ?, network = ?, updated_at = ? WHERE id = ?",
     )
     .bind(function.name.as_deref())
     .bind(function.description.as_deref())
@@ -144,6 +147,7 @@ pub(super) async fn update(pool: &SqlitePool, function: &Function) -> Result<()>
     .bind(i64::from(function.limits.cpu))
     .bind(codec::int("memory_size", function.limits.memory_size)?)
     .bind(i64::from(function.limits.timeout))
+    .bind(function.network.as_str())
     .bind(codec::opt_ts(function.updated_at.as_ref()))
     .bind(function.id.to_string())
     .execute(pool)

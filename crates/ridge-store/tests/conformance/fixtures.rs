@@ -52,6 +52,7 @@ pub fn function(project_id: &str, runtime_id: RuntimeId, created: i64) -> Functi
         },
         count: 0,
         latest_version: 0,
+        network: ridge_core::NetworkAccess::Loopback,
         created_at: at(created),
         updated_at: None,
     }

@@ -86,6 +86,7 @@ pub async fn function_update_keeps_counters(store: &dyn Store) {
         ridge_core::Function {
             count: 1,
             latest_version: 0,
+            network: ridge_core::NetworkAccess::Loopback,
             ..changed
         }
     );
