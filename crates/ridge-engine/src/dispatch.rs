@@ -205,8 +205,15 @@ async fn execute(
             outcome::worker_failed(e, took)
         }
         Err(_) => {
+            // A function that exhausted its memory or processes (a fork bomb under a small
+            // memory limit churns until the timeout) failed for that reason, not for time.
+            let exhausted = worker.hit_resource_limit();
             lease.discard().await;
-            outcome::timed_out(execution.id, function.limits.timeout, took)
+            if exhausted {
+                outcome::resources_exhausted(execution.id, took)
+            } else {
+                outcome::timed_out(execution.id, function.limits.timeout, took)
+            }
         }
     })
 }

@@ -58,6 +58,17 @@ pub(crate) fn timed_out(id: ExecutionId, timeout_secs: u32, took: Duration) -> E
     }
 }
 
+/// The execution ran out of time after its worker hit the memory or pids limit.
+pub(crate) fn resources_exhausted(id: ExecutionId, took: Duration) -> ExecutionOutcome {
+    ExecutionOutcome {
+        status: ExecutionStatus::Failed,
+        result: ExecutionResult::new(secs(took), Value::String(messages::RESOURCE.to_owned())),
+        logs: format!(
+            "Start execution: {id}\n[ridge: the execution hit its memory or process limit and did not finish; its processes were killed]\n"
+        ),
+    }
+}
+
 /// The worker failed during the call.
 pub(crate) fn worker_failed(error: WorkerError, took: Duration) -> ExecutionOutcome {
     match error {

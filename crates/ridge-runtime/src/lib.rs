@@ -115,4 +115,10 @@ pub trait Worker: Send + 'static {
 
     /// Kills the worker's whole process tree and reaps it. Idempotent.
     async fn kill(&mut self);
+
+    /// Whether the worker ran into its memory or process limit (an OOM kill, a fork refused at
+    /// the pids limit). Lets a timeout caused by exhausted resources be reported as such.
+    fn hit_resource_limit(&self) -> bool {
+        false
+    }
 }

@@ -373,6 +373,10 @@ impl Worker for ProcessWorker {
         self.child.id()
     }
 
+    fn hit_resource_limit(&self) -> bool {
+        self.jail.hit_resource_limit()
+    }
+
     async fn invoke(&mut self, invocation: &Invocation) -> Result<InvocationOutcome, WorkerError> {
         match self.state {
             State::Idle => {}

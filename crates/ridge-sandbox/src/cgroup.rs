@@ -310,6 +310,19 @@ impl WorkerCgroup {
         })
     }
 
+    /// Whether a `fork` of this worker failed at the pids limit (`pids.events`, v1 and v2).
+    pub fn pids_exhausted(&self) -> bool {
+        self.dirs.iter().any(|(_, dir)| {
+            fs::read_to_string(dir.join("pids.events")).is_ok_and(|text| {
+                text.lines().any(|line| {
+                    line.strip_prefix("max ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+            })
+        })
+    }
+
     /// Kills every process of the worker. v2: `cgroup.kill`; otherwise freeze, SIGKILL every
     /// member, thaw, and repeat until the cgroup is empty (bounded). Synchronous and quick.
     pub fn kill(&self) {
@@ -624,6 +637,14 @@ mod tests {
             "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
         );
         assert!(cg.oom_killed());
+        assert!(!cg.pids_exhausted());
+        touch(&dir, "pids.events", "max 0\n");
+        assert!(!cg.pids_exhausted());
+        touch(&dir, "pids.events", "max 17\n");
+        assert!(
+            cg.pids_exhausted(),
+            "a fork refused at pids.max is recorded"
+        );
         cg.kill();
         assert_eq!(read(&dir.join("cgroup.kill")), "1");
         // The kernel creates `cgroup.procs` in a new cgroup; the fake tree needs it made.

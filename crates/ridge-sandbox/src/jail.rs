@@ -726,6 +726,13 @@ impl Jail {
         self.cgroup.as_ref().is_some_and(WorkerCgroup::oom_killed)
     }
 
+    /// Whether the worker ran into its memory or pids limit at some point.
+    pub fn hit_resource_limit(&self) -> bool {
+        self.cgroup
+            .as_ref()
+            .is_some_and(|cg| cg.oom_killed() || cg.pids_exhausted())
+    }
+
     /// The signal that ended the worker's program. bubblewrap reports a program killed by
     /// signal `n` as exit code `128 + n`.
     pub fn exit_signal(&self, status: ExitStatus) -> Option<i32> {

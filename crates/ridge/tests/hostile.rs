@@ -189,6 +189,26 @@ def main(bomb=False, **kw):
 }
 
 #[tokio::test]
+async fn a_fork_bomb_under_the_default_memory_also_fails_with_the_resource_message() {
+    // At 32 MiB the OOM killer churns the forked interpreters and the bomb runs into its
+    // timeout; the cgroup's records say why, so the message is still the resource one.
+    let h = Hostile::with(
+        r#"
+import os
+def main(**kw):
+    while True:
+        os.fork()
+"#,
+        |u| u.timeout = Some(3),
+    )
+    .await;
+    let e = h.run(json!({})).await;
+    assert_eq!(e.status, "failed", "{e:?}");
+    assert_eq!(output(&e), json!(RESOURCE));
+    h.survived().await;
+}
+
+#[tokio::test]
 async fn memory_past_the_limit_fails_and_the_worker_is_replaced() {
     let h = Hostile::with(
         r#"
