@@ -239,9 +239,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config: args.config,
         python: args.python,
     })?;
+    let stop = shutdown_signal()?;
     let server = start(settings).await?;
     eprintln!("Ridge listening on {}", server.url());
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     server.stop().await
 }
@@ -255,25 +256,16 @@ fn init_tracing() {
         .try_init();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Registers the SIGTERM handler now and returns a future that resolves on SIGTERM or Ctrl-C.
+/// Registering before the server says it listens means a SIGTERM sent right after that line
+/// drains the server instead of killing it with the default action.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }
