@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use ridge_core::Timestamp;
+use ridge_core::{Limits, Timestamp};
 use serde_json::Value;
 
 use crate::{Result, StoreError};
@@ -71,6 +71,15 @@ impl<'a> RowReader<'a> {
     pub(super) fn int<T: TryFrom<i64>>(&self, column: &str, value: i64) -> Result<T> {
         T::try_from(value)
             .map_err(|_| self.corrupt(column, format_args!("{value} is out of range")))
+    }
+
+    /// The `cpu`, `memory_size` and `timeout` columns that functions and versions share.
+    pub(super) fn limits(&self, cpu: i64, memory_size: i64, timeout: i64) -> Result<Limits> {
+        Ok(Limits {
+            cpu: self.int("cpu", cpu)?,
+            memory_size: self.int("memory_size", memory_size)?,
+            timeout: self.int("timeout", timeout)?,
+        })
     }
 
     pub(super) fn json<T: serde::de::DeserializeOwned>(

@@ -1,6 +1,6 @@
 //! SQL of the `functions` table.
 
-use ridge_core::{Entry, Function, FunctionId, Limits};
+use ridge_core::{Entry, Function, FunctionId};
 use sqlx::SqlitePool;
 
 use super::codec::{self, RowReader};
@@ -41,11 +41,7 @@ impl TryFrom<FunctionRow> for Function {
             runtime_id: r.parse("runtime_id", &row.runtime_id)?,
             code: r.json("code", &row.code)?,
             entry: Entry::try_from(row.entry).map_err(|e| r.corrupt("entry", e))?,
-            limits: Limits {
-                cpu: r.int("cpu", row.cpu)?,
-                memory_size: r.int("memory_size", row.memory_size)?,
-                timeout: r.int("timeout", row.timeout)?,
-            },
+            limits: r.limits(row.cpu, row.memory_size, row.timeout)?,
             network: r.parse("network", &row.network)?,
             created_at: r.ts("created_at", &row.created_at)?,
             updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,

@@ -1,6 +1,6 @@
 //! SQL of the `function_versions` table.
 
-use ridge_core::{Entry, FunctionId, FunctionVersion, Limits, Timestamp, VersionId};
+use ridge_core::{Entry, FunctionId, FunctionVersion, Timestamp, VersionId};
 use sqlx::SqlitePool;
 
 use super::codec::{self, RowReader};
@@ -39,11 +39,7 @@ impl TryFrom<VersionRow> for FunctionVersion {
             function_id: r.parse("function_id", &row.function_id)?,
             code: r.json("code", &row.code)?,
             entry: Entry::try_from(row.entry).map_err(|e| r.corrupt("entry", e))?,
-            limits: Limits {
-                cpu: r.int("cpu", row.cpu)?,
-                memory_size: r.int("memory_size", row.memory_size)?,
-                timeout: r.int("timeout", row.timeout)?,
-            },
+            limits: r.limits(row.cpu, row.memory_size, row.timeout)?,
             created_at: r.ts("created_at", &row.created_at)?,
             updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
             version_number: row.version_number,
