@@ -52,6 +52,12 @@ impl Capacity {
     }
 }
 
+/// The workers' memory budget: `share` of the host's memory (of 8 GiB when it cannot be read).
+pub fn worker_memory_budget(share: f64) -> u64 {
+    let total = host_memory().unwrap_or(8 << 30);
+    (total as f64 * share) as u64
+}
+
 /// The host's total memory in bytes, from `/proc/meminfo`.
 pub fn host_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;

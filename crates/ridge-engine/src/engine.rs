@@ -37,7 +37,7 @@ impl Default for EngineConfig {
             scaling: ScalingPolicy::default(),
             log_cap: 1024 * 1024,
             reap_interval: Duration::from_secs(10),
-            worker_memory_budget: crate::capacity::host_memory().map_or(8 << 30, |m| m / 2),
+            worker_memory_budget: crate::capacity::worker_memory_budget(0.5),
             max_queue_length: 10_000,
             max_queue_wait: Duration::from_secs(60),
         }

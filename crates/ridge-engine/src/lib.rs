@@ -21,7 +21,7 @@ mod pool;
 mod recovery;
 pub mod resolve;
 
-pub use capacity::host_memory;
+pub use capacity::{host_memory, worker_memory_budget};
 pub use engine::{Engine, EngineConfig, PoolStats, QueueFull, WorkerInfo};
 pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};
 pub use resolve::{NewExecution, ResolveError, Resolved};

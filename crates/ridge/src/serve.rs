@@ -143,7 +143,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 idle_expiry: settings.function_service_expiration,
             },
             log_cap: usize::try_from(settings.log_cap).unwrap_or(usize::MAX),
-            worker_memory_budget: worker_memory_budget(settings.worker_memory_share),
+            worker_memory_budget: ridge_engine::worker_memory_budget(settings.worker_memory_share),
             max_queue_length: settings.max_queue_length,
             max_queue_wait: settings.max_queue_wait,
             // Check often enough that a worker outlives its expiry by at most half of it.
@@ -206,12 +206,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         task,
         jobs,
     })
-}
-
-/// The host-wide memory budget for workers: a share of the host's memory.
-fn worker_memory_budget(share: f64) -> u64 {
-    let total = ridge_engine::host_memory().unwrap_or(8 << 30);
-    (total as f64 * share) as u64
 }
 
 /// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
