@@ -107,7 +107,7 @@ async fn execute(
             return claim(engine, execution).await.then(outcome::platform_error);
         }
     };
-    let Some(adapter) = runtime.kind().and_then(|k| engine.adapter(k)) else {
+    let Some(adapter) = runtime.kind().and_then(|k| engine.adapter(&k)) else {
         tracing::error!(execution = %execution.id, image = %runtime.image, "no runtime adapter for this image");
         return claim(engine, execution).await.then(outcome::platform_error);
     };

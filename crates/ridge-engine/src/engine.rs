@@ -117,7 +117,7 @@ impl Engine {
                     tracing::warn!(runtime = %kind, %why, "runtime cannot run on this host")
                 }
             }
-            lock(&self.checks).insert(*kind, found);
+            lock(&self.checks).insert(kind.clone(), found);
         }
         for runtime in self.store.all_runtimes().await? {
             if matches!(
@@ -143,21 +143,37 @@ impl Engine {
         Ok(())
     }
 
-    /// The result of each runtime kind's host check, for `GET /v1/info`.
+    /// The result of each runtime kind's host check, for `GET /v1/info`, sorted by kind.
     pub fn runtime_checks(&self) -> Vec<(RuntimeKind, Result<String, String>)> {
         let checks = lock(&self.checks);
-        let mut all: Vec<_> = RuntimeKind::ALL
-            .iter()
+        let mut all: Vec<_> = self
+            .adapters
+            .keys()
             .map(|k| {
                 let found = checks
                     .get(k)
                     .cloned()
                     .unwrap_or_else(|| Err("not checked yet".to_owned()));
-                (*k, found)
+                (k.clone(), found)
             })
             .collect();
-        all.sort_by_key(|(k, _)| k.as_str());
+        all.sort_by(|(a, _), (b, _)| a.cmp(b));
         all
+    }
+
+    /// The runtime kind an `image` names, if this server has that kind (built in, or declared
+    /// in its configuration file).
+    pub fn runtime_kind(&self, image: &str) -> Result<RuntimeKind, ridge_core::InvalidInput> {
+        let kind = RuntimeKind::from_image(image)?;
+        if self.adapters.contains_key(&kind) {
+            return Ok(kind);
+        }
+        let mut known: Vec<&str> = self.adapters.keys().map(RuntimeKind::as_str).collect();
+        known.sort_unstable();
+        Err(ridge_core::InvalidInput::new(format!(
+            "unknown runtime image `{image}`: known runtime kinds are {}",
+            known.join(", ")
+        )))
     }
 
     /// Brings a newly created (or re-imaged) runtime to `available`, or `error` when this host
@@ -182,8 +198,8 @@ impl Engine {
         }
     }
 
-    pub(crate) fn adapter(&self, kind: RuntimeKind) -> Option<Arc<dyn RuntimeAdapter>> {
-        self.adapters.get(&kind).cloned()
+    pub(crate) fn adapter(&self, kind: &RuntimeKind) -> Option<Arc<dyn RuntimeAdapter>> {
+        self.adapters.get(kind).cloned()
     }
 
     /// Runs a stored `running` execution on a worker and records its outcome. The work happens
@@ -229,7 +245,7 @@ impl Engine {
         let Ok(runtime) = self.store.get_runtime(function.runtime_id).await else {
             return;
         };
-        let Some(adapter) = runtime.kind().and_then(|k| self.adapter(k)) else {
+        let Some(adapter) = runtime.kind().and_then(|k| self.adapter(&k)) else {
             return;
         };
         let pool = self.pool_for(&function, version, runtime.id).await;

@@ -151,7 +151,7 @@ impl PythonRuntime {
 #[async_trait]
 impl Runtime for PythonRuntime {
     fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Python3
+        RuntimeKind::PYTHON3
     }
 
     async fn check(&self) -> Result<String, CheckError> {

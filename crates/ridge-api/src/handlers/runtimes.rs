@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use ridge_core::api::{
     CreateRuntime, PoolCapacity, PoolView, RuntimeList, RuntimeView, UpdateRuntime,
 };
-use ridge_core::{Runtime, RuntimeId, RuntimeKind, RuntimeStatus};
+use ridge_core::{Runtime, RuntimeId, RuntimeStatus};
 
 use super::{JsonBody, path_id};
 use crate::context::Caller;
@@ -60,7 +60,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<RuntimeView>), ApiError> {
     caller.require_admin()?;
     let image = body.image.ok_or_else(|| ApiError::missing("image"))?;
-    RuntimeKind::from_image(&image)?;
+    state.engine.runtime_kind(&image)?;
     check_text("name", &body.name)?;
     check_text("description", &body.description)?;
     check_text("image", &Some(image.clone()))?;
@@ -93,7 +93,7 @@ pub async fn update(
     check_text("description", &body.description)?;
     let new_image = body.image.filter(|i| *i != runtime.image);
     if let Some(image) = &new_image {
-        RuntimeKind::from_image(image)?;
+        state.engine.runtime_kind(image)?;
         check_text("image", &Some(image.clone()))?;
         if runtime.status != RuntimeStatus::Available {
             return Err(ApiError::Conflict(format!(
