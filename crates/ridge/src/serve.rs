@@ -99,11 +99,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             .await
             .with_context(|| format!("cannot open the database `{}`", db.display()))?,
     );
-    let packages: Arc<dyn PackageStore> = Arc::new(LocalPackageStore::new(
+    let local_packages = LocalPackageStore::new(
         data_dir.join("packages"),
         data_dir.join("unpacked"),
         UnpackLimits::default(),
-    ));
+    );
+    // Unpacked copies are not fsynced: after a crash one could be incomplete. They are rebuilt
+    // from the stored zips on demand, so start from an empty cache.
+    local_packages
+        .clear_unpacked()
+        .await
+        .context("cannot clear the unpacked packages")?;
+    let packages: Arc<dyn PackageStore> = Arc::new(local_packages);
 
     let python_defaults = PythonConfig::default();
     let sandbox_config = ridge_sandbox::SandboxConfig {

@@ -71,6 +71,22 @@ async fn setup(client: &RidgeClient) -> String {
         .id
 }
 
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 async fn start_async(client: &RidgeClient, function: &str, sleep: f64) -> String {
     client
         .create_execution(&CreateExecution {
@@ -111,6 +127,13 @@ async fn kill_9_loses_no_accepted_execution() {
     }
     child.start_kill().expect("kill -9");
     child.wait().await.expect("reaped");
+    // A crash can leave an unpacked copy half written: the restart must not serve it.
+    let mut damaged = 0;
+    for file in files_under(&data.path().join("unpacked")) {
+        std::fs::write(&file, "this is not python (").expect("damage");
+        damaged += 1;
+    }
+    assert!(damaged > 0, "the running execution had an unpacked package");
 
     let (mut child, url) = serve(data.path(), config).await;
     let client = RidgeClient::new(&url).expect("client");
