@@ -3,11 +3,11 @@
 ridge-runtime embeds this file and starts it as `python3 -I -S -B -c <this source>` with a
 cleared environment, in the package directory, as the leader of its own process group (inside
 the server's sandbox, where the package is at /function and this worker is alone in its PID
-namespace). It speaks
-length-prefixed frames (4-byte big-endian length, then UTF-8 JSON) on private copies of the fds
-it was given as stdin and stdout; fd 0 then reads /dev/null, and fds 1 and 2 go to the stderr
-pipe (drained into Ridge's log) except while an execution or the import runs, when they go to
-the capture file (an inherited descriptor, opened for appending) that Ridge reads afterwards.
+namespace). It implements the worker protocol of docs/runtime-protocol.md: length-prefixed
+frames (4-byte big-endian length, then UTF-8 JSON) on the descriptors named by RIDGE_FD_IN and
+RIDGE_FD_OUT. Its fd 0 reads /dev/null and fds 1 and 2 append to the capture file that Ridge
+reads after each execution, so everything the function (or a process it starts) prints is
+captured without this worker's help.
 
 Frames from Ridge:   init, invoke.
 Frames to Ridge:     loading, ready, load_error, returned, raised, fatal.
@@ -82,15 +82,12 @@ def _write_frame(message):
 
 
 def _take_protocol_fds():
-    """Moves the protocol to private fds, so that user code cannot read or write frames."""
+    """Finds the protocol's descriptors and keeps them from processes the function starts."""
     global _PROTO_IN, _PROTO_OUT
-    _PROTO_IN = os.dup(0)  # non-inheritable (PEP 446): child processes do not get it
-    _PROTO_OUT = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    os.dup2(2, 1)  # outside executions, stray output goes to Ridge's log, never the protocol
-    return os.dup(2)
+    _PROTO_IN = int(os.environ.pop("RIDGE_FD_IN"))
+    _PROTO_OUT = int(os.environ.pop("RIDGE_FD_OUT"))
+    os.set_inheritable(_PROTO_IN, False)
+    os.set_inheritable(_PROTO_OUT, False)
 
 
 def _fresh_stdio():
@@ -114,25 +111,15 @@ def _flush_stdio():
 
 
 class _Capture:
-    """Points fds 1 and 2 (and so child processes too) at the capture file."""
-
-    def __init__(self, fd, restore_fd):
-        self.fd = fd
-        self.restore_fd = restore_fd
+    """Gives the function fresh sys.stdout/sys.stderr on fds 1 and 2 (the capture file), and
+    flushes them when it returns, before Ridge reads the file."""
 
     def __enter__(self):
-        _flush_stdio()
-        # Ridge empties the file after reading it; the descriptor appends.
-        os.dup2(self.fd, 1)
-        os.dup2(self.fd, 2)
         _fresh_stdio()
         return self
 
     def __exit__(self, *exc_info):
         _flush_stdio()
-        os.dup2(self.restore_fd, 1)
-        os.dup2(self.restore_fd, 2)
-        _fresh_stdio()
         return False
 
 
@@ -204,7 +191,6 @@ def _setup(init):
         resource.setrlimit(which, (value, value))
     global _KILL_STRAYS
     _KILL_STRAYS = bool(init["kill_strays"])
-    os.set_inheritable(init["capture_fd"], False)
     sys.path.insert(0, init["package_dir"])
     _fresh_stdio()
     for stream in (sys.stdout, sys.stderr):
@@ -285,14 +271,14 @@ def _load_reply(init, capture):
         capture.__exit__()
 
 
-def _serve(init, restore_fd):
-    capture = _Capture(init["capture_fd"], restore_fd)
+def _serve(init):
+    capture = _Capture()
     _write_frame({"type": "loading"})
     func, failure = _load_reply(init, capture)
     if failure is not None:
         _write_frame(failure)
         return
-    _write_frame({"type": "ready", "python": "%d.%d.%d" % sys.version_info[:3]})
+    _write_frame({"type": "ready", "runtime": "python %d.%d.%d" % sys.version_info[:3]})
     while True:
         message = _read_frame()
         if message is None:
@@ -305,8 +291,8 @@ def _serve(init, restore_fd):
 def _main():
     global _MAX_FRAME, _WORKER_FILE
     _WORKER_FILE = _main.__code__.co_filename
-    restore_fd = _take_protocol_fds()
     try:
+        _take_protocol_fds()
         init = _read_frame()
         if init is None:
             return 0
@@ -318,7 +304,7 @@ def _main():
         _fatal("worker setup failed: %s" % _message(exc))
         return 1
     try:
-        _serve(init, restore_fd)
+        _serve(init)
     except _ProtocolError as exc:
         _fatal("protocol error: %s" % exc)
         return 1

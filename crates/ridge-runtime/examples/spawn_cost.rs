@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ridge_core::{Entry, ExecutionId, FunctionId, Limits};
-use ridge_runtime::{Invocation, PythonConfig, PythonRuntime, Runtime, WorkerSpec};
+use ridge_runtime::{Invocation, ProcessConfig, ProcessRuntime, Runtime, WorkerSpec};
 use ridge_sandbox::{Enforcement, HostCapabilities, Sandbox, SandboxConfig};
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -85,11 +85,14 @@ async fn main() {
                 .collect();
             eprintln!("{name}: not enforced: {missing:?}");
         }
-        let runtime = PythonRuntime::new(PythonConfig {
-            scratch_dir: Some(scratch.path().to_owned()),
-            sandbox,
-            ..PythonConfig::default()
-        });
+        let runtime = ProcessRuntime::python(
+            None,
+            ProcessConfig {
+                scratch_dir: Some(scratch.path().to_owned()),
+                sandbox,
+                ..ProcessConfig::default()
+            },
+        );
         runtime.check().await.expect("python is available");
         let mut cold = Vec::new();
         let mut warm = Vec::new();

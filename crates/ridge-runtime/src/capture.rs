@@ -52,6 +52,12 @@ pub(crate) fn take_capture(path: &Path, cap: usize) -> io::Result<Captured> {
         Err(e) => return Err(e),
     };
     let size = file.metadata()?.len();
+    if size == 0 {
+        return Ok(Captured {
+            cap,
+            ..Captured::default()
+        });
+    }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(cap).min(cap));
     file.by_ref().take(cap as u64).read_to_end(&mut bytes)?;
     // Appends from the worker land at the new end of the file.

@@ -4,14 +4,19 @@
 //! one function (version) once and serves executions one at a time over length-prefixed frames
 //! on pipes. The engine owns pools, scheduling and timeouts; this crate owns the process and the
 //! protocol. Isolation comes from `ridge-sandbox`.
+//!
+//! [`ProcessRuntime`] is the one implementation for process workers; Python, Node.js and the
+//! kinds an operator declares differ only in how the interpreter is launched.
 
 mod capture;
 mod frame;
+mod launch;
+mod node;
 mod process;
 mod protocol;
 mod python;
 
-pub use python::{PythonConfig, PythonRuntime, WORKER_ENV};
+pub use launch::{ProcessConfig, ProcessRuntime, WORKER_ENV};
 
 use std::path::PathBuf;
 
@@ -93,7 +98,8 @@ pub enum CheckError {
 pub trait Runtime: Send + Sync + 'static {
     fn kind(&self) -> RuntimeKind;
 
-    /// Checks that this host can run the runtime (for Python: finds and runs the interpreter).
+    /// Checks that this host can run the runtime (for Python and Node: finds and runs the
+    /// interpreter).
     /// The `Ok` text describes what was found, for `GET /v1/info`.
     async fn check(&self) -> Result<String, CheckError>;
 

@@ -1,21 +1,27 @@
 //! A worker process: spawning, the start handshake, one execution at a time, and its end.
 //!
-//! Runtime-neutral: the Python adapter builds the command and the init frame; anything that
-//! speaks [the protocol](crate::protocol) can run here.
+//! Runtime-neutral: [`crate::ProcessRuntime`] builds the command and the init frame; anything
+//! that speaks [the protocol](crate::protocol) can run here.
+//!
+//! The descriptors a worker starts with (see docs/runtime-protocol.md): fd 0 reads `/dev/null`;
+//! fds 1 and 2 append to the capture file, so everything the worker and its children print is
+//! captured at the descriptor level without the worker's help; the frames travel on two pipes
+//! whose numbers are in `RIDGE_FD_IN` and `RIDGE_FD_OUT`.
 
-use std::collections::VecDeque;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::ExecutionId;
 use ridge_sandbox::Jail;
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::BufReader;
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
 
 use crate::capture::{Captured, execution_logs, load_logs, take_capture};
 use crate::frame::{FrameError, read_frame, write_frame};
@@ -24,16 +30,51 @@ use crate::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 
 /// How long a worker that closed its protocol pipe gets to finish exiting before Ridge kills it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
-/// Lines of the worker's stderr kept to explain a failed start.
-const STDERR_TAIL_LINES: usize = 20;
-/// Longest stderr line forwarded to the log in one piece.
-const STDERR_LINE_MAX: u64 = 4096;
-/// Import-time output shown in the debug log, at most.
-const IMPORT_OUTPUT_LOGGED: usize = 4096;
-/// Prefix of the worker program's own messages on stderr (logged as warnings).
-const WORKER_PREFIX: &str = "ridge-worker: ";
+/// Output outside executions (while loading, between calls) shown in the server log, at most.
+const STRAY_OUTPUT_LOGGED: usize = 4096;
+/// The end of the captured output quoted to explain a failed start, at most.
+const START_OUTPUT_QUOTED: usize = 2048;
+/// The environment variables naming the worker's frame descriptors.
+pub(crate) const FD_IN_VAR: &str = "RIDGE_FD_IN";
+pub(crate) const FD_OUT_VAR: &str = "RIDGE_FD_OUT";
 
-type StderrTail = Arc<Mutex<VecDeque<String>>>;
+/// The two pipes of the protocol. The worker's ends are inherited at their numbers (given in
+/// [`FD_IN_VAR`] and [`FD_OUT_VAR`]); Ridge's ends stay close-on-exec.
+pub(crate) struct Channel {
+    /// The worker reads frames from here.
+    worker_in: OwnedFd,
+    /// The worker writes frames here.
+    worker_out: OwnedFd,
+    to_worker: OwnedFd,
+    from_worker: OwnedFd,
+}
+
+impl Channel {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+        let (worker_in, to_worker) = nix::unistd::pipe2(cloexec)?;
+        let (from_worker, worker_out) = nix::unistd::pipe2(cloexec)?;
+        Ok(Self {
+            worker_in,
+            worker_out,
+            to_worker,
+            from_worker,
+        })
+    }
+
+    /// The descriptors the worker must inherit.
+    pub(crate) fn worker_fds(&self) -> [RawFd; 2] {
+        [self.worker_in.as_raw_fd(), self.worker_out.as_raw_fd()]
+    }
+
+    /// The variables that tell the worker its descriptors.
+    pub(crate) fn env(&self) -> [(&'static str, String); 2] {
+        [
+            (FD_IN_VAR, self.worker_in.as_raw_fd().to_string()),
+            (FD_OUT_VAR, self.worker_out.as_raw_fd().to_string()),
+        ]
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -58,11 +99,10 @@ enum End {
 pub(crate) struct ProcessWorker {
     name: String,
     child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdin: pipe::Sender,
+    stdout: BufReader<pipe::Receiver>,
     capture_path: PathBuf,
     log_cap: usize,
-    stderr_tail: StderrTail,
     state: State,
     /// The worker's sandbox: its cgroups (limits, whole-tree kill, OOM report).
     jail: Jail,
@@ -71,25 +111,50 @@ pub(crate) struct ProcessWorker {
 }
 
 impl ProcessWorker {
-    /// Spawns `command` as the leader of a new process group, with piped stdio. The caller has
-    /// set the program, arguments, environment and working directory, through `jail`'s sandbox.
+    /// Spawns `command` as the leader of a new process group, with `/dev/null` as fd 0, the
+    /// capture file as fds 1 and 2, and the worker's ends of `channel` (which `command` must
+    /// keep open). The caller has set the program, arguments, environment and working
+    /// directory, through `jail`'s sandbox.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one worker, built by one caller"
+    )]
     pub(crate) fn spawn(
         name: String,
         mut command: Command,
         mut jail: Jail,
+        channel: Channel,
         scratch: TempDir,
+        capture: &File,
         capture_path: PathBuf,
         log_cap: usize,
     ) -> Result<Self, StartError> {
+        let stdio = |what: &str| {
+            capture
+                .try_clone()
+                .map(Stdio::from)
+                .map_err(|e| StartError::Spawn {
+                    detail: format!("cannot give worker `{name}` its {what}: {e}"),
+                    source: Some(e),
+                })
+        };
         command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(stdio("stdout")?)
+            .stderr(stdio("stderr")?)
             .process_group(0)
             .kill_on_drop(true);
         let spawned = command.spawn();
         jail.spawned();
-        let mut child = match spawned {
+        let Channel {
+            worker_in,
+            worker_out,
+            to_worker,
+            from_worker,
+        } = channel;
+        // The worker has its own copies now; ours would hide its end of the pipes.
+        drop((worker_in, worker_out));
+        let child = match spawned {
             Ok(child) => child,
             Err(e) => {
                 let _ = remove_cgroup(&mut jail);
@@ -99,17 +164,13 @@ impl ProcessWorker {
                 });
             }
         };
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
+        let pipes = pipe::Sender::from_owned_fd(to_worker)
+            .and_then(|tx| Ok((tx, pipe::Receiver::from_owned_fd(from_worker)?)));
+        let (stdin, stdout) = pipes.map_err(|e| StartError::Spawn {
             // Dropping `child` kills it (kill_on_drop).
-            return Err(StartError::Spawn {
-                detail: "worker pipes were not created".to_owned(),
-                source: None,
-            });
-        };
-        let stderr_tail = StderrTail::default();
-        tokio::spawn(drain_stderr(name.clone(), stderr, stderr_tail.clone()));
+            detail: format!("cannot use the pipes of worker `{name}`: {e}"),
+            source: Some(e),
+        })?;
         tracing::debug!(worker = %name, pid = child.id(), "worker spawned");
         Ok(Self {
             name,
@@ -118,7 +179,6 @@ impl ProcessWorker {
             stdout: BufReader::with_capacity(64 * 1024, stdout),
             capture_path,
             log_cap,
-            stderr_tail,
             state: State::Busy,
             jail,
             _scratch: scratch,
@@ -163,14 +223,10 @@ impl ProcessWorker {
             };
             match reply {
                 Ok(Some(Reply::Loading)) if !*loading => *loading = true,
-                Ok(Some(Reply::Ready { python })) if *loading => {
-                    let output = self.take_capture();
-                    if !output.text.is_empty() {
-                        let shown: String =
-                            output.text.chars().take(IMPORT_OUTPUT_LOGGED).collect();
-                        tracing::debug!(worker = %self.name, output = %shown, "output while loading the function");
-                    }
-                    tracing::debug!(worker = %self.name, %python, "worker ready");
+                Ok(Some(Reply::Ready { runtime })) if *loading => {
+                    self.log_stray_output("while loading the function");
+                    let runtime = runtime.unwrap_or_default();
+                    tracing::debug!(worker = %self.name, %runtime, "worker ready");
                     return Ok(());
                 }
                 Ok(Some(Reply::LoadError { message, traceback })) if *loading => {
@@ -218,20 +274,31 @@ impl ProcessWorker {
         })
     }
 
-    /// A start failure that is the platform's, with the worker's last stderr lines.
+    /// Output the worker printed outside an execution goes to the server's debug log, never
+    /// into an execution's log.
+    fn log_stray_output(&self, when: &str) {
+        let output = self.take_capture();
+        if !output.text.is_empty() {
+            let shown: String = output.text.chars().take(STRAY_OUTPUT_LOGGED).collect();
+            tracing::debug!(worker = %self.name, output = %shown, "output {when}");
+        }
+    }
+
+    /// A start failure that is the platform's, quoting the end of what the worker (or the
+    /// sandbox, whose errors go to the same descriptors) printed.
     fn spawn_error(&self, detail: String) -> StartError {
-        let tail = self
-            .stderr_tail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n");
+        let printed = self.take_capture().text;
+        let printed = printed.trim();
+        let cut = printed
+            .char_indices()
+            .map(|(i, _)| i)
+            .find(|&i| printed.len() - i <= START_OUTPUT_QUOTED)
+            .unwrap_or(printed.len());
+        let tail = &printed[cut..];
         let detail = if tail.is_empty() {
             detail
         } else {
-            format!("{detail}; stderr: {tail}")
+            format!("{detail}; output: {tail}")
         };
         StartError::Spawn {
             detail,
@@ -318,6 +385,7 @@ impl ProcessWorker {
             execution_id: id,
             input: invocation.input.as_ref().map(WireInput::from),
         };
+        self.log_stray_output("between executions");
         let reply = match write_frame(&mut self.stdin, &request).await {
             Ok(()) => read_frame::<_, Reply>(&mut self.stdout).await,
             Err(FrameError::Io(_)) => Ok(None),
@@ -476,39 +544,6 @@ impl std::fmt::Display for End {
             End::KilledHung => f.write_str("it closed its pipe but kept running, and was killed"),
             End::Unknown(detail) => f.write_str(detail),
         }
-    }
-}
-
-/// Forwards the worker's stderr (what it writes outside executions) to the log, keeping the
-/// last lines to explain a failed start. Reads as fast as the worker writes, so it never blocks.
-async fn drain_stderr(name: String, stderr: ChildStderr, tail: StderrTail) {
-    let mut reader = BufReader::new(stderr);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match (&mut reader)
-            .take(STDERR_LINE_MAX)
-            .read_until(b'\n', &mut line)
-            .await
-        {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(worker = %name, error = %e, "stderr of worker unreadable");
-                return;
-            }
-        }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end();
-        match text.strip_prefix(WORKER_PREFIX) {
-            Some(own) => tracing::warn!(worker = %name, "{own}"),
-            None => tracing::debug!(worker = %name, "stderr: {text}"),
-        }
-        let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
-        if tail.len() == STDERR_TAIL_LINES {
-            tail.pop_front();
-        }
-        tail.push_back(text.to_owned());
     }
 }
 

@@ -1,20 +1,19 @@
 //! The messages between Ridge and a worker process, carried in [frames](crate::frame).
+//! docs/runtime-protocol.md is the reference for worker authors.
 //!
 //! ```text
 //! Ridge → worker   {"type":"init", package_dir, module, function, entry, function_id,
-//!                   function_version, capture_fd, kill_strays, rlimits:{nofile,core,fsize},
-//!                   max_frame}
-//! worker → Ridge   {"type":"loading"}                 set up; about to import the function's code
-//! worker → Ridge   {"type":"ready","python":"3.11.7"} or {"type":"load_error",message,traceback}
+//!                   function_version, kill_strays, rlimits:{nofile,core,fsize}, max_frame}
+//! worker → Ridge   {"type":"loading"}                 set up; about to load the function's code
+//! worker → Ridge   {"type":"ready","runtime":"python 3.11.7"} or {"type":"load_error",message,traceback}
 //! Ridge → worker   {"type":"invoke","execution_id":..,"input":null|{"kwargs":{..}}|{"arg":v}}
 //! worker → Ridge   {"type":"returned","output":v} or {"type":"raised",message,traceback}
 //! worker → Ridge   {"type":"fatal",message}           the worker broke; it exits after this
 //! ```
 //!
-//! The function's stdout and stderr never travel in frames: the worker points fds 1 and 2 at
-//! `capture_fd` (a file Ridge opened and the worker inherited: the sandbox needs no writable
-//! mount for it) while the import or an execution runs, and Ridge reads that file afterwards
-//! (also after a crash, which a frame could not survive).
+//! The function's stdout and stderr never travel in frames: the worker's fds 1 and 2 are a
+//! capture file (opened for appending, so the sandbox needs no writable mount for it) that
+//! Ridge reads after each execution (also after a crash, which a frame could not survive).
 
 use std::path::Path;
 
@@ -33,8 +32,6 @@ pub(crate) enum Request<'a> {
         entry: &'a str,
         function_id: FunctionId,
         function_version: i64,
-        /// The inherited descriptor of the capture file (opened for appending).
-        capture_fd: i32,
         /// The worker is alone in its PID namespace: after each execution it kills every other
         /// process it can see, so nothing a function started outlives its execution.
         kill_strays: bool,
@@ -85,11 +82,28 @@ impl<'a> From<&'a ExecutionInput> for WireInput<'a> {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Reply {
     Loading,
-    Ready { python: String },
-    LoadError { message: String, traceback: String },
-    Returned { output: Value },
-    Raised { message: String, traceback: String },
-    Fatal { message: String },
+    Ready {
+        /// What the worker runs on, for the server log (`python 3.11.7`, `node v20.11.1`).
+        #[serde(default)]
+        runtime: Option<String>,
+    },
+    LoadError {
+        message: String,
+        #[serde(default)]
+        traceback: String,
+    },
+    Returned {
+        #[serde(default)]
+        output: Value,
+    },
+    Raised {
+        message: String,
+        #[serde(default)]
+        traceback: String,
+    },
+    Fatal {
+        message: String,
+    },
 }
 
 impl Reply {
@@ -145,5 +159,11 @@ mod tests {
                 .expect("raised");
         assert_eq!(r.kind(), "raised");
         assert!(serde_json::from_value::<Reply>(json!({"type": "nope"})).is_err());
+        // Optional fields make a minimal worker short.
+        let r: Reply = serde_json::from_value(json!({"type": "raised", "message": "m"}))
+            .expect("no traceback");
+        assert!(matches!(r, Reply::Raised { traceback, .. } if traceback.is_empty()));
+        let r: Reply = serde_json::from_value(json!({"type": "ready"})).expect("bare ready");
+        assert!(matches!(r, Reply::Ready { runtime: None }));
     }
 }

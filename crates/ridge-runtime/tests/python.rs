@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use ridge_core::{Entry, ExecutionId, ExecutionInput, FunctionId, LimitsPolicy};
 use ridge_runtime::{
-    Invocation, InvocationOutcome, PythonConfig, PythonRuntime, Runtime, StartError, Worker,
+    Invocation, InvocationOutcome, ProcessConfig, ProcessRuntime, Runtime, StartError, Worker,
     WorkerError, WorkerSpec,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-static RUNTIME: LazyLock<PythonRuntime> =
-    LazyLock::new(|| PythonRuntime::new(PythonConfig::default()));
+static RUNTIME: LazyLock<ProcessRuntime> =
+    LazyLock::new(|| ProcessRuntime::python(None, ProcessConfig::default()));
 
 const LOG_CAP: usize = 1024 * 1024;
 
@@ -112,10 +112,10 @@ async fn check_finds_the_real_interpreter() {
     assert!(found.starts_with("python 3."), "{found}");
     assert!(!found.contains("shims"), "a shim must be resolved: {found}");
 
-    let missing = PythonRuntime::new(PythonConfig {
-        interpreter: Some("/nonexistent/python3".into()),
-        ..PythonConfig::default()
-    });
+    let missing = ProcessRuntime::python(
+        Some("/nonexistent/python3".into()),
+        ProcessConfig::default(),
+    );
     let err = missing.check().await.expect_err("no such interpreter");
     assert!(
         err.to_string()
@@ -533,10 +533,13 @@ async fn the_environment_and_import_path_are_the_workers_own() {
 
 #[tokio::test]
 async fn an_import_that_never_finishes_is_a_load_error() {
-    let runtime = PythonRuntime::new(PythonConfig {
-        load_timeout: Duration::from_millis(500),
-        ..PythonConfig::default()
-    });
+    let runtime = ProcessRuntime::python(
+        None,
+        ProcessConfig {
+            load_timeout: Duration::from_millis(500),
+            ..ProcessConfig::default()
+        },
+    );
     let dir = package(&[(
         "function.py",
         "import time\nprint('stuck')\ntime.sleep(1000)\ndef main(**kwargs):\n    pass\n",
@@ -553,10 +556,13 @@ async fn an_import_that_never_finishes_is_a_load_error() {
 
 #[tokio::test]
 async fn a_flood_of_output_stops_at_the_file_size_limit() {
-    let runtime = PythonRuntime::new(PythonConfig {
-        fsize: 64 * 1024,
-        ..PythonConfig::default()
-    });
+    let runtime = ProcessRuntime::python(
+        None,
+        ProcessConfig {
+            fsize: 64 * 1024,
+            ..ProcessConfig::default()
+        },
+    );
     let dir = package(&[(
         "function.py",
         "def main(**kwargs):\n    while True:\n        print('y' * 1000)\n",

@@ -148,6 +148,9 @@ pub struct JailSpec<'a> {
     /// at the same paths.
     pub read_only: &'a [PathBuf],
     pub memory_bytes: u64,
+    /// Whether `RLIMIT_AS` may stand in for a missing memory controller. False for programs
+    /// that reserve much more address space than they use (V8).
+    pub address_space_limit: bool,
     pub cpu_millicores: u32,
     /// This worker's network: `Host` for a function granted outbound access. The server-wide
     /// `network` setting, when `Host`, applies to every worker regardless.
@@ -315,6 +318,11 @@ impl Sandbox {
                     worker: spec.name.to_owned(),
                     source,
                 })?;
+        let address_space = if spec.address_space_limit {
+            spec.memory_bytes
+        } else {
+            0
+        };
         let (mut command, jail) = match &self.isolation {
             Ok(isolation) => self.bwrap_command(
                 isolation,
@@ -335,7 +343,7 @@ impl Sandbox {
                     package_path: spec.package_dir.to_owned(),
                     bwrap: false,
                 };
-                let hooks = self.hooks(&jail, spec.keep_fds.to_vec(), None, spec.memory_bytes)?;
+                let hooks = self.hooks(&jail, spec.keep_fds.to_vec(), None, address_space)?;
                 install(&mut command, hooks);
                 (command, jail)
             }
@@ -345,7 +353,7 @@ impl Sandbox {
                 &jail,
                 self.keep_with(&jail, spec.keep_fds),
                 self.userns_fd(),
-                spec.memory_bytes,
+                address_space,
             )?;
             install(&mut command, hooks);
         }
@@ -603,7 +611,8 @@ impl Sandbox {
                 None => {
                     let why = self.cgroups.why_missing(controller).unwrap_or("not set up");
                     let fallback = if controller == Controller::Memory {
-                        "; fallback: RLIMIT_AS of memory_size + 64 MiB (address space, coarse)"
+                        "; fallback: RLIMIT_AS of memory_size + 64 MiB (address space, coarse; not \
+                         for Node.js, whose V8 reserves far more than it uses)"
                     } else {
                         ""
                     };

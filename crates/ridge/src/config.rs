@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub log_cap: Option<u64>,
     /// The Python interpreter for the python3 runtime (default: `python3` on PATH, resolved once).
     pub python: Option<PathBuf>,
+    /// The node binary for the nodejs runtime (default: `node` on PATH, resolved once).
+    pub node: Option<PathBuf>,
     /// Most warm workers per function version.
     pub max_workers_per_function: Option<usize>,
     /// Seconds a worker may stay idle before it is stopped (Qinling's name).
@@ -111,6 +113,7 @@ pub struct Settings {
     pub max_package_size: u64,
     pub log_cap: u64,
     pub python: Option<PathBuf>,
+    pub node: Option<PathBuf>,
     pub max_workers_per_function: usize,
     pub function_service_expiration: Duration,
     pub limits: LimitsPolicy,
@@ -132,6 +135,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub python: Option<PathBuf>,
+    pub node: Option<PathBuf>,
 }
 
 impl Settings {
@@ -187,6 +191,7 @@ impl Settings {
             max_package_size: file.max_package_size.unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),
             log_cap: file.log_cap.unwrap_or(DEFAULT_LOG_CAP),
             python: over.python.or(file.python),
+            node: over.node.or(file.node),
             max_workers_per_function: file.max_workers_per_function.unwrap_or(DEFAULT_MAX_WORKERS),
             function_service_expiration: Duration::from_secs(
                 file.function_service_expiration

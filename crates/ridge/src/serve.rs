@@ -13,7 +13,7 @@ use ridge_core::api::{Protection, SandboxInfo};
 use ridge_engine::policy::ScalingPolicy;
 use ridge_engine::{Engine, EngineConfig, JobScheduler};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
-use ridge_runtime::{PythonConfig, PythonRuntime};
+use ridge_runtime::{ProcessConfig, ProcessRuntime, Runtime};
 use ridge_store::{SqliteStore, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// The Python interpreter for the python3 runtime [env: RIDGE_PYTHON]
     #[arg(long, env = "RIDGE_PYTHON", hide_env = true)]
     pub python: Option<PathBuf>,
+    /// The node binary for the nodejs runtime [env: RIDGE_NODE]
+    #[arg(long, env = "RIDGE_NODE", hide_env = true)]
+    pub node: Option<PathBuf>,
 }
 
 /// A running server.
@@ -112,9 +115,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         .context("cannot clear the unpacked packages")?;
     let packages: Arc<dyn PackageStore> = Arc::new(local_packages);
 
-    let python_defaults = PythonConfig::default();
+    let process_defaults = ProcessConfig::default();
     let sandbox_config = ridge_sandbox::SandboxConfig {
-        rlimits: python_defaults.rlimits(),
+        rlimits: process_defaults.rlimits(),
         ..settings.sandbox.clone()
     };
     // Runs bubblewrap once and creates cgroups: blocking work.
@@ -133,17 +136,26 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         tracing::error!("no function will run: {reason}");
     }
 
-    let python = PythonRuntime::new(PythonConfig {
-        interpreter: settings.python.clone(),
+    let process = ProcessConfig {
         // Per-worker capture files live beside Ridge's other state, not in the shared /tmp.
         scratch_dir: Some(scratch),
         sandbox: Some(sandbox),
-        ..python_defaults
-    });
+        ..process_defaults
+    };
+    let runtimes: Vec<Arc<dyn Runtime>> = vec![
+        Arc::new(ProcessRuntime::python(
+            settings.python.clone(),
+            process.clone(),
+        )),
+        Arc::new(ProcessRuntime::nodejs(
+            settings.node.clone(),
+            process.clone(),
+        )),
+    ];
     let engine = Engine::new(
         store.clone(),
         packages.clone(),
-        vec![Arc::new(python)],
+        runtimes,
         EngineConfig {
             scaling: ScalingPolicy {
                 max_workers: settings.max_workers_per_function,
@@ -239,6 +251,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         config: args.config,
         python: args.python,
+        node: args.node,
     })?;
     let stop = shutdown_signal()?;
     let server = start(settings).await?;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, output};
+use common::{TestServer, join_all, output};
 use ridge_core::api::FunctionView;
 use serde_json::json;
 
@@ -82,35 +82,6 @@ async fn parallel_executions_grow_the_pool_to_its_limit_then_queue() {
 }
 
 /// Polls all the futures concurrently on this task and collects their outputs in order.
-async fn join_all<F: std::future::Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut slots: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    let mut futures: Vec<Option<F>> = futures.into_iter().map(Some).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, slot) in futures.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match std::pin::Pin::new(f).poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        slots[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    slots
-        .into_iter()
-        .map(|s| s.expect("every future finished"))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_full_queue_refuses_with_429_and_a_sync_caller_gets_a_capacity_error() {
     let t = TestServer::start_with(|s| {

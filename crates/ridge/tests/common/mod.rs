@@ -74,11 +74,16 @@ impl TestServer {
 
     /// Creates a python3 runtime and waits (bounded) until it is available.
     pub async fn python_runtime(&self) -> RuntimeView {
+        self.runtime("python3").await
+    }
+
+    /// Creates a runtime of the kind `image` names and waits (bounded) until it is available.
+    pub async fn runtime(&self, image: &str) -> RuntimeView {
         let created = self
             .client
             .create_runtime(&ridge_core::api::CreateRuntime {
-                image: Some("python3".to_owned()),
-                name: Some("python3".to_owned()),
+                image: Some(image.to_owned()),
+                name: Some(image.to_owned()),
                 ..Default::default()
             })
             .await
@@ -155,6 +160,16 @@ pub fn output(e: &ExecutionView) -> serde_json::Value {
     e.result_json().expect("result is JSON")["output"].clone()
 }
 
+/// Asserts that `e` failed at its timeout, Qinling's way, within a few seconds of it.
+pub fn assert_timed_out(e: &ExecutionView) {
+    assert_eq!(e.status, "failed", "{e:?}");
+    assert_eq!(output(e), serde_json::json!("Function execution timeout."));
+    let took = e.result_json().expect("json")["duration"]
+        .as_f64()
+        .expect("duration");
+    assert!((1.0..10.0).contains(&took), "duration {took}");
+}
+
 /// A zip (deflated) holding the given files.
 pub fn zip_files(files: &[(&str, &str)]) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
@@ -225,4 +240,34 @@ impl TestServer {
         }
         panic!("the executions described with `{needle}` never reached the expected state");
     }
+}
+
+/// Awaits every future together (each execution waits on the server, not on the others).
+pub async fn join_all<F: std::future::Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut slots: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut futures: Vec<Option<F>> = futures.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in futures.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match std::pin::Pin::new(f).poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        slots[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    slots
+        .into_iter()
+        .map(|s| s.expect("every future finished"))
+        .collect()
 }

@@ -1,0 +1,253 @@
+// Ridge's Node.js worker: loads one function once, then runs its executions one at a time.
+//
+// ridge-runtime embeds this file and starts it as `node <heap flags> -e <this source> <name>`
+// with a cleared environment, in the package directory, as the leader of its own process group
+// (inside the server's sandbox, where the package is at /function and this worker is alone in
+// its PID namespace). It implements the worker protocol of docs/runtime-protocol.md:
+// length-prefixed frames (4-byte big-endian length, then UTF-8 JSON) on the descriptors named
+// by RIDGE_FD_IN and RIDGE_FD_OUT. Its fd 0 reads /dev/null and fds 1 and 2 append to the
+// capture file Ridge reads after each execution, so console.log, process.stdout.write and the
+// output of child processes are all captured without this worker's help.
+//
+// Qinling's contract: entry `module.function` (default `main.main`); the function is called as
+// `fn(context, input)`; its return value, or the value of a returned Promise, is the output.
+// A thrown error (or a rejected Promise) fails the execution with its message; its stack goes
+// to the log.
+
+'use strict';
+
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const { pathToFileURL } = require('url');
+
+const FD_IN = Number(process.env.RIDGE_FD_IN);
+const FD_OUT = Number(process.env.RIDGE_FD_OUT);
+delete process.env.RIDGE_FD_IN;
+delete process.env.RIDGE_FD_OUT;
+
+let maxFrame = 64 * 1024 * 1024;
+let init = null;
+let entry = null;
+// The execution in flight: { id, settle(reply) }, or null between executions.
+let current = null;
+
+class ProtocolError extends Error {}
+
+// `message` is an object, or a frame's JSON text already encoded.
+function encode(message) {
+  const text = typeof message === 'string' ? message : JSON.stringify(message);
+  const body = Buffer.from(text, 'utf8');
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length, 0);
+  return Buffer.concat([header, body]);
+}
+
+// Blocking writes: Ridge always reads, and a reply must be on the pipe before anything else
+// runs (an exit right after a reply must not lose it).
+function writeFrame(message) {
+  let data = encode(message);
+  while (data.length > 0) {
+    let written;
+    try {
+      written = fs.writeSync(FD_OUT, data);
+    } catch (e) {
+      if (e.code === 'EAGAIN') continue;
+      throw e;
+    }
+    data = data.subarray(written);
+  }
+}
+
+function fatal(text) {
+  try {
+    fs.writeSync(2, `ridge-worker: ${text}\n`);
+    writeFrame({ type: 'fatal', message: text });
+  } catch (_) {
+    // Ridge is gone: nothing left to tell.
+  }
+  process.exit(1);
+}
+
+function message(error) {
+  if (error instanceof Error) {
+    return error.message || error.name || 'Error';
+  }
+  try {
+    return String(error);
+  } catch (_) {
+    return 'a value that cannot be shown was thrown';
+  }
+}
+
+// The stack without this worker's own frames (code passed with -e shows as `[eval]`).
+function stack(error) {
+  if (!(error instanceof Error) || typeof error.stack !== 'string') {
+    return `Uncaught ${message(error)}\n`;
+  }
+  const lines = error.stack
+    .split('\n')
+    .filter((line) => !/\[eval\]|\[eval-wrapper\]|\(node:internal\/|^\s+at node:internal\//.test(line));
+  return `${lines.join('\n')}\n`;
+}
+
+// A function that ran out of a resource, as Qinling words it.
+const RESOURCE_MESSAGE = 'Function execution failed because of too much resource consumption';
+
+async function load() {
+  const file = path.join(init.package_dir, ...init.module.split('.'));
+  let mod;
+  try {
+    mod = require(file);
+  } catch (e) {
+    if (e && e.code === 'ERR_REQUIRE_ESM') {
+      mod = await import(pathToFileURL(require.resolve(file)).href);
+    } else {
+      throw e;
+    }
+  }
+  let fn = mod == null ? undefined : mod[init.function];
+  if (fn === undefined && mod != null && mod.default != null) {
+    fn = mod.default[init.function];
+  }
+  if (typeof fn !== 'function') {
+    throw new TypeError(`entry \`${init.entry}\` is not a function: module \`${init.module}\` exports no function \`${init.function}\``);
+  }
+  return fn;
+}
+
+function killStrays() {
+  if (!init.kill_strays) return;
+  try {
+    // Alone in its PID namespace: every other process is one the function started.
+    process.kill(-1, 'SIGKILL');
+  } catch (_) {
+    // ESRCH: nobody else.
+  }
+}
+
+// The encoded `returned` frame, or a `raised` one when the output cannot be sent.
+function returned(output) {
+  let body;
+  try {
+    body = JSON.stringify({ type: 'returned', output: output === undefined ? null : output });
+  } catch (e) {
+    return { type: 'raised', message: `function output is not JSON serializable: ${message(e)}`, traceback: '' };
+  }
+  const size = Buffer.byteLength(body, 'utf8');
+  if (size > maxFrame) {
+    return {
+      type: 'raised',
+      message: `function output is too large: ${size} bytes of JSON, the limit is ${maxFrame} bytes`,
+      traceback: '',
+    };
+  }
+  return body;
+}
+
+function raised(error) {
+  const text = message(error);
+  const resource = error && (error.code === 'EAGAIN' || error.code === 'ENOMEM');
+  return { type: 'raised', message: resource ? RESOURCE_MESSAGE : text, traceback: stack(error) };
+}
+
+function invoke(request) {
+  const context = {
+    execution_id: request.execution_id,
+    function_id: init.function_id,
+    function_version: init.function_version,
+  };
+  let input = null;
+  if (request.input != null) {
+    input = 'kwargs' in request.input ? request.input.kwargs : request.input.arg;
+  }
+  return new Promise((resolve) => {
+    let settled = false;
+    current = {
+      id: request.execution_id,
+      settle(reply) {
+        if (settled) return;
+        settled = true;
+        current = null;
+        killStrays();
+        resolve(reply);
+      },
+    };
+    const settle = current.settle;
+    try {
+      Promise.resolve(entry(context, input)).then(
+        (output) => settle(returned(output)),
+        (error) => settle(raised(error)),
+      );
+    } catch (error) {
+      settle(raised(error));
+    }
+  });
+}
+
+// An error nobody caught (a throw in a callback, a rejection nobody awaited) fails the
+// execution in flight; between executions it only goes to the server's log.
+function uncaught(error) {
+  if (current) {
+    current.settle(raised(error));
+  } else {
+    fs.writeSync(2, `ridge-worker: uncaught outside an execution: ${stack(error)}`);
+  }
+}
+process.on('uncaughtException', uncaught);
+process.on('unhandledRejection', uncaught);
+
+async function serve(frames) {
+  const first = await frames.next();
+  if (first.done) process.exit(0);
+  if (first.value.type !== 'init') throw new ProtocolError('expected an init frame');
+  init = first.value;
+  maxFrame = init.max_frame;
+  writeFrame({ type: 'loading' });
+  try {
+    entry = await load();
+  } catch (error) {
+    writeFrame({ type: 'load_error', message: message(error), traceback: stack(error) });
+    process.exit(0);
+  }
+  writeFrame({ type: 'ready', runtime: `node ${process.version}` });
+  for (;;) {
+    const next = await frames.next();
+    if (next.done) process.exit(0);
+    if (next.value.type !== 'invoke') {
+      throw new ProtocolError(`unexpected frame type ${JSON.stringify(next.value.type)}`);
+    }
+    writeFrame(await invoke(next.value));
+  }
+}
+
+// Frames from Ridge, in order, as an async iterator.
+async function* readFrames(stream) {
+  let buffered = Buffer.alloc(0);
+  for await (const chunk of stream) {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 4) {
+      const size = buffered.readUInt32BE(0);
+      if (size > maxFrame) {
+        throw new ProtocolError(`frame of ${size} bytes exceeds the limit of ${maxFrame}`);
+      }
+      if (buffered.length < 4 + size) break;
+      const frame = JSON.parse(buffered.subarray(4, 4 + size).toString('utf8'));
+      buffered = buffered.subarray(4 + size);
+      if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+        throw new ProtocolError('frame is not a JSON object');
+      }
+      yield frame;
+    }
+  }
+  if (buffered.length > 0) throw new ProtocolError('pipe closed in the middle of a frame');
+}
+
+if (!Number.isInteger(FD_IN) || !Number.isInteger(FD_OUT)) {
+  fs.writeSync(2, 'ridge-worker: RIDGE_FD_IN and RIDGE_FD_OUT must name the protocol descriptors\n');
+  process.exit(1);
+}
+const input = new net.Socket({ fd: FD_IN, readable: true, writable: false });
+serve(readFrames(input)).catch((error) => {
+  fatal(error instanceof ProtocolError ? `protocol error: ${error.message}` : `worker failed: ${stack(error)}`);
+});
