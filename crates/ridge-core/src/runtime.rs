@@ -139,6 +139,12 @@ impl RuntimeKind {
     /// by the engine.
     pub fn from_image(image: &str) -> Result<Self, InvalidInput> {
         let trimmed = image.trim();
+        // An image reference never starts with `/`: that is a host path, never accepted.
+        if trimmed.starts_with('/') {
+            return Err(InvalidInput::new(format!(
+                "invalid runtime image `{image}`: name a runtime kind such as `python3`, not a path"
+            )));
+        }
         let without_tag = match trimmed.rsplit_once(':') {
             // A `:` after the last `/` is a tag; one before it belongs to a registry host:port.
             Some((name, tag)) if !tag.contains('/') => name,
@@ -207,6 +213,7 @@ mod tests {
             "invalid runtime image `Bad Image!`: name a runtime kind such as `python3`"
         );
         assert!(RuntimeKind::new("").is_err());
+        assert!(RuntimeKind::from_image("/usr/bin/perl").is_err());
         assert!(RuntimeKind::new("9lives").is_err());
     }
 

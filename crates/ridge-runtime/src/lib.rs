@@ -6,9 +6,10 @@
 //! protocol. Isolation comes from `ridge-sandbox`.
 //!
 //! [`ProcessRuntime`] is the one implementation for process workers; Python, Node.js and the
-//! kinds an operator declares differ only in how the interpreter is launched.
+//! kinds an operator declares ([`CustomKind`]) differ only in how the interpreter is launched.
 
 mod capture;
+mod custom;
 mod frame;
 mod launch;
 mod node;
@@ -16,6 +17,7 @@ mod process;
 mod protocol;
 mod python;
 
+pub use custom::{CustomKind, CustomKindError, CustomKindSpec, DIR_PLACEHOLDER};
 pub use launch::{ProcessConfig, ProcessRuntime, WORKER_ENV};
 
 use std::path::PathBuf;

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub python: Option<PathBuf>,
     /// The node binary for the nodejs runtime (default: `node` on PATH, resolved once).
     pub node: Option<PathBuf>,
+    /// `[[runtime_kinds]]`: more runtime kinds, each a program speaking the worker protocol.
+    pub runtime_kinds: Option<Vec<RuntimeKindFile>>,
     /// Most warm workers per function version.
     pub max_workers_per_function: Option<usize>,
     /// Seconds a worker may stay idle before it is stopped (Qinling's name).
@@ -83,6 +85,25 @@ pub struct SandboxFile {
     pub gid: Option<u32>,
 }
 
+/// One `[[runtime_kinds]]` entry: a runtime kind an operator declares (docs/runtime-protocol.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeKindFile {
+    /// The kind's name, which `POST /v1/runtimes` gives as `image`.
+    pub name: String,
+    /// The program (absolute, or `{dir}/...`) and its arguments; `{dir}` is `directory`.
+    pub command: Vec<String>,
+    /// The directory holding the worker program; relative to the configuration file's
+    /// directory. Shown read-only to workers at the same path.
+    pub directory: Option<PathBuf>,
+    /// Variables added to the worker's environment.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// More host directories the program needs (outside `/usr`), shown read-only.
+    #[serde(default)]
+    pub read_only: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxMode {
@@ -101,7 +122,22 @@ impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file `{}`", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file `{}`", path.display()))
+        let mut file: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid config file `{}`", path.display()))?;
+        // Paths in the file are relative to the file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        let base = std::path::absolute(base)
+            .with_context(|| format!("cannot resolve the directory of `{}`", path.display()))?;
+        for kind in file.runtime_kinds.iter_mut().flatten() {
+            if let Some(dir) = kind.directory.as_mut()
+                && dir.is_relative()
+            {
+                let joined = base.join(&*dir);
+                // `.` and `..` resolved; a missing directory is reported by the check.
+                *dir = std::fs::canonicalize(&joined).unwrap_or(joined);
+            }
+        }
+        Ok(file)
     }
 }
 
@@ -114,6 +150,8 @@ pub struct Settings {
     pub log_cap: u64,
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
+    /// Runtime kinds declared in the configuration file, checked against this host.
+    pub runtime_kinds: Vec<ridge_runtime::CustomKind>,
     pub max_workers_per_function: usize,
     pub function_service_expiration: Duration,
     pub limits: LimitsPolicy,
@@ -185,6 +223,7 @@ impl Settings {
             file.webhooks,
             file.jobs,
         )?;
+        let runtime_kinds = runtime_kinds(file.runtime_kinds.unwrap_or_default())?;
         let settings = Settings {
             listen,
             data_dir,
@@ -192,6 +231,7 @@ impl Settings {
             log_cap: file.log_cap.unwrap_or(DEFAULT_LOG_CAP),
             python: over.python.or(file.python),
             node: over.node.or(file.node),
+            runtime_kinds,
             max_workers_per_function: file.max_workers_per_function.unwrap_or(DEFAULT_MAX_WORKERS),
             function_service_expiration: Duration::from_secs(
                 file.function_service_expiration
@@ -227,6 +267,28 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// Checks each declared runtime kind against this host: a server never starts with a kind it
+/// cannot run.
+fn runtime_kinds(file: Vec<RuntimeKindFile>) -> anyhow::Result<Vec<ridge_runtime::CustomKind>> {
+    let mut kinds: Vec<ridge_runtime::CustomKind> = Vec::new();
+    for (i, entry) in file.into_iter().enumerate() {
+        let name = entry.name.clone();
+        let kind = ridge_runtime::CustomKind::new(ridge_runtime::CustomKindSpec {
+            name: entry.name,
+            command: entry.command,
+            directory: entry.directory,
+            env: entry.env.into_iter().collect(),
+            read_only: entry.read_only,
+        })
+        .with_context(|| format!("invalid runtime_kinds[{i}] (`{name}`)"))?;
+        if kinds.iter().any(|k| k.name() == kind.name()) {
+            bail!("invalid runtime_kinds[{i}]: the name `{name}` is declared twice");
+        }
+        kinds.push(kind);
+    }
+    Ok(kinds)
 }
 
 fn sandbox_config(file: SandboxFile) -> anyhow::Result<ridge_sandbox::SandboxConfig> {
@@ -314,6 +376,41 @@ mod tests {
         assert!(typo.is_err());
         let root: FileConfig = toml::from_str("[sandbox]\nuid = 0").expect("valid toml");
         assert!(Settings::merge(over(), root).is_err());
+    }
+
+    #[test]
+    fn runtime_kinds_are_checked_at_start_up() {
+        let over = || Overrides {
+            data_dir: Some("/d".into()),
+            ..Overrides::default()
+        };
+        let file: FileConfig = toml::from_str(
+            "[[runtime_kinds]]\nname = \"shell\"\ncommand = [\"/bin/sh\", \"-c\", \"exit 0\"]",
+        )
+        .expect("valid toml");
+        let s = Settings::merge(over(), file).expect("valid");
+        assert_eq!(s.runtime_kinds.len(), 1);
+        assert_eq!(s.runtime_kinds[0].name().as_str(), "shell");
+        for (toml, expected) in [
+            (
+                "[[runtime_kinds]]\nname = \"perl\"\ncommand = [\"/nonexistent/perl\"]",
+                "is not an executable file",
+            ),
+            (
+                "[[runtime_kinds]]\nname = \"python3\"\ncommand = [\"/bin/sh\"]",
+                "built-in kind",
+            ),
+            (
+                "[[runtime_kinds]]\nname = \"sh\"\ncommand = [\"/bin/sh\"]\n\
+                 [[runtime_kinds]]\nname = \"sh\"\ncommand = [\"/bin/sh\"]",
+                "declared twice",
+            ),
+        ] {
+            let file: FileConfig = toml::from_str(toml).expect("valid toml");
+            let err = format!("{:#}", Settings::merge(over(), file).expect_err(toml));
+            assert!(err.contains(expected), "{err}");
+        }
+        assert!(toml::from_str::<FileConfig>("[[runtime_kinds]]\nname = \"x\"\ncmd = []").is_err());
     }
 
     #[test]

@@ -142,7 +142,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         sandbox: Some(sandbox),
         ..process_defaults
     };
-    let runtimes: Vec<Arc<dyn Runtime>> = vec![
+    let mut runtimes: Vec<Arc<dyn Runtime>> = vec![
         Arc::new(ProcessRuntime::python(
             settings.python.clone(),
             process.clone(),
@@ -152,6 +152,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             process.clone(),
         )),
     ];
+    for kind in &settings.runtime_kinds {
+        runtimes.push(Arc::new(ProcessRuntime::custom(
+            kind.clone(),
+            process.clone(),
+        )));
+    }
     let engine = Engine::new(
         store.clone(),
         packages.clone(),

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::collections::HashSet;
-
-use common::{TestServer, assert_timed_out, join_all, output, zip_files};
+use common::{TestServer, assert_timed_out, assert_warm_reuse, output, zip_files};
 use ridge_core::api::{ExecutionView, FunctionView, RuntimeView};
 use serde_json::{Value, json};
 
@@ -222,17 +220,7 @@ exports.main = async () => {
         |_| {},
     )
     .await;
-    let done = join_all((0..6).map(|_| Box::pin(t.run(&f, None))).collect()).await;
-    let mut workers = HashSet::new();
-    let mut most_calls = 0;
-    for e in &done {
-        assert_eq!(e.status, "success", "{e:?}");
-        let out = output(e);
-        workers.insert(out["worker"].as_str().expect("worker").to_owned());
-        most_calls = most_calls.max(out["calls"].as_u64().expect("calls"));
-    }
-    assert!(workers.len() <= 2, "at most 2 workers: {done:?}");
-    assert!(most_calls >= 2, "warm workers are reused: {done:?}");
+    assert_warm_reuse(&t, &f, 6, 2).await;
     let listed = t
         .http()
         .get(t.v1(&format!("functions/{}/workers", f.id)))

@@ -34,13 +34,31 @@ impl TestServer {
 
     /// Starts on an existing data directory (to test restarts).
     pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_from(dir, FileConfig::default(), adjust).await
+    }
+
+    /// Starts with the settings of a configuration file (as `ridge serve --config` reads it).
+    pub async fn start_with_config(
+        path: &std::path::Path,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = FileConfig::load(path).expect("valid config file");
+        Self::start_from(dir, file, adjust).await
+    }
+
+    async fn start_from(
+        dir: tempfile::TempDir,
+        file: FileConfig,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = Settings::merge(
             Overrides {
                 listen: Some("127.0.0.1:0".to_owned()),
                 data_dir: Some(dir.path().to_path_buf()),
                 ..Overrides::default()
             },
-            FileConfig::default(),
+            file,
         )
         .expect("valid settings");
         adjust(&mut settings);
@@ -270,4 +288,24 @@ pub async fn join_all<F: std::future::Future + Unpin>(futures: Vec<F>) -> Vec<F:
         .into_iter()
         .map(|s| s.expect("every future finished"))
         .collect()
+}
+
+/// Runs `runs` executions of `f` at once, whose output is `{"worker": <a token per worker>,
+/// "calls": <executions this worker ran>}`, and asserts that all succeed on at most
+/// `max_workers` workers, some of which ran more than one execution (warm reuse).
+pub async fn assert_warm_reuse(t: &TestServer, f: &FunctionView, runs: usize, max_workers: usize) {
+    let done = join_all((0..runs).map(|_| Box::pin(t.run(f, None))).collect()).await;
+    let mut workers = std::collections::HashSet::new();
+    let mut most_calls = 0;
+    for e in &done {
+        assert_eq!(e.status, "success", "{e:?}");
+        let out = output(e);
+        workers.insert(out["worker"].as_str().expect("worker").to_owned());
+        most_calls = most_calls.max(out["calls"].as_u64().expect("calls"));
+    }
+    assert!(
+        workers.len() <= max_workers,
+        "at most {max_workers} workers: {done:?}"
+    );
+    assert!(most_calls >= 2, "warm workers are reused: {done:?}");
 }
