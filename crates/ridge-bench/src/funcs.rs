@@ -62,10 +62,18 @@ def main(**kwargs):
             pass
 "#;
 
+/// The no-op for the nodejs runtime, in `main.js`.
+pub const NODE_NOOP: &str = "exports.main = (context, input) => 'ok';\n";
+
 /// A zip holding `main.py`.
 pub fn package(source: &str) -> anyhow::Result<Bytes> {
+    package_file("main.py", source)
+}
+
+/// A zip holding one file.
+pub fn package_file(name: &str, source: &str) -> anyhow::Result<Bytes> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    zip.start_file("main.py", zip::write::SimpleFileOptions::default())?;
+    zip.start_file(name, zip::write::SimpleFileOptions::default())?;
     zip.write_all(source.as_bytes())?;
     Ok(Bytes::from(zip.finish()?.into_inner()))
 }

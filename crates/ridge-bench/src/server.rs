@@ -122,23 +122,28 @@ impl RidgeServer {
 
     /// Registers the python3 runtime and waits until it is available; returns its id.
     pub async fn python_runtime(&self) -> anyhow::Result<String> {
+        self.runtime("python3").await
+    }
+
+    /// Registers a runtime of the kind `image` and waits until it is available; returns its id.
+    pub async fn runtime(&self, image: &str) -> anyhow::Result<String> {
         let rt = self
             .client
             .create_runtime(&CreateRuntime {
-                image: Some("python3".into()),
-                name: Some("python3".into()),
+                image: Some(image.into()),
+                name: Some(image.into()),
                 ..CreateRuntime::default()
             })
             .await
-            .context("cannot create the python3 runtime")?;
+            .with_context(|| format!("cannot create the {image} runtime"))?;
         let start = Instant::now();
         loop {
             let now = self.client.get_runtime(&rt.id).await?;
             match now.status.as_str() {
                 "available" => return Ok(rt.id),
-                "error" => bail!("the python3 runtime is in error; see the server log"),
+                "error" => bail!("the {image} runtime is in error; see the server log"),
                 _ if start.elapsed() > START_TIMEOUT => {
-                    bail!("the python3 runtime is still `{}`", now.status)
+                    bail!("the {image} runtime is still `{}`", now.status)
                 }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }

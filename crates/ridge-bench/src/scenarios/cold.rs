@@ -17,19 +17,41 @@ use crate::server::RidgeServer;
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let rows = measure(ctx, "python3", |i| {
+        // A distinct package each, so nothing is shared between the functions.
+        funcs::package(&format!("{}# {i}\n", funcs::NOOP))
+    })
+    .await?;
+    Ok(Outcome::ran(rows, vec![notes(ctx)]))
+}
+
+/// How the cold rows were measured.
+pub fn notes(ctx: &Ctx) -> String {
+    format!(
+        "{} functions, one execution at a time, each a distinct package; client-side time from \
+         POST /v1/executions (sync) to its answer",
+        ctx.budget.cold_functions
+    )
+}
+
+/// Cold starts of `budget.cold_functions` functions of the runtime kind `image`, the `i`th
+/// packaged by `package(i)` with entry `main.main`: freshly created, after `detach`, and warm.
+pub async fn measure(
+    ctx: &Ctx,
+    image: &str,
+    package: impl Fn(usize) -> anyhow::Result<bytes::Bytes>,
+) -> anyhow::Result<Vec<Row>> {
     let n = ctx.budget.cold_functions;
-    let server = RidgeServer::start(&ctx.programs, "cold", "").await?;
-    let runtime = server.python_runtime().await?;
+    let server = RidgeServer::start(&ctx.programs, &format!("cold-{image}"), "").await?;
+    let runtime = server.runtime(image).await?;
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        // A distinct package each, so nothing is shared between the functions.
-        let source = format!("{}# {i}\n", funcs::NOOP);
         ids.push(
             funcs::create(
                 &server.client,
                 &runtime,
                 &format!("cold-{i}"),
-                &funcs::package(&source)?,
+                &package(i)?,
                 None,
             )
             .await?,
@@ -51,18 +73,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let released = sequential(&http, &url, &ids).await;
     server.stop().await?;
 
-    let rows = vec![
+    Ok(vec![
         Row::load("freshly created function, first execution", &fresh)
             .note("package unpacked + worker started + entry imported"),
         Row::load("after detach", &released)
             .note("worker started + entry imported; package already unpacked"),
         Row::load("warm, same functions (reference)", &warm),
-    ];
-    let notes = vec![format!(
-        "{n} functions, one execution at a time, each a distinct package; client-side time from \
-         POST /v1/executions (sync) to its answer"
-    )];
-    Ok(Outcome::ran(rows, notes))
+    ])
 }
 
 /// One synchronous execution per function, one after another, each timed.

@@ -164,7 +164,7 @@ impl Scenario {
             Scenario::Scale => scale::run(ctx).await,
             Scenario::Isolation => isolation::run(ctx).await,
             Scenario::Noisy => noisy::run(ctx).await,
-            Scenario::Runtimes => Ok(runtimes::run()),
+            Scenario::Runtimes => runtimes::run(ctx).await,
         }
     }
 }

@@ -1,16 +1,32 @@
-//! Scenario 8: WebAssembly and Node.js variants of scenarios 1 and 3, once those runtimes exist.
+//! Scenario 8: the other runtimes' variants of scenario 3 (cold starts, with the warm
+//! reference): Node.js now; WebAssembly once that runtime exists.
 
-use super::Outcome;
+use super::{Ctx, Outcome, cold};
+use crate::funcs;
 use crate::report::Status;
 
-pub fn run() -> Outcome {
-    Outcome {
-        status: Status::Skipped(
-            "Ridge has no Node.js or WebAssembly runtime yet (issue 8); add their variants of \
-             scenarios 1 and 3 here when it does"
-                .to_owned(),
-        ),
-        rows: Vec::new(),
-        notes: Vec::new(),
+pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let node_installed = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("node").is_file()));
+    if !node_installed {
+        return Ok(Outcome {
+            status: Status::Skipped(
+                "no `node` on PATH: install Node.js to measure the nodejs runtime".to_owned(),
+            ),
+            rows: Vec::new(),
+            notes: Vec::new(),
+        });
     }
+    let node = cold::measure(ctx, "nodejs", |i| {
+        funcs::package_file("main.js", &format!("{}// {i}\n", funcs::NODE_NOOP))
+    })
+    .await?;
+    let rows = node
+        .into_iter()
+        .map(|mut row| {
+            row.case = format!("Node.js: {}", row.case);
+            row
+        })
+        .collect();
+    Ok(Outcome::ran(rows, vec![cold::notes(ctx)]))
 }
