@@ -195,6 +195,12 @@ impl ProcessWorker {
         let result = tokio::time::timeout(load_timeout, self.load(init, &mut loading)).await;
         match result {
             Ok(Ok(())) => {
+                if let Err(e) = self.jail.finish_startup() {
+                    self.kill().await;
+                    return Err(self.spawn_error(format!(
+                        "cannot lower the worker's CPU quota to the function's after loading: {e}"
+                    )));
+                }
                 self.state = State::Idle;
                 Ok(())
             }

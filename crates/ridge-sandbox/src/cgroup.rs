@@ -188,6 +188,7 @@ impl Cgroups {
         let mut cg = WorkerCgroup {
             dirs: Vec::new(),
             memory: None,
+            cpu: None,
             freezer: None,
         };
         for h in &self.hierarchies {
@@ -198,6 +199,7 @@ impl Cgroups {
                 write_limits(h.version, &dir, *controller, limits)?;
                 match controller {
                     Controller::Memory => cg.memory = Some((h.version, dir.clone())),
+                    Controller::Cpu => cg.cpu = Some((h.version, dir.clone())),
                     Controller::Freezer => cg.freezer = Some((h.version, dir.clone())),
                     _ => {}
                 }
@@ -216,7 +218,6 @@ fn write_limits(
     controller: Controller,
     limits: CgroupLimits,
 ) -> io::Result<()> {
-    let quota = u64::from(limits.cpu_millicores) * CFS_PERIOD_US / 1000;
     match (version, controller) {
         (Version::V2, Controller::Memory) => {
             write(dir, "memory.max", &limits.memory_bytes.to_string())?;
@@ -237,17 +238,23 @@ fn write_limits(
                 &limits.memory_bytes.to_string(),
             )?;
         }
-        (Version::V2, Controller::Cpu) => {
-            write(dir, "cpu.max", &format!("{quota} {CFS_PERIOD_US}"))?;
-        }
-        (Version::V1, Controller::Cpu) => {
-            write(dir, "cpu.cfs_period_us", &CFS_PERIOD_US.to_string())?;
-            write(dir, "cpu.cfs_quota_us", &quota.to_string())?;
-        }
+        (_, Controller::Cpu) => write_cpu(version, dir, limits.cpu_millicores)?,
         (_, Controller::Pids) => write(dir, "pids.max", &limits.pids.to_string())?,
         (_, Controller::Freezer) => {}
     }
     Ok(())
+}
+
+/// Writes a CFS quota of `millicores` thousandths of a CPU per period.
+fn write_cpu(version: Version, dir: &Path, millicores: u32) -> io::Result<()> {
+    let quota = u64::from(millicores) * CFS_PERIOD_US / 1000;
+    match version {
+        Version::V2 => write(dir, "cpu.max", &format!("{quota} {CFS_PERIOD_US}")),
+        Version::V1 => {
+            write(dir, "cpu.cfs_period_us", &CFS_PERIOD_US.to_string())?;
+            write(dir, "cpu.cfs_quota_us", &quota.to_string())
+        }
+    }
 }
 
 /// The cgroups of one worker. [`WorkerCgroup::kill`] ends every process in them;
@@ -256,10 +263,19 @@ fn write_limits(
 pub struct WorkerCgroup {
     dirs: Vec<(Version, PathBuf)>,
     memory: Option<(Version, PathBuf)>,
+    cpu: Option<(Version, PathBuf)>,
     freezer: Option<(Version, PathBuf)>,
 }
 
 impl WorkerCgroup {
+    /// Changes the worker's CPU quota (no-op without a cpu controller).
+    pub fn set_cpu(&self, millicores: u32) -> io::Result<()> {
+        match &self.cpu {
+            Some((version, dir)) => write_cpu(*version, dir, millicores),
+            None => Ok(()),
+        }
+    }
+
     /// `cgroup.procs` of every directory, opened for writing, so that a child can join them
     /// after `fork` without allocating.
     pub(crate) fn open_procs(&self) -> io::Result<Vec<OwnedFd>> {
@@ -557,6 +573,7 @@ fn sweep_stale(parent: &Path) {
                 let cg = WorkerCgroup {
                     dirs: vec![(Version::V1, worker.path())],
                     memory: None,
+                    cpu: None,
                     freezer: None,
                 };
                 cg.kill();
@@ -629,6 +646,8 @@ mod tests {
         assert_eq!(cg.dirs().collect::<Vec<_>>(), vec![dir.as_path()]);
         assert_eq!(read(&dir.join("memory.max")), "67108864");
         assert_eq!(read(&dir.join("cpu.max")), "25000 100000");
+        cg.set_cpu(1000).expect("set cpu");
+        assert_eq!(read(&dir.join("cpu.max")), "100000 100000");
         assert_eq!(read(&dir.join("pids.max")), "128");
         assert!(!cg.oom_killed());
         touch(
@@ -704,6 +723,8 @@ mod tests {
         assert_eq!(read(&memory.join("w/memory.limit_in_bytes")), "67108864");
         assert_eq!(read(&cpu.join("w/cpu.cfs_quota_us")), "25000");
         assert_eq!(read(&cpu.join("w/cpu.cfs_period_us")), "100000");
+        cg.set_cpu(100).expect("set cpu");
+        assert_eq!(read(&cpu.join("w/cpu.cfs_quota_us")), "10000");
         assert_eq!(
             read(
                 &r.join("sys/fs/cgroup/pids/ridge")

@@ -89,12 +89,18 @@ pub struct SandboxConfig {
     pub gid: u32,
     /// Name of the cgroup subtree under Ridge's own cgroup (`ridge`).
     pub cgroup_name: String,
+    /// CPU quota of a worker while it starts and loads its function, in millicores, when above
+    /// the function's own `cpu` (1000: one CPU). Interpreter start-up is platform work that a
+    /// 100-millicore quota stretches tenfold; [`Jail::finish_startup`] applies the function's
+    /// quota once the function is loaded. 0 keeps the function's quota from the first instant.
+    pub startup_cpu: u32,
     pub rlimits: Rlimits,
 }
 
 impl SandboxConfig {
     pub const DEFAULT_TMP_SIZE: u64 = 64 * 1024 * 1024;
     pub const DEFAULT_PIDS: u64 = 128;
+    pub const DEFAULT_STARTUP_CPU: u32 = 1000;
 }
 
 impl Default for SandboxConfig {
@@ -108,6 +114,7 @@ impl Default for SandboxConfig {
             uid: 65534,
             gid: 65534,
             cgroup_name: "ridge".to_owned(),
+            startup_cpu: Self::DEFAULT_STARTUP_CPU,
             rlimits: Rlimits::default(),
         }
     }
@@ -308,7 +315,7 @@ impl Sandbox {
         }
         let limits = CgroupLimits {
             memory_bytes: spec.memory_bytes,
-            cpu_millicores: spec.cpu_millicores,
+            cpu_millicores: spec.cpu_millicores.max(self.config.startup_cpu),
             pids: self.config.pids,
         };
         let cgroup =
@@ -323,7 +330,7 @@ impl Sandbox {
         } else {
             0
         };
-        let (mut command, jail) = match &self.isolation {
+        let (mut command, mut jail) = match &self.isolation {
             Ok(isolation) => self.bwrap_command(
                 isolation,
                 spec.program,
@@ -339,6 +346,7 @@ impl Sandbox {
                 command.args(&spec.args).current_dir(spec.package_dir);
                 let jail = Jail {
                     cgroup: Some(cgroup),
+                    cpu_millicores: 0,
                     transient: Vec::new(),
                     package_path: spec.package_dir.to_owned(),
                     bwrap: false,
@@ -358,6 +366,7 @@ impl Sandbox {
             install(&mut command, hooks);
         }
         command.env_clear().envs(spec.env.iter().copied());
+        jail.cpu_millicores = spec.cpu_millicores;
         Ok((command, jail))
     }
 
@@ -476,6 +485,7 @@ impl Sandbox {
         command.args(argv).current_dir("/");
         let jail = Jail {
             cgroup,
+            cpu_millicores: 0,
             transient,
             package_path: PathBuf::from(PACKAGE_MOUNT),
             bwrap: true,
@@ -705,6 +715,8 @@ fn install(command: &mut Command, hooks: Hooks) {
 #[derive(Debug)]
 pub struct Jail {
     cgroup: Option<WorkerCgroup>,
+    /// The function's CPU quota, for [`Jail::finish_startup`].
+    cpu_millicores: u32,
     /// Descriptors needed only until the command is spawned (seccomp programs).
     transient: Vec<OwnedFd>,
     package_path: PathBuf,
@@ -720,6 +732,16 @@ impl Jail {
     /// Closes what only the spawn needed. Call right after spawning.
     pub fn spawned(&mut self) {
         self.transient.clear();
+    }
+
+    /// Ends the start-up CPU allowance ([`SandboxConfig::startup_cpu`]): from now on the
+    /// worker runs under its function's own quota. Call once the function is loaded; an error
+    /// means the quota could not be lowered, and the worker must not run the function.
+    pub fn finish_startup(&self) -> std::io::Result<()> {
+        match &self.cgroup {
+            Some(cg) => cg.set_cpu(self.cpu_millicores),
+            None => Ok(()),
+        }
     }
 
     /// Kills every process of the worker through its cgroup (if it has one). The caller also
@@ -961,6 +983,7 @@ mod tests {
     fn bubblewrap_exit_codes_name_the_signal() {
         let jail = Jail {
             cgroup: None,
+            cpu_millicores: 0,
             transient: Vec::new(),
             package_path: PathBuf::from(PACKAGE_MOUNT),
             bwrap: true,

@@ -83,6 +83,9 @@ pub struct SandboxFile {
     /// Host uid and gid of workers when Ridge runs as root (default 65534).
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// CPU quota of a worker while it starts and loads its function, in millicores (default
+    /// 1000); the function's own `cpu` applies from then on. 0 turns the allowance off.
+    pub startup_cpu: Option<u32>,
 }
 
 /// One `[[runtime_kinds]]` entry: a runtime kind an operator declares (docs/runtime-protocol.md).
@@ -308,6 +311,7 @@ fn sandbox_config(file: SandboxFile) -> anyhow::Result<ridge_sandbox::SandboxCon
         bwrap: file.bwrap,
         uid: file.uid.unwrap_or(defaults.uid),
         gid: file.gid.unwrap_or(defaults.gid),
+        startup_cpu: file.startup_cpu.unwrap_or(defaults.startup_cpu),
         ..defaults
     };
     if config.pids < 8 {
@@ -364,14 +368,16 @@ mod tests {
         assert_eq!(s.sandbox.network, ridge_sandbox::Network::Loopback);
         assert_eq!(s.sandbox.pids, 128);
         assert_eq!(s.sandbox.tmp_size, 64 * 1024 * 1024);
+        assert_eq!(s.sandbox.startup_cpu, 1000);
         let file: FileConfig = toml::from_str(
-            "[sandbox]\nmode = \"degraded\"\nnetwork = \"host\"\npids = 64\ntmp_size = 2097152",
+            "[sandbox]\nmode = \"degraded\"\nnetwork = \"host\"\npids = 64\ntmp_size = 2097152\nstartup_cpu = 0",
         )
         .expect("valid toml");
         let s = Settings::merge(over(), file).expect("valid");
         assert_eq!(s.sandbox.enforcement, ridge_sandbox::Enforcement::Degraded);
         assert_eq!(s.sandbox.network, ridge_sandbox::Network::Host);
         assert_eq!((s.sandbox.pids, s.sandbox.tmp_size), (64, 2 * 1024 * 1024));
+        assert_eq!(s.sandbox.startup_cpu, 0);
         let typo = toml::from_str::<FileConfig>("[sandbox]\nmode = \"lenient\"");
         assert!(typo.is_err());
         let root: FileConfig = toml::from_str("[sandbox]\nuid = 0").expect("valid toml");
