@@ -92,6 +92,9 @@ impl Engine {
         adapters: Vec<Arc<dyn RuntimeAdapter>>,
         config: EngineConfig,
     ) -> Arc<Self> {
+        let metrics = Metrics::new();
+        let batches = metrics.write_batch_size.clone();
+        store.observe_write_batches(Arc::new(move |writes| batches.observe(writes as f64)));
         Arc::new(Self {
             store,
             packages,
@@ -101,7 +104,7 @@ impl Engine {
             capacity: Arc::new(Capacity::new(config.worker_memory_budget)),
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
-            metrics: Metrics::new(),
+            metrics,
             config,
         })
     }

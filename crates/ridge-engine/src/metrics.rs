@@ -29,6 +29,7 @@ pub(crate) struct Metrics {
     pub warm_workers: Family<FunctionLabels, Gauge>,
     pub queue_depth: Gauge,
     pub capacity_used: Gauge,
+    pub write_batch_size: Histogram,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -89,6 +90,13 @@ impl Metrics {
             "Sum of memory_size over live workers (the host-wide budget in use)",
             capacity_used.clone(),
         );
+        // 1 .. 512 writes.
+        let write_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "store_write_batch_size",
+            "Execution writes (create, start, finish) committed together in one store transaction",
+            write_batch_size.clone(),
+        );
         Self {
             registry,
             executions,
@@ -99,6 +107,7 @@ impl Metrics {
             warm_workers,
             queue_depth,
             capacity_used,
+            write_batch_size,
         }
     }
 

@@ -65,6 +65,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The store was closed (or its writer task ended with the runtime) before the write.
+    #[error("the store's writer has stopped")]
+    WriterStopped,
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("database migration failed")]

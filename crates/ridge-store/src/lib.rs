@@ -10,6 +10,8 @@ mod sqlite;
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use ridge_core::{
     Alias, AliasName, Execution, ExecutionId, ExecutionResult, ExecutionStatus, Filter, Function,
@@ -64,6 +66,10 @@ pub struct JobClaim {
     pub count: Option<i64>,
 }
 
+/// Told the number of writes in each transaction that a store commits for the execution hot path
+/// (see [`Store::observe_write_batches`]). Called on the store's writer: it must be quick.
+pub type WriteBatchObserver = Arc<dyn Fn(usize) + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A short description for `GET /v1/info` (`sqlite:/path/ridge.db`).
@@ -98,6 +104,12 @@ pub trait Store: Send + Sync + 'static {
     async fn update_function(&self, function: &Function) -> Result<()>;
     /// Deletes the function and its executions. `FunctionNotFound` when absent.
     async fn delete_function(&self, id: FunctionId) -> Result<()>;
+
+    /// Registers `observer` to be told the size of every batch of execution writes the store
+    /// commits from now on, replacing an earlier one. Stores that do not batch ignore it.
+    fn observe_write_batches(&self, observer: WriteBatchObserver) {
+        let _ = observer;
+    }
 
     // Executions.
     /// Inserts the execution and, for `function_version` 0, increments its function's `count`,

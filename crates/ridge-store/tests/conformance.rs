@@ -56,6 +56,8 @@ store_suite!(sqlite:
     executions::execution_round_trips_every_field,
     executions::create_execution_counts_version_zero_only,
     executions::concurrent_creates_count_every_execution,
+    executions::a_burst_of_writes_all_land,
+    executions::a_failing_write_fails_alone,
     executions::execution_needs_an_existing_function,
     executions::mark_started_is_compare_and_swap,
     executions::finish_is_compare_and_swap,

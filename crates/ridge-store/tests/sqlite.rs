@@ -1,7 +1,10 @@
 //! What only the SQLite store has: a file that persists, migrations applied once, its pragmas,
 //! and strictness about rows written by something else.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{TimeZone, Utc};
+use futures_util::future::join_all;
 use ridge_core::{
     Code, Entry, Execution, ExecutionId, ExecutionStatus, Function, FunctionId, Limits, ProjectId,
     Runtime, RuntimeId, RuntimeStatus,
@@ -271,4 +274,43 @@ async fn sizes_past_i64_are_refused_not_wrapped() {
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn concurrent_execution_writes_commit_in_groups() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("ridge.db"))
+        .await
+        .expect("open");
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let seen = batches.clone();
+    store.observe_write_batches(Arc::new(move |writes| {
+        seen.lock().expect("not poisoned").push(writes)
+    }));
+    let rt = runtime();
+    store.create_runtime(&rt).await.expect("create runtime");
+    let f = function(rt.id);
+    store.create_function(&f).await.expect("create function");
+
+    // One at a time: one transaction per write, nothing waits for company.
+    let alone = execution(&f);
+    store.create_execution(&alone).await.expect("create");
+    assert_eq!(*batches.lock().expect("not poisoned"), vec![1]);
+
+    let burst: Vec<_> = (0..200).map(|_| execution(&f)).collect();
+    for created in join_all(burst.iter().map(|e| store.create_execution(e))).await {
+        created.expect("create");
+    }
+    let sizes = batches.lock().expect("not poisoned").clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 201, "{sizes:?}");
+    assert!(
+        sizes.len() < 20,
+        "200 concurrent writes took {} transactions: {sizes:?}",
+        sizes.len()
+    );
+    assert_eq!(store.get_function(f.id).await.expect("get").count, 201);
+
+    store.close().await;
+    let late = store.create_execution(&execution(&f)).await;
+    assert!(matches!(late, Err(StoreError::WriterStopped)), "{late:?}");
 }

@@ -1,7 +1,7 @@
 //! SQL of the `executions` table.
 
 use ridge_core::{Execution, ExecutionId, ExecutionInput, ExecutionStatus, Timestamp};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::codec::{self, RowReader};
 use super::filter::{self, Column};
@@ -61,10 +61,37 @@ impl TryFrom<ExecutionRow> for Execution {
     }
 }
 
-/// Inserts the execution and counts it on its function (version 0) or its version, in one
-/// transaction. `FunctionNotFound` or `VersionNotFound` when the target does not exist.
-pub(super) async fn create(pool: &SqlitePool, execution: &Execution) -> Result<()> {
-    let mut tx = pool.begin().await?;
+/// Inserts the execution and counts it on its function (version 0) or its version; the caller
+/// commits. `FunctionNotFound` or `VersionNotFound` when the target does not exist, and then
+/// nothing was written (the writer relies on it to keep the rest of a batch).
+pub(super) async fn create(conn: &mut SqliteConnection, execution: &Execution) -> Result<()> {
+    let function_id = execution.function_id.to_string();
+    if execution.function_version != 0 {
+        // Counted first: a missing version fails before anything is written.
+        let counted = sqlx::query(
+            "UPDATE function_versions SET count = count + 1 \
+             WHERE function_id = ? AND version_number = ?",
+        )
+        .bind(&function_id)
+        .bind(execution.function_version)
+        .execute(&mut *conn)
+        .await?;
+        if counted.rows_affected() == 0 {
+            let function: Option<i64> = sqlx::query_scalar("SELECT 1 FROM functions WHERE id = ?")
+                .bind(&function_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            return Err(match function {
+                Some(_) => StoreError::VersionNotFound {
+                    function_id: execution.function_id,
+                    version: execution.function_version,
+                },
+                None => StoreError::FunctionNotFound {
+                    id: execution.function_id,
+                },
+            });
+        }
+    }
     sqlx::query(
         "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
          description, status, sync, input, result, started_at, created_at, updated_at) \
@@ -72,7 +99,7 @@ pub(super) async fn create(pool: &SqlitePool, execution: &Execution) -> Result<(
     )
     .bind(execution.id.to_string())
     .bind(execution.project_id.as_str())
-    .bind(execution.function_id.to_string())
+    .bind(&function_id)
     .bind(execution.function_version)
     .bind(execution.function_alias.as_deref())
     .bind(execution.description.as_deref())
@@ -88,9 +115,11 @@ pub(super) async fn create(pool: &SqlitePool, execution: &Execution) -> Result<(
     .bind(codec::opt_ts(execution.started_at.as_ref()))
     .bind(codec::ts(&execution.created_at))
     .bind(codec::opt_ts(execution.updated_at.as_ref()))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(|e| match &e {
+        // A failed statement changes nothing; with a version, its row (and so the function)
+        // was found above, so this happens for version 0 only.
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             StoreError::FunctionNotFound {
                 id: execution.function_id,
@@ -100,26 +129,10 @@ pub(super) async fn create(pool: &SqlitePool, execution: &Execution) -> Result<(
     })?;
     if execution.function_version == 0 {
         sqlx::query("UPDATE functions SET count = count + 1 WHERE id = ?")
-            .bind(execution.function_id.to_string())
-            .execute(&mut *tx)
+            .bind(&function_id)
+            .execute(&mut *conn)
             .await?;
-    } else {
-        let counted = sqlx::query(
-            "UPDATE function_versions SET count = count + 1 \
-             WHERE function_id = ? AND version_number = ?",
-        )
-        .bind(execution.function_id.to_string())
-        .bind(execution.function_version)
-        .execute(&mut *tx)
-        .await?;
-        if counted.rows_affected() == 0 {
-            return Err(StoreError::VersionNotFound {
-                function_id: execution.function_id,
-                version: execution.function_version,
-            });
-        }
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -154,8 +167,9 @@ pub(super) async fn list(pool: &SqlitePool, query: &ExecutionQuery) -> Result<Ve
     rows.into_iter().map(Execution::try_from).collect()
 }
 
+/// Compare-and-swap: false unless the execution is `running` and not yet started.
 pub(super) async fn mark_started(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: ExecutionId,
     at: Timestamp,
 ) -> Result<bool> {
@@ -167,13 +181,14 @@ pub(super) async fn mark_started(
     .bind(&at)
     .bind(&at)
     .bind(id.to_string())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
+/// Compare-and-swap: false unless the execution is still `running`.
 pub(super) async fn finish(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: ExecutionId,
     outcome: &ExecutionOutcome,
 ) -> Result<bool> {
@@ -186,7 +201,7 @@ pub(super) async fn finish(
     .bind(&outcome.logs)
     .bind(codec::ts(&ridge_core::time::now()))
     .bind(id.to_string())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -1,4 +1,6 @@
-//! [`SqliteStore`]: the embedded store, one SQLite file in WAL mode behind a small pool.
+//! [`SqliteStore`]: the embedded store, one SQLite file in WAL mode, read through a small pool
+//! and written on the execution hot path by one writer task that commits in groups
+//! ([`writer`]).
 //!
 //! Each resource's SQL lives in its own module; this one opens the database, runs the
 //! migrations and routes the [`Store`] methods.
@@ -13,6 +15,7 @@ mod runtimes;
 mod target;
 mod versions;
 mod webhooks;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,25 +26,31 @@ use ridge_core::{
     JobStatus, ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook,
     WebhookId,
 };
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqlitePool};
 
 use crate::{
     ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, ProjectScope, Result, Store,
-    StoreError,
+    StoreError, WriteBatchObserver,
 };
+use writer::Writer;
 
 /// How long a connection waits for another writer before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections in the pool. WAL lets readers run beside the one writer; more connections than
-/// this only queue on SQLite's write lock.
+/// Connections in the pool, besides the writer's own. WAL lets readers run beside the one
+/// writer; the pool also carries the rarer writes (functions, versions, jobs...).
 const MAX_CONNECTIONS: u32 = 6;
 
 /// The SQLite implementation of [`Store`].
+///
+/// Executions are created, started and finished by the writer task (group commit: one
+/// transaction for every write waiting, see [`writer`]); everything else, reads and the
+/// rarer writes, goes through the pool. Readers never wait for the writer (WAL).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Writer,
     path: PathBuf,
 }
 
@@ -51,7 +60,8 @@ impl SqliteStore {
     ///
     /// Settings: WAL journal, `synchronous=NORMAL` (durable across process crashes; a power
     /// loss may lose the last transactions, never corrupt the file), foreign keys on, a 5 s busy
-    /// timeout, and a pool of a few connections.
+    /// timeout, a pool of a few connections, and one more connection owned by the writer task
+    /// (spawned on the current Tokio runtime).
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent)
@@ -70,22 +80,25 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
+        let writer = Writer::spawn(options.connect().await?);
         tracing::debug!(path = %path.display(), "opened sqlite store");
         Ok(Self {
             pool,
+            writer,
             path: path.to_path_buf(),
         })
     }
 
-    /// Closes every connection, checkpointing the WAL. Dropping the store also closes it, but
-    /// without waiting.
+    /// Commits the writes already sent, then closes every connection, checkpointing the WAL.
+    /// Dropping every clone of the store also closes it, but without waiting.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -144,8 +157,12 @@ impl Store for SqliteStore {
         functions::delete(&self.pool, id).await
     }
 
+    fn observe_write_batches(&self, observer: WriteBatchObserver) {
+        self.writer.observe(observer);
+    }
+
     async fn create_execution(&self, execution: &Execution) -> Result<()> {
-        executions::create(&self.pool, execution).await
+        self.writer.create_execution(execution).await
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
@@ -157,11 +174,11 @@ impl Store for SqliteStore {
     }
 
     async fn mark_execution_started(&self, id: ExecutionId, at: Timestamp) -> Result<bool> {
-        executions::mark_started(&self.pool, id, at).await
+        self.writer.mark_started(id, at).await
     }
 
     async fn finish_execution(&self, id: ExecutionId, outcome: &ExecutionOutcome) -> Result<bool> {
-        executions::finish(&self.pool, id, outcome).await
+        self.writer.finish(id, outcome).await
     }
 
     async fn get_execution_logs(&self, id: ExecutionId) -> Result<String> {

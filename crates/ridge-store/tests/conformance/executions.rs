@@ -1,7 +1,8 @@
 //! Executions: round trips, counting, the compare-and-swap transitions, logs, recovery lists.
 
+use futures_util::future::join_all;
 use ridge_core::{
-    ExecutionId, ExecutionInput, ExecutionResult, ExecutionStatus, FunctionId, ProjectId,
+    Execution, ExecutionId, ExecutionInput, ExecutionResult, ExecutionStatus, FunctionId, ProjectId,
 };
 use ridge_store::{ExecutionOutcome, ProjectScope, Store, StoreError};
 use serde_json::json;
@@ -323,4 +324,99 @@ pub async fn executions_are_listed_by_scope_in_order(store: &dyn Store) {
         .await
         .expect("list");
     assert!(none.is_empty());
+}
+
+/// Creates, starts (twice: the second must lose) and finishes `e`.
+async fn lifecycle(store: &dyn Store, e: &Execution) -> (bool, bool, bool) {
+    store.create_execution(e).await.expect("create");
+    let started = store.mark_execution_started(e.id, at(5_000)).await;
+    let again = store.mark_execution_started(e.id, at(5_001)).await;
+    let done = store
+        .finish_execution(e.id, &success(json!(e.id.to_string()), "out"))
+        .await;
+    (
+        started.expect("start"),
+        again.expect("start"),
+        done.expect("finish"),
+    )
+}
+
+/// A burst of executions, all created, started and finished at once: every write lands, every
+/// compare-and-swap succeeds once, and the function's `count` is exact.
+pub async fn a_burst_of_writes_all_land(store: &dyn Store) {
+    let f = seed_function(store, "p1", 1).await;
+    let burst: Vec<_> = (0..300).map(|i| execution(&f, 10 + i)).collect();
+    for (started, again, done) in join_all(burst.iter().map(|e| lifecycle(store, e))).await {
+        assert!(started && !again && done);
+    }
+    assert_eq!(store.get_function(f.id).await.expect("get").count, 300);
+    for e in &burst {
+        let got = store.get_execution(e.id).await.expect("get");
+        assert_eq!(got.status, ExecutionStatus::Success);
+        assert_eq!(got.started_at, Some(at(5_000)));
+        assert_eq!(got.result.map(|r| r.output), Some(json!(e.id.to_string())));
+    }
+}
+
+/// Writes sent together with writes that fail (a missing function, a missing version, a
+/// duplicate id, a compare-and-swap that loses) each get their own answer: the failures do not
+/// take the others down, and counts include exactly the executions that were stored.
+pub async fn a_failing_write_fails_alone(store: &dyn Store) {
+    let f = seed_function(store, "p1", 1).await;
+    let taken = execution(&f, 2);
+    store.create_execution(&taken).await.expect("create");
+    store
+        .finish_execution(taken.id, &success(json!(1), ""))
+        .await
+        .expect("finish");
+
+    let good: Vec<_> = (0..40).map(|i| execution(&f, 10 + i)).collect();
+    let mut orphan = execution(&f, 3);
+    orphan.function_id = FunctionId::new();
+    let mut unversioned = execution(&f, 4);
+    unversioned.function_version = 7;
+    let mut duplicate = execution(&f, 5);
+    duplicate.id = taken.id;
+
+    let creates = good
+        .iter()
+        .chain([&orphan, &unversioned, &duplicate])
+        .map(|e| store.create_execution(e));
+    let (created, swaps) = tokio::join!(
+        join_all(creates),
+        // Compare-and-swaps on a finished execution lose, in the same burst.
+        join_all((0..5).map(|_| store.mark_execution_started(taken.id, at(9)))),
+    );
+    let (ok, failed) = created.split_at(good.len());
+    assert!(ok.iter().all(Result::is_ok), "{ok:?}");
+    assert!(
+        matches!(failed[0], Err(StoreError::FunctionNotFound { id }) if id == orphan.function_id),
+        "{:?}",
+        failed[0]
+    );
+    assert!(
+        matches!(
+            failed[1],
+            Err(StoreError::VersionNotFound { version: 7, .. })
+        ),
+        "{:?}",
+        failed[1]
+    );
+    assert!(failed[2].is_err(), "a duplicate id is refused");
+    assert!(swaps.iter().all(|s| matches!(s, Ok(false))), "{swaps:?}");
+
+    assert_eq!(store.get_function(f.id).await.expect("get").count, 41);
+    for e in &good {
+        assert_eq!(&store.get_execution(e.id).await.expect("get"), e);
+    }
+    for e in [&orphan, &unversioned] {
+        assert!(matches!(
+            store.get_execution(e.id).await,
+            Err(StoreError::ExecutionNotFound { .. })
+        ));
+    }
+    // The first execution with that id is untouched.
+    let kept = store.get_execution(taken.id).await.expect("get");
+    assert_eq!(kept.status, ExecutionStatus::Success);
+    assert_eq!(kept.created_at, taken.created_at);
 }
