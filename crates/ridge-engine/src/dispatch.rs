@@ -129,6 +129,12 @@ async fn execute(
     } else {
         lease(engine, &pool).await
     };
+    // A cold start waits for its turn in the queue, not on the function's clock.
+    let starting = if lease.is_warm() {
+        None
+    } else {
+        engine.cold_starts.acquire().await.ok()
+    };
     drop(queued);
     engine
         .metrics
@@ -183,6 +189,8 @@ async fn execute(
             }
         }
     }
+
+    drop(starting);
 
     let invocation = Invocation {
         execution_id: execution.id,

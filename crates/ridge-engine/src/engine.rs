@@ -77,6 +77,8 @@ pub struct Engine {
     checks: Mutex<HashMap<RuntimeKind, Result<String, String>>>,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
     pub(crate) capacity: Arc<Capacity>,
+    /// Cold starts allowed to run at once on this host (see [`cold_start_permits`]).
+    pub(crate) cold_starts: tokio::sync::Semaphore,
     /// Executions submitted and not yet holding a worker.
     pub(crate) queued: AtomicUsize,
     /// Executions submitted and not yet recorded as finished (for draining).
@@ -102,6 +104,7 @@ impl Engine {
             checks: Mutex::new(HashMap::new()),
             pools: Mutex::new(HashMap::new()),
             capacity: Arc::new(Capacity::new(config.worker_memory_budget)),
+            cold_starts: tokio::sync::Semaphore::new(cold_start_permits()),
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             metrics,
@@ -490,6 +493,15 @@ impl Engine {
             kill_all(pool.retire()).await;
         }
     }
+}
+
+/// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
+/// import): started by the hundred at once, as a burst of new executions does, every one of
+/// them ends late and many pass their function's timeout, while a few per core keep the cores
+/// busy and each start short. The others wait in the queue, where the wait is not part of the
+/// function's timeout.
+fn cold_start_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
 
 pub(crate) async fn kill_all(workers: Vec<Box<dyn Worker>>) {
