@@ -8,6 +8,9 @@ use serde_json::Value;
 use crate::time::format;
 use crate::{Execution, Function, Runtime};
 
+mod tenancy;
+pub use tenancy::*;
+
 /// A 4xx or 5xx body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {

@@ -84,6 +84,14 @@ uuid_id!(
     /// Identifies a job.
     JobId
 );
+uuid_id!(
+    /// Identifies a user of Ridge's own (`token` mode) identity store.
+    UserId
+);
+uuid_id!(
+    /// Identifies an API token (not the secret itself, which is never stored).
+    TokenId
+);
 
 /// Parses a UUID the way Qinling accepts it in paths and bodies.
 pub fn parse_uuid(s: &str) -> Result<Uuid, InvalidInput> {

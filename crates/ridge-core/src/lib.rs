@@ -16,6 +16,7 @@ pub mod job;
 pub mod json;
 pub mod limits;
 pub mod runtime;
+pub mod tenancy;
 pub mod time;
 pub mod version;
 pub mod webhook;
@@ -31,6 +32,7 @@ pub use ids::{
 pub use job::{CronPattern, Job, JobStatus};
 pub use limits::{Limits, LimitsPolicy};
 pub use runtime::{Runtime, RuntimeKind, RuntimeStatus};
+pub use tenancy::{ApiToken, Project, Role, TokenId, User, UserId};
 pub use time::Timestamp;
 pub use version::FunctionVersion;
 pub use webhook::Webhook;

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use ridge_core::{AliasName, ExecutionId, FunctionId, JobId, RuntimeId, WebhookId};
+use ridge_core::{
+    AliasName, ExecutionId, FunctionId, JobId, ProjectId, RuntimeId, TokenId, UserId, WebhookId,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,6 +25,16 @@ pub enum StoreError {
     WebhookNotFound { id: WebhookId },
     #[error("Job not found [id={id}]")]
     JobNotFound { id: JobId },
+    #[error("project `{id}` not found")]
+    ProjectNotFound { id: ProjectId },
+    #[error("project `{id}` already exists")]
+    DuplicateProject { id: ProjectId },
+    #[error("user `{id}` not found")]
+    UserNotFound { id: UserId },
+    #[error("project `{project}` already has a user named `{name}`")]
+    DuplicateUser { project: ProjectId, name: String },
+    #[error("token `{id}` not found")]
+    TokenNotFound { id: TokenId },
     /// Qinling's message for a function that jobs, webhooks or aliases still use.
     #[error("The function is still associated with {reason}.")]
     FunctionInUse { reason: &'static str },

@@ -6,9 +6,11 @@
 
 mod error;
 mod sqlite;
+mod tenancy;
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
+pub use tenancy::{ProjectUsage, TenancyStore};
 
 use std::sync::Arc;
 
@@ -71,7 +73,7 @@ pub struct JobClaim {
 pub type WriteBatchObserver = Arc<dyn Fn(usize) + Send + Sync>;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TenancyStore + Send + Sync + 'static {
     /// A short description for `GET /v1/info` (`sqlite:/path/ridge.db`).
     fn describe(&self) -> String;
 

@@ -12,6 +12,8 @@ mod fixtures;
 mod functions;
 #[path = "conformance/runtimes.rs"]
 mod runtimes;
+#[path = "conformance/tenancy.rs"]
+mod tenancy;
 #[path = "conformance/triggers.rs"]
 mod triggers;
 
@@ -75,4 +77,7 @@ store_suite!(sqlite:
     triggers::aliases_are_unique_and_guarded,
     triggers::webhooks_round_trip_and_hold_their_function,
     triggers::jobs_are_due_in_order_and_claimed_once,
+    tenancy::projects_and_users_round_trip_and_are_unique,
+    tenancy::tokens_are_found_by_hash_revoked_and_deleted_with_their_user,
+    tenancy::quota_overrides_round_trip_and_usage_counts,
 );

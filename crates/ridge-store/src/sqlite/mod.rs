@@ -13,6 +13,7 @@ mod functions;
 mod jobs;
 mod runtimes;
 mod target;
+mod tenancy;
 mod versions;
 mod webhooks;
 mod writer;

@@ -1,0 +1,370 @@
+//! SQL of the `projects`, `users`, `api_tokens` and `quotas` tables.
+
+use async_trait::async_trait;
+use ridge_core::tenancy::{Limit, QuotaOverrides};
+use ridge_core::{ApiToken, Project, ProjectId, Timestamp, TokenId, User, UserId};
+
+use super::SqliteStore;
+use super::codec::{self, RowReader};
+use crate::{ProjectUsage, Result, StoreError, TenancyStore};
+
+const USER_COLUMNS: &str = "id, name, project_id, role, created_at";
+const TOKEN_COLUMNS: &str = "id, user_id, hash, description, expires_at, revoked_at, created_at";
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: String,
+    description: Option<String>,
+    created_at: String,
+}
+
+impl TryFrom<ProjectRow> for Project {
+    type Error = StoreError;
+
+    fn try_from(row: ProjectRow) -> Result<Self> {
+        let r = RowReader::new("projects", &row.id);
+        Ok(Project {
+            id: r.parse("id", &row.id)?,
+            created_at: r.ts("created_at", &row.created_at)?,
+            description: row.description,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    name: String,
+    project_id: String,
+    role: String,
+    created_at: String,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self> {
+        let r = RowReader::new("users", &row.id);
+        Ok(User {
+            id: r.parse("id", &row.id)?,
+            project_id: r.parse("project_id", &row.project_id)?,
+            role: r.parse("role", &row.role)?,
+            created_at: r.ts("created_at", &row.created_at)?,
+            name: row.name,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: String,
+    user_id: String,
+    hash: String,
+    description: Option<String>,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    created_at: String,
+}
+
+impl TryFrom<TokenRow> for ApiToken {
+    type Error = StoreError;
+
+    fn try_from(row: TokenRow) -> Result<Self> {
+        let r = RowReader::new("api_tokens", &row.id);
+        Ok(ApiToken {
+            id: r.parse("id", &row.id)?,
+            user_id: r.parse("user_id", &row.user_id)?,
+            expires_at: r.opt_ts("expires_at", row.expires_at.as_deref())?,
+            revoked_at: r.opt_ts("revoked_at", row.revoked_at.as_deref())?,
+            created_at: r.ts("created_at", &row.created_at)?,
+            hash: row.hash,
+            description: row.description,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct QuotaRow {
+    project_id: String,
+    functions: Option<i64>,
+    package_bytes: Option<i64>,
+    concurrent_executions: Option<i64>,
+    executions_per_second: Option<i64>,
+}
+
+/// A stored override: NULL keeps the default, -1 is no limit.
+fn read_limit(r: &RowReader<'_>, column: &str, value: Option<i64>) -> Result<Option<Limit>> {
+    match value {
+        None => Ok(None),
+        Some(-1) => Ok(Some(Limit::Unlimited)),
+        Some(n) => Ok(Some(Limit::At(r.int(column, n)?))),
+    }
+}
+
+fn write_limit(field: &'static str, limit: Option<Limit>) -> Result<Option<i64>> {
+    match limit {
+        None => Ok(None),
+        Some(Limit::Unlimited) => Ok(Some(-1)),
+        Some(Limit::At(n)) => codec::int(field, n).map(Some),
+    }
+}
+
+fn is_unique(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn is_foreign_key(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+#[async_trait]
+impl TenancyStore for SqliteStore {
+    async fn create_project(&self, project: &Project) -> Result<()> {
+        sqlx::query("INSERT INTO projects (id, description, created_at) VALUES (?, ?, ?)")
+            .bind(project.id.as_str())
+            .bind(project.description.as_deref())
+            .bind(codec::ts(&project.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique(&e) {
+                    StoreError::DuplicateProject {
+                        id: project.id.clone(),
+                    }
+                } else {
+                    StoreError::Database(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn get_project(&self, id: &ProjectId) -> Result<Project> {
+        let row: Option<ProjectRow> =
+            sqlx::query_as("SELECT id, description, created_at FROM projects WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.ok_or_else(|| StoreError::ProjectNotFound { id: id.clone() })?
+            .try_into()
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>> {
+        let rows: Vec<ProjectRow> = sqlx::query_as(
+            "SELECT id, description, created_at FROM projects ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Project::try_from).collect()
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (id, name, project_id, role, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.name)
+        .bind(user.project_id.as_str())
+        .bind(user.role.as_str())
+        .bind(codec::ts(&user.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_foreign_key(&e) {
+                StoreError::ProjectNotFound {
+                    id: user.project_id.clone(),
+                }
+            } else if is_unique(&e) {
+                StoreError::DuplicateUser {
+                    project: user.project_id.clone(),
+                    name: user.name.clone(),
+                }
+            } else {
+                StoreError::Database(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<User> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.ok_or(StoreError::UserNotFound { id })?.try_into()
+    }
+
+    async fn list_users(&self, project: Option<&ProjectId>) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE ? IS NULL OR project_id = ? \
+             ORDER BY created_at, id"
+        ))
+        .bind(project.map(ProjectId::as_str))
+        .bind(project.map(ProjectId::as_str))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UserNotFound { id });
+        }
+        Ok(())
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        RowReader::new("users", "*").int("count", n)
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(token.id.to_string())
+        .bind(token.user_id.to_string())
+        .bind(&token.hash)
+        .bind(token.description.as_deref())
+        .bind(codec::opt_ts(token.expires_at.as_ref()))
+        .bind(codec::opt_ts(token.revoked_at.as_ref()))
+        .bind(codec::ts(&token.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_foreign_key(&e) {
+                StoreError::UserNotFound { id: token.user_id }
+            } else {
+                StoreError::Database(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, User)>> {
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let token = ApiToken::try_from(row)?;
+        let user = self.get_user(token.user_id).await?;
+        Ok(Some((token, user)))
+    }
+
+    async fn list_tokens(&self, user: Option<UserId>) -> Result<Vec<ApiToken>> {
+        let user = user.map(|u| u.to_string());
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE ? IS NULL OR user_id = ? \
+             ORDER BY created_at, id"
+        ))
+        .bind(user.as_deref())
+        .bind(user.as_deref())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(ApiToken::try_from).collect()
+    }
+
+    async fn revoke_token(&self, id: TokenId, at: Timestamp) -> Result<ApiToken> {
+        sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(codec::ts(&at))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or(StoreError::TokenNotFound { id })?.try_into()
+    }
+
+    async fn quota_overrides(&self, project: &ProjectId) -> Result<QuotaOverrides> {
+        let row: Option<QuotaRow> = sqlx::query_as(
+            "SELECT project_id, functions, package_bytes, concurrent_executions, \
+             executions_per_second FROM quotas WHERE project_id = ?",
+        )
+        .bind(project.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(QuotaOverrides::default());
+        };
+        let r = RowReader::new("quotas", &row.project_id);
+        Ok(QuotaOverrides {
+            functions: read_limit(&r, "functions", row.functions)?,
+            package_bytes: read_limit(&r, "package_bytes", row.package_bytes)?,
+            concurrent_executions: read_limit(
+                &r,
+                "concurrent_executions",
+                row.concurrent_executions,
+            )?,
+            executions_per_second: read_limit(
+                &r,
+                "executions_per_second",
+                row.executions_per_second,
+            )?,
+        })
+    }
+
+    async fn set_quota_overrides(
+        &self,
+        project: &ProjectId,
+        overrides: &QuotaOverrides,
+    ) -> Result<()> {
+        if overrides.is_empty() {
+            sqlx::query("DELETE FROM quotas WHERE project_id = ?")
+                .bind(project.as_str())
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO quotas (project_id, functions, package_bytes, concurrent_executions, \
+             executions_per_second) VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE \
+             SET functions = excluded.functions, package_bytes = excluded.package_bytes, \
+             concurrent_executions = excluded.concurrent_executions, \
+             executions_per_second = excluded.executions_per_second",
+        )
+        .bind(project.as_str())
+        .bind(write_limit("functions", overrides.functions)?)
+        .bind(write_limit("package_bytes", overrides.package_bytes)?)
+        .bind(write_limit(
+            "concurrent_executions",
+            overrides.concurrent_executions,
+        )?)
+        .bind(write_limit(
+            "executions_per_second",
+            overrides.executions_per_second,
+        )?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage> {
+        let (functions, unfinished): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM functions WHERE project_id = ?1), \
+             (SELECT COUNT(*) FROM executions WHERE project_id = ?1 AND status = 'running')",
+        )
+        .bind(project.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let r = RowReader::new("functions", project.as_str());
+        Ok(ProjectUsage {
+            functions: r.int("count", functions)?,
+            unfinished_executions: r.int("count", unfinished)?,
+        })
+    }
+}
