@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Ridge's whole test suite. It first installs what the tests need that cargo does not
-# bring: the unchanged `openstack` CLI (python-openstackclient + python-qinlingclient), into a
-# venv under target/, for the compatibility test. The venv is reused on later runs.
+# bring, into venvs under target/ that later runs reuse: the unchanged `openstack` CLI
+# (python-openstackclient + python-qinlingclient) for the compatibility tests, and OpenStack
+# Keystone (PyPI `keystone` 30.x) for the `keystone` auth mode test, which starts it itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ if [ ! -x "$venv/bin/openstack" ] || ! "$venv/bin/python" -c 'import qinlingclie
     'python-openstackclient' 'python-qinlingclient==5.1.1'
 fi
 export RIDGE_OPENSTACK_CLI="$PWD/$venv/bin/openstack"
+RIDGE_KEYSTONE_VENV=$(scripts/keystone-venv.sh)
+export RIDGE_KEYSTONE_VENV
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

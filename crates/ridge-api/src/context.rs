@@ -1,42 +1,43 @@
-//! Who is calling. Until the tenancy issue lands Ridge runs in no-auth mode: every request is
-//! the admin of project `default`, and `X-Auth-Token` is ignored.
+//! Who is calling: the [`Caller`] that every handler takes, built by the configured
+//! [`crate::auth::Auth`] mode from the request's token. What a caller may do is decided in
+//! [`crate::access`], not here.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use ridge_core::ProjectId;
 
-use crate::ApiError;
+use crate::{ApiError, AppState};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub project: ProjectId,
+    /// Qinling's `context_is_admin`: cloud-wide admin.
     pub is_admin: bool,
+    /// The user id, when the auth mode knows users.
+    pub user: Option<String>,
+    /// Role names as the identity service gave them.
+    pub roles: Vec<String>,
 }
 
 impl Caller {
-    /// Whether the caller may see a resource of `owner` looked up by id (Qinling: admins see
-    /// every project's; others get a 404 for another project's resource).
-    pub fn can_see(&self, owner: &ProjectId) -> bool {
-        self.is_admin || &self.project == owner
-    }
-
-    /// Admin-only calls (Qinling's policy: runtimes, pools, workers and scaling).
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("Operation not allowed".to_owned()))
+    /// The caller in `none` auth mode: admin of project `default`.
+    pub fn anonymous_admin() -> Self {
+        Caller {
+            project: ProjectId::default_project(),
+            is_admin: true,
+            user: None,
+            roles: vec!["admin".to_owned()],
         }
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller {
-            project: ProjectId::default_project(),
-            is_admin: true,
-        })
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        state.auth.authenticate(state, &parts.headers).await
     }
 }

@@ -5,11 +5,15 @@
 //! the engine, and map the answer. No SQL and no process handling here. Every error goes through
 //! the one [`ApiError`] mapping, and every 4xx carries a `faultstring` that says what to fix.
 
+pub mod access;
+pub mod auth;
 mod context;
 mod error;
 mod handlers;
 mod kwargs;
 mod query;
+pub mod quota;
+mod rate;
 pub mod webhook_guard;
 
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use ridge_store::Store;
 use tower::Layer;
 use tower::util::{MapRequest, MapRequestLayer};
 
+pub use context::Caller;
 pub use error::ApiError;
 
 /// What the handlers share: trait objects for the store and packages, the engine, and settings.
@@ -37,6 +42,10 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Per-webhook rate limit of invokes (`ApiConfig::webhook_rate_limit`).
     pub webhook_limiter: Arc<webhook_guard::RateLimiter>,
+    /// How a request's token becomes a caller (`none`, `token` or `keystone`).
+    pub auth: Arc<auth::Auth>,
+    /// Per-project quota defaults and rate buckets.
+    pub quotas: Arc<quota::QuotaPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,8 +54,6 @@ pub struct ApiConfig {
     pub limits: LimitsPolicy,
     /// Largest accepted function package, in bytes.
     pub max_package_size: usize,
-    /// Reported by `GET /v1/info`.
-    pub auth: String,
     pub sandbox: SandboxInfo,
     /// The base of `webhook_url` (`http://host:port`, no trailing `/`).
     pub public_url: String,
@@ -73,7 +80,8 @@ pub fn service(state: AppState) -> ApiService {
 
 pub fn router(state: AppState) -> Router {
     use handlers::{
-        aliases, executions, functions, jobs, root, runtimes, versions, webhooks, workers,
+        aliases, executions, functions, identity, jobs, quotas, root, runtimes, versions, webhooks,
+        workers,
     };
 
     // Package uploads are bounded by the configured size (plus room for the form fields); the
@@ -85,6 +93,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v1", get(root::v1))
         .route("/v1/info", get(root::info))
         .route("/metrics", get(root::metrics))
+        .route("/v1/whoami", get(identity::whoami))
+        .route(
+            "/v1/projects",
+            get(identity::list_projects).post(identity::create_project),
+        )
+        .route("/v1/projects/{id}", get(identity::show_project))
+        .route(
+            "/v1/users",
+            get(identity::list_users).post(identity::create_user),
+        )
+        .route(
+            "/v1/users/{id}",
+            axum::routing::delete(identity::delete_user),
+        )
+        .route(
+            "/v1/tokens",
+            get(identity::list_tokens).post(identity::create_token),
+        )
+        .route(
+            "/v1/tokens/{id}",
+            axum::routing::delete(identity::revoke_token),
+        )
+        .route("/v1/quotas", get(quotas::mine))
+        .route("/v1/quotas/{project}", get(quotas::show).put(quotas::set))
         .route("/v1/runtimes", get(runtimes::list).post(runtimes::create))
         .route(
             "/v1/runtimes/{id}",

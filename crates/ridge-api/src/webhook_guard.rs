@@ -11,8 +11,6 @@
 //! Comparisons are constant-time. The rate limit is a token bucket per webhook, kept in this
 //! node's memory (a limit per node, not per cluster).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -20,6 +18,8 @@ use hmac::{Hmac, Mac};
 use ridge_core::WebhookId;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use crate::rate::Buckets;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
@@ -60,20 +60,14 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: u32,
-    buckets: Mutex<HashMap<WebhookId, Bucket>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    buckets: Buckets<WebhookId>,
 }
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Buckets::default(),
         }
     }
 
@@ -83,32 +77,12 @@ impl RateLimiter {
             return Ok(());
         }
         let capacity = f64::from(self.per_minute);
-        let per_sec = capacity / 60.0;
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bucket = buckets.entry(id).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_sec).min(capacity);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_sec))
-        }
+        self.buckets.take(id, capacity, capacity / 60.0, now)
     }
 
     /// Forgets a deleted webhook's bucket.
     pub fn forget(&self, id: WebhookId) {
-        self.buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&id);
+        self.buckets.forget(&id);
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`RidgeClient`]: one method per API call, each returning the `ridge_core::api` view.
 
+mod tenancy;
 mod triggers;
 
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub struct RidgeClient {
     /// The server's root, as in Keystone's catalog: without `/v1` (for example
     /// `http://127.0.0.1:7070`). May carry a path prefix when behind a proxy.
     base: Url,
+    /// Sent as `X-Auth-Token` on every request.
+    token: Option<String>,
 }
 
 impl RidgeClient {
@@ -39,7 +42,17 @@ impl RidgeClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(ClientError::Http)?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            token: None,
+        })
+    }
+
+    /// The same client, sending `token` as `X-Auth-Token` (Ridge's or Keystone's token).
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
     }
 
     /// The server root this client talks to.
@@ -252,7 +265,11 @@ impl RidgeClient {
     // Plumbing.
 
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
-        self.http.request(method, self.url(segments))
+        let req = self.http.request(method, self.url(segments));
+        match &self.token {
+            Some(token) => req.header("X-Auth-Token", token),
+            None => req,
+        }
     }
 
     /// Sends `req`; any status other than 2xx becomes [`ClientError::Api`].

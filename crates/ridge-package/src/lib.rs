@@ -47,6 +47,9 @@ pub trait PackageStore: Send + Sync + 'static {
     /// Removes every package of the function; absent is not an error.
     async fn delete_all(&self, project: &ProjectId, function: FunctionId) -> Result<()>;
 
+    /// Bytes of every stored package (zips, not unpacked copies) of the project, for its quota.
+    async fn project_bytes(&self, project: &ProjectId) -> Result<u64>;
+
     /// A local directory holding the package unpacked, read-only. Unpacked on first use and
     /// reused after; concurrent callers for the same package get the same directory.
     async fn unpacked(

@@ -189,6 +189,31 @@ impl PackageStore for LocalPackageStore {
         .await
     }
 
+    async fn project_bytes(&self, project: &ProjectId) -> Result<u64> {
+        let dir = self.packages_root.join(project.as_str());
+        blocking(move || {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(io_error(format!("cannot list `{}`", dir.display()), e)),
+            };
+            let mut total = 0u64;
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let is_zip = name.ends_with(".zip") && !name.starts_with('.');
+                if let Ok(meta) = entry.metadata()
+                    && meta.is_file()
+                    && is_zip
+                {
+                    total = total.saturating_add(meta.len());
+                }
+            }
+            Ok(total)
+        })
+        .await
+    }
+
     async fn unpacked(
         &self,
         project: &ProjectId,

@@ -60,6 +60,10 @@ pub struct FileConfig {
     pub webhooks: Option<crate::triggers::WebhooksFile>,
     /// `[jobs]`: the scheduler's tick, minimum lead and missed-tick policy.
     pub jobs: Option<crate::triggers::JobsFile>,
+    /// `[auth]`: `none`, `token` or `keystone`.
+    pub auth: Option<crate::tenancy::AuthFile>,
+    /// `[quotas]`: per-project defaults.
+    pub quotas: Option<crate::tenancy::QuotasFile>,
 }
 
 /// `[sandbox]`: every key optional; the defaults deny.
@@ -167,6 +171,10 @@ pub struct Settings {
     pub allow_function_network: bool,
     /// Versions, webhooks and jobs.
     pub triggers: crate::triggers::TriggerSettings,
+    /// How requests are authenticated.
+    pub auth: crate::tenancy::AuthSettings,
+    /// Per-project quota defaults.
+    pub quotas: ridge_core::tenancy::Quotas,
 }
 
 /// What the command line and environment said (clap reads both); `None` means not given.
@@ -227,7 +235,11 @@ impl Settings {
             file.jobs,
         )?;
         let runtime_kinds = runtime_kinds(file.runtime_kinds.unwrap_or_default())?;
+        let auth = crate::tenancy::AuthSettings::from_file(file.auth)?;
+        let quotas = crate::tenancy::quotas_from_file(file.quotas);
         let settings = Settings {
+            auth,
+            quotas,
             listen,
             data_dir,
             max_package_size: file.max_package_size.unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),

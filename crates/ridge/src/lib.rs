@@ -4,4 +4,5 @@
 
 pub mod config;
 pub mod serve;
+pub mod tenancy;
 pub mod triggers;

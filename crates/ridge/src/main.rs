@@ -37,6 +37,14 @@ enum Command {
     Webhook(cli::WebhookArgs),
     /// Run a function on a cron pattern or once at a given time.
     Job(cli::JobArgs),
+    /// Manage projects (admin, `token` auth mode).
+    Project(cli::ProjectArgs),
+    /// Manage users (admin, `token` auth mode).
+    User(cli::UserArgs),
+    /// Issue, list and revoke API tokens (admin, `token` auth mode).
+    Token(cli::TokenArgs),
+    /// Show quotas and usage; override them per project (admin).
+    Quota(cli::QuotaArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +68,10 @@ fn main() -> ExitCode {
             Command::Alias(a) => cli::alias(a).await,
             Command::Webhook(a) => cli::webhook(a).await,
             Command::Job(a) => cli::job(a).await,
+            Command::Project(a) => cli::project(a).await,
+            Command::User(a) => cli::user(a).await,
+            Command::Token(a) => cli::token(a).await,
+            Command::Quota(a) => cli::quota(a).await,
         }
     });
     match result {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ridge_api::quota::QuotaPolicy;
 use ridge_api::webhook_guard::RateLimiter;
 use ridge_api::{ApiConfig, AppState};
 use ridge_core::api::{Protection, SandboxInfo};
@@ -19,6 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Overrides, Settings};
+use crate::tenancy::AuthSettings;
 
 /// How long a stopping server waits for HTTP connections to close once executions drained.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -51,6 +53,8 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     /// The job scheduler; stopped first, so no job fires into a draining engine.
     jobs: JoinHandle<()>,
+    /// `token` mode's generated first admin token, to be shown once.
+    bootstrap_token: Option<String>,
 }
 
 impl Server {
@@ -60,6 +64,12 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The admin token generated at the first start in `token` mode (none on later starts, or
+    /// when the configuration gave one).
+    pub fn bootstrap_token(&self) -> Option<&str> {
+        self.bootstrap_token.as_deref()
     }
 
     /// Stops accepting requests, lets running executions finish (up to `shutdown_timeout`),
@@ -102,6 +112,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             .await
             .with_context(|| format!("cannot open the database `{}`", db.display()))?,
     );
+    let bootstrap_token = match &settings.auth {
+        AuthSettings::Token { bootstrap_token } => {
+            crate::tenancy::bootstrap(store.as_ref(), bootstrap_token.as_deref()).await?
+        }
+        _ => None,
+    };
+    let auth = settings.auth.build()?;
     let local_packages = LocalPackageStore::new(
         data_dir.join("packages"),
         data_dir.join("unpacked"),
@@ -193,7 +210,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         config: Arc::new(ApiConfig {
             limits: settings.limits,
             max_package_size: usize::try_from(settings.max_package_size).unwrap_or(usize::MAX),
-            auth: "none".to_owned(),
             sandbox: sandbox_view,
             public_url: triggers
                 .public_url
@@ -206,8 +222,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             allow_function_network: settings.allow_function_network,
         }),
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
+        auth: Arc::new(auth),
+        quotas: Arc::new(QuotaPolicy::new(settings.quotas)),
     };
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && matches!(settings.auth, AuthSettings::None) {
         tracing::warn!(%addr, "listening beyond loopback with authentication off: anyone who can reach this address can run code here");
     }
     let (stop, stopped) = oneshot::channel::<()>();
@@ -230,6 +248,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         stop: Some(stop),
         task,
         jobs,
+        bootstrap_token,
     })
 }
 
@@ -261,6 +280,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     let stop = shutdown_signal()?;
     let server = start(settings).await?;
+    if let Some(token) = server.bootstrap_token() {
+        eprintln!(
+            "Created the first admin (user `admin` of project `default`). Its token, shown only this once:\n\n    {token}\n\nUse it with `ridge --token` or RIDGE_TOKEN, and create other users and tokens with it."
+        );
+    }
     eprintln!("Ridge listening on {}", server.url());
     stop.await;
     tracing::info!("shutting down");

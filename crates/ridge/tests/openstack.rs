@@ -4,24 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::TestServer;
+use common::{TestServer, openstack_cli};
 use serde_json::Value;
 use tokio::process::Command;
-
-fn openstack_cli() -> PathBuf {
-    if let Some(path) = std::env::var_os("RIDGE_OPENSTACK_CLI") {
-        return PathBuf::from(path);
-    }
-    let venv =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/openstack-venv/bin/openstack");
-    assert!(
-        venv.exists(),
-        "the openstack CLI is not installed: run the tests with `scripts/test.sh`, which installs it, or set RIDGE_OPENSTACK_CLI"
-    );
-    venv
-}
 
 async fn openstack(url: &str, args: &[&str]) -> String {
     let out = Command::new(openstack_cli())

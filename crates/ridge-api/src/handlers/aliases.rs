@@ -8,8 +8,8 @@ use ridge_core::api::{AliasList, AliasView, CreateAlias, UpdateAlias};
 use ridge_core::version::parse_version_number;
 use ridge_core::{Alias, AliasId, AliasName, FunctionId};
 
-use super::functions::project_scope;
 use super::{JsonBody, check_text};
+use crate::access;
 use crate::context::Caller;
 use crate::query;
 use crate::{ApiError, AppState};
@@ -70,7 +70,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AliasList>, ApiError> {
     let params = query::parse(raw.as_deref(), &["all_projects", "project_id"])?;
-    let scope = project_scope(&caller, &params)?;
+    let scope = access::list_scope(&caller, &params)?;
     let aliases = state.store.list_aliases(&scope).await?;
     Ok(Json(AliasList {
         function_aliases: aliases.iter().map(AliasView::from).collect(),
@@ -82,7 +82,7 @@ pub async fn show(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<AliasView>, ApiError> {
-    let alias = state.store.get_alias(&caller.project, &name(&raw)?).await?;
+    let alias = access::alias(&state, &caller, &name(&raw)?).await?;
     Ok(Json(AliasView::from(&alias)))
 }
 
@@ -92,7 +92,7 @@ pub async fn update(
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<UpdateAlias>,
 ) -> Result<Json<AliasView>, ApiError> {
-    let mut alias = state.store.get_alias(&caller.project, &name(&raw)?).await?;
+    let mut alias = access::alias(&state, &caller, &name(&raw)?).await?;
     check_text("description", body.description.as_deref())?;
     let function_id = match body.function_id.as_deref().filter(|f| !f.is_empty()) {
         Some(f) => Some(f.parse::<FunctionId>()?),
@@ -131,9 +131,10 @@ pub async fn delete(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let alias = access::alias(&state, &caller, &name(&raw)?).await?;
     state
         .store
-        .delete_alias(&caller.project, &name(&raw)?)
+        .delete_alias(&alias.project_id, &alias.name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

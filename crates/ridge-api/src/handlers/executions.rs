@@ -6,27 +6,19 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use ridge_core::api::{CreateExecution, ExecutionList, ExecutionView};
-use ridge_core::{
-    Execution, ExecutionId, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target,
-};
+use ridge_core::{Execution, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target};
 use ridge_engine::NewExecution;
 use ridge_engine::resolve::resolve;
 use ridge_store::ExecutionQuery;
 
-use super::functions::project_scope;
 use super::{JsonBody, path_id};
+use crate::access::{self, Intent};
 use crate::context::Caller;
 use crate::query;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, quota};
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Execution, ApiError> {
-    let id: ExecutionId = path_id(raw_id)?;
-    let execution = state.store.get_execution(id).await?;
-    if caller.can_see(&execution.project_id) {
-        Ok(execution)
-    } else {
-        Err(ApiError::NotFound(format!("Execution not found [id={id}]")))
-    }
+    access::execution(state, caller, path_id(raw_id)?).await
 }
 
 pub async fn create(
@@ -41,10 +33,7 @@ pub async fn create(
         body.function_version.as_ref(),
     )?;
     if let Target::Function { id, .. } = &target {
-        let function = state.store.get_function(*id).await?;
-        if !caller.can_see(&function.project_id) {
-            return Err(ApiError::NotFound(format!("Function not found [id={id}]")));
-        }
+        access::function(&state, &caller, *id, Intent::Use).await?;
     }
     let resolved = resolve(state.store.as_ref(), &caller.project, &target).await?;
     if let Some(d) = &body.description
@@ -54,6 +43,7 @@ pub async fn create(
             "`description` is too long: at most 255 characters".to_owned(),
         ));
     }
+    quota::admit_execution(&state, &resolved.function.project_id).await?;
     state.engine.admission()?;
     let sync = body.sync.unwrap_or(true);
     let new = NewExecution {
@@ -101,7 +91,7 @@ pub async fn list(
         .map(|v| Filter::parse(v))
         .transpose()?;
     let query = ExecutionQuery {
-        scope: project_scope(&caller, &params)?,
+        scope: access::list_scope(&caller, &params)?,
         function_id,
         status,
         description,

@@ -14,14 +14,14 @@ use ridge_core::function::CodeRequest;
 use ridge_core::{
     Code, Entry, Function, FunctionId, NetworkAccess, ProjectId, RuntimeId, RuntimeStatus,
 };
-use ridge_store::ProjectScope;
 use serde_json::Value;
 
 use super::path_id;
+use crate::access::{self, Intent};
 use crate::context::Caller;
 use crate::kwargs::Kwargs;
 use crate::query;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, quota};
 
 const MAX_TEXT: usize = 255;
 
@@ -82,12 +82,7 @@ fn code(kw: &mut Kwargs) -> Result<Option<CodeRequest>, ApiError> {
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Function, ApiError> {
     let id: FunctionId = path_id(raw_id)?;
-    let function = state.store.get_function(id).await?;
-    if caller.can_see(&function.project_id) {
-        Ok(function)
-    } else {
-        Err(ApiError::NotFound(format!("Function not found [id={id}]")))
-    }
+    access::function(state, caller, id, Intent::Use).await
 }
 
 async fn available_runtime(
@@ -95,10 +90,7 @@ async fn available_runtime(
     caller: &Caller,
     id: RuntimeId,
 ) -> Result<(), ApiError> {
-    let runtime = state.store.get_runtime(id).await?;
-    if !runtime.is_public && !caller.can_see(&runtime.project_id) {
-        return Err(ApiError::NotFound(format!("Runtime not found [id={id}]")));
-    }
+    let runtime = access::runtime(state, caller, id).await?;
     if runtime.status != RuntimeStatus::Available {
         return Err(ApiError::BadRequest(format!(
             "Runtime {id} is not available."
@@ -138,6 +130,7 @@ pub async fn create(
     kw.reject_unknown()?;
     let package = kw.package.take().ok_or_else(missing_package)?;
     available_runtime(&state, &caller, runtime_id).await?;
+    quota::admit_function(&state, &caller.project, package.len()).await?;
 
     let id = FunctionId::new();
     let md5sum = state
@@ -178,37 +171,11 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<FunctionList>, ApiError> {
     let params = query::parse(raw.as_deref(), &["all_projects", "project_id"])?;
-    let scope = project_scope(&caller, &params)?;
+    let scope = access::list_scope(&caller, &params)?;
     let functions = state.store.list_functions(&scope).await?;
     Ok(Json(FunctionList {
         functions: functions.iter().map(FunctionView::list_item).collect(),
     }))
-}
-
-/// Qinling's `get_project_params`: an admin's `project_id=X` means that project, `all_projects`
-/// means every project; anyone else sees their own project only.
-pub(crate) fn project_scope(
-    caller: &Caller,
-    params: &std::collections::BTreeMap<String, String>,
-) -> Result<ProjectScope, ApiError> {
-    let all = match params.get("all_projects") {
-        Some(v) => query::boolean("all_projects", v)?,
-        None => false,
-    };
-    if !caller.is_admin {
-        if all {
-            return Err(ApiError::Forbidden("Operation not allowed".to_owned()));
-        }
-        return Ok(ProjectScope::Project(caller.project.clone()));
-    }
-    if let Some(project) = params.get("project_id") {
-        return Ok(ProjectScope::Project(project.parse()?));
-    }
-    Ok(if all {
-        ProjectScope::All
-    } else {
-        ProjectScope::Project(caller.project.clone())
-    })
 }
 
 pub async fn show(
@@ -292,6 +259,9 @@ pub async fn update(
         ));
     }
 
+    if let Some(bytes) = &package {
+        quota::admit_package_update(&state, &function.project_id, bytes.len()).await?;
+    }
     let new_md5 = match package {
         Some(bytes) => Some(
             state
@@ -364,11 +334,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let function = visible(&state, &caller, &id).await?;
-    if function.project_id != caller.project {
-        return Err(ApiError::Forbidden(
-            "Function can only be deleted by its owner.".to_owned(),
-        ));
-    }
+    access::delete_function(&caller, &function)?;
     state.store.delete_function(function.id).await?;
     state.engine.release_function(function.id).await;
     remove_packages(&state, &function.project_id, function.id).await;

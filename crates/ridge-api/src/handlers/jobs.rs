@@ -9,20 +9,14 @@ use ridge_core::job::{JobUpdate, plan};
 use ridge_core::{Job, JobId, JobStatus, Target};
 use serde_json::Value;
 
-use super::functions::project_scope;
 use super::{JsonBody, check_text, path_id};
+use crate::access;
 use crate::context::Caller;
 use crate::query;
 use crate::{ApiError, AppState};
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Job, ApiError> {
-    let id: JobId = path_id(raw_id)?;
-    let job = state.store.get_job(id).await?;
-    if caller.can_see(&job.project_id) {
-        Ok(job)
-    } else {
-        Err(ApiError::NotFound(format!("Job not found [id={id}]")))
-    }
+    access::job(state, caller, path_id(raw_id)?).await
 }
 
 /// `function_input` as Qinling stores it: a string (JSON clients may send an object, kept as
@@ -85,7 +79,7 @@ pub async fn create(
     )?;
     match &target {
         Target::Alias(name) => {
-            state.store.get_alias(&caller.project, name).await?;
+            access::alias(&state, &caller, name).await?;
         }
         Target::Function { id, version } => {
             super::aliases::check_target(&state, &caller, *id, *version).await?;
@@ -115,7 +109,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<JobList>, ApiError> {
     let params = query::parse(raw.as_deref(), &["all_projects", "project_id"])?;
-    let scope = project_scope(&caller, &params)?;
+    let scope = access::list_scope(&caller, &params)?;
     let jobs = state.store.list_jobs(&scope).await?;
     Ok(Json(JobList {
         jobs: jobs.iter().map(JobView::from).collect(),

@@ -3,7 +3,9 @@
 pub mod aliases;
 pub mod executions;
 pub mod functions;
+pub mod identity;
 pub mod jobs;
+pub mod quotas;
 pub mod root;
 pub mod runtimes;
 pub mod versions;

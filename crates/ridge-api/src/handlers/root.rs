@@ -7,7 +7,9 @@ use axum::http::header::HOST;
 use ridge_core::api::{InfoView, RuntimeKindInfo};
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::access::{self, AdminOnly};
+use crate::context::Caller;
+use crate::{ApiError, AppState};
 
 fn app_url(headers: &HeaderMap) -> String {
     let host = headers
@@ -31,7 +33,8 @@ pub async fn v1(headers: HeaderMap) -> Json<Value> {
     Json(json!({ "uri": format!("{}/v1", app_url(&headers)) }))
 }
 
-pub async fn info(State(state): State<AppState>) -> Json<InfoView> {
+/// `GET /v1/info`: for any authenticated caller.
+pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<InfoView> {
     let runtimes = state
         .engine
         .runtime_checks()
@@ -46,20 +49,24 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoView> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         store: state.store.describe(),
         package_store: state.packages.describe(),
-        auth: state.config.auth.clone(),
+        auth: state.auth.name().to_owned(),
         runtimes,
         sandbox: state.config.sandbox.clone(),
         limits: state.config.limits,
     })
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    (
+/// `GET /metrics`: Prometheus text format; admin-only, since it names every project's functions.
+pub async fn metrics(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    access::require(&caller, AdminOnly::Metrics)?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.engine.metrics_text(),
-    )
+    ))
 }

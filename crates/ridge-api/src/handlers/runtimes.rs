@@ -9,6 +9,7 @@ use ridge_core::api::{
 use ridge_core::{Runtime, RuntimeId, RuntimeStatus};
 
 use super::{JsonBody, path_id};
+use crate::access::{self, AdminOnly};
 use crate::context::Caller;
 use crate::{ApiError, AppState};
 
@@ -24,13 +25,7 @@ fn check_text(field: &str, value: &Option<String>) -> Result<(), ApiError> {
 }
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Runtime, ApiError> {
-    let id: RuntimeId = path_id(raw_id)?;
-    let runtime = state.store.get_runtime(id).await?;
-    if runtime.is_public || caller.can_see(&runtime.project_id) {
-        Ok(runtime)
-    } else {
-        Err(ApiError::NotFound(format!("Runtime not found [id={id}]")))
-    }
+    access::runtime(state, caller, path_id(raw_id)?).await
 }
 
 pub async fn list(
@@ -58,7 +53,7 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateRuntime>,
 ) -> Result<(StatusCode, Json<RuntimeView>), ApiError> {
-    caller.require_admin()?;
+    access::require(&caller, AdminOnly::ChangeRuntime)?;
     let image = body.image.ok_or_else(|| ApiError::missing("image"))?;
     state.engine.runtime_kind(&image)?;
     check_text("name", &body.name)?;
@@ -87,7 +82,7 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateRuntime>,
 ) -> Result<Json<RuntimeView>, ApiError> {
-    caller.require_admin()?;
+    access::require(&caller, AdminOnly::ChangeRuntime)?;
     let mut runtime = visible(&state, &caller, &id).await?;
     check_text("name", &body.name)?;
     check_text("description", &body.description)?;
@@ -131,7 +126,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_admin()?;
+    access::require(&caller, AdminOnly::ChangeRuntime)?;
     let runtime = visible(&state, &caller, &id).await?;
     state.store.delete_runtime(runtime.id).await?;
     state.engine.release_runtime(runtime.id).await;
@@ -143,7 +138,7 @@ pub async fn pool(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PoolView>, ApiError> {
-    caller.require_admin()?;
+    access::require(&caller, AdminOnly::RuntimePool)?;
     let runtime = visible(&state, &caller, &id).await?;
     let stats = state.engine.pool_stats(runtime.id);
     Ok(Json(PoolView {

@@ -13,19 +13,14 @@ use ridge_core::api::{CreateVersion, VersionList, VersionView};
 use ridge_core::{Function, FunctionId, VersionId};
 
 use super::{JsonBody, check_text, path_id};
+use crate::access::{self, Intent};
 use crate::context::Caller;
 use crate::query;
 use crate::{ApiError, AppState};
 
 /// The function for reading versions (an admin may read another project's).
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Function, ApiError> {
-    let id: FunctionId = path_id(raw_id)?;
-    let function = state.store.get_function(id).await?;
-    if caller.can_see(&function.project_id) {
-        Ok(function)
-    } else {
-        Err(ApiError::NotFound(format!("Function not found [id={id}]")))
-    }
+    access::function(state, caller, path_id(raw_id)?, Intent::Use).await
 }
 
 /// The function for changing versions: it must be the caller's own (404 even for an admin, as
@@ -35,12 +30,7 @@ pub(crate) async fn owned(
     caller: &Caller,
     id: FunctionId,
 ) -> Result<Function, ApiError> {
-    let function = state.store.get_function(id).await?;
-    if function.project_id == caller.project {
-        Ok(function)
-    } else {
-        Err(ApiError::NotFound(format!("Function not found [id={id}]")))
-    }
+    access::function(state, caller, id, Intent::Own).await
 }
 
 /// A version number from a path segment.

@@ -22,22 +22,16 @@ use ridge_engine::NewExecution;
 use ridge_engine::resolve::resolve;
 use serde_json::Value;
 
-use super::functions::project_scope;
 use super::{JsonBody, check_text, path_id};
+use crate::access;
 use crate::context::Caller;
 use crate::kwargs::Kwargs;
 use crate::query;
 use crate::webhook_guard;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, quota};
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Webhook, ApiError> {
-    let id: WebhookId = path_id(raw_id)?;
-    let webhook = state.store.get_webhook(id).await?;
-    if caller.can_see(&webhook.project_id) {
-        Ok(webhook)
-    } else {
-        Err(ApiError::NotFound(format!("Webhook not found [id={id}]")))
-    }
+    access::webhook(state, caller, path_id(raw_id)?).await
 }
 
 fn view(state: &AppState, webhook: &Webhook) -> WebhookView {
@@ -66,7 +60,7 @@ fn secret(raw: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
 async fn check(state: &AppState, caller: &Caller, target: &Target) -> Result<(), ApiError> {
     match target {
         Target::Alias(name) => {
-            state.store.get_alias(&caller.project, name).await?;
+            access::alias(state, caller, name).await?;
             Ok(())
         }
         Target::Function { id, version } => {
@@ -109,7 +103,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<WebhookList>, ApiError> {
     let params = query::parse(raw.as_deref(), &["all_projects", "project_id"])?;
-    let scope = project_scope(&caller, &params)?;
+    let scope = access::list_scope(&caller, &params)?;
     let webhooks = state.store.list_webhooks(&scope).await?;
     Ok(Json(WebhookList {
         webhooks: webhooks.iter().map(|w| view(&state, w)).collect(),
@@ -257,6 +251,7 @@ pub async fn invoke(
         ));
     }
     let resolved = resolve(state.store.as_ref(), &webhook.project_id, &webhook.target).await?;
+    quota::admit_execution(&state, &resolved.function.project_id).await?;
     state.engine.admission()?;
     let (execution, _handle) = state
         .engine

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{JsonBody, path_id};
+use crate::access::{self, AdminOnly, Intent};
 use crate::context::Caller;
 use crate::query;
 use crate::{ApiError, AppState};
@@ -41,14 +42,11 @@ async fn function(
     state: &AppState,
     caller: &Caller,
     raw_id: &str,
+    call: AdminOnly,
 ) -> Result<ridge_core::Function, ApiError> {
-    caller.require_admin()?;
+    access::require(caller, call)?;
     let id: FunctionId = path_id(raw_id)?;
-    let function = state.store.get_function(id).await?;
-    if !caller.can_see(&function.project_id) {
-        return Err(ApiError::NotFound(format!("Function not found [id={id}]")));
-    }
-    Ok(function)
+    access::function(state, caller, id, Intent::Use).await
 }
 
 /// The function as one of its versions runs it: version 0 is the function itself; a higher
@@ -59,7 +57,7 @@ async fn versioned(
     raw_id: &str,
     raw_version: &str,
 ) -> Result<(ridge_core::Function, i64), ApiError> {
-    let function = function(state, caller, raw_id).await?;
+    let function = function(state, caller, raw_id, AdminOnly::ScaleWorkers).await?;
     let version: i64 = raw_version
         .trim()
         .parse()
@@ -105,7 +103,7 @@ pub async fn scale_up(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
-    let function = function(&state, &caller, &id).await?;
+    let function = function(&state, &caller, &id, AdminOnly::ScaleWorkers).await?;
     do_scale_up(&state, function, 0, &body).await
 }
 
@@ -115,7 +113,7 @@ pub async fn scale_down(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
-    let function = function(&state, &caller, &id).await?;
+    let function = function(&state, &caller, &id, AdminOnly::ScaleWorkers).await?;
     do_scale_down(&state, &function, 0, &body).await
 }
 
@@ -124,7 +122,7 @@ pub async fn detach(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let function = function(&state, &caller, &id).await?;
+    let function = function(&state, &caller, &id, AdminOnly::ScaleWorkers).await?;
     state.engine.detach(function.id, 0).await;
     Ok(StatusCode::ACCEPTED)
 }
@@ -166,7 +164,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<WorkerList>, ApiError> {
     let params = query::parse(raw.as_deref(), &["function_version"])?;
-    let function = function(&state, &caller, &id).await?;
+    let function = function(&state, &caller, &id, AdminOnly::ListWorkers).await?;
     let version = params
         .get("function_version")
         .map(|v| {

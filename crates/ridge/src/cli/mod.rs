@@ -9,8 +9,13 @@ mod function;
 mod job;
 mod output;
 mod package;
+mod profile;
+mod project;
+mod quota;
 mod resolve;
 mod runtime;
+mod token;
+mod user;
 mod version;
 mod webhook;
 
@@ -21,7 +26,11 @@ pub use execution::{ExecutionArgs, execution};
 pub use function::{FunctionArgs, function};
 pub use job::{JobArgs, job};
 pub use output::{Format, Printer};
+pub use project::{ProjectArgs, project};
+pub use quota::{QuotaArgs, quota};
 pub use runtime::{RuntimeArgs, runtime};
+pub use token::{TokenArgs, token};
+pub use user::{UserArgs, user};
 pub use webhook::{WebhookArgs, webhook};
 
 /// Where `ridge serve` listens by default.
@@ -30,16 +39,34 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:7070";
 /// Options every client command takes, before or after the subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalOpts {
-    /// The Ridge server to talk to [env: RIDGE_URL]
+    /// The Ridge server to talk to [env: RIDGE_URL] [default: the profile's, else http://127.0.0.1:7070]
     #[arg(
         long,
         env = "RIDGE_URL",
         hide_env = true,
-        default_value = DEFAULT_URL,
         global = true,
         help_heading = "Global options"
     )]
-    pub url: String,
+    pub url: Option<String>,
+    /// The API token to send [env: RIDGE_TOKEN] [default: the profile's]
+    #[arg(
+        long,
+        env = "RIDGE_TOKEN",
+        hide_env = true,
+        hide_env_values = true,
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub token: Option<String>,
+    /// A profile of ~/.config/ridge/config.toml (or RIDGE_CLIENT_CONFIG) [env: RIDGE_PROFILE]
+    #[arg(
+        long,
+        env = "RIDGE_PROFILE",
+        hide_env = true,
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub profile: Option<String>,
     /// Output format
     #[arg(
         short = 'f',
@@ -53,8 +80,27 @@ pub struct GlobalOpts {
 }
 
 impl GlobalOpts {
+    /// The server and token after flags, environment and the client config file.
+    pub fn target(&self) -> anyhow::Result<profile::Target> {
+        let config = match profile::config_path() {
+            Some(path) => profile::load(&path)?,
+            None => profile::ClientConfig::default(),
+        };
+        profile::resolve(
+            &config,
+            self.url.clone(),
+            self.token.clone(),
+            self.profile.as_deref(),
+        )
+    }
+
     fn client(&self) -> anyhow::Result<RidgeClient> {
-        Ok(RidgeClient::new(&self.url)?)
+        let target = self.target()?;
+        let client = RidgeClient::new(&target.url)?;
+        Ok(match target.token {
+            Some(token) => client.with_token(token),
+            None => client,
+        })
     }
 
     fn printer(&self) -> Printer {
@@ -109,7 +155,7 @@ mod tests {
             return;
         }
         let top = Top::try_parse_from(["t"]).expect("parses");
-        assert_eq!(top.global.url, DEFAULT_URL);
+        assert_eq!(top.global.url, None);
         assert_eq!(top.global.format, Format::Table);
     }
 

@@ -127,6 +127,25 @@ impl Columns for JobView {
     ];
 }
 
+impl Columns for ridge_core::api::ProjectView {
+    const COLUMNS: &'static [&'static str] = &["id", "description", "created_at"];
+}
+
+impl Columns for ridge_core::api::UserView {
+    const COLUMNS: &'static [&'static str] = &["id", "name", "project_id", "role", "created_at"];
+}
+
+impl Columns for ridge_core::api::TokenView {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "user_id",
+        "description",
+        "expires_at",
+        "revoked",
+        "created_at",
+    ];
+}
+
 impl Columns for PoolView {
     const COLUMNS: &'static [&'static str] = &["name", "capacity.total", "capacity.available"];
 }

@@ -170,7 +170,7 @@ mod tests {
     fn global_options_may_follow_the_subcommand() {
         let args = parse(&["list", "-f", "json", "--url", "http://h:1"]).expect("parses");
         assert_eq!(args.global.format, crate::cli::Format::Json);
-        assert_eq!(args.global.url, "http://h:1");
+        assert_eq!(args.global.url.as_deref(), Some("http://h:1"));
     }
 
     #[test]

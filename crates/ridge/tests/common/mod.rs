@@ -173,6 +173,21 @@ impl TestServer {
     }
 }
 
+/// The unchanged `openstack` CLI: `RIDGE_OPENSTACK_CLI`, else the venv that `scripts/test.sh`
+/// installs under target/; without either the calling test fails and says how to get it.
+pub fn openstack_cli() -> PathBuf {
+    if let Some(path) = std::env::var_os("RIDGE_OPENSTACK_CLI") {
+        return PathBuf::from(path);
+    }
+    let venv =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/openstack-venv/bin/openstack");
+    assert!(
+        venv.exists(),
+        "the openstack CLI is not installed: run the tests with `scripts/test.sh`, which installs it, or set RIDGE_OPENSTACK_CLI"
+    );
+    venv
+}
+
 /// The `output` of an execution's result.
 pub fn output(e: &ExecutionView) -> serde_json::Value {
     e.result_json().expect("result is JSON")["output"].clone()

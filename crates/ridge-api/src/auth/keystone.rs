@@ -1,0 +1,273 @@
+//! `keystone` auth mode: a user's token is validated against an OpenStack Keystone v3 endpoint
+//! with `GET /v3/auth/tokens` (the user's token in `X-Subject-Token`, Ridge's own service token
+//! in `X-Auth-Token`), as keystonemiddleware does for Qinling. The caller's project, user and
+//! roles come from Keystone's answer; `admin_roles` (default `admin`) make a caller an admin.
+//!
+//! Answers are cached for `cache_ttl` (never past the token's own expiry), keyed by the token's
+//! SHA-256, so a busy client costs Keystone one call per token and period. Ridge's service token
+//! is fetched with its password credentials and renewed before it expires, or when Keystone
+//! refuses it. Plain HTTP only (the client is built without TLS): put Keystone on a trusted
+//! network or loopback.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use ridge_core::ProjectId;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::token_hash;
+use crate::ApiError;
+use crate::context::Caller;
+
+/// Renew Ridge's service token this long before it expires.
+const SERVICE_TOKEN_MARGIN: Duration = Duration::from_secs(30);
+/// Past this many cached answers, expired ones are dropped.
+const CACHE_PRUNE_AT: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct KeystoneSettings {
+    /// The identity endpoint including `/v3`, e.g. `http://keystone:5000/v3`.
+    pub auth_url: String,
+    /// Ridge's own service user, with a role that may validate tokens (`service` or `admin`).
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    /// How long a validated token is trusted without asking Keystone again.
+    pub cache_ttl: Duration,
+    /// Role names that make a caller an admin (Qinling's `role:admin`).
+    pub admin_roles: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct KeystoneAuth {
+    settings: KeystoneSettings,
+    http: reqwest::Client,
+    /// Ridge's own token and when to renew it.
+    service_token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    cache: Mutex<HashMap<String, (Caller, Instant)>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenBody {
+    token: TokenData,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenData {
+    expires_at: String,
+    #[serde(default)]
+    project: Option<IdOnly>,
+    user: IdOnly,
+    #[serde(default)]
+    roles: Vec<RoleRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RoleRef {
+    name: String,
+}
+
+/// Why Keystone could not be used (a platform failure: 500, logged, never shown).
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoneError {
+    #[error("cannot reach keystone at `{url}`")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("keystone refused ridge's service credentials for user `{user}` ({status})")]
+    ServiceLogin { user: String, status: StatusCode },
+    #[error("keystone answered {status} when validating a token")]
+    Unexpected { status: StatusCode },
+    #[error("keystone sent an answer ridge cannot read: {detail}")]
+    BadAnswer { detail: String },
+}
+
+impl KeystoneAuth {
+    pub fn new(settings: KeystoneSettings) -> Result<Self, KeystoneError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|source| KeystoneError::Unreachable {
+                url: settings.auth_url.clone(),
+                source,
+            })?;
+        Ok(Self {
+            settings,
+            http,
+            service_token: tokio::sync::Mutex::new(None),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.settings.auth_url.trim_end_matches('/'))
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> ApiError {
+        ApiError::internal(KeystoneError::Unreachable {
+            url: self.settings.auth_url.clone(),
+            source,
+        })
+    }
+
+    /// The caller a user's token stands for.
+    pub async fn validate(&self, token: &str) -> Result<Caller, ApiError> {
+        let key = token_hash(token);
+        let now = Instant::now();
+        if let Some(caller) = self.cached(&key, now) {
+            return Ok(caller);
+        }
+        let mut answer = self.ask(token, false).await?;
+        if matches!(
+            answer.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            // Ridge's own token expired or was revoked: log in again, once.
+            answer = self.ask(token, true).await?;
+        }
+        match answer.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED => {
+                return Err(ApiError::Unauthorized(
+                    "invalid token: Keystone does not know it or it expired; get a new one (`openstack token issue`)".to_owned(),
+                ));
+            }
+            status => return Err(ApiError::internal(KeystoneError::Unexpected { status })),
+        }
+        let body: TokenBody = answer.json().await.map_err(|e| {
+            ApiError::internal(KeystoneError::BadAnswer {
+                detail: e.to_string(),
+            })
+        })?;
+        let data = body.token;
+        let Some(project) = data.project else {
+            return Err(ApiError::Unauthorized(
+                "the token is not scoped to a project: request a project-scoped token (`--os-project-name`)".to_owned(),
+            ));
+        };
+        let project: ProjectId = project.id.parse().map_err(|e| {
+            ApiError::internal(KeystoneError::BadAnswer {
+                detail: format!("{e}"),
+            })
+        })?;
+        let roles: Vec<String> = data.roles.into_iter().map(|r| r.name).collect();
+        let caller = Caller {
+            project,
+            is_admin: roles.iter().any(|r| self.settings.admin_roles.contains(r)),
+            user: Some(data.user.id),
+            roles,
+        };
+        let expires = DateTime::parse_from_rfc3339(&data.expires_at)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                ApiError::internal(KeystoneError::BadAnswer {
+                    detail: format!("bad expires_at `{}`: {e}", data.expires_at),
+                })
+            })?;
+        let left = (expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        self.remember(key, caller.clone(), now + left.min(self.settings.cache_ttl));
+        Ok(caller)
+    }
+
+    fn cached(&self, key: &str, now: Instant) -> Option<Caller> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(caller, _)| caller.clone())
+    }
+
+    fn remember(&self, key: String, caller: Caller, until: Instant) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache.len() >= CACHE_PRUNE_AT {
+            let now = Instant::now();
+            cache.retain(|_, (_, u)| *u > now);
+        }
+        cache.insert(key, (caller, until));
+    }
+
+    /// `GET /v3/auth/tokens` for `token`, with the service token (renewed first if `renew`).
+    async fn ask(&self, token: &str, renew: bool) -> Result<reqwest::Response, ApiError> {
+        let service = self.service_token(renew).await?;
+        self.http
+            .get(self.url("auth/tokens?nocatalog"))
+            .header("X-Auth-Token", service)
+            .header("X-Subject-Token", token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))
+    }
+
+    async fn service_token(&self, renew: bool) -> Result<String, ApiError> {
+        let mut held = self.service_token.lock().await;
+        if !renew
+            && let Some((token, renew_at)) = held.as_ref()
+            && *renew_at > Instant::now()
+        {
+            return Ok(token.clone());
+        }
+        let s = &self.settings;
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": s.username, "domain": {"name": s.user_domain_name}, "password": s.password,
+            }}},
+            "scope": {"project": {"name": s.project_name, "domain": {"name": s.project_domain_name}}},
+        }});
+        let answer = self
+            .http
+            .post(self.url("auth/tokens?nocatalog"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if answer.status() != StatusCode::CREATED {
+            return Err(ApiError::internal(KeystoneError::ServiceLogin {
+                user: s.username.clone(),
+                status: answer.status(),
+            }));
+        }
+        let token = answer
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::internal(KeystoneError::BadAnswer {
+                    detail: "no X-Subject-Token header on the service login".to_owned(),
+                })
+            })?;
+        let body: TokenBody = answer.json().await.map_err(|e| {
+            ApiError::internal(KeystoneError::BadAnswer {
+                detail: e.to_string(),
+            })
+        })?;
+        let left = DateTime::parse_from_rfc3339(&body.token.expires_at)
+            .ok()
+            .and_then(|t| (t.with_timezone(&Utc) - Utc::now()).to_std().ok())
+            .unwrap_or(Duration::ZERO);
+        // Renew a little before it expires: 30 s, or a quarter of a short lifetime.
+        let margin = SERVICE_TOKEN_MARGIN.min(left / 4);
+        *held = Some((token.clone(), Instant::now() + left - margin));
+        Ok(token)
+    }
+}

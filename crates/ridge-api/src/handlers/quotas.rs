@@ -1,0 +1,96 @@
+//! `/v1/quotas`: a project's quotas and what it uses of them. `GET /v1/quotas` is the caller's
+//! own project; `GET /v1/quotas/{project_id}` is admin-only for another project, and
+//! `PUT /v1/quotas/{project_id}` (admin) overrides the server's defaults for one project.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use ridge_core::ProjectId;
+use ridge_core::api::{QuotaChange, QuotaView, SetQuotas};
+use ridge_core::tenancy::Limit;
+
+use crate::access::{self, AdminOnly};
+use crate::context::Caller;
+use crate::{ApiError, AppState, quota};
+
+async fn view(state: &AppState, project: &ProjectId) -> Result<QuotaView, ApiError> {
+    let quotas = quota::in_force(state, project).await?;
+    let usage = state.store.project_usage(project).await?;
+    let bytes = state.packages.project_bytes(project).await?;
+    Ok(QuotaView::new(
+        project,
+        &quotas,
+        [usage.functions, bytes, usage.unfinished_executions],
+    ))
+}
+
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<QuotaView>, ApiError> {
+    Ok(Json(view(&state, &caller.project).await?))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> Result<Json<QuotaView>, ApiError> {
+    let project = access::quota_project(&caller, Some(project.parse()?))?;
+    Ok(Json(view(&state, &project).await?))
+}
+
+pub async fn set(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<QuotaView>, ApiError> {
+    access::require(&caller, AdminOnly::ManageQuotas)?;
+    let project: ProjectId = project.parse()?;
+    // Which keys are present matters (null means "back to the default"), so read them raw
+    // beside the typed body, which rejects unknown keys.
+    let raw: serde_json::Map<String, serde_json::Value> =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Map::new()
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?
+        };
+    let typed: SetQuotas = serde_json::from_value(serde_json::Value::Object(raw.clone()))
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    let mut overrides = state.store.quota_overrides(&project).await?;
+    let fields: [(&str, Option<&serde_json::Value>, &mut Option<Limit>); 4] = [
+        (
+            "functions",
+            typed.functions.as_ref(),
+            &mut overrides.functions,
+        ),
+        (
+            "package_bytes",
+            typed.package_bytes.as_ref(),
+            &mut overrides.package_bytes,
+        ),
+        (
+            "concurrent_executions",
+            typed.concurrent_executions.as_ref(),
+            &mut overrides.concurrent_executions,
+        ),
+        (
+            "executions_per_second",
+            typed.executions_per_second.as_ref(),
+            &mut overrides.executions_per_second,
+        ),
+    ];
+    for (name, value, slot) in fields {
+        match QuotaChange::parse(name, value, raw.contains_key(name))? {
+            QuotaChange::Keep => {}
+            QuotaChange::Default => *slot = None,
+            QuotaChange::Set(limit) => *slot = Some(limit),
+        }
+    }
+    state
+        .store
+        .set_quota_overrides(&project, &overrides)
+        .await?;
+    Ok(Json(view(&state, &project).await?))
+}

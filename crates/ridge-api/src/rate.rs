@@ -1,0 +1,62 @@
+//! Token buckets kept in this node's memory, one per key: what the per-webhook invoke limit
+//! and the per-project executions-per-second quota share. A limit per node, not per cluster.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct Buckets<K> {
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl<K: Hash + Eq> Default for Buckets<K> {
+    fn default() -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq> Buckets<K> {
+    /// Takes a token from `key`'s bucket, which holds up to `capacity` and refills `per_sec` a
+    /// second; `Err(wait)` when it is empty, with how long until it is not. A zero rate lets
+    /// nothing through.
+    pub fn take(&self, key: K, capacity: f64, per_sec: f64, now: Instant) -> Result<(), Duration> {
+        if per_sec <= 0.0 || capacity < 1.0 {
+            return Err(Duration::from_secs(1));
+        }
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_sec).min(capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_sec))
+        }
+    }
+
+    /// Forgets a key's bucket.
+    pub fn forget(&self, key: &K) {
+        self.buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(key);
+    }
+}
