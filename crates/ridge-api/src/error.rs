@@ -62,7 +62,13 @@ impl From<StoreError> for ApiError {
             | StoreError::VersionNotFound { .. }
             | StoreError::AliasNotFound { .. }
             | StoreError::WebhookNotFound { .. }
-            | StoreError::JobNotFound { .. } => ApiError::NotFound(e.to_string()),
+            | StoreError::JobNotFound { .. }
+            | StoreError::ProjectNotFound { .. }
+            | StoreError::UserNotFound { .. }
+            | StoreError::TokenNotFound { .. } => ApiError::NotFound(e.to_string()),
+            StoreError::DuplicateProject { .. } | StoreError::DuplicateUser { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
             StoreError::RuntimeInUse { .. }
             | StoreError::FunctionInUse { .. }
             | StoreError::VersionInUse { .. }

@@ -115,6 +115,45 @@ async fn tokens_expire_and_are_revoked() {
     ts.client.delete_user(&other_id).await.expect("delete user");
     assert_eq!(api_error(other.whoami().await).0, 401);
     // Bad requests say what to fix.
+    let (status, body) = call(
+        &ts,
+        Some(BOOTSTRAP),
+        Method::POST,
+        "/v1/projects",
+        Some(json!({"id": "default"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("project `default` already exists"), "{body}");
+    let (status, body) = call(
+        &ts,
+        Some(BOOTSTRAP),
+        Method::POST,
+        "/v1/users",
+        Some(json!({"name": "dave", "project_id": "default"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = call(
+        &ts,
+        Some(BOOTSTRAP),
+        Method::POST,
+        "/v1/users",
+        Some(json!({"name": "x", "project_id": "ghost"})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("project `ghost` not found"), "{body}");
+    let (status, body) = call(
+        &ts,
+        Some(BOOTSTRAP),
+        Method::POST,
+        "/v1/users",
+        Some(json!({"name": "x", "project_id": "default", "role": "root"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid role `root`"), "{body}");
     let (status, message) = api_error(
         ts.client
             .create_token(&CreateToken {
