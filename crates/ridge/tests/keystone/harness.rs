@@ -18,7 +18,6 @@ pub struct Keystone {
     /// `http://127.0.0.1:<port>/v3`.
     pub url: String,
     http: reqwest::Client,
-    admin_token: String,
     _child: Child,
     _dir: tempfile::TempDir,
 }
@@ -67,18 +66,20 @@ impl Keystone {
         .await
         .expect("keystone ready within 10 minutes");
         let http = reqwest::Client::new();
-        let mut keystone = Keystone {
+        Keystone {
             url,
             http,
-            admin_token: String::new(),
             _child: child,
             _dir: dir,
-        };
-        keystone.admin_token = keystone
-            .password_token("admin", ADMIN_PASSWORD, "admin")
+        }
+    }
+
+    /// A fresh admin token for each set-up call: tokens here live only seconds, and a loaded
+    /// machine can take longer than that to set everything up.
+    async fn admin(&self) -> String {
+        self.password_token("admin", ADMIN_PASSWORD, "admin")
             .await
-            .0;
-        keystone
+            .0
     }
 
     /// A project-scoped token by password: (token, its body).
@@ -119,7 +120,7 @@ impl Keystone {
         let resp = self
             .http
             .post(format!("{}/{path}", self.url))
-            .header("X-Auth-Token", &self.admin_token)
+            .header("X-Auth-Token", self.admin().await)
             .json(&json!({ key: body }))
             .send()
             .await
@@ -146,7 +147,7 @@ impl Keystone {
         let resp: Value = self
             .http
             .get(format!("{}/roles?name={name}", self.url))
-            .header("X-Auth-Token", &self.admin_token)
+            .header("X-Auth-Token", self.admin().await)
             .send()
             .await
             .expect("roles")
@@ -175,7 +176,7 @@ impl Keystone {
                 "{}/projects/{project}/users/{id}/roles/{role}",
                 self.url
             ))
-            .header("X-Auth-Token", &self.admin_token)
+            .header("X-Auth-Token", self.admin().await)
             .send()
             .await
             .expect("role grant");
