@@ -5,7 +5,8 @@
 //!
 //! It is a program, not a test: it has no thresholds, but it exits non-zero when a scenario that
 //! should run could not. It deliberately does not link Ridge's server crates: it talks HTTP to
-//! the release binary, as a user would.
+//! the release binary, as a user would. The one exception is `ridge-runtime-wasm`, for the test
+//! module it uploads and one in-process figure of scenario 8.
 
 mod ff;
 mod funcs;

@@ -1,5 +1,6 @@
-//! Function packages: zip blobs stored per project and function, checked (valid zip, md5) on
-//! the way in, and unpacked once, read-only, for workers to load.
+//! Function packages: zip blobs (or a single WebAssembly binary) stored per project and
+//! function, checked (valid zip or wasm magic, md5) on the way in, and unpacked once, read-only,
+//! for workers to load.
 //!
 //! [`PackageStore`] is the seam for object storage (S3 later); [`LocalPackageStore`] keeps blobs
 //! on local disk under the data directory. This crate does not know about functions' metadata:
@@ -19,7 +20,10 @@ mod zipcheck;
 
 pub use error::{PackageError, UnpackLimit, UnsafeReason};
 pub use local::{LocalPackageStore, UnpackLimits};
-pub use zipcheck::{md5_hex, validate_zip};
+pub use zipcheck::{is_wasm, md5_hex, validate_package, validate_zip};
+
+/// The file a package that is a single WebAssembly binary unpacks to.
+pub const WASM_PACKAGE_FILE: &str = "main.wasm";
 
 pub type Result<T, E = PackageError> = std::result::Result<T, E>;
 
@@ -28,7 +32,7 @@ pub trait PackageStore: Send + Sync + 'static {
     /// A short description for `GET /v1/info` (`local:/path/packages`).
     fn describe(&self) -> String;
 
-    /// Checks that `bytes` is a zip (and has `expected_md5` when given), stores it, and returns
+    /// Checks that `bytes` is a zip or a WebAssembly binary (and has `expected_md5` when given), stores it, and returns
     /// its md5 (lower-case hex). Storing the same content twice is harmless.
     async fn put(
         &self,
@@ -38,7 +42,7 @@ pub trait PackageStore: Send + Sync + 'static {
         expected_md5: Option<&str>,
     ) -> Result<String>;
 
-    /// The stored zip. `NotFound` when absent.
+    /// The stored package as uploaded. `NotFound` when absent.
     async fn get(&self, project: &ProjectId, function: FunctionId, md5: &str) -> Result<Bytes>;
 
     /// Removes one stored package and its unpacked copy; absent is not an error.

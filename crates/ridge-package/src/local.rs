@@ -19,7 +19,7 @@ use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
 use crate::fsutil::{self, TempTree};
-use crate::zipcheck::{is_md5_hex, md5_hex, validate_zip};
+use crate::zipcheck::{is_md5_hex, md5_hex, validate_package};
 use crate::{PackageError, PackageStore, Result, unpack};
 
 /// Caps on what one package may unpack to, against zip bombs and disk fillers.
@@ -112,7 +112,7 @@ impl PackageStore for LocalPackageStore {
         let expected = expected_md5.map(|m| m.trim().to_ascii_lowercase());
         let dir = self.packages_root.join(project.as_str());
         blocking(move || {
-            validate_zip(&bytes)?;
+            validate_package(&bytes)?;
             let md5 = md5_hex(&bytes);
             if expected.is_some_and(|expected| expected != md5) {
                 return Err(PackageError::Md5Mismatch);

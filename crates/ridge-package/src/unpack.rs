@@ -4,6 +4,9 @@
 //! `enclosed_name()` and again component by component); symbolic links are refused; the number
 //! of entries and the bytes actually written are capped. Files end read-only (`0o444`, or
 //! `0o555` when the zip marks them executable) and so do directories (`0o555`).
+//!
+//! A package that is a single WebAssembly binary unpacks to [`WASM_PACKAGE_FILE`], read-only,
+//! under the same byte cap.
 
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::{self, Cursor, Read, Write};
@@ -15,10 +18,14 @@ use zip::read::ZipFile;
 
 use crate::error::{UnpackLimit, UnsafeReason};
 use crate::fsutil::{self, READ_EXEC, READ_ONLY};
-use crate::{PackageError, Result, UnpackLimits};
+use crate::zipcheck::is_wasm;
+use crate::{PackageError, Result, UnpackLimits, WASM_PACKAGE_FILE};
 
 /// Unpacks `bytes` into `dest`, an existing empty directory, and seals the tree read-only.
 pub(crate) fn extract(bytes: &[u8], dest: &Path, limits: UnpackLimits) -> Result<()> {
+    if is_wasm(bytes) {
+        return place_module(bytes, dest, limits);
+    }
     let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|_| PackageError::NotZip)?;
     if archive.len() > limits.max_entries {
         return Err(PackageError::TooLarge {
@@ -51,6 +58,30 @@ pub(crate) fn extract(bytes: &[u8], dest: &Path, limits: UnpackLimits) -> Result
         }
         write_file(&mut entry, &name, &target, &mut budget)?;
     }
+    fsutil::seal_dirs(dest).map_err(PackageError::io(format!(
+        "cannot make `{}` read-only",
+        dest.display()
+    )))
+}
+
+/// Writes a single WebAssembly binary as the package's only file.
+fn place_module(bytes: &[u8], dest: &Path, limits: UnpackLimits) -> Result<()> {
+    if bytes.len() as u64 > limits.max_unpacked_bytes {
+        return Err(PackageError::TooLarge {
+            limit: UnpackLimit::Bytes(limits.max_unpacked_bytes),
+        });
+    }
+    let target = dest.join(WASM_PACKAGE_FILE);
+    let write_failed = || PackageError::io(format!("cannot write `{}`", target.display()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&target)
+        .map_err(write_failed())?;
+    file.write_all(bytes).map_err(write_failed())?;
+    file.set_permissions(Permissions::from_mode(READ_ONLY))
+        .map_err(write_failed())?;
     fsutil::seal_dirs(dest).map_err(PackageError::io(format!(
         "cannot make `{}` read-only",
         dest.display()

@@ -1,4 +1,5 @@
-//! The checks an upload passes before it is stored: a zip archive, with the announced md5.
+//! The checks an upload passes before it is stored: a zip archive or a single WebAssembly
+//! module, with the announced md5.
 
 use std::io::Cursor;
 
@@ -19,6 +20,27 @@ pub fn validate_zip(bytes: &[u8]) -> Result<()> {
         .map_err(|_| PackageError::NotZip)
 }
 
+/// The first bytes of every WebAssembly binary.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+/// Whether `bytes` is a WebAssembly binary (a module or a component), by its magic number.
+/// Its content is checked when a worker compiles it.
+pub fn is_wasm(bytes: &[u8]) -> bool {
+    bytes.starts_with(WASM_MAGIC)
+}
+
+/// Checks that `bytes` is something a function's package may be: a zip archive, or a single
+/// WebAssembly binary (for the `wasm` runtime), which unpacks as [`WASM_PACKAGE_FILE`].
+///
+/// [`WASM_PACKAGE_FILE`]: crate::WASM_PACKAGE_FILE
+pub fn validate_package(bytes: &[u8]) -> Result<()> {
+    if is_wasm(bytes) {
+        Ok(())
+    } else {
+        validate_zip(bytes)
+    }
+}
+
 /// Whether `s` has the shape of an md5 as this crate writes it (32 lower-case hex digits), and
 /// so is safe to put in a file name.
 pub(crate) fn is_md5_hex(s: &str) -> bool {
@@ -37,6 +59,13 @@ mod tests {
         assert!(is_md5_hex(&md5_hex(b"anything")));
         assert!(!is_md5_hex("0CC175B9C0F1B6A831C399E269772661"));
         assert!(!is_md5_hex("../../../../etc/passwd0123456789"));
+    }
+
+    #[test]
+    fn wasm_binaries_are_packages_too() {
+        assert!(validate_package(b"\0asm\x01\0\0\0").is_ok());
+        assert!(validate_package(b"asm").is_err());
+        assert!(validate_package(b"").is_err());
     }
 
     #[test]

@@ -394,3 +394,41 @@ async fn clear_unpacked_empties_the_cache_only() {
         .expect("unpack again");
     assert!(again.join("main.py").is_file());
 }
+
+#[tokio::test]
+async fn a_bare_wasm_module_unpacks_as_main_wasm_under_the_cap() {
+    let module = b"\0asm\x01\0\0\0".to_vec();
+    let fx = Fixture::new(UnpackLimits::default());
+    let md5 = put(&fx, module.clone()).await;
+    let dir = fx
+        .store
+        .unpacked(&fx.project, fx.function, &md5)
+        .await
+        .expect("unpacked");
+    let file = dir.join(ridge_package::WASM_PACKAGE_FILE);
+    assert_eq!(std::fs::read(&file).expect("read"), module);
+    assert_eq!(mode(&file), 0o444);
+    assert_eq!(tree(&dir).len(), 1, "{:?}", tree(&dir));
+    // Downloads give back what was uploaded.
+    let stored = fx
+        .store
+        .get(&fx.project, fx.function, &md5)
+        .await
+        .expect("get");
+    assert_eq!(stored.as_ref(), module.as_slice());
+
+    let fx = Fixture::new(UnpackLimits {
+        max_unpacked_bytes: 4,
+        max_entries: 100,
+    });
+    let err = unpack_err(&fx, module).await;
+    assert!(
+        matches!(
+            err,
+            PackageError::TooLarge {
+                limit: UnpackLimit::Bytes(4)
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -64,6 +64,8 @@ pub struct FileConfig {
     pub auth: Option<crate::tenancy::AuthFile>,
     /// `[quotas]`: per-project defaults.
     pub quotas: Option<crate::tenancy::QuotasFile>,
+    /// `[wasm]`: the WebAssembly runtime's scratch directory and instance pool.
+    pub wasm: Option<crate::wasm::WasmFile>,
 }
 
 /// `[sandbox]`: every key optional; the defaults deny.
@@ -175,6 +177,8 @@ pub struct Settings {
     pub auth: crate::tenancy::AuthSettings,
     /// Per-project quota defaults.
     pub quotas: ridge_core::tenancy::Quotas,
+    /// The WebAssembly runtime.
+    pub wasm: ridge_runtime_wasm::WasmConfig,
 }
 
 /// What the command line and environment said (clap reads both); `None` means not given.
@@ -237,6 +241,7 @@ impl Settings {
         let runtime_kinds = runtime_kinds(file.runtime_kinds.unwrap_or_default())?;
         let auth = crate::tenancy::AuthSettings::from_file(file.auth)?;
         let quotas = crate::tenancy::quotas_from_file(file.quotas);
+        let wasm = crate::wasm::config(file.wasm, &data_dir)?;
         let settings = Settings {
             auth,
             quotas,
@@ -267,6 +272,7 @@ impl Settings {
             sandbox,
             allow_function_network,
             triggers,
+            wasm,
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {
             bail!(

@@ -6,3 +6,4 @@ pub mod config;
 pub mod serve;
 pub mod tenancy;
 pub mod triggers;
+pub mod wasm;

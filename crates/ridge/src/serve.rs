@@ -15,6 +15,7 @@ use ridge_engine::policy::ScalingPolicy;
 use ridge_engine::{Engine, EngineConfig, JobScheduler};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
 use ridge_runtime::{ProcessConfig, ProcessRuntime, Runtime};
+use ridge_runtime_wasm::WasmRuntime;
 use ridge_store::{SqliteStore, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -169,6 +170,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             process.clone(),
         )),
     ];
+    // Reserves the instance pool's address space: blocking work.
+    let wasm_config = settings.wasm.clone();
+    runtimes.push(Arc::new(
+        tokio::task::spawn_blocking(move || WasmRuntime::new(wasm_config))
+            .await
+            .context("the WebAssembly set-up panicked")?,
+    ));
     for kind in &settings.runtime_kinds {
         runtimes.push(Arc::new(ProcessRuntime::custom(
             kind.clone(),

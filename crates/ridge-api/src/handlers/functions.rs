@@ -101,7 +101,7 @@ async fn available_runtime(
 
 fn missing_package() -> ApiError {
     ApiError::BadRequest(
-        "missing package: send the function's zip archive as the multipart file field `package`"
+        "missing package: send the function's zip archive (or `.wasm` module) as the multipart file field `package`"
             .to_owned(),
     )
 }

@@ -8,6 +8,7 @@ mod noisy;
 mod runtimes;
 mod scale;
 mod warm;
+mod wasm;
 
 use std::time::Duration;
 

@@ -27,7 +27,7 @@ pub struct NewCode {
     /// A single source file; it is zipped (stored) under its base name
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
-    /// A zip package, sent as is (at most 50 MiB)
+    /// A zip package or a `.wasm` module, sent as is (at most 50 MiB)
     #[arg(long, value_name = "ZIP")]
     pub package: Option<PathBuf>,
 }
@@ -39,7 +39,7 @@ pub struct ReplacementCode {
     /// A single source file; it is zipped (stored) under its base name
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
-    /// A zip package, sent as is (at most 50 MiB)
+    /// A zip package or a `.wasm` module, sent as is (at most 50 MiB)
     #[arg(long, value_name = "ZIP")]
     pub package: Option<PathBuf>,
 }

@@ -1,6 +1,6 @@
 //! Function packages on the client side, as the openstack client makes them: `--file` zips one
 //! source file in memory (stored, not compressed, under its base name), `--package` sends a zip
-//! as given. Either way the package is checked and capped at 50 MiB before anything is sent.
+//! (or a WebAssembly module, for the `wasm` runtime) as given. Either way the package is checked and capped at 50 MiB before anything is sent.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ pub const MAX_PACKAGE_SIZE: u64 = 50 * 1024 * 1024;
 pub enum Source {
     /// One source file, zipped by the CLI.
     File(PathBuf),
-    /// A zip package made by the user.
+    /// A zip package made by the user, or a `.wasm` module.
     Package(PathBuf),
 }
 
@@ -54,8 +54,14 @@ impl Source {
                 let data = tokio::fs::read(path)
                     .await
                     .with_context(|| format!("cannot read `{}`", path.display()))?;
-                ZipArchive::new(Cursor::new(&data[..]))
-                    .with_context(|| format!("`{}` is not a valid zip file", path.display()))?;
+                if !ridge_package::is_wasm(&data) {
+                    ZipArchive::new(Cursor::new(&data[..])).with_context(|| {
+                        format!(
+                            "`{}` is not a valid zip file (nor a WebAssembly module)",
+                            path.display()
+                        )
+                    })?;
+                }
                 Ok(Bytes::from(data))
             }
         }
@@ -137,7 +143,7 @@ mod tests {
         let err = Source::Package(path).load().await.expect_err("refused");
         assert!(
             err.to_string()
-                .ends_with("code.zip` is not a valid zip file"),
+                .ends_with("code.zip` is not a valid zip file (nor a WebAssembly module)"),
             "{err}"
         );
     }

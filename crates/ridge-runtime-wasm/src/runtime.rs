@@ -1,0 +1,177 @@
+//! [`WasmRuntime`]: the `Runtime` adapter the engine starts WebAssembly workers through.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ridge_core::RuntimeKind;
+use ridge_runtime::{CheckError, Runtime, StartError, Worker, WorkerSpec};
+use wasmtime::ExternType;
+
+use crate::entry::{self, INITIALIZE_EXPORT, START_EXPORT};
+use crate::host::Host;
+use crate::worker::{Prepared, WasmWorker};
+use crate::{WasmError, cache};
+
+/// What the operator decides about WebAssembly functions. Everything not granted here is
+/// denied (see the crate documentation).
+#[derive(Debug, Clone)]
+pub struct WasmConfig {
+    /// Where compiled modules are kept across workers and restarts. `None` compiles every
+    /// module each time a worker starts (tests of the runtime itself).
+    pub cache_dir: Option<PathBuf>,
+    /// Grants a filesystem: every execution gets a fresh, empty directory under this one,
+    /// seen by the module as `/tmp` and removed when the execution ends. `None` (the default)
+    /// gives a module no filesystem at all. Disk use inside it is not capped.
+    pub scratch_dir: Option<PathBuf>,
+    /// How many executions may run at once across all WebAssembly functions: the pooling
+    /// allocator's slots. An execution beyond them fails as a platform error.
+    pub max_instances: u32,
+    /// The largest linear memory a slot holds, in bytes; a function's `memory_size` above it
+    /// is capped here. Only address space is reserved, not memory.
+    pub max_memory: u64,
+    /// How often running modules check their deadline and whether their worker was killed.
+    pub tick: Duration,
+}
+
+impl WasmConfig {
+    pub const DEFAULT_MAX_INSTANCES: u32 = 256;
+    /// All that a 32-bit linear memory can address.
+    pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;
+    pub const DEFAULT_TICK: Duration = Duration::from_millis(10);
+}
+
+impl Default for WasmConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            scratch_dir: None,
+            max_instances: Self::DEFAULT_MAX_INSTANCES,
+            max_memory: Self::DEFAULT_MAX_MEMORY,
+            tick: Self::DEFAULT_TICK,
+        }
+    }
+}
+
+pub struct WasmRuntime {
+    config: WasmConfig,
+    /// The engine, or why it could not be set up (reported by `check`).
+    host: Result<Arc<Host>, String>,
+}
+
+impl WasmRuntime {
+    /// Sets up wasmtime. A failure is kept and reported by [`Runtime::check`], so that a host
+    /// without WebAssembly still serves its other runtimes.
+    pub fn new(config: WasmConfig) -> Self {
+        let scratch = match &config.scratch_dir {
+            Some(dir) => std::fs::create_dir_all(dir).map_err(|e| {
+                format!(
+                    "cannot create the scratch directory `{}`: {e}",
+                    dir.display()
+                )
+            }),
+            None => Ok(()),
+        };
+        let host = scratch.and_then(|()| Host::new(&config).map_err(|e| e.to_string()));
+        Self { config, host }
+    }
+
+    pub fn config(&self) -> &WasmConfig {
+        &self.config
+    }
+
+    fn host(&self) -> Result<&Arc<Host>, WasmError> {
+        self.host
+            .as_ref()
+            .map_err(|detail| WasmError::EngineUnavailable {
+                detail: detail.clone(),
+            })
+    }
+}
+
+/// Compiles (or loads from the cache) and links the module `spec` names: what a worker needs.
+/// Blocking.
+fn prepare(host: &Host, config: &WasmConfig, spec: &WorkerSpec) -> Result<Prepared, WasmError> {
+    let file = entry::locate(&spec.package_dir, &spec.entry)?;
+    let module = cache::load(&host.engine, config.cache_dir.as_deref(), spec, &file)?;
+    let export = entry::export_name(&spec.entry, |name| module.get_export(name).is_some());
+    match module.get_export(&export) {
+        Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
+        Some(ExternType::Func(ty)) => {
+            return Err(WasmError::ExportType {
+                module: file.name,
+                export,
+                found: ty.to_string(),
+            });
+        }
+        Some(other) => {
+            let kind = match other {
+                ExternType::Global(_) => "a global",
+                ExternType::Table(_) => "a table",
+                ExternType::Memory(_) => "a memory",
+                _ => "not a function",
+            };
+            return Err(WasmError::ExportType {
+                module: file.name,
+                export,
+                found: kind.to_owned(),
+            });
+        }
+        None => {
+            return Err(WasmError::MissingExport {
+                module: file.name,
+                export,
+            });
+        }
+    }
+    let initialize = export != START_EXPORT && module.get_export(INITIALIZE_EXPORT).is_some();
+    let pre = host
+        .linker
+        .instantiate_pre(&module)
+        .map_err(|e| WasmError::Link {
+            module: file.name.clone(),
+            detail: format!("{e:#}"),
+        })?;
+    Ok(Prepared {
+        pre,
+        program: file.name,
+        export,
+        initialize,
+        scratch: config.scratch_dir.clone(),
+    })
+}
+
+#[async_trait]
+impl Runtime for WasmRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::WASM
+    }
+
+    async fn check(&self) -> Result<String, CheckError> {
+        self.host()
+            .map_err(|e| CheckError::Unavailable(e.to_string()))?;
+        let cache = match &self.config.cache_dir {
+            Some(dir) => format!("compiled modules cached in {}", dir.display()),
+            None => "no compiled-module cache".to_owned(),
+        };
+        let filesystem = match &self.config.scratch_dir {
+            Some(_) => "a scratch /tmp per execution",
+            None => "no filesystem",
+        };
+        Ok(format!(
+            "WASI preview 1 modules on wasmtime (cranelift, pooling allocator of {} instances), {filesystem}, {cache}",
+            self.config.max_instances
+        ))
+    }
+
+    async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError> {
+        let host = self.host()?.clone();
+        let config = self.config.clone();
+        let owned = spec.clone();
+        let prepared = tokio::task::spawn_blocking(move || prepare(&host, &config, &owned))
+            .await
+            .map_err(|_| WasmError::Panicked)??;
+        Ok(Box::new(WasmWorker::new(spec, Arc::new(prepared))))
+    }
+}
