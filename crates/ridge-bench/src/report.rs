@@ -14,8 +14,6 @@ use crate::stats::Latency;
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
 pub enum Status {
     Ran,
-    /// Expected not to run in this build (the feature it measures does not exist yet).
-    Skipped(String),
     /// Expected to run but a prerequisite is missing in this build; does not fail the run.
     NotMeasurable(String),
     /// Expected to run and could not: the run exits non-zero.
@@ -132,7 +130,6 @@ impl Report {
         for s in &self.scenarios {
             let state = match &s.status {
                 Status::Ran => format!("{:.0} s", s.seconds),
-                Status::Skipped(r) => format!("SKIPPED: {r}"),
                 Status::NotMeasurable(r) => format!("NOT MEASURABLE YET: {r}"),
                 Status::Failed(r) => format!("FAILED: {r}"),
             };
