@@ -151,7 +151,7 @@ async fn bad_runtime_requests_get_clear_4xx() {
     assert_eq!(status, 400);
     assert_eq!(
         fault["faultstring"],
-        "unknown runtime image `ubuntu:22.04`: known runtime kinds are nodejs, python3"
+        "unknown runtime image `ubuntu:22.04`: known runtime kinds are nodejs, python3, wasm"
     );
     let (status, fault) = body(
         post(json!({"image": "python3", "status": "available"}))
