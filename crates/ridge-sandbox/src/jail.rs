@@ -846,6 +846,19 @@ fn bwrap_args(plan: &BwrapPlan<'_>) -> Vec<OsString> {
     for file in ETC_FILES {
         a.extend(["--ro-bind-try", file, file].map(OsString::from));
     }
+    // The private /tmp comes before the read-only paths, so that one that lives under the host's
+    // /tmp (a runtime directory in a checkout under /tmp) is shown on top of it, not hidden.
+    a.extend(
+        [
+            "--size".to_owned(),
+            plan.tmp_size.to_string(),
+            "--perms".to_owned(),
+            "1777".to_owned(),
+            "--tmpfs".to_owned(),
+            "/tmp".to_owned(),
+        ]
+        .map(OsString::from),
+    );
     for path in plan.read_only.iter().filter(|p| !p.starts_with("/usr")) {
         // bubblewrap would create missing parents with mode 0700, unreadable to the worker.
         let mut ancestors: Vec<&Path> = path
@@ -862,17 +875,6 @@ fn bwrap_args(plan: &BwrapPlan<'_>) -> Vec<OsString> {
     if let Some(package) = plan.package_dir {
         a.extend(["--ro-bind".into(), package.into(), PACKAGE_MOUNT.into()]);
     }
-    a.extend(
-        [
-            "--size".to_owned(),
-            plan.tmp_size.to_string(),
-            "--perms".to_owned(),
-            "1777".to_owned(),
-            "--tmpfs".to_owned(),
-            "/tmp".to_owned(),
-        ]
-        .map(OsString::from),
-    );
     a.extend(["--proc", "/proc", "--dev", "/dev"].map(OsString::from));
     if plan.package_dir.is_some() {
         a.extend(["--chdir", PACKAGE_MOUNT].map(OsString::from));
@@ -951,11 +953,10 @@ mod tests {
             "--die-with-parent --new-session",
             "--unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try --unshare-net",
             "--ro-bind /usr /usr --symlink usr/lib /lib --ro-bind /sbin /sbin",
-            "--perms 0755 --dir /root --perms 0755 --dir /root/.pyenv --perms 0755 --dir \
-             /root/.pyenv/versions --ro-bind /root/.pyenv/versions/3.11.7 \
-             /root/.pyenv/versions/3.11.7",
-            "--ro-bind /data/unpacked/abc /function",
-            "--size 1024 --perms 1777 --tmpfs /tmp --proc /proc --dev /dev --chdir /function",
+            "--size 1024 --perms 1777 --tmpfs /tmp --perms 0755 --dir /root --perms 0755 --dir \
+             /root/.pyenv --perms 0755 --dir /root/.pyenv/versions --ro-bind \
+             /root/.pyenv/versions/3.11.7 /root/.pyenv/versions/3.11.7",
+            "--ro-bind /data/unpacked/abc /function --proc /proc --dev /dev --chdir /function",
             "--perms 0755 --dir /etc --ro-bind-try /etc/ld.so.cache /etc/ld.so.cache",
             "--add-seccomp-fd 7 --add-seccomp-fd 8 --remount-ro /",
         ] {
@@ -965,6 +966,17 @@ mod tests {
         assert!(!args.contains("/etc/passwd") && !args.contains("/etc/shadow"));
         assert!(!args.contains("/home"));
         assert!(args.ends_with("--remount-ro /"));
+    }
+
+    #[test]
+    fn a_read_only_path_under_tmp_is_shown_over_the_private_tmp() {
+        let dirs = [PathBuf::from("/tmp/checkout/runtimes/perl")];
+        let args = joined(&bwrap_args(&plan(&dirs, None)));
+        let tmpfs = args.find("--tmpfs /tmp").expect("private /tmp");
+        let bind = args
+            .find("--ro-bind /tmp/checkout/runtimes/perl /tmp/checkout/runtimes/perl")
+            .expect("the directory is bound");
+        assert!(tmpfs < bind, "the tmpfs would hide the directory: {args}");
     }
 
     #[test]
