@@ -16,7 +16,7 @@ use ridge_core::{ExecutionResult, ExecutionStatus, Function};
 use ridge_store::{ExecutionOutcome, SqliteStore, Store};
 
 /// The conformance suite's builders of runtimes, functions and executions.
-#[path = "../tests/conformance/fixtures.rs"]
+#[path = "../tests/it/conformance/fixtures.rs"]
 mod fixtures;
 
 /// Nanoseconds spent in each call, summed over every task.

@@ -1,0 +1,76 @@
+//! The store conformance suite: every behaviour the engine and the API rely on, written once
+//! against `&dyn Store` and run here against [`SqliteStore`]. A new store implementation adds one
+//! `store_suite!` invocation with its own constructor.
+
+mod executions;
+mod filters;
+mod fixtures;
+mod functions;
+mod runtimes;
+mod tenancy;
+mod triggers;
+
+use ridge_store::SqliteStore;
+use tempfile::TempDir;
+
+/// A fresh SQLite store in its own temporary directory (kept alive by the returned guard).
+async fn sqlite() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("ridge.db"))
+        .await
+        .expect("open sqlite store");
+    (dir, store)
+}
+
+/// One `#[tokio::test]` per suite case, each on a fresh store from `$make`.
+macro_rules! store_suite {
+    ($make:ident: $($module:ident::$case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (_guard, store) = $make().await;
+                $module::$case(&store).await;
+            }
+        )*
+    };
+}
+
+store_suite!(sqlite:
+    runtimes::runtime_round_trips,
+    runtimes::runtimes_are_listed_by_project_and_public_in_order,
+    runtimes::runtime_update_writes_mutable_fields,
+    runtimes::runtime_status_change_sets_updated_at,
+    runtimes::runtime_in_use_cannot_be_deleted,
+    runtimes::missing_runtimes_are_not_found,
+    functions::function_round_trips,
+    functions::functions_are_listed_by_scope_in_order,
+    functions::function_update_keeps_counters,
+    functions::function_needs_an_existing_runtime,
+    functions::function_delete_cascades_to_its_executions,
+    functions::missing_functions_are_not_found,
+    executions::execution_round_trips_every_field,
+    executions::create_execution_counts_version_zero_only,
+    executions::concurrent_creates_count_every_execution,
+    executions::a_burst_of_writes_all_land,
+    executions::a_failing_write_fails_alone,
+    executions::execution_needs_an_existing_function,
+    executions::mark_started_is_compare_and_swap,
+    executions::finish_is_compare_and_swap,
+    executions::logs_are_stored_on_finish_only,
+    executions::delete_execution_removes_it,
+    executions::unfinished_lists_running_oldest_first,
+    executions::executions_are_listed_by_scope_in_order,
+    filters::eq_and_neq,
+    filters::in_and_nin,
+    filters::ordering_operators,
+    filters::has_matches_substrings_literally,
+    filters::filters_combine_with_scope,
+    filters::single_valued_operators_reject_lists,
+    triggers::versions_snapshot_and_are_never_renumbered,
+    triggers::aliases_are_unique_and_guarded,
+    triggers::webhooks_round_trip_and_hold_their_function,
+    triggers::jobs_are_due_in_order_and_claimed_once,
+    tenancy::projects_and_users_round_trip_and_are_unique,
+    tenancy::tokens_are_found_by_hash_revoked_and_deleted_with_their_user,
+    tenancy::quota_overrides_round_trip_and_usage_counts,
+);

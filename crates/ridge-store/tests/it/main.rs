@@ -1,0 +1,5 @@
+//! The integration tests of `ridge-store`, as one binary (each extra test binary links the whole
+//! workspace again).
+
+mod conformance;
+mod sqlite;

@@ -1,0 +1,287 @@
+//! Jobs end to end, on a fast scheduler tick and no minimum lead time, so nothing waits minutes:
+//! Qinling's validation, a one-shot job, a counted cron job, alias updates, pause and cancel.
+
+use std::time::Duration;
+
+use crate::common::{TestServer, api_error, output, returning};
+use ridge_core::api::{CreateAlias, CreateJob, UpdateAlias, UpdateJob};
+use serde_json::json;
+
+async fn fast() -> TestServer {
+    TestServer::start_with(|s| {
+        s.triggers.scheduler.tick = Duration::from_millis(50);
+        s.triggers.job_min_lead = Duration::ZERO;
+    })
+    .await
+}
+
+fn in_secs(secs: i64) -> String {
+    ridge_core::time::format(&(ridge_core::time::now() + chrono::Duration::seconds(secs)))
+}
+
+#[tokio::test]
+async fn validation_uses_qinlings_messages() {
+    // The default minimum lead time: a minute.
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, &returning("1")).await;
+    let job = |body: CreateJob| CreateJob {
+        function_id: Some(f.id.clone()),
+        ..body
+    };
+    let cases = [
+        (
+            job(CreateJob::default()),
+            400,
+            "pattern or first_execution_time must be specified.",
+        ),
+        (
+            job(CreateJob {
+                first_execution_time: Some(in_secs(10)),
+                ..Default::default()
+            }),
+            400,
+            "Execution time must be at least 1 minute in the future.",
+        ),
+        (
+            job(CreateJob {
+                first_execution_time: Some(in_secs(3600)),
+                count: Some(json!(2)),
+                ..Default::default()
+            }),
+            400,
+            "pattern must be provided if count is greater than 1.",
+        ),
+        (
+            job(CreateJob {
+                pattern: Some("61 * * * *".into()),
+                ..Default::default()
+            }),
+            400,
+            "The specified pattern is not valid: 61 * * * *",
+        ),
+        (
+            CreateJob {
+                pattern: Some("* * * * *".into()),
+                ..Default::default()
+            },
+            400,
+            "Either function_alias or function_id must be provided.",
+        ),
+    ];
+    for (body, status, message) in cases {
+        let (got, msg) = api_error(t.client.create_job(&body).await);
+        assert_eq!((got, msg.as_str()), (status, message), "{body:?}");
+    }
+    let (status, _) = api_error(
+        t.client
+            .create_job(&CreateJob {
+                function_version: Some(json!(3)),
+                pattern: Some("* * * * *".into()),
+                ..job(CreateJob::default())
+            })
+            .await,
+    );
+    assert_eq!(status, 404, "the version must exist");
+
+    // A first time with an offset is converted to UTC; a one-shot job gets count 1.
+    let j = t
+        .client
+        .create_job(&job(CreateJob {
+            first_execution_time: Some("2999-01-31 14:00:00+02:00".into()),
+            function_input: Some(json!("{\"a\": 1}")),
+            ..Default::default()
+        }))
+        .await
+        .expect("job");
+    assert_eq!(j.status, "running");
+    assert_eq!(j.count, Some(1));
+    assert_eq!(
+        j.first_execution_time.as_deref(),
+        Some("2999-01-31T12:00:00Z")
+    );
+    assert_eq!(j.next_execution_time, j.first_execution_time);
+
+    // Updates: type changes, invalid statuses, pause, cancel, finished jobs.
+    let (status, msg) = api_error(
+        t.client
+            .update_job(
+                &j.id,
+                &UpdateJob {
+                    pattern: Some("* * * * *".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!((status, msg.as_str()), (400, "Can not change job type."));
+    let (status, msg) = api_error(
+        t.client
+            .update_job(
+                &j.id,
+                &UpdateJob {
+                    status: Some("done".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!((status, msg.as_str()), (400, "Invalid status."));
+    let paused = t
+        .client
+        .update_job(
+            &j.id,
+            &UpdateJob {
+                status: Some("paused".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("paused");
+    assert_eq!(paused.status, "paused");
+    let (status, msg) = api_error(t.client.delete_function(&f.id).await);
+    assert_eq!(
+        (status, msg.as_str()),
+        (403, "The function is still associated with running job(s).")
+    );
+    let cancelled = t
+        .client
+        .update_job(
+            &j.id,
+            &UpdateJob {
+                status: Some("cancelled".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("cancelled");
+    assert_eq!(cancelled.status, "cancelled");
+    let (status, msg) = api_error(
+        t.client
+            .update_job(
+                &j.id,
+                &UpdateJob {
+                    name: Some("x".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!(
+        (status, msg.as_str()),
+        (400, "Can not update a finished job.")
+    );
+    t.client.delete_job(&j.id).await.expect("deleted");
+    let (status, msg) = api_error(t.client.get_job(&j.id).await);
+    assert_eq!((status, msg), (404, format!("Job not found [id={}]", j.id)));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_one_shot_job_runs_exactly_once_and_is_done() {
+    let t = fast().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, &returning("'once'")).await;
+    let j = t
+        .client
+        .create_job(&CreateJob {
+            function_id: Some(f.id.clone()),
+            first_execution_time: Some(in_secs(1)),
+            function_input: Some(json!("{\"who\": \"job\"}")),
+            ..Default::default()
+        })
+        .await
+        .expect("job");
+    let runs = t.executions_until(&j.id, |e| !e.is_empty()).await;
+    assert_eq!(
+        runs[0].description,
+        Some(format!("Created by Job {}", j.id))
+    );
+    assert!(!runs[0].sync);
+    let e = t.wait(&runs[0].id).await;
+    assert_eq!(output(&e)["kwargs"], json!({"who": "job"}));
+    assert_eq!(t.client.get_job(&j.id).await.expect("job").status, "done");
+    // Many ticks later there is still one run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = t.executions_until(&j.id, |_| true).await;
+    assert_eq!(runs.len(), 1);
+    let done = t.client.get_job(&j.id).await.expect("job");
+    assert_eq!((done.status.as_str(), done.count), ("done", Some(0)));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_cron_job_with_count_two_runs_twice_and_follows_its_alias() {
+    let t = fast().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, &returning("'one'")).await;
+    t.client.create_version(&f.id, None).await.expect("v1");
+    t.update_code(&f, &returning("'two'")).await;
+    t.client
+        .create_alias(&CreateAlias {
+            name: Some("nightly".into()),
+            function_id: Some(f.id.clone()),
+            function_version: Some(json!(1)),
+            description: None,
+        })
+        .await
+        .expect("alias");
+    // Every second, twice.
+    let j = t
+        .client
+        .create_job(&CreateJob {
+            function_alias: Some("nightly".into()),
+            pattern: Some("* * * * * *".into()),
+            count: Some(json!(2)),
+            ..Default::default()
+        })
+        .await
+        .expect("job");
+    assert_eq!(
+        (j.count, j.function_alias.as_deref()),
+        (Some(2), Some("nightly"))
+    );
+    let first = t.executions_until(&j.id, |e| !e.is_empty()).await;
+    // Move the alias before the next tick (a second later): the second run follows it.
+    t.client
+        .update_alias(
+            "nightly",
+            &UpdateAlias {
+                function_version: Some(json!(0)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("moved");
+    let (status, msg) = api_error(t.client.delete_alias("nightly").await);
+    assert_eq!(status, 403, "{msg}");
+    let runs = t.executions_until(&j.id, |e| e.len() == 2).await;
+    assert_eq!(runs[0].id, first[0].id);
+    let outputs: Vec<_> = {
+        let mut out = Vec::new();
+        for r in &runs {
+            out.push(output(&t.wait(&r.id).await)["v"].clone());
+        }
+        out
+    };
+    assert_eq!(outputs, [json!("one"), json!("two")]);
+    for _ in 0..100 {
+        if t.client.get_job(&j.id).await.expect("job").status == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(t.client.get_job(&j.id).await.expect("job").status, "done");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        t.executions_until(&j.id, |_| true).await.len(),
+        2,
+        "no third run"
+    );
+    // A finished job no longer holds the alias.
+    t.client
+        .delete_alias("nightly")
+        .await
+        .expect("alias deleted");
+    t.stop().await;
+}

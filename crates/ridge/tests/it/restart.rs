@@ -1,0 +1,184 @@
+//! The server as a process: a `kill -9` loses no accepted execution, and SIGTERM lets running
+//! executions finish before it exits.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::zip_files;
+use ridge_client::{FunctionUpload, RidgeClient};
+use ridge_core::api::{CreateExecution, CreateRuntime, ExecutionView};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts `ridge serve` on a free port with `config` as its TOML settings; returns the child
+/// and its URL once it listens.
+async fn serve(data: &Path, config: &str) -> (Child, String) {
+    let config_path = data.join("ridge.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--config")
+        .arg(&config_path)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(url) = line.strip_prefix("Ridge listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server starts within a minute");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
+async fn setup(client: &RidgeClient) -> String {
+    let rt = client
+        .create_runtime(&CreateRuntime {
+            image: Some("python3".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("runtime");
+    for _ in 0..200 {
+        if client.get_runtime(&rt.id).await.expect("runtime").status == "available" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let source =
+        "import time\ndef main(sleep=0, **kw):\n    time.sleep(sleep)\n    return 'done'\n";
+    client
+        .create_function(&FunctionUpload {
+            runtime_id: Some(rt.id),
+            entry: Some("function.main".into()),
+            package: Some(zip_files(&[("function.py", source)]).into()),
+            ..Default::default()
+        })
+        .await
+        .expect("function")
+        .id
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+async fn start_async(client: &RidgeClient, function: &str, sleep: f64) -> String {
+    client
+        .create_execution(&CreateExecution {
+            function_id: Some(function.to_owned()),
+            sync: Some(false),
+            input: Some(serde_json::json!(format!("{{\"sleep\": {sleep}}}"))),
+            ..Default::default()
+        })
+        .await
+        .expect("accepted")
+        .id
+}
+
+async fn wait_final(client: &RidgeClient, id: &str) -> ExecutionView {
+    for _ in 0..600 {
+        let e = client.get_execution(id).await.expect("execution");
+        if e.status != "running" {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("execution {id} never finished");
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_accepted_execution() {
+    let data = tempfile::tempdir().expect("tmp");
+    let config = "max_workers_per_function = 1\n";
+    let (mut child, url) = serve(data.path(), config).await;
+    let client = RidgeClient::new(&url).expect("client");
+    let function = setup(&client).await;
+    // One runs (and is cut off by the kill); the others wait in the queue.
+    let running = start_async(&client, &function, 30.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        queued.push(start_async(&client, &function, 0.0).await);
+    }
+    child.start_kill().expect("kill -9");
+    child.wait().await.expect("reaped");
+    // A crash can leave an unpacked copy half written: the restart must not serve it.
+    let mut damaged = 0;
+    for file in files_under(&data.path().join("unpacked")) {
+        std::fs::write(&file, "this is not python (").expect("damage");
+        damaged += 1;
+    }
+    assert!(damaged > 0, "the running execution had an unpacked package");
+
+    let (mut child, url) = serve(data.path(), config).await;
+    let client = RidgeClient::new(&url).expect("client");
+    let interrupted = wait_final(&client, &running).await;
+    assert_eq!(interrupted.status, "error");
+    assert!(
+        interrupted
+            .result
+            .as_deref()
+            .is_some_and(|r| r.contains("interrupted")),
+        "{:?}",
+        interrupted.result
+    );
+    for id in &queued {
+        assert_eq!(wait_final(&client, id).await.status, "success", "{id}");
+    }
+    child.start_kill().expect("kill");
+}
+
+#[tokio::test]
+async fn sigterm_lets_running_executions_finish() {
+    let data = tempfile::tempdir().expect("tmp");
+    let config = "shutdown_timeout = 20\n";
+    let (mut child, url) = serve(data.path(), config).await;
+    let client = RidgeClient::new(&url).expect("client");
+    let function = setup(&client).await;
+    let id = start_async(&client, &function, 1.0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().expect("pid").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill")
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after draining")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+
+    // Read the outcome back through a fresh server on the same data: it finished before exit.
+    let (mut child, url) = serve(data.path(), config).await;
+    let client = RidgeClient::new(&url).expect("client");
+    let e = client.get_execution(&id).await.expect("execution");
+    assert_eq!(e.status, "success", "{:?}", e.result);
+    child.start_kill().expect("kill");
+}

@@ -1,0 +1,411 @@
+//! The engine at work through the API: warm reuse, pool growth up to its limit, queueing,
+//! 429 on a full queue, capacity errors for sync callers, idle release, the admin scale calls,
+//! fairness between functions, host memory budget, and metrics.
+
+use std::time::Duration;
+
+use crate::common::{TestServer, join_all, output};
+use ridge_core::api::FunctionView;
+use serde_json::json;
+
+const SLEEPER: &str =
+    "import time\ndef main(sleep=0, **kw):\n    time.sleep(sleep)\n    return 'slept'\n";
+
+async fn workers(t: &TestServer, f: &FunctionView) -> Vec<serde_json::Value> {
+    let resp = t
+        .http()
+        .get(t.v1(&format!("functions/{}/workers", f.id)))
+        .send()
+        .await
+        .expect("workers");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    body["workers"].as_array().cloned().expect("workers array")
+}
+
+/// Polls until the function has `n` workers (bounded).
+async fn await_workers(t: &TestServer, f: &FunctionView, n: usize) {
+    for _ in 0..300 {
+        if workers(t, f).await.len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("function never had {n} workers: {:?}", workers(t, f).await);
+}
+
+async fn start_async(t: &TestServer, f: &FunctionView, input: &str) -> reqwest::Response {
+    t.http()
+        .post(t.v1("executions"))
+        .json(&json!({"function_id": f.id, "sync": false, "input": input}))
+        .send()
+        .await
+        .expect("response")
+}
+
+#[tokio::test]
+async fn sequential_executions_reuse_one_worker() {
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    assert!(
+        workers(&t, &f).await.is_empty(),
+        "a function never called holds no worker"
+    );
+    for _ in 0..3 {
+        assert_eq!(t.run(&f, None).await.status, "success");
+    }
+    let w = workers(&t, &f).await;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0]["function_id"], f.id);
+    assert_eq!(w[0]["function_version"], 0);
+    assert!(w[0]["worker_name"].as_str().is_some_and(|n| !n.is_empty()));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn parallel_executions_grow_the_pool_to_its_limit_then_queue() {
+    let t = TestServer::start_with(|s| s.max_workers_per_function = 2).await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    let runs = (0..5).map(|_| Box::pin(t.run(&f, Some(r#"{"sleep": 0.3}"#))));
+    let done = join_all(runs.collect()).await;
+    assert!(done.iter().all(|e| e.status == "success"), "{done:?}");
+    assert_eq!(
+        workers(&t, &f).await.len(),
+        2,
+        "grew to the limit and no further"
+    );
+    t.stop().await;
+}
+
+/// Polls all the futures concurrently on this task and collects their outputs in order.
+#[tokio::test]
+async fn a_full_queue_refuses_with_429_and_a_sync_caller_gets_a_capacity_error() {
+    let t = TestServer::start_with(|s| {
+        s.max_workers_per_function = 1;
+        s.max_queue_length = 2;
+        s.max_queue_wait = Duration::from_secs(1);
+    })
+    .await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    // One execution holds the only worker; two more wait in the queue.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let resp = start_async(&t, &f, r#"{"sleep": 3}"#).await;
+        assert_eq!(resp.status().as_u16(), 201);
+        let body: serde_json::Value = resp.json().await.expect("json");
+        ids.push(body["id"].as_str().expect("id").to_owned());
+        // Let it reach the worker or the queue before the next one arrives.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let refused = start_async(&t, &f, r#"{"sleep": 0}"#).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    let fault: serde_json::Value = refused.json().await.expect("json");
+    assert!(
+        fault["faultstring"]
+            .as_str()
+            .is_some_and(|s| s.contains("max_queue_length")),
+        "{fault}"
+    );
+    let count = t.client.list_executions(&[]).await.expect("list").len();
+    assert_eq!(count, 3, "a refused execution is not stored");
+    for id in &ids {
+        assert_eq!(t.wait(id).await.status, "success");
+    }
+
+    // A sync caller waits at most max_queue_wait for the busy worker.
+    let busy = start_async(&t, &f, r#"{"sleep": 3}"#).await;
+    assert_eq!(busy.status().as_u16(), 201);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = t.run(&f, None).await;
+    assert_eq!(e.status, "error");
+    assert!(
+        output(&e)
+            .as_str()
+            .is_some_and(|m| m.contains("capacity exhausted")),
+        "{:?}",
+        e.result
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn idle_workers_are_released_after_the_expiry() {
+    let t = TestServer::start_with(|s| s.function_service_expiration = Duration::from_millis(500))
+        .await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    assert_eq!(t.run(&f, None).await.status, "success");
+    assert_eq!(workers(&t, &f).await.len(), 1);
+    await_workers(&t, &f, 0).await;
+    assert_eq!(
+        t.run(&f, None).await.status,
+        "success",
+        "a released function starts again"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn scale_up_scale_down_detach_and_bad_counts() {
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    let post = |path: &str, body: serde_json::Value| {
+        t.http()
+            .post(t.v1(&format!("functions/{}/{path}", f.id)))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        post("scale_up", json!({"count": 3}))
+            .await
+            .expect("resp")
+            .status()
+            .as_u16(),
+        202
+    );
+    await_workers(&t, &f, 3).await;
+    let pool = t.client.runtime_pool(&rt.id).await.expect("pool");
+    assert_eq!((pool.capacity.total, pool.capacity.available), (3, 3));
+    assert_eq!(
+        post("scale_down", json!({"count": 5}))
+            .await
+            .expect("resp")
+            .status()
+            .as_u16(),
+        202
+    );
+    assert_eq!(
+        workers(&t, &f).await.len(),
+        1,
+        "scale_down keeps one worker"
+    );
+    assert_eq!(t.run(&f, None).await.status, "success");
+    assert_eq!(
+        post("detach", json!({}))
+            .await
+            .expect("resp")
+            .status()
+            .as_u16(),
+        202
+    );
+    assert!(workers(&t, &f).await.is_empty());
+
+    for bad in [
+        json!({"count": 0}),
+        json!({"count": "x"}),
+        json!({"count": -1}),
+    ] {
+        let resp = post("scale_up", bad.clone()).await.expect("resp");
+        assert_eq!(resp.status().as_u16(), 400, "{bad}");
+    }
+    let resp = t
+        .http()
+        .get(t.v1(&format!("functions/{}/workers?function_version=x", f.id)))
+        .send()
+        .await
+        .expect("resp");
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = t
+        .http()
+        .get(t.v1(&format!("functions/{}/workers/?function_version=0", f.id)))
+        .send()
+        .await
+        .expect("resp");
+    assert_eq!(resp.status().as_u16(), 200, "tempest's trailing slash");
+    let resp = t
+        .http()
+        .post(t.v1("functions/not-a-uuid/scale_up"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("resp");
+    assert_eq!(resp.status().as_u16(), 400);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_flooded_function_does_not_starve_another() {
+    let t = TestServer::start_with(|s| s.max_workers_per_function = 1).await;
+    let rt = t.python_runtime().await;
+    let flooded = t.function(&rt, SLEEPER).await;
+    let quiet = t
+        .function(&rt, "def main(**kw):\n    return 'quiet'\n")
+        .await;
+    for _ in 0..8 {
+        assert_eq!(
+            start_async(&t, &flooded, r#"{"sleep": 0.5}"#)
+                .await
+                .status()
+                .as_u16(),
+            201
+        );
+    }
+    let e = t.run(&quiet, None).await;
+    assert_eq!(e.status, "success");
+    assert_eq!(output(&e), json!("quiet"));
+    let waiting = t
+        .client
+        .list_executions(&[
+            ("function_id".to_owned(), flooded.id.clone()),
+            ("status".to_owned(), "running".to_owned()),
+        ])
+        .await
+        .expect("list");
+    assert!(
+        waiting.len() >= 4,
+        "the quiet function finished while the flood was still queued ({} left)",
+        waiting.len()
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_host_memory_budget_evicts_idle_workers_of_other_functions() {
+    let host = ridge_engine::host_memory().expect("meminfo");
+    // Room for one 32 MiB worker and not two.
+    let share = (48u64 << 20) as f64 / host as f64;
+    let t = TestServer::start_with(|s| s.worker_memory_share = share).await;
+    let rt = t.python_runtime().await;
+    let a = t.function(&rt, SLEEPER).await;
+    let b = t.function(&rt, SLEEPER).await;
+    assert_eq!(t.run(&a, None).await.status, "success");
+    assert_eq!(workers(&t, &a).await.len(), 1);
+    assert_eq!(t.run(&b, None).await.status, "success");
+    assert!(
+        workers(&t, &a).await.is_empty(),
+        "a's idle worker made room for b's"
+    );
+    assert_eq!(workers(&t, &b).await.len(), 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_exported_in_prometheus_format() {
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    assert_eq!(t.run(&f, None).await.status, "success");
+    let text = t
+        .http()
+        .get(format!("{}/metrics", t.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let ok = format!(
+        "ridge_executions_total{{function=\"{}\",status=\"success\"}} 1",
+        f.id
+    );
+    assert!(text.contains(&ok), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ridge_cold_starts_total{{function=\"{}\"}} 1",
+            f.id
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ridge_cold_start_seconds_count 1"), "{text}");
+    assert!(
+        text.contains(&format!("ridge_warm_workers{{function=\"{}\"}} 1", f.id)),
+        "{text}"
+    );
+    assert!(text.contains("ridge_queue_depth 0"), "{text}");
+    // One sync execution is three writes (create, start, finish), each awaited before the
+    // next: every one committed, in batches that add up to three.
+    let batched = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no `{name}` in {text}"))
+    };
+    assert_eq!(batched("ridge_store_write_batch_size_sum "), 3.0, "{text}");
+    assert!(
+        batched("ridge_store_write_batch_size_count ") >= 1.0,
+        "{text}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn versions_scale_and_detach_on_their_own() {
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    let resp = t
+        .http()
+        .post(t.v1(&format!("functions/{}/versions", f.id)))
+        .json(&json!({"description": "v1"}))
+        .send()
+        .await
+        .expect("version");
+    assert_eq!(resp.status().as_u16(), 201);
+    let post =
+        |path: String, body: serde_json::Value| t.http().post(t.v1(&path)).json(&body).send();
+    let up = post(
+        format!("functions/{}/versions/1/scale_up", f.id),
+        json!({"count": 2}),
+    );
+    assert_eq!(up.await.expect("resp").status().as_u16(), 202);
+    let of_version = |v: i64| {
+        let t = &t;
+        let f = &f;
+        async move {
+            let resp = t
+                .http()
+                .get(t.v1(&format!("functions/{}/workers?function_version={v}", f.id)))
+                .send()
+                .await
+                .expect("workers");
+            let body: serde_json::Value = resp.json().await.expect("json");
+            body["workers"].as_array().map_or(0, Vec::len)
+        }
+    };
+    let mut seen = 0;
+    for _ in 0..300 {
+        seen = of_version(1).await;
+        if seen == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, 2);
+    assert_eq!(of_version(0).await, 0, "version 0 has a pool of its own");
+    let detach = post(format!("functions/{}/versions/1/detach", f.id), json!({}));
+    assert_eq!(detach.await.expect("resp").status().as_u16(), 202);
+    assert_eq!(of_version(1).await, 0);
+    let up = post(
+        format!("functions/{}/versions/1/scale_up", f.id),
+        json!({"count": 1}),
+    );
+    assert_eq!(up.await.expect("resp").status().as_u16(), 202);
+    for _ in 0..300 {
+        seen = of_version(1).await;
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, 1, "version 1 has a warm worker before it is deleted");
+    let deleted = t
+        .http()
+        .delete(t.v1(&format!("functions/{}/versions/1", f.id)))
+        .send()
+        .await
+        .expect("resp");
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert_eq!(
+        of_version(1).await,
+        0,
+        "deleting a version stops its workers"
+    );
+    let unknown = post(format!("functions/{}/versions/5/scale_up", f.id), json!({}));
+    assert_eq!(unknown.await.expect("resp").status().as_u16(), 404);
+    let bad = post(format!("functions/{}/versions/x/detach", f.id), json!({}));
+    assert_eq!(bad.await.expect("resp").status().as_u16(), 400);
+    t.stop().await;
+}
