@@ -272,14 +272,7 @@ impl Sandbox {
         let (mut command, mut jail) = self
             .bwrap_command(isolation, Purpose::Probe { program: &truth }, None)
             .map_err(|e| e.to_string())?;
-        // No cgroup and no limits, but the same descriptors as a worker.
-        let hooks = Hooks {
-            procs: Vec::new(),
-            keep: jail.transient_fds().collect(),
-            rlimits: Vec::new(),
-            userns: None,
-        };
-        preexec::install(&mut command, hooks);
+        preexec::install(&mut command, probe_hooks(isolation, &jail));
         let output = command
             .stdin(Stdio::null())
             .output()
@@ -331,6 +324,17 @@ impl Sandbox {
         let mut command = Command::new(&isolation.bwrap);
         command.args(argv).current_dir("/");
         Ok((command, Jail::bubblewrapped(cgroup, transient)))
+    }
+}
+
+/// The probe's pre-exec hook: no cgroup and no limits, but the same descriptors and user
+/// namespace as a worker's, so that the probe tries what workers will do.
+fn probe_hooks(isolation: &Isolation, jail: &Jail) -> Hooks {
+    Hooks {
+        procs: Vec::new(),
+        keep: jail.transient_fds().collect(),
+        rlimits: Vec::new(),
+        userns: isolation.userns_fd(),
     }
 }
 

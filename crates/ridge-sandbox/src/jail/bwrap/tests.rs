@@ -267,3 +267,29 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
     assert_eq!(read(options_fd), pack(&plan.options(seccomp_fds)));
     assert_eq!(read(seccomp_fds[0]), b"first");
 }
+
+/// In root mode the probe enters Ridge's user namespace, as every worker does.
+#[test]
+fn the_probe_enters_the_workers_user_namespace() {
+    let ns = std::fs::File::open("/dev/null").expect("a descriptor");
+    let isolation = Isolation {
+        bwrap: PathBuf::from("/usr/bin/bwrap"),
+        version: "bubblewrap 0.8.0".to_owned(),
+        root: Some((ns.into(), PathBuf::from("/usr/bin/setpriv"))),
+    };
+    let sandbox = Sandbox {
+        seccomp: Ok(vec![b"program".to_vec()]),
+        ..Sandbox::unconfined(crate::Rlimits::default())
+    };
+    let probe = Purpose::Probe {
+        program: Path::new("/usr/bin/true"),
+    };
+    let (_, jail) = sandbox
+        .bwrap_command(&isolation, probe, None)
+        .expect("command");
+    let hooks = probe_hooks(&isolation, &jail);
+    assert_eq!(hooks.userns, isolation.userns_fd());
+    assert!(hooks.userns.is_some());
+    assert_eq!(hooks.keep, jail.transient_fds().collect::<Vec<_>>());
+    assert!(hooks.procs.is_empty() && hooks.rlimits.is_empty());
+}
