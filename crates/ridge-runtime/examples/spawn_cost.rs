@@ -81,7 +81,7 @@ async fn main() {
                 .protections()
                 .iter()
                 .filter(|p| !p.enforced)
-                .map(|p| p.name)
+                .map(|p| p.protection.name())
                 .collect();
             eprintln!("{name}: not enforced: {missing:?}");
         }

@@ -8,11 +8,11 @@
 //! leaf), Ridge first moves itself into a `ridge-server` leaf, as v2's no-internal-process rule
 //! requires.
 //!
-//! A worker joins its cgroups between `fork` and `exec` (see `jail.rs`), through `cgroup.procs`
-//! files opened beforehand. Limits: `memory` (swap off), `cpu` as a CFS quota from millicores,
-//! `pids`. A whole worker is killed through v2's `cgroup.kill`, or by freezing it (v1 `freezer`,
-//! v2 `cgroup.freeze`), signalling every member and thawing, so nothing escapes by forking or
-//! `setsid()`.
+//! A worker joins its cgroups between `fork` and `exec` (see `jail/preexec.rs`), through
+//! `cgroup.procs` files opened beforehand. Limits: `memory` (swap off), `cpu` as a CFS quota
+//! from millicores, `pids`. A whole worker is killed through v2's `cgroup.kill`, or by freezing
+//! it (v1 `freezer`, v2 `cgroup.freeze`), signalling every member and thawing, so nothing
+//! escapes by forking or `setsid()`.
 //!
 //! Every path is relative to a root (`/` in production) so that tests run against a fake tree.
 

@@ -147,14 +147,6 @@ pub struct HostCapabilities {
     pub running_as_root: bool,
 }
 
-/// One protection, and whether this build applies it to every worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Protection {
-    pub name: &'static str,
-    pub enforced: bool,
-    pub detail: String,
-}
-
 impl HostCapabilities {
     /// Inspects this host.
     pub fn probe() -> Self {

@@ -3,12 +3,13 @@
 //! Owns everything that confines a worker and ends it: the [`Sandbox`] (bubblewrap namespaces
 //! and filesystem view, a user namespace and an unprivileged uid, seccomp, rlimits, cgroup v1
 //! and v2 limits with whole-cgroup kill), an honest probe of what this host offers
-//! ([`HostCapabilities`]) and the list of protections really applied ([`Protection`]). It does
-//! not speak the worker protocol or decide when a worker dies (`ridge-runtime` and
-//! `ridge-engine` do).
+//! ([`HostCapabilities`]) and the list of protections ([`Protection`]) with whether each is
+//! really applied ([`Sandbox::protections`]). It does not speak the worker protocol or decide
+//! when a worker dies (`ridge-runtime` and `ridge-engine` do).
 //!
-//! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`, and the
-//! fork that creates the user namespace. Each block says why it is sound.
+//! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
+//! (`jail/preexec.rs`), and the fork that creates the user namespace (`userns.rs`). Each block
+//! says why it is sound.
 
 mod cgroup;
 mod host;
@@ -16,11 +17,15 @@ mod jail;
 mod process;
 mod rlimits;
 mod seccomp;
+#[expect(unsafe_code, reason = "the fork that creates the user namespace")]
 mod userns;
 
 pub use cgroup::{CFS_PERIOD_US, CgroupLimits, Cgroups, Controller, Version, WorkerCgroup};
-pub use host::{CgroupLayout, HostCapabilities, Protection, UserNamespaces};
-pub use jail::{Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig};
+pub use host::{CgroupLayout, HostCapabilities, UserNamespaces};
+pub use jail::{
+    Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Protection, ProtectionStatus, Sandbox,
+    SandboxConfig,
+};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;
 pub use seccomp::denied_names;

@@ -268,7 +268,7 @@ fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
             .protections()
             .into_iter()
             .map(|p| Protection {
-                name: p.name.to_string(),
+                name: p.protection.name().to_owned(),
                 enforced: p.enforced,
                 detail: p.detail,
             })

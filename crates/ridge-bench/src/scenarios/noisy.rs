@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ridge_sandbox::Protection;
 
 use super::{Ctx, Outcome};
 use crate::funcs;
@@ -34,7 +35,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         .sandbox
         .protections
         .iter()
-        .any(|p| p.name == "pids limit" && p.enforced);
+        .any(|p| Protection::from_name(&p.name) == Some(Protection::PidsLimit) && p.enforced);
     let (bomb_name, bomb_source) = if pids_enforced {
         ("fork bomb", funcs::FORK_BOMB)
     } else {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::common::{TestServer, output, zip_files};
 use ridge_core::api::{ExecutionView, FunctionView, RuntimeView};
+use ridge_sandbox::Protection;
 use serde_json::{Value, json};
 
 const RESOURCE: &str = "Function execution failed because of too much resource consumption";
@@ -642,25 +643,14 @@ async fn limits_reach_the_workers_cgroups_and_info_lists_them() {
     assert_eq!(memory.as_deref(), Some("67108864"));
     assert_eq!(read("pids.max").as_deref(), Some("128"));
     let info = h.ts.client.info().await.expect("info");
-    for name in [
-        "namespaces",
-        "unprivileged user",
-        "filesystem view",
-        "network isolation",
-        "seccomp",
-        "rlimits",
-        "memory limit",
-        "cpu limit",
-        "pids limit",
-        "process tree kill",
-    ] {
+    for protection in Protection::ALL {
         let p = info
             .sandbox
             .protections
             .iter()
-            .find(|p| p.name == name)
-            .unwrap_or_else(|| panic!("{name} is listed"));
-        assert!(p.enforced, "{name}: {}", p.detail);
+            .find(|p| Protection::from_name(&p.name) == Some(protection))
+            .unwrap_or_else(|| panic!("{protection} is listed"));
+        assert!(p.enforced, "{protection}: {}", p.detail);
     }
     h.survived().await;
 }
@@ -676,7 +666,7 @@ async fn a_missing_bubblewrap_is_reported_and_refuse_mode_runs_nothing() {
         .sandbox
         .protections
         .iter()
-        .find(|p| p.name == "namespaces")
+        .find(|p| Protection::from_name(&p.name) == Some(Protection::Namespaces))
         .expect("listed");
     assert!(!ns.enforced);
     assert!(ns.detail.contains("/nonexistent/bwrap"), "{}", ns.detail);

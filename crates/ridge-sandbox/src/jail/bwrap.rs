@@ -1,0 +1,381 @@
+//! bubblewrap: finding and trying it at start-up, and the command line that confines a worker,
+//! its options passed through a pipe.
+//!
+//! [`BwrapPlan`] gathers every input of the command line first (the host's `/bin`, `/lib*`
+//! layout included), so that the options and arguments are written by pure functions and tested
+//! to the last argument. Their order matters: bubblewrap applies its options in order, and a
+//! later mount hides what an earlier one showed at or under the same path.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::cgroup::WorkerCgroup;
+use crate::{SandboxError, userns};
+
+use super::preexec::{self, Hooks};
+use super::{Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig};
+
+/// Hostname inside the sandbox.
+const HOSTNAME: &str = "ridge";
+/// Files of `/etc` a worker sees (those that exist on the host). No `passwd`, `group`,
+/// `shadow` or anything else that describes the host's users.
+const ETC_FILES: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/nsswitch.conf",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+];
+/// Top-level directories (or merged-`/usr` links) a worker sees besides `/usr`.
+const SYSTEM_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/// bubblewrap, found and checked to work on this host.
+#[derive(Debug)]
+pub(super) struct Isolation {
+    pub(super) bwrap: PathBuf,
+    pub(super) version: String,
+    /// Root mode: the user namespace workers enter, and `setpriv` to drop to the sandbox uid.
+    pub(super) root: Option<(OwnedFd, PathBuf)>,
+}
+
+impl Isolation {
+    /// Root mode: the user namespace every worker enters before bubblewrap starts.
+    pub(super) fn userns_fd(&self) -> Option<RawFd> {
+        self.root.as_ref().map(|(ns, _)| ns.as_raw_fd())
+    }
+
+    fn setpriv(&self) -> Option<&Path> {
+        self.root.as_ref().map(|(_, setpriv)| setpriv.as_path())
+    }
+}
+
+/// What a bubblewrap sandbox is started for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Purpose<'a> {
+    /// The start-up probe ([`Sandbox::probe`]): `program` (`true`) with no package, no cgroup
+    /// and no limits, to learn whether bubblewrap works on this host.
+    Probe { program: &'a Path },
+    /// A worker: its package is mounted read-only at [`PACKAGE_MOUNT`] and is its working
+    /// directory, and its own read-only paths and network grant apply.
+    Worker(&'a JailSpec<'a>),
+}
+
+/// Every input of the bubblewrap command line.
+struct BwrapPlan<'a> {
+    purpose: Purpose<'a>,
+    config: &'a SandboxConfig,
+    /// Root mode: `setpriv`, which drops to the sandbox uid and gid inside Ridge's user
+    /// namespace. `None`: bubblewrap creates the user namespace itself.
+    setpriv: Option<&'a Path>,
+    /// (path, `Some(link target)` for a symbolic link, `None` for a directory).
+    system_dirs: Vec<(&'static str, Option<PathBuf>)>,
+}
+
+impl BwrapPlan<'_> {
+    fn program(&self) -> &Path {
+        match self.purpose {
+            Purpose::Probe { program } => program,
+            Purpose::Worker(spec) => spec.program,
+        }
+    }
+
+    fn args(&self) -> &[OsString] {
+        match self.purpose {
+            Purpose::Probe { .. } => &[],
+            Purpose::Worker(spec) => &spec.args,
+        }
+    }
+
+    fn read_only(&self) -> &[PathBuf] {
+        match self.purpose {
+            Purpose::Probe { .. } => &[],
+            Purpose::Worker(spec) => spec.read_only,
+        }
+    }
+
+    fn package_dir(&self) -> Option<&Path> {
+        match self.purpose {
+            Purpose::Probe { .. } => None,
+            Purpose::Worker(spec) => Some(spec.package_dir),
+        }
+    }
+
+    /// The server-wide grant, or this worker's own.
+    fn network(&self) -> Network {
+        match (self.config.network, self.purpose) {
+            (Network::Host, _) => Network::Host,
+            (Network::Loopback, Purpose::Probe { .. }) => Network::Loopback,
+            (Network::Loopback, Purpose::Worker(spec)) => spec.network,
+        }
+    }
+
+    /// bubblewrap's options, passed through a pipe; `seccomp_fds` are the read ends of the
+    /// pipes holding the seccomp programs.
+    fn options(&self, seccomp_fds: &[RawFd]) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
+        push(&["--die-with-parent", "--new-session"]);
+        if self.setpriv.is_none() {
+            push(&["--unshare-user"]);
+        } else {
+            // Root mode: already in Ridge's user namespace; keep only what setpriv needs to
+            // drop to the sandbox uid, which clears them.
+            push(&[
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "CAP_SETUID",
+                "--cap-add",
+                "CAP_SETGID",
+            ]);
+        }
+        push(&[
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]);
+        if self.network() == Network::Loopback {
+            push(&["--unshare-net"]);
+        }
+        push(&["--hostname", HOSTNAME, "--ro-bind", "/usr", "/usr"]);
+        for (dir, link) in &self.system_dirs {
+            match link {
+                Some(target) => {
+                    a.push("--symlink".into());
+                    a.push(target.into());
+                    a.push(dir.into());
+                }
+                None => a.extend(["--ro-bind", dir, dir].map(OsString::from)),
+            }
+        }
+        // bubblewrap would create /etc with mode 0700, unreadable to the worker.
+        a.extend(["--perms", "0755", "--dir", "/etc"].map(OsString::from));
+        for file in ETC_FILES {
+            a.extend(["--ro-bind-try", file, file].map(OsString::from));
+        }
+        // The private /tmp comes before the read-only paths, so that one that lives under the
+        // host's /tmp (a runtime directory in a checkout under /tmp) is shown on top of it, not
+        // hidden.
+        a.extend(
+            [
+                "--size".to_owned(),
+                self.config.tmp_size.to_string(),
+                "--perms".to_owned(),
+                "1777".to_owned(),
+                "--tmpfs".to_owned(),
+                "/tmp".to_owned(),
+            ]
+            .map(OsString::from),
+        );
+        for path in self.read_only().iter().filter(|p| !p.starts_with("/usr")) {
+            // bubblewrap would create missing parents with mode 0700, unreadable to the worker.
+            let mut ancestors: Vec<&Path> = path
+                .ancestors()
+                .skip(1)
+                .filter(|p| *p != Path::new("/"))
+                .collect();
+            ancestors.reverse();
+            for dir in ancestors {
+                a.extend(["--perms".into(), "0755".into(), "--dir".into(), dir.into()]);
+            }
+            a.extend(["--ro-bind".into(), path.into(), path.into()]);
+        }
+        if let Some(package) = self.package_dir() {
+            a.extend(["--ro-bind".into(), package.into(), PACKAGE_MOUNT.into()]);
+        }
+        a.extend(["--proc", "/proc", "--dev", "/dev"].map(OsString::from));
+        if self.package_dir().is_some() {
+            a.extend(["--chdir", PACKAGE_MOUNT].map(OsString::from));
+        }
+        for fd in seccomp_fds {
+            a.push("--add-seccomp-fd".into());
+            a.push(fd.to_string().into());
+        }
+        a.extend(["--remount-ro", "/"].map(OsString::from));
+        a
+    }
+
+    /// bubblewrap's own arguments (after the binary): the pipe that holds its options, then
+    /// the program, behind `setpriv` in root mode.
+    fn argv(&self, options_fd: RawFd) -> Vec<OsString> {
+        let mut argv: Vec<OsString> =
+            vec!["--args".into(), options_fd.to_string().into(), "--".into()];
+        if let Some(setpriv) = self.setpriv {
+            argv.push(setpriv.into());
+            argv.push(format!("--reuid={}", self.config.uid).into());
+            argv.push(format!("--regid={}", self.config.gid).into());
+            argv.extend(["--clear-groups", "--inh-caps=-all", "--"].map(OsString::from));
+        }
+        argv.push(self.program().into());
+        argv.extend(self.args().iter().cloned());
+        argv
+    }
+}
+
+/// The entries of [`SYSTEM_DIRS`] on this host: links (merged `/usr`) or directories.
+fn system_dirs() -> Vec<(&'static str, Option<PathBuf>)> {
+    SYSTEM_DIRS
+        .iter()
+        .filter_map(|dir| match std::fs::read_link(dir) {
+            Ok(target) => Some((*dir, Some(target))),
+            Err(_) if Path::new(dir).is_dir() => Some((*dir, None)),
+            Err(_) => None,
+        })
+        .collect()
+}
+
+impl Sandbox {
+    pub(super) fn find_isolation(&self) -> Result<Isolation, String> {
+        let bwrap = match &self.config.bwrap {
+            Some(path) => path.clone(),
+            None => find_on_path("bwrap").ok_or(
+                "bubblewrap (`bwrap`) was not found on PATH; install it (Debian/Ubuntu: \
+                 `apt-get install bubblewrap`) or set sandbox.bwrap",
+            )?,
+        };
+        let version = Command::new(&bwrap)
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("cannot run `{}`: {e}", bwrap.display()))?;
+        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+        if let Err(e) = self.seccomp.as_ref() {
+            return Err(format!("the seccomp programs do not compile: {e}"));
+        }
+        let root = if self.host.running_as_root {
+            let setpriv = find_on_path("setpriv")
+                .filter(|p| p.starts_with("/usr"))
+                .ok_or("`setpriv` (util-linux) was not found under /usr")?;
+            let ns = userns::create(self.config.uid, self.config.gid).map_err(|e| e.to_string())?;
+            Some((ns, setpriv))
+        } else {
+            None
+        };
+        let isolation = Isolation {
+            bwrap,
+            version,
+            root,
+        };
+        self.probe(&isolation)?;
+        Ok(isolation)
+    }
+
+    /// Runs `true` in a sandbox, to learn at start-up rather than at the first execution that
+    /// this host lets bubblewrap work (user namespaces, AppArmor, seccomp).
+    fn probe(&self, isolation: &Isolation) -> Result<(), String> {
+        let truth = find_on_path("true").unwrap_or_else(|| PathBuf::from("/usr/bin/true"));
+        let (mut command, mut jail) = self
+            .bwrap_command(isolation, Purpose::Probe { program: &truth }, None)
+            .map_err(|e| e.to_string())?;
+        preexec::install(&mut command, probe_hooks(isolation, &jail));
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run bubblewrap: {e}"))?;
+        jail.spawned();
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "bubblewrap cannot create a sandbox on this host ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    /// The bubblewrap command for `purpose`, with its seccomp programs and options in pipes
+    /// that the returned [`Jail`] holds until the spawn. The caller installs the pre-exec hook.
+    pub(super) fn bwrap_command(
+        &self,
+        isolation: &Isolation,
+        purpose: Purpose<'_>,
+        cgroup: Option<WorkerCgroup>,
+    ) -> Result<(Command, Jail), SandboxError> {
+        let plan = BwrapPlan {
+            purpose,
+            config: &self.config,
+            setpriv: isolation.setpriv(),
+            system_dirs: system_dirs(),
+        };
+        let mut transient = Vec::new();
+        let mut seccomp_fds = Vec::new();
+        for program in self
+            .seccomp
+            .as_ref()
+            .map_err(|e| SandboxError::Seccomp(e.clone()))?
+        {
+            let read = pipe_with(program)
+                .map_err(|e| SandboxError::Seccomp(format!("cannot pass the filter: {e}")))?;
+            seccomp_fds.push(read.as_raw_fd());
+            transient.push(read);
+        }
+        // The options name host paths (the data directory): pass them through a pipe, so that
+        // the sandbox's init, whose command line the worker can read, shows none of them.
+        let options_fd = pipe_with(&pack(&plan.options(&seccomp_fds)))
+            .map_err(|e| SandboxError::Spawn(format!("cannot pass bubblewrap its options: {e}")))?;
+        let argv = plan.argv(options_fd.as_raw_fd());
+        transient.push(options_fd);
+        let mut command = Command::new(&isolation.bwrap);
+        command.args(argv).current_dir("/");
+        Ok((command, Jail::bubblewrapped(cgroup, transient)))
+    }
+}
+
+/// The probe's pre-exec hook: no cgroup and no limits, but the same descriptors and user
+/// namespace as a worker's, so that the probe tries what workers will do.
+fn probe_hooks(isolation: &Isolation, jail: &Jail) -> Hooks {
+    Hooks {
+        procs: Vec::new(),
+        keep: jail.transient_fds().collect(),
+        rlimits: Vec::new(),
+        userns: isolation.userns_fd(),
+    }
+}
+
+/// Options as `--args` reads them: each one followed by a NUL byte.
+fn pack(options: &[OsString]) -> Vec<u8> {
+    let mut packed = Vec::new();
+    for option in options {
+        packed.extend_from_slice(option.as_encoded_bytes());
+        packed.push(0);
+    }
+    packed
+}
+
+/// A pipe holding `bytes`, write end closed: its read end, close-on-exec until a hook clears it.
+fn pipe_with(bytes: &[u8]) -> io::Result<OwnedFd> {
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let mut write = std::fs::File::from(write);
+    // A pipe holds 64 KiB before a write blocks; nothing reads until the child starts.
+    if bytes.len() > 60 * 1024 {
+        return Err(io::Error::other(format!(
+            "{} bytes do not fit in a pipe",
+            bytes.len()
+        )));
+    }
+    write.write_all(bytes)?;
+    Ok(read)
+}
+
+/// The first executable file called `name` in the directories of `PATH` (or the usual system
+/// directories when `PATH` is unset).
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|file| {
+            file.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod tests;

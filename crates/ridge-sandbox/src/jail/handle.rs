@@ -1,0 +1,130 @@
+//! The worker's handle on its sandbox: its cgroups, the start-up CPU allowance, and how it ended.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
+use crate::cgroup::WorkerCgroup;
+
+use super::PACKAGE_MOUNT;
+
+/// A worker's handle on its sandbox.
+#[derive(Debug)]
+pub struct Jail {
+    cgroup: Option<WorkerCgroup>,
+    /// The function's CPU quota, for [`Jail::finish_startup`].
+    cpu_millicores: u32,
+    /// Descriptors needed only until the command is spawned (seccomp programs, bubblewrap's
+    /// options).
+    transient: Vec<OwnedFd>,
+    package_path: PathBuf,
+    bwrap: bool,
+}
+
+impl Jail {
+    /// A worker inside bubblewrap: its package is at [`PACKAGE_MOUNT`], and `transient` must
+    /// stay open until the spawn.
+    pub(super) fn bubblewrapped(cgroup: Option<WorkerCgroup>, transient: Vec<OwnedFd>) -> Self {
+        Self {
+            cgroup,
+            cpu_millicores: 0,
+            transient,
+            package_path: PathBuf::from(PACKAGE_MOUNT),
+            bwrap: true,
+        }
+    }
+
+    /// A worker run directly (no bubblewrap on this host): it sees its package where it is.
+    pub(super) fn unsandboxed(cgroup: WorkerCgroup, package_dir: &Path) -> Self {
+        Self {
+            cgroup: Some(cgroup),
+            cpu_millicores: 0,
+            transient: Vec::new(),
+            package_path: package_dir.to_owned(),
+            bwrap: false,
+        }
+    }
+
+    pub(super) fn cgroup(&self) -> Option<&WorkerCgroup> {
+        self.cgroup.as_ref()
+    }
+
+    /// The descriptors the program must inherit besides the caller's own.
+    pub(super) fn transient_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.transient.iter().map(AsRawFd::as_raw_fd)
+    }
+
+    /// The quota [`Jail::finish_startup`] applies.
+    pub(super) fn set_function_cpu(&mut self, millicores: u32) {
+        self.cpu_millicores = millicores;
+    }
+
+    /// Where the package is, as the worker sees it.
+    pub fn package_path(&self) -> &Path {
+        &self.package_path
+    }
+
+    /// Closes what only the spawn needed. Call right after spawning.
+    pub fn spawned(&mut self) {
+        self.transient.clear();
+    }
+
+    /// Ends the start-up CPU allowance ([`crate::SandboxConfig::startup_cpu`]): from now on
+    /// the worker runs under its function's own quota. Call once the function is loaded; an
+    /// error means the quota could not be lowered, and the worker must not run the function.
+    pub fn finish_startup(&self) -> std::io::Result<()> {
+        match &self.cgroup {
+            Some(cg) => cg.set_cpu(self.cpu_millicores),
+            None => Ok(()),
+        }
+    }
+
+    /// Kills every process of the worker through its cgroup (if it has one). The caller also
+    /// kills the process group, which ends the PID namespace with bubblewrap.
+    pub fn kill(&self) {
+        if let Some(cg) = &self.cgroup {
+            cg.kill();
+        }
+    }
+
+    /// Whether the memory limit's OOM killer ended one of the worker's processes.
+    pub fn oom_killed(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(WorkerCgroup::oom_killed)
+    }
+
+    /// Whether the worker ran into its memory or pids limit at some point.
+    pub fn hit_resource_limit(&self) -> bool {
+        self.cgroup
+            .as_ref()
+            .is_some_and(|cg| cg.oom_killed() || cg.pids_exhausted())
+    }
+
+    /// The signal that ended the worker's program. bubblewrap reports a program killed by
+    /// signal `n` as exit code `128 + n`.
+    pub fn exit_signal(&self, status: ExitStatus) -> Option<i32> {
+        status.signal().or_else(|| {
+            let code = status.code()?;
+            (self.bwrap && code > 128 && code < 128 + 65).then_some(code - 128)
+        })
+    }
+
+    /// Takes the worker's cgroups out of the jail, to remove them with
+    /// [`WorkerCgroup::remove_when_empty`] once the worker is reaped.
+    pub fn take_cgroup(&mut self) -> Option<WorkerCgroup> {
+        self.cgroup.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bubblewrap_exit_codes_name_the_signal() {
+        let jail = Jail::bubblewrapped(None, Vec::new());
+        assert_eq!(jail.exit_signal(ExitStatus::from_raw(137 << 8)), Some(9));
+        assert_eq!(jail.exit_signal(ExitStatus::from_raw(1 << 8)), None);
+        assert_eq!(jail.exit_signal(ExitStatus::from_raw(9)), Some(9));
+    }
+}

@@ -1,0 +1,288 @@
+//! The sandbox every worker runs in: its settings, and the builder that confines each worker.
+//!
+//! A worker is started through bubblewrap (`bwrap`), which is the better tool for the mount
+//! namespace work (a new root, bind mounts, a fresh `/proc`, a minimal `/dev`) than hand-written
+//! `unsafe` code. Ridge adds what bubblewrap does not do: cgroups, rlimits, the seccomp
+//! programs, and (when Ridge runs as root) a user namespace in which the worker ends up as an
+//! unprivileged host uid (see `userns.rs`).
+//!
+//! Defaults deny; every grant is a [`SandboxConfig`] field:
+//! - new user, PID, mount, network, IPC, UTS (and cgroup) namespaces; `--die-with-parent`,
+//!   `--new-session`;
+//! - uid/gid 65534 when Ridge runs as root (Ridge's own uid otherwise, inside the user
+//!   namespace), no capabilities, `no_new_privs`;
+//! - a read-only root holding only `/usr` (and the `/bin`, `/lib*` links), a few files of
+//!   `/etc` (no `passwd`, no `shadow`), the interpreter's prefix, and the package at
+//!   `/function`; a private `/tmp` tmpfs of [`SandboxConfig::tmp_size`] bytes; a fresh `/proc`;
+//!   bubblewrap's minimal `/dev`. The data directory, `/root`, `/home` are not mounted;
+//! - loopback only ([`Network::Loopback`]);
+//! - the seccomp programs of `seccomp.rs`;
+//! - rlimits: [`Rlimits`] (`nofile`, `core` 0, `fsize`);
+//! - cgroup `memory` (swap off), `cpu` (CFS quota from millicores) and `pids`
+//!   ([`SandboxConfig::pids`]), with whole-cgroup kill.
+//!
+//! One file per concern: `bwrap.rs` finds bubblewrap, tries it at start-up and writes its
+//! command line (options through a pipe); `preexec.rs` is the hook that runs between `fork` and
+//! `exec`, and all of this module's `unsafe`; `protections.rs` is the honest report of what is
+//! enforced on this host, and whether functions may run; `handle.rs` is the worker's [`Jail`].
+
+mod bwrap;
+mod handle;
+#[expect(unsafe_code, reason = "the hook between fork and exec")]
+mod preexec;
+mod protections;
+
+use std::ffi::OsString;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::libc;
+
+use crate::cgroup::{CgroupLimits, Cgroups, Controller};
+use crate::{HostCapabilities, Rlimits, SandboxError, seccomp};
+use bwrap::{Isolation, Purpose};
+use preexec::Hooks;
+
+pub use handle::Jail;
+pub use protections::{Protection, ProtectionStatus};
+
+/// Where the function's package appears inside the sandbox.
+pub const PACKAGE_MOUNT: &str = "/function";
+/// Address space allowed above `memory_size` when `RLIMIT_AS` stands in for the memory
+/// controller.
+const AS_HEADROOM: u64 = 64 * 1024 * 1024;
+
+/// What Ridge does when this host cannot apply a protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Enforcement {
+    /// Run no function at all (the default).
+    #[default]
+    Refuse,
+    /// Run functions with what can be applied, and the listed fallbacks.
+    Degraded,
+}
+
+/// The network a worker gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// Its own network namespace with only loopback (the default).
+    #[default]
+    Loopback,
+    /// The host's network: an operator's explicit grant to every function.
+    Host,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub enforcement: Enforcement,
+    /// The bubblewrap binary; `None` looks for `bwrap` on `PATH`.
+    pub bwrap: Option<PathBuf>,
+    /// Size of each worker's private `/tmp`, in bytes (64 MiB).
+    pub tmp_size: u64,
+    /// Most processes (and threads) in one worker (128).
+    pub pids: u64,
+    pub network: Network,
+    /// Host uid and gid of workers when Ridge runs as root (65534, `nobody`).
+    pub uid: u32,
+    pub gid: u32,
+    /// Name of the cgroup subtree under Ridge's own cgroup (`ridge`).
+    pub cgroup_name: String,
+    /// CPU quota of a worker while it starts and loads its function, in millicores, when above
+    /// the function's own `cpu` (1000: one CPU). Interpreter start-up is platform work that a
+    /// 100-millicore quota stretches tenfold; [`Jail::finish_startup`] applies the function's
+    /// quota once the function is loaded. 0 keeps the function's quota from the first instant.
+    pub startup_cpu: u32,
+    pub rlimits: Rlimits,
+}
+
+impl SandboxConfig {
+    pub const DEFAULT_TMP_SIZE: u64 = 64 * 1024 * 1024;
+    pub const DEFAULT_PIDS: u64 = 128;
+    pub const DEFAULT_STARTUP_CPU: u32 = 1000;
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            enforcement: Enforcement::Refuse,
+            bwrap: None,
+            tmp_size: Self::DEFAULT_TMP_SIZE,
+            pids: Self::DEFAULT_PIDS,
+            network: Network::Loopback,
+            uid: 65534,
+            gid: 65534,
+            cgroup_name: "ridge".to_owned(),
+            startup_cpu: Self::DEFAULT_STARTUP_CPU,
+            rlimits: Rlimits::default(),
+        }
+    }
+}
+
+/// The sandbox of this server. Built once at start-up; [`Sandbox::command`] confines each
+/// worker.
+#[derive(Debug)]
+pub struct Sandbox {
+    config: SandboxConfig,
+    host: HostCapabilities,
+    isolation: Result<Isolation, String>,
+    seccomp: Result<Vec<Vec<u8>>, String>,
+    cgroups: Cgroups,
+}
+
+/// What one worker is.
+#[derive(Debug)]
+pub struct JailSpec<'a> {
+    /// Unique on this node; names the worker's cgroup.
+    pub name: &'a str,
+    /// The program, at the same path inside the sandbox as on the host.
+    pub program: &'a Path,
+    pub args: Vec<OsString>,
+    pub env: &'a [(&'a str, &'a str)],
+    /// The unpacked package on the host, mounted read-only at [`PACKAGE_MOUNT`].
+    pub package_dir: &'a Path,
+    /// More host directories the program needs (the interpreter's prefix), mounted read-only
+    /// at the same paths.
+    pub read_only: &'a [PathBuf],
+    pub memory_bytes: u64,
+    /// Whether `RLIMIT_AS` may stand in for a missing memory controller. False for programs
+    /// that reserve much more address space than they use (V8).
+    pub address_space_limit: bool,
+    pub cpu_millicores: u32,
+    /// This worker's network: `Host` for a function granted outbound access. The server-wide
+    /// `network` setting, when `Host`, applies to every worker regardless.
+    pub network: Network,
+    /// Descriptors of the caller's that the program inherits, at the same numbers. They must
+    /// stay open until the command is spawned.
+    pub keep_fds: &'a [RawFd],
+}
+
+impl Sandbox {
+    /// Sets the sandbox up on this host: finds and tries bubblewrap, compiles the seccomp
+    /// programs, prepares the cgroup subtrees. Never fails: what cannot be applied is listed by
+    /// [`Sandbox::protections`], and [`Sandbox::refusal`] says whether functions may run.
+    pub fn new(config: SandboxConfig, host: HostCapabilities) -> Self {
+        let seccomp = seccomp::programs().map_err(|e| e.to_string());
+        let cgroups = Cgroups::prepare(Path::new("/"), &host.cgroup, &config.cgroup_name);
+        let mut sandbox = Self {
+            isolation: Err(String::new()),
+            config,
+            host,
+            seccomp,
+            cgroups,
+        };
+        sandbox.isolation = sandbox.find_isolation();
+        sandbox
+    }
+
+    /// A sandbox that applies only rlimits and the process-group kill: for the runtime's own
+    /// tests and tools, never for `ridge serve`.
+    pub fn unconfined(rlimits: Rlimits) -> Self {
+        Self {
+            config: SandboxConfig {
+                enforcement: Enforcement::Degraded,
+                rlimits,
+                ..SandboxConfig::default()
+            },
+            host: HostCapabilities::probe_at(Path::new("/nonexistent")),
+            isolation: Err("not requested (an unconfined sandbox)".to_owned()),
+            seccomp: Err("not requested (an unconfined sandbox)".to_owned()),
+            cgroups: Cgroups::default(),
+        }
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// What the host offered at start-up.
+    pub fn host(&self) -> &HostCapabilities {
+        &self.host
+    }
+
+    /// Whether workers get their own PID namespace (so a worker may kill every other process
+    /// it sees after an execution).
+    pub fn pid_namespace(&self) -> bool {
+        self.isolation.is_ok()
+    }
+
+    /// The command that runs `spec` in the sandbox, and the worker's handle on it.
+    pub fn command(&self, spec: &JailSpec<'_>) -> Result<(Command, Jail), SandboxError> {
+        if let Some(reason) = self.refusal() {
+            return Err(SandboxError::Refused(reason));
+        }
+        let limits = CgroupLimits {
+            memory_bytes: spec.memory_bytes,
+            cpu_millicores: spec.cpu_millicores.max(self.config.startup_cpu),
+            pids: self.config.pids,
+        };
+        let cgroup =
+            self.cgroups
+                .create(spec.name, limits)
+                .map_err(|source| SandboxError::Cgroup {
+                    worker: spec.name.to_owned(),
+                    source,
+                })?;
+        let address_space = if spec.address_space_limit {
+            spec.memory_bytes
+        } else {
+            0
+        };
+        let (mut command, mut jail) = match &self.isolation {
+            Ok(isolation) => {
+                let (mut command, jail) =
+                    self.bwrap_command(isolation, Purpose::Worker(spec), Some(cgroup))?;
+                let mut keep = spec.keep_fds.to_vec();
+                keep.extend(jail.transient_fds());
+                let hooks = self.hooks(&jail, keep, isolation.userns_fd(), address_space)?;
+                preexec::install(&mut command, hooks);
+                (command, jail)
+            }
+            Err(_) => {
+                let mut command = Command::new(spec.program);
+                command.args(&spec.args).current_dir(spec.package_dir);
+                let jail = Jail::unsandboxed(cgroup, spec.package_dir);
+                let hooks = self.hooks(&jail, spec.keep_fds.to_vec(), None, address_space)?;
+                preexec::install(&mut command, hooks);
+                (command, jail)
+            }
+        };
+        command.env_clear().envs(spec.env.iter().copied());
+        jail.set_function_cpu(spec.cpu_millicores);
+        Ok((command, jail))
+    }
+
+    /// What a worker's pre-exec hook does: join its cgroups, set its rlimits (with `RLIMIT_AS`
+    /// of `memory_bytes` plus headroom when there is no memory controller), keep `keep` open,
+    /// and enter `userns`.
+    fn hooks(
+        &self,
+        jail: &Jail,
+        keep: Vec<RawFd>,
+        userns: Option<RawFd>,
+        memory_bytes: u64,
+    ) -> Result<Hooks, SandboxError> {
+        let procs = match jail.cgroup() {
+            Some(cg) => cg.open_procs().map_err(|source| SandboxError::Cgroup {
+                worker: String::new(),
+                source,
+            })?,
+            None => Vec::new(),
+        };
+        let r = self.config.rlimits;
+        let mut rlimits = vec![
+            (libc::RLIMIT_NOFILE, r.nofile),
+            (libc::RLIMIT_CORE, r.core),
+            (libc::RLIMIT_FSIZE, r.fsize),
+        ];
+        if self.cgroups.version_of(Controller::Memory).is_none() && memory_bytes > 0 {
+            rlimits.push((libc::RLIMIT_AS, memory_bytes.saturating_add(AS_HEADROOM)));
+        }
+        Ok(Hooks {
+            procs,
+            keep,
+            rlimits,
+            userns,
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! The hook that runs in the child between `fork` and `exec`: all of the jail's `unsafe` code.
+//!
+//! In that window the child is a copy of a multi-threaded parent with only one thread, so the
+//! hook may only make async-signal-safe system calls on data prepared before the fork: it
+//! neither allocates nor takes locks. Everything it needs is gathered in [`Hooks`] first.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use nix::libc;
+
+/// What runs in the child between `fork` and `exec`. Holds only what the child needs, as raw
+/// numbers, so that the hook allocates nothing.
+pub(super) struct Hooks {
+    /// `cgroup.procs` files to write `0` (this process) to.
+    pub procs: Vec<OwnedFd>,
+    /// Descriptors to leave open across `exec`.
+    pub keep: Vec<RawFd>,
+    pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// The user namespace to enter last.
+    pub userns: Option<RawFd>,
+}
+
+/// Makes `command` run `hooks` in its child, in this order: join the cgroups, set the rlimits,
+/// clear close-on-exec on the kept descriptors, set `no_new_privs`, enter the user namespace.
+pub(super) fn install(command: &mut Command, hooks: Hooks) {
+    let hook = move || -> io::Result<()> {
+        let check = |rc: libc::c_int| {
+            if rc < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        for fd in &hooks.procs {
+            // SAFETY: write(2) on a descriptor this closure owns, from a static buffer.
+            let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+            if n != 1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        for (resource, value) in &hooks.rlimits {
+            let limit = libc::rlimit {
+                rlim_cur: *value,
+                rlim_max: *value,
+            };
+            // SAFETY: setrlimit(2) with a valid pointer to a local struct.
+            check(unsafe { libc::setrlimit(*resource, &limit) })?;
+        }
+        for fd in &hooks.keep {
+            // SAFETY: fcntl(2) clearing FD_CLOEXEC on a descriptor the caller keeps open.
+            check(unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) })?;
+        }
+        // SAFETY: prctl(2) with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+        if let Some(ns) = hooks.userns {
+            // SAFETY: setns(2) on an open namespace descriptor; the child is single-threaded.
+            check(unsafe { libc::setns(ns, libc::CLONE_NEWUSER) })?;
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes async-signal-safe system calls (write, setrlimit, fcntl,
+    // prctl, setns) on data prepared before the fork; it neither allocates nor takes locks.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}

@@ -1,0 +1,348 @@
+//! The honest report of what the sandbox enforces on this host, and whether functions may run.
+//!
+//! Every [`Protection`] is listed, enforced or not, with how: `GET /v1/info` and the start-up
+//! log show the list as it is, and [`Sandbox::refusal`] refuses to run functions while one is
+//! missing (unless the operator chose `degraded`).
+
+use std::fmt;
+
+use crate::cgroup::Controller;
+use crate::seccomp;
+
+use super::{Enforcement, Network, PACKAGE_MOUNT, Sandbox};
+
+/// One protection the sandbox gives every worker, where this host allows it.
+///
+/// Its [`name`](Protection::name) is stable: `GET /v1/info` reports it, operators and clients
+/// match on it. [`Protection::ALL`] is the order of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protection {
+    /// New user, PID, mount, network, IPC, UTS and cgroup namespaces (bubblewrap).
+    Namespaces,
+    /// An unprivileged uid, no capabilities, `no_new_privs`.
+    UnprivilegedUser,
+    /// A read-only root with only what the worker needs, and a private `/tmp`.
+    FilesystemView,
+    /// Loopback only, unless the operator grants the host's network.
+    NetworkIsolation,
+    /// The seccomp programs.
+    Seccomp,
+    /// `RLIMIT_NOFILE`, `RLIMIT_CORE`, `RLIMIT_FSIZE`.
+    Rlimits,
+    /// The cgroup memory controller.
+    MemoryLimit,
+    /// The cgroup cpu controller.
+    CpuLimit,
+    /// The cgroup pids controller.
+    PidsLimit,
+    /// Every process of a worker dies with it.
+    ProcessTreeKill,
+    /// Workers get only the variables their runtime sets.
+    ClearedEnvironment,
+}
+
+impl Protection {
+    /// Every protection, in the order of the report.
+    pub const ALL: [Protection; 11] = [
+        Protection::Namespaces,
+        Protection::UnprivilegedUser,
+        Protection::FilesystemView,
+        Protection::NetworkIsolation,
+        Protection::Seccomp,
+        Protection::Rlimits,
+        Protection::MemoryLimit,
+        Protection::CpuLimit,
+        Protection::PidsLimit,
+        Protection::ProcessTreeKill,
+        Protection::ClearedEnvironment,
+    ];
+
+    /// The stable name, as `GET /v1/info` and the start-up log show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protection::Namespaces => "namespaces",
+            Protection::UnprivilegedUser => "unprivileged user",
+            Protection::FilesystemView => "filesystem view",
+            Protection::NetworkIsolation => "network isolation",
+            Protection::Seccomp => "seccomp",
+            Protection::Rlimits => "rlimits",
+            Protection::MemoryLimit => "memory limit",
+            Protection::CpuLimit => "cpu limit",
+            Protection::PidsLimit => "pids limit",
+            Protection::ProcessTreeKill => "process tree kill",
+            Protection::ClearedEnvironment => "cleared environment",
+        }
+    }
+
+    /// The protection called `name` (as `GET /v1/info` reports it); `None` for a name this
+    /// build does not know, such as one a newer server added.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl fmt::Display for Protection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One protection, and whether this sandbox applies it to every worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectionStatus {
+    pub protection: Protection,
+    pub enforced: bool,
+    /// How it is applied, or why not.
+    pub detail: String,
+}
+
+impl Sandbox {
+    /// Every protection, whether it is enforced on this host, and how.
+    pub fn protections(&self) -> Vec<ProtectionStatus> {
+        Protection::ALL
+            .into_iter()
+            .map(|protection| {
+                let (enforced, detail) = self.status(protection);
+                ProtectionStatus {
+                    protection,
+                    enforced,
+                    detail,
+                }
+            })
+            .collect()
+    }
+
+    /// `None` if functions may run; otherwise why not (enforcement is `refuse` and a protection
+    /// cannot be applied).
+    pub fn refusal(&self) -> Option<String> {
+        if self.config.enforcement == Enforcement::Degraded {
+            return None;
+        }
+        let granted_network = self.config.network == Network::Host;
+        let missing: Vec<String> = self
+            .protections()
+            .into_iter()
+            // An operator's network grant is not a missing protection.
+            .filter(|p| {
+                let granted = p.protection == Protection::NetworkIsolation && granted_network;
+                !p.enforced && !granted
+            })
+            .map(|p| format!("{} ({})", p.protection, p.detail))
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "the sandbox cannot apply every protection on this host and sandbox.mode is \
+                 `refuse`; set sandbox.mode = \"degraded\" to run functions anyway. Missing: {}",
+                missing.join("; ")
+            )
+        })
+    }
+
+    /// Whether `protection` is enforced, and how (or why not).
+    fn status(&self, protection: Protection) -> (bool, String) {
+        let isolated = self.isolation.is_ok();
+        let c = &self.config;
+        match protection {
+            Protection::Namespaces => match &self.isolation {
+                Ok(i) => (
+                    true,
+                    format!(
+                        "every worker gets new user, PID, mount, network, IPC, UTS and cgroup \
+                         namespaces ({} at {})",
+                        i.version,
+                        i.bwrap.display()
+                    ),
+                ),
+                Err(why_not) => (false, format!("not applied: {why_not}")),
+            },
+            Protection::UnprivilegedUser => (
+                isolated,
+                match (isolated, self.host.running_as_root) {
+                    (true, true) => format!(
+                        "workers run as uid {} and gid {} on the host, with no capabilities and \
+                         no_new_privs",
+                        c.uid, c.gid
+                    ),
+                    (true, false) => format!(
+                        "workers run as Ridge's own uid {} inside their user namespace, with no \
+                         capabilities and no_new_privs",
+                        nix::unistd::geteuid()
+                    ),
+                    (false, true) => "not applied: workers run as root, like Ridge".to_owned(),
+                    (false, false) => "not applied: workers run as Ridge's own user".to_owned(),
+                },
+            ),
+            Protection::FilesystemView => (
+                isolated,
+                if isolated {
+                    format!(
+                        "read-only: /usr, a few files of /etc, the interpreter's prefix and the \
+                         package at {PACKAGE_MOUNT}; a private {} MiB /tmp; a fresh /proc; a \
+                         minimal /dev. The data directory, /root, /home and /etc/shadow are not \
+                         visible",
+                        c.tmp_size / (1024 * 1024)
+                    )
+                } else {
+                    "not applied: workers see the host's whole filesystem with their user's \
+                     permissions"
+                        .to_owned()
+                },
+            ),
+            Protection::NetworkIsolation => (
+                isolated && c.network == Network::Loopback,
+                match (isolated, c.network) {
+                    (true, Network::Loopback) => "loopback only".to_owned(),
+                    (_, Network::Host) => "granted: sandbox.network = \"host\" gives every \
+                                           function the host's network"
+                        .to_owned(),
+                    (false, _) => "not applied: workers share the host's network".to_owned(),
+                },
+            ),
+            Protection::Seccomp => (
+                isolated,
+                match (&self.seccomp, isolated) {
+                    (Ok(_), true) => format!(
+                        "denied with EPERM: {}; clone with namespace flags too",
+                        seccomp::denied_names().join(", ")
+                    ),
+                    (Err(e), _) => format!("not applied: {e}"),
+                    (Ok(_), false) => "not applied: bubblewrap installs the filter".to_owned(),
+                },
+            ),
+            Protection::Rlimits => (
+                true,
+                format!(
+                    "RLIMIT_NOFILE {}, RLIMIT_CORE {}, RLIMIT_FSIZE {} (soft = hard), set \
+                     before the worker starts",
+                    c.rlimits.nofile, c.rlimits.core, c.rlimits.fsize
+                ),
+            ),
+            Protection::MemoryLimit => {
+                self.controller_status(Controller::Memory, "memory_size, swap off")
+            }
+            Protection::CpuLimit => self.controller_status(Controller::Cpu, "cpu as a CFS quota"),
+            Protection::PidsLimit => {
+                self.controller_status(Controller::Pids, &format!("a pids limit of {}", c.pids))
+            }
+            Protection::ProcessTreeKill => {
+                let kill = self.cgroups.can_kill();
+                (
+                    kill || isolated,
+                    match (kill, isolated) {
+                        (true, _) => "on timeout or discard, every process in the worker's \
+                                      cgroup is killed (v2 cgroup.kill, or freeze + kill)"
+                            .to_owned(),
+                        (false, true) => "on timeout or discard, the worker's PID namespace is \
+                                          ended with it (no cgroup freezer or cgroup.kill on \
+                                          this host)"
+                            .to_owned(),
+                        (false, false) => "not applied: only the worker's process group is \
+                                           killed; a process that calls setsid() escapes"
+                            .to_owned(),
+                    },
+                )
+            }
+            Protection::ClearedEnvironment => (
+                true,
+                "workers get only the variables their runtime sets".to_owned(),
+            ),
+        }
+    }
+
+    /// A cgroup limit: which hierarchy applies `what`, or why none does.
+    fn controller_status(&self, controller: Controller, what: &str) -> (bool, String) {
+        match self.cgroups.version_of(controller) {
+            Some(v) => (
+                true,
+                format!(
+                    "cgroup {} {} controller: {what}",
+                    v.name(),
+                    controller.name()
+                ),
+            ),
+            None => {
+                let why = self.cgroups.why_missing(controller).unwrap_or("not set up");
+                let fallback = if controller == Controller::Memory {
+                    "; fallback: RLIMIT_AS of memory_size + 64 MiB (address space, coarse; not \
+                     for Node.js, whose V8 reserves far more than it uses)"
+                } else {
+                    ""
+                };
+                (false, format!("not applied: {why}{fallback}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Rlimits, SandboxConfig};
+
+    /// The names are an interface: `GET /v1/info` shows them in this order, and clients match
+    /// on them.
+    #[test]
+    fn names_and_order_are_stable() {
+        let names = Protection::ALL.map(Protection::name);
+        assert_eq!(
+            names,
+            [
+                "namespaces",
+                "unprivileged user",
+                "filesystem view",
+                "network isolation",
+                "seccomp",
+                "rlimits",
+                "memory limit",
+                "cpu limit",
+                "pids limit",
+                "process tree kill",
+                "cleared environment",
+            ]
+        );
+        for p in Protection::ALL {
+            assert_eq!(Protection::from_name(p.name()), Some(p));
+            assert_eq!(p.to_string(), p.name());
+        }
+        assert_eq!(Protection::from_name("a protection from the future"), None);
+    }
+
+    #[test]
+    fn an_unconfined_sandbox_says_so_and_degraded_runs() {
+        let sandbox = Sandbox::unconfined(Rlimits::default());
+        assert!(sandbox.refusal().is_none());
+        let list = sandbox.protections();
+        let listed: Vec<Protection> = list.iter().map(|p| p.protection).collect();
+        assert_eq!(listed, Protection::ALL);
+        let enforced: Vec<Protection> = list
+            .iter()
+            .filter(|p| p.enforced)
+            .map(|p| p.protection)
+            .collect();
+        assert_eq!(
+            enforced,
+            [Protection::Rlimits, Protection::ClearedEnvironment]
+        );
+        let refusing = Sandbox {
+            config: SandboxConfig::default(),
+            ..Sandbox::unconfined(Rlimits::default())
+        };
+        let reason = refusing.refusal().expect("refuses");
+        assert!(reason.contains("namespaces (not applied"), "{reason}");
+        assert!(reason.contains("memory limit"), "{reason}");
+    }
+
+    #[test]
+    fn a_network_grant_is_not_a_missing_protection() {
+        let granted = Sandbox {
+            config: SandboxConfig {
+                network: Network::Host,
+                ..SandboxConfig::default()
+            },
+            ..Sandbox::unconfined(Rlimits::default())
+        };
+        let reason = granted.refusal().expect("refuses: nothing is isolated");
+        assert!(!reason.contains("network isolation"), "{reason}");
+        assert!(reason.contains("namespaces (not applied"), "{reason}");
+    }
+}
