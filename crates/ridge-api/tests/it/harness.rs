@@ -267,9 +267,9 @@ impl Api {
         self.wait_runtime(&created.id).await
     }
 
-    /// Polls a runtime until it is available (bounded: its readiness is a spawned task).
+    /// Polls a runtime until it is available (for at least 10 s: its readiness is a spawned task).
     pub async fn wait_runtime(&self, id: &str) -> RuntimeView {
-        for _ in 0..1000 {
+        for _ in 0..10_000 {
             let rt = self.get_runtime(id).await.expect("runtime");
             if rt.status == "available" {
                 return rt;
@@ -304,9 +304,9 @@ impl Api {
         .expect("execution created")
     }
 
-    /// Polls an execution until it leaves `running` (bounded).
+    /// Polls an execution until it leaves `running` (for at least 10 s).
     pub async fn wait(&self, id: &str) -> ExecutionView {
-        for _ in 0..2000 {
+        for _ in 0..10_000 {
             let e = self.get_execution(id).await.expect("execution");
             if e.status != "running" {
                 return e;

@@ -24,7 +24,7 @@ async fn workers(t: &TestApi, f: &FunctionView) -> Vec<Value> {
 
 /// Polls until the function has `n` workers (bounded: scaling up runs in the background).
 async fn await_workers(t: &TestApi, f: &FunctionView, n: usize) {
-    for _ in 0..1000 {
+    for _ in 0..10_000 {
         if workers(t, f).await.len() == n {
             return;
         }
@@ -161,7 +161,7 @@ async fn versions_scale_and_detach_on_their_own() {
         }
     };
     let mut seen = 0;
-    for _ in 0..1000 {
+    for _ in 0..10_000 {
         seen = of_version(1).await;
         if seen == 2 {
             break;
@@ -181,7 +181,7 @@ async fn versions_scale_and_detach_on_their_own() {
         json!({"count": 1}),
     );
     assert_eq!(up.await, 202);
-    for _ in 0..1000 {
+    for _ in 0..10_000 {
         seen = of_version(1).await;
         if seen == 1 {
             break;
