@@ -22,8 +22,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::routing::{get, post};
-use ridge_core::LimitsPolicy;
 use ridge_core::api::SandboxInfo;
+use ridge_core::{Clock, LimitsPolicy};
 use ridge_engine::Engine;
 use ridge_package::PackageStore;
 use ridge_store::Store;
@@ -46,6 +46,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// Per-project quota defaults and rate buckets.
     pub quotas: Arc<quota::QuotaPolicy>,
+    /// What token expiry is decided by ([`ridge_core::SystemClock`] in the server).
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, Clone)]

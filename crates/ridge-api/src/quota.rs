@@ -6,8 +6,6 @@
 //!
 //! Past a count or size quota a request gets 403; past the concurrency or rate quota, 429.
 
-use std::time::Instant;
-
 use ridge_core::ProjectId;
 use ridge_core::tenancy::{Limit, Quotas};
 
@@ -90,10 +88,11 @@ pub async fn admit_execution(state: &AppState, project: &ProjectId) -> Result<()
     if let Limit::At(per_sec) = quotas.executions_per_second {
         // A bucket of one second's worth: bursts up to the rate, refilled at the rate.
         let rate = per_sec as f64;
-        if let Err(wait) = state
-            .quotas
-            .rates
-            .take(project.clone(), rate, rate, Instant::now())
+        if let Err(wait) =
+            state
+                .quotas
+                .rates
+                .take(project.clone(), rate, rate, state.clock.instant())
         {
             return Err(ApiError::TooManyRequests(format!(
                 "quota exceeded: project `{project}` may start at most {per_sec} executions a second; retry in {} ms or ask an admin to raise the `executions_per_second` quota",

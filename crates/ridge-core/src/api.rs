@@ -8,6 +8,8 @@ use serde_json::Value;
 use crate::time::format;
 use crate::{Execution, Function, Runtime};
 
+#[cfg(test)]
+mod shapes;
 mod tenancy;
 pub use tenancy::*;
 

@@ -7,9 +7,12 @@
 
 pub mod alias;
 pub mod api;
+pub mod clock;
 pub mod error;
 pub mod execution;
 pub mod filter;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod function;
 pub mod ids;
 pub mod job;
@@ -22,6 +25,7 @@ pub mod version;
 pub mod webhook;
 
 pub use alias::{Alias, AliasName, Target};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::InvalidInput;
 pub use execution::{Execution, ExecutionInput, ExecutionResult, ExecutionStatus};
 pub use filter::{Filter, FilterOp};

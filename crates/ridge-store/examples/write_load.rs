@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use ridge_core::{ExecutionResult, ExecutionStatus, Function};
 use ridge_store::{ExecutionOutcome, SqliteStore, Store};
 
-/// The conformance suite's builders of runtimes, functions and executions.
+/// The conformance suite's stored runtime and function.
 #[path = "../tests/it/conformance/fixtures.rs"]
 mod fixtures;
 
@@ -108,7 +108,7 @@ async fn run(
     deadline: Instant,
 ) -> Result<(), ridge_store::StoreError> {
     while Instant::now() < deadline {
-        let execution = fixtures::execution(function, 0);
+        let execution = ridge_core::fixtures::execution(function, 0);
         let t = Instant::now();
         store.create_execution(&execution).await?;
         timed(&totals.create, t);

@@ -10,6 +10,7 @@ use anyhow::Context;
 use ridge_api::quota::QuotaPolicy;
 use ridge_api::webhook_guard::RateLimiter;
 use ridge_api::{ApiConfig, AppState};
+use ridge_core::SystemClock;
 use ridge_core::api::{Protection, SandboxInfo};
 use ridge_engine::policy::ScalingPolicy;
 use ridge_engine::{Engine, EngineConfig, JobScheduler};
@@ -232,6 +233,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
         auth: Arc::new(auth),
         quotas: Arc::new(QuotaPolicy::new(settings.quotas)),
+        clock: Arc::new(SystemClock),
     };
     if !addr.ip().is_loopback() && matches!(settings.auth, AuthSettings::None) {
         tracing::warn!(%addr, "listening beyond loopback with authentication off: anyone who can reach this address can run code here");

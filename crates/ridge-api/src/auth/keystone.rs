@@ -6,7 +6,8 @@
 //! Answers are cached for `cache_ttl` (never past the token's own expiry), keyed by the token's
 //! SHA-256, so a busy client costs Keystone one call per token and period. Ridge's service token
 //! is fetched with its password credentials and renewed before it expires, or when Keystone
-//! refuses it. Plain HTTP only (the client is built without TLS): put Keystone on a trusted
+//! refuses it. Both expiries are read on the [`Clock`] Ridge is given, so tests move time
+//! rather than wait (Keystone's own refusal of an expired token is Keystone's clock). Plain HTTP only (the client is built without TLS): put Keystone on a trusted
 //! network or loopback.
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use ridge_core::ProjectId;
+use ridge_core::{Clock, ProjectId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -125,19 +126,19 @@ impl KeystoneAuth {
     }
 
     /// The caller a user's token stands for.
-    pub async fn validate(&self, token: &str) -> Result<Caller, ApiError> {
+    pub async fn validate(&self, token: &str, clock: &dyn Clock) -> Result<Caller, ApiError> {
         let key = token_hash(token);
-        let now = Instant::now();
+        let now = clock.instant();
         if let Some(caller) = self.cached(&key, now) {
             return Ok(caller);
         }
-        let mut answer = self.ask(token, false).await?;
+        let mut answer = self.ask(token, false, clock).await?;
         if matches!(
             answer.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
         ) {
             // Ridge's own token expired or was revoked: log in again, once.
-            answer = self.ask(token, true).await?;
+            answer = self.ask(token, true, clock).await?;
         }
         match answer.status() {
             StatusCode::OK => {}
@@ -178,9 +179,16 @@ impl KeystoneAuth {
                     detail: format!("bad expires_at `{}`: {e}", data.expires_at),
                 })
             })?;
-        let left = (expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        self.remember(key, caller.clone(), now + left.min(self.settings.cache_ttl));
+        let until = now + self.trust_for(expires, clock);
+        self.remember(key, caller.clone(), until, now);
         Ok(caller)
+    }
+
+    /// How long an answer about a token that expires at `expires` may be trusted from now: the
+    /// cache period, never past the token's expiry.
+    fn trust_for(&self, expires: DateTime<Utc>, clock: &dyn Clock) -> Duration {
+        let left = (expires - clock.now()).to_std().unwrap_or(Duration::ZERO);
+        left.min(self.settings.cache_ttl)
     }
 
     fn cached(&self, key: &str, now: Instant) -> Option<Caller> {
@@ -194,21 +202,25 @@ impl KeystoneAuth {
             .map(|(caller, _)| caller.clone())
     }
 
-    fn remember(&self, key: String, caller: Caller, until: Instant) {
+    fn remember(&self, key: String, caller: Caller, until: Instant, now: Instant) {
         let mut cache = self
             .cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if cache.len() >= CACHE_PRUNE_AT {
-            let now = Instant::now();
             cache.retain(|_, (_, u)| *u > now);
         }
         cache.insert(key, (caller, until));
     }
 
     /// `GET /v3/auth/tokens` for `token`, with the service token (renewed first if `renew`).
-    async fn ask(&self, token: &str, renew: bool) -> Result<reqwest::Response, ApiError> {
-        let service = self.service_token(renew).await?;
+    async fn ask(
+        &self,
+        token: &str,
+        renew: bool,
+        clock: &dyn Clock,
+    ) -> Result<reqwest::Response, ApiError> {
+        let service = self.service_token(renew, clock).await?;
         self.http
             .get(self.url("auth/tokens?nocatalog"))
             .header("X-Auth-Token", service)
@@ -218,11 +230,11 @@ impl KeystoneAuth {
             .map_err(|e| self.unreachable(e))
     }
 
-    async fn service_token(&self, renew: bool) -> Result<String, ApiError> {
+    async fn service_token(&self, renew: bool, clock: &dyn Clock) -> Result<String, ApiError> {
         let mut held = self.service_token.lock().await;
         if !renew
             && let Some((token, renew_at)) = held.as_ref()
-            && *renew_at > Instant::now()
+            && *renew_at > clock.instant()
         {
             return Ok(token.clone());
         }
@@ -263,11 +275,59 @@ impl KeystoneAuth {
         })?;
         let left = DateTime::parse_from_rfc3339(&body.token.expires_at)
             .ok()
-            .and_then(|t| (t.with_timezone(&Utc) - Utc::now()).to_std().ok())
+            .and_then(|t| (t.with_timezone(&Utc) - clock.now()).to_std().ok())
             .unwrap_or(Duration::ZERO);
         // Renew a little before it expires: 30 s, or a quarter of a short lifetime.
         let margin = SERVICE_TOKEN_MARGIN.min(left / 4);
-        *held = Some((token.clone(), Instant::now() + left - margin));
+        *held = Some((token.clone(), clock.instant() + left - margin));
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ridge_core::ManualClock;
+
+    use super::*;
+
+    fn keystone(cache_ttl: Duration) -> KeystoneAuth {
+        KeystoneAuth::new(KeystoneSettings {
+            auth_url: "http://127.0.0.1:9/v3".into(),
+            username: "ridge".into(),
+            password: "secret".into(),
+            project_name: "service".into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            cache_ttl,
+            admin_roles: vec!["admin".into()],
+        })
+        .expect("a client")
+    }
+
+    #[test]
+    fn a_cached_answer_lasts_the_cache_period_but_never_past_the_token() {
+        let clock = ManualClock::starting_now();
+        let ks = keystone(Duration::from_secs(60));
+        let caller = Caller::anonymous_admin();
+        // A token with ten seconds left is trusted for ten seconds, not sixty.
+        let expires = clock.now() + chrono::Duration::seconds(10);
+        let until = clock.instant() + ks.trust_for(expires, &clock);
+        ks.remember("k".into(), caller.clone(), until, clock.instant());
+        assert_eq!(ks.cached("k", clock.instant()), Some(caller.clone()));
+        clock.advance(Duration::from_secs(9));
+        assert_eq!(ks.cached("k", clock.instant()), Some(caller.clone()));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            ks.cached("k", clock.instant()),
+            None,
+            "expired with the token"
+        );
+
+        // A long-lived token is trusted for the cache period only.
+        let expires = clock.now() + chrono::Duration::hours(1);
+        assert_eq!(ks.trust_for(expires, &clock), Duration::from_secs(60));
+        // An already expired one is not trusted at all.
+        let expired = clock.now() - chrono::Duration::seconds(1);
+        assert_eq!(ks.trust_for(expired, &clock), Duration::ZERO);
     }
 }

@@ -49,7 +49,11 @@ impl Auth {
         match self {
             Auth::None => Ok(Caller::anonymous_admin()),
             Auth::Token => own_token(state, presented(headers)?).await,
-            Auth::Keystone(keystone) => keystone.validate(presented(headers)?).await,
+            Auth::Keystone(keystone) => {
+                keystone
+                    .validate(presented(headers)?, state.clock.as_ref())
+                    .await
+            }
         }
     }
 }
@@ -88,7 +92,7 @@ async fn own_token(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
             "invalid token: no such token on this server; ask an admin for one (`ridge token create`)".to_owned(),
         ));
     };
-    match token.usable_at(ridge_core::time::now()) {
+    match token.usable_at(state.clock.now()) {
         Ok(()) => Ok(Caller {
             project: user.project_id,
             is_admin: user.role == Role::Admin,

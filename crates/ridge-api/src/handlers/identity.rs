@@ -161,7 +161,7 @@ pub async fn create_token(
         .ok_or_else(|| ApiError::missing("user_id"))?
         .parse()?;
     check_text("description", body.description.as_deref())?;
-    let now = ridge_core::time::now();
+    let now = state.clock.now();
     let expires_at = match body.expires_in {
         Some(0) | Some(MAX_EXPIRES_IN..) => {
             return Err(ApiError::BadRequest(format!(
@@ -212,9 +212,6 @@ pub async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     identity_admin(&state, &caller)?;
     let id: TokenId = path_id(&id)?;
-    state
-        .store
-        .revoke_token(id, ridge_core::time::now())
-        .await?;
+    state.store.revoke_token(id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

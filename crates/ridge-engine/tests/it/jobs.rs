@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use ridge_core::{
-    Code, CronPattern, Entry, ExecutionStatus, Function, FunctionId, Job, JobId, JobStatus, Limits,
-    ProjectId, Runtime, RuntimeId, RuntimeStatus, Target,
+    CronPattern, ExecutionStatus, Job, JobId, JobStatus, ProjectId, Runtime, Target, fixtures,
 };
 use ridge_engine::{Engine, EngineConfig, JobScheduler, MissedTicks, SchedulerConfig};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
@@ -40,39 +39,11 @@ async fn two_schedulers_on_one_database_never_double_fire() {
     let project = ProjectId::default_project();
     let now = ridge_core::time::now();
     let runtime = Runtime {
-        id: RuntimeId::new(),
-        project_id: project.clone(),
-        name: None,
-        description: None,
         image: "python3".into(),
-        status: RuntimeStatus::Available,
-        is_public: true,
-        trusted: true,
-        created_at: now,
-        updated_at: None,
+        ..fixtures::runtime("default", true, 0)
     };
     seed.create_runtime(&runtime).await.expect("runtime");
-    let function = Function {
-        id: FunctionId::new(),
-        project_id: project.clone(),
-        name: None,
-        description: None,
-        runtime_id: runtime.id,
-        code: Code::Package {
-            md5sum: "d41d8cd98f00b204e9800998ecf8427e".into(),
-        },
-        entry: Entry::default_entry(),
-        limits: Limits {
-            cpu: 100,
-            memory_size: 33_554_432,
-            timeout: 5,
-        },
-        count: 0,
-        latest_version: 0,
-        network: ridge_core::NetworkAccess::Loopback,
-        created_at: now,
-        updated_at: None,
-    };
+    let function = fixtures::function("default", runtime.id, 0);
     seed.create_function(&function).await.expect("function");
     let due = now - Duration::seconds(1);
     let mut jobs = Vec::new();

@@ -5,69 +5,25 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{TimeZone, Utc};
 use futures_util::future::join_all;
-use ridge_core::{
-    Code, Entry, Execution, ExecutionId, ExecutionStatus, Function, FunctionId, Limits, ProjectId,
-    Runtime, RuntimeId, RuntimeStatus,
-};
+use ridge_core::{Execution, ExecutionStatus, Function, Runtime, RuntimeId, fixtures};
 use ridge_store::{ExecutionOutcome, ExecutionQuery, ProjectScope, SqliteStore, Store, StoreError};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use std::path::Path;
 
 fn runtime() -> Runtime {
-    Runtime {
-        id: RuntimeId::new(),
-        project_id: ProjectId::default_project(),
-        name: Some("python".into()),
-        description: None,
-        image: "python3".into(),
-        status: RuntimeStatus::Available,
-        is_public: true,
-        trusted: true,
-        created_at: ridge_core::time::now(),
-        updated_at: None,
-    }
+    fixtures::runtime("default", true, 0)
 }
 
 fn function(runtime_id: RuntimeId) -> Function {
-    Function {
-        id: FunctionId::new(),
-        project_id: ProjectId::default_project(),
-        name: None,
-        description: None,
-        runtime_id,
-        code: Code::Package {
-            md5sum: "d41d8cd98f00b204e9800998ecf8427e".into(),
-        },
-        entry: Entry::default_entry(),
-        limits: Limits {
-            cpu: 100,
-            memory_size: 33_554_432,
-            timeout: 5,
-        },
-        count: 0,
-        latest_version: 0,
-        network: ridge_core::NetworkAccess::Loopback,
-        created_at: ridge_core::time::now(),
-        updated_at: None,
-    }
+    fixtures::function("default", runtime_id, 0)
 }
 
 fn execution(function: &Function) -> Execution {
     Execution {
-        id: ExecutionId::new(),
-        project_id: function.project_id.clone(),
-        function_id: function.id,
-        function_version: 0,
-        function_alias: None,
         description: Some("persisted".into()),
-        status: ExecutionStatus::Running,
         sync: false,
-        input: None,
-        result: None,
-        started_at: None,
-        created_at: ridge_core::time::now(),
-        updated_at: None,
+        ..fixtures::execution(function, 0)
     }
 }
 

@@ -1,11 +1,9 @@
 //! The `ridge` binary: `ridge serve` as a process, and the CLI against a real server.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::TestServer;
+use crate::common::{TestServer, serve_process};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 struct Run {
@@ -130,26 +128,7 @@ async fn unreachable_servers_are_reported() {
 #[tokio::test]
 async fn serve_answers_when_ready_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ridge"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(url) = line.strip_prefix("Ridge listening on ") {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server starts within a minute");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (mut child, url) = serve_process(dir.path(), None).await;
 
     let resp = reqwest::get(&url).await.expect("GET /");
     assert_eq!(resp.status().as_u16(), 200);

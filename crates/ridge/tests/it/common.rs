@@ -1,5 +1,6 @@
 //! Shared test harness: a real Ridge server on `127.0.0.1:0` with a temporary data directory,
-//! real SQLite and real Python workers, and a `ridge-client` pointed at it.
+//! real SQLite and real Python workers, and a `ridge-client` pointed at it; or `ridge serve` as
+//! a process ([`serve_process`]), for what only a process shows (signals, `kill -9`).
 
 #![allow(
     dead_code,
@@ -7,13 +8,16 @@
 )]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
 use ridge::config::{FileConfig, Overrides, Settings};
 use ridge::serve::{Server, start};
 use ridge_client::{FunctionUpload, RidgeClient};
 use ridge_core::api::{ExecutionView, FunctionView, RuntimeView};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 
 pub struct TestServer {
     pub server: Server,
@@ -171,6 +175,40 @@ impl TestServer {
         }
         panic!("execution {id} did not finish");
     }
+}
+
+/// Starts `ridge serve` as a process on a free port with `data` as its data directory (and
+/// `config`, the text of a TOML settings file, when given); returns the child and its URL once
+/// it says it listens. Its stderr is drained from then on; the child is killed when dropped.
+pub async fn serve_process(data: &Path, config: Option<&str>) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ridge"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
+    if let Some(config) = config {
+        let config_path = data.join("ridge.toml");
+        std::fs::write(&config_path, config).expect("config");
+        command.arg("--config").arg(&config_path);
+    }
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(url) = line.strip_prefix("Ridge listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server starts within a minute");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
 }
 
 /// The unchanged `openstack` CLI: `RIDGE_OPENSTACK_CLI`, else the venv that `scripts/test.sh`

@@ -2,43 +2,16 @@
 //! executions finish before it exits.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::zip_files;
+use crate::common::{serve_process, zip_files};
 use ridge_client::{FunctionUpload, RidgeClient};
 use ridge_core::api::{CreateExecution, CreateRuntime, ExecutionView};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Starts `ridge serve` on a free port with `config` as its TOML settings; returns the child
-/// and its URL once it listens.
+/// Starts `ridge serve` on a free port with `config` as its TOML settings.
 async fn serve(data: &Path, config: &str) -> (Child, String) {
-    let config_path = data.join("ridge.toml");
-    std::fs::write(&config_path, config).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ridge"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .arg("--config")
-        .arg(&config_path)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(url) = line.strip_prefix("Ridge listening on ") {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server starts within a minute");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    serve_process(data, Some(config)).await
 }
 
 async fn setup(client: &RidgeClient) -> String {

@@ -1,6 +1,7 @@
 //! Executions: round trips, counting, the compare-and-swap transitions, logs, recovery lists.
 
 use futures_util::future::join_all;
+use ridge_core::fixtures::{at, execution, project};
 use ridge_core::{
     Execution, ExecutionId, ExecutionInput, ExecutionResult, ExecutionStatus, FunctionId, ProjectId,
 };
@@ -8,7 +9,7 @@ use ridge_store::{ExecutionOutcome, ProjectScope, Store, StoreError};
 use serde_json::json;
 
 use super::filters::all_of;
-use super::fixtures::{at, execution, project, seed_function};
+use super::fixtures::seed_function;
 
 fn success(output: serde_json::Value, logs: &str) -> ExecutionOutcome {
     ExecutionOutcome {

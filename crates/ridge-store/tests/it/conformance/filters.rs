@@ -1,9 +1,10 @@
 //! `list_executions` filters: every operator on every filterable column.
 
+use ridge_core::fixtures::{execution, project};
 use ridge_core::{Execution, ExecutionId, ExecutionStatus, Filter, FilterOp, Function};
 use ridge_store::{ExecutionOutcome, ExecutionQuery, ProjectScope, Store, StoreError};
 
-use super::fixtures::{execution, project, seed_function};
+use super::fixtures::seed_function;
 
 /// A query with no filter.
 pub fn all_of(scope: ProjectScope) -> ExecutionQuery {

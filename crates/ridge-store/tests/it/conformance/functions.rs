@@ -1,9 +1,10 @@
 //! Functions: round trips, scoping, updates, deletion and its cascade.
 
+use ridge_core::fixtures::{at, execution, function, project, runtime};
 use ridge_core::{Code, Entry, FunctionId, Limits, RuntimeId};
 use ridge_store::{ProjectScope, Store, StoreError};
 
-use super::fixtures::{at, execution, function, project, runtime, seed_function};
+use super::fixtures::seed_function;
 
 pub async fn function_round_trips(store: &dyn Store) {
     let rt = runtime("p1", false, 1);

@@ -1,9 +1,10 @@
 //! Runtimes: round trips, visibility, updates, deletion.
 
+use ridge_core::fixtures::{at, function, project, runtime};
 use ridge_core::{RuntimeId, RuntimeStatus};
 use ridge_store::{Store, StoreError};
 
-use super::fixtures::{at, function, project, runtime, seed_function};
+use super::fixtures::seed_function;
 
 pub async fn runtime_round_trips(store: &dyn Store) {
     let mut bare = runtime("p1", false, 1);

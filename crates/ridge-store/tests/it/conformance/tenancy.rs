@@ -1,11 +1,10 @@
 //! Projects, users, tokens and quota overrides.
 
 use chrono::Duration;
+use ridge_core::fixtures::{at, execution, function, project, runtime};
 use ridge_core::tenancy::{Limit, QuotaOverrides};
 use ridge_core::{ApiToken, Project, Role, TokenId, User, UserId};
 use ridge_store::{Store, StoreError};
-
-use super::fixtures::{at, execution, function, project, runtime};
 
 fn user(project_id: &str, name: &str, role: Role, created: i64) -> User {
     User {

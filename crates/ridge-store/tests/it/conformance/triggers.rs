@@ -1,12 +1,13 @@
 //! Versions, aliases, webhooks and jobs: round trips, numbering, guards and the job claim.
 
+use ridge_core::fixtures::{at, execution, project};
 use ridge_core::{
     Alias, AliasId, AliasName, Code, CronPattern, Job, JobId, JobStatus, ProjectId, Target,
     VersionId, Webhook, WebhookId,
 };
 use ridge_store::{JobClaim, ProjectScope, Store, StoreError};
 
-use super::fixtures::{at, execution, project, seed_function};
+use super::fixtures::seed_function;
 
 fn alias(f: &ridge_core::Function, name: &str, version: i64, created: i64) -> Alias {
     Alias {

@@ -1,5 +1,5 @@
-//! Per-project quotas through the HTTP API: exhaustion, recovery, overrides that survive a
-//! restart, and 429 past the concurrency and rate quotas.
+//! Per-project quotas through the router: exhaustion, recovery, overrides that survive a
+//! restart of the server's state, and 429 past the concurrency and rate quotas.
 
 use std::time::Duration;
 
@@ -7,35 +7,35 @@ use ridge_core::api::{CreateExecution, SetQuotas};
 use ridge_core::tenancy::Limit;
 use serde_json::json;
 
-use crate::common::{TestServer, api_error, returning, zip_files};
+use crate::harness::{TestApi, Upload, api_error, returning, zip_files};
 
 #[tokio::test]
 async fn function_and_package_quotas_hold_across_restarts_and_recover() {
-    let ts = TestServer::start_with(|s| s.quotas.functions = Limit::At(1)).await;
+    let ts = TestApi::start_with(|s| s.quotas.functions = Limit::At(1)).await;
     let runtime = ts.python_runtime().await;
-    let first = ts.function(&runtime, &returning("1")).await;
+    let first = ts.function(&runtime, "1").await;
     let (status, message) = api_error(
-        ts.client
-            .create_function(&ridge_client::FunctionUpload {
+        ts.api
+            .create_function(&Upload {
                 runtime_id: Some(runtime.id.clone()),
-                package: Some(zip_files(&[("function.py", "x = 1")]).into()),
+                package: Some(zip_files(&[("function.py", "x = 1")])),
                 ..Default::default()
             })
             .await,
     );
     assert_eq!(status, 403);
     assert!(message.contains("at most 1 functions"), "{message}");
-    let q = ts.client.quotas(None).await.expect("quotas");
+    let q = ts.api.quotas(None).await.expect("quotas");
     assert_eq!((q.functions.limit, q.functions.in_use), (Some(1), 1));
     assert!(q.package_bytes.in_use > 0);
 
     // Recovery: deleting a function frees its place.
-    ts.client.delete_function(&first.id).await.expect("delete");
-    let second = ts.function(&runtime, &returning("2")).await;
+    ts.api.delete_function(&first.id).await.expect("delete");
+    let second = ts.function(&runtime, "2").await;
 
     // An admin override replaces the default and survives a restart.
     let set = ts
-        .client
+        .api
         .set_quotas(
             "default",
             &SetQuotas {
@@ -48,11 +48,11 @@ async fn function_and_package_quotas_hold_across_restarts_and_recover() {
         .expect("set quotas");
     assert_eq!(set.functions.limit, Some(3));
     let (status, message) = api_error(
-        ts.client
+        ts.api
             .update_function(
                 &second.id,
-                &ridge_client::FunctionUpdate {
-                    package: Some(zip_files(&[("function.py", &returning("3"))]).into()),
+                &Upload {
+                    package: Some(returning("3")),
                     ..Default::default()
                 },
             )
@@ -60,16 +60,15 @@ async fn function_and_package_quotas_hold_across_restarts_and_recover() {
     );
     assert_eq!(status, 403);
     assert!(message.contains("package_bytes"), "{message}");
-    let dir = ts.stop().await;
-    let ts = TestServer::start_in(dir, |s| s.quotas.functions = Limit::At(1)).await;
-    let q = ts.client.quotas(None).await.expect("quotas after restart");
+    let ts = ts.restart(|s| s.quotas.functions = Limit::At(1)).await;
+    let q = ts.api.quotas(None).await.expect("quotas after restart");
     assert_eq!(
         (q.functions.limit, q.package_bytes.limit),
         (Some(3), Some(10))
     );
     // `null` goes back to the server's default; -1 lifts a quota.
     let q = ts
-        .client
+        .api
         .set_quotas(
             "default",
             &SetQuotas {
@@ -82,7 +81,7 @@ async fn function_and_package_quotas_hold_across_restarts_and_recover() {
         .expect("reset");
     assert_eq!((q.functions.limit, q.package_bytes.limit), (Some(1), None));
     let (status, message) = api_error(
-        ts.client
+        ts.api
             .set_quotas(
                 "default",
                 &SetQuotas {
@@ -98,16 +97,21 @@ async fn function_and_package_quotas_hold_across_restarts_and_recover() {
 
 #[tokio::test]
 async fn concurrency_and_rate_quotas_answer_429_and_recover() {
-    let ts = TestServer::start_with(|s| s.quotas.concurrent_executions = Limit::At(1)).await;
+    let ts = TestApi::start_with(|s| s.quotas.concurrent_executions = Limit::At(1)).await;
     let runtime = ts.python_runtime().await;
+    // Its executions wait until the test opens the gate.
     let slow = ts
-        .function(
-            &runtime,
-            "import time\ndef main(**kw):\n    time.sleep(1.5)\n    return 'done'\n",
-        )
-        .await;
+        .api
+        .create_function(&Upload {
+            runtime_id: Some(runtime.id.clone()),
+            entry: Some("function.wait".into()),
+            package: Some(returning("\"done\"")),
+            ..Default::default()
+        })
+        .await
+        .expect("function");
     let first = ts
-        .client
+        .api
         .create_execution(&CreateExecution {
             function_id: Some(slow.id.clone()),
             sync: Some(false),
@@ -116,7 +120,7 @@ async fn concurrency_and_rate_quotas_answer_429_and_recover() {
         .await
         .expect("first execution");
     let (status, message) = api_error(
-        ts.client
+        ts.api
             .create_execution(&CreateExecution {
                 function_id: Some(slow.id.clone()),
                 ..Default::default()
@@ -128,12 +132,13 @@ async fn concurrency_and_rate_quotas_answer_429_and_recover() {
         message.contains("at most 1 unfinished executions"),
         "{message}"
     );
+    ts.gate.open();
     assert_eq!(ts.wait(&first.id).await.status, "success");
     // Recovery once the first one finished.
-    let quick = ts.function(&runtime, &returning("1")).await;
+    let quick = ts.function(&runtime, "1").await;
     assert_eq!(ts.run(&quick, None).await.status, "success");
 
-    ts.client
+    ts.api
         .set_quotas(
             "default",
             &SetQuotas {
@@ -145,10 +150,10 @@ async fn concurrency_and_rate_quotas_answer_429_and_recover() {
         .await
         .expect("set rate");
     // Let the bucket fill, then: one passes, the next within the second is refused.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ts.clock.advance(Duration::from_millis(1100));
     assert_eq!(ts.run(&quick, None).await.status, "success");
     let (status, message) = api_error(
-        ts.client
+        ts.api
             .create_execution(&CreateExecution {
                 function_id: Some(quick.id.clone()),
                 ..Default::default()
@@ -157,6 +162,6 @@ async fn concurrency_and_rate_quotas_answer_429_and_recover() {
     );
     assert_eq!(status, 429);
     assert!(message.contains("executions a second"), "{message}");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ts.clock.advance(Duration::from_millis(1100));
     assert_eq!(ts.run(&quick, None).await.status, "success");
 }

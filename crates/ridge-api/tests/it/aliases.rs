@@ -1,8 +1,10 @@
-//! Aliases end to end: validation, executions by alias, following an alias when it moves.
+//! Aliases through the router: validation, executions by alias, following an alias when it
+//! moves.
 
-use crate::common::{TestServer, api_error, output, returning};
-use ridge_core::api::{CreateAlias, CreateExecution, UpdateAlias, WebhookRequest};
+use ridge_core::api::{CreateAlias, CreateExecution, ExecutionView, UpdateAlias, WebhookRequest};
 use serde_json::json;
+
+use crate::harness::{Refused, TestApi, api_error, output};
 
 fn alias(name: &str, function_id: &str, version: u64) -> CreateAlias {
     CreateAlias {
@@ -13,26 +15,29 @@ fn alias(name: &str, function_id: &str, version: u64) -> CreateAlias {
     }
 }
 
-async fn run_alias(t: &TestServer, name: &str) -> ridge_core::api::ExecutionView {
-    t.client
+async fn run_alias_result(t: &TestApi, name: &str) -> Result<ExecutionView, Refused> {
+    t.api
         .create_execution(&CreateExecution {
             function_alias: Some(name.to_owned()),
             ..Default::default()
         })
         .await
-        .expect("execution created")
+}
+
+async fn run_alias(t: &TestApi, name: &str) -> ExecutionView {
+    run_alias_result(t, name).await.expect("execution created")
 }
 
 #[tokio::test]
 async fn executions_by_alias_follow_the_alias() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let f = t.function(&rt, &returning("'one'")).await;
-    t.client.create_version(&f.id, None).await.expect("v1");
-    t.update_code(&f, &returning("'two'")).await;
+    let f = t.function(&rt, "\"one\"").await;
+    t.api.create_version(&f.id, None).await.expect("v1");
+    t.update_code(&f, "\"two\"").await;
 
     let a = t
-        .client
+        .api
         .create_alias(&alias("prod", &f.id, 1))
         .await
         .expect("alias");
@@ -47,7 +52,7 @@ async fn executions_by_alias_follow_the_alias() {
     );
 
     let moved = t
-        .client
+        .api
         .update_alias(
             "prod",
             &UpdateAlias {
@@ -62,31 +67,22 @@ async fn executions_by_alias_follow_the_alias() {
     assert_eq!(output(&run_alias(&t, "prod").await)["v"], "two");
 
     // An empty update is a no-op; the list uses Qinling's envelope.
-    t.client
+    t.api
         .update_alias("prod", &UpdateAlias::default())
         .await
         .expect("no-op");
-    let body: serde_json::Value = t
-        .http()
-        .get(t.v1("aliases"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let body = t.api.get("/v1/aliases").send().await.value();
     assert_eq!(body["function_aliases"][0]["name"], "prod");
-    t.stop().await;
 }
 
 #[tokio::test]
 async fn alias_errors_use_qinlings_messages() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let f = t.function(&rt, &returning("1")).await;
+    let f = t.function(&rt, "1").await;
 
     let (status, msg) = api_error(
-        t.client
+        t.api
             .create_alias(&CreateAlias {
                 function_id: Some(f.id.clone()),
                 ..Default::default()
@@ -98,26 +94,23 @@ async fn alias_errors_use_qinlings_messages() {
         (400, "Required param is missing. Required: {'name'}")
     );
     let unknown = ridge_core::FunctionId::new().to_string();
-    let (status, _) = api_error(t.client.create_alias(&alias("a", &unknown, 0)).await);
+    let (status, _) = api_error(t.api.create_alias(&alias("a", &unknown, 0)).await);
     assert_eq!(
         status, 404,
         "unlike Qinling, the target function must exist"
     );
-    let (status, msg) = api_error(t.client.create_alias(&alias("a", &f.id, 4)).await);
+    let (status, msg) = api_error(t.api.create_alias(&alias("a", &f.id, 4)).await);
     assert_eq!(status, 404);
     assert!(msg.starts_with("FunctionVersion not found"), "{msg}");
 
-    t.client
-        .create_alias(&alias("a", &f.id, 0))
-        .await
-        .expect("a");
-    let (status, msg) = api_error(t.client.create_alias(&alias("a", &f.id, 0)).await);
+    t.api.create_alias(&alias("a", &f.id, 0)).await.expect("a");
+    let (status, msg) = api_error(t.api.create_alias(&alias("a", &f.id, 0)).await);
     assert_eq!(status, 400);
     assert!(
         msg.starts_with("Duplicate entry for function_aliases"),
         "{msg}"
     );
-    let (status, msg) = api_error(t.client.get_alias("nope").await);
+    let (status, msg) = api_error(t.api.get_alias("nope").await);
     assert_eq!(
         (status, msg.as_str()),
         (404, "FunctionAlias not found [name=nope]")
@@ -130,37 +123,21 @@ async fn alias_errors_use_qinlings_messages() {
 
     // An alias a webhook uses cannot be deleted.
     let w = t
-        .client
+        .api
         .create_webhook(&WebhookRequest {
             function_alias: Some("a".into()),
             ..Default::default()
         })
         .await
         .expect("webhook");
-    let (status, msg) = api_error(t.client.delete_alias("a").await);
+    let (status, msg) = api_error(t.api.delete_alias("a").await);
     assert_eq!(status, 403);
     assert!(
         msg.contains("alias `a` is still used by webhook(s)"),
         "{msg}"
     );
-    t.client
-        .delete_webhook(&w.id)
-        .await
-        .expect("webhook deleted");
-    t.client.delete_alias("a").await.expect("alias deleted");
-    let (status, _) = api_error(t.client.get_alias("a").await);
+    t.api.delete_webhook(&w.id).await.expect("webhook deleted");
+    t.api.delete_alias("a").await.expect("alias deleted");
+    let (status, _) = api_error(t.api.get_alias("a").await);
     assert_eq!(status, 404);
-    t.stop().await;
-}
-
-async fn run_alias_result(
-    t: &TestServer,
-    name: &str,
-) -> Result<ridge_core::api::ExecutionView, ridge_client::ClientError> {
-    t.client
-        .create_execution(&CreateExecution {
-            function_alias: Some(name.to_owned()),
-            ..Default::default()
-        })
-        .await
 }

@@ -1,10 +1,11 @@
-//! Webhooks end to end: CRUD, invoke with form, JSON and query input, secrets and signatures,
-//! the rate and body limits, and alias resolution at invoke time.
+//! Webhooks through the router: CRUD, invoke with form, JSON and query input, secrets and
+//! signatures, the rate and body limits, and alias resolution at invoke time.
 
-use crate::common::{TestServer, api_error, output, returning};
 use ridge_api::webhook_guard::sign;
 use ridge_core::api::{CreateAlias, UpdateAlias, WebhookRequest};
 use serde_json::{Map, Value, json};
+
+use crate::harness::{PUBLIC_URL, TestApi, api_error, output};
 
 fn to_function(id: &str) -> WebhookRequest {
     WebhookRequest {
@@ -13,33 +14,39 @@ fn to_function(id: &str) -> WebhookRequest {
     }
 }
 
+/// The router path of a webhook URL.
+fn path(webhook_url: &str) -> &str {
+    webhook_url
+        .strip_prefix(PUBLIC_URL)
+        .expect("the webhook URL is under the public URL")
+}
+
 #[tokio::test]
 async fn invoke_passes_form_json_and_query_input() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let f = t.function(&rt, &returning("'hook'")).await;
+    let f = t.function(&rt, "\"hook\"").await;
     let w = t
-        .client
+        .api
         .create_webhook(&to_function(&f.id))
         .await
         .expect("webhook");
     assert_eq!(
         w.webhook_url,
-        format!("{}/v1/webhooks/{}/invoke", t.url, w.id)
+        format!("{PUBLIC_URL}/v1/webhooks/{}/invoke", w.id)
     );
     assert!(!w.has_secret && w.secret.is_none());
     assert_eq!(w.function_version, Some(0));
 
     // A JSON object body plus query parameters.
-    let resp = t
-        .http()
-        .post(format!("{}?q=1", w.webhook_url))
+    let reply = t
+        .api
+        .post(&format!("{}?q=1", path(&w.webhook_url)))
         .json(&json!({"a": 1, "b": "x"}))
         .send()
-        .await
-        .expect("send");
-    assert_eq!(resp.status(), 202);
-    let body: Value = resp.json().await.expect("json");
+        .await;
+    assert_eq!(reply.status, 202);
+    let body = reply.value();
     let e = t.wait(body["execution_id"].as_str().expect("id")).await;
     assert_eq!(e.status, "success", "{:?}", e.result);
     assert!(!e.sync);
@@ -47,16 +54,16 @@ async fn invoke_passes_form_json_and_query_input() {
     assert_eq!(output(&e)["kwargs"], json!({"q": "1", "a": 1, "b": "x"}));
 
     // Form fields.
-    let resp = t
-        .http()
-        .post(&w.webhook_url)
+    let reply = t
+        .api
+        .post(path(&w.webhook_url))
         .form(&[("alert", "fired"), ("level", "3")])
         .send()
-        .await
-        .expect("send");
-    assert_eq!(resp.status(), 202);
-    let body: Value = resp.json().await.expect("json");
-    let e = t.wait(body["execution_id"].as_str().expect("id")).await;
+        .await;
+    assert_eq!(reply.status, 202);
+    let e = t
+        .wait(reply.value()["execution_id"].as_str().expect("id"))
+        .await;
     assert_eq!(
         output(&e)["kwargs"],
         json!({"alert": "fired", "level": "3"})
@@ -64,38 +71,34 @@ async fn invoke_passes_form_json_and_query_input() {
 
     // Unknown webhook: 404 with a faultstring.
     let unknown = ridge_core::WebhookId::new();
-    let resp = t
-        .http()
-        .post(t.v1(&format!("webhooks/{unknown}/invoke")))
+    let reply = t
+        .api
+        .post(&format!("/v1/webhooks/{unknown}/invoke"))
         .send()
-        .await
-        .expect("send");
-    assert_eq!(resp.status(), 404);
-    let fault: Value = resp.json().await.expect("json");
+        .await;
     assert_eq!(
-        fault["faultstring"],
-        format!("Webhook not found [id={unknown}]")
+        reply.fault(),
+        (404, format!("Webhook not found [id={unknown}]"))
     );
 
     // Deleting the function is refused while the webhook exists.
-    let (status, msg) = api_error(t.client.delete_function(&f.id).await);
+    let (status, msg) = api_error(t.api.delete_function(&f.id).await);
     assert_eq!(
         (status, msg.as_str()),
         (403, "The function is still associated with webhook(s).")
     );
-    t.client.delete_webhook(&w.id).await.expect("deleted");
-    let (status, _) = api_error(t.client.get_webhook(&w.id).await);
+    t.api.delete_webhook(&w.id).await.expect("deleted");
+    let (status, _) = api_error(t.api.get_webhook(&w.id).await);
     assert_eq!(status, 404);
-    t.stop().await;
 }
 
 #[tokio::test]
 async fn a_secret_is_required_as_bearer_token_or_signature() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let f = t.function(&rt, &returning("'ok'")).await;
+    let f = t.function(&rt, "\"ok\"").await;
     let w = t
-        .client
+        .api
         .create_webhook(&WebhookRequest {
             secret: Some(json!(true)),
             ..to_function(&f.id)
@@ -104,20 +107,20 @@ async fn a_secret_is_required_as_bearer_token_or_signature() {
         .expect("webhook");
     let secret = w.secret.clone().expect("the secret is shown once");
     assert_eq!(secret.len(), 64);
-    let shown = t.client.get_webhook(&w.id).await.expect("show");
+    let shown = t.api.get_webhook(&w.id).await.expect("show");
     assert!(
         shown.has_secret && shown.secret.is_none(),
         "never shown again"
     );
-    let listed = t.http().get(t.v1("webhooks")).send().await.expect("list");
-    assert!(!listed.text().await.expect("text").contains(&secret));
+    let listed = t.api.get("/v1/webhooks").send().await;
+    assert!(!listed.text().contains(&secret));
 
     let input: Map<String, Value> = serde_json::from_value(json!({"n": 1})).expect("map");
-    let (status, msg) = api_error(t.client.invoke_webhook(&w.id, &input, &[]).await);
+    let (status, msg) = api_error(t.api.invoke_webhook(&w.id, &input, &[]).await);
     assert_eq!(status, 401);
     assert!(msg.contains("X-Hub-Signature-256"), "{msg}");
     let (status, _) = api_error(
-        t.client
+        t.api
             .invoke_webhook(
                 &w.id,
                 &input,
@@ -127,7 +130,7 @@ async fn a_secret_is_required_as_bearer_token_or_signature() {
     );
     assert_eq!(status, 401);
     let ok = t
-        .client
+        .api
         .invoke_webhook(
             &w.id,
             &input,
@@ -140,7 +143,7 @@ async fn a_secret_is_required_as_bearer_token_or_signature() {
     // GitHub-style signature of the exact body.
     let body = serde_json::to_vec(&input).expect("json");
     let ok = t
-        .client
+        .api
         .invoke_webhook(
             &w.id,
             &input,
@@ -153,7 +156,7 @@ async fn a_secret_is_required_as_bearer_token_or_signature() {
         json!({"n": 1})
     );
     let (status, _) = api_error(
-        t.client
+        t.api
             .invoke_webhook(
                 &w.id,
                 &input,
@@ -165,7 +168,7 @@ async fn a_secret_is_required_as_bearer_token_or_signature() {
 
     // A chosen secret; removing it makes the webhook public again.
     let short = t
-        .client
+        .api
         .update_webhook(
             &w.id,
             &WebhookRequest {
@@ -176,7 +179,7 @@ async fn a_secret_is_required_as_bearer_token_or_signature() {
         .await;
     assert_eq!(api_error(short).0, 400);
     let updated = t
-        .client
+        .api
         .update_webhook(
             &w.id,
             &WebhookRequest {
@@ -187,81 +190,68 @@ async fn a_secret_is_required_as_bearer_token_or_signature() {
         .await
         .expect("secret removed");
     assert!(!updated.has_secret);
-    t.client
+    t.api
         .invoke_webhook(&w.id, &input, &[])
         .await
         .expect("public again");
-    t.stop().await;
 }
 
 #[tokio::test]
 async fn rate_and_body_limits() {
-    let t = TestServer::start_with(|s| {
-        s.triggers.webhook_rate_limit = 2;
-        s.triggers.webhook_max_body = 64;
+    let t = TestApi::start_with(|s| {
+        s.config.webhook_rate_limit = 2;
+        s.config.webhook_max_body = 64;
     })
     .await;
     let rt = t.python_runtime().await;
-    let f = t.function(&rt, &returning("1")).await;
+    let f = t.function(&rt, "1").await;
     let w = t
-        .client
+        .api
         .create_webhook(&to_function(&f.id))
         .await
         .expect("webhook");
     let big = "x".repeat(100);
-    let resp = t
-        .http()
-        .post(&w.webhook_url)
+    let reply = t
+        .api
+        .post(path(&w.webhook_url))
         .json(&json!({ "big": big }))
         .send()
-        .await
-        .expect("send");
-    assert_eq!(resp.status(), 413);
-    let fault: Value = resp.json().await.expect("json");
-    assert!(
-        fault["faultstring"]
-            .as_str()
-            .expect("msg")
-            .contains("at most 64 bytes")
-    );
+        .await;
+    let (status, message) = reply.fault();
+    assert_eq!(status, 413);
+    assert!(message.contains("at most 64 bytes"), "{message}");
 
     let input = Map::new();
     // The refused 413 request took a token too: one left.
-    t.client
+    t.api
         .invoke_webhook(&w.id, &input, &[])
         .await
         .expect("within the limit");
-    let resp = t.http().post(&w.webhook_url).send().await.expect("send");
-    assert_eq!(resp.status(), 429);
-    assert!(resp.headers().contains_key("retry-after"));
-    let fault: Value = resp.json().await.expect("json");
-    assert!(
-        fault["faultstring"]
-            .as_str()
-            .expect("msg")
-            .contains("rate limit")
-    );
+    let reply = t.api.post(path(&w.webhook_url)).send().await;
+    assert_eq!(reply.status, 429);
+    assert!(reply.headers.contains_key("retry-after"));
+    let (_, message) = reply.fault();
+    assert!(message.contains("rate limit"), "{message}");
     // Another webhook has its own budget.
     let w2 = t
-        .client
+        .api
         .create_webhook(&to_function(&f.id))
         .await
         .expect("webhook");
-    t.client
+    t.api
         .invoke_webhook(&w2.id, &input, &[])
         .await
         .expect("own budget");
-    t.stop().await;
 }
 
 #[tokio::test]
 async fn webhooks_follow_alias_updates_and_validate_targets() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let f = t.function(&rt, &returning("'one'")).await;
-    t.client.create_version(&f.id, None).await.expect("v1");
-    t.update_code(&f, &returning("'two'")).await;
-    t.client
+    let f = t.function(&rt, "\"one\"").await;
+    t.api.create_version(&f.id, None).await.expect("v1");
+    t.update_code(&f, "\"two\"").await;
+    t.api
         .create_alias(&CreateAlias {
             name: Some("live".into()),
             function_id: Some(f.id.clone()),
@@ -271,7 +261,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
         .await
         .expect("alias");
     let w = t
-        .client
+        .api
         .create_webhook(&WebhookRequest {
             function_alias: Some("live".into()),
             ..Default::default()
@@ -284,7 +274,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
     );
     let input = Map::new();
     let run = t
-        .client
+        .api
         .invoke_webhook(&w.id, &input, &[])
         .await
         .expect("invoke");
@@ -295,7 +285,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
     );
     assert_eq!(e.function_alias.as_deref(), Some("live"));
 
-    t.client
+    t.api
         .update_alias(
             "live",
             &UpdateAlias {
@@ -306,7 +296,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
         .await
         .expect("moved");
     let run = t
-        .client
+        .api
         .invoke_webhook(&w.id, &input, &[])
         .await
         .expect("invoke");
@@ -314,7 +304,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
 
     // Targets are validated on create and update; a function target clears the alias.
     let (status, _) = api_error(
-        t.client
+        t.api
             .create_webhook(&WebhookRequest {
                 function_alias: Some("nope".into()),
                 ..Default::default()
@@ -322,7 +312,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
             .await,
     );
     assert_eq!(status, 404);
-    let (status, msg) = api_error(t.client.create_webhook(&WebhookRequest::default()).await);
+    let (status, msg) = api_error(t.api.create_webhook(&WebhookRequest::default()).await);
     assert_eq!(
         (status, msg.as_str()),
         (
@@ -331,7 +321,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
         )
     );
     let (status, _) = api_error(
-        t.client
+        t.api
             .create_webhook(&WebhookRequest {
                 function_version: Some(json!(7)),
                 ..to_function(&f.id)
@@ -341,7 +331,7 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
     assert_eq!(status, 404);
     // The openstack client sends the version as a string.
     let moved = t
-        .client
+        .api
         .update_webhook(
             &w.id,
             &WebhookRequest {
@@ -355,5 +345,4 @@ async fn webhooks_follow_alias_updates_and_validate_targets() {
         (moved.function_alias, moved.function_version),
         (None, Some(1))
     );
-    t.stop().await;
 }

@@ -1,37 +1,36 @@
-//! Multi-tenancy end to end through the HTTP API: `token` auth mode (projects, users, tokens,
-//! expiry, revocation), the access model (a member of project A reaches nothing of project B
-//! through any endpoint; admin-only endpoints), and `none` mode.
+//! Multi-tenancy through the router: `token` auth mode (projects, users, tokens, expiry on a
+//! clock the test moves, revocation), the access model (a member of project A reaches nothing
+//! of project B through any endpoint; admin-only endpoints), and `none` mode.
 
 mod setup;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use reqwest::Method;
-use ridge_client::RidgeClient;
+use axum::http::Method;
 use ridge_core::api::{CreateAlias, CreateJob, CreateRuntime, CreateToken, WebhookRequest};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, api_error, returning};
-use setup::{BOOTSTRAP, function, tenants, token_server};
+use crate::harness::{BOOTSTRAP, TestApi, Upload, api_error, zip_files};
+use setup::{tenants, token_server};
 
 async fn call(
-    ts: &TestServer,
+    ts: &TestApi,
     token: Option<&str>,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, String) {
-    let mut req = ts.http().request(method, format!("{}{path}", ts.url));
-    if let Some(t) = token {
-        req = req.header("X-Auth-Token", t);
-    }
+    let client = match token {
+        Some(t) => ts.client(t),
+        None => ts.anonymous(),
+    };
+    let mut req = client.call(method, path);
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = req.send().await.expect("request sent");
-    let status = resp.status().as_u16();
-    (status, resp.text().await.expect("body"))
+    let reply = req.send().await;
+    (reply.status, reply.text())
 }
 
 #[tokio::test]
@@ -51,20 +50,19 @@ async fn token_mode_authenticates_every_call_but_discovery_and_webhook_invoke() 
         );
     }
     // `Authorization: Bearer` works as well as `X-Auth-Token`.
-    let resp = ts
-        .http()
-        .get(ts.v1("whoami"))
-        .bearer_auth(BOOTSTRAP)
+    let reply = ts
+        .anonymous()
+        .get("/v1/whoami")
+        .header("authorization", &format!("Bearer {BOOTSTRAP}"))
         .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), 200);
-    let me = ts.client.whoami().await.expect("whoami");
+        .await;
+    assert_eq!(reply.status, 200);
+    let me = ts.api.whoami().await.expect("whoami");
     assert_eq!(
         (me.auth.as_str(), me.project_id.as_str(), me.is_admin),
         ("token", "default", true)
     );
-    assert_eq!(ts.client.info().await.expect("info").auth, "token");
+    assert_eq!(ts.api.info().await.expect("info").auth, "token");
 }
 
 #[tokio::test]
@@ -72,9 +70,11 @@ async fn tokens_expire_and_are_revoked() {
     let ts = token_server().await;
     let (user_id, secret, client) = setup::user(&ts, "dave", "default", "member").await;
     assert!(!client.whoami().await.expect("valid").is_admin);
+    // Tokens are listed oldest first, and their times are read on the test's clock.
+    ts.clock.advance(Duration::from_millis(1));
 
     let short = ts
-        .client
+        .api
         .create_token(&CreateToken {
             user_id: Some(user_id.clone()),
             description: Some("short".into()),
@@ -82,16 +82,19 @@ async fn tokens_expire_and_are_revoked() {
         })
         .await
         .expect("token");
-    let short_client = RidgeClient::new(&ts.url)
-        .expect("client")
-        .with_token(short.token.clone().expect("secret"));
+    let short_client = ts.client(&short.token.clone().expect("secret"));
     short_client.whoami().await.expect("valid before expiry");
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    ts.clock.advance(Duration::from_millis(999));
+    short_client
+        .whoami()
+        .await
+        .expect("valid until its last moment");
+    ts.clock.advance(Duration::from_millis(301));
     let (status, message) = api_error(short_client.whoami().await);
     assert_eq!(status, 401);
     assert!(message.contains("expired"), "{message}");
 
-    let listed = ts.client.list_tokens(Some(&user_id)).await.expect("list");
+    let listed = ts.api.list_tokens(Some(&user_id)).await.expect("list");
     assert_eq!(listed.len(), 2);
     assert!(
         listed.iter().all(|t| t.token.is_none()),
@@ -101,16 +104,16 @@ async fn tokens_expire_and_are_revoked() {
         .iter()
         .find(|t| t.expires_at.is_none())
         .expect("the first token");
-    ts.client.revoke_token(&long.id).await.expect("revoke");
+    ts.api.revoke_token(&long.id).await.expect("revoke");
     let (status, message) = api_error(client.whoami().await);
     assert_eq!(status, 401);
     assert!(message.contains("revoked"), "{message}");
-    assert!(ts.client.list_tokens(Some(&user_id)).await.expect("list")[0].revoked);
+    assert!(ts.api.list_tokens(Some(&user_id)).await.expect("list")[0].revoked);
 
     // A deleted user's tokens stop working.
     let (other_id, _, other) = setup::user(&ts, "erin", "default", "member").await;
     other.whoami().await.expect("valid");
-    ts.client.delete_user(&other_id).await.expect("delete user");
+    ts.api.delete_user(&other_id).await.expect("delete user");
     assert_eq!(api_error(other.whoami().await).0, 401);
     // Bad requests say what to fix.
     let (status, body) = call(
@@ -153,7 +156,7 @@ async fn tokens_expire_and_are_revoked() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid role `root`"), "{body}");
     let (status, message) = api_error(
-        ts.client
+        ts.api
             .create_token(&CreateToken {
                 user_id: Some(user_id),
                 expires_in: Some(0),
@@ -169,11 +172,8 @@ async fn tokens_expire_and_are_revoked() {
 /// The paths of every route in the API's router, read from its source, so that a new
 /// endpoint cannot escape the enumeration below.
 fn routes() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../ridge-api/src/lib.rs"
-    ))
-    .expect("router source");
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs"))
+        .expect("router source");
     let mut out = BTreeSet::new();
     let mut rest = source.as_str();
     while let Some(i) = rest.find(".route(") {
@@ -201,7 +201,7 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
         })
         .await
         .expect("private runtime");
-    let f = function(&t.bob, &public, &returning("1")).await;
+    let f = t.bob.function(&public, "1").await;
     t.bob.create_version(&f.id, None).await.expect("version");
     let alias = t
         .bob
@@ -707,9 +707,9 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
     // A function upload onto B's private runtime (multipart, so through the client).
     let (status, _) = api_error(
         t.alice
-            .create_function(&ridge_client::FunctionUpload {
+            .create_function(&Upload {
                 runtime_id: Some(private.id.clone()),
-                package: Some(crate::common::zip_files(&[("function.py", "x = 1")]).into()),
+                package: Some(zip_files(&[("function.py", "x = 1")])),
                 ..Default::default()
             })
             .await,
@@ -757,7 +757,7 @@ async fn admin_only_endpoints_refuse_members_and_serve_admins() {
     let t = tenants().await;
     let ts = &t.ts;
     let runtime = ts.python_runtime().await;
-    let f = function(&t.bob, &runtime, &returning("1")).await;
+    let f = t.bob.function(&runtime, "1").await;
     t.bob.create_version(&f.id, None).await.expect("version");
     let bob_token = {
         let tokens = t.admin.list_tokens(Some(&t.bob_id)).await.expect("tokens");
@@ -862,8 +862,8 @@ async fn admin_only_endpoints_refuse_members_and_serve_admins() {
 
 #[tokio::test]
 async fn none_mode_is_admin_of_default_and_ignores_tokens() {
-    let ts = TestServer::start().await;
-    let me = ts.client.whoami().await.expect("whoami");
+    let ts = TestApi::start().await;
+    let me = ts.api.whoami().await.expect("whoami");
     assert_eq!(
         (me.auth.as_str(), me.project_id.as_str(), me.is_admin),
         ("none", "default", true)
@@ -875,7 +875,7 @@ async fn none_mode_is_admin_of_default_and_ignores_tokens() {
     assert!(body.contains("`token` auth mode"), "{body}");
     // Quotas work in every mode.
     assert_eq!(
-        ts.client.quotas(None).await.expect("quotas").project_id,
+        ts.api.quotas(None).await.expect("quotas").project_id,
         "default"
     );
 }

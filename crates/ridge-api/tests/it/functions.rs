@@ -1,51 +1,29 @@
-//! Functions through the API: create in every body style, validation, download, update, delete.
+//! Functions through the router: create in every body style, validation, download, update,
+//! delete.
 
-use crate::common::{TestServer, zip_files};
-use reqwest::multipart::{Form, Part};
-use ridge_client::{FunctionUpdate, FunctionUpload};
 use serde_json::{Value, json};
 
-fn package_files(t: &TestServer) -> Vec<std::path::PathBuf> {
-    let root = t.data_dir().join("packages");
-    let mut found = Vec::new();
-    let mut stack = vec![root];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
-async fn fault(resp: reqwest::Response) -> (u16, String) {
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.expect("a JSON fault body");
-    (
-        status,
-        body["faultstring"]
-            .as_str()
-            .expect("faultstring")
-            .to_owned(),
-    )
-}
+use crate::harness::{Multipart, TestApi, Upload, api_error, md5_hex, output, zip_files};
 
 #[tokio::test]
 async fn create_show_list_download_delete() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let zip = zip_files(&[("function.py", "def main(**kw):\n    return 1\n")]);
-    let f = t.function_with(&rt, zip.clone(), |_| {}).await;
+    let zip = zip_files(&[("function.py", "1")]);
+    let f = t
+        .api
+        .create_function(&Upload {
+            name: Some("function".into()),
+            runtime_id: Some(rt.id.clone()),
+            entry: Some("function.main".into()),
+            package: Some(zip.clone()),
+            ..Upload::default()
+        })
+        .await
+        .expect("created");
     assert_eq!(
         f.code_object(),
-        json!({"source": "package", "md5sum": ridge_client::md5_hex(&zip)})
+        json!({"source": "package", "md5sum": md5_hex(&zip)})
     );
     assert!(
         f.code.is_object(),
@@ -58,9 +36,9 @@ async fn create_show_list_download_delete() {
     assert_eq!(f.project_id, "default");
     assert_eq!(f.updated_at, None);
 
-    let shown = t.client.get_function(&f.id).await.expect("show");
+    let shown = t.api.get_function(&f.id).await.expect("show");
     assert_eq!(shown, f);
-    let listed = t.client.list_functions(false).await.expect("list");
+    let listed = t.api.list_functions(false).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert!(
         listed[0].code.is_string(),
@@ -68,118 +46,99 @@ async fn create_show_list_download_delete() {
     );
     assert_eq!(listed[0].code_object(), f.code_object());
 
-    let downloaded = t.client.download_function(&f.id).await.expect("download");
+    let downloaded = t.api.download_function(&f.id).await.expect("download");
     assert_eq!(downloaded.as_ref(), zip.as_slice());
-    let resp = t
-        .http()
-        .get(t.v1(&format!("functions/{}?download=true", f.id)))
+    let reply = t
+        .api
+        .get(&format!("/v1/functions/{}?download=true", f.id))
         .send()
-        .await
-        .expect("response");
-    assert_eq!(resp.headers()["content-type"], "application/zip");
+        .await;
+    assert_eq!(reply.headers["content-type"], "application/zip");
     assert_eq!(
-        resp.headers()["content-disposition"],
+        reply.headers["content-disposition"],
         format!("attachment; filename=\"{}\"", f.id).as_str()
     );
 
-    assert_eq!(package_files(&t).len(), 1);
-    t.client.delete_function(&f.id).await.expect("deleted");
-    assert_eq!(
-        t.client
-            .get_function(&f.id)
-            .await
-            .expect_err("gone")
-            .status(),
-        Some(404)
-    );
+    assert_eq!(t.package_files().len(), 1);
+    t.api.delete_function(&f.id).await.expect("deleted");
+    assert_eq!(api_error(t.api.get_function(&f.id).await).0, 404);
     assert!(
-        package_files(&t).is_empty(),
+        t.package_files().is_empty(),
         "deleting a function removes its package"
     );
-    t.stop().await;
 }
 
 #[tokio::test]
 async fn json_and_urlencoded_bodies_are_accepted_and_code_may_be_an_object() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
     // A JSON body cannot carry a file: Qinling answered 500 here; Ridge says what is missing.
-    let resp = t
-        .http()
-        .post(t.v1("functions"))
+    let (status, message) = t
+        .api
+        .post("/v1/functions")
         .json(&json!({"code": {"source": "package"}, "runtime_id": rt.id}))
         .send()
         .await
-        .expect("response");
-    let (status, message) = fault(resp).await;
+        .fault();
     assert_eq!(status, 400);
     assert!(
         message.contains("multipart file field `package`"),
         "{message}"
     );
 
-    let resp = t
-        .http()
-        .post(t.v1("functions"))
+    let reply = t
+        .api
+        .post("/v1/functions")
         .form(&[
             ("code", r#"{"source": "package"}"#),
             ("runtime_id", rt.id.as_str()),
         ])
         .send()
-        .await
-        .expect("response");
-    assert_eq!(fault(resp).await.0, 400);
+        .await;
+    assert_eq!(reply.fault().0, 400);
 
     // Multipart with `code` given as the object's JSON text and numeric fields as text.
-    let zip = zip_files(&[("main.py", "def main(**kw):\n    return 'default entry'\n")]);
-    let form = Form::new()
+    let zip = zip_files(&[("main.py", "\"default entry\"")]);
+    let form = Multipart::new()
         .text("code", r#"{"source": "package"}"#)
-        .text("runtime_id", rt.id.clone())
+        .text("runtime_id", &rt.id)
         .text("cpu", "200")
         .text("timeout", "30")
-        .part("package", Part::bytes(zip).file_name("p.zip"));
-    let resp = t
-        .http()
-        .post(t.v1("functions"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("response");
-    assert_eq!(resp.status().as_u16(), 201);
-    let created: Value = resp.json().await.expect("json");
+        .package(zip);
+    let reply = t.api.post("/v1/functions").multipart(form).send().await;
+    assert_eq!(reply.status, 201);
+    let created: Value = reply.value();
     assert_eq!(created["entry"], "main.main");
     assert_eq!(
         (created["cpu"].clone(), created["timeout"].clone()),
         (json!(200), json!(30))
     );
-    assert_eq!(
-        t.run(&serde_json::from_value(created).expect("view"), None)
-            .await
-            .status,
-        "success"
-    );
-    t.stop().await;
+    let e = t
+        .run(&serde_json::from_value(created).expect("view"), None)
+        .await;
+    assert_eq!(e.status, "success");
+    assert_eq!(output(&e)["v"], "default entry", "the default entry ran");
 }
 
 #[tokio::test]
 async fn every_bad_create_is_a_4xx_and_leaves_nothing_behind() {
-    let t = TestServer::start_with(|s| s.max_package_size = 64 * 1024).await;
+    let t = TestApi::start_with(|s| s.config.max_package_size = 64 * 1024).await;
     let rt = t.python_runtime().await;
-    let zip = zip_files(&[("function.py", "def main(**kw): pass\n")]);
-    let md5 = ridge_client::md5_hex(&zip);
+    let zip = zip_files(&[("function.py", "null")]);
+    let md5 = md5_hex(&zip);
     let form = |fields: &[(&str, &str)], package: Option<Vec<u8>>| {
-        let mut form = Form::new();
+        let mut form = Multipart::new();
         for (k, v) in fields {
-            form = form.text(k.to_string(), v.to_string());
+            form = form.text(k, v);
         }
-        if let Some(p) = package {
-            form = form.part("package", Part::bytes(p).file_name("p.zip"));
+        match package {
+            Some(p) => form.package(p),
+            None => form,
         }
-        form
     };
     let code = r#"{"source": "package"}"#;
     let rid = rt.id.as_str();
-    let cases: Vec<(Form, u16, String)> = vec![
+    let cases: Vec<(Multipart, u16, String)> = vec![
         (
             form(&[("runtime_id", rid)], Some(zip.clone())),
             400,
@@ -296,28 +255,21 @@ async fn every_bad_create_is_a_4xx_and_leaves_nothing_behind() {
         ),
     ];
     for (i, (form, status, message)) in cases.into_iter().enumerate() {
-        let resp = t
-            .http()
-            .post(t.v1("functions"))
+        let (got, text) = t
+            .api
+            .post("/v1/functions")
             .multipart(form)
             .send()
             .await
-            .expect("response");
-        let (got, text) = fault(resp).await;
+            .fault();
         assert_eq!(got, status, "case {i}: {text}");
         assert!(text.contains(&message), "case {i}: {text}");
     }
+    assert!(t.api.list_functions(false).await.expect("list").is_empty());
     assert!(
-        t.client
-            .list_functions(false)
-            .await
-            .expect("list")
-            .is_empty()
-    );
-    assert!(
-        package_files(&t).is_empty(),
+        t.package_files().is_empty(),
         "no orphan package: {:?}",
-        package_files(&t)
+        t.package_files()
     );
 
     // The right md5 is accepted.
@@ -331,29 +283,31 @@ async fn every_bad_create_is_a_4xx_and_leaves_nothing_behind() {
         ],
         Some(zip),
     );
-    let resp = t
-        .http()
-        .post(t.v1("functions"))
-        .multipart(ok)
-        .send()
-        .await
-        .expect("response");
-    assert_eq!(resp.status().as_u16(), 201);
-    t.stop().await;
+    let reply = t.api.post("/v1/functions").multipart(ok).send().await;
+    assert_eq!(reply.status, 201);
 }
 
 #[tokio::test]
 async fn updates_validate_and_keep_one_package() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let zip = zip_files(&[("function.py", "def main(**kw):\n    return 1\n")]);
-    let f = t.function_with(&rt, zip.clone(), |_| {}).await;
+    let zip = zip_files(&[("function.py", "1")]);
+    let f = t
+        .api
+        .create_function(&Upload {
+            runtime_id: Some(rt.id.clone()),
+            entry: Some("function.main".into()),
+            package: Some(zip.clone()),
+            ..Upload::default()
+        })
+        .await
+        .expect("created");
 
     let renamed = t
-        .client
+        .api
         .update_function(
             &f.id,
-            &FunctionUpdate {
+            &Upload {
                 name: Some("renamed".into()),
                 description: Some("d".into()),
                 ..Default::default()
@@ -365,104 +319,88 @@ async fn updates_validate_and_keep_one_package() {
     assert!(renamed.updated_at.is_some());
     assert_eq!(renamed.code, f.code);
 
-    let same = t
-        .client
-        .update_function(
-            &f.id,
-            &FunctionUpdate {
-                package: Some(zip.clone().into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect_err("same code");
+    let (_, same) = api_error(
+        t.api
+            .update_function(
+                &f.id,
+                &Upload {
+                    package: Some(zip.clone()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
     assert!(
-        same.to_string()
-            .contains("The function code checksum is not changed."),
+        same.contains("The function code checksum is not changed."),
         "{same}"
     );
 
-    let err = t
-        .client
-        .update_function(
-            &f.id,
-            &FunctionUpdate {
-                cpu: Some(1000),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect_err("cpu");
-    assert_eq!(err.status(), Some(400));
+    let (status, _) = api_error(
+        t.api
+            .update_function(
+                &f.id,
+                &Upload {
+                    cpu: Some(1000),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!(status, 400);
 
-    let new_zip = zip_files(&[("function.py", "def main(**kw):\n    return 2\n")]);
-    t.client
-        .update_function(
-            &f.id,
-            &FunctionUpdate {
-                package: Some(new_zip.into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("new code");
+    t.update_code(&f, "2").await;
     assert_eq!(
-        package_files(&t).len(),
+        t.package_files().len(),
         1,
         "the replaced package is removed"
     );
 
     // python-qinlingclient flattens `code` into `source` and `md5sum` form fields on update.
-    let flat = zip_files(&[("function.py", "def main(**kw):\n    return 3\n")]);
-    let form = Form::new()
+    let flat = zip_files(&[("function.py", "3")]);
+    let form = Multipart::new()
         .text("source", "package")
-        .text("md5sum", ridge_client::md5_hex(&flat))
-        .part("package", Part::bytes(flat).file_name("p.zip"));
-    let resp = t
-        .http()
-        .put(t.v1(&format!("functions/{}", f.id)))
+        .text("md5sum", &md5_hex(&flat))
+        .package(flat);
+    let reply = t
+        .api
+        .put(&format!("/v1/functions/{}", f.id))
         .multipart(form)
         .send()
-        .await
-        .expect("response");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(crate::common::output(&t.run(&f, None).await), json!(3));
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(output(&t.run(&f, None).await)["v"], json!(3));
 
-    let resp = t
-        .http()
-        .put(t.v1("functions/abc"))
+    let reply = t
+        .api
+        .put("/v1/functions/abc")
         .form(&[("name", "x")])
         .send()
-        .await
-        .expect("response");
+        .await;
     assert_eq!(
-        fault(resp).await,
+        reply.fault(),
         (400, "Expected a uuid but received abc.".to_owned())
     );
-    t.stop().await;
 }
 
 #[tokio::test]
 async fn functions_need_an_available_runtime() {
-    let t = TestServer::start().await;
+    let t = TestApi::start().await;
     let rt = t.python_runtime().await;
-    let upload = FunctionUpload {
-        runtime_id: Some(rt.id.clone()),
-        package: Some(zip_files(&[("main.py", "def main(**kw): pass\n")]).into()),
-        ..Default::default()
-    };
-    let f = t.client.create_function(&upload).await.expect("created");
-    let err = t.client.delete_runtime(&rt.id).await.expect_err("in use");
-    assert_eq!(err.status(), Some(403));
-    assert!(
-        err.to_string()
-            .contains(&format!("Runtime {} is still in use.", rt.id)),
-        "{err}"
-    );
-    t.client.delete_function(&f.id).await.expect("deleted");
-    t.client
-        .delete_runtime(&rt.id)
+    let f = t
+        .api
+        .create_function(&Upload {
+            runtime_id: Some(rt.id.clone()),
+            package: Some(zip_files(&[("main.py", "null")])),
+            ..Default::default()
+        })
         .await
-        .expect("runtime deleted");
-    t.stop().await;
+        .expect("created");
+    let (status, message) = api_error(t.api.delete_runtime(&rt.id).await);
+    assert_eq!(status, 403);
+    assert!(
+        message.contains(&format!("Runtime {} is still in use.", rt.id)),
+        "{message}"
+    );
+    t.api.delete_function(&f.id).await.expect("deleted");
+    t.api.delete_runtime(&rt.id).await.expect("runtime deleted");
 }

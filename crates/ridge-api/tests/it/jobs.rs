@@ -1,0 +1,168 @@
+//! Jobs through the router: Qinling's validation and messages, and the status changes of
+//! `PUT /v1/jobs/{id}`. Jobs that fire are tested end to end in `crates/ridge`.
+
+use ridge_core::api::{CreateJob, UpdateJob};
+use serde_json::json;
+
+use crate::harness::{TestApi, api_error};
+
+fn in_secs(secs: i64) -> String {
+    ridge_core::time::format(&(ridge_core::time::now() + chrono::Duration::seconds(secs)))
+}
+
+#[tokio::test]
+async fn validation_uses_qinlings_messages() {
+    // The default minimum lead time: a minute.
+    let t = TestApi::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, "1").await;
+    let job = |body: CreateJob| CreateJob {
+        function_id: Some(f.id.clone()),
+        ..body
+    };
+    let cases = [
+        (
+            job(CreateJob::default()),
+            400,
+            "pattern or first_execution_time must be specified.",
+        ),
+        (
+            job(CreateJob {
+                first_execution_time: Some(in_secs(10)),
+                ..Default::default()
+            }),
+            400,
+            "Execution time must be at least 1 minute in the future.",
+        ),
+        (
+            job(CreateJob {
+                first_execution_time: Some(in_secs(3600)),
+                count: Some(json!(2)),
+                ..Default::default()
+            }),
+            400,
+            "pattern must be provided if count is greater than 1.",
+        ),
+        (
+            job(CreateJob {
+                pattern: Some("61 * * * *".into()),
+                ..Default::default()
+            }),
+            400,
+            "The specified pattern is not valid: 61 * * * *",
+        ),
+        (
+            CreateJob {
+                pattern: Some("* * * * *".into()),
+                ..Default::default()
+            },
+            400,
+            "Either function_alias or function_id must be provided.",
+        ),
+    ];
+    for (body, status, message) in cases {
+        let (got, msg) = api_error(t.api.create_job(&body).await);
+        assert_eq!((got, msg.as_str()), (status, message), "{body:?}");
+    }
+    let (status, _) = api_error(
+        t.api
+            .create_job(&CreateJob {
+                function_version: Some(json!(3)),
+                pattern: Some("* * * * *".into()),
+                ..job(CreateJob::default())
+            })
+            .await,
+    );
+    assert_eq!(status, 404, "the version must exist");
+
+    // A first time with an offset is converted to UTC; a one-shot job gets count 1.
+    let j = t
+        .api
+        .create_job(&job(CreateJob {
+            first_execution_time: Some("2999-01-31 14:00:00+02:00".into()),
+            function_input: Some(json!("{\"a\": 1}")),
+            ..Default::default()
+        }))
+        .await
+        .expect("job");
+    assert_eq!(j.status, "running");
+    assert_eq!(j.count, Some(1));
+    assert_eq!(
+        j.first_execution_time.as_deref(),
+        Some("2999-01-31T12:00:00Z")
+    );
+    assert_eq!(j.next_execution_time, j.first_execution_time);
+
+    // Updates: type changes, invalid statuses, pause, cancel, finished jobs.
+    let (status, msg) = api_error(
+        t.api
+            .update_job(
+                &j.id,
+                &UpdateJob {
+                    pattern: Some("* * * * *".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!((status, msg.as_str()), (400, "Can not change job type."));
+    let (status, msg) = api_error(
+        t.api
+            .update_job(
+                &j.id,
+                &UpdateJob {
+                    status: Some("done".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!((status, msg.as_str()), (400, "Invalid status."));
+    let paused = t
+        .api
+        .update_job(
+            &j.id,
+            &UpdateJob {
+                status: Some("paused".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("paused");
+    assert_eq!(paused.status, "paused");
+    let (status, msg) = api_error(t.api.delete_function(&f.id).await);
+    assert_eq!(
+        (status, msg.as_str()),
+        (403, "The function is still associated with running job(s).")
+    );
+    let cancelled = t
+        .api
+        .update_job(
+            &j.id,
+            &UpdateJob {
+                status: Some("cancelled".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("cancelled");
+    assert_eq!(cancelled.status, "cancelled");
+    let (status, msg) = api_error(
+        t.api
+            .update_job(
+                &j.id,
+                &UpdateJob {
+                    name: Some("x".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!(
+        (status, msg.as_str()),
+        (400, "Can not update a finished job.")
+    );
+    t.api.delete_job(&j.id).await.expect("deleted");
+    let (status, msg) = api_error(t.api.get_job(&j.id).await);
+    assert_eq!((status, msg), (404, format!("Job not found [id={}]", j.id)));
+}

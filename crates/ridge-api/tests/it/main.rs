@@ -1,0 +1,17 @@
+//! The integration tests of `ridge-api`, as one binary: the API through its router, with a real
+//! SQLite store and package store in a temporary directory and stand-in workers (see
+//! `harness.rs`). What needs real workers, processes, restarts of a process or the CLI is tested
+//! end to end in `crates/ridge/tests`.
+
+mod aliases;
+mod executions;
+mod functions;
+mod harness;
+mod info;
+mod jobs;
+mod quotas;
+mod runtimes;
+mod tenancy;
+mod versions;
+mod webhooks;
+mod workers;
