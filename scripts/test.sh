@@ -1,35 +1,12 @@
 #!/usr/bin/env bash
 # Runs Ridge's whole test suite. It first installs what the tests need that cargo does not
-# bring: Debian's clang-14 toolchain for wasm32-wasi (the WebAssembly runtime's C test guests),
-# and, into venvs under target/ that later runs reuse, the unchanged `openstack` CLI
-# (python-openstackclient + python-qinlingclient) for the compatibility tests and OpenStack
-# Keystone (PyPI `keystone` 30.x) for the `keystone` auth mode test, which starts it itself.
+# bring (scripts/test-deps.sh: clang-14 for the wasm C guests, the `openstack` CLI and
+# Keystone in venvs under target/), then runs every test with nextest (or cargo test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-wasm_c=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
-if ! dpkg -s "${wasm_c[@]}" >/dev/null 2>&1; then
-  echo "installing ${wasm_c[*]} (C to WebAssembly, for the wasm tests)" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${wasm_c[@]}"
-fi
-
-# The real interpreter, not a pyenv shim (a shim adds ~60 ms to every start).
-python=$(command -v python3)
-python=$("$python" -c 'import sys; print(sys.executable)')
-
-venv=target/openstack-venv
-if [ ! -x "$venv/bin/openstack" ] || ! "$venv/bin/python" -c 'import qinlingclient' 2>/dev/null; then
-  echo "installing the openstack CLI into $venv" >&2
-  rm -rf "$venv"
-  mkdir -p target
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'python-openstackclient' 'python-qinlingclient==5.1.1'
-fi
-export RIDGE_OPENSTACK_CLI="$PWD/$venv/bin/openstack"
+scripts/test-deps.sh
+export RIDGE_OPENSTACK_CLI="$PWD/target/openstack-venv/bin/openstack"
 RIDGE_KEYSTONE_VENV=$(scripts/keystone-venv.sh)
 export RIDGE_KEYSTONE_VENV
 
