@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ridge_core::{Execution, Function};
+use ridge_core::{Execution, Function, Runtime};
 use ridge_runtime::{Invocation, Runtime as RuntimeAdapter, StartError, Worker, WorkerSpec};
 use ridge_store::ExecutionOutcome;
 
@@ -18,8 +18,9 @@ pub(crate) async fn run(
     engine: &Engine,
     mut execution: Execution,
     function: Function,
+    runtime: Runtime,
 ) -> Execution {
-    let outcome = match execute(engine, &execution, &function).await {
+    let outcome = match execute(engine, &execution, &function, &runtime).await {
         Some(outcome) => outcome,
         // Claimed elsewhere, or deleted while it waited: nothing of ours to record.
         None => return reload(engine, execution).await,
@@ -98,15 +99,9 @@ async fn execute(
     engine: &Engine,
     execution: &Execution,
     function: &Function,
+    runtime: &Runtime,
 ) -> Option<ExecutionOutcome> {
     let queued = Queued(engine);
-    let runtime = match engine.store.get_runtime(function.runtime_id).await {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(execution = %execution.id, error = %e, "cannot load the function's runtime");
-            return claim(engine, execution).await.then(outcome::platform_error);
-        }
-    };
     let Some(adapter) = runtime.kind().and_then(|k| engine.adapter(&k)) else {
         tracing::error!(execution = %execution.id, image = %runtime.image, "no runtime adapter for this image");
         return claim(engine, execution).await.then(outcome::platform_error);

@@ -5,16 +5,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ridge_core::{Execution, Function, FunctionId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus};
+use ridge_core::tenancy::Quotas;
+use ridge_core::{
+    Execution, ExecutionId, ExecutionStatus, Function, FunctionId, FunctionPatch, ProjectId,
+    Runtime, RuntimeId, RuntimeKind, RuntimeStatus,
+};
 use ridge_package::PackageStore;
 use ridge_runtime::{Runtime as RuntimeAdapter, Worker};
 use ridge_store::Store;
 use tokio::task::JoinHandle;
 
+use crate::admission::Admission;
 use crate::capacity::Capacity;
+use crate::error::EngineError;
+use crate::functions::{Functions, NewFunction, Upload};
 use crate::metrics::{FunctionLabels, Metrics};
 use crate::policy::ScalingPolicy;
-use crate::pool::{Fingerprint, Pool, PoolKey};
+use crate::pool::{Pool, PoolKey};
+use crate::request::{ExecutionRequest, Started};
+use crate::resolve::resolve;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -29,6 +38,8 @@ pub struct EngineConfig {
     pub max_queue_length: usize,
     /// Longest a sync execution waits for a worker before it ends `error`.
     pub max_queue_wait: Duration,
+    /// Per-project quota defaults (a project's overrides are in the store).
+    pub quotas: Quotas,
 }
 
 impl Default for EngineConfig {
@@ -40,18 +51,9 @@ impl Default for EngineConfig {
             worker_memory_budget: crate::capacity::worker_memory_budget(0.5),
             max_queue_length: 10_000,
             max_queue_wait: Duration::from_secs(60),
+            quotas: Quotas::default(),
         }
     }
-}
-
-/// The queue is full: the caller should answer 429.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "too many executions are waiting for a worker ({waiting}, the limit is {limit}): retry later, or raise `max_queue_length`"
-)]
-pub struct QueueFull {
-    pub waiting: usize,
-    pub limit: usize,
 }
 
 /// One live worker, as the workers API lists it.
@@ -84,6 +86,7 @@ pub struct Engine {
     /// Executions submitted and not yet recorded as finished (for draining).
     pub(crate) in_flight: AtomicUsize,
     pub(crate) metrics: Metrics,
+    admission: Admission,
     pub(crate) config: EngineConfig,
 }
 
@@ -108,13 +111,14 @@ impl Engine {
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             metrics,
+            admission: Admission::new(config.quotas),
             config,
         })
     }
 
     /// Checks every runtime kind on this host, resolves what a previous run left unfinished,
     /// and starts the idle reaper. Call once at start-up.
-    pub async fn start(self: &Arc<Self>) -> Result<(), ridge_store::StoreError> {
+    pub async fn boot(self: &Arc<Self>) -> Result<(), ridge_store::StoreError> {
         for (kind, adapter) in &self.adapters {
             let found = adapter.check().await.map_err(|e| e.to_string());
             match &found {
@@ -208,36 +212,127 @@ impl Engine {
         self.adapters.get(kind).cloned()
     }
 
+    /// Starts an execution, whatever asked for it: resolves the target (once), admits it
+    /// (quotas, rate, queue length), records it as `running` (counting it on the function or
+    /// version) and submits it. Nothing is written when it is refused.
+    pub async fn start(
+        self: &Arc<Self>,
+        request: ExecutionRequest,
+    ) -> Result<Started, EngineError> {
+        let resolved = resolve(self.store.as_ref(), &request.project, request.target).await?;
+        let project = &resolved.function.project_id;
+        // Every origin is admitted alike: a job or a webhook counts against its project's
+        // quotas and this node's queue as an API call does.
+        if let Err(refused) = self
+            .admission
+            .admit_execution(
+                self.store.as_ref(),
+                project,
+                self.queue_length(),
+                self.config.max_queue_length,
+            )
+            .await
+        {
+            tracing::debug!(origin = %request.origin, %project, reason = %refused, "execution refused");
+            return Err(refused);
+        }
+        let execution = Execution {
+            id: ExecutionId::new(),
+            project_id: project.clone(),
+            function_id: resolved.function.id,
+            function_version: resolved.version,
+            function_alias: resolved.alias.map(String::from),
+            description: request.description,
+            status: ExecutionStatus::Running,
+            sync: request.sync,
+            input: request.input,
+            result: None,
+            started_at: None,
+            created_at: ridge_core::time::now(),
+            updated_at: None,
+        };
+        self.store.create_execution(&execution).await?;
+        let finished = self.submit(execution.clone(), resolved.function, resolved.runtime);
+        Ok(Started::new(execution, finished))
+    }
+
     /// Runs a stored `running` execution on a worker and records its outcome. The work happens
     /// in its own task, so a sync caller that goes away does not abandon the execution; a sync
     /// caller awaits the handle, an async one drops it.
-    pub fn submit(
+    pub(crate) fn submit(
         self: &Arc<Self>,
         execution: Execution,
         function: Function,
+        runtime: Runtime,
     ) -> JoinHandle<Execution> {
         let engine = self.clone();
         self.queued.fetch_add(1, Ordering::SeqCst);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let done = crate::dispatch::run(&engine, execution, function).await;
+            let done = crate::dispatch::run(&engine, execution, function, runtime).await;
             engine.in_flight.fetch_sub(1, Ordering::SeqCst);
             done
         })
     }
 
-    /// Whether a new execution may be accepted. Checked before the execution is stored, so a
-    /// refused one leaves nothing behind.
-    pub fn admission(&self) -> Result<(), QueueFull> {
-        let waiting = self.queued.load(Ordering::SeqCst);
-        if waiting >= self.config.max_queue_length {
-            Err(QueueFull {
-                waiting,
-                limit: self.config.max_queue_length,
-            })
-        } else {
-            Ok(())
+    /// The quotas in force for `project`: the defaults with its overrides.
+    pub async fn quotas(&self, project: &ProjectId) -> Result<Quotas, EngineError> {
+        self.admission.in_force(self.store.as_ref(), project).await
+    }
+
+    fn functions(&self) -> Functions<'_> {
+        Functions {
+            store: self.store.as_ref(),
+            packages: self.packages.as_ref(),
+            admission: &self.admission,
         }
+    }
+
+    /// Creates a function with its package, within the project's quotas.
+    pub async fn create_function(
+        &self,
+        new: NewFunction,
+        upload: Upload,
+    ) -> Result<Function, EngineError> {
+        self.functions().create(new, upload).await
+    }
+
+    /// Changes `function` (as the caller read it) by `patch` and, with `upload`, replaces its
+    /// package. When it now runs differently its workers are released; a replaced package is
+    /// removed unless a version still uses it.
+    pub async fn update_function(
+        &self,
+        function: Function,
+        patch: FunctionPatch,
+        upload: Option<Upload>,
+    ) -> Result<Function, EngineError> {
+        let functions = self.functions();
+        let updated = functions.update(function, patch, upload).await?;
+        if updated.runs_differently {
+            self.release_function(updated.function.id).await;
+        }
+        if let Some(md5) = &updated.replaced {
+            functions.remove_if_unused(&updated.function, md5).await?;
+        }
+        Ok(updated.function)
+    }
+
+    /// Deletes the function, its executions, its workers and its packages.
+    pub async fn delete_function(&self, function: &Function) -> Result<(), EngineError> {
+        self.store.delete_function(function.id).await?;
+        self.release_function(function.id).await;
+        self.functions().remove_all(function).await;
+        Ok(())
+    }
+
+    /// Removes a package of the function unless its code or a version still uses it (after a
+    /// version was deleted).
+    pub async fn remove_package_if_unused(
+        &self,
+        function: &Function,
+        md5: &str,
+    ) -> Result<(), EngineError> {
+        self.functions().remove_if_unused(function, md5).await
     }
 
     /// Executions waiting for a worker on this node.
@@ -365,31 +460,24 @@ impl Engine {
         self.metrics.encode()
     }
 
-    /// The pool for this function's current code and limits. A pool made for older code is
-    /// retired (its idle workers stopped, its busy ones stopped when they finish).
+    /// The pool for this function's current [run shape](ridge_core::RunShape). A pool made for
+    /// another shape is retired (its idle workers stopped, its busy ones stopped when they finish).
     pub(crate) async fn pool_for(
         &self,
         function: &Function,
         version: i64,
         runtime_id: RuntimeId,
     ) -> Arc<Pool> {
-        let fingerprint = Fingerprint {
-            md5sum: function.code.md5sum().to_owned(),
-            entry: function.entry.clone(),
-            limits: function.limits,
-            network: function.network,
-        };
+        let shape = function.run_shape();
         let key = (function.id, version);
         let (pool, stale) = {
             let mut pools = lock(&self.pools);
             match pools.get(&key) {
-                Some(pool) if pool.fingerprint == fingerprint && !pool.is_retired() => {
-                    (pool.clone(), None)
-                }
+                Some(pool) if pool.shape == shape && !pool.is_retired() => (pool.clone(), None),
                 _ => {
                     let pool = Pool::new(
                         runtime_id,
-                        fingerprint,
+                        shape,
                         self.config.scaling,
                         self.capacity.clone(),
                     );

@@ -10,18 +10,27 @@
 //! The engine does not parse requests or know HTTP; it does not spawn processes itself (that is
 //! `ridge-runtime`).
 
+mod admission;
 mod capacity;
 mod dispatch;
 mod engine;
+mod error;
+mod functions;
 pub mod jobs;
 mod metrics;
 mod outcome;
 pub mod policy;
 mod pool;
+pub mod rate;
 mod recovery;
-pub mod resolve;
+mod request;
+mod resolve;
+#[cfg(test)]
+mod testing;
 
 pub use capacity::{host_memory, worker_memory_budget};
-pub use engine::{Engine, EngineConfig, PoolStats, QueueFull, WorkerInfo};
+pub use engine::{Engine, EngineConfig, PoolStats, WorkerInfo};
+pub use error::EngineError;
+pub use functions::{NewFunction, Upload};
 pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};
-pub use resolve::{NewExecution, ResolveError, Resolved};
+pub use request::{ExecutionRequest, Origin, RunTarget, Started};

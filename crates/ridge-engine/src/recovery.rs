@@ -27,9 +27,9 @@ impl Engine {
                 interrupted += 1;
                 continue;
             }
-            match crate::resolve::function_for(self.store.as_ref(), &execution).await {
-                Ok(function) => {
-                    drop(self.submit(execution, function));
+            match crate::resolve::resolve_stored(self.store.as_ref(), &execution).await {
+                Ok((function, runtime)) => {
+                    drop(self.submit(execution, function, runtime));
                     requeued += 1;
                 }
                 Err(e) => {
