@@ -126,10 +126,10 @@ impl JobScheduler {
             chrono::Duration::from_std((self.config.tick * 2).max(Duration::from_secs(5)))
                 .unwrap_or(chrono::Duration::MAX);
         let mut started = 0;
-        for job in engine.store.due_jobs(now).await? {
+        for job in engine.store().due_jobs(now).await? {
             let decision = decide(&job, now, late_after, self.config.missed);
             if !engine
-                .store
+                .store()
                 .claim_job(job.id, job.next_execution_time, &decision.claim)
                 .await?
             {
@@ -272,6 +272,7 @@ mod tests {
                 .finish_execution(holding.id, &done)
                 .await
                 .expect("finish")
+                .is_some()
         );
         assert_eq!(
             scheduler

@@ -10,6 +10,7 @@
 //! The engine does not parse requests or know HTTP; it does not spawn processes itself (that is
 //! `ridge-runtime`).
 
+mod adapters;
 mod admission;
 mod capacity;
 mod dispatch;
@@ -21,6 +22,7 @@ mod metrics;
 mod outcome;
 pub mod policy;
 mod pool;
+mod pools;
 pub mod rate;
 mod recovery;
 mod request;
@@ -29,8 +31,9 @@ mod resolve;
 mod testing;
 
 pub use capacity::{host_memory, worker_memory_budget};
-pub use engine::{Engine, EngineConfig, PoolStats, WorkerInfo};
+pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
 pub use functions::{NewFunction, Upload};
 pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};
+pub use pools::{PoolStats, WorkerInfo};
 pub use request::{ExecutionRequest, Origin, RunTarget, Started};
