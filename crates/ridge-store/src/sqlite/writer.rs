@@ -8,7 +8,7 @@
 //! batch, so batches grow with the load and an idle store adds no latency.
 //!
 //! One write must not fail another. A failed compare-and-swap is not an error (it is answered
-//! `false`). Each write is shaped so that its expected failures (a missing function or version)
+//! `false`, or no row for a finish). Each write is shaped so that its expected failures (a missing function or version)
 //! happen before it has changed anything, so the batch carries on without it. Any other error
 //! (disk full, I/O, a busy database) rolls the batch back, and its writes are retried one
 //! transaction each, so that only the write that fails sees the error.
