@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ridge_core::InvalidInput;
 use ridge_core::api::Fault;
+use ridge_engine::EngineError;
 use ridge_package::PackageError;
 use ridge_store::StoreError;
 
@@ -84,13 +85,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<ridge_engine::ResolveError> for ApiError {
-    fn from(e: ridge_engine::ResolveError) -> Self {
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
         match e {
-            ridge_engine::ResolveError::Store(e) => e.into(),
-            e @ ridge_engine::ResolveError::RuntimeUnavailable { .. } => {
-                ApiError::Conflict(e.to_string())
-            }
+            EngineError::Store(e) => e.into(),
+            EngineError::Package(e) => e.into(),
+            EngineError::RuntimeUnavailable { .. } => ApiError::Conflict(e.to_string()),
+            EngineError::FunctionQuota { .. }
+            | EngineError::PackageQuota { .. }
+            | EngineError::FunctionHasRunningJobs { .. } => ApiError::Forbidden(e.to_string()),
+            EngineError::RateQuota { .. }
+            | EngineError::ConcurrencyQuota { .. }
+            | EngineError::QueueFull { .. } => ApiError::TooManyRequests(e.to_string()),
+            EngineError::ChecksumUnchanged { .. } => ApiError::BadRequest(e.to_string()),
+            EngineError::Lost(_) => ApiError::internal(e),
         }
     }
 }
@@ -104,12 +112,6 @@ impl From<PackageError> for ApiError {
             PackageError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             _ => ApiError::internal(e),
         }
-    }
-}
-
-impl From<ridge_engine::QueueFull> for ApiError {
-    fn from(e: ridge_engine::QueueFull) -> Self {
-        ApiError::TooManyRequests(e.to_string())
     }
 }
 

@@ -12,8 +12,6 @@ mod error;
 mod handlers;
 mod kwargs;
 mod query;
-pub mod quota;
-mod rate;
 pub mod webhook_guard;
 
 use std::sync::Arc;
@@ -44,8 +42,6 @@ pub struct AppState {
     pub webhook_limiter: Arc<webhook_guard::RateLimiter>,
     /// How a request's token becomes a caller (`none`, `token` or `keystone`).
     pub auth: Arc<auth::Auth>,
-    /// Per-project quota defaults and rate buckets.
-    pub quotas: Arc<quota::QuotaPolicy>,
     /// What token expiry is decided by ([`ridge_core::SystemClock`] in the server).
     pub clock: Arc<dyn Clock>,
 }

@@ -19,7 +19,7 @@ use ridge_core::WebhookId;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::rate::Buckets;
+use ridge_engine::rate::Buckets;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 

@@ -27,6 +27,90 @@ pub struct Function {
     pub updated_at: Option<Timestamp>,
 }
 
+impl Function {
+    /// What this function's workers are started with.
+    pub fn run_shape(&self) -> RunShape {
+        RunShape {
+            md5sum: self.code.md5sum().to_owned(),
+            entry: self.entry.clone(),
+            limits: self.limits,
+            network: self.network,
+        }
+    }
+}
+
+/// What a function's workers are started with: its package, entry, limits and network. This is
+/// the one definition of "runs differently": two functions with the same shape run alike, and
+/// any difference means a worker started for one must not serve the other (the engine keys its
+/// pools on it, and an update that changes it releases the function's workers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunShape {
+    pub md5sum: String,
+    pub entry: Entry,
+    pub limits: Limits,
+    pub network: NetworkAccess,
+}
+
+impl RunShape {
+    /// Qinling's narrower rule for updates under a running job: whether the package, entry, cpu
+    /// or memory differ. A new timeout (Qinling) or network (Ridge) may change under a job.
+    pub fn differs_in_code(&self, other: &RunShape) -> bool {
+        self.md5sum != other.md5sum
+            || self.entry != other.entry
+            || self.limits.cpu != other.limits.cpu
+            || self.limits.memory_size != other.limits.memory_size
+    }
+}
+
+/// A change to a function, parsed and validated at the edge: `None` leaves a field as it is. A
+/// new package travels beside the patch, because its bytes are not domain data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FunctionPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub entry: Option<Entry>,
+    /// The limits after the change (the edge merges the request into the current limits under
+    /// the server's policy).
+    pub limits: Option<Limits>,
+    pub network: Option<NetworkAccess>,
+}
+
+impl FunctionPatch {
+    /// The function as the patch leaves it at `at`, with `code` when a new package was stored.
+    pub fn apply(&self, function: &Function, code: Option<Code>, at: Timestamp) -> Function {
+        let mut changed = function.clone();
+        if let Some(name) = &self.name {
+            changed.name = Some(name.clone());
+        }
+        if let Some(description) = &self.description {
+            changed.description = Some(description.clone());
+        }
+        if let Some(entry) = &self.entry {
+            changed.entry = entry.clone();
+        }
+        if let Some(limits) = self.limits {
+            changed.limits = limits;
+        }
+        if let Some(network) = self.network {
+            changed.network = network;
+        }
+        if let Some(code) = code {
+            changed.code = code;
+        }
+        changed.updated_at = Some(at);
+        changed
+    }
+
+    /// Whether Qinling refuses the change while a job uses the function: a new package, or a
+    /// [code difference](RunShape::differs_in_code) in the rest of the patch.
+    pub fn changes_code(&self, function: &Function, new_package: bool, at: Timestamp) -> bool {
+        new_package
+            || function
+                .run_shape()
+                .differs_in_code(&self.apply(function, None, at).run_shape())
+    }
+}
+
 /// The network a function's workers get. Loopback only unless the function was granted
 /// outbound access (and the operator allows such grants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -236,6 +320,77 @@ mod tests {
             code.to_json(),
             json!({"source": "package", "md5sum": "d41d8cd98f00b204e9800998ecf8427e"})
         );
+    }
+
+    fn function() -> Function {
+        let at = crate::time::now();
+        Function {
+            id: FunctionId::new(),
+            project_id: ProjectId::default_project(),
+            name: Some("f".into()),
+            description: None,
+            runtime_id: RuntimeId::new(),
+            code: Code::Package {
+                md5sum: "aa".into(),
+            },
+            entry: Entry::default_entry(),
+            limits: Limits {
+                cpu: 100,
+                memory_size: 33_554_432,
+                timeout: 5,
+            },
+            network: NetworkAccess::Loopback,
+            count: 0,
+            latest_version: 0,
+            created_at: at,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn patches_change_what_they_name_and_shapes_say_what_runs_differently() {
+        let f = function();
+        let at = crate::time::now();
+        let renamed = FunctionPatch {
+            name: Some("g".into()),
+            limits: Some(f.limits),
+            ..FunctionPatch::default()
+        };
+        let g = renamed.apply(&f, None, at);
+        assert_eq!((g.name.as_deref(), g.updated_at), (Some("g"), Some(at)));
+        assert_eq!(g.run_shape(), f.run_shape(), "a new name runs alike");
+        assert!(!renamed.changes_code(&f, false, at));
+        assert!(renamed.changes_code(&f, true, at), "a package is code");
+
+        let longer = FunctionPatch {
+            limits: Some(Limits {
+                timeout: 9,
+                ..f.limits
+            }),
+            network: Some(NetworkAccess::Outbound),
+            ..FunctionPatch::default()
+        };
+        assert_ne!(longer.apply(&f, None, at).run_shape(), f.run_shape());
+        assert!(
+            !longer.changes_code(&f, false, at),
+            "Qinling lets a timeout change under a job"
+        );
+        let bigger = FunctionPatch {
+            limits: Some(Limits {
+                cpu: 200,
+                ..f.limits
+            }),
+            ..FunctionPatch::default()
+        };
+        assert!(bigger.changes_code(&f, false, at));
+        let repackaged = FunctionPatch::default().apply(
+            &f,
+            Some(Code::Package {
+                md5sum: "bb".into(),
+            }),
+            at,
+        );
+        assert!(repackaged.run_shape().differs_in_code(&f.run_shape()));
     }
 
     #[test]

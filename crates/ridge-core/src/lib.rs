@@ -29,7 +29,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::InvalidInput;
 pub use execution::{Execution, ExecutionInput, ExecutionResult, ExecutionStatus};
 pub use filter::{Filter, FilterOp};
-pub use function::{Code, Entry, Function, NetworkAccess};
+pub use function::{Code, Entry, Function, FunctionPatch, NetworkAccess, RunShape};
 pub use ids::{
     AliasId, ExecutionId, FunctionId, JobId, ProjectId, RuntimeId, VersionId, WebhookId,
 };

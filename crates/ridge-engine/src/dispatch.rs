@@ -1,269 +1,550 @@
-//! One execution, from a pool lease to a recorded outcome.
+//! The [`Dispatcher`]: one recorded execution, from the queue to a stored outcome.
+//!
+//! Its steps: [acquire](Dispatcher::acquire) a worker slot from the pool and claim the execution
+//! in the store (compare-and-swap), [cold start](Dispatcher::cold_start) a worker when the slot
+//! has none, [invoke](Dispatcher::invoke) it, and [finish](Dispatcher::finish) by writing the
+//! outcome, which gives back the stored row.
+//!
+//! Time limits: the wait in the queue does not count against the function. From the claim on,
+//! the function's `timeout` is the longest the execution may take: the cold start (if any) and
+//! the call share one deadline, so no execution runs past its limit.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use ridge_core::{Execution, Function};
-use ridge_runtime::{Invocation, Runtime as RuntimeAdapter, StartError, Worker, WorkerSpec};
-use ridge_store::ExecutionOutcome;
+use ridge_core::{Execution, Function, Runtime};
+use ridge_package::PackageStore;
+use ridge_runtime::{Invocation, StartError, Worker, WorkerSpec};
+use ridge_store::{ExecutionOutcome, Store};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::engine::Engine;
-use crate::metrics::{FunctionLabels, StatusLabels};
+use crate::adapters::{Adapter, Adapters};
+use crate::metrics::{FunctionLabels, Metrics, StatusLabels};
 use crate::outcome;
-use crate::pool::{Lease, Pool};
+use crate::pool::Lease;
+use crate::pools::Pools;
 
-/// Runs the execution and records how it ended. Returns the execution as stored afterwards.
-pub(crate) async fn run(
-    engine: &Engine,
-    mut execution: Execution,
-    function: Function,
-) -> Execution {
-    let outcome = match execute(engine, &execution, &function).await {
-        Some(outcome) => outcome,
-        // Claimed elsewhere, or deleted while it waited: nothing of ours to record.
-        None => return reload(engine, execution).await,
-    };
-    engine
-        .metrics
-        .executions
-        .get_or_create(&StatusLabels {
-            function: function.id.to_string(),
-            status: outcome.status.to_string(),
-        })
-        .inc();
-    if let Some(took) = outcome.result.duration {
-        engine
-            .metrics
-            .duration
-            .get_or_create(&FunctionLabels {
-                function: function.id.to_string(),
-            })
-            .observe(took);
-    }
-    match engine.store.finish_execution(execution.id, &outcome).await {
-        Ok(true) => {
-            execution.status = outcome.status;
-            execution.result = Some(outcome.result);
-            execution.updated_at = Some(ridge_core::time::now());
-            execution
-        }
-        Ok(false) => reload(engine, execution).await,
-        Err(e) => {
-            tracing::error!(execution = %execution.id, error = %e, "cannot record execution outcome");
-            execution.status = outcome.status;
-            execution.result = Some(outcome.result);
-            execution
-        }
+/// What dispatch needs from the engine's configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DispatchConfig {
+    /// Cap on the stdout+stderr kept per execution, in bytes.
+    pub log_cap: usize,
+    /// Longest a sync execution waits for a worker before it ends `error`.
+    pub max_queue_wait: Duration,
+}
+
+/// Runs recorded executions: holds what that takes (the store, packages, adapters, pools and
+/// metrics) and how many executions this node holds, and never the engine itself.
+pub(crate) struct Dispatcher {
+    store: Arc<dyn Store>,
+    packages: Arc<dyn PackageStore>,
+    adapters: Arc<Adapters>,
+    pools: Arc<Pools>,
+    metrics: Arc<Metrics>,
+    config: DispatchConfig,
+    /// Cold starts allowed to run at once on this host (see [`cold_start_permits`]).
+    cold_starts: Semaphore,
+    load: Arc<Load>,
+}
+
+/// How many executions this node holds: submitted and waiting for a worker, and submitted and
+/// not yet finished. Counted by the guards [`Waiting`] and [`InFlight`] only.
+#[derive(Debug, Default)]
+struct Load {
+    waiting: AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+/// An execution waiting for a worker: counted from [`Dispatcher::submit`] until it holds one
+/// (or ends), however that happens.
+struct Waiting(Arc<Load>);
+
+impl Waiting {
+    fn new(load: &Arc<Load>) -> Self {
+        load.waiting.fetch_add(1, Ordering::SeqCst);
+        Self(load.clone())
     }
 }
 
-async fn reload(engine: &Engine, execution: Execution) -> Execution {
-    engine
-        .store
-        .get_execution(execution.id)
-        .await
-        .unwrap_or(execution)
-}
-
-/// Leaves the queue count when dropped, however the wait ends.
-struct Queued<'a>(&'a Engine);
-
-impl Drop for Queued<'_> {
+impl Drop for Waiting {
     fn drop(&mut self) {
-        self.0.queued.fetch_sub(1, Ordering::SeqCst);
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Waits for a lease: from the pool, freeing host memory held by idle workers of other pools
-/// when the budget is spent, or waiting for memory to be given back.
-async fn lease(engine: &Engine, pool: &Arc<Pool>) -> Lease {
-    loop {
-        let freed = engine.capacity.freed.notified();
-        tokio::pin!(freed);
-        freed.as_mut().enable();
-        match pool.acquire().await {
-            Ok(lease) => return lease,
-            Err(_no_capacity) => {
-                if !engine.evict_one_idle().await {
-                    freed.await;
+/// An execution submitted and not yet finished (for draining).
+struct InFlight(Arc<Load>);
+
+impl InFlight {
+    fn new(load: &Arc<Load>) -> Self {
+        load.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self(load.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The function's `timeout` for one execution, counted from its claim: the cold start (if any)
+/// and the call share it.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    claimed: Instant,
+    at: Instant,
+}
+
+impl Deadline {
+    fn from_now(timeout_secs: u32) -> Self {
+        let claimed = Instant::now();
+        Self {
+            claimed,
+            at: claimed + Duration::from_secs(u64::from(timeout_secs)),
+        }
+    }
+
+    /// Time used since the claim: what an execution that ran out of time reports as its
+    /// duration (about its whole timeout).
+    fn spent(&self) -> Duration {
+        self.claimed.elapsed()
+    }
+}
+
+/// How [`Dispatcher::acquire`] ended.
+enum Acquired<'a> {
+    /// The execution is claimed and holds a slot; a cold one holds a cold-start permit too.
+    Claimed {
+        lease: Lease,
+        starting: Option<SemaphorePermit<'a>>,
+    },
+    /// It ended before a worker: with this outcome, or not ours to record (`None`).
+    Ended(Option<ExecutionOutcome>),
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        packages: Arc<dyn PackageStore>,
+        adapters: Arc<Adapters>,
+        pools: Arc<Pools>,
+        metrics: Arc<Metrics>,
+        config: DispatchConfig,
+    ) -> Self {
+        Self {
+            store,
+            packages,
+            adapters,
+            pools,
+            metrics,
+            config,
+            cold_starts: Semaphore::new(cold_start_permits()),
+            load: Arc::default(),
+        }
+    }
+
+    /// Executions waiting for a worker on this node.
+    pub fn waiting(&self) -> usize {
+        self.load.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Executions submitted and not yet finished on this node.
+    pub fn in_flight(&self) -> usize {
+        self.load.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Runs a recorded `running` execution in its own task, so that a sync caller that goes
+    /// away does not abandon it; the task ends with the execution as stored afterwards.
+    pub fn submit(
+        self: &Arc<Self>,
+        execution: Execution,
+        function: Function,
+        runtime: Runtime,
+    ) -> JoinHandle<Execution> {
+        let waiting = Waiting::new(&self.load);
+        let in_flight = InFlight::new(&self.load);
+        let dispatcher = self.clone();
+        tokio::spawn(async move {
+            let outcome = dispatcher
+                .execute(waiting, &execution, &function, &runtime)
+                .await;
+            let done = match outcome {
+                Some(outcome) => dispatcher.finish(execution, &function, outcome).await,
+                // Claimed elsewhere, or deleted while it waited: nothing of ours to record.
+                None => dispatcher.reload(execution).await,
+            };
+            drop(in_flight);
+            done
+        })
+    }
+
+    /// `None` when the execution was not ours to run (the compare-and-swap claim lost).
+    async fn execute(
+        &self,
+        waiting: Waiting,
+        execution: &Execution,
+        function: &Function,
+        runtime: &Runtime,
+    ) -> Option<ExecutionOutcome> {
+        let Some(adapter) = self.adapters.for_runtime(runtime) else {
+            tracing::error!(execution = %execution.id, image = %runtime.image, "no runtime adapter for this image");
+            return self.claim(execution).await.then(outcome::platform_error);
+        };
+        let (lease, starting) = match self.acquire(waiting, execution, function, runtime).await {
+            Acquired::Claimed { lease, starting } => (lease, starting),
+            Acquired::Ended(outcome) => return outcome,
+        };
+        let deadline = Deadline::from_now(function.limits.timeout);
+        let lease = if lease.is_warm() {
+            lease
+        } else {
+            let started = self
+                .cold_start(lease, &adapter, execution, function, deadline)
+                .await;
+            drop(starting);
+            match started {
+                Ok(lease) => lease,
+                Err(outcome) => return Some(outcome),
+            }
+        };
+        Some(self.invoke(lease, execution, function, deadline).await)
+    }
+
+    /// Waits for a slot in the function version's pool (a sync execution for at most
+    /// `max_queue_wait`), and for a cold-start permit when the slot has no worker, then claims
+    /// the execution.
+    async fn acquire(
+        &self,
+        waiting: Waiting,
+        execution: &Execution,
+        function: &Function,
+        runtime: &Runtime,
+    ) -> Acquired<'_> {
+        let pool = self
+            .pools
+            .pool_for(function, execution.function_version, runtime.id)
+            .await;
+        let waited = Instant::now();
+        let lease = if execution.sync {
+            // A sync caller is waiting on the line: bound its wait. Async executions wait in
+            // the queue as long as it takes (they are rows in the store).
+            let wait = self.config.max_queue_wait;
+            match tokio::time::timeout(wait, self.pools.lease(&pool)).await {
+                Ok(lease) => lease,
+                Err(_) => {
+                    let claimed = self.claim(execution).await;
+                    return Acquired::Ended(claimed.then(|| outcome::capacity_exhausted(wait)));
                 }
             }
+        } else {
+            self.pools.lease(&pool).await
+        };
+        // A cold start waits for its turn in the queue, not on the function's clock.
+        let starting = if lease.is_warm() {
+            None
+        } else {
+            self.cold_starts.acquire().await.ok()
+        };
+        drop(waiting);
+        self.metrics
+            .queue_wait
+            .observe(waited.elapsed().as_secs_f64());
+        if !self.claim(execution).await {
+            lease.give_back().await;
+            return Acquired::Ended(None);
         }
+        Acquired::Claimed { lease, starting }
     }
-}
 
-/// `None` when the execution was not ours to run (the compare-and-swap claim lost).
-async fn execute(
-    engine: &Engine,
-    execution: &Execution,
-    function: &Function,
-) -> Option<ExecutionOutcome> {
-    let queued = Queued(engine);
-    let runtime = match engine.store.get_runtime(function.runtime_id).await {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(execution = %execution.id, error = %e, "cannot load the function's runtime");
-            return claim(engine, execution).await.then(outcome::platform_error);
-        }
-    };
-    let Some(adapter) = runtime.kind().and_then(|k| engine.adapter(&k)) else {
-        tracing::error!(execution = %execution.id, image = %runtime.image, "no runtime adapter for this image");
-        return claim(engine, execution).await.then(outcome::platform_error);
-    };
-    let pool = engine
-        .pool_for(function, execution.function_version, runtime.id)
-        .await;
-    let waited = Instant::now();
-    let mut lease = if execution.sync {
-        // A sync caller is waiting on the line: bound its wait. Async executions wait in the
-        // queue as long as it takes (they are rows in the store).
-        match tokio::time::timeout(engine.config.max_queue_wait, lease(engine, &pool)).await {
-            Ok(lease) => lease,
-            Err(_) => {
-                return claim(engine, execution)
-                    .await
-                    .then(|| outcome::capacity_exhausted(engine.config.max_queue_wait));
-            }
-        }
-    } else {
-        lease(engine, &pool).await
-    };
-    // A cold start waits for its turn in the queue, not on the function's clock.
-    let starting = if lease.is_warm() {
-        None
-    } else {
-        engine.cold_starts.acquire().await.ok()
-    };
-    drop(queued);
-    engine
-        .metrics
-        .queue_wait
-        .observe(waited.elapsed().as_secs_f64());
-    if !claim(engine, execution).await {
-        lease.give_back().await;
-        return None;
-    }
-    let timeout = Duration::from_secs(u64::from(function.limits.timeout));
-    let started = Instant::now();
-
-    if !lease.is_warm() {
-        match tokio::time::timeout(
-            timeout,
-            start_worker(engine, &adapter, function, execution.function_version),
-        )
-        .await
-        {
+    /// Starts a worker into the lease within the deadline; the outcome when it could not.
+    async fn cold_start(
+        &self,
+        mut lease: Lease,
+        adapter: &Adapter,
+        execution: &Execution,
+        function: &Function,
+        deadline: Deadline,
+    ) -> Result<Lease, ExecutionOutcome> {
+        let started = Instant::now();
+        let start = self.start_worker(adapter, function, execution.function_version);
+        match tokio::time::timeout_at(deadline.at, start).await {
             Ok(Ok(worker)) => {
                 let labels = FunctionLabels {
                     function: function.id.to_string(),
                 };
-                engine.metrics.cold_starts.get_or_create(&labels).inc();
-                engine
-                    .metrics
+                self.metrics.cold_starts.get_or_create(&labels).inc();
+                self.metrics
                     .cold_start_seconds
                     .observe(started.elapsed().as_secs_f64());
                 lease.set_worker(worker);
+                Ok(lease)
             }
             Ok(Err(StartError::Load { message, logs })) => {
                 lease.discard().await;
-                return Some(outcome::load_failed(
-                    execution.id,
-                    message,
-                    logs,
-                    started.elapsed(),
-                ));
+                let took = started.elapsed();
+                Err(outcome::load_failed(execution.id, message, logs, took))
             }
             Ok(Err(e @ StartError::Spawn { .. })) => {
                 tracing::error!(execution = %execution.id, error = %e, "cannot start a worker");
                 lease.discard().await;
-                return Some(outcome::platform_error());
+                Err(outcome::platform_error())
             }
             Err(_) => {
                 lease.discard().await;
-                return Some(outcome::timed_out(
-                    execution.id,
-                    function.limits.timeout,
-                    started.elapsed(),
-                ));
+                let limit = function.limits.timeout;
+                Err(outcome::timed_out(execution.id, limit, deadline.spent()))
             }
         }
     }
 
-    drop(starting);
-
-    let invocation = Invocation {
-        execution_id: execution.id,
-        input: execution.input.clone(),
-    };
-    let invoked = Instant::now();
-    let worker = lease
-        .worker()
-        .expect("the lease holds a worker: warm, or just started");
-    let result = tokio::time::timeout(timeout, worker.invoke(&invocation)).await;
-    let took = invoked.elapsed();
-    Some(match result {
-        Ok(Ok(done)) => {
-            lease.give_back().await;
-            outcome::completed(done, took)
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(execution = %execution.id, error = %e, "worker failed during the execution");
-            lease.discard().await;
-            outcome::worker_failed(e, took)
-        }
-        Err(_) => {
-            // A function that exhausted its memory or processes (a fork bomb under a small
-            // memory limit churns until the timeout) failed for that reason, not for time.
-            let exhausted = worker.hit_resource_limit();
-            lease.discard().await;
-            if exhausted {
-                outcome::resources_exhausted(execution.id, took)
-            } else {
-                outcome::timed_out(execution.id, function.limits.timeout, took)
+    /// Calls the lease's worker until the deadline; a worker that fails or runs out of time is
+    /// discarded, a healthy one given back.
+    async fn invoke(
+        &self,
+        mut lease: Lease,
+        execution: &Execution,
+        function: &Function,
+        deadline: Deadline,
+    ) -> ExecutionOutcome {
+        let invocation = Invocation {
+            execution_id: execution.id,
+            input: execution.input.clone(),
+        };
+        let invoked = Instant::now();
+        let worker = lease
+            .worker()
+            .expect("the lease holds a worker: warm, or just started");
+        let result = tokio::time::timeout_at(deadline.at, worker.invoke(&invocation)).await;
+        let took = invoked.elapsed();
+        match result {
+            Ok(Ok(done)) => {
+                lease.give_back().await;
+                outcome::completed(done, took)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(execution = %execution.id, error = %e, "worker failed during the execution");
+                lease.discard().await;
+                outcome::worker_failed(e, took)
+            }
+            Err(_) => {
+                // A function that exhausted its memory or processes (a fork bomb under a small
+                // memory limit churns until the timeout) failed for that reason, not for time.
+                let exhausted = worker.hit_resource_limit();
+                lease.discard().await;
+                let spent = deadline.spent();
+                if exhausted {
+                    outcome::resources_exhausted(execution.id, spent)
+                } else {
+                    outcome::timed_out(execution.id, function.limits.timeout, spent)
+                }
             }
         }
-    })
-}
+    }
 
-/// Claims the execution for this engine; false if it was claimed or deleted meanwhile.
-async fn claim(engine: &Engine, execution: &Execution) -> bool {
-    match engine
-        .store
-        .mark_execution_started(execution.id, ridge_core::time::now())
-        .await
-    {
-        Ok(claimed) => claimed,
-        Err(e) => {
-            tracing::error!(execution = %execution.id, error = %e, "cannot claim execution");
-            false
+    /// Records the outcome and returns the execution as the store has it now.
+    async fn finish(
+        &self,
+        execution: Execution,
+        function: &Function,
+        outcome: ExecutionOutcome,
+    ) -> Execution {
+        self.metrics
+            .executions
+            .get_or_create(&StatusLabels {
+                function: function.id.to_string(),
+                status: outcome.status.to_string(),
+            })
+            .inc();
+        if let Some(took) = outcome.result.duration {
+            self.metrics
+                .duration
+                .get_or_create(&FunctionLabels {
+                    function: function.id.to_string(),
+                })
+                .observe(took);
         }
+        match self.store.finish_execution(execution.id, &outcome).await {
+            Ok(Some(finished)) => finished,
+            // Deleted or finished elsewhere meanwhile.
+            Ok(None) => self.reload(execution).await,
+            Err(e) => {
+                tracing::error!(execution = %execution.id, error = %e, "cannot record execution outcome");
+                Execution {
+                    status: outcome.status,
+                    result: Some(outcome.result),
+                    ..execution
+                }
+            }
+        }
+    }
+
+    async fn reload(&self, execution: Execution) -> Execution {
+        self.store
+            .get_execution(execution.id)
+            .await
+            .unwrap_or(execution)
+    }
+
+    /// Claims the execution for this node; false if it was claimed or deleted meanwhile.
+    async fn claim(&self, execution: &Execution) -> bool {
+        match self
+            .store
+            .mark_execution_started(execution.id, ridge_core::time::now())
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::error!(execution = %execution.id, error = %e, "cannot claim execution");
+                false
+            }
+        }
+    }
+
+    /// Pre-warms up to `count` workers for the function version in the background (Qinling's
+    /// `scale_up`), within the pool limit and the host memory budget.
+    pub async fn prewarm(
+        self: &Arc<Self>,
+        function: Function,
+        version: i64,
+        runtime: &Runtime,
+        count: usize,
+    ) {
+        let Some(adapter) = self.adapters.for_runtime(runtime) else {
+            return;
+        };
+        let pool = self.pools.pool_for(&function, version, runtime.id).await;
+        let dispatcher = self.clone();
+        tokio::spawn(async move {
+            for _ in 0..count {
+                let Some(mut lease) = pool.try_start() else {
+                    break;
+                };
+                match dispatcher.start_worker(&adapter, &function, version).await {
+                    Ok(worker) => {
+                        lease.set_worker(worker);
+                        lease.give_back().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(function = %function.id, error = %e, "cannot pre-warm a worker");
+                        lease.discard().await;
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Unpacks the function's package (once) and starts a worker that has loaded it.
+    async fn start_worker(
+        &self,
+        adapter: &Adapter,
+        function: &Function,
+        version: i64,
+    ) -> Result<Box<dyn Worker>, StartError> {
+        let package_dir = self
+            .packages
+            .unpacked(&function.project_id, function.id, function.code.md5sum())
+            .await
+            .map_err(|e| StartError::Spawn {
+                detail: format!("cannot unpack the function's package: {e}"),
+                source: None,
+            })?;
+        let spec = WorkerSpec {
+            function_id: function.id,
+            function_version: version,
+            package_dir,
+            entry: function.entry.clone(),
+            limits: function.limits,
+            network: function.network,
+            log_cap: self.config.log_cap,
+        };
+        adapter.start(&spec).await
     }
 }
 
-/// Unpacks the function's package (once) and starts a worker that has loaded it.
-pub(crate) async fn start_worker(
-    engine: &Engine,
-    adapter: &Arc<dyn RuntimeAdapter>,
-    function: &Function,
-    version: i64,
-) -> Result<Box<dyn Worker>, StartError> {
-    let package_dir = engine
-        .packages
-        .unpacked(&function.project_id, function.id, function.code.md5sum())
-        .await
-        .map_err(|e| StartError::Spawn {
-            detail: format!("cannot unpack the function's package: {e}"),
-            source: None,
-        })?;
-    let spec = WorkerSpec {
-        function_id: function.id,
-        function_version: version,
-        package_dir,
-        entry: function.entry.clone(),
-        limits: function.limits,
-        network: function.network,
-        log_cap: engine.config.log_cap,
-    };
-    adapter.start(&spec).await
+/// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
+/// import): started by the hundred at once, as a burst of new executions does, every one of
+/// them ends late and many pass their function's timeout, while a few per core keep the cores
+/// busy and each start short. The others wait in the queue, where the wait is not part of the
+/// function's timeout.
+fn cold_start_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use ridge_core::{Execution, ExecutionStatus, Limits};
+    use serde_json::json;
+
+    use crate::testing::{Fixture, Slow};
+    use crate::{EngineConfig, ExecutionRequest, Origin, RunTarget};
+
+    /// Runs one sync execution of a function with `timeout` seconds on a stand-in worker that
+    /// takes `start` to start and `call` to answer; returns it and how long it took.
+    async fn run(timeout: u32, start: u64, call: u64) -> (Execution, Duration, Fixture) {
+        let slow = Slow {
+            start: Duration::from_millis(start),
+            call: Duration::from_millis(call),
+        };
+        let fx = Fixture::with_adapters(EngineConfig::default(), vec![Arc::new(slow)]).await;
+        let mut function = fx.function.clone();
+        function.limits = Limits {
+            timeout,
+            ..function.limits
+        };
+        fx.store.update_function(&function).await.expect("update");
+        let began = Instant::now();
+        let started = fx
+            .engine
+            .start(ExecutionRequest {
+                project: function.project_id.clone(),
+                target: RunTarget::Loaded {
+                    function,
+                    version: 0,
+                },
+                input: None,
+                description: None,
+                sync: true,
+                origin: Origin::Api,
+            })
+            .await
+            .expect("started");
+        let done = started.finished().await.expect("finished");
+        (done, began.elapsed(), fx)
+    }
+
+    #[tokio::test]
+    async fn a_cold_start_and_the_call_share_the_timeout() {
+        // Each would fit in 1 s; together they do not, and the execution ends at the limit
+        // (not at 1.4 s, as when each had the whole timeout).
+        let (done, took, _fx) = run(1, 700, 700).await;
+        assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+        let result = done.result.expect("a result");
+        assert_eq!(result.output, json!("Function execution timeout."));
+        assert!(took < Duration::from_millis(1_350), "took {took:?}");
+        assert!(
+            result.duration.is_some_and(|d| (1.0..1.35).contains(&d)),
+            "a timed-out execution reports the time it was given: {result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn within_the_timeout_the_finished_row_comes_from_the_store() {
+        let (done, _, fx) = run(1, 100, 100).await;
+        assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+        assert_eq!(
+            done.result.as_ref().map(|r| &r.output),
+            Some(&json!("done"))
+        );
+        let stored = fx.store.get_execution(done.id).await.expect("stored");
+        assert_eq!(done, stored, "what the caller gets is the stored row");
+        assert!(done.updated_at.is_some());
+    }
 }

@@ -1,7 +1,8 @@
 //! The job scheduler (Qinling's job handler, QINLING-API.md §5.4): every tick it reads the jobs
 //! that are due, claims each tick with a compare-and-swap on the stored next time (so two
 //! schedulers sharing a database never both fire it), and starts an async execution described
-//! `Created by Job <id>`. The job's alias is resolved when it fires.
+//! `Created by Job <id>` through [`Engine::start`], like any other execution: the job's alias is
+//! resolved when it fires, and the tick is admitted against its project's quotas and the queue.
 //!
 //! Missed ticks (the server was down, or the scheduler fell behind) collapse into one: the next
 //! time is always computed from now, never from the missed time, so a restart never fires a
@@ -16,7 +17,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::Engine;
-use crate::resolve::{NewExecution, resolve};
+use crate::request::{ExecutionRequest, Origin, RunTarget};
 
 /// What happens to a tick that is late by more than the grace period (the larger of two
 /// scheduler ticks and 5 s), typically because the server was down.
@@ -125,10 +126,10 @@ impl JobScheduler {
             chrono::Duration::from_std((self.config.tick * 2).max(Duration::from_secs(5)))
                 .unwrap_or(chrono::Duration::MAX);
         let mut started = 0;
-        for job in engine.store.due_jobs(now).await? {
+        for job in engine.store().due_jobs(now).await? {
             let decision = decide(&job, now, late_after, self.config.missed);
             if !engine
-                .store
+                .store()
                 .claim_job(job.id, job.next_execution_time, &decision.claim)
                 .await?
             {
@@ -147,27 +148,25 @@ impl JobScheduler {
     }
 }
 
-/// Starts the job's execution; false (logged) when its target cannot run now.
+/// Starts the job's execution; false (logged) when it cannot run now. A tick that is refused
+/// (its target is not runnable, or admission said no: a quota of the job's project, or this
+/// node's queue) is not retried: the job goes on at its next tick.
 async fn fire(engine: &Arc<Engine>, job: &Job) -> bool {
-    let resolved = match resolve(engine.store.as_ref(), &job.project_id, &job.target).await {
-        Ok(resolved) => resolved,
-        Err(e) => {
-            tracing::warn!(job = %job.id, error = %e, "cannot run a job: its target is not runnable");
-            return false;
-        }
-    };
-    let new = NewExecution {
+    let request = ExecutionRequest {
+        project: job.project_id.clone(),
+        target: RunTarget::Named(job.target.clone()),
         input: job
             .function_input
             .as_ref()
             .and_then(|i| ExecutionInput::from_request(&Value::String(i.clone()))),
         description: Some(format!("Created by Job {}", job.id)),
         sync: false,
+        origin: Origin::Job { id: job.id },
     };
-    match engine.start_execution(resolved, new).await {
+    match engine.start(request).await {
         Ok(_) => true,
         Err(e) => {
-            tracing::error!(job = %job.id, error = %e, "cannot start a job's execution");
+            tracing::warn!(job = %job.id, reason = %e, "a job's tick did not run");
             false
         }
     }
@@ -206,6 +205,85 @@ mod tests {
     }
 
     const GRACE: chrono::Duration = chrono::Duration::seconds(6);
+
+    #[tokio::test]
+    async fn a_tick_past_a_quota_is_refused_and_the_job_goes_on() {
+        use ridge_core::tenancy::{Limit, QuotaOverrides};
+        use ridge_store::{ExecutionOutcome, ExecutionQuery, ProjectScope};
+
+        let fx = crate::testing::Fixture::new(crate::EngineConfig::default()).await;
+        let project = fx.function.project_id.clone();
+        fx.store
+            .set_quota_overrides(
+                &project,
+                &QuotaOverrides {
+                    concurrent_executions: Some(Limit::At(1)),
+                    ..QuotaOverrides::default()
+                },
+            )
+            .await
+            .expect("quota");
+        let holding = fx.unfinished_execution().await;
+        let now = ridge_core::time::now();
+        let mut every_second = job(
+            Some("* * * * * *"),
+            now - chrono::Duration::seconds(1),
+            None,
+        );
+        every_second.target = Target::Function {
+            id: fx.function.id,
+            version: 0,
+        };
+        fx.store.create_job(&every_second).await.expect("job");
+        let scheduler = JobScheduler::new(&fx.engine, SchedulerConfig::default());
+
+        assert_eq!(
+            scheduler
+                .tick(now)
+                .await
+                .expect("a refused tick is no error"),
+            0
+        );
+        let runs = || async {
+            let all = fx
+                .store
+                .list_executions(&ExecutionQuery {
+                    scope: ProjectScope::All,
+                    function_id: None,
+                    status: None,
+                    description: None,
+                })
+                .await
+                .expect("list");
+            all.iter().filter(|e| e.id != holding.id).count()
+        };
+        assert_eq!(runs().await, 0, "the refused tick recorded nothing");
+        let after = fx.store.get_job(every_second.id).await.expect("job");
+        assert_eq!(after.status, JobStatus::Running);
+        assert!(after.next_execution_time > now, "the job moved on");
+
+        let done = ExecutionOutcome {
+            status: ridge_core::ExecutionStatus::Success,
+            result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(1)),
+            logs: String::new(),
+        };
+        assert!(
+            fx.store
+                .finish_execution(holding.id, &done)
+                .await
+                .expect("finish")
+                .is_some()
+        );
+        assert_eq!(
+            scheduler
+                .tick(after.next_execution_time)
+                .await
+                .expect("tick"),
+            1,
+            "with the quota free again, the next tick runs"
+        );
+        assert_eq!(runs().await, 1);
+    }
 
     #[test]
     fn a_one_shot_job_runs_once_and_is_done() {

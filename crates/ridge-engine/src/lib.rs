@@ -1,27 +1,42 @@
-//! The engine: runs executions on warm workers.
+//! The engine: every execution from its request to its recorded outcome, on warm workers.
 //!
-//! It keeps one [`pool`] of warm workers per (function, version), starts workers on demand up to
-//! a limit, hands each execution to a free worker, enforces the function's timeout by killing
-//! the worker's process tree, records the outcome in the store, and releases workers that stay
-//! idle. Async executions are rows in the store before they are queued here, and [`recovery`]
-//! resolves what a crash left `running`. The decisions (start another worker? release this
-//! one?) live in [`policy`], apart from the mechanism.
+//! [`Engine::start`] is the one way an execution begins, whoever asks (the API, a webhook, a
+//! job): the target is resolved once (`resolve`), admitted against the project's quotas and
+//! this node's queue (`admission`), recorded, and handed to the dispatcher (`dispatch`). It
+//! leases a worker from the function version's pool (`pools`; one pool's mechanism is `pool`,
+//! its decisions are [`policy`]), claims the execution, starts a worker if needed, calls it
+//! within the function's timeout (one deadline for the cold start and the call), and records
+//! the outcome. `recovery` resolves what a crash left `running`, [`jobs`] fires jobs through
+//! [`Engine::start`], and `functions` holds the rules for changing a function. [`Engine`]
+//! itself is a thin front over these parts.
 //!
 //! The engine does not parse requests or know HTTP; it does not spawn processes itself (that is
-//! `ridge-runtime`).
+//! the runtime adapters').
 
+mod adapters;
+mod admission;
 mod capacity;
 mod dispatch;
 mod engine;
+mod error;
+mod functions;
 pub mod jobs;
 mod metrics;
 mod outcome;
 pub mod policy;
 mod pool;
+mod pools;
+pub mod rate;
 mod recovery;
-pub mod resolve;
+mod request;
+mod resolve;
+#[cfg(test)]
+mod testing;
 
 pub use capacity::{host_memory, worker_memory_budget};
-pub use engine::{Engine, EngineConfig, PoolStats, QueueFull, WorkerInfo};
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;
+pub use functions::{NewFunction, Upload};
 pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};
-pub use resolve::{NewExecution, ResolveError, Resolved};
+pub use pools::{PoolStats, WorkerInfo};
+pub use request::{ExecutionRequest, Origin, RunTarget, Started};

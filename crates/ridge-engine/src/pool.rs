@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use ridge_core::{Entry, Limits, RuntimeId};
+use ridge_core::{RunShape, RuntimeId};
 use ridge_runtime::Worker;
 use tokio::sync::Notify;
 
@@ -15,16 +15,6 @@ use crate::policy::{Acquire, Keep, ScalingPolicy};
 
 /// A pool serves one (function, version).
 pub(crate) type PoolKey = (ridge_core::FunctionId, i64);
-
-/// What the workers of a pool were started with. A function whose code, entry or limits
-/// changed gets a new pool; workers of the old one are never reused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Fingerprint {
-    pub md5sum: String,
-    pub entry: Entry,
-    pub limits: Limits,
-    pub network: ridge_core::NetworkAccess,
-}
 
 struct IdleWorker {
     worker: Box<dyn Worker>,
@@ -48,7 +38,9 @@ pub(crate) struct NoCapacity;
 
 pub(crate) struct Pool {
     pub runtime_id: RuntimeId,
-    pub fingerprint: Fingerprint,
+    /// What this pool's workers were started with: a function whose shape changed gets a new
+    /// pool, and workers of the old one are never reused.
+    pub shape: RunShape,
     policy: ScalingPolicy,
     capacity: Arc<Capacity>,
     state: Mutex<State>,
@@ -58,13 +50,13 @@ pub(crate) struct Pool {
 impl Pool {
     pub fn new(
         runtime_id: RuntimeId,
-        fingerprint: Fingerprint,
+        shape: RunShape,
         policy: ScalingPolicy,
         capacity: Arc<Capacity>,
     ) -> Arc<Self> {
         Arc::new(Self {
             runtime_id,
-            fingerprint,
+            shape,
             policy,
             capacity,
             state: Mutex::new(State::default()),
@@ -73,7 +65,7 @@ impl Pool {
     }
 
     fn memory(&self) -> u64 {
-        self.fingerprint.limits.memory_size
+        self.shape.limits.memory_size
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -331,7 +323,7 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use ridge_core::RuntimeId;
+    use ridge_core::{Entry, Limits, RuntimeId};
     use ridge_runtime::{Invocation, InvocationOutcome, WorkerError};
 
     use super::*;
@@ -358,7 +350,7 @@ mod tests {
     fn pool(max_workers: usize, budget: u64) -> Arc<Pool> {
         Pool::new(
             RuntimeId::new(),
-            Fingerprint {
+            RunShape {
                 md5sum: "x".into(),
                 entry: Entry::default_entry(),
                 limits: Limits {

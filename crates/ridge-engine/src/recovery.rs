@@ -5,54 +5,56 @@
 use std::sync::Arc;
 
 use ridge_core::{ExecutionResult, ExecutionStatus};
-use ridge_store::{ExecutionOutcome, StoreError};
+use ridge_store::{ExecutionOutcome, Store, StoreError};
 
-use crate::engine::Engine;
+use crate::dispatch::Dispatcher;
+use crate::resolve::resolve_stored;
 
 pub(crate) const INTERRUPTED: &str =
     "Function execution interrupted: the Ridge server stopped while it ran.";
 
-impl Engine {
-    pub(crate) async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
-        let mut requeued = 0usize;
-        let mut interrupted = 0usize;
-        for execution in self.store.unfinished_executions().await? {
-            if execution.started_at.is_some() {
-                let outcome = ExecutionOutcome {
-                    status: ExecutionStatus::Error,
-                    result: ExecutionResult::platform_error(INTERRUPTED),
-                    logs: String::new(),
-                };
-                self.store.finish_execution(execution.id, &outcome).await?;
+pub(crate) async fn recover(
+    store: &dyn Store,
+    dispatcher: &Arc<Dispatcher>,
+) -> Result<(), StoreError> {
+    let mut requeued = 0usize;
+    let mut interrupted = 0usize;
+    for execution in store.unfinished_executions().await? {
+        if execution.started_at.is_some() {
+            store
+                .finish_execution(execution.id, &ended(INTERRUPTED))
+                .await?;
+            interrupted += 1;
+            continue;
+        }
+        match resolve_stored(store, &execution).await {
+            Ok((function, runtime)) => {
+                drop(dispatcher.submit(execution, function, runtime));
+                requeued += 1;
+            }
+            Err(e) => {
+                tracing::warn!(execution = %execution.id, error = %e, "cannot requeue execution");
+                let failed = ended(ridge_core::execution::messages::FAILED);
+                store.finish_execution(execution.id, &failed).await?;
                 interrupted += 1;
-                continue;
-            }
-            match crate::resolve::function_for(self.store.as_ref(), &execution).await {
-                Ok(function) => {
-                    drop(self.submit(execution, function));
-                    requeued += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(execution = %execution.id, error = %e, "cannot requeue execution");
-                    let outcome = ExecutionOutcome {
-                        status: ExecutionStatus::Error,
-                        result: ExecutionResult::platform_error(
-                            ridge_core::execution::messages::FAILED,
-                        ),
-                        logs: String::new(),
-                    };
-                    self.store.finish_execution(execution.id, &outcome).await?;
-                    interrupted += 1;
-                }
             }
         }
-        if requeued + interrupted > 0 {
-            tracing::info!(
-                requeued,
-                interrupted,
-                "resolved executions left running by the last run"
-            );
-        }
-        Ok(())
+    }
+    if requeued + interrupted > 0 {
+        tracing::info!(
+            requeued,
+            interrupted,
+            "resolved executions left running by the last run"
+        );
+    }
+    Ok(())
+}
+
+/// An `error` outcome with `message`.
+fn ended(message: &str) -> ExecutionOutcome {
+    ExecutionOutcome {
+        status: ExecutionStatus::Error,
+        result: ExecutionResult::platform_error(message),
+        logs: String::new(),
     }
 }

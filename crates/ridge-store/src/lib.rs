@@ -126,9 +126,14 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     /// nothing) unless the execution is `running` and not yet started, so two engines never
     /// both run one execution. Sets `started_at` and `updated_at` to `at`.
     async fn mark_execution_started(&self, id: ExecutionId, at: Timestamp) -> Result<bool>;
-    /// Writes the final status, result and logs, only if it is still `running`; returns whether
-    /// it did (an execution deleted or finished meanwhile is left alone). Sets `updated_at`.
-    async fn finish_execution(&self, id: ExecutionId, outcome: &ExecutionOutcome) -> Result<bool>;
+    /// Writes the final status, result and logs, and sets `updated_at`, only if it is still
+    /// `running`; returns the execution as stored then, or `None` when it was not running (an
+    /// execution deleted or finished meanwhile is left alone).
+    async fn finish_execution(
+        &self,
+        id: ExecutionId,
+        outcome: &ExecutionOutcome,
+    ) -> Result<Option<Execution>>;
     /// The captured logs (empty while running). `ExecutionNotFound` when absent.
     async fn get_execution_logs(&self, id: ExecutionId) -> Result<String>;
     /// `ExecutionNotFound` when absent.

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ridge_api::quota::QuotaPolicy;
 use ridge_api::webhook_guard::RateLimiter;
 use ridge_api::{ApiConfig, AppState};
-use ridge_core::SystemClock;
 use ridge_core::api::{Protection, SandboxInfo};
+use ridge_core::{Clock, SystemClock};
 use ridge_engine::policy::ScalingPolicy;
 use ridge_engine::{Engine, EngineConfig, JobScheduler};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
@@ -184,6 +183,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             process.clone(),
         )));
     }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(
         store.clone(),
         packages.clone(),
@@ -197,12 +197,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             worker_memory_budget: ridge_engine::worker_memory_budget(settings.worker_memory_share),
             max_queue_length: settings.max_queue_length,
             max_queue_wait: settings.max_queue_wait,
+            quotas: settings.quotas,
+            clock: clock.clone(),
             // Check often enough that a worker outlives its expiry by at most half of it.
             reap_interval: (settings.function_service_expiration / 2)
                 .clamp(Duration::from_millis(100), Duration::from_secs(10)),
         },
     );
-    engine.start().await.context("cannot start the engine")?;
+    engine.boot().await.context("cannot start the engine")?;
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -232,8 +234,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         }),
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
         auth: Arc::new(auth),
-        quotas: Arc::new(QuotaPolicy::new(settings.quotas)),
-        clock: Arc::new(SystemClock),
+        clock,
     };
     if !addr.ip().is_loopback() && matches!(settings.auth, AuthSettings::None) {
         tracing::warn!(%addr, "listening beyond loopback with authentication off: anyone who can reach this address can run code here");

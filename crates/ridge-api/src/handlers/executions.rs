@@ -7,15 +7,14 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use ridge_core::api::{CreateExecution, ExecutionList, ExecutionView};
 use ridge_core::{Execution, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target};
-use ridge_engine::NewExecution;
-use ridge_engine::resolve::resolve;
+use ridge_engine::{ExecutionRequest, Origin, RunTarget};
 use ridge_store::ExecutionQuery;
 
-use super::{JsonBody, path_id};
+use super::{JsonBody, check_text, path_id};
 use crate::access::{self, Intent};
 use crate::context::Caller;
 use crate::query;
-use crate::{ApiError, AppState, quota};
+use crate::{ApiError, AppState};
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Execution, ApiError> {
     access::execution(state, caller, path_id(raw_id)?).await
@@ -32,30 +31,30 @@ pub async fn create(
         body.function_id.as_deref(),
         body.function_version.as_ref(),
     )?;
-    if let Target::Function { id, .. } = &target {
-        access::function(&state, &caller, *id, Intent::Use).await?;
-    }
-    let resolved = resolve(state.store.as_ref(), &caller.project, &target).await?;
-    if let Some(d) = &body.description
-        && d.chars().count() > 255
-    {
-        return Err(ApiError::BadRequest(
-            "`description` is too long: at most 255 characters".to_owned(),
-        ));
-    }
-    quota::admit_execution(&state, &resolved.function.project_id).await?;
-    state.engine.admission()?;
-    let sync = body.sync.unwrap_or(true);
-    let new = NewExecution {
-        input: body.input.as_ref().and_then(ExecutionInput::from_request),
-        description: body.description,
-        sync,
+    check_text("description", body.description.as_deref())?;
+    let target = match target {
+        Target::Function { id, version } => RunTarget::Loaded {
+            function: access::function(&state, &caller, id, Intent::Use).await?,
+            version,
+        },
+        alias @ Target::Alias(_) => RunTarget::Named(alias),
     };
-    let (execution, handle) = state.engine.start_execution(resolved, new).await?;
+    let sync = body.sync.unwrap_or(true);
+    let started = state
+        .engine
+        .start(ExecutionRequest {
+            project: caller.project.clone(),
+            target,
+            input: body.input.as_ref().and_then(ExecutionInput::from_request),
+            description: body.description,
+            sync,
+            origin: Origin::Api,
+        })
+        .await?;
     let shown = if sync {
-        handle.await.map_err(ApiError::internal)?
+        started.finished().await?
     } else {
-        execution
+        started.execution
     };
     Ok((StatusCode::CREATED, Json(ExecutionView::from(&shown))))
 }

@@ -1,8 +1,8 @@
 //! `/v1/functions`: create from a package, list, show, download, update, delete.
 //!
-//! Every check runs before anything is written, and the package is stored before the row; if
-//! the row cannot be written the package is removed again, so a client mistake never leaves a
-//! half-created function or an orphan package file.
+//! The handlers parse the request into a typed command (a `NewFunction` or a `FunctionPatch`,
+//! with the package as an `Upload`) and leave the rules, quotas, package writes and undo to the
+//! engine (`ridge_engine::functions`).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use ridge_core::api::{FunctionList, FunctionView};
 use ridge_core::function::CodeRequest;
 use ridge_core::{
-    Code, Entry, Function, FunctionId, NetworkAccess, ProjectId, RuntimeId, RuntimeStatus,
+    Entry, Function, FunctionId, FunctionPatch, NetworkAccess, RuntimeId, RuntimeStatus,
 };
+use ridge_engine::{NewFunction, Upload};
 use serde_json::Value;
 
 use super::path_id;
@@ -21,7 +22,7 @@ use crate::access::{self, Intent};
 use crate::context::Caller;
 use crate::kwargs::Kwargs;
 use crate::query;
-use crate::{ApiError, AppState, quota};
+use crate::{ApiError, AppState};
 
 const MAX_TEXT: usize = 255;
 
@@ -130,39 +131,25 @@ pub async fn create(
     kw.reject_unknown()?;
     let package = kw.package.take().ok_or_else(missing_package)?;
     available_runtime(&state, &caller, runtime_id).await?;
-    quota::admit_function(&state, &caller.project, package.len()).await?;
-
-    let id = FunctionId::new();
-    let md5sum = state
-        .packages
-        .put(&caller.project, id, package, code.md5sum.as_deref())
+    let function = state
+        .engine
+        .create_function(
+            NewFunction {
+                project: caller.project.clone(),
+                name,
+                description,
+                runtime_id,
+                entry,
+                limits,
+                network,
+            },
+            Upload {
+                bytes: package,
+                md5sum: code.md5sum,
+            },
+        )
         .await?;
-    let function = Function {
-        id,
-        project_id: caller.project.clone(),
-        name,
-        description,
-        runtime_id,
-        code: Code::Package { md5sum },
-        entry,
-        limits,
-        count: 0,
-        latest_version: 0,
-        network,
-        created_at: ridge_core::time::now(),
-        updated_at: None,
-    };
-    if let Err(e) = state.store.create_function(&function).await {
-        remove_packages(&state, &caller.project, id).await;
-        return Err(e.into());
-    }
     Ok((StatusCode::CREATED, Json(FunctionView::detail(&function))))
-}
-
-async fn remove_packages(state: &AppState, project: &ProjectId, id: FunctionId) {
-    if let Err(e) = state.packages.delete_all(project, id).await {
-        tracing::error!(function = %id, error = %e, "cannot remove the function's packages");
-    }
 }
 
 pub async fn list(
@@ -216,7 +203,7 @@ pub async fn update(
     Path(id): Path<String>,
     mut kw: Kwargs,
 ) -> Result<Json<FunctionView>, ApiError> {
-    let mut function = visible(&state, &caller, &id).await?;
+    let function = visible(&state, &caller, &id).await?;
     let name = text(&mut kw, "name")?;
     let description = text(&mut kw, "description")?;
     let entry = entry(&mut kw)?;
@@ -236,95 +223,23 @@ pub async fn update(
     // Qinling ignores `runtime_id` on update; a function cannot move to another runtime.
     kw.fields.remove("runtime_id");
     kw.reject_unknown()?;
-    let package = kw.package.take();
-    if package.is_none() && code.as_ref().is_some_and(|c| c.md5sum.is_some()) {
-        return Err(missing_package());
-    }
-    // Qinling: only a name, description or timeout change may happen under a running job.
-    let touches_code = package.is_some()
-        || entry.as_ref().is_some_and(|e| *e != function.entry)
-        || limits.cpu != function.limits.cpu
-        || limits.memory_size != function.limits.memory_size;
-    if touches_code && state.store.function_usage(function.id).await?.running_jobs > 0 {
-        return Err(ApiError::Forbidden(
-            "The function is still associated with running job(s).".to_owned(),
-        ));
-    }
-    let old_md5 = function.code.md5sum().to_owned();
-    if let Some(expected) = code.as_ref().and_then(|c| c.md5sum.as_deref())
-        && expected == old_md5
-    {
-        return Err(ApiError::BadRequest(
-            "The function code checksum is not changed.".to_owned(),
-        ));
-    }
-
-    if let Some(bytes) = &package {
-        quota::admit_package_update(&state, &function.project_id, bytes.len()).await?;
-    }
-    let new_md5 = match package {
-        Some(bytes) => Some(
-            state
-                .packages
-                .put(
-                    &function.project_id,
-                    function.id,
-                    bytes,
-                    code.as_ref().and_then(|c| c.md5sum.as_deref()),
-                )
-                .await?,
-        ),
+    let md5sum = code.and_then(|c| c.md5sum);
+    let upload = match kw.package.take() {
+        Some(bytes) => Some(Upload { bytes, md5sum }),
+        None if md5sum.is_some() => return Err(missing_package()),
         None => None,
     };
-    let code_changed = new_md5.as_ref().is_some_and(|m| *m != old_md5);
-    let runs_differently = code_changed
-        || entry.as_ref().is_some_and(|e| *e != function.entry)
-        || network.is_some_and(|n| n != function.network)
-        || limits != function.limits;
-
-    if let Some(name) = name {
-        function.name = Some(name);
-    }
-    if let Some(description) = description {
-        function.description = Some(description);
-    }
-    if let Some(entry) = entry {
-        function.entry = entry;
-    }
-    function.limits = limits;
-    if let Some(network) = network {
-        function.network = network;
-    }
-    if let Some(md5sum) = new_md5.clone() {
-        function.code = Code::Package { md5sum };
-    }
-    function.updated_at = Some(ridge_core::time::now());
-    if let Err(e) = state.store.update_function(&function).await {
-        if let (true, Some(md5)) = (code_changed, &new_md5)
-            && !super::versions::package_in_use(&state, &function, md5)
-                .await
-                .unwrap_or(true)
-        {
-            let _ = state
-                .packages
-                .delete(&function.project_id, function.id, md5)
-                .await;
-        }
-        return Err(e.into());
-    }
-    if runs_differently {
-        state.engine.release_function(function.id).await;
-    }
-    // A version may still run the replaced package (packages are content-addressed by md5).
-    if code_changed
-        && !super::versions::package_in_use(&state, &function, &old_md5).await?
-        && let Err(e) = state
-            .packages
-            .delete(&function.project_id, function.id, &old_md5)
-            .await
-    {
-        tracing::warn!(function = %function.id, error = %e, "cannot remove the replaced package");
-    }
+    let patch = FunctionPatch {
+        name,
+        description,
+        entry,
+        limits: Some(limits),
+        network,
+    };
+    let function = state
+        .engine
+        .update_function(function, patch, upload)
+        .await?;
     Ok(Json(FunctionView::detail(&function)))
 }
 
@@ -335,8 +250,6 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let function = visible(&state, &caller, &id).await?;
     access::delete_function(&caller, &function)?;
-    state.store.delete_function(function.id).await?;
-    state.engine.release_function(function.id).await;
-    remove_packages(&state, &function.project_id, function.id).await;
+    state.engine.delete_function(&function).await?;
     Ok(StatusCode::NO_CONTENT)
 }

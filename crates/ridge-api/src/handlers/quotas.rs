@@ -10,10 +10,10 @@ use ridge_core::tenancy::Limit;
 
 use crate::access::{self, AdminOnly};
 use crate::context::Caller;
-use crate::{ApiError, AppState, quota};
+use crate::{ApiError, AppState};
 
 async fn view(state: &AppState, project: &ProjectId) -> Result<QuotaView, ApiError> {
-    let quotas = quota::in_force(state, project).await?;
+    let quotas = state.engine.quotas(project).await?;
     let usage = state.store.project_usage(project).await?;
     let bytes = state.packages.project_bytes(project).await?;
     Ok(QuotaView::new(

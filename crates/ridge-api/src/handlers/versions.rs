@@ -124,28 +124,9 @@ pub async fn delete(
     state.store.delete_version(function.id, n).await?;
     // Numbers are never reused, so the version's pool can never serve again: stop it now.
     state.engine.detach(function.id, n).await;
-    let md5 = version.code.md5sum();
-    if !package_in_use(&state, &function, md5).await?
-        && let Err(e) = state
-            .packages
-            .delete(&function.project_id, function.id, md5)
-            .await
-    {
-        tracing::warn!(function = %function.id, version = n, error = %e, "cannot remove the version's package");
-    }
+    state
+        .engine
+        .remove_package_if_unused(&function, version.code.md5sum())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Whether the function's current code or any of its versions uses the package `md5`.
-pub(crate) async fn package_in_use(
-    state: &AppState,
-    function: &Function,
-    md5: &str,
-) -> Result<bool, ApiError> {
-    let current = state.store.get_function(function.id).await?;
-    if current.code.md5sum() == md5 {
-        return Ok(true);
-    }
-    let versions = state.store.list_versions(function.id).await?;
-    Ok(versions.iter().any(|v| v.code.md5sum() == md5))
 }

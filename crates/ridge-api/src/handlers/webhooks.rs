@@ -18,8 +18,7 @@ use ridge_core::api::{InvokeView, WebhookList, WebhookRequest, WebhookView};
 use ridge_core::version::parse_version_number;
 use ridge_core::webhook::{generate_secret, validate_secret};
 use ridge_core::{AliasName, ExecutionInput, FunctionId, Target, Webhook, WebhookId};
-use ridge_engine::NewExecution;
-use ridge_engine::resolve::resolve;
+use ridge_engine::{ExecutionRequest, Origin, RunTarget};
 use serde_json::Value;
 
 use super::{JsonBody, check_text, path_id};
@@ -28,7 +27,7 @@ use crate::context::Caller;
 use crate::kwargs::Kwargs;
 use crate::query;
 use crate::webhook_guard;
-use crate::{ApiError, AppState, quota};
+use crate::{ApiError, AppState};
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Webhook, ApiError> {
     access::webhook(state, caller, path_id(raw_id)?).await
@@ -250,24 +249,21 @@ pub async fn invoke(
             "unexpected file field `package`: a webhook takes form fields, a JSON object body and query parameters".to_owned(),
         ));
     }
-    let resolved = resolve(state.store.as_ref(), &webhook.project_id, &webhook.target).await?;
-    quota::admit_execution(&state, &resolved.function.project_id).await?;
-    state.engine.admission()?;
-    let (execution, _handle) = state
+    let started = state
         .engine
-        .start_execution(
-            resolved,
-            NewExecution {
-                input: Some(ExecutionInput::Object(kwargs.fields)),
-                description: Some(format!("Created by Webhook {id}")),
-                sync: false,
-            },
-        )
+        .start(ExecutionRequest {
+            project: webhook.project_id.clone(),
+            target: RunTarget::Named(webhook.target.clone()),
+            input: Some(ExecutionInput::Object(kwargs.fields)),
+            description: Some(format!("Created by Webhook {id}")),
+            sync: false,
+            origin: Origin::Webhook { id },
+        })
         .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(InvokeView {
-            execution_id: execution.id.to_string(),
+            execution_id: started.execution.id.to_string(),
         }),
     )
         .into_response())

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ridge_api::auth::{Auth, token_hash};
-use ridge_api::quota::QuotaPolicy;
 use ridge_api::webhook_guard::RateLimiter;
 use ridge_api::{ApiConfig, AppState};
 use ridge_core::api::{
@@ -118,9 +117,13 @@ async fn state(
         store.clone(),
         packages.clone(),
         standin::adapters(&kinds, gate),
-        setup.engine.clone(),
+        EngineConfig {
+            quotas: setup.quotas,
+            clock: clock.clone(),
+            ..setup.engine.clone()
+        },
     );
-    engine.start().await.expect("the engine starts");
+    engine.boot().await.expect("the engine starts");
     AppState {
         store,
         packages,
@@ -132,7 +135,6 @@ async fn state(
         } else {
             Auth::None
         }),
-        quotas: Arc::new(QuotaPolicy::new(setup.quotas)),
         clock: clock as Arc<dyn Clock>,
     }
 }

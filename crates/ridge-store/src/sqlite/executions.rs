@@ -186,24 +186,24 @@ pub(super) async fn mark_started(
     Ok(done.rows_affected() == 1)
 }
 
-/// Compare-and-swap: false unless the execution is still `running`.
+/// Compare-and-swap: `None` unless the execution is still `running`; else the row as written.
 pub(super) async fn finish(
     conn: &mut SqliteConnection,
     id: ExecutionId,
     outcome: &ExecutionOutcome,
-) -> Result<bool> {
-    let done = sqlx::query(
+) -> Result<Option<Execution>> {
+    let row: Option<ExecutionRow> = sqlx::query_as(&format!(
         "UPDATE executions SET status = ?, result = ?, logs = ?, updated_at = ? \
-         WHERE id = ? AND status = 'running'",
-    )
+         WHERE id = ? AND status = 'running' RETURNING {COLUMNS}"
+    ))
     .bind(outcome.status.as_str())
     .bind(codec::json_text(&outcome.result))
     .bind(&outcome.logs)
     .bind(codec::ts(&ridge_core::time::now()))
     .bind(id.to_string())
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    row.map(Execution::try_from).transpose()
 }
 
 pub(super) async fn logs(pool: &SqlitePool, id: ExecutionId) -> Result<String> {

@@ -178,7 +178,11 @@ impl Store for SqliteStore {
         self.writer.mark_started(id, at).await
     }
 
-    async fn finish_execution(&self, id: ExecutionId, outcome: &ExecutionOutcome) -> Result<bool> {
+    async fn finish_execution(
+        &self,
+        id: ExecutionId,
+        outcome: &ExecutionOutcome,
+    ) -> Result<Option<Execution>> {
         self.writer.finish(id, outcome).await
     }
 

@@ -8,7 +8,7 @@
 //! batch, so batches grow with the load and an idle store adds no latency.
 //!
 //! One write must not fail another. A failed compare-and-swap is not an error (it is answered
-//! `false`). Each write is shaped so that its expected failures (a missing function or version)
+//! `false`, or no row for a finish). Each write is shaped so that its expected failures (a missing function or version)
 //! happen before it has changed anything, so the batch carries on without it. Any other error
 //! (disk full, I/O, a busy database) rolls the batch back, and its writes are retried one
 //! transaction each, so that only the write that fails sees the error.
@@ -42,10 +42,22 @@ pub(super) enum Write {
     },
 }
 
-/// What a write did: `Swapped(false)` is a compare-and-swap that found the row changed.
+/// What a write did: `Swapped(false)` and `Finished(None)` are compare-and-swaps that found
+/// the row changed.
 enum Done {
     Created,
     Swapped(bool),
+    Finished(Option<Box<Execution>>),
+}
+
+impl Done {
+    /// The row a finish wrote (other writes return none).
+    fn into_row(self) -> Option<Execution> {
+        match self {
+            Done::Finished(row) => row.map(|row| *row),
+            Done::Created | Done::Swapped(_) => None,
+        }
+    }
 }
 
 enum Message {
@@ -100,12 +112,16 @@ impl Writer {
         self.swap(Write::MarkStarted { id, at }).await
     }
 
-    pub(super) async fn finish(&self, id: ExecutionId, outcome: &ExecutionOutcome) -> Result<bool> {
-        self.swap(Write::Finish {
+    pub(super) async fn finish(
+        &self,
+        id: ExecutionId,
+        outcome: &ExecutionOutcome,
+    ) -> Result<Option<Execution>> {
+        let write = Write::Finish {
             id,
             outcome: Box::new(outcome.clone()),
-        })
-        .await
+        };
+        Ok(self.send(write).await?.into_row())
     }
 
     /// Commits every write sent before, then closes the write connection. Later writes fail
@@ -121,6 +137,7 @@ impl Writer {
         match self.send(write).await? {
             Done::Swapped(swapped) => Ok(swapped),
             Done::Created => Ok(true),
+            Done::Finished(row) => Ok(row.is_some()),
         }
     }
 
@@ -241,6 +258,6 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<Done> {
             .map(Done::Swapped),
         Write::Finish { id, outcome } => executions::finish(conn, *id, outcome)
             .await
-            .map(Done::Swapped),
+            .map(|row| Done::Finished(row.map(Box::new))),
     }
 }

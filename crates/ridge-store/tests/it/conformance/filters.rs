@@ -282,6 +282,7 @@ pub async fn filters_combine_with_scope(store: &dyn Store) {
             )
             .await
             .expect("finish")
+            .is_some()
     );
     assert_eq!(
         ids(store, by_status(Filter::eq("running"))).await,

@@ -1,0 +1,148 @@
+//! Admission: every quota and limit a request must pass before anything is written, in one
+//! place for every way in (the API, webhooks, jobs).
+//!
+//! Per project: the number of functions and the bytes of stored packages (403 at the API),
+//! executions not finished yet and executions started per second (429). The limits in force are
+//! the server's defaults with the project's overrides from the store, so they hold across
+//! restarts; usage comes from the store and the package store, except the rate, which is a
+//! token bucket in this node's memory. Per node: at most `max_queue_length` executions wait for
+//! a worker.
+
+use std::sync::Arc;
+
+use ridge_core::tenancy::{Limit, Quotas};
+use ridge_core::{Clock, ProjectId};
+use ridge_package::PackageStore;
+use ridge_store::Store;
+
+use crate::error::EngineError;
+use crate::rate::Buckets;
+
+/// The configured quota defaults and the per-project rate buckets.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    defaults: Quotas,
+    rates: Buckets<ProjectId>,
+    /// What the rate buckets refill by.
+    clock: Arc<dyn Clock>,
+}
+
+impl Admission {
+    pub fn new(defaults: Quotas, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            defaults,
+            rates: Buckets::default(),
+            clock,
+        }
+    }
+
+    /// The quotas in force for `project`.
+    pub async fn in_force(
+        &self,
+        store: &dyn Store,
+        project: &ProjectId,
+    ) -> Result<Quotas, EngineError> {
+        let overrides = store.quota_overrides(project).await?;
+        Ok(overrides.over(&self.defaults))
+    }
+
+    /// Before creating a function with a package of `package_len` bytes.
+    pub async fn admit_function(
+        &self,
+        store: &dyn Store,
+        packages: &dyn PackageStore,
+        project: &ProjectId,
+        package_len: usize,
+    ) -> Result<(), EngineError> {
+        let quotas = self.in_force(store, project).await?;
+        if let Limit::At(max) = quotas.functions {
+            let used = store.project_usage(project).await?.functions;
+            if !quotas.functions.allows(used, 1) {
+                return Err(EngineError::FunctionQuota {
+                    project: project.clone(),
+                    max,
+                    used,
+                });
+            }
+        }
+        admit_package(packages, project, &quotas, package_len).await
+    }
+
+    /// Before storing a new package of `package_len` bytes for an existing function.
+    pub async fn admit_package(
+        &self,
+        store: &dyn Store,
+        packages: &dyn PackageStore,
+        project: &ProjectId,
+        package_len: usize,
+    ) -> Result<(), EngineError> {
+        let quotas = self.in_force(store, project).await?;
+        admit_package(packages, project, &quotas, package_len).await
+    }
+
+    /// Before recording an execution of `project`, whatever its origin: its rate and
+    /// concurrency quotas, then this node's queue (`waiting` executions, at most `max_queue`).
+    pub async fn admit_execution(
+        &self,
+        store: &dyn Store,
+        project: &ProjectId,
+        waiting: usize,
+        max_queue: usize,
+    ) -> Result<(), EngineError> {
+        let quotas = self.in_force(store, project).await?;
+        if let Limit::At(per_second) = quotas.executions_per_second {
+            // A bucket of one second's worth: bursts up to the rate, refilled at the rate.
+            let rate = per_second as f64;
+            if let Err(retry_in) =
+                self.rates
+                    .take(project.clone(), rate, rate, self.clock.instant())
+            {
+                return Err(EngineError::RateQuota {
+                    project: project.clone(),
+                    per_second,
+                    retry_in,
+                });
+            }
+        }
+        if let Limit::At(max) = quotas.concurrent_executions {
+            let running = store.project_usage(project).await?.unfinished_executions;
+            if !quotas.concurrent_executions.allows(running, 1) {
+                return Err(EngineError::ConcurrencyQuota {
+                    project: project.clone(),
+                    max,
+                    running,
+                });
+            }
+        }
+        if waiting >= max_queue {
+            return Err(EngineError::QueueFull {
+                waiting,
+                limit: max_queue,
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn admit_package(
+    packages: &dyn PackageStore,
+    project: &ProjectId,
+    quotas: &Quotas,
+    package_len: usize,
+) -> Result<(), EngineError> {
+    let Limit::At(max) = quotas.package_bytes else {
+        return Ok(());
+    };
+    let used = packages.project_bytes(project).await?;
+    let adding = u64::try_from(package_len).unwrap_or(u64::MAX);
+    if quotas.package_bytes.allows(used, adding) {
+        Ok(())
+    } else {
+        Err(EngineError::PackageQuota {
+            project: project.clone(),
+            max,
+            used,
+            adding,
+        })
+    }
+}

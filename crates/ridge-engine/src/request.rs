@@ -1,0 +1,83 @@
+//! What a caller asks of [`Engine::start`](crate::Engine::start), the one way every execution
+//! begins, and what it gets back.
+
+use std::fmt;
+
+use ridge_core::{Execution, ExecutionInput, Function, JobId, ProjectId, Target, WebhookId};
+use tokio::task::JoinHandle;
+
+use crate::error::EngineError;
+
+/// A new execution, from any origin.
+#[derive(Debug, Clone)]
+pub struct ExecutionRequest {
+    /// The project the target is named in: an alias is looked up there.
+    pub project: ProjectId,
+    pub target: RunTarget,
+    pub input: Option<ExecutionInput>,
+    pub description: Option<String>,
+    /// Whether the caller waits for the result (see [`Started::finished`]).
+    pub sync: bool,
+    pub origin: Origin,
+}
+
+/// What an execution runs.
+#[derive(Debug, Clone)]
+pub enum RunTarget {
+    /// As named: an alias, or a function id and version, read from the store now.
+    Named(Target),
+    /// A function the caller has already read (to check access to it), and a version of it:
+    /// handed on so that it is not read again.
+    Loaded { function: Function, version: i64 },
+}
+
+impl From<Target> for RunTarget {
+    fn from(target: Target) -> Self {
+        RunTarget::Named(target)
+    }
+}
+
+/// Who asked for an execution. Admission is the same for every origin; the origin names the
+/// execution in the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `POST /v1/executions`.
+    Api,
+    /// `POST /v1/webhooks/{id}/invoke`.
+    Webhook { id: WebhookId },
+    /// A job's tick.
+    Job { id: JobId },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Api => f.write_str("api"),
+            Origin::Webhook { id } => write!(f, "webhook {id}"),
+            Origin::Job { id } => write!(f, "job {id}"),
+        }
+    }
+}
+
+/// A recorded execution, submitted to run.
+#[derive(Debug)]
+pub struct Started {
+    /// The execution as recorded (`running`).
+    pub execution: Execution,
+    finished: JoinHandle<Execution>,
+}
+
+impl Started {
+    pub(crate) fn new(execution: Execution, finished: JoinHandle<Execution>) -> Self {
+        Self {
+            execution,
+            finished,
+        }
+    }
+
+    /// Waits until the execution has finished and returns it as stored then. Dropping a
+    /// `Started` instead does not stop the execution (async callers do that).
+    pub async fn finished(self) -> Result<Execution, EngineError> {
+        self.finished.await.map_err(EngineError::Lost)
+    }
+}

@@ -1,0 +1,185 @@
+//! Fixtures for this crate's unit tests: an engine on a temporary SQLite store, with a python3
+//! runtime and one function (with a stored package) seeded, and stand-in workers that need no
+//! processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ridge_runtime::{
+    CheckError, Invocation, InvocationOutcome, Runtime as RuntimeAdapter, StartError, Worker,
+    WorkerError, WorkerSpec,
+};
+
+use ridge_core::{
+    Code, Entry, Execution, ExecutionId, ExecutionStatus, Function, FunctionId, Limits,
+    NetworkAccess, ProjectId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus,
+};
+use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
+use ridge_store::{SqliteStore, Store};
+
+use crate::adapters::Adapter;
+use crate::{Engine, EngineConfig};
+
+pub(crate) struct Fixture {
+    pub store: Arc<dyn Store>,
+    pub engine: Arc<Engine>,
+    pub function: Function,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// An engine without runtime adapters: its executions end `error`, which is enough for
+    /// tests of what happens before a worker.
+    pub async fn new(config: EngineConfig) -> Self {
+        Self::with_adapters(config, Vec::new()).await
+    }
+
+    pub async fn with_adapters(config: EngineConfig, adapters: Vec<Adapter>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("ridge.db"))
+                .await
+                .expect("open the store"),
+        );
+        let packages: Arc<dyn PackageStore> = Arc::new(LocalPackageStore::new(
+            dir.path().join("packages"),
+            dir.path().join("unpacked"),
+            UnpackLimits::default(),
+        ));
+        let function = seed(store.as_ref(), packages.as_ref()).await;
+        let engine = Engine::new(store.clone(), packages, adapters, config);
+        Self {
+            store,
+            engine,
+            function,
+            _dir: dir,
+        }
+    }
+
+    /// A `running` execution of the function, recorded but not submitted.
+    pub async fn unfinished_execution(&self) -> Execution {
+        let execution = Execution {
+            id: ExecutionId::new(),
+            project_id: self.function.project_id.clone(),
+            function_id: self.function.id,
+            function_version: 0,
+            function_alias: None,
+            description: None,
+            status: ExecutionStatus::Running,
+            sync: false,
+            input: None,
+            result: None,
+            started_at: None,
+            created_at: ridge_core::time::now(),
+            updated_at: None,
+        };
+        self.store
+            .create_execution(&execution)
+            .await
+            .expect("create an execution");
+        execution
+    }
+}
+
+/// A public python3 runtime and a function of the default project on it, with a package (the
+/// smallest WebAssembly header, which the package store accepts and unpacks).
+pub(crate) async fn seed(store: &dyn Store, packages: &dyn PackageStore) -> Function {
+    let now = ridge_core::time::now();
+    let project = ProjectId::default_project();
+    let runtime = Runtime {
+        id: RuntimeId::new(),
+        project_id: project.clone(),
+        name: None,
+        description: None,
+        image: "python3".into(),
+        status: RuntimeStatus::Available,
+        is_public: true,
+        trusted: true,
+        created_at: now,
+        updated_at: None,
+    };
+    store.create_runtime(&runtime).await.expect("runtime");
+    let id = FunctionId::new();
+    let md5sum = packages
+        .put(
+            &project,
+            id,
+            bytes::Bytes::from_static(b"\0asm\x01\0\0\0"),
+            None,
+        )
+        .await
+        .expect("package");
+    let function = Function {
+        id,
+        project_id: project,
+        name: None,
+        description: None,
+        runtime_id: runtime.id,
+        code: Code::Package { md5sum },
+        entry: Entry::default_entry(),
+        limits: Limits {
+            cpu: 100,
+            memory_size: 33_554_432,
+            timeout: 5,
+        },
+        count: 0,
+        latest_version: 0,
+        network: NetworkAccess::Loopback,
+        created_at: now,
+        updated_at: None,
+    };
+    store.create_function(&function).await.expect("function");
+    function
+}
+
+/// A stand-in python3 adapter whose workers take `start` to start and `call` to answer.
+pub(crate) struct Slow {
+    pub start: Duration,
+    pub call: Duration,
+}
+
+#[async_trait]
+impl RuntimeAdapter for Slow {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::from_image("python3").expect("a built-in kind")
+    }
+
+    async fn check(&self) -> Result<String, CheckError> {
+        Ok("a stand-in".to_owned())
+    }
+
+    async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError> {
+        tokio::time::sleep(self.start).await;
+        Ok(Box::new(SlowWorker {
+            name: format!("stand-in-{}", spec.function_id),
+            call: self.call,
+        }))
+    }
+}
+
+struct SlowWorker {
+    name: String,
+    call: Duration,
+}
+
+#[async_trait]
+impl Worker for SlowWorker {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
+    async fn invoke(&mut self, _: &Invocation) -> Result<InvocationOutcome, WorkerError> {
+        tokio::time::sleep(self.call).await;
+        Ok(InvocationOutcome {
+            output: Ok(serde_json::json!("done")),
+            logs: String::new(),
+        })
+    }
+
+    async fn kill(&mut self) {}
+}
