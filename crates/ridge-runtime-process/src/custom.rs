@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
+use ridge_runtime::{CheckError, WorkerSpec};
 
 use crate::launch::{Launcher, ProcessConfig, ProcessRuntime, Resolved, is_executable, prefix_of};
 use crate::process::{FD_IN_VAR, FD_OUT_VAR};
-use crate::{CheckError, WorkerSpec};
 
 /// Replaced by the kind's directory in `command` arguments and `env` values.
 pub const DIR_PLACEHOLDER: &str = "{dir}";

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use ridge_core::{Entry, ExecutionId, ExecutionInput, FunctionId, LimitsPolicy};
 use ridge_runtime::{
-    Invocation, InvocationOutcome, ProcessConfig, ProcessRuntime, Runtime, StartError, Worker,
-    WorkerError, WorkerSpec,
+    Invocation, InvocationOutcome, Runtime, StartError, Worker, WorkerError, WorkerSpec,
 };
+use ridge_runtime_process::{ProcessConfig, ProcessRuntime};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 

@@ -1,4 +1,4 @@
-//! The Python 3 launcher: `python3 -I -S -B -c <runtimes/python3/worker.py> <worker name>`.
+//! The Python 3 launcher: `python3 -I -S -B -c <worker-programs/python3/worker.py> <worker name>`.
 //!
 //! - the real interpreter (a shim such as pyenv's is resolved once), in isolated mode without
 //!   `site` and without writing `.pyc` files, so only the standard library and the package's own
@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
+use ridge_runtime::{CheckError, WorkerSpec};
 
 use crate::launch::{Launcher, ProcessConfig, ProcessRuntime, Resolved, find_on_path, probe};
-use crate::{CheckError, WorkerSpec};
 
 /// The worker program, embedded at build time.
-const WORKER_SOURCE: &str = include_str!("../../../runtimes/python3/worker.py");
+const WORKER_SOURCE: &str = include_str!("../worker-programs/python3/worker.py");
 
 /// Interpreter flags: isolated mode (no `PYTHON*` variables, no user site, no script directory
 /// on `sys.path`), no `site` module (no site-packages), no bytecode writes.

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
+use ridge_runtime::{CheckError, Runtime, StartError, Worker, WorkerSpec};
 use ridge_sandbox::{JailSpec, Rlimits, Sandbox};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
@@ -33,7 +34,6 @@ use tokio::sync::OnceCell;
 use crate::frame::MAX_FRAME;
 use crate::process::{Channel, ProcessWorker};
 use crate::protocol::Request;
-use crate::{CheckError, Runtime, StartError, Worker, WorkerSpec};
 
 /// The environment every worker starts with, before what its launcher adds.
 pub const WORKER_ENV: &[(&str, &str)] = &[

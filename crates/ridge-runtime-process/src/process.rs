@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::ExecutionId;
+use ridge_runtime::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 use ridge_sandbox::Jail;
 use tempfile::TempDir;
 use tokio::io::BufReader;
@@ -26,7 +27,6 @@ use tokio::process::{Child, Command};
 use crate::capture::{Captured, execution_logs, load_logs, take_capture};
 use crate::frame::{FrameError, read_frame, write_frame};
 use crate::protocol::{Reply, Request, WireInput};
-use crate::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 
 /// How long a worker that closed its protocol pipe gets to finish exiting before Ridge kills it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
