@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ridge_core::{Execution, Function};
-use ridge_runtime::{Invocation, Runtime as RuntimeAdapter, StartError, Worker, WorkerSpec};
+use ridge_runtime::{Invocation, RuntimeAdapter, StartError, Worker, WorkerSpec};
 use ridge_store::ExecutionOutcome;
 
 use crate::engine::Engine;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ridge_core::{Execution, Function, FunctionId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus};
 use ridge_package::PackageStore;
-use ridge_runtime::{Runtime as RuntimeAdapter, Worker};
+use ridge_runtime::{RuntimeAdapter, Worker};
 use ridge_store::Store;
 use tokio::task::JoinHandle;
 

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ridge_core::{Entry, ExecutionId, FunctionId, Limits};
-use ridge_runtime::{Invocation, Runtime, WorkerSpec};
-use ridge_runtime_process::{ProcessConfig, ProcessRuntime};
+use ridge_runtime::{Invocation, RuntimeAdapter, WorkerSpec};
+use ridge_runtime_process::{ProcessAdapter, ProcessConfig};
 use ridge_sandbox::{Enforcement, HostCapabilities, Sandbox, SandboxConfig};
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -86,7 +86,7 @@ async fn main() {
                 .collect();
             eprintln!("{name}: not enforced: {missing:?}");
         }
-        let runtime = ProcessRuntime::python(
+        let runtime = ProcessAdapter::python(
             None,
             ProcessConfig {
                 scratch_dir: Some(scratch.path().to_owned()),

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, WorkerSpec};
 
-use crate::launch::{Launcher, ProcessConfig, ProcessRuntime, Resolved, is_executable, prefix_of};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, is_executable, prefix_of};
 use crate::process::{FD_IN_VAR, FD_OUT_VAR};
 
 /// Replaced by the kind's directory in `command` arguments and `env` values.
@@ -158,7 +158,7 @@ fn builtin_kinds() -> [RuntimeKind; 3] {
     [RuntimeKind::PYTHON3, RuntimeKind::NODEJS, RuntimeKind::WASM]
 }
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     /// A runtime of an operator-declared kind.
     pub fn custom(kind: CustomKind, config: ProcessConfig) -> Self {
         Self::new(kind.name.clone(), Box::new(Custom { kind }), config)

@@ -1,4 +1,4 @@
-//! [`ProcessRuntime`]: one mechanism for every runtime whose workers are processes speaking
+//! [`ProcessAdapter`]: one mechanism for every runtime whose workers are processes speaking
 //! [the worker protocol](crate::protocol). What differs between languages is a [`Launcher`]:
 //! how the interpreter is found and checked, its arguments, and what else the sandbox must show.
 //! Python ([`crate::python`]), Node.js ([`crate::node`]) and the kinds an operator declares
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
-use ridge_runtime::{CheckError, Runtime, StartError, Worker, WorkerSpec};
+use ridge_runtime::{CheckError, RuntimeAdapter, StartError, Worker, WorkerSpec};
 use ridge_sandbox::{JailSpec, Rlimits, Sandbox};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
@@ -120,8 +120,9 @@ pub(crate) trait Launcher: Send + Sync + 'static {
     }
 }
 
-/// A runtime whose workers are sandboxed processes speaking the worker protocol.
-pub struct ProcessRuntime {
+/// The adapter for a runtime kind whose workers are sandboxed processes speaking the worker
+/// protocol.
+pub struct ProcessAdapter {
     kind: RuntimeKind,
     launcher: Box<dyn Launcher>,
     config: ProcessConfig,
@@ -129,7 +130,7 @@ pub struct ProcessRuntime {
     resolved: OnceCell<Resolved>,
 }
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     pub(crate) fn new(
         kind: RuntimeKind,
         launcher: Box<dyn Launcher>,
@@ -161,7 +162,7 @@ impl ProcessRuntime {
 }
 
 #[async_trait]
-impl Runtime for ProcessRuntime {
+impl RuntimeAdapter for ProcessAdapter {
     fn kind(&self) -> RuntimeKind {
         self.kind.clone()
     }

@@ -2,7 +2,7 @@
 //! program that has loaded one function (version) once and serves executions one at a time over
 //! length-prefixed frames on pipes (the worker protocol, docs/runtime-protocol.md).
 //!
-//! [`ProcessRuntime`] is the one implementation for process workers; Python, Node.js and the
+//! [`ProcessAdapter`] is the one implementation for process workers; Python, Node.js and the
 //! kinds an operator declares ([`CustomKind`]) differ only in how the interpreter is launched.
 //! The Python and Node.js worker programs (`worker-programs/`) are embedded at build time.
 //!
@@ -20,4 +20,4 @@ mod protocol;
 mod python;
 
 pub use custom::{CustomKind, CustomKindError, CustomKindSpec, DIR_PLACEHOLDER};
-pub use launch::{ProcessConfig, ProcessRuntime, WORKER_ENV};
+pub use launch::{ProcessAdapter, ProcessConfig, WORKER_ENV};

@@ -21,7 +21,7 @@ use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, WorkerSpec};
 
 use crate::launch::{
-    Launcher, ProcessConfig, ProcessRuntime, Resolved, find_on_path, prefix_of, probe,
+    Launcher, ProcessAdapter, ProcessConfig, Resolved, find_on_path, prefix_of, probe,
 };
 
 /// The worker program, embedded at build time.
@@ -35,7 +35,7 @@ const PROBE: &str = "process.execPath + '\\n' + process.version";
 
 const MIB: u64 = 1024 * 1024;
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     /// The `nodejs` runtime. `node: None` looks for `node` on `PATH`.
     pub fn nodejs(node: Option<PathBuf>, config: ProcessConfig) -> Self {
         Self::new(RuntimeKind::NODEJS, Box::new(Node { node }), config)

@@ -1,6 +1,6 @@
 //! A worker process: spawning, the start handshake, one execution at a time, and its end.
 //!
-//! Runtime-neutral: [`crate::ProcessRuntime`] builds the command and the init frame; anything
+//! Runtime-neutral: [`crate::ProcessAdapter`] builds the command and the init frame; anything
 //! that speaks [the protocol](crate::protocol) can run here.
 //!
 //! The descriptors a worker starts with (see docs/runtime-protocol.md): fd 0 reads `/dev/null`;

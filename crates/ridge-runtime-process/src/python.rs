@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, WorkerSpec};
 
-use crate::launch::{Launcher, ProcessConfig, ProcessRuntime, Resolved, find_on_path, probe};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, find_on_path, probe};
 
 /// The worker program, embedded at build time.
 const WORKER_SOURCE: &str = include_str!("../worker-programs/python3/worker.py");
@@ -34,7 +34,7 @@ const PROBE: &str = "import sys; print(sys.executable); print('%d.%d.%d' % sys.v
                      print(sys.prefix); print(sys.base_prefix); print(sys.exec_prefix); \
                      print(sys.base_exec_prefix)";
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     /// The `python3` runtime. `interpreter: None` looks for `python3` on `PATH`; either way the
     /// real executable (`sys.executable`) is resolved once and used for every worker.
     pub fn python(interpreter: Option<PathBuf>, config: ProcessConfig) -> Self {

@@ -1,7 +1,7 @@
 //! The runtime adapter interface: how the engine starts a worker for a function and calls it,
 //! whatever runs the function's code.
 //!
-//! A [`Runtime`] adapter starts [`Worker`]s for one runtime kind; a worker has loaded one
+//! A [`RuntimeAdapter`] starts [`Worker`]s for one runtime kind; a worker has loaded one
 //! function (version) once and serves executions one at a time. This crate holds only that
 //! contract: the two traits, what a worker is started for ([`WorkerSpec`]), one call
 //! ([`Invocation`]) and what it did ([`InvocationOutcome`]), and how starting or calling fails.
@@ -86,8 +86,10 @@ pub enum CheckError {
     Unavailable(String),
 }
 
+/// How workers of one runtime kind are started. Not the API resource (`ridge_core::Runtime`,
+/// which names a kind): the code that runs that kind on this host.
 #[async_trait]
-pub trait Runtime: Send + Sync + 'static {
+pub trait RuntimeAdapter: Send + Sync + 'static {
     fn kind(&self) -> RuntimeKind;
 
     /// Checks that this host can run the runtime (for Python and Node: finds and runs the
@@ -99,6 +101,7 @@ pub trait Runtime: Send + Sync + 'static {
     async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError>;
 }
 
+/// One function (version), loaded once, serving executions one at a time.
 #[async_trait]
 pub trait Worker: Send + 'static {
     /// A name unique on this node, listed by the workers API.
