@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::ExecutionId;
+use ridge_core::execution_log::{LogEnd, frame};
 use ridge_runtime::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 use ridge_sandbox::Jail;
 use tempfile::TempDir;
@@ -24,7 +25,7 @@ use tokio::io::BufReader;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
-use crate::capture::{Captured, execution_logs, load_logs, take_capture};
+use crate::capture::{Captured, load_logs, take_capture};
 use crate::frame::{FrameError, read_frame, write_frame};
 use crate::protocol::{Reply, Request, WireInput};
 
@@ -349,7 +350,7 @@ impl ProcessWorker {
         // Read before the cgroup goes.
         let oom = self.jail.oom_killed();
         self.release_cgroup().await;
-        let logs = execution_logs(id, &self.take_capture(), None, false);
+        let logs = frame(id, &[&self.take_capture().render()], LogEnd::CutShort);
         match end {
             End::Exited(status) => {
                 let (detail, sigkill) = match (status.signal(), self.jail.exit_signal(status)) {
@@ -400,7 +401,7 @@ impl ProcessWorker {
         match reply {
             Ok(Some(Reply::Returned { output })) => {
                 self.state = State::Idle;
-                let logs = execution_logs(id, &self.take_capture(), None, true);
+                let logs = frame(id, &[&self.take_capture().render()], LogEnd::Finished);
                 Ok(InvocationOutcome {
                     output: Ok(output),
                     logs,
@@ -408,7 +409,8 @@ impl ProcessWorker {
             }
             Ok(Some(Reply::Raised { message, traceback })) => {
                 self.state = State::Idle;
-                let logs = execution_logs(id, &self.take_capture(), Some(&traceback), true);
+                let output = self.take_capture().render();
+                let logs = frame(id, &[&output, &traceback], LogEnd::Finished);
                 Ok(InvocationOutcome {
                     output: Err(message),
                     logs,
