@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, WorkerSpec};
+use ridge_sandbox::is_executable;
 
-use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, is_executable, prefix_of};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, prefix_of};
 use crate::process::{FD_IN_VAR, FD_OUT_VAR};
 
 /// Replaced by the kind's directory in `command` arguments and `env` values.

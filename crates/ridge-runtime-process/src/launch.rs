@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, RuntimeAdapter, StartError, Worker, WorkerSpec};
-use ridge_sandbox::{JailSpec, Rlimits, Sandbox};
+use ridge_sandbox::{JailSpec, Rlimits, SYSTEM_PATH, Sandbox};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
@@ -36,11 +36,8 @@ use crate::process::{Channel, ProcessWorker};
 use crate::protocol::Request;
 
 /// The environment every worker starts with, before what its launcher adds.
-pub const WORKER_ENV: &[(&str, &str)] = &[
-    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    ("LANG", "C.UTF-8"),
-    ("HOME", "/tmp"),
-];
+pub const WORKER_ENV: &[(&str, &str)] =
+    &[("PATH", SYSTEM_PATH), ("LANG", "C.UTF-8"), ("HOME", "/tmp")];
 
 /// How long an interpreter probe may take (a cold pyenv shim is slow, but not this slow).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -291,20 +288,6 @@ fn worker_name(kind: &RuntimeKind, spec: &WorkerSpec) -> String {
     let short = id.get(..8).unwrap_or(&id);
     let n = WORKER_COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{kind}-{short}-v{}-{n}", spec.function_version)
-}
-
-/// The first executable file called `name` in the directories of `PATH`.
-pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|file| is_executable(file))
-}
-
-pub(crate) fn is_executable(file: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    file.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Runs `program args` (in Ridge's environment: a shim such as pyenv's needs it) and returns

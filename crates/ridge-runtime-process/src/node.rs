@@ -19,10 +19,9 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, WorkerSpec};
+use ridge_sandbox::find_on_path;
 
-use crate::launch::{
-    Launcher, ProcessAdapter, ProcessConfig, Resolved, find_on_path, prefix_of, probe,
-};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, prefix_of, probe};
 
 /// The worker program, embedded at build time.
 const WORKER_SOURCE: &str = include_str!("../worker-programs/nodejs/worker.js");

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, WorkerSpec};
+use ridge_sandbox::find_on_path;
 
-use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, find_on_path, probe};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, probe};
 
 /// The worker program, embedded at build time.
 const WORKER_SOURCE: &str = include_str!("../worker-programs/python3/worker.py");

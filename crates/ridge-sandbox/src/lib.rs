@@ -13,6 +13,7 @@
 mod cgroup;
 mod host;
 mod jail;
+mod path;
 mod process;
 mod rlimits;
 mod seccomp;
@@ -21,6 +22,7 @@ mod userns;
 pub use cgroup::{CFS_PERIOD_US, CgroupLimits, Cgroups, Controller, Version, WorkerCgroup};
 pub use host::{CgroupLayout, HostCapabilities, Protection, UserNamespaces};
 pub use jail::{Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig};
+pub use path::{SYSTEM_PATH, find_on_path, is_executable};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;
 pub use seccomp::denied_names;
