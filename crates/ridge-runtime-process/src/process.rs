@@ -324,17 +324,29 @@ impl ProcessWorker {
             tokio::task::spawn_blocking(move || ridge_sandbox::wait_for_exit_without_reaping(pid));
         let exited_by_itself =
             matches!(tokio::time::timeout(EXIT_GRACE, wait).await, Ok(Ok(Ok(()))));
-        // The leader is unreaped, so the group id is still ours: leftovers die with it, and
-        // with the cgroup kill, so do those that left the group.
-        self.jail.kill();
-        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
-            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
-        }
+        // Leftovers die with the leader's group and cgroup.
+        self.kill_tree();
         match self.child.wait().await {
             Ok(status) if exited_by_itself => End::Exited(status),
             Ok(_) => End::KilledHung,
             Err(e) => End::Unknown(e.to_string()),
         }
+    }
+
+    /// Kills everything the worker started: its cgroup (which also holds processes that left
+    /// the group), its process group, and the leader itself if the group could not be
+    /// signalled. Does not reap. Returns `false`, killing nothing, once the leader has been
+    /// reaped: then nothing is left, and the group id may already belong to someone else.
+    fn kill_tree(&mut self) -> bool {
+        let Some(pid) = self.child.id() else {
+            return false;
+        };
+        self.jail.kill();
+        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
+            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
+            let _ = self.child.start_kill();
+        }
+        true
     }
 
     /// Removes the worker's cgroups once its processes have left them.
@@ -474,15 +486,8 @@ impl Worker for ProcessWorker {
 
     async fn kill(&mut self) {
         self.state = State::Gone;
-        // `id()` is `None` once reaped: then there is nothing left to kill, and the group id
-        // may belong to someone else.
-        let Some(pid) = self.child.id() else {
+        if !self.kill_tree() {
             return;
-        };
-        self.jail.kill();
-        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
-            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
-            let _ = self.child.start_kill();
         }
         match self.child.wait().await {
             Ok(status) => tracing::debug!(worker = %self.name, %status, "worker killed"),
@@ -494,16 +499,8 @@ impl Worker for ProcessWorker {
 
 impl Drop for ProcessWorker {
     fn drop(&mut self) {
-        // Not reaped yet, so the group id is still the worker's. `kill_on_drop` then kills and
-        // reaps the leader in the background.
-        let Some(pid) = self.child.id() else {
-            let _ = remove_cgroup(&mut self.jail);
-            return;
-        };
-        self.jail.kill();
-        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
-            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
-        }
+        // `kill_on_drop` then reaps the leader in the background.
+        self.kill_tree();
         let _ = remove_cgroup(&mut self.jail);
     }
 }
