@@ -1,6 +1,7 @@
 //! Ridge's domain model: typed ids, the runtime, function and execution resources, resource
 //! limits with Qinling's validation rules, execution input and result shapes, list filters, and
-//! the JSON wire types that the API server and the client share.
+//! the JSON wire types that the API server and the client share, and Qinling's framing of an
+//! execution's log.
 //!
 //! This crate does no IO and knows nothing of tokio, SQL, HTTP or processes: everything here is
 //! plain data and pure functions, unit-tested in place.
@@ -10,6 +11,7 @@ pub mod api;
 pub mod clock;
 pub mod error;
 pub mod execution;
+pub mod execution_log;
 pub mod filter;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ridge_core::{InvalidInput, Runtime, RuntimeKind, RuntimeStatus};
-use ridge_runtime::Runtime as RuntimeAdapter;
+use ridge_runtime::RuntimeAdapter;
 
 /// An adapter: starts workers of one runtime kind.
 pub(crate) type Adapter = Arc<dyn RuntimeAdapter>;

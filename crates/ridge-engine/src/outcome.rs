@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use ridge_core::execution::messages;
+use ridge_core::execution_log::{LogEnd, frame};
 use ridge_core::{ExecutionId, ExecutionResult, ExecutionStatus};
 use ridge_runtime::{InvocationOutcome, WorkerError};
 use ridge_store::ExecutionOutcome;
@@ -35,15 +36,10 @@ pub(crate) fn load_failed(
     logs: String,
     took: Duration,
 ) -> ExecutionOutcome {
-    let mut framed = format!("Start execution: {id}\n{logs}");
-    if !framed.ends_with('\n') {
-        framed.push('\n');
-    }
-    framed.push_str(&format!("Finished execution: {id}\n"));
     ExecutionOutcome {
         status: ExecutionStatus::Failed,
         result: ExecutionResult::new(secs(took), Value::String(message)),
-        logs: framed,
+        logs: frame(id, &[&logs], LogEnd::Finished),
     }
 }
 
@@ -52,8 +48,12 @@ pub(crate) fn timed_out(id: ExecutionId, timeout_secs: u32, took: Duration) -> E
     ExecutionOutcome {
         status: ExecutionStatus::Failed,
         result: ExecutionResult::new(secs(took), Value::String(messages::TIMEOUT.to_owned())),
-        logs: format!(
-            "Start execution: {id}\n[ridge: the execution exceeded its timeout of {timeout_secs} s; its processes were killed]\n"
+        logs: frame(
+            id,
+            &[&format!(
+                "[ridge: the execution exceeded its timeout of {timeout_secs} s; its processes were killed]"
+            )],
+            LogEnd::CutShort,
         ),
     }
 }
@@ -63,8 +63,12 @@ pub(crate) fn resources_exhausted(id: ExecutionId, took: Duration) -> ExecutionO
     ExecutionOutcome {
         status: ExecutionStatus::Failed,
         result: ExecutionResult::new(secs(took), Value::String(messages::RESOURCE.to_owned())),
-        logs: format!(
-            "Start execution: {id}\n[ridge: the execution hit its memory or process limit and did not finish; its processes were killed]\n"
+        logs: frame(
+            id,
+            &[
+                "[ridge: the execution hit its memory or process limit and did not finish; its processes were killed]",
+            ],
+            LogEnd::CutShort,
         ),
     }
 }

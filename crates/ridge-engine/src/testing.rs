@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_runtime::{
-    CheckError, Invocation, InvocationOutcome, Runtime as RuntimeAdapter, StartError, Worker,
-    WorkerError, WorkerSpec,
+    CheckError, Invocation, InvocationOutcome, RuntimeAdapter, StartError, Worker, WorkerError,
+    WorkerSpec,
 };
 
 use ridge_core::{

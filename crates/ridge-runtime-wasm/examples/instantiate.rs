@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use ridge_core::{ExecutionId, ExecutionInput};
-use ridge_runtime::{Invocation, Runtime};
-use ridge_runtime_wasm::{WasmConfig, WasmRuntime, guests};
+use ridge_runtime::{Invocation, RuntimeAdapter};
+use ridge_runtime_wasm::{WasmAdapter, WasmConfig, guests};
 use serde_json::json;
 
 #[tokio::main]
@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(2000);
     let cache = tempfile::tempdir()?;
     let package = tempfile::tempdir()?;
-    let runtime = WasmRuntime::new(WasmConfig {
+    let runtime = WasmAdapter::new(WasmConfig {
         cache_dir: Some(cache.path().to_owned()),
         ..WasmConfig::default()
     });

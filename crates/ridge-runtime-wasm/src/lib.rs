@@ -1,5 +1,6 @@
-//! The WebAssembly runtime (`image: "wasm"`): a function is a WASI preview 1 module run by
-//! wasmtime inside this process.
+//! The WebAssembly runtime adapter, [`WasmAdapter`] (`image: "wasm"`): a function is a WASI
+//! preview 1 module run by wasmtime inside this process. It implements `ridge-runtime`'s
+//! interface and depends on nothing else of Ridge but `ridge-core`.
 //!
 //! A module is compiled once per (function, version) and its machine code cached on disk; a
 //! worker is the module pre-instantiated against the WASI imports (cheap, no process); every
@@ -18,6 +19,7 @@
 //! Not here: pools, queues and the engine's timeout (`ridge-engine`), the process sandbox
 //! (`ridge-sandbox`: a guest never leaves wasmtime's sandbox, so no process is started).
 
+mod adapter;
 mod cache;
 mod entry;
 mod error;
@@ -26,9 +28,8 @@ mod execute;
 pub mod guests;
 mod host;
 mod output;
-mod runtime;
 mod worker;
 
+pub use adapter::{WasmAdapter, WasmConfig};
 pub use entry::{MODULE_EXTENSION, START_EXPORT};
 pub use error::WasmError;
-pub use runtime::{WasmConfig, WasmRuntime};

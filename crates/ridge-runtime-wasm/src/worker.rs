@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::execution::messages;
+use ridge_core::execution_log::{LogEnd, frame};
 use ridge_core::{ExecutionId, ExecutionInput};
 use ridge_runtime::{Invocation, InvocationOutcome, Worker, WorkerError, WorkerSpec};
 use tokio::sync::watch;
@@ -125,7 +126,10 @@ fn stdin(input: Option<&ExecutionInput>) -> Vec<u8> {
 /// What an execution's ending means for the caller.
 fn outcome(id: ExecutionId, ran: Ran, memory_limit: u64) -> Result<InvocationOutcome, WorkerError> {
     let mut notes = String::new();
-    let finished = !matches!(ran.ending, Ending::TimedOut | Ending::Killed);
+    let end = match ran.ending {
+        Ending::TimedOut | Ending::Killed => LogEnd::CutShort,
+        _ => LogEnd::Finished,
+    };
     let output = match ran.ending {
         Ending::Exited(0) if ran.stdout.dropped > 0 => Err(format!(
             "the module wrote more than {MAX_OUTPUT} bytes to stdout, the most an output may have"
@@ -153,27 +157,8 @@ fn outcome(id: ExecutionId, ran: Ran, memory_limit: u64) -> Result<InvocationOut
     };
     Ok(InvocationOutcome {
         output,
-        logs: frame_logs(id, &ran.stderr.render(), &notes, finished),
+        logs: frame(id, &[&ran.stderr.render(), &notes], end),
     })
-}
-
-/// Qinling's framing: `Start execution: <id>`, the log, Ridge's notes, and `Finished
-/// execution: <id>` when the module ran to its end.
-fn frame_logs(id: ExecutionId, log: &str, notes: &str, finished: bool) -> String {
-    let mut logs = format!("Start execution: {id}\n");
-    for block in [log, notes] {
-        if block.is_empty() {
-            continue;
-        }
-        logs.push_str(block);
-        if !logs.ends_with('\n') {
-            logs.push('\n');
-        }
-    }
-    if finished {
-        logs.push_str(&format!("Finished execution: {id}\n"));
-    }
-    logs
 }
 
 #[cfg(test)]

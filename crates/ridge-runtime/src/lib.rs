@@ -1,24 +1,14 @@
-//! Runtimes: how a function's code is loaded into a worker and called.
+//! The runtime adapter interface: how the engine starts a worker for a function and calls it,
+//! whatever runs the function's code.
 //!
-//! The [`Runtime`] trait starts [`Worker`]s; a worker is one long-lived process that has loaded
-//! one function (version) once and serves executions one at a time over length-prefixed frames
-//! on pipes. The engine owns pools, scheduling and timeouts; this crate owns the process and the
-//! protocol. Isolation comes from `ridge-sandbox`.
+//! A [`RuntimeAdapter`] starts [`Worker`]s for one runtime kind; a worker has loaded one
+//! function (version) once and serves executions one at a time. This crate holds only that
+//! contract: the two traits, what a worker is started for ([`WorkerSpec`]), one call
+//! ([`Invocation`]) and what it did ([`InvocationOutcome`]), and how starting or calling fails.
 //!
-//! [`ProcessRuntime`] is the one implementation for process workers; Python, Node.js and the
-//! kinds an operator declares ([`CustomKind`]) differ only in how the interpreter is launched.
-
-mod capture;
-mod custom;
-mod frame;
-mod launch;
-mod node;
-mod process;
-mod protocol;
-mod python;
-
-pub use custom::{CustomKind, CustomKindError, CustomKindSpec, DIR_PLACEHOLDER};
-pub use launch::{ProcessConfig, ProcessRuntime, WORKER_ENV};
+//! Not here: any adapter. Process workers (Python, Node.js, operator-declared kinds) are in
+//! `ridge-runtime-process`, WebAssembly in `ridge-runtime-wasm`; pools, scheduling and timeouts
+//! in `ridge-engine`.
 
 use std::path::PathBuf;
 
@@ -96,8 +86,10 @@ pub enum CheckError {
     Unavailable(String),
 }
 
+/// How workers of one runtime kind are started. Not the API resource (`ridge_core::Runtime`,
+/// which names a kind): the code that runs that kind on this host.
 #[async_trait]
-pub trait Runtime: Send + Sync + 'static {
+pub trait RuntimeAdapter: Send + Sync + 'static {
     fn kind(&self) -> RuntimeKind;
 
     /// Checks that this host can run the runtime (for Python and Node: finds and runs the
@@ -109,6 +101,7 @@ pub trait Runtime: Send + Sync + 'static {
     async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError>;
 }
 
+/// One function (version), loaded once, serving executions one at a time.
 #[async_trait]
 pub trait Worker: Send + 'static {
     /// A name unique on this node, listed by the workers API.

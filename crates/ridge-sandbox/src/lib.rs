@@ -5,7 +5,7 @@
 //! and v2 limits with whole-cgroup kill), an honest probe of what this host offers
 //! ([`HostCapabilities`]) and the list of protections ([`Protection`]) with whether each is
 //! really applied ([`Sandbox::protections`]). It does not speak the worker protocol or decide
-//! when a worker dies (`ridge-runtime` and `ridge-engine` do).
+//! when a worker dies (`ridge-runtime-process` and `ridge-engine` do).
 //!
 //! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
 //! (`jail/preexec.rs`), and the fork that creates the user namespace (`userns.rs`). Each block
@@ -14,6 +14,7 @@
 mod cgroup;
 mod host;
 mod jail;
+mod path;
 mod process;
 mod rlimits;
 mod seccomp;
@@ -26,6 +27,7 @@ pub use jail::{
     Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Protection, ProtectionStatus, Sandbox,
     SandboxConfig,
 };
+pub use path::{SYSTEM_PATH, find_on_path, is_executable};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;
 pub use seccomp::denied_names;

@@ -160,7 +160,7 @@ pub struct Settings {
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
     /// Runtime kinds declared in the configuration file, checked against this host.
-    pub runtime_kinds: Vec<ridge_runtime::CustomKind>,
+    pub runtime_kinds: Vec<ridge_runtime_process::CustomKind>,
     pub max_workers_per_function: usize,
     pub function_service_expiration: Duration,
     pub limits: LimitsPolicy,
@@ -292,11 +292,13 @@ impl Settings {
 
 /// Checks each declared runtime kind against this host: a server never starts with a kind it
 /// cannot run.
-fn runtime_kinds(file: Vec<RuntimeKindFile>) -> anyhow::Result<Vec<ridge_runtime::CustomKind>> {
-    let mut kinds: Vec<ridge_runtime::CustomKind> = Vec::new();
+fn runtime_kinds(
+    file: Vec<RuntimeKindFile>,
+) -> anyhow::Result<Vec<ridge_runtime_process::CustomKind>> {
+    let mut kinds: Vec<ridge_runtime_process::CustomKind> = Vec::new();
     for (i, entry) in file.into_iter().enumerate() {
         let name = entry.name.clone();
-        let kind = ridge_runtime::CustomKind::new(ridge_runtime::CustomKindSpec {
+        let kind = ridge_runtime_process::CustomKind::new(ridge_runtime_process::CustomKindSpec {
             name: entry.name,
             command: entry.command,
             directory: entry.directory,

@@ -14,8 +14,9 @@ use ridge_core::{Clock, SystemClock};
 use ridge_engine::policy::ScalingPolicy;
 use ridge_engine::{Engine, EngineConfig, JobScheduler};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
-use ridge_runtime::{ProcessConfig, ProcessRuntime, Runtime};
-use ridge_runtime_wasm::WasmRuntime;
+use ridge_runtime::RuntimeAdapter;
+use ridge_runtime_process::{ProcessAdapter, ProcessConfig};
+use ridge_runtime_wasm::WasmAdapter;
 use ridge_store::{SqliteStore, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -160,25 +161,25 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         sandbox: Some(sandbox),
         ..process_defaults
     };
-    let mut runtimes: Vec<Arc<dyn Runtime>> = vec![
-        Arc::new(ProcessRuntime::python(
+    let mut adapters: Vec<Arc<dyn RuntimeAdapter>> = vec![
+        Arc::new(ProcessAdapter::python(
             settings.python.clone(),
             process.clone(),
         )),
-        Arc::new(ProcessRuntime::nodejs(
+        Arc::new(ProcessAdapter::nodejs(
             settings.node.clone(),
             process.clone(),
         )),
     ];
     // Reserves the instance pool's address space: blocking work.
     let wasm_config = settings.wasm.clone();
-    runtimes.push(Arc::new(
-        tokio::task::spawn_blocking(move || WasmRuntime::new(wasm_config))
+    adapters.push(Arc::new(
+        tokio::task::spawn_blocking(move || WasmAdapter::new(wasm_config))
             .await
             .context("the WebAssembly set-up panicked")?,
     ));
     for kind in &settings.runtime_kinds {
-        runtimes.push(Arc::new(ProcessRuntime::custom(
+        adapters.push(Arc::new(ProcessAdapter::custom(
             kind.clone(),
             process.clone(),
         )));
@@ -187,7 +188,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let engine = Engine::new(
         store.clone(),
         packages.clone(),
-        runtimes,
+        adapters,
         EngineConfig {
             scaling: ScalingPolicy {
                 max_workers: settings.max_workers_per_function,

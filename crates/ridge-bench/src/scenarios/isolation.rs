@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
                 "no switch: `ridge serve` cannot turn the sandbox off for measurement \
                  (`[sandbox] enabled = false` refused: {detail}); the sandboxed figures are in \
                  scenarios 1 and 3, and the per-layer spawn cost is measured by `cargo run \
-                 --release -p ridge-runtime --example spawn_cost` (docs/sandbox.md)"
+                 --release -p ridge-runtime-process --example spawn_cost` (docs/sandbox.md)"
             );
             return Ok(Outcome {
                 status: Status::NotMeasurable(reason),

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use ridge_core::{ExecutionId, ExecutionInput};
-use ridge_runtime::{Invocation, Runtime};
-use ridge_runtime_wasm::{WasmConfig, WasmRuntime, guests};
+use ridge_runtime::{Invocation, RuntimeAdapter};
+use ridge_runtime_wasm::{WasmAdapter, WasmConfig, guests};
 use serde_json::json;
 
 use super::{Ctx, cold};
@@ -81,7 +81,7 @@ async fn in_process() -> anyhow::Result<Row> {
         package.path().join("main.wasm"),
         guests::wat(guests::ECHO_WAT),
     )?;
-    let runtime = WasmRuntime::new(WasmConfig {
+    let runtime = WasmAdapter::new(WasmConfig {
         cache_dir: Some(cache.path().to_owned()),
         ..WasmConfig::default()
     });

@@ -7,15 +7,17 @@ use std::time::{Duration, Instant};
 
 use ridge_core::execution::messages;
 use ridge_core::{Entry, ExecutionId, ExecutionInput, Limits};
-use ridge_runtime::{Invocation, InvocationOutcome, Runtime, StartError, Worker, WorkerSpec};
-use ridge_runtime_wasm::{WasmConfig, WasmRuntime, guests};
+use ridge_runtime::{
+    Invocation, InvocationOutcome, RuntimeAdapter, StartError, Worker, WorkerSpec,
+};
+use ridge_runtime_wasm::{WasmAdapter, WasmConfig, guests};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 const MIB: u64 = 1024 * 1024;
 
 struct Fixture {
-    runtime: WasmRuntime,
+    runtime: WasmAdapter,
     cache: TempDir,
     packages: TempDir,
 }
@@ -34,7 +36,7 @@ impl Fixture {
         };
         adjust(&mut config);
         Self {
-            runtime: WasmRuntime::new(config),
+            runtime: WasmAdapter::new(config),
             cache,
             packages: tempfile::tempdir().expect("temp dir"),
         }
@@ -274,7 +276,7 @@ async fn a_reactor_runs_initialize_then_the_named_export() {
     assert_eq!(run(&mut worker, None).await.output, Ok(json!("ready")));
 }
 
-async fn load_error(runtime: &WasmRuntime, spec: WorkerSpec) -> String {
+async fn load_error(runtime: &WasmAdapter, spec: WorkerSpec) -> String {
     match runtime.start(&spec).await {
         Err(StartError::Load { message, .. }) => message,
         Err(other) => panic!("expected a load failure, got {other}"),

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::cgroup::WorkerCgroup;
+use crate::path::find_on_path;
 use crate::{SandboxError, userns};
 
 use super::preexec::{self, Hooks};
@@ -362,19 +363,6 @@ fn pipe_with(bytes: &[u8]) -> io::Result<OwnedFd> {
     }
     write.write_all(bytes)?;
     Ok(read)
-}
-
-/// The first executable file called `name` in the directories of `PATH` (or the usual system
-/// directories when `PATH` is unset).
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|file| {
-            file.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use ridge_core::{ExecutionInput, RuntimeKind};
-use ridge_runtime::Runtime as RuntimeAdapter;
+use ridge_runtime::RuntimeAdapter;
 use ridge_runtime::{
     CheckError, Invocation, InvocationOutcome, StartError, Worker, WorkerError, WorkerSpec,
 };

@@ -1,6 +1,6 @@
 // Ridge's Node.js worker: loads one function once, then runs its executions one at a time.
 //
-// ridge-runtime embeds this file and starts it as `node <heap flags> -e <this source> <name>`
+// ridge-runtime-process embeds this file and starts it as `node <heap flags> -e <this source> <name>`
 // with a cleared environment, in the package directory, as the leader of its own process group
 // (inside the server's sandbox, where the package is at /function and this worker is alone in
 // its PID namespace). It implements the worker protocol of docs/runtime-protocol.md:

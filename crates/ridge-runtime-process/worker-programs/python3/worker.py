@@ -1,6 +1,6 @@
 """Ridge's Python worker: loads one function once, then runs its executions one at a time.
 
-ridge-runtime embeds this file and starts it as `python3 -I -S -B -c <this source>` with a
+ridge-runtime-process embeds this file and starts it as `python3 -I -S -B -c <this source>` with a
 cleared environment, in the package directory, as the leader of its own process group (inside
 the server's sandbox, where the package is at /function and this worker is alone in its PID
 namespace). It implements the worker protocol of docs/runtime-protocol.md: length-prefixed
@@ -11,7 +11,7 @@ captured without this worker's help.
 
 Frames from Ridge:   init, invoke.
 Frames to Ridge:     loading, ready, load_error, returned, raised, fatal.
-See crates/ridge-runtime/src/protocol.rs for their fields.
+See crates/ridge-runtime-process/src/protocol.rs for their fields.
 """
 
 import json

@@ -2,7 +2,7 @@
 //! is loaded) and a warm execution, with each sandbox layer added in turn.
 //!
 //! ```text
-//! cargo run --release -p ridge-runtime --example spawn_cost [-- <rounds>]
+//! cargo run --release -p ridge-runtime-process --example spawn_cost [-- <rounds>]
 //! ```
 //!
 //! Layers: `unconfined` (rlimits and a process group only); `cgroups` (+ memory, cpu and pids
@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ridge_core::{Entry, ExecutionId, FunctionId, Limits};
-use ridge_runtime::{Invocation, ProcessConfig, ProcessRuntime, Runtime, WorkerSpec};
+use ridge_runtime::{Invocation, RuntimeAdapter, WorkerSpec};
+use ridge_runtime_process::{ProcessAdapter, ProcessConfig};
 use ridge_sandbox::{Enforcement, HostCapabilities, Sandbox, SandboxConfig};
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -85,7 +86,7 @@ async fn main() {
                 .collect();
             eprintln!("{name}: not enforced: {missing:?}");
         }
-        let runtime = ProcessRuntime::python(
+        let runtime = ProcessAdapter::python(
             None,
             ProcessConfig {
                 scratch_dir: Some(scratch.path().to_owned()),

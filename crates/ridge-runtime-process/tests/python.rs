@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use ridge_core::{Entry, ExecutionId, ExecutionInput, FunctionId, LimitsPolicy};
 use ridge_runtime::{
-    Invocation, InvocationOutcome, ProcessConfig, ProcessRuntime, Runtime, StartError, Worker,
-    WorkerError, WorkerSpec,
+    Invocation, InvocationOutcome, RuntimeAdapter, StartError, Worker, WorkerError, WorkerSpec,
 };
+use ridge_runtime_process::{ProcessAdapter, ProcessConfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-static RUNTIME: LazyLock<ProcessRuntime> =
-    LazyLock::new(|| ProcessRuntime::python(None, ProcessConfig::default()));
+static RUNTIME: LazyLock<ProcessAdapter> =
+    LazyLock::new(|| ProcessAdapter::python(None, ProcessConfig::default()));
 
 const LOG_CAP: usize = 1024 * 1024;
 
@@ -112,7 +112,7 @@ async fn check_finds_the_real_interpreter() {
     assert!(found.starts_with("python 3."), "{found}");
     assert!(!found.contains("shims"), "a shim must be resolved: {found}");
 
-    let missing = ProcessRuntime::python(
+    let missing = ProcessAdapter::python(
         Some("/nonexistent/python3".into()),
         ProcessConfig::default(),
     );
@@ -533,7 +533,7 @@ async fn the_environment_and_import_path_are_the_workers_own() {
 
 #[tokio::test]
 async fn an_import_that_never_finishes_is_a_load_error() {
-    let runtime = ProcessRuntime::python(
+    let runtime = ProcessAdapter::python(
         None,
         ProcessConfig {
             load_timeout: Duration::from_millis(500),
@@ -556,7 +556,7 @@ async fn an_import_that_never_finishes_is_a_load_error() {
 
 #[tokio::test]
 async fn a_flood_of_output_stops_at_the_file_size_limit() {
-    let runtime = ProcessRuntime::python(
+    let runtime = ProcessAdapter::python(
         None,
         ProcessConfig {
             fsize: 64 * 1024,

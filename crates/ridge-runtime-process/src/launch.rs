@@ -1,4 +1,4 @@
-//! [`ProcessRuntime`]: one mechanism for every runtime whose workers are processes speaking
+//! [`ProcessAdapter`]: one mechanism for every runtime whose workers are processes speaking
 //! [the worker protocol](crate::protocol). What differs between languages is a [`Launcher`]:
 //! how the interpreter is found and checked, its arguments, and what else the sandbox must show.
 //! Python ([`crate::python`]), Node.js ([`crate::node`]) and the kinds an operator declares
@@ -26,21 +26,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
-use ridge_sandbox::{JailSpec, Rlimits, Sandbox};
+use ridge_runtime::{CheckError, RuntimeAdapter, StartError, Worker, WorkerSpec};
+use ridge_sandbox::{JailSpec, Rlimits, SYSTEM_PATH, Sandbox};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use crate::frame::MAX_FRAME;
 use crate::process::{Channel, ProcessWorker};
 use crate::protocol::Request;
-use crate::{CheckError, Runtime, StartError, Worker, WorkerSpec};
 
 /// The environment every worker starts with, before what its launcher adds.
-pub const WORKER_ENV: &[(&str, &str)] = &[
-    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    ("LANG", "C.UTF-8"),
-    ("HOME", "/tmp"),
-];
+pub const WORKER_ENV: &[(&str, &str)] =
+    &[("PATH", SYSTEM_PATH), ("LANG", "C.UTF-8"), ("HOME", "/tmp")];
 
 /// How long an interpreter probe may take (a cold pyenv shim is slow, but not this slow).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -120,8 +117,9 @@ pub(crate) trait Launcher: Send + Sync + 'static {
     }
 }
 
-/// A runtime whose workers are sandboxed processes speaking the worker protocol.
-pub struct ProcessRuntime {
+/// The adapter for a runtime kind whose workers are sandboxed processes speaking the worker
+/// protocol.
+pub struct ProcessAdapter {
     kind: RuntimeKind,
     launcher: Box<dyn Launcher>,
     config: ProcessConfig,
@@ -129,7 +127,7 @@ pub struct ProcessRuntime {
     resolved: OnceCell<Resolved>,
 }
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     pub(crate) fn new(
         kind: RuntimeKind,
         launcher: Box<dyn Launcher>,
@@ -161,7 +159,7 @@ impl ProcessRuntime {
 }
 
 #[async_trait]
-impl Runtime for ProcessRuntime {
+impl RuntimeAdapter for ProcessAdapter {
     fn kind(&self) -> RuntimeKind {
         self.kind.clone()
     }
@@ -290,20 +288,6 @@ fn worker_name(kind: &RuntimeKind, spec: &WorkerSpec) -> String {
     let short = id.get(..8).unwrap_or(&id);
     let n = WORKER_COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{kind}-{short}-v{}-{n}", spec.function_version)
-}
-
-/// The first executable file called `name` in the directories of `PATH`.
-pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|file| is_executable(file))
-}
-
-pub(crate) fn is_executable(file: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    file.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Runs `program args` (in Ridge's environment: a shim such as pyenv's needs it) and returns

@@ -1,4 +1,4 @@
-//! The Node.js launcher: `node <heap flags> -e <runtimes/nodejs/worker.js> <worker name>`.
+//! The Node.js launcher: `node <heap flags> -e <worker-programs/nodejs/worker.js> <worker name>`.
 //!
 //! - the real `node` binary, resolved once (`process.execPath`); when it lives outside `/usr`
 //!   (nvm, a tarball under /opt) its installation prefix is shown read-only in the sandbox;
@@ -18,14 +18,13 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
+use ridge_runtime::{CheckError, WorkerSpec};
+use ridge_sandbox::find_on_path;
 
-use crate::launch::{
-    Launcher, ProcessConfig, ProcessRuntime, Resolved, find_on_path, prefix_of, probe,
-};
-use crate::{CheckError, WorkerSpec};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, prefix_of, probe};
 
 /// The worker program, embedded at build time.
-const WORKER_SOURCE: &str = include_str!("../../../runtimes/nodejs/worker.js");
+const WORKER_SOURCE: &str = include_str!("../worker-programs/nodejs/worker.js");
 
 /// The oldest Node.js major version the worker program supports.
 const MIN_MAJOR: u32 = 16;
@@ -35,7 +34,7 @@ const PROBE: &str = "process.execPath + '\\n' + process.version";
 
 const MIB: u64 = 1024 * 1024;
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     /// The `nodejs` runtime. `node: None` looks for `node` on `PATH`.
     pub fn nodejs(node: Option<PathBuf>, config: ProcessConfig) -> Self {
         Self::new(RuntimeKind::NODEJS, Box::new(Node { node }), config)

@@ -1,4 +1,4 @@
-//! [`WasmRuntime`]: the `Runtime` adapter the engine starts WebAssembly workers through.
+//! [`WasmAdapter`]: the runtime adapter the engine starts WebAssembly workers through.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
-use ridge_runtime::{CheckError, Runtime, StartError, Worker, WorkerSpec};
+use ridge_runtime::{CheckError, RuntimeAdapter, StartError, Worker, WorkerSpec};
 use wasmtime::ExternType;
 
 use crate::entry::{self, INITIALIZE_EXPORT, START_EXPORT};
@@ -54,14 +54,14 @@ impl Default for WasmConfig {
     }
 }
 
-pub struct WasmRuntime {
+pub struct WasmAdapter {
     config: WasmConfig,
     /// The engine, or why it could not be set up (reported by `check`).
     host: Result<Arc<Host>, String>,
 }
 
-impl WasmRuntime {
-    /// Sets up wasmtime. A failure is kept and reported by [`Runtime::check`], so that a host
+impl WasmAdapter {
+    /// Sets up wasmtime. A failure is kept and reported by [`RuntimeAdapter::check`], so that a host
     /// without WebAssembly still serves its other runtimes.
     pub fn new(config: WasmConfig) -> Self {
         let scratch = match &config.scratch_dir {
@@ -143,7 +143,7 @@ fn prepare(host: &Host, config: &WasmConfig, spec: &WorkerSpec) -> Result<Prepar
 }
 
 #[async_trait]
-impl Runtime for WasmRuntime {
+impl RuntimeAdapter for WasmAdapter {
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::WASM
     }

@@ -1,10 +1,9 @@
-//! Reading what a function printed, and framing it as Qinling's execution log.
+//! Reading what a function printed. Framing it as Qinling's execution log is
+//! `ridge_core::execution_log`.
 
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::path::Path;
-
-use ridge_core::ExecutionId;
 
 /// The captured stdout+stderr of one execution (or of the import), cut at the cap.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -90,51 +89,9 @@ pub(crate) fn load_logs(captured: &Captured, traceback: &str) -> String {
     logs
 }
 
-/// Qinling's framing: `Start execution: <id>`, the output, the traceback on failure, and
-/// `Finished execution: <id>` when the execution ended normally.
-pub(crate) fn execution_logs(
-    id: ExecutionId,
-    captured: &Captured,
-    traceback: Option<&str>,
-    finished: bool,
-) -> String {
-    let mut logs = format!("Start execution: {id}\n");
-    push_block(&mut logs, &captured.render());
-    push_block(&mut logs, traceback.unwrap_or(""));
-    if finished {
-        push_block(&mut logs, &format!("Finished execution: {id}\n"));
-    }
-    logs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_output_and_traceback_like_qinling() {
-        let id = ExecutionId::new();
-        let captured = Captured {
-            text: "hello".into(),
-            dropped: 0,
-            cap: 100,
-        };
-        assert_eq!(
-            execution_logs(id, &captured, Some("Traceback...\nValueError: x\n"), true),
-            format!(
-                "Start execution: {id}\nhello\nTraceback...\nValueError: x\nFinished execution: {id}\n"
-            )
-        );
-        let empty = Captured::default();
-        assert_eq!(
-            execution_logs(id, &empty, None, true),
-            format!("Start execution: {id}\nFinished execution: {id}\n")
-        );
-        assert_eq!(
-            execution_logs(id, &empty, None, false),
-            format!("Start execution: {id}\n")
-        );
-    }
 
     #[test]
     fn load_logs_put_the_traceback_on_its_own_line() {

@@ -1,4 +1,4 @@
-//! The Python 3 launcher: `python3 -I -S -B -c <runtimes/python3/worker.py> <worker name>`.
+//! The Python 3 launcher: `python3 -I -S -B -c <worker-programs/python3/worker.py> <worker name>`.
 //!
 //! - the real interpreter (a shim such as pyenv's is resolved once), in isolated mode without
 //!   `site` and without writing `.pyc` files, so only the standard library and the package's own
@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
+use ridge_runtime::{CheckError, WorkerSpec};
+use ridge_sandbox::find_on_path;
 
-use crate::launch::{Launcher, ProcessConfig, ProcessRuntime, Resolved, find_on_path, probe};
-use crate::{CheckError, WorkerSpec};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, probe};
 
 /// The worker program, embedded at build time.
-const WORKER_SOURCE: &str = include_str!("../../../runtimes/python3/worker.py");
+const WORKER_SOURCE: &str = include_str!("../worker-programs/python3/worker.py");
 
 /// Interpreter flags: isolated mode (no `PYTHON*` variables, no user site, no script directory
 /// on `sys.path`), no `site` module (no site-packages), no bytecode writes.
@@ -34,7 +35,7 @@ const PROBE: &str = "import sys; print(sys.executable); print('%d.%d.%d' % sys.v
                      print(sys.prefix); print(sys.base_prefix); print(sys.exec_prefix); \
                      print(sys.base_exec_prefix)";
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     /// The `python3` runtime. `interpreter: None` looks for `python3` on `PATH`; either way the
     /// real executable (`sys.executable`) is resolved once and used for every worker.
     pub fn python(interpreter: Option<PathBuf>, config: ProcessConfig) -> Self {

@@ -1,6 +1,6 @@
 //! A worker process: spawning, the start handshake, one execution at a time, and its end.
 //!
-//! Runtime-neutral: [`crate::ProcessRuntime`] builds the command and the init frame; anything
+//! Runtime-neutral: [`crate::ProcessAdapter`] builds the command and the init frame; anything
 //! that speaks [the protocol](crate::protocol) can run here.
 //!
 //! The descriptors a worker starts with (see docs/runtime-protocol.md): fd 0 reads `/dev/null`;
@@ -17,16 +17,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::ExecutionId;
+use ridge_core::execution_log::{LogEnd, frame};
+use ridge_runtime::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 use ridge_sandbox::Jail;
 use tempfile::TempDir;
 use tokio::io::BufReader;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
-use crate::capture::{Captured, execution_logs, load_logs, take_capture};
+use crate::capture::{Captured, load_logs, take_capture};
 use crate::frame::{FrameError, read_frame, write_frame};
 use crate::protocol::{Reply, Request, WireInput};
-use crate::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 
 /// How long a worker that closed its protocol pipe gets to finish exiting before Ridge kills it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -323,17 +324,29 @@ impl ProcessWorker {
             tokio::task::spawn_blocking(move || ridge_sandbox::wait_for_exit_without_reaping(pid));
         let exited_by_itself =
             matches!(tokio::time::timeout(EXIT_GRACE, wait).await, Ok(Ok(Ok(()))));
-        // The leader is unreaped, so the group id is still ours: leftovers die with it, and
-        // with the cgroup kill, so do those that left the group.
-        self.jail.kill();
-        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
-            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
-        }
+        // Leftovers die with the leader's group and cgroup.
+        self.kill_tree();
         match self.child.wait().await {
             Ok(status) if exited_by_itself => End::Exited(status),
             Ok(_) => End::KilledHung,
             Err(e) => End::Unknown(e.to_string()),
         }
+    }
+
+    /// Kills everything the worker started: its cgroup (which also holds processes that left
+    /// the group), its process group, and the leader itself if the group could not be
+    /// signalled. Does not reap. Returns `false`, killing nothing, once the leader has been
+    /// reaped: then nothing is left, and the group id may already belong to someone else.
+    fn kill_tree(&mut self) -> bool {
+        let Some(pid) = self.child.id() else {
+            return false;
+        };
+        self.jail.kill();
+        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
+            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
+            let _ = self.child.start_kill();
+        }
+        true
     }
 
     /// Removes the worker's cgroups once its processes have left them.
@@ -349,7 +362,7 @@ impl ProcessWorker {
         // Read before the cgroup goes.
         let oom = self.jail.oom_killed();
         self.release_cgroup().await;
-        let logs = execution_logs(id, &self.take_capture(), None, false);
+        let logs = frame(id, &[&self.take_capture().render()], LogEnd::CutShort);
         match end {
             End::Exited(status) => {
                 let (detail, sigkill) = match (status.signal(), self.jail.exit_signal(status)) {
@@ -400,7 +413,7 @@ impl ProcessWorker {
         match reply {
             Ok(Some(Reply::Returned { output })) => {
                 self.state = State::Idle;
-                let logs = execution_logs(id, &self.take_capture(), None, true);
+                let logs = frame(id, &[&self.take_capture().render()], LogEnd::Finished);
                 Ok(InvocationOutcome {
                     output: Ok(output),
                     logs,
@@ -408,7 +421,8 @@ impl ProcessWorker {
             }
             Ok(Some(Reply::Raised { message, traceback })) => {
                 self.state = State::Idle;
-                let logs = execution_logs(id, &self.take_capture(), Some(&traceback), true);
+                let output = self.take_capture().render();
+                let logs = frame(id, &[&output, &traceback], LogEnd::Finished);
                 Ok(InvocationOutcome {
                     output: Err(message),
                     logs,
@@ -472,15 +486,8 @@ impl Worker for ProcessWorker {
 
     async fn kill(&mut self) {
         self.state = State::Gone;
-        // `id()` is `None` once reaped: then there is nothing left to kill, and the group id
-        // may belong to someone else.
-        let Some(pid) = self.child.id() else {
+        if !self.kill_tree() {
             return;
-        };
-        self.jail.kill();
-        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
-            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
-            let _ = self.child.start_kill();
         }
         match self.child.wait().await {
             Ok(status) => tracing::debug!(worker = %self.name, %status, "worker killed"),
@@ -492,16 +499,8 @@ impl Worker for ProcessWorker {
 
 impl Drop for ProcessWorker {
     fn drop(&mut self) {
-        // Not reaped yet, so the group id is still the worker's. `kill_on_drop` then kills and
-        // reaps the leader in the background.
-        let Some(pid) = self.child.id() else {
-            let _ = remove_cgroup(&mut self.jail);
-            return;
-        };
-        self.jail.kill();
-        if let Err(e) = ridge_sandbox::kill_process_group(pid) {
-            tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
-        }
+        // `kill_on_drop` then reaps the leader in the background.
+        self.kill_tree();
         let _ = remove_cgroup(&mut self.jail);
     }
 }

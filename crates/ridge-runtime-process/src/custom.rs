@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
+use ridge_runtime::{CheckError, WorkerSpec};
+use ridge_sandbox::is_executable;
 
-use crate::launch::{Launcher, ProcessConfig, ProcessRuntime, Resolved, is_executable, prefix_of};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, prefix_of};
 use crate::process::{FD_IN_VAR, FD_OUT_VAR};
-use crate::{CheckError, WorkerSpec};
 
 /// Replaced by the kind's directory in `command` arguments and `env` values.
 pub const DIR_PLACEHOLDER: &str = "{dir}";
@@ -158,7 +159,7 @@ fn builtin_kinds() -> [RuntimeKind; 3] {
     [RuntimeKind::PYTHON3, RuntimeKind::NODEJS, RuntimeKind::WASM]
 }
 
-impl ProcessRuntime {
+impl ProcessAdapter {
     /// A runtime of an operator-declared kind.
     pub fn custom(kind: CustomKind, config: ProcessConfig) -> Self {
         Self::new(kind.name.clone(), Box::new(Custom { kind }), config)
