@@ -104,6 +104,22 @@ mod tests {
     }
 
     #[test]
+    fn a_manual_clock_never_goes_back() {
+        let clock = ManualClock::starting_now();
+        let mut last = (clock.now(), clock.instant());
+        for step in [0, 1, 999, 1_000_000, 0, 3_600_000_000] {
+            clock.advance(Duration::from_micros(step));
+            let read = (clock.now(), clock.instant());
+            assert!(
+                read.0 >= last.0 && read.1 >= last.1,
+                "moved back by {step} µs"
+            );
+            assert_eq!(read.1 - last.1, Duration::from_micros(step));
+            last = read;
+        }
+    }
+
+    #[test]
     fn the_system_clock_reads_whole_microseconds() {
         let now = SystemClock.now();
         assert_eq!(now, now.trunc_subsecs(6));

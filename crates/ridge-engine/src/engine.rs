@@ -40,8 +40,8 @@ pub struct EngineConfig {
     pub max_queue_wait: Duration,
     /// Per-project quota defaults (a project's overrides are in the store).
     pub quotas: Quotas,
-    /// What time-based decisions read (the per-project rate today): the system clock in the
-    /// server, a clock the tests move.
+    /// What time-based decisions read (the per-project rate, the job scheduler's "now", how
+    /// long a worker has been idle): the system clock in the server, a clock the tests move.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -82,7 +82,11 @@ impl Engine {
         let batches = metrics.write_batch_size.clone();
         store.observe_write_batches(Arc::new(move |writes| batches.observe(writes as f64)));
         let adapters = Arc::new(Adapters::new(adapters));
-        let pools = Arc::new(Pools::new(config.scaling, config.worker_memory_budget));
+        let pools = Arc::new(Pools::new(
+            config.scaling,
+            config.worker_memory_budget,
+            config.clock.clone(),
+        ));
         let dispatcher = Arc::new(Dispatcher::new(
             store.clone(),
             packages.clone(),
@@ -170,6 +174,11 @@ impl Engine {
     /// The store this engine records executions in (the job scheduler reads jobs from it).
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// The clock this engine's time-based decisions read (the job scheduler's "now").
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.config.clock
     }
 
     /// Executions waiting for a worker on this node.

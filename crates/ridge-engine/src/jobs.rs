@@ -7,11 +7,14 @@
 //! Missed ticks (the server was down, or the scheduler fell behind) collapse into one: the next
 //! time is always computed from now, never from the missed time, so a restart never fires a
 //! burst. Whether that one late run happens is [`MissedTicks`].
+//!
+//! The tick loop runs on a real interval; what time it is comes from the engine's
+//! [`ridge_core::Clock`], so tests move that clock instead of waiting for a job to fall due.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use ridge_core::{ExecutionInput, Job, JobStatus, Timestamp};
+use ridge_core::{Clock, ExecutionInput, Job, JobStatus, Timestamp};
 use ridge_store::{JobClaim, StoreError};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -88,6 +91,8 @@ fn decide(
 pub struct JobScheduler {
     engine: Weak<Engine>,
     config: SchedulerConfig,
+    /// The engine's clock: what "now" is at each tick.
+    clock: Arc<dyn Clock>,
 }
 
 impl JobScheduler {
@@ -95,11 +100,12 @@ impl JobScheduler {
         Self {
             engine: Arc::downgrade(engine),
             config,
+            clock: engine.clock().clone(),
         }
     }
 
-    /// Runs [`JobScheduler::tick`] every `config.tick` until the engine is dropped or the task
-    /// is aborted.
+    /// Runs [`JobScheduler::tick`] every `config.tick`, at the time the engine's clock shows,
+    /// until the engine is dropped or the task is aborted.
     pub fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(self.config.tick);
@@ -109,7 +115,7 @@ impl JobScheduler {
                 if self.engine.strong_count() == 0 {
                     break;
                 }
-                if let Err(e) = self.tick(ridge_core::time::now()).await {
+                if let Err(e) = self.tick(self.clock.now()).await {
                     tracing::error!(error = %e, "job scheduler tick failed");
                 }
             }

@@ -1,12 +1,12 @@
 //! The pool mechanism: the warm workers of one (function, version), how many are alive, their
 //! names, and who waits for one. Decisions come from [`ScalingPolicy`]; memory comes from the
-//! host-wide [`Capacity`].
+//! host-wide [`Capacity`]; how long a worker has been idle is read on the engine's [`Clock`].
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use ridge_core::{RunShape, RuntimeId};
+use ridge_core::{Clock, RunShape, RuntimeId};
 use ridge_runtime::Worker;
 use tokio::sync::Notify;
 
@@ -43,6 +43,8 @@ pub(crate) struct Pool {
     pub shape: RunShape,
     policy: ScalingPolicy,
     capacity: Arc<Capacity>,
+    /// When a worker became idle, for the idle expiry.
+    clock: Arc<dyn Clock>,
     state: Mutex<State>,
     returned: Notify,
 }
@@ -53,12 +55,14 @@ impl Pool {
         shape: RunShape,
         policy: ScalingPolicy,
         capacity: Arc<Capacity>,
+        clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
         Arc::new(Self {
             runtime_id,
             shape,
             policy,
             capacity,
+            clock,
             state: Mutex::new(State::default()),
             returned: Notify::new(),
         })
@@ -151,7 +155,8 @@ impl Pool {
         idle
     }
 
-    /// Hands out the idle workers that the policy says to release.
+    /// Hands out the idle workers that the policy says to release at `now` (read on the
+    /// pool's clock).
     pub fn reap(&self, now: Instant) -> Vec<Box<dyn Worker>> {
         let mut state = self.state();
         let (expired, kept): (Vec<_>, Vec<_>) = state
@@ -231,7 +236,7 @@ impl Pool {
         } else {
             state.idle.push(IdleWorker {
                 worker,
-                since: Instant::now(),
+                since: self.clock.instant(),
             });
             None
         };
@@ -322,30 +327,10 @@ impl Drop for Lease {
 mod tests {
     use std::time::Duration;
 
-    use async_trait::async_trait;
     use ridge_core::{Entry, Limits, RuntimeId};
-    use ridge_runtime::{Invocation, InvocationOutcome, WorkerError};
 
     use super::*;
-
-    /// A stand-in worker: the pool only names, keeps and kills workers.
-    struct Named(String);
-
-    #[async_trait]
-    impl Worker for Named {
-        fn name(&self) -> &str {
-            &self.0
-        }
-        fn pid(&self) -> Option<u32> {
-            None
-        }
-        async fn invoke(&mut self, _: &Invocation) -> Result<InvocationOutcome, WorkerError> {
-            Err(WorkerError::Protocol {
-                detail: "not a real worker".into(),
-            })
-        }
-        async fn kill(&mut self) {}
-    }
+    use crate::testing::Named;
 
     fn pool(max_workers: usize, budget: u64) -> Arc<Pool> {
         Pool::new(
@@ -365,6 +350,7 @@ mod tests {
                 idle_expiry: Duration::from_secs(60),
             },
             Arc::new(Capacity::new(budget)),
+            Arc::new(ridge_core::SystemClock),
         )
     }
 

@@ -2,13 +2,12 @@
 //! retiring one started for what the function no longer is), waiting for a lease when the
 //! host's memory budget is spent, releasing idle workers, and the counts the API and metrics
 //! show. The mechanism of one pool is [`crate::pool`]; its decisions are [`crate::policy`].
+//! Idle time is read on the engine's [`Clock`], so tests move it instead of waiting.
 
+use ridge_core::{Clock, Function, FunctionId, RuntimeId};
+use ridge_runtime::Worker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
-
-use ridge_core::{Function, FunctionId, RuntimeId};
-use ridge_runtime::Worker;
 
 use crate::capacity::Capacity;
 use crate::policy::ScalingPolicy;
@@ -33,14 +32,16 @@ pub(crate) struct Pools {
     map: Mutex<HashMap<PoolKey, Arc<Pool>>>,
     capacity: Arc<Capacity>,
     scaling: ScalingPolicy,
+    clock: Arc<dyn Clock>,
 }
 
 impl Pools {
-    pub fn new(scaling: ScalingPolicy, memory_budget: u64) -> Self {
+    pub fn new(scaling: ScalingPolicy, memory_budget: u64, clock: Arc<dyn Clock>) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
             capacity: Arc::new(Capacity::new(memory_budget)),
             scaling,
+            clock,
         }
     }
 
@@ -67,7 +68,13 @@ impl Pools {
             match pools.get(&key) {
                 Some(pool) if pool.shape == shape && !pool.is_retired() => (pool.clone(), None),
                 _ => {
-                    let pool = Pool::new(runtime_id, shape, self.scaling, self.capacity.clone());
+                    let pool = Pool::new(
+                        runtime_id,
+                        shape,
+                        self.scaling,
+                        self.capacity.clone(),
+                        self.clock.clone(),
+                    );
                     let stale = pools.insert(key, pool.clone());
                     (pool, stale)
                 }
@@ -170,7 +177,7 @@ impl Pools {
 
     /// Stops the workers idle past the expiry, and forgets pools left without workers.
     pub async fn reap_idle(&self) {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let (expired, empty): (Vec<_>, Vec<_>) = {
             let pools = self.map();
             let expired = pools.values().flat_map(|p| p.reap(now)).collect();
@@ -248,5 +255,48 @@ impl Pools {
 async fn kill_all(workers: Vec<Box<dyn Worker>>) {
     for mut worker in workers {
         worker.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ridge_core::ManualClock;
+
+    use super::*;
+    use crate::testing::Named;
+
+    #[tokio::test]
+    async fn idle_workers_are_released_once_the_clock_passes_the_expiry() {
+        let clock = Arc::new(ManualClock::starting_now());
+        let pools = Pools::new(
+            ScalingPolicy {
+                max_workers: 2,
+                idle_expiry: Duration::from_secs(60),
+            },
+            u64::MAX,
+            clock.clone(),
+        );
+        let runtime = RuntimeId::new();
+        let function = ridge_core::fixtures::function("default", runtime, 0);
+        let pool = pools.pool_for(&function, 0, runtime).await;
+        let mut lease = pools.lease(&pool).await;
+        lease.set_worker(Box::new(Named("w".into())));
+        lease.give_back().await;
+        let live = |pools: &Pools| pools.workers(function.id, None).len();
+
+        pools.reap_idle().await;
+        assert_eq!(live(&pools), 1, "idle for no time yet");
+        clock.advance(Duration::from_secs(59));
+        pools.reap_idle().await;
+        assert_eq!(live(&pools), 1, "idle for less than the expiry");
+        assert_eq!(pools.stats(runtime).available, 1);
+        clock.advance(Duration::from_secs(1));
+        pools.reap_idle().await;
+        assert_eq!(live(&pools), 0, "idle for the expiry: released");
+        assert_eq!(pools.stats(runtime), PoolStats::default());
+        assert!(pools.map().is_empty(), "the empty pool is forgotten");
+        assert_eq!(pools.memory_used(), 0);
     }
 }

@@ -183,3 +183,25 @@ impl Worker for SlowWorker {
 
     async fn kill(&mut self) {}
 }
+
+/// A stand-in worker for the pools, which only name, keep and kill workers.
+pub(crate) struct Named(pub String);
+
+#[async_trait]
+impl Worker for Named {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
+    async fn invoke(&mut self, _: &Invocation) -> Result<InvocationOutcome, WorkerError> {
+        Err(WorkerError::Protocol {
+            detail: "not a real worker".into(),
+        })
+    }
+
+    async fn kill(&mut self) {}
+}

@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ridge_core::LimitsPolicy;
+use ridge_core::{Clock, LimitsPolicy, SystemClock};
 use serde::Deserialize;
 
 /// The defaults every setting falls back to.
@@ -179,6 +180,9 @@ pub struct Settings {
     pub quotas: ridge_core::tenancy::Quotas,
     /// The WebAssembly runtime.
     pub wasm: ridge_runtime_wasm::WasmConfig,
+    /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
+    /// idle release): the system clock; never from a file, tests set a clock they move.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What the command line and environment said (clap reads both); `None` means not given.
@@ -273,6 +277,7 @@ impl Settings {
             allow_function_network,
             triggers,
             wasm,
+            clock: Arc::new(SystemClock),
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {
             bail!(

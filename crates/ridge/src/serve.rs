@@ -10,7 +10,6 @@ use anyhow::Context;
 use ridge_api::webhook_guard::RateLimiter;
 use ridge_api::{ApiConfig, AppState};
 use ridge_core::api::{Protection, SandboxInfo};
-use ridge_core::{Clock, SystemClock};
 use ridge_engine::policy::ScalingPolicy;
 use ridge_engine::{Engine, EngineConfig, JobScheduler};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
@@ -184,7 +183,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             process.clone(),
         )));
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = settings.clock.clone();
     let engine = Engine::new(
         store.clone(),
         packages.clone(),

@@ -1,5 +1,6 @@
 //! `/v1/jobs`: cron and one-shot triggers, with Qinling's validation rules and messages
-//! (`ridge_core::job`). The scheduler that fires them is `ridge_engine::jobs`.
+//! (`ridge_core::job`). The scheduler that fires them is `ridge_engine::jobs`; both read the
+//! time on the same clock ([`AppState::clock`](crate::AppState)).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -69,7 +70,7 @@ pub async fn create(
         .filter(|t| !t.is_empty())
         .map(ridge_core::time::parse_user)
         .transpose()?;
-    let now = ridge_core::time::now();
+    let now = state.clock.now();
     let schedule = plan(
         body.pattern.as_deref(),
         first,
@@ -144,7 +145,7 @@ pub async fn update(
             .map(ridge_core::time::parse_user)
             .transpose()?,
     };
-    let now = ridge_core::time::now();
+    let now = state.clock.now();
     let expected = (job.status, job.next_execution_time);
     job.apply(update, now, state.config.job_min_lead)?;
     job.updated_at = Some(now);

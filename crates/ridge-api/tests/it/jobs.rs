@@ -2,12 +2,14 @@
 //! `PUT /v1/jobs/{id}`. Jobs that fire are tested end to end in `crates/ridge`.
 
 use ridge_core::api::{CreateJob, UpdateJob};
+use ridge_core::{Clock, ManualClock};
 use serde_json::json;
 
 use crate::harness::{TestApi, api_error};
 
-fn in_secs(secs: i64) -> String {
-    ridge_core::time::format(&(ridge_core::time::now() + chrono::Duration::seconds(secs)))
+/// `secs` from now on the server's clock, which job validation reads.
+fn in_secs(clock: &ManualClock, secs: i64) -> String {
+    ridge_core::time::format(&(clock.now() + chrono::Duration::seconds(secs)))
 }
 
 #[tokio::test]
@@ -28,7 +30,7 @@ async fn validation_uses_qinlings_messages() {
         ),
         (
             job(CreateJob {
-                first_execution_time: Some(in_secs(10)),
+                first_execution_time: Some(in_secs(&t.clock, 10)),
                 ..Default::default()
             }),
             400,
@@ -36,7 +38,7 @@ async fn validation_uses_qinlings_messages() {
         ),
         (
             job(CreateJob {
-                first_execution_time: Some(in_secs(3600)),
+                first_execution_time: Some(in_secs(&t.clock, 3600)),
                 count: Some(json!(2)),
                 ..Default::default()
             }),

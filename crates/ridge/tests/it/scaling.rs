@@ -3,9 +3,11 @@
 //! fairness between functions and the host memory budget. The admin scale calls and metrics
 //! are tested through the router in `crates/ridge-api/tests/it/workers.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{TestServer, join_all, output};
+use ridge_core::ManualClock;
 use ridge_core::api::FunctionView;
 use serde_json::json;
 
@@ -134,12 +136,18 @@ async fn a_full_queue_refuses_with_429_and_a_sync_caller_gets_a_capacity_error()
 
 #[tokio::test]
 async fn idle_workers_are_released_after_the_expiry() {
-    let t = TestServer::start_with(|s| s.function_service_expiration = Duration::from_millis(500))
-        .await;
+    // Idle time is read on a clock the test moves; the reaper still runs every 100 ms.
+    let clock = Arc::new(ManualClock::starting_now());
+    let t = TestServer::start_with(|s| {
+        s.function_service_expiration = Duration::from_millis(200);
+        s.clock = clock.clone();
+    })
+    .await;
     let rt = t.python_runtime().await;
     let f = t.function(&rt, SLEEPER).await;
     assert_eq!(t.run(&f, None).await.status, "success");
     assert_eq!(workers(&t, &f).await.len(), 1);
+    clock.advance(Duration::from_millis(200));
     await_workers(&t, &f, 0).await;
     assert_eq!(
         t.run(&f, None).await.status,
