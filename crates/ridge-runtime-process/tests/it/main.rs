@@ -1,0 +1,4 @@
+//! The integration tests of `ridge-runtime-process`, as one binary (each extra test binary links
+//! the whole workspace again).
+
+mod python;
