@@ -47,47 +47,32 @@ pub(crate) struct Dispatcher {
     config: DispatchConfig,
     /// Cold starts allowed to run at once on this host (see [`cold_start_permits`]).
     cold_starts: Semaphore,
-    load: Arc<Load>,
+    load: Load,
 }
 
 /// How many executions this node holds: submitted and waiting for a worker, and submitted and
-/// not yet finished. Counted by the guards [`Waiting`] and [`InFlight`] only.
+/// not yet finished. Counted by [`Counted`] guards only.
 #[derive(Debug, Default)]
 struct Load {
-    waiting: AtomicUsize,
-    in_flight: AtomicUsize,
+    waiting: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
 }
 
-/// An execution waiting for a worker: counted from [`Dispatcher::submit`] until it holds one
-/// (or ends), however that happens.
-struct Waiting(Arc<Load>);
+/// One execution in one of [`Load`]'s counts, from [`Dispatcher::submit`] until the guard is
+/// dropped, however the execution gets there: `waiting` until it holds a worker (or ends),
+/// `in_flight` until it is finished (for draining).
+struct Counted(Arc<AtomicUsize>);
 
-impl Waiting {
-    fn new(load: &Arc<Load>) -> Self {
-        load.waiting.fetch_add(1, Ordering::SeqCst);
-        Self(load.clone())
+impl Counted {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
     }
 }
 
-impl Drop for Waiting {
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// An execution submitted and not yet finished (for draining).
-struct InFlight(Arc<Load>);
-
-impl InFlight {
-    fn new(load: &Arc<Load>) -> Self {
-        load.in_flight.fetch_add(1, Ordering::SeqCst);
-        Self(load.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -143,7 +128,7 @@ impl Dispatcher {
             metrics,
             config,
             cold_starts: Semaphore::new(cold_start_permits()),
-            load: Arc::default(),
+            load: Load::default(),
         }
     }
 
@@ -165,8 +150,8 @@ impl Dispatcher {
         function: Function,
         runtime: Runtime,
     ) -> JoinHandle<Execution> {
-        let waiting = Waiting::new(&self.load);
-        let in_flight = InFlight::new(&self.load);
+        let waiting = Counted::new(&self.load.waiting);
+        let in_flight = Counted::new(&self.load.in_flight);
         let dispatcher = self.clone();
         tokio::spawn(async move {
             let outcome = dispatcher
@@ -185,7 +170,7 @@ impl Dispatcher {
     /// `None` when the execution was not ours to run (the compare-and-swap claim lost).
     async fn execute(
         &self,
-        waiting: Waiting,
+        waiting: Counted,
         execution: &Execution,
         function: &Function,
         runtime: &Runtime,
@@ -219,7 +204,7 @@ impl Dispatcher {
     /// the execution.
     async fn acquire(
         &self,
-        waiting: Waiting,
+        waiting: Counted,
         execution: &Execution,
         function: &Function,
         runtime: &Runtime,

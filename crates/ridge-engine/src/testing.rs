@@ -11,10 +11,7 @@ use ridge_runtime::{
     WorkerSpec,
 };
 
-use ridge_core::{
-    Code, Entry, Execution, ExecutionId, ExecutionStatus, Function, FunctionId, Limits,
-    NetworkAccess, ProjectId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus,
-};
+use ridge_core::{Code, Execution, Function, Runtime, RuntimeKind, fixtures};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
 use ridge_store::{SqliteStore, Store};
 
@@ -60,19 +57,8 @@ impl Fixture {
     /// A `running` execution of the function, recorded but not submitted.
     pub async fn unfinished_execution(&self) -> Execution {
         let execution = Execution {
-            id: ExecutionId::new(),
-            project_id: self.function.project_id.clone(),
-            function_id: self.function.id,
-            function_version: 0,
-            function_alias: None,
-            description: None,
-            status: ExecutionStatus::Running,
             sync: false,
-            input: None,
-            result: None,
-            started_at: None,
-            created_at: ridge_core::time::now(),
-            updated_at: None,
+            ..fixtures::execution(&self.function, 0)
         };
         self.store
             .create_execution(&execution)
@@ -85,49 +71,24 @@ impl Fixture {
 /// A public python3 runtime and a function of the default project on it, with a package (the
 /// smallest WebAssembly header, which the package store accepts and unpacks).
 pub(crate) async fn seed(store: &dyn Store, packages: &dyn PackageStore) -> Function {
-    let now = ridge_core::time::now();
-    let project = ProjectId::default_project();
     let runtime = Runtime {
-        id: RuntimeId::new(),
-        project_id: project.clone(),
-        name: None,
-        description: None,
         image: "python3".into(),
-        status: RuntimeStatus::Available,
-        is_public: true,
-        trusted: true,
-        created_at: now,
-        updated_at: None,
+        ..fixtures::runtime("default", true, 0)
     };
     store.create_runtime(&runtime).await.expect("runtime");
-    let id = FunctionId::new();
+    let function = fixtures::function("default", runtime.id, 0);
     let md5sum = packages
         .put(
-            &project,
-            id,
+            &function.project_id,
+            function.id,
             bytes::Bytes::from_static(b"\0asm\x01\0\0\0"),
             None,
         )
         .await
         .expect("package");
     let function = Function {
-        id,
-        project_id: project,
-        name: None,
-        description: None,
-        runtime_id: runtime.id,
         code: Code::Package { md5sum },
-        entry: Entry::default_entry(),
-        limits: Limits {
-            cpu: 100,
-            memory_size: 33_554_432,
-            timeout: 5,
-        },
-        count: 0,
-        latest_version: 0,
-        network: NetworkAccess::Loopback,
-        created_at: now,
-        updated_at: None,
+        ..function
     };
     store.create_function(&function).await.expect("function");
     function
