@@ -12,16 +12,24 @@
 //!   memory, file handles, the new mount API;
 //! - `clone3` answers `ENOSYS`, so that the C library falls back to `clone`, whose flags the
 //!   denylist can inspect (`clone3` passes them in memory, out of a filter's reach).
+//!
+//! On x86_64 a third, hand-written program answers `EPERM` to every x32 system call (numbers
+//! with [`X32_SYSCALL_BIT`] set). x32 calls carry the x86_64 audit architecture, so the
+//! architecture check lets them through, and the denylist, which matches exact numbers, would
+//! miss `ptrace` called as `0x40000000 | 101`.
 
 use std::collections::BTreeMap;
 
 use nix::libc;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    SeccompRule, TargetArch, sock_filter,
 };
 
 use crate::SandboxError;
+
+/// The bit that marks an x32 system call number on x86_64 (`__X32_SYSCALL_BIT`).
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// System calls denied outright.
 const DENIED: &[(&str, libc::c_long)] = &[
@@ -101,15 +109,19 @@ fn arch() -> Result<TargetArch, SandboxError> {
 
 fn compile(filter: SeccompFilter) -> Result<Vec<u8>, SandboxError> {
     let program = BpfProgram::try_from(filter).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-    // The kernel's `struct sock_filter`, as bubblewrap reads it: u16 code, u8 jt, u8 jf, u32 k.
+    Ok(pack(&program))
+}
+
+/// The kernel's `struct sock_filter`, as bubblewrap reads it: u16 code, u8 jt, u8 jf, u32 k.
+fn pack(program: &[sock_filter]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(program.len() * 8);
-    for insn in &program {
+    for insn in program {
         bytes.extend_from_slice(&insn.code.to_ne_bytes());
         bytes.push(insn.jt);
         bytes.push(insn.jf);
         bytes.extend_from_slice(&insn.k.to_ne_bytes());
     }
-    Ok(bytes)
+    bytes
 }
 
 /// The compiled BPF programs, in the order bubblewrap should install them.
@@ -147,7 +159,57 @@ pub(crate) fn programs() -> Result<Vec<Vec<u8>>, SandboxError> {
         arch,
     )
     .map_err(seccomp_err)?;
-    Ok(vec![compile(deny)?, compile(clone3)?])
+    let mut compiled = vec![compile(deny)?, compile(clone3)?];
+    if cfg!(target_arch = "x86_64") {
+        compiled.push(pack(&deny_x32()));
+    }
+    Ok(compiled)
+}
+
+/// `EPERM` for every system call number at or above [`X32_SYSCALL_BIT`] on x86_64; every
+/// other call (and any other architecture, which the first program kills) passes.
+fn deny_x32() -> BpfProgram {
+    // `#define AUDIT_ARCH_X86_64 (EM_X86_64|__AUDIT_ARCH_64BIT|__AUDIT_ARCH_LE)`
+    const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+    // Offsets in `struct seccomp_data`: `int nr; __u32 arch; ...`.
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    let op = |code: u32| u16::try_from(code).expect("BPF opcodes fit in 16 bits");
+    let stmt = |code: u32, k: u32| sock_filter {
+        code: op(code),
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: op(code),
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
+    vec![
+        stmt(load, ARCH),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            AUDIT_ARCH_X86_64,
+            0,
+            3,
+        ),
+        stmt(load, NR),
+        jump(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            0,
+            1,
+        ),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM.unsigned_abs(),
+        ),
+        allow,
+    ]
 }
 
 #[cfg(test)]
@@ -157,7 +219,10 @@ mod tests {
     #[test]
     fn compiles_both_programs_for_this_architecture() {
         let programs = programs().expect("compiles");
-        assert_eq!(programs.len(), 2);
+        assert_eq!(
+            programs.len(),
+            if cfg!(target_arch = "x86_64") { 3 } else { 2 }
+        );
         for p in &programs {
             assert!(!p.is_empty());
             assert_eq!(p.len() % 8, 0, "whole sock_filter instructions");
