@@ -16,7 +16,7 @@ use nix::libc;
 pub(super) struct Hooks {
     /// `cgroup.procs` files to write `0` (this process) to.
     pub procs: Vec<OwnedFd>,
-    /// Descriptors to leave open across `exec`.
+    /// Descriptors to leave open across `exec`; every other one above 2 is closed.
     pub keep: Vec<RawFd>,
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     /// The user namespace to enter last.
@@ -24,8 +24,13 @@ pub(super) struct Hooks {
 }
 
 /// Makes `command` run `hooks` in its child, in this order: join the cgroups, set the rlimits,
-/// clear close-on-exec on the kept descriptors, set `no_new_privs`, enter the user namespace.
+/// mark every descriptor above 2 close-on-exec (whatever Ridge inherited from whoever started
+/// it: a shell's pipe, a service manager's sockets) and clear it again on the kept ones only,
+/// set `no_new_privs`, enter the user namespace.
 pub(super) fn install(command: &mut Command, hooks: Hooks) {
+    // For kernels before 5.11, which lack `CLOSE_RANGE_CLOEXEC`: every descriptor number this
+    // process may hold.
+    let fd_bound = open_files_bound();
     let hook = move || -> io::Result<()> {
         let check = |rc: libc::c_int| {
             if rc < 0 {
@@ -49,6 +54,21 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
             // SAFETY: setrlimit(2) with a valid pointer to a local struct.
             check(unsafe { libc::setrlimit(*resource, &limit) })?;
         }
+        // SAFETY: close_range(2) with integer arguments only; it marks, and closes nothing.
+        let marked = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        if marked < 0 {
+            for fd in 3..fd_bound {
+                // SAFETY: fcntl(2) on a descriptor number; EBADF for one that is not open.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
         for fd in &hooks.keep {
             // SAFETY: fcntl(2) clearing FD_CLOEXEC on a descriptor the caller keeps open.
             check(unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) })?;
@@ -61,9 +81,22 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
         }
         Ok(())
     };
-    // SAFETY: the hook only makes async-signal-safe system calls (write, setrlimit, fcntl,
-    // prctl, setns) on data prepared before the fork; it neither allocates nor takes locks.
+    // SAFETY: the hook only makes async-signal-safe system calls (write, setrlimit,
+    // close_range, fcntl, prctl, setns) on data prepared before the fork; it neither allocates nor takes locks.
     unsafe {
         command.pre_exec(hook);
     }
+}
+
+/// One above the highest descriptor number this process can hold (its `RLIMIT_NOFILE` hard
+/// limit, at most 2^20), read before the fork.
+fn open_files_bound() -> RawFd {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) with a valid pointer to a local struct.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let max = if rc == 0 { limit.rlim_max } else { 1 << 20 };
+    RawFd::try_from(max.min(1 << 20)).unwrap_or(1 << 20)
 }
