@@ -168,7 +168,12 @@ impl RuntimeAdapter for ProcessAdapter {
         if let Some(reason) = self.sandbox.refusal() {
             return Err(CheckError::Unavailable(reason));
         }
-        Ok(self.resolved().await?.description.clone())
+        let resolved = self.resolved().await?;
+        // A prefix of `/` or one holding the data directory would show it all to workers.
+        self.sandbox
+            .shown_paths(&resolved.read_only)
+            .map_err(|why| CheckError::Unavailable(format!("{}: {why}", resolved.description)))?;
+        Ok(resolved.description.clone())
     }
 
     async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError> {
@@ -315,8 +320,11 @@ pub(crate) async fn probe(program: &Path, args: &[&str], what: &str) -> Result<S
 }
 
 /// The directories to show read-only so that `executable` runs in the sandbox: none under
-/// `/usr` (always shown); otherwise its installation prefix (`<prefix>/bin/<exe>`).
+/// `/usr` (always shown); otherwise its installation prefix (`<prefix>/bin/<exe>`), links
+/// resolved first (`/bin/sh` is `/usr/bin/sh` on a merged-`/usr` host, not a program whose
+/// prefix is `/`).
 pub(crate) fn prefix_of(executable: &Path) -> Option<PathBuf> {
+    let executable = std::fs::canonicalize(executable).unwrap_or_else(|_| executable.to_owned());
     if executable.starts_with("/usr") {
         return None;
     }

@@ -106,6 +106,9 @@ async fn resolve(configured: Option<&Path>) -> Result<Resolved, CheckError> {
     } else {
         PathBuf::from(executable)
     };
+    // Links resolved: `/bin/python3` (a link into `/usr/bin`) would otherwise make `/` the
+    // executable's prefix, and the sandbox would show the whole host.
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
     // The executable itself must be visible too (a venv's may live outside its base prefix).
     if let Some(dir) = path.parent().and_then(Path::parent)
         && !prefixes.iter().any(|p| path.starts_with(p))

@@ -18,6 +18,7 @@ mod path;
 mod process;
 mod rlimits;
 mod seccomp;
+mod uids;
 #[expect(unsafe_code, reason = "the fork that creates the user namespace")]
 mod userns;
 
@@ -27,10 +28,11 @@ pub use jail::{
     Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Protection, ProtectionStatus, Sandbox,
     SandboxConfig,
 };
-pub use path::{SYSTEM_PATH, find_on_path, is_executable};
+pub use path::{SYSTEM_PATH, find_on_path, is_executable, shown_path};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;
 pub use seccomp::denied_names;
+pub use uids::UidRange;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {

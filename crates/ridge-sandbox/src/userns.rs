@@ -1,12 +1,17 @@
-//! The user namespace that sandboxed workers enter when Ridge runs as root.
+//! The user namespace a sandboxed worker enters when Ridge runs as root.
 //!
 //! bubblewrap resolves and mounts the sandbox's paths with the credentials it runs with, and
 //! then switches to the sandbox's uid. Run by root with `--unshare-user`, it maps that uid to
 //! host root; run as an unprivileged uid, it cannot reach an interpreter under `/root`. So when
-//! Ridge runs as root it creates, once, a user namespace that maps `0 → 0` and
-//! `<uid> → <uid>` (65534, `nobody`, by default): each worker enters it before bubblewrap
-//! starts, bubblewrap mounts as root of that namespace (no capability over the host), and the
-//! worker then drops to `<uid>`, a real unprivileged uid on the host.
+//! Ridge runs as root it creates, for each worker, a user namespace that maps `0 → 0` and
+//! `<uid> → <uid>` (the worker's own uid, see `uids.rs`): the worker enters it before
+//! bubblewrap starts, bubblewrap mounts as root of that namespace (no capability over the
+//! host), and the worker then drops to `<uid>`, a real unprivileged uid on the host.
+//!
+//! The namespace is *owned* by `<uid>`: a forked helper switches to that uid before
+//! `unshare(CLONE_NEWUSER)`. The kernel charges per-user limits of a process in a user
+//! namespace to its uid there and to the namespace's owner on the host, so the worker's
+//! inotify instances, for one, count against its own uid and not against host root.
 
 use std::fs::{self, File};
 use std::os::fd::OwnedFd;
@@ -21,20 +26,26 @@ fn err(detail: String) -> SandboxError {
     SandboxError::UserNamespace(detail)
 }
 
-/// Creates the user namespace and returns a handle on it (`/proc/<pid>/ns/user`).
+/// Creates a user namespace owned by host `uid` and returns a handle on it
+/// (`/proc/<pid>/ns/user`).
 pub(crate) fn create(uid: u32, gid: u32) -> Result<OwnedFd, SandboxError> {
     if uid == 0 || gid == 0 {
         return Err(err("the sandbox uid and gid must not be 0".to_owned()));
     }
     let (ready_r, ready_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
     let (done_r, done_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
-    // SAFETY: the child only makes async-signal-safe system calls (unshare, write, read, close,
-    // _exit) before it exits; it never returns into Rust code that could allocate or take locks.
+    // SAFETY: the child only makes async-signal-safe system calls (setresuid, unshare, write,
+    // read, close, _exit) before it exits; it never returns into Rust code that could allocate
+    // or take locks.
     match unsafe { fork() }.map_err(|e| err(format!("fork: {e}")))? {
         ForkResult::Child => {
             drop(ready_r);
             drop(done_w);
-            let ok = unshare(CloneFlags::CLONE_NEWUSER).is_ok();
+            // The raw system call: this thread alone, not glibc's every-thread broadcast. The
+            // namespace's owner is the effective uid that creates it.
+            // SAFETY: setresuid(2) with integer arguments only.
+            let owned = unsafe { nix::libc::syscall(nix::libc::SYS_setresuid, uid, uid, uid) } == 0;
+            let ok = owned && unshare(CloneFlags::CLONE_NEWUSER).is_ok();
             let _ = write(&ready_w, &[u8::from(ok)]);
             let mut buf = [0u8; 1];
             // Returns once the parent closes its end.

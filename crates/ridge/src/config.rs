@@ -87,8 +87,12 @@ pub struct SandboxFile {
     pub pids: Option<u64>,
     /// The bubblewrap binary (default: `bwrap` on PATH).
     pub bwrap: Option<PathBuf>,
-    /// Host uid and gid of workers when Ridge runs as root (default 65534).
+    /// When Ridge runs as root, the first of the host uids workers run as, one per live worker
+    /// (default 1879048192, 0x70000000); a range no one else on the host uses.
     pub uid: Option<u32>,
+    /// How many uids from `uid` (default 65536): the most workers alive at once.
+    pub uid_count: Option<u32>,
+    /// Host gid of workers when Ridge runs as root (default 65534).
     pub gid: Option<u32>,
     /// CPU quota of a worker while it starts and loads its function, in millicores (default
     /// 1000); the function's own `cpu` applies from then on. 0 turns the allowance off.
@@ -242,7 +246,10 @@ impl Settings {
             file.webhooks,
             file.jobs,
         )?;
-        let runtime_kinds = runtime_kinds(file.runtime_kinds.unwrap_or_default())?;
+        let runtime_kinds = runtime_kinds(
+            file.runtime_kinds.unwrap_or_default(),
+            &private_dir(&data_dir),
+        )?;
         let auth = crate::tenancy::AuthSettings::from_file(file.auth)?;
         let quotas = crate::tenancy::quotas_from_file(file.quotas);
         let wasm = crate::wasm::config(file.wasm, &data_dir)?;
@@ -299,10 +306,19 @@ impl Settings {
 /// cannot run.
 fn runtime_kinds(
     file: Vec<RuntimeKindFile>,
+    data_dir: &Path,
 ) -> anyhow::Result<Vec<ridge_runtime_process::CustomKind>> {
     let mut kinds: Vec<ridge_runtime_process::CustomKind> = Vec::new();
     for (i, entry) in file.into_iter().enumerate() {
         let name = entry.name.clone();
+        // What workers of this kind are shown: never `/`, never the data directory.
+        for path in entry.directory.iter().chain(&entry.read_only) {
+            if path.exists() {
+                ridge_sandbox::shown_path(path, &[data_dir.to_owned()]).map_err(|why| {
+                    anyhow::anyhow!("invalid runtime_kinds[{i}] (`{name}`): {why}")
+                })?;
+            }
+        }
         let kind = ridge_runtime_process::CustomKind::new(ridge_runtime_process::CustomKindSpec {
             name: entry.name,
             command: entry.command,
@@ -334,7 +350,10 @@ fn sandbox_config(file: SandboxFile) -> anyhow::Result<ridge_sandbox::SandboxCon
         tmp_size: file.tmp_size.unwrap_or(defaults.tmp_size),
         pids: file.pids.unwrap_or(defaults.pids),
         bwrap: file.bwrap,
-        uid: file.uid.unwrap_or(defaults.uid),
+        uids: ridge_sandbox::UidRange {
+            first: file.uid.unwrap_or(defaults.uids.first),
+            count: file.uid_count.unwrap_or(defaults.uids.count),
+        },
         gid: file.gid.unwrap_or(defaults.gid),
         startup_cpu: file.startup_cpu.unwrap_or(defaults.startup_cpu),
         ..defaults
@@ -351,10 +370,25 @@ fn sandbox_config(file: SandboxFile) -> anyhow::Result<ridge_sandbox::SandboxCon
             config.tmp_size
         );
     }
-    if config.uid == 0 || config.gid == 0 {
-        bail!("invalid sandbox.uid or sandbox.gid 0: workers must not run as root");
+    if config.gid == 0 {
+        bail!("invalid sandbox.gid 0: workers must not run as root");
+    }
+    if let Some(problem) = config.uids.problem() {
+        bail!(
+            "invalid sandbox.uid {} with sandbox.uid_count {}: {problem}; workers must not run as root",
+            config.uids.first,
+            config.uids.count
+        );
     }
     Ok(config)
+}
+
+/// The data directory as the sandbox compares paths with it: links resolved where it exists
+/// already, else made absolute.
+pub fn private_dir(data_dir: &Path) -> PathBuf {
+    std::fs::canonicalize(data_dir)
+        .or_else(|_| std::path::absolute(data_dir))
+        .unwrap_or_else(|_| data_dir.to_owned())
 }
 
 /// `$XDG_DATA_HOME/ridge`, else `~/.local/share/ridge`.
@@ -442,6 +476,49 @@ mod tests {
             assert!(err.contains(expected), "{err}");
         }
         assert!(toml::from_str::<FileConfig>("[[runtime_kinds]]\nname = \"x\"\ncmd = []").is_err());
+    }
+
+    #[test]
+    fn runtime_kinds_may_not_show_the_root_or_the_data_directory() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let over = || Overrides {
+            data_dir: Some(data.path().join("ridge")),
+            ..Overrides::default()
+        };
+        let shown = data.path().display();
+        for (read_only, expected) in [
+            ("/".to_owned(), "the host's root directory"),
+            (format!("{shown}"), "Ridge's data directory"),
+        ] {
+            let toml = format!(
+                "[[runtime_kinds]]\nname = \"sh\"\ncommand = [\"/bin/sh\"]\nread_only = [\"{read_only}\"]"
+            );
+            let file: FileConfig = toml::from_str(&toml).expect("valid toml");
+            let err = format!("{:#}", Settings::merge(over(), file).expect_err(&toml));
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains("runtime_kinds[0] (`sh`)"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_worker_uids_exclude_root_and_fit_in_a_uid() {
+        let over = || Overrides {
+            data_dir: Some("/d".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(over(), FileConfig::default()).expect("valid");
+        assert_eq!(s.sandbox.uids, ridge_sandbox::UidRange::DEFAULT);
+        let file: FileConfig =
+            toml::from_str("[sandbox]\nuid = 200000\nuid_count = 100").expect("valid toml");
+        let s = Settings::merge(over(), file).expect("valid");
+        assert_eq!((s.sandbox.uids.first, s.sandbox.uids.count), (200_000, 100));
+        let past: FileConfig =
+            toml::from_str("[sandbox]\nuid = 4294967290\nuid_count = 100").expect("valid toml");
+        let err = format!(
+            "{:#}",
+            Settings::merge(over(), past).expect_err("overflows")
+        );
+        assert!(err.contains("sandbox.uid_count"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,11 +99,23 @@ impl Server {
     }
 }
 
+/// Creates the data directory, or tightens an existing one, with mode 0700: it holds the
+/// database, every package and the workers' output, which no other user of the host may read.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory `{}`", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make data directory `{}` private", dir.display()))
+}
+
 /// Builds everything and starts serving in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let data_dir = &settings.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
+    create_private_dir(data_dir)?;
     let scratch = data_dir.join("run");
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create `{}`", scratch.display()))?;
@@ -136,6 +148,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let process_defaults = ProcessConfig::default();
     let sandbox_config = ridge_sandbox::SandboxConfig {
         rlimits: process_defaults.rlimits(),
+        hidden: vec![crate::config::private_dir(data_dir)],
         ..settings.sandbox.clone()
     };
     // Runs bubblewrap once and creates cgroups: blocking work.

@@ -40,19 +40,8 @@ const SYSTEM_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/li
 pub(super) struct Isolation {
     pub(super) bwrap: PathBuf,
     pub(super) version: String,
-    /// Root mode: the user namespace workers enter, and `setpriv` to drop to the sandbox uid.
-    pub(super) root: Option<(OwnedFd, PathBuf)>,
-}
-
-impl Isolation {
-    /// Root mode: the user namespace every worker enters before bubblewrap starts.
-    pub(super) fn userns_fd(&self) -> Option<RawFd> {
-        self.root.as_ref().map(|(ns, _)| ns.as_raw_fd())
-    }
-
-    fn setpriv(&self) -> Option<&Path> {
-        self.root.as_ref().map(|(_, setpriv)| setpriv.as_path())
-    }
+    /// Root mode: `setpriv`, to drop to the worker's uid in the worker's own user namespace.
+    pub(super) setpriv: Option<PathBuf>,
 }
 
 /// What a bubblewrap sandbox is started for.
@@ -70,9 +59,11 @@ pub(super) enum Purpose<'a> {
 struct BwrapPlan<'a> {
     purpose: Purpose<'a>,
     config: &'a SandboxConfig,
-    /// Root mode: `setpriv`, which drops to the sandbox uid and gid inside Ridge's user
+    /// Root mode: `setpriv`, which drops to `uid` and the sandbox gid inside the worker's user
     /// namespace. `None`: bubblewrap creates the user namespace itself.
     setpriv: Option<&'a Path>,
+    /// The worker's own host uid (root mode).
+    uid: u32,
     /// (path, `Some(link target)` for a symbolic link, `None` for a directory).
     system_dirs: Vec<(&'static str, Option<PathBuf>)>,
 }
@@ -209,7 +200,7 @@ impl BwrapPlan<'_> {
             vec!["--args".into(), options_fd.to_string().into(), "--".into()];
         if let Some(setpriv) = self.setpriv {
             argv.push(setpriv.into());
-            argv.push(format!("--reuid={}", self.config.uid).into());
+            argv.push(format!("--reuid={}", self.uid).into());
             argv.push(format!("--regid={}", self.config.gid).into());
             argv.extend(["--clear-groups", "--inh-caps=-all", "--"].map(OsString::from));
         }
@@ -248,19 +239,18 @@ impl Sandbox {
         if let Err(e) = self.seccomp.as_ref() {
             return Err(format!("the seccomp programs do not compile: {e}"));
         }
-        let root = if self.host.running_as_root {
+        let setpriv = if self.host.running_as_root {
             let setpriv = find_on_path("setpriv")
                 .filter(|p| p.starts_with("/usr"))
                 .ok_or("`setpriv` (util-linux) was not found under /usr")?;
-            let ns = userns::create(self.config.uid, self.config.gid).map_err(|e| e.to_string())?;
-            Some((ns, setpriv))
+            Some(setpriv)
         } else {
             None
         };
         let isolation = Isolation {
             bwrap,
             version,
-            root,
+            setpriv,
         };
         self.probe(&isolation)?;
         Ok(isolation)
@@ -273,7 +263,7 @@ impl Sandbox {
         let (mut command, mut jail) = self
             .bwrap_command(isolation, Purpose::Probe { program: &truth }, None)
             .map_err(|e| e.to_string())?;
-        preexec::install(&mut command, probe_hooks(isolation, &jail));
+        preexec::install(&mut command, probe_hooks(&jail));
         let output = command
             .stdin(Stdio::null())
             .output()
@@ -291,17 +281,28 @@ impl Sandbox {
     }
 
     /// The bubblewrap command for `purpose`, with its seccomp programs and options in pipes
-    /// that the returned [`Jail`] holds until the spawn. The caller installs the pre-exec hook.
+    /// that the returned [`Jail`] holds until the spawn. In root mode the jail also holds the
+    /// worker's own uid and a new user namespace owned by it (see `uids.rs`, `userns.rs`). The
+    /// caller installs the pre-exec hook.
     pub(super) fn bwrap_command(
         &self,
         isolation: &Isolation,
         purpose: Purpose<'_>,
         cgroup: Option<WorkerCgroup>,
     ) -> Result<(Command, Jail), SandboxError> {
+        let identity = match isolation.setpriv {
+            Some(_) => {
+                let lease = self.uids.lease()?;
+                let ns = userns::create(lease.uid(), self.config.gid)?;
+                Some((lease, ns))
+            }
+            None => None,
+        };
         let plan = BwrapPlan {
             purpose,
             config: &self.config,
-            setpriv: isolation.setpriv(),
+            setpriv: isolation.setpriv.as_deref(),
+            uid: identity.as_ref().map_or(0, |(lease, _)| lease.uid()),
             system_dirs: system_dirs(),
         };
         let mut transient = Vec::new();
@@ -324,18 +325,18 @@ impl Sandbox {
         transient.push(options_fd);
         let mut command = Command::new(&isolation.bwrap);
         command.args(argv).current_dir("/");
-        Ok((command, Jail::bubblewrapped(cgroup, transient)))
+        Ok((command, Jail::bubblewrapped(cgroup, transient, identity)))
     }
 }
 
-/// The probe's pre-exec hook: no cgroup and no limits, but the same descriptors and user
-/// namespace as a worker's, so that the probe tries what workers will do.
-fn probe_hooks(isolation: &Isolation, jail: &Jail) -> Hooks {
+/// The probe's pre-exec hook: no cgroup and no limits, but the same descriptors and kind of
+/// user namespace as a worker's, so that the probe tries what workers will do.
+fn probe_hooks(jail: &Jail) -> Hooks {
     Hooks {
         procs: Vec::new(),
         keep: jail.transient_fds().collect(),
         rlimits: Vec::new(),
-        userns: isolation.userns_fd(),
+        userns: jail.userns_fd(),
     }
 }
 

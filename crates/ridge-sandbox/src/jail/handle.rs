@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use crate::cgroup::WorkerCgroup;
+use crate::uids::UidLease;
 
 use super::PACKAGE_MOUNT;
 
@@ -20,18 +21,30 @@ pub struct Jail {
     transient: Vec<OwnedFd>,
     package_path: PathBuf,
     bwrap: bool,
+    /// Root mode: the worker's own host uid, held until the jail is dropped.
+    uid: Option<UidLease>,
+    /// Root mode: the user namespace (owned by that uid) the worker enters; needed only until
+    /// the spawn.
+    userns: Option<OwnedFd>,
 }
 
 impl Jail {
     /// A worker inside bubblewrap: its package is at [`PACKAGE_MOUNT`], and `transient` must
-    /// stay open until the spawn.
-    pub(super) fn bubblewrapped(cgroup: Option<WorkerCgroup>, transient: Vec<OwnedFd>) -> Self {
+    /// stay open until the spawn. `identity` (root mode): its uid and user namespace.
+    pub(super) fn bubblewrapped(
+        cgroup: Option<WorkerCgroup>,
+        transient: Vec<OwnedFd>,
+        identity: Option<(UidLease, OwnedFd)>,
+    ) -> Self {
+        let (uid, userns) = identity.unzip();
         Self {
             cgroup,
             cpu_millicores: 0,
             transient,
             package_path: PathBuf::from(PACKAGE_MOUNT),
             bwrap: true,
+            uid,
+            userns,
         }
     }
 
@@ -43,6 +56,8 @@ impl Jail {
             transient: Vec::new(),
             package_path: package_dir.to_owned(),
             bwrap: false,
+            uid: None,
+            userns: None,
         }
     }
 
@@ -53,6 +68,16 @@ impl Jail {
     /// The descriptors the program must inherit besides the caller's own.
     pub(super) fn transient_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
         self.transient.iter().map(AsRawFd::as_raw_fd)
+    }
+
+    /// The user namespace the program enters before it starts (root mode).
+    pub(super) fn userns_fd(&self) -> Option<RawFd> {
+        self.userns.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// The worker's own host uid (root mode).
+    pub fn uid(&self) -> Option<u32> {
+        self.uid.as_ref().map(UidLease::uid)
     }
 
     /// The quota [`Jail::finish_startup`] applies.
@@ -68,6 +93,7 @@ impl Jail {
     /// Closes what only the spawn needed. Call right after spawning.
     pub fn spawned(&mut self) {
         self.transient.clear();
+        self.userns = None;
     }
 
     /// Ends the start-up CPU allowance ([`crate::SandboxConfig::startup_cpu`]): from now on
@@ -122,7 +148,7 @@ mod tests {
 
     #[test]
     fn bubblewrap_exit_codes_name_the_signal() {
-        let jail = Jail::bubblewrapped(None, Vec::new());
+        let jail = Jail::bubblewrapped(None, Vec::new(), None);
         assert_eq!(jail.exit_signal(ExitStatus::from_raw(137 << 8)), Some(9));
         assert_eq!(jail.exit_signal(ExitStatus::from_raw(1 << 8)), None);
         assert_eq!(jail.exit_signal(ExitStatus::from_raw(9)), Some(9));

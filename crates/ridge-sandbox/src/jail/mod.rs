@@ -9,8 +9,9 @@
 //! Defaults deny; every grant is a [`SandboxConfig`] field:
 //! - new user, PID, mount, network, IPC, UTS (and cgroup) namespaces; `--die-with-parent`,
 //!   `--new-session`;
-//! - uid/gid 65534 when Ridge runs as root (Ridge's own uid otherwise, inside the user
-//!   namespace), no capabilities, `no_new_privs`;
+//! - when Ridge runs as root, a uid of its own per worker ([`SandboxConfig::uids`]) in a user
+//!   namespace of its own, gid 65534 (Ridge's own uid otherwise, inside the user namespace);
+//!   no capabilities, `no_new_privs`;
 //! - a read-only root holding only `/usr` (and the `/bin`, `/lib*` links), a few files of
 //!   `/etc` (no `passwd`, no `shadow`), the interpreter's prefix, and the package at
 //!   `/function`; a private `/tmp` tmpfs of [`SandboxConfig::tmp_size`] bytes; a fresh `/proc`;
@@ -40,6 +41,7 @@ use std::process::Command;
 use nix::libc;
 
 use crate::cgroup::{CgroupLimits, Cgroups, Controller};
+use crate::uids::{UidPool, UidRange};
 use crate::{HostCapabilities, Rlimits, SandboxError, seccomp};
 use bwrap::{Isolation, Purpose};
 use preexec::Hooks;
@@ -83,8 +85,10 @@ pub struct SandboxConfig {
     /// Most processes (and threads) in one worker (128).
     pub pids: u64,
     pub network: Network,
-    /// Host uid and gid of workers when Ridge runs as root (65534, `nobody`).
-    pub uid: u32,
+    /// Host uids of workers when Ridge runs as root: each live worker has one of its own
+    /// ([`UidRange::DEFAULT`]).
+    pub uids: UidRange,
+    /// Host gid of workers when Ridge runs as root (65534, `nogroup`).
     pub gid: u32,
     /// Name of the cgroup subtree under Ridge's own cgroup (`ridge`).
     pub cgroup_name: String,
@@ -94,6 +98,9 @@ pub struct SandboxConfig {
     /// quota once the function is loaded. 0 keeps the function's quota from the first instant.
     pub startup_cpu: u32,
     pub rlimits: Rlimits,
+    /// Host directories no worker may see, canonical: Ridge's data directory. A read-only
+    /// path that is `/`, holds one of them or lies in one is refused ([`crate::shown_path`]).
+    pub hidden: Vec<PathBuf>,
 }
 
 impl SandboxConfig {
@@ -110,11 +117,12 @@ impl Default for SandboxConfig {
             tmp_size: Self::DEFAULT_TMP_SIZE,
             pids: Self::DEFAULT_PIDS,
             network: Network::Loopback,
-            uid: 65534,
+            uids: UidRange::DEFAULT,
             gid: 65534,
             cgroup_name: "ridge".to_owned(),
             startup_cpu: Self::DEFAULT_STARTUP_CPU,
             rlimits: Rlimits::default(),
+            hidden: Vec::new(),
         }
     }
 }
@@ -128,6 +136,7 @@ pub struct Sandbox {
     isolation: Result<Isolation, String>,
     seccomp: Result<Vec<Vec<u8>>, String>,
     cgroups: Cgroups,
+    uids: UidPool,
 }
 
 /// What one worker is.
@@ -164,12 +173,14 @@ impl Sandbox {
     pub fn new(config: SandboxConfig, host: HostCapabilities) -> Self {
         let seccomp = seccomp::programs().map_err(|e| e.to_string());
         let cgroups = Cgroups::prepare(Path::new("/"), &host.cgroup, &config.cgroup_name);
+        let uids = UidPool::new(config.uids);
         let mut sandbox = Self {
             isolation: Err(String::new()),
             config,
             host,
             seccomp,
             cgroups,
+            uids,
         };
         sandbox.isolation = sandbox.find_isolation();
         sandbox
@@ -188,6 +199,7 @@ impl Sandbox {
             isolation: Err("not requested (an unconfined sandbox)".to_owned()),
             seccomp: Err("not requested (an unconfined sandbox)".to_owned()),
             cgroups: Cgroups::default(),
+            uids: UidPool::new(UidRange::DEFAULT),
         }
     }
 
@@ -206,11 +218,28 @@ impl Sandbox {
         self.isolation.is_ok()
     }
 
+    /// `paths` with their links resolved, if every one may be shown to workers (see
+    /// [`crate::shown_path`]); otherwise why not.
+    pub fn shown_paths(&self, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+        paths
+            .iter()
+            .map(|p| crate::shown_path(p, &self.config.hidden))
+            .collect()
+    }
+
     /// The command that runs `spec` in the sandbox, and the worker's handle on it.
     pub fn command(&self, spec: &JailSpec<'_>) -> Result<(Command, Jail), SandboxError> {
         if let Some(reason) = self.refusal() {
             return Err(SandboxError::Refused(reason));
         }
+        let read_only = self
+            .shown_paths(spec.read_only)
+            .map_err(SandboxError::Refused)?;
+        let spec = &JailSpec {
+            read_only: &read_only,
+            args: spec.args.clone(),
+            ..*spec
+        };
         let limits = CgroupLimits {
             memory_bytes: spec.memory_bytes,
             cpu_millicores: spec.cpu_millicores.max(self.config.startup_cpu),
@@ -234,7 +263,7 @@ impl Sandbox {
                     self.bwrap_command(isolation, Purpose::Worker(spec), Some(cgroup))?;
                 let mut keep = spec.keep_fds.to_vec();
                 keep.extend(jail.transient_fds());
-                let hooks = self.hooks(&jail, keep, isolation.userns_fd(), address_space)?;
+                let hooks = self.hooks(&jail, keep, jail.userns_fd(), address_space)?;
                 preexec::install(&mut command, hooks);
                 (command, jail)
             }

@@ -159,9 +159,12 @@ impl Sandbox {
                 isolated,
                 match (isolated, self.host.running_as_root) {
                     (true, true) => format!(
-                        "workers run as uid {} and gid {} on the host, with no capabilities and \
-                         no_new_privs",
-                        c.uid, c.gid
+                        "each worker runs as a uid of its own ({} to {}) in a user namespace of \
+                         its own, and gid {} on the host, with no capabilities and no_new_privs; \
+                         per-user kernel limits (inotify, ...) are charged to that uid",
+                        c.uids.first,
+                        (u64::from(c.uids.first) + u64::from(c.uids.count)).saturating_sub(1),
+                        c.gid
                     ),
                     (true, false) => format!(
                         "workers run as Ridge's own uid {} inside their user namespace, with no \
@@ -202,7 +205,7 @@ impl Sandbox {
                 isolated,
                 match (&self.seccomp, isolated) {
                     (Ok(_), true) => format!(
-                        "denied with EPERM: {}; clone with namespace flags too",
+                        "denied with EPERM: {}; clone with namespace flags too; every x32 system call",
                         seccomp::denied_names().join(", ")
                     ),
                     (Err(e), _) => format!("not applied: {e}"),

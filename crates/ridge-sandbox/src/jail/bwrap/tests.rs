@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::UidRange;
 
 /// A representative worker: a runtime kind whose interpreter lives under `/root` and whose
 /// directory is in a checkout under `/tmp` (the case of commit a4d7d16), plus a path under
@@ -61,6 +62,7 @@ fn plan<'a>(purpose: Purpose<'a>, config: &'a SandboxConfig) -> BwrapPlan<'a> {
         purpose,
         config,
         setpriv: Some(Path::new("/usr/bin/setpriv")),
+        uid: UidRange::DEFAULT.first,
         system_dirs: merged_usr(),
     }
 }
@@ -240,7 +242,7 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
     let isolation = Isolation {
         bwrap: PathBuf::from("/usr/bin/bwrap"),
         version: "bubblewrap 0.8.0".to_owned(),
-        root: None,
+        setpriv: None,
     };
     let sandbox = Sandbox {
         seccomp: Ok(vec![b"first".to_vec(), b"second".to_vec()]),
@@ -259,6 +261,7 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
         purpose: Purpose::Worker(&spec),
         config: &sandbox.config,
         setpriv: None,
+        uid: 0,
         system_dirs: system_dirs(),
     };
     assert_eq!(argv, plan.argv(options_fd));
@@ -268,14 +271,19 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
     assert_eq!(read(seccomp_fds[0]), b"first");
 }
 
-/// In root mode the probe enters Ridge's user namespace, as every worker does.
+/// In root mode every sandbox, the probe's as well as a worker's, gets a uid of its own and a
+/// user namespace owned by it, which the pre-exec hook enters; the uid goes back to the pool
+/// with the jail.
 #[test]
-fn the_probe_enters_the_workers_user_namespace() {
-    let ns = std::fs::File::open("/dev/null").expect("a descriptor");
+fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root creates user namespaces owned by another uid");
+        return;
+    }
     let isolation = Isolation {
         bwrap: PathBuf::from("/usr/bin/bwrap"),
         version: "bubblewrap 0.8.0".to_owned(),
-        root: Some((ns.into(), PathBuf::from("/usr/bin/setpriv"))),
+        setpriv: Some(PathBuf::from("/usr/bin/setpriv")),
     };
     let sandbox = Sandbox {
         seccomp: Ok(vec![b"program".to_vec()]),
@@ -284,12 +292,25 @@ fn the_probe_enters_the_workers_user_namespace() {
     let probe = Purpose::Probe {
         program: Path::new("/usr/bin/true"),
     };
-    let (_, jail) = sandbox
+    let (_, first) = sandbox
         .bwrap_command(&isolation, probe, None)
         .expect("command");
-    let hooks = probe_hooks(&isolation, &jail);
-    assert_eq!(hooks.userns, isolation.userns_fd());
-    assert!(hooks.userns.is_some());
-    assert_eq!(hooks.keep, jail.transient_fds().collect::<Vec<_>>());
+    let (command, second) = sandbox
+        .bwrap_command(&isolation, probe, None)
+        .expect("command");
+    let (a, b) = (first.uid().expect("a uid"), second.uid().expect("a uid"));
+    assert_ne!(a, b, "two live jails never share a uid");
+    let range = UidRange::DEFAULT.first..UidRange::DEFAULT.first + UidRange::DEFAULT.count;
+    assert!(range.contains(&a) && range.contains(&b));
+    let argv = joined(&command.get_args().map(OsString::from).collect::<Vec<_>>());
+    assert!(argv.contains(&format!("--reuid={b}")), "{argv}");
+    let ns = second.userns_fd().expect("a user namespace");
+    let link = std::fs::read_link(format!("/proc/self/fd/{ns}")).expect("readlink");
+    assert!(link.to_string_lossy().starts_with("user:["), "{link:?}");
+    let hooks = probe_hooks(&second);
+    assert_eq!(hooks.userns, Some(ns));
+    assert_eq!(hooks.keep, second.transient_fds().collect::<Vec<_>>());
     assert!(hooks.procs.is_empty() && hooks.rlimits.is_empty());
+    drop(first);
+    drop(second);
 }
