@@ -28,7 +28,7 @@ const ATTEMPTS: u32 = 3;
 /// Pause before the first retry; doubled before each next one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Keys per list request (the S3 maximum).
-const LIST_PAGE: &str = "1000";
+const LIST_PAGE: u16 = 1000;
 
 /// One object of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,12 +204,18 @@ impl Bucket {
 
     /// Every object whose key starts with `prefix`, one request per thousand.
     pub async fn list(&self, prefix: &str) -> Result<Vec<Object>> {
+        self.list_in_pages_of(prefix, LIST_PAGE).await
+    }
+
+    /// [`Bucket::list`] with `page` keys per request (tests show paging with small pages).
+    pub async fn list_in_pages_of(&self, prefix: &str, page: u16) -> Result<Vec<Object>> {
+        let page = page.to_string();
         let mut objects = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let mut query = vec![
                 ("list-type", "2"),
-                ("max-keys", LIST_PAGE),
+                ("max-keys", page.as_str()),
                 ("prefix", prefix),
             ];
             if let Some(token) = &token {

@@ -30,6 +30,8 @@ use crate::{LocalPackageStore, PackageError, PackageStore, Result, UnpackLimits}
 
 mod bucket;
 mod sigv4;
+#[cfg(feature = "seaweedfs")]
+pub mod testing;
 
 pub use bucket::{Bucket, Object};
 pub use sigv4::Credentials as S3Credentials;
