@@ -1,5 +1,5 @@
 //! What only the S3 store does, against a real SeaweedFS: the start-up check, integrity of what
-//! comes back, paging, prefixes.
+//! comes back, paging, prefixes; and, against a stand-in that answers 503, bounded retries.
 
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
@@ -239,4 +239,80 @@ async fn keys_that_need_encoding_round_trip() {
     bucket.delete(key).await.expect("delete");
     assert_eq!(bucket.get(key).await.expect("get"), None);
     bucket.delete(key).await.expect("deleting nothing is fine");
+}
+
+/// A stand-in endpoint that answers 503 to the first `busy` requests and an empty listing after;
+/// returns its URL and the count of requests it got.
+async fn busy_endpoint(busy: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = if n < busy {
+                (
+                    "503 Service Unavailable",
+                    "<Error><Code>SlowDown</Code><Message>busy</Message></Error>",
+                )
+            } else {
+                (
+                    "200 OK",
+                    "<ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated></ListBucketResult>",
+                )
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn transient_refusals_are_retried_a_bounded_number_of_times() {
+    use std::sync::atomic::Ordering;
+    let credentials = S3Credentials {
+        access_key_id: "k".to_owned(),
+        secret_access_key: "s".to_owned(),
+        session_token: None,
+    };
+    let config = |endpoint: String| S3Config {
+        endpoint: Some(endpoint),
+        region: "us-east-1".to_owned(),
+        credentials: credentials.clone(),
+        allow_http: true,
+    };
+    // Two busy answers, then a listing: the third try gets through.
+    let (url, count) = busy_endpoint(2).await;
+    connect(&config(url), "s3://bucket")
+        .await
+        .expect("the third try succeeds");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+
+    // Busy for good: three tries, then the last answer is the error.
+    let (url, count) = busy_endpoint(usize::MAX).await;
+    let err = connect(&config(url), "s3://bucket")
+        .await
+        .expect_err("busy for good");
+    assert!(
+        matches!(&err, PackageError::ObjectStore { status: 503, code, .. } if code == "SlowDown"),
+        "{err:?}"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 3);
 }
