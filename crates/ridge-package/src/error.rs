@@ -35,6 +35,39 @@ pub enum PackageError {
         #[source]
         source: std::io::Error,
     },
+    /// An `s3://` URL or S3 setting Ridge cannot use; `reason` says what to fix.
+    #[error("invalid S3 package store setting: {reason}")]
+    InvalidS3Config { reason: String },
+    /// The object store answered that the bucket does not exist.
+    #[error("bucket `{bucket}` does not exist at `{endpoint}`: create it first (Ridge does not)")]
+    BucketNotFound { bucket: String, endpoint: String },
+    /// The object store refused the credentials or their rights on the bucket.
+    #[error("access to bucket `{bucket}` at `{endpoint}` denied ({code}): {message}")]
+    AccessDenied {
+        bucket: String,
+        endpoint: String,
+        code: String,
+        message: String,
+    },
+    /// No answer from the object store, after retries.
+    #[error("cannot reach the object store at `{endpoint}`")]
+    ObjectStoreUnreachable {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Any other refusal of the object store.
+    #[error("the object store answered {status} to {operation} `{key}` ({code}): {message}")]
+    ObjectStore {
+        operation: &'static str,
+        key: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// A stored package read back with another md5 than its name says.
+    #[error("package `{key}` read back from the object store does not match its md5")]
+    ObjectCorrupt { key: String },
 }
 
 impl PackageError {

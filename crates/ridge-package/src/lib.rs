@@ -2,8 +2,9 @@
 //! function, checked (valid zip or wasm magic, md5) on the way in, and unpacked once, read-only,
 //! for workers to load.
 //!
-//! [`PackageStore`] is the seam for object storage (S3 later); [`LocalPackageStore`] keeps blobs
-//! on local disk under the data directory. This crate does not know about functions' metadata:
+//! [`PackageStore`] is the seam for object storage: [`LocalPackageStore`] keeps blobs on local
+//! disk under the data directory; [`S3PackageStore`] keeps them in an S3-compatible bucket shared
+//! by every node, and unpacks them on local disk through a [`LocalPackageStore`] cache. This crate does not know about functions' metadata:
 //! the caller passes project, function id and md5.
 
 use std::path::PathBuf;
@@ -15,11 +16,13 @@ use ridge_core::{FunctionId, ProjectId};
 mod error;
 mod fsutil;
 mod local;
+pub mod s3;
 mod unpack;
 mod zipcheck;
 
 pub use error::{PackageError, UnpackLimit, UnsafeReason};
 pub use local::{LocalPackageStore, UnpackLimits};
+pub use s3::{S3Config, S3Location, S3PackageStore};
 pub use zipcheck::{is_wasm, md5_hex, validate_package, validate_zip};
 
 /// The file a package that is a single WebAssembly binary unpacks to.

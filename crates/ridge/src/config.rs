@@ -67,6 +67,8 @@ pub struct FileConfig {
     pub quotas: Option<crate::tenancy::QuotasFile>,
     /// `[wasm]`: the WebAssembly runtime's scratch directory and instance pool.
     pub wasm: Option<crate::wasm::WasmFile>,
+    /// `[packages]`: where packages live (`url`) and, for S3, the AWS settings.
+    pub packages: Option<crate::packages::PackagesFile>,
 }
 
 /// `[sandbox]`: every key optional; the defaults deny.
@@ -184,6 +186,8 @@ pub struct Settings {
     pub quotas: ridge_core::tenancy::Quotas,
     /// The WebAssembly runtime.
     pub wasm: ridge_runtime_wasm::WasmConfig,
+    /// The package store: a local directory or an S3 bucket.
+    pub packages: crate::packages::PackagesSettings,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
     /// idle release): the system clock; never from a file, tests set a clock they move.
     pub clock: Arc<dyn Clock>,
@@ -197,6 +201,9 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
+    /// `--packages` / `RIDGE_PACKAGES`, and the AWS variables it reads for S3.
+    pub packages: Option<String>,
+    pub aws: crate::packages::AwsEnv,
 }
 
 impl Settings {
@@ -253,6 +260,12 @@ impl Settings {
         let auth = crate::tenancy::AuthSettings::from_file(file.auth)?;
         let quotas = crate::tenancy::quotas_from_file(file.quotas);
         let wasm = crate::wasm::config(file.wasm, &data_dir)?;
+        let packages = crate::packages::PackagesSettings::resolve(
+            over.packages,
+            file.packages,
+            over.aws,
+            &data_dir,
+        )?;
         let settings = Settings {
             auth,
             quotas,
@@ -284,6 +297,7 @@ impl Settings {
             allow_function_network,
             triggers,
             wasm,
+            packages,
             clock: Arc::new(SystemClock),
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {

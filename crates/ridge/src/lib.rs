@@ -1,8 +1,9 @@
 //! The server assembly behind `ridge serve`: settings, and the one place that picks the
-//! implementations (SQLite store, local package store, local sandboxed workers) and wires them
+//! implementations (SQLite store, local or S3 package store, local sandboxed workers) and wires them
 //! into the engine and the API. The `ridge` binary adds the command-line client on top.
 
 pub mod config;
+pub mod packages;
 pub mod serve;
 pub mod tenancy;
 pub mod triggers;

@@ -12,7 +12,7 @@ use ridge_api::{ApiConfig, AppState};
 use ridge_core::api::{Protection, SandboxInfo};
 use ridge_engine::policy::ScalingPolicy;
 use ridge_engine::{Engine, EngineConfig, JobScheduler};
-use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
+use ridge_package::UnpackLimits;
 use ridge_runtime::RuntimeAdapter;
 use ridge_runtime_process::{ProcessAdapter, ProcessConfig};
 use ridge_runtime_wasm::WasmAdapter;
@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// The node binary for the nodejs runtime [env: RIDGE_NODE]
     #[arg(long, env = "RIDGE_NODE", hide_env = true)]
     pub node: Option<PathBuf>,
+    /// Where packages live: file:///PATH or s3://BUCKET[/PREFIX] (S3 settings from the AWS_*
+    /// variables) [env: RIDGE_PACKAGES] [default: file://<data dir>/packages]
+    #[arg(long, env = "RIDGE_PACKAGES", hide_env = true)]
+    pub packages: Option<String>,
 }
 
 /// A running server.
@@ -132,18 +136,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         _ => None,
     };
     let auth = settings.auth.build()?;
-    let local_packages = LocalPackageStore::new(
-        data_dir.join("packages"),
-        data_dir.join("unpacked"),
-        UnpackLimits::default(),
-    );
-    // Unpacked copies are not fsynced: after a crash one could be incomplete. They are rebuilt
-    // from the stored zips on demand, so start from an empty cache.
-    local_packages
-        .clear_unpacked()
-        .await
-        .context("cannot clear the unpacked packages")?;
-    let packages: Arc<dyn PackageStore> = Arc::new(local_packages);
+    let packages = settings
+        .packages
+        .open(data_dir, UnpackLimits::default())
+        .await?;
 
     let process_defaults = ProcessConfig::default();
     let sandbox_config = ridge_sandbox::SandboxConfig {
@@ -301,6 +297,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config: args.config,
         python: args.python,
         node: args.node,
+        packages: args.packages,
+        aws: crate::packages::AwsEnv::from_process(),
     })?;
     let stop = shutdown_signal()?;
     let server = start(settings).await?;

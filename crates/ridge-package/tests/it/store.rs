@@ -1,13 +1,24 @@
-//! Storing, fetching and deleting packages.
+//! Storing, fetching and deleting packages, on every backend (the local directory and S3).
 
-use crate::common::{Entry, Fixture, hello, tree, zip_of};
+use crate::backends::{StoreFixture, on_every_store};
+use crate::common::{Entry, hello, tree, zip_of};
 use bytes::Bytes;
 use ridge_core::FunctionId;
-use ridge_package::{PackageError, PackageStore, UnpackLimits, md5_hex};
+use ridge_package::{PackageError, md5_hex};
 
-#[tokio::test]
-async fn put_then_get_round_trips_under_qinlings_layout() {
-    let fx = Fixture::new(UnpackLimits::default());
+on_every_store!(
+    put_then_get_round_trips_under_qinlings_layout,
+    md5_mismatch_is_refused_and_nothing_stored,
+    non_zip_and_empty_uploads_are_refused,
+    unknown_and_malformed_md5s_are_not_found,
+    delete_removes_the_package_and_its_unpacked_copy,
+    delete_all_removes_every_package_of_the_function_only,
+    projects_are_kept_apart,
+    project_bytes_counts_the_stored_zips_of_the_project_only,
+    a_second_node_reads_and_unpacks_what_the_first_stored,
+);
+
+async fn put_then_get_round_trips_under_qinlings_layout(fx: StoreFixture) {
     let zip = hello();
     let md5 = fx
         .store
@@ -25,7 +36,7 @@ async fn put_then_get_round_trips_under_qinlings_layout() {
     assert_eq!(got, zip);
     // One file, named as Qinling names it, and no temporary left behind.
     assert_eq!(
-        tree(&fx.packages_dir()),
+        fx.stored(&fx.project).await,
         vec![format!("{}_{md5}.zip", fx.function)]
     );
 
@@ -41,16 +52,11 @@ async fn put_then_get_round_trips_under_qinlings_layout() {
         .await
         .expect("put again");
     assert_eq!(again, md5);
-    assert_eq!(tree(&fx.packages_dir()).len(), 1);
-    assert_eq!(
-        fx.store.describe(),
-        format!("local:{}", fx.dir.path().join("packages").display())
-    );
+    assert_eq!(fx.stored(&fx.project).await.len(), 1);
+    assert_eq!(fx.store.describe(), fx.description());
 }
 
-#[tokio::test]
-async fn md5_mismatch_is_refused_and_nothing_stored() {
-    let fx = Fixture::new(UnpackLimits::default());
+async fn md5_mismatch_is_refused_and_nothing_stored(fx: StoreFixture) {
     let err = fx
         .store
         .put(
@@ -63,12 +69,10 @@ async fn md5_mismatch_is_refused_and_nothing_stored() {
         .expect_err("mismatch");
     assert!(matches!(err, PackageError::Md5Mismatch), "{err:?}");
     assert_eq!(err.to_string(), "Package md5 mismatch.");
-    assert!(tree(&fx.packages_dir()).is_empty());
+    assert!(fx.stored(&fx.project).await.is_empty());
 }
 
-#[tokio::test]
-async fn non_zip_and_empty_uploads_are_refused() {
-    let fx = Fixture::new(UnpackLimits::default());
+async fn non_zip_and_empty_uploads_are_refused(fx: StoreFixture) {
     for bad in [&b""[..], b"print('hello')", b"PK\x05\x06 truncated"] {
         let err = fx
             .store
@@ -78,12 +82,10 @@ async fn non_zip_and_empty_uploads_are_refused() {
         assert!(matches!(err, PackageError::NotZip), "{err:?}");
         assert_eq!(err.to_string(), "Package is not a valid ZIP package.");
     }
-    assert!(tree(&fx.packages_dir()).is_empty());
+    assert!(fx.stored(&fx.project).await.is_empty());
 }
 
-#[tokio::test]
-async fn unknown_and_malformed_md5s_are_not_found() {
-    let fx = Fixture::new(UnpackLimits::default());
+async fn unknown_and_malformed_md5s_are_not_found(fx: StoreFixture) {
     let md5 = fx
         .store
         .put(&fx.project, fx.function, Bytes::from(hello()), None)
@@ -115,9 +117,7 @@ async fn unknown_and_malformed_md5s_are_not_found() {
     }
 }
 
-#[tokio::test]
-async fn delete_removes_the_package_and_its_unpacked_copy() {
-    let fx = Fixture::new(UnpackLimits::default());
+async fn delete_removes_the_package_and_its_unpacked_copy(fx: StoreFixture) {
     let old = fx
         .store
         .put(&fx.project, fx.function, Bytes::from(hello()), None)
@@ -147,7 +147,7 @@ async fn delete_removes_the_package_and_its_unpacked_copy() {
     ));
     // The function's other package stays.
     assert_eq!(
-        tree(&fx.packages_dir()),
+        fx.stored(&fx.project).await,
         vec![format!("{}_{new}.zip", fx.function)]
     );
     assert!(tree(&fx.unpacked_dir()).is_empty());
@@ -163,9 +163,7 @@ async fn delete_removes_the_package_and_its_unpacked_copy() {
         .expect("delete nothing");
 }
 
-#[tokio::test]
-async fn delete_all_removes_every_package_of_the_function_only() {
-    let fx = Fixture::new(UnpackLimits::default());
+async fn delete_all_removes_every_package_of_the_function_only(fx: StoreFixture) {
     let other = FunctionId::new();
     let mut md5s = Vec::new();
     for content in [&b"one"[..], b"two"] {
@@ -202,7 +200,7 @@ async fn delete_all_removes_every_package_of_the_function_only() {
         .await
         .expect("delete all");
     assert_eq!(
-        tree(&fx.packages_dir()),
+        fx.stored(&fx.project).await,
         vec![format!("{other}_{kept}.zip")]
     );
     assert_eq!(
@@ -221,7 +219,7 @@ async fn delete_all_removes_every_package_of_the_function_only() {
         .delete_all(&fx.project, other)
         .await
         .expect("delete all");
-    assert!(tree(&fx.packages_dir()).is_empty());
+    assert!(fx.stored(&fx.project).await.is_empty());
     assert!(tree(&fx.unpacked_dir()).is_empty());
     // Nothing stored at all is fine too.
     fx.store
@@ -230,9 +228,7 @@ async fn delete_all_removes_every_package_of_the_function_only() {
         .expect("delete nothing");
 }
 
-#[tokio::test]
-async fn projects_are_kept_apart() {
-    let fx = Fixture::new(UnpackLimits::default());
+async fn projects_are_kept_apart(fx: StoreFixture) {
     let md5 = fx
         .store
         .put(&fx.project, fx.function, Bytes::from(hello()), None)
@@ -248,4 +244,89 @@ async fn projects_are_kept_apart() {
         .await
         .expect("delete all");
     assert!(fx.store.get(&fx.project, fx.function, &md5).await.is_ok());
+}
+
+async fn project_bytes_counts_the_stored_zips_of_the_project_only(fx: StoreFixture) {
+    assert_eq!(fx.store.project_bytes(&fx.project).await.expect("bytes"), 0);
+    let small = hello();
+    let large = zip_of(&[Entry::File("main.py", &[b'x'; 4096])]);
+    for zip in [&small, &large] {
+        fx.store
+            .put(&fx.project, fx.function, Bytes::from(zip.clone()), None)
+            .await
+            .expect("put");
+    }
+    // Storing the same package again does not count it twice.
+    fx.store
+        .put(&fx.project, fx.function, Bytes::from(small.clone()), None)
+        .await
+        .expect("put again");
+    // Another project's packages, and unpacked copies, are not counted.
+    let stranger = "other-project".parse().expect("project");
+    fx.store
+        .put(&stranger, fx.function, Bytes::from(large.clone()), None)
+        .await
+        .expect("put");
+    let md5 = md5_hex(&large);
+    fx.store
+        .unpacked(&fx.project, fx.function, &md5)
+        .await
+        .expect("unpack");
+    let expected = u64::try_from(small.len() + large.len()).expect("fits");
+    assert_eq!(
+        fx.store.project_bytes(&fx.project).await.expect("bytes"),
+        expected
+    );
+    fx.store
+        .delete(&fx.project, fx.function, &md5)
+        .await
+        .expect("delete");
+    assert_eq!(
+        fx.store.project_bytes(&fx.project).await.expect("bytes"),
+        u64::try_from(small.len()).expect("fits")
+    );
+}
+
+async fn a_second_node_reads_and_unpacks_what_the_first_stored(fx: StoreFixture) {
+    let other = fx.second_node().await;
+    let zip = hello();
+    let md5 = fx
+        .store
+        .put(&fx.project, fx.function, Bytes::from(zip.clone()), None)
+        .await
+        .expect("put");
+    assert_eq!(
+        other
+            .get(&fx.project, fx.function, &md5)
+            .await
+            .expect("get"),
+        zip
+    );
+    let there = other
+        .unpacked(&fx.project, fx.function, &md5)
+        .await
+        .expect("unpacked on the second node");
+    let here = fx
+        .store
+        .unpacked(&fx.project, fx.function, &md5)
+        .await
+        .expect("unpacked on the first node");
+    assert_ne!(there, here, "each node unpacks on its own disk");
+    for dir in [&there, &here] {
+        assert_eq!(tree(dir), vec!["main.py".to_owned()]);
+    }
+    assert_eq!(
+        other.project_bytes(&fx.project).await.expect("bytes"),
+        u64::try_from(zip.len()).expect("fits")
+    );
+    // A delete on one node is seen by the other.
+    other
+        .delete_all(&fx.project, fx.function)
+        .await
+        .expect("delete all");
+    assert!(matches!(
+        fx.store.get(&fx.project, fx.function, &md5).await,
+        Err(PackageError::NotFound { .. })
+    ));
+    assert!(fx.stored(&fx.project).await.is_empty());
 }

@@ -181,15 +181,17 @@ impl TestServer {
 /// `config`, the text of a TOML settings file, when given); returns the child and its URL once
 /// it says it listens. Its stderr is drained from then on; the child is killed when dropped.
 pub async fn serve_process(data: &Path, config: Option<&str>) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ridge"));
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data);
-    if let Some(config) = config {
-        let config_path = data.join("ridge.toml");
-        std::fs::write(&config_path, config).expect("config");
-        command.arg("--config").arg(&config_path);
-    }
+    serve_process_with(data, config, |_| {}).await
+}
+
+/// [`serve_process`] with more arguments or variables, which `adjust` adds.
+pub async fn serve_process_with(
+    data: &Path,
+    config: Option<&str>,
+    adjust: impl FnOnce(&mut Command),
+) -> (Child, String) {
+    let mut command = serve_command(data, config);
+    adjust(&mut command);
     let mut child = command
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -209,6 +211,21 @@ pub async fn serve_process(data: &Path, config: Option<&str>) -> (Child, String)
     .expect("server starts within a minute");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url)
+}
+
+/// `ridge serve` on a free port with `data` as its data directory (and `config`, the text of
+/// a TOML settings file, when given), not yet started.
+pub fn serve_command(data: &Path, config: Option<&str>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ridge"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
+    if let Some(config) = config {
+        let config_path = data.join("ridge.toml");
+        std::fs::write(&config_path, config).expect("config");
+        command.arg("--config").arg(&config_path);
+    }
+    command
 }
 
 /// The unchanged `openstack` CLI: `RIDGE_OPENSTACK_CLI`, else the venv that `scripts/test.sh`

@@ -14,6 +14,7 @@ mod keystone;
 mod network;
 mod nodejs;
 mod openstack;
+mod packages_s3;
 mod restart;
 mod scaling;
 mod wasm;
