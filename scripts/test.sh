@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Ridge's whole test suite. It first installs what the tests need that cargo does not
 # bring (scripts/test-deps.sh: clang-14 for the wasm C guests, the `openstack` CLI and
-# Keystone in venvs under target/), then runs every test with nextest (or cargo test).
+# Keystone in venvs under target/), starts one throwaway PostgreSQL cluster for the run
+# (scripts/postgres-test.sh; each test makes its own database in it), then runs every test with
+# nextest (or cargo test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,11 @@ scripts/test-deps.sh
 export RIDGE_OPENSTACK_CLI="$PWD/target/openstack-venv/bin/openstack"
 RIDGE_KEYSTONE_VENV=$(scripts/keystone-venv.sh)
 export RIDGE_KEYSTONE_VENV
+
+pg_dir=$(mktemp -d -t ridge-test-postgres.XXXXXX)
+trap 'scripts/postgres-test.sh stop "$pg_dir"' EXIT
+RIDGE_TEST_POSTGRES_URL=$(scripts/postgres-test.sh start "$pg_dir")
+export RIDGE_TEST_POSTGRES_URL
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

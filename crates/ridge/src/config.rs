@@ -67,6 +67,16 @@ pub struct FileConfig {
     pub quotas: Option<crate::tenancy::QuotasFile>,
     /// `[wasm]`: the WebAssembly runtime's scratch directory and instance pool.
     pub wasm: Option<crate::wasm::WasmFile>,
+    /// `[store]`: where state lives (SQLite file or PostgreSQL database).
+    pub store: Option<StoreFile>,
+}
+
+/// `[store]`: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// `sqlite://PATH` (default `<data_dir>/ridge.db`) or `postgres://user:password@host/db`.
+    pub url: Option<String>,
 }
 
 /// `[sandbox]`: every key optional; the defaults deny.
@@ -180,6 +190,8 @@ pub struct Settings {
     pub quotas: ridge_core::tenancy::Quotas,
     /// The WebAssembly runtime.
     pub wasm: ridge_runtime_wasm::WasmConfig,
+    /// Where state lives.
+    pub store: ridge_store::StoreUrl,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
     /// idle release): the system clock; never from a file, tests set a clock they move.
     pub clock: Arc<dyn Clock>,
@@ -193,6 +205,8 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
+    /// `--store` / `RIDGE_STORE`.
+    pub store: Option<String>,
 }
 
 impl Settings {
@@ -246,6 +260,12 @@ impl Settings {
         let auth = crate::tenancy::AuthSettings::from_file(file.auth)?;
         let quotas = crate::tenancy::quotas_from_file(file.quotas);
         let wasm = crate::wasm::config(file.wasm, &data_dir)?;
+        let store = match over.store.or(file.store.and_then(|s| s.url)) {
+            Some(url) => url
+                .parse()
+                .context("invalid store URL (--store, RIDGE_STORE or [store] url)")?,
+            None => ridge_store::StoreUrl::Sqlite(data_dir.join("ridge.db")),
+        };
         let settings = Settings {
             auth,
             quotas,
@@ -277,6 +297,7 @@ impl Settings {
             allow_function_network,
             triggers,
             wasm,
+            store,
             clock: Arc::new(SystemClock),
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {
@@ -442,6 +463,29 @@ mod tests {
             assert!(err.contains(expected), "{err}");
         }
         assert!(toml::from_str::<FileConfig>("[[runtime_kinds]]\nname = \"x\"\ncmd = []").is_err());
+    }
+
+    #[test]
+    fn the_store_defaults_to_sqlite_in_the_data_dir_and_flags_win() {
+        let over = |store: Option<&str>| Overrides {
+            data_dir: Some("/d".into()),
+            store: store.map(str::to_owned),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(over(None), FileConfig::default()).expect("valid");
+        assert_eq!(s.store, ridge_store::StoreUrl::Sqlite("/d/ridge.db".into()));
+        let file = || -> FileConfig {
+            toml::from_str("[store]\nurl = \"postgres://ridge:pw@db/ridge\"").expect("valid toml")
+        };
+        let s = Settings::merge(over(None), file()).expect("valid");
+        assert_eq!(s.store.redacted(), "postgres://ridge@db/ridge");
+        let s = Settings::merge(over(Some("sqlite:///x/y.db")), file()).expect("valid");
+        assert_eq!(s.store, ridge_store::StoreUrl::Sqlite("/x/y.db".into()));
+        let err = Settings::merge(over(Some("mysql://u:pw@h/d")), FileConfig::default())
+            .expect_err("unknown scheme");
+        let err = format!("{err:#}");
+        assert!(err.contains("postgres://") && !err.contains("pw@"), "{err}");
+        assert!(toml::from_str::<FileConfig>("[store]\nuri = \"x\"").is_err());
     }
 
     #[test]

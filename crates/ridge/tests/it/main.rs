@@ -13,6 +13,7 @@ mod keystone;
 mod network;
 mod nodejs;
 mod openstack;
+mod postgres;
 mod restart;
 mod scaling;
 mod wasm;
