@@ -165,6 +165,21 @@ mod tests {
     }
 
     #[test]
+    fn postgres_gets_its_placeholders_and_case_insensitive_has() {
+        let mut sql = QueryBuilder::<sqlx::Postgres>::new("SELECT 1 WHERE 1 = 1");
+        let has = Filter {
+            op: FilterOp::Has,
+            values: vec!["Job".into()],
+        };
+        push(&mut sql, Column::Description, &has).expect("valid");
+        push(&mut sql, Column::Status, &Filter::eq("failed")).expect("valid");
+        assert_eq!(
+            sql.sql(),
+            r"SELECT 1 WHERE 1 = 1 AND description ILIKE $1 ESCAPE '\' AND status = $2"
+        );
+    }
+
+    #[test]
     fn like_wildcards_are_escaped() {
         assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
         let sql = render(
