@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs Ridge's whole test suite. It first installs what the tests need that cargo does not
 # bring (scripts/test-deps.sh: clang-14 for the wasm C guests, the `openstack` CLI and
-# Keystone and SeaweedFS in venvs under target/), starts SeaweedFS's S3 server
-# (scripts/s3-test.sh), then runs every test with nextest (or cargo test).
+# Keystone and SeaweedFS in venvs under target/), starts one real SeaweedFS S3 server
+# (scripts/s3-test.sh) and one throwaway PostgreSQL cluster for the run
+# (scripts/postgres-test.sh; each test makes its own database in it), then runs every test with
+# nextest (or cargo test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,11 +13,14 @@ export RIDGE_OPENSTACK_CLI="$PWD/target/openstack-venv/bin/openstack"
 RIDGE_KEYSTONE_VENV=$(scripts/keystone-venv.sh)
 export RIDGE_KEYSTONE_VENV
 
-# One real SeaweedFS (S3) for every test of the run, stopped on exit (and by its watchdog if
-# this script is killed).
+# One real SeaweedFS (S3) and one PostgreSQL cluster for every test of the run, stopped on exit
+# (SeaweedFS also by its watchdog if this script is killed).
 s3_env=$(scripts/s3-test.sh start $$)
 eval "$s3_env"
-trap 'scripts/s3-test.sh stop "$RIDGE_TEST_S3_STATE"' EXIT
+pg_dir=$(mktemp -d -t ridge-test-postgres.XXXXXX)
+trap 'scripts/s3-test.sh stop "$RIDGE_TEST_S3_STATE"; scripts/postgres-test.sh stop "$pg_dir"' EXIT
+RIDGE_TEST_POSTGRES_URL=$(scripts/postgres-test.sh start "$pg_dir")
+export RIDGE_TEST_POSTGRES_URL
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

@@ -77,6 +77,16 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A store URL that names no store Ridge knows (the URL shown without its password).
+    #[error("invalid store URL `{url}`: {detail}")]
+    InvalidUrl { url: String, detail: String },
+    /// The database refused or could not be reached at start-up (the URL without its password).
+    #[error("cannot connect to the database `{url}`")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
     /// The store was closed (or its writer task ended with the runtime) before the write.
     #[error("the store's writer has stopped")]
     WriterStopped,
@@ -90,4 +100,13 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::Database(e)
     }
+}
+
+/// Whether the statement broke a unique constraint.
+pub(crate) fn is_unique(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
 }

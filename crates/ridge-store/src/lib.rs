@@ -1,16 +1,29 @@
-//! Ridge's persistence: the [`Store`] trait that the engine and the API use, and
-//! [`SqliteStore`], the embedded implementation (a PostgreSQL one will implement the same trait).
+//! Ridge's persistence: the [`Store`] trait that the engine and the API use, and its two
+//! implementations: [`SqliteStore`], embedded (the default), and [`PostgresStore`], which any
+//! number of nodes share. [`open`] picks one from a [`StoreUrl`].
 //!
 //! The store is the source of truth for every resource and execution. Schema changes are numbered
-//! migrations under `migrations/`. This crate knows nothing of HTTP, processes or packages.
+//! migrations, one directory per database (`migrations/` for SQLite, `migrations-postgres/`
+//! mirroring it file for file). Both schemas have the same columns, so rows are read by one
+//! set of codecs (`rows`) and list filters are built once (`filter`); only the SQL that writes
+//! and selects differs. This crate knows nothing of HTTP, processes or packages.
 
+mod codec;
 mod error;
+mod filter;
+mod postgres;
+mod rows;
 mod sqlite;
 mod tenancy;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod url;
 
 pub use error::StoreError;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tenancy::{ProjectUsage, TenancyStore};
+pub use url::StoreUrl;
 
 use std::sync::Arc;
 
@@ -22,6 +35,15 @@ use ridge_core::{
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Opens the store `url` names and brings its schema up to date: the SQLite file (created with
+/// its directory when missing) or the PostgreSQL database (which must exist).
+pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    Ok(match url {
+        StoreUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        StoreUrl::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
+    })
+}
 
 /// Which projects a list covers.
 #[derive(Debug, Clone, PartialEq, Eq)]

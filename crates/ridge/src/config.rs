@@ -69,6 +69,16 @@ pub struct FileConfig {
     pub wasm: Option<crate::wasm::WasmFile>,
     /// `[packages]`: where packages live (`url`) and, for S3, the AWS settings.
     pub packages: Option<crate::packages::PackagesFile>,
+    /// `[store]`: where state lives (SQLite file or PostgreSQL database).
+    pub store: Option<StoreFile>,
+}
+
+/// `[store]`: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// `sqlite://PATH` (default `<data_dir>/ridge.db`) or `postgres://user:password@host/db`.
+    pub url: Option<String>,
 }
 
 /// `[sandbox]`: every key optional; the defaults deny.
@@ -188,6 +198,8 @@ pub struct Settings {
     pub wasm: ridge_runtime_wasm::WasmConfig,
     /// The package store: a local directory or an S3 bucket.
     pub packages: crate::packages::PackagesSettings,
+    /// Where state lives.
+    pub store: ridge_store::StoreUrl,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
     /// idle release): the system clock; never from a file, tests set a clock they move.
     pub clock: Arc<dyn Clock>,
@@ -204,6 +216,8 @@ pub struct Overrides {
     /// `--packages` / `RIDGE_PACKAGES`, and the AWS variables it reads for S3.
     pub packages: Option<String>,
     pub aws: crate::packages::AwsEnv,
+    /// `--store` / `RIDGE_STORE`.
+    pub store: Option<String>,
 }
 
 impl Settings {
@@ -266,6 +280,12 @@ impl Settings {
             over.aws,
             &data_dir,
         )?;
+        let store = match over.store.or(file.store.and_then(|s| s.url)) {
+            Some(url) => url
+                .parse()
+                .context("invalid store URL (--store, RIDGE_STORE or [store] url)")?,
+            None => ridge_store::StoreUrl::Sqlite(data_dir.join("ridge.db")),
+        };
         let settings = Settings {
             auth,
             quotas,
@@ -298,6 +318,7 @@ impl Settings {
             triggers,
             wasm,
             packages,
+            store,
             clock: Arc::new(SystemClock),
         };
         if !(settings.worker_memory_share > 0.0 && settings.worker_memory_share <= 1.0) {
@@ -533,6 +554,26 @@ mod tests {
             Settings::merge(over(), past).expect_err("overflows")
         );
         assert!(err.contains("sandbox.uid_count"), "{err}");
+    fn the_store_defaults_to_sqlite_in_the_data_dir_and_flags_win() {
+        let over = |store: Option<&str>| Overrides {
+            data_dir: Some("/d".into()),
+            store: store.map(str::to_owned),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(over(None), FileConfig::default()).expect("valid");
+        assert_eq!(s.store, ridge_store::StoreUrl::Sqlite("/d/ridge.db".into()));
+        let file = || -> FileConfig {
+            toml::from_str("[store]\nurl = \"postgres://ridge:pw@db/ridge\"").expect("valid toml")
+        };
+        let s = Settings::merge(over(None), file()).expect("valid");
+        assert_eq!(s.store.redacted(), "postgres://ridge@db/ridge");
+        let s = Settings::merge(over(Some("sqlite:///x/y.db")), file()).expect("valid");
+        assert_eq!(s.store, ridge_store::StoreUrl::Sqlite("/x/y.db".into()));
+        let err = Settings::merge(over(Some("mysql://u:pw@h/d")), FileConfig::default())
+            .expect_err("unknown scheme");
+        let err = format!("{err:#}");
+        assert!(err.contains("postgres://") && !err.contains("pw@"), "{err}");
+        assert!(toml::from_str::<FileConfig>("[store]\nuri = \"x\"").is_err());
     }
 
     #[test]

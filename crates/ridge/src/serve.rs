@@ -16,7 +16,7 @@ use ridge_package::UnpackLimits;
 use ridge_runtime::RuntimeAdapter;
 use ridge_runtime_process::{ProcessAdapter, ProcessConfig};
 use ridge_runtime_wasm::WasmAdapter;
-use ridge_store::{SqliteStore, Store};
+use ridge_store::{Store, StoreUrl};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -47,6 +47,13 @@ pub struct ServeArgs {
     /// variables) [env: RIDGE_PACKAGES] [default: file://<data dir>/packages]
     #[arg(long, env = "RIDGE_PACKAGES", hide_env = true)]
     pub packages: Option<String>,
+    /// Where state lives: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DBNAME
+    /// [env: RIDGE_STORE] [default: sqlite://<data dir>/ridge.db]
+    #[arg(long, env = "RIDGE_STORE", hide_env = true)]
+    pub store: Option<String>,
+    /// Apply the store's migrations, then exit without serving
+    #[arg(long)]
+    pub migrate_only: bool,
 }
 
 /// A running server.
@@ -123,12 +130,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let scratch = data_dir.join("run");
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create `{}`", scratch.display()))?;
-    let db = data_dir.join("ridge.db");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&db)
-            .await
-            .with_context(|| format!("cannot open the database `{}`", db.display()))?,
-    );
+    let store = open_store(&settings.store).await?;
     let bootstrap_token = match &settings.auth {
         AuthSettings::Token { bootstrap_token } => {
             crate::tenancy::bootstrap(store.as_ref(), bootstrap_token.as_deref()).await?
@@ -260,7 +262,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         })
         .await
     });
-    tracing::info!(url = %format!("http://{addr}"), data_dir = %data_dir.display(), "Ridge is serving");
+    tracing::info!(url = %format!("http://{addr}"), data_dir = %data_dir.display(), store = %settings.store, "Ridge is serving");
     Ok(Server {
         addr,
         engine,
@@ -270,6 +272,20 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         jobs,
         bootstrap_token,
     })
+}
+
+/// Opens the store and brings its schema up to date, saying which store failed and why.
+async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
+    ridge_store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store `{url}`"))
+}
+
+/// `ridge serve --migrate-only`: applies the store's migrations and returns.
+pub async fn migrate_only(settings: &Settings) -> anyhow::Result<()> {
+    open_store(&settings.store).await?;
+    tracing::info!(store = %settings.store, "the store's schema is up to date");
+    Ok(())
 }
 
 /// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
@@ -299,7 +315,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         node: args.node,
         packages: args.packages,
         aws: crate::packages::AwsEnv::from_process(),
+        store: args.store,
     })?;
+    if args.migrate_only {
+        migrate_only(&settings).await?;
+        eprintln!("The store `{}` is up to date", settings.store);
+        return Ok(());
+    }
     let stop = shutdown_signal()?;
     let server = start(settings).await?;
     if let Some(token) = server.bootstrap_token() {

@@ -3,43 +3,9 @@
 use ridge_core::{Alias, AliasName, ProjectId};
 use sqlx::SqlitePool;
 
-use super::codec::{self, RowReader};
+use crate::codec;
+use crate::rows::aliases::{AliasRow, COLUMNS};
 use crate::{ProjectScope, Result, StoreError};
-
-const TABLE: &str = "function_aliases";
-
-const COLUMNS: &str =
-    "id, project_id, name, function_id, function_version, description, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct AliasRow {
-    id: String,
-    project_id: String,
-    name: String,
-    function_id: String,
-    function_version: i64,
-    description: Option<String>,
-    created_at: String,
-    updated_at: Option<String>,
-}
-
-impl TryFrom<AliasRow> for Alias {
-    type Error = StoreError;
-
-    fn try_from(row: AliasRow) -> Result<Self> {
-        let r = RowReader::new(TABLE, &row.id);
-        Ok(Alias {
-            id: r.parse("id", &row.id)?,
-            project_id: r.parse("project_id", &row.project_id)?,
-            name: r.parse("name", &row.name)?,
-            function_id: r.parse("function_id", &row.function_id)?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
-            function_version: row.function_version,
-            description: row.description,
-        })
-    }
-}
 
 /// Maps the unique and foreign-key violations of an insert or update to what they mean.
 fn conflict(e: sqlx::Error, alias: &Alias) -> StoreError {

@@ -1,65 +1,12 @@
 //! SQL of the `executions` table.
 
-use ridge_core::{Execution, ExecutionId, ExecutionInput, ExecutionStatus, Timestamp};
+use ridge_core::{Execution, ExecutionId, ExecutionStatus, Timestamp};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::codec::{self, RowReader};
-use super::filter::{self, Column};
+use crate::codec;
+use crate::filter::{self, Column};
+use crate::rows::executions::{COLUMNS, ExecutionRow};
 use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, StoreError};
-
-const TABLE: &str = "executions";
-
-/// Every column but `logs`, which is read only by [`logs`].
-const COLUMNS: &str = "id, project_id, function_id, function_version, function_alias, \
-                       description, status, sync, input, result, started_at, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct ExecutionRow {
-    id: String,
-    project_id: String,
-    function_id: String,
-    function_version: i64,
-    function_alias: Option<String>,
-    description: Option<String>,
-    status: String,
-    sync: bool,
-    input: Option<String>,
-    result: Option<String>,
-    started_at: Option<String>,
-    created_at: String,
-    updated_at: Option<String>,
-}
-
-impl TryFrom<ExecutionRow> for Execution {
-    type Error = StoreError;
-
-    fn try_from(row: ExecutionRow) -> Result<Self> {
-        let r = RowReader::new(TABLE, &row.id);
-        let input = match row.input.as_deref() {
-            Some(text) => Some(ExecutionInput::from_stored(r.json_value("input", text)?)),
-            None => None,
-        };
-        let result = match row.result.as_deref() {
-            Some(text) => Some(r.json("result", text)?),
-            None => None,
-        };
-        Ok(Execution {
-            id: r.parse("id", &row.id)?,
-            project_id: r.parse("project_id", &row.project_id)?,
-            function_id: r.parse("function_id", &row.function_id)?,
-            status: r.parse("status", &row.status)?,
-            started_at: r.opt_ts("started_at", row.started_at.as_deref())?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
-            input,
-            result,
-            function_version: row.function_version,
-            function_alias: row.function_alias,
-            description: row.description,
-            sync: row.sync,
-        })
-    }
-}
 
 /// Inserts the execution and counts it on its function (version 0) or its version; the caller
 /// commits. `FunctionNotFound` or `VersionNotFound` when the target does not exist, and then

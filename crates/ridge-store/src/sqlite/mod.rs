@@ -6,13 +6,10 @@
 //! migrations and routes the [`Store`] methods.
 
 mod aliases;
-mod codec;
 mod executions;
-mod filter;
 mod functions;
 mod jobs;
 mod runtimes;
-mod target;
 mod tenancy;
 mod versions;
 mod webhooks;

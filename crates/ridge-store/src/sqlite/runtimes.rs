@@ -3,47 +3,9 @@
 use ridge_core::{ProjectId, Runtime, RuntimeId, RuntimeStatus};
 use sqlx::SqlitePool;
 
-use super::codec::{self, RowReader};
+use crate::codec;
+use crate::rows::runtimes::{COLUMNS, RuntimeRow};
 use crate::{Result, StoreError};
-
-const TABLE: &str = "runtimes";
-
-const COLUMNS: &str =
-    "id, project_id, name, description, image, status, is_public, trusted, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct RuntimeRow {
-    id: String,
-    project_id: String,
-    name: Option<String>,
-    description: Option<String>,
-    image: String,
-    status: String,
-    is_public: bool,
-    trusted: bool,
-    created_at: String,
-    updated_at: Option<String>,
-}
-
-impl TryFrom<RuntimeRow> for Runtime {
-    type Error = StoreError;
-
-    fn try_from(row: RuntimeRow) -> Result<Self> {
-        let r = RowReader::new(TABLE, &row.id);
-        Ok(Runtime {
-            id: r.parse("id", &row.id)?,
-            project_id: r.parse("project_id", &row.project_id)?,
-            status: r.parse("status", &row.status)?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
-            name: row.name,
-            description: row.description,
-            image: row.image,
-            is_public: row.is_public,
-            trusted: row.trusted,
-        })
-    }
-}
 
 pub(super) async fn create(pool: &SqlitePool, runtime: &Runtime) -> Result<()> {
     sqlx::query(

@@ -1,121 +1,17 @@
 //! SQL of the `projects`, `users`, `api_tokens` and `quotas` tables.
 
 use async_trait::async_trait;
-use ridge_core::tenancy::{Limit, QuotaOverrides};
+use ridge_core::tenancy::QuotaOverrides;
 use ridge_core::{ApiToken, Project, ProjectId, Timestamp, TokenId, User, UserId};
 
 use super::SqliteStore;
-use super::codec::{self, RowReader};
+use crate::codec::{self, RowReader};
+use crate::error::{is_foreign_key, is_unique};
+use crate::rows::tenancy::{
+    ProjectRow, QUOTA_COLUMNS, QuotaRow, TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow,
+    write_limit,
+};
 use crate::{ProjectUsage, Result, StoreError, TenancyStore};
-
-const USER_COLUMNS: &str = "id, name, project_id, role, created_at";
-const TOKEN_COLUMNS: &str = "id, user_id, hash, description, expires_at, revoked_at, created_at";
-
-#[derive(sqlx::FromRow)]
-struct ProjectRow {
-    id: String,
-    description: Option<String>,
-    created_at: String,
-}
-
-impl TryFrom<ProjectRow> for Project {
-    type Error = StoreError;
-
-    fn try_from(row: ProjectRow) -> Result<Self> {
-        let r = RowReader::new("projects", &row.id);
-        Ok(Project {
-            id: r.parse("id", &row.id)?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            description: row.description,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: String,
-    name: String,
-    project_id: String,
-    role: String,
-    created_at: String,
-}
-
-impl TryFrom<UserRow> for User {
-    type Error = StoreError;
-
-    fn try_from(row: UserRow) -> Result<Self> {
-        let r = RowReader::new("users", &row.id);
-        Ok(User {
-            id: r.parse("id", &row.id)?,
-            project_id: r.parse("project_id", &row.project_id)?,
-            role: r.parse("role", &row.role)?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            name: row.name,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct TokenRow {
-    id: String,
-    user_id: String,
-    hash: String,
-    description: Option<String>,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    created_at: String,
-}
-
-impl TryFrom<TokenRow> for ApiToken {
-    type Error = StoreError;
-
-    fn try_from(row: TokenRow) -> Result<Self> {
-        let r = RowReader::new("api_tokens", &row.id);
-        Ok(ApiToken {
-            id: r.parse("id", &row.id)?,
-            user_id: r.parse("user_id", &row.user_id)?,
-            expires_at: r.opt_ts("expires_at", row.expires_at.as_deref())?,
-            revoked_at: r.opt_ts("revoked_at", row.revoked_at.as_deref())?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            hash: row.hash,
-            description: row.description,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct QuotaRow {
-    project_id: String,
-    functions: Option<i64>,
-    package_bytes: Option<i64>,
-    concurrent_executions: Option<i64>,
-    executions_per_second: Option<i64>,
-}
-
-/// A stored override: NULL keeps the default, -1 is no limit.
-fn read_limit(r: &RowReader<'_>, column: &str, value: Option<i64>) -> Result<Option<Limit>> {
-    match value {
-        None => Ok(None),
-        Some(-1) => Ok(Some(Limit::Unlimited)),
-        Some(n) => Ok(Some(Limit::At(r.int(column, n)?))),
-    }
-}
-
-fn write_limit(field: &'static str, limit: Option<Limit>) -> Result<Option<i64>> {
-    match limit {
-        None => Ok(None),
-        Some(Limit::Unlimited) => Ok(Some(-1)),
-        Some(Limit::At(n)) => codec::int(field, n).map(Some),
-    }
-}
-
-fn is_unique(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn is_foreign_key(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
-}
 
 #[async_trait]
 impl TenancyStore for SqliteStore {
@@ -291,31 +187,13 @@ impl TenancyStore for SqliteStore {
     }
 
     async fn quota_overrides(&self, project: &ProjectId) -> Result<QuotaOverrides> {
-        let row: Option<QuotaRow> = sqlx::query_as(
-            "SELECT project_id, functions, package_bytes, concurrent_executions, \
-             executions_per_second FROM quotas WHERE project_id = ?",
-        )
+        let row: Option<QuotaRow> = sqlx::query_as(&format!(
+            "SELECT {QUOTA_COLUMNS} FROM quotas WHERE project_id = ?"
+        ))
         .bind(project.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(QuotaOverrides::default());
-        };
-        let r = RowReader::new("quotas", &row.project_id);
-        Ok(QuotaOverrides {
-            functions: read_limit(&r, "functions", row.functions)?,
-            package_bytes: read_limit(&r, "package_bytes", row.package_bytes)?,
-            concurrent_executions: read_limit(
-                &r,
-                "concurrent_executions",
-                row.concurrent_executions,
-            )?,
-            executions_per_second: read_limit(
-                &r,
-                "executions_per_second",
-                row.executions_per_second,
-            )?,
-        })
+        row.map_or(Ok(QuotaOverrides::default()), QuotaOverrides::try_from)
     }
 
     async fn set_quota_overrides(

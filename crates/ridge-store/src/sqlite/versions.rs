@@ -1,53 +1,11 @@
 //! SQL of the `function_versions` table.
 
-use ridge_core::{Entry, FunctionId, FunctionVersion, Timestamp, VersionId};
+use ridge_core::{FunctionId, FunctionVersion, Timestamp, VersionId};
 use sqlx::SqlitePool;
 
-use super::codec::{self, RowReader};
+use crate::codec;
+use crate::rows::versions::{COLUMNS, VersionRow};
 use crate::{Result, StoreError};
-
-const TABLE: &str = "function_versions";
-
-const COLUMNS: &str = "id, project_id, function_id, version_number, description, code, entry, \
-                       cpu, memory_size, timeout, count, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct VersionRow {
-    id: String,
-    project_id: String,
-    function_id: String,
-    version_number: i64,
-    description: Option<String>,
-    code: String,
-    entry: String,
-    cpu: i64,
-    memory_size: i64,
-    timeout: i64,
-    count: i64,
-    created_at: String,
-    updated_at: Option<String>,
-}
-
-impl TryFrom<VersionRow> for FunctionVersion {
-    type Error = StoreError;
-
-    fn try_from(row: VersionRow) -> Result<Self> {
-        let r = RowReader::new(TABLE, &row.id);
-        Ok(FunctionVersion {
-            id: r.parse("id", &row.id)?,
-            project_id: r.parse("project_id", &row.project_id)?,
-            function_id: r.parse("function_id", &row.function_id)?,
-            code: r.json("code", &row.code)?,
-            entry: Entry::try_from(row.entry).map_err(|e| r.corrupt("entry", e))?,
-            limits: r.limits(row.cpu, row.memory_size, row.timeout)?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
-            version_number: row.version_number,
-            description: row.description,
-            count: row.count,
-        })
-    }
-}
 
 /// Snapshots the function as it is now, in one transaction that starts with a write (so two
 /// concurrent creates serialise on SQLite's write lock instead of failing to upgrade).

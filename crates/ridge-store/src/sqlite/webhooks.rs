@@ -3,49 +3,10 @@
 use ridge_core::{Webhook, WebhookId};
 use sqlx::SqlitePool;
 
-use super::codec::{self, RowReader};
-use super::target;
+use crate::codec;
+use crate::rows::target;
+use crate::rows::webhooks::{COLUMNS, WebhookRow};
 use crate::{ProjectScope, Result, StoreError};
-
-const TABLE: &str = "webhooks";
-
-const COLUMNS: &str = "id, project_id, function_id, function_version, function_alias, \
-                       description, secret, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct WebhookRow {
-    id: String,
-    project_id: String,
-    function_id: Option<String>,
-    function_version: Option<i64>,
-    function_alias: Option<String>,
-    description: Option<String>,
-    secret: Option<String>,
-    created_at: String,
-    updated_at: Option<String>,
-}
-
-impl TryFrom<WebhookRow> for Webhook {
-    type Error = StoreError;
-
-    fn try_from(row: WebhookRow) -> Result<Self> {
-        let r = RowReader::new(TABLE, &row.id);
-        Ok(Webhook {
-            id: r.parse("id", &row.id)?,
-            project_id: r.parse("project_id", &row.project_id)?,
-            target: target::read(
-                &r,
-                row.function_id.as_deref(),
-                row.function_version,
-                row.function_alias.as_deref(),
-            )?,
-            created_at: r.ts("created_at", &row.created_at)?,
-            updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
-            description: row.description,
-            secret: row.secret,
-        })
-    }
-}
 
 fn fk(e: sqlx::Error, webhook: &Webhook) -> StoreError {
     match (&e, webhook.target.function_id()) {

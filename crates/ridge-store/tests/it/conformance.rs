@@ -1,6 +1,7 @@
 //! The store conformance suite: every behaviour the engine and the API rely on, written once
-//! against `&dyn Store` and run here against [`SqliteStore`]. A new store implementation adds one
-//! `store_suite!` invocation with its own constructor.
+//! against `&dyn Store` and run here against every store: [`SqliteStore`] (module `on_sqlite`)
+//! and [`PostgresStore`] on a real PostgreSQL (module `on_postgres`). A new store
+//! implementation adds one module to `store_suite!` with its own constructor.
 
 mod executions;
 mod filters;
@@ -10,7 +11,8 @@ mod runtimes;
 mod tenancy;
 mod triggers;
 
-use ridge_store::SqliteStore;
+use ridge_store::testing::TestDatabase;
+use ridge_store::{PostgresStore, SqliteStore};
 use tempfile::TempDir;
 
 /// A fresh SQLite store in its own temporary directory (kept alive by the returned guard).
@@ -22,20 +24,41 @@ async fn sqlite() -> (TempDir, SqliteStore) {
     (dir, store)
 }
 
-/// One `#[tokio::test]` per suite case, each on a fresh store from `$make`.
+/// A fresh PostgreSQL store in its own database (dropped with the returned guard).
+async fn postgres() -> (TestDatabase, PostgresStore) {
+    let db = TestDatabase::create().await;
+    let store = PostgresStore::connect(db.url())
+        .await
+        .expect("connect postgres store");
+    (db, store)
+}
+
+/// One `#[tokio::test]` per suite case and store, each on a fresh store.
 macro_rules! store_suite {
-    ($make:ident: $($module:ident::$case:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                let (_guard, store) = $make().await;
-                $module::$case(&store).await;
-            }
-        )*
+    ($($module:ident::$case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (_guard, store) = super::sqlite().await;
+                    super::$module::$case(&store).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (_guard, store) = super::postgres().await;
+                    super::$module::$case(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
     };
 }
 
-store_suite!(sqlite:
+store_suite!(
     runtimes::runtime_round_trips,
     runtimes::runtimes_are_listed_by_project_and_public_in_order,
     runtimes::runtime_update_writes_mutable_fields,

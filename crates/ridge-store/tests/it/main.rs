@@ -2,4 +2,5 @@
 //! workspace again).
 
 mod conformance;
+mod postgres;
 mod sqlite;

@@ -15,6 +15,7 @@ mod network;
 mod nodejs;
 mod openstack;
 mod packages_s3;
+mod postgres;
 mod restart;
 mod scaling;
 mod wasm;

@@ -229,6 +229,11 @@ pub async fn has_matches_substrings_literally(store: &dyn Store) {
         ids(store, by_description(filter(FilterOp::Has, &["job"]))).await,
         vec![fx.e1.id, fx.e4.id, fx.e6.id]
     );
+    // Case does not matter (ASCII at least), on every store.
+    assert_eq!(
+        ids(store, by_description(filter(FilterOp::Has, &["JOB"]))).await,
+        vec![fx.e1.id, fx.e4.id, fx.e6.id]
+    );
     assert_eq!(
         ids(store, by_description(filter(FilterOp::Has, &["0"]))).await,
         vec![fx.e2.id, fx.e5.id]

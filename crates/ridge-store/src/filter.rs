@@ -2,17 +2,18 @@
 //!
 //! Column names come from [`Column`], never from the request, and every value is a bound
 //! parameter. `neq` and `nin` also match rows where the column is NULL (an execution without a
-//! description is "not equal" to any description), unlike a bare SQL `!=`.
+//! description is "not equal" to any description), unlike a bare SQL `!=`. The SQL is the same
+//! for every store but for the substring operator ([`Dialect::LIKE`]).
 
 use ridge_core::{Filter, FilterOp};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Database, Encode, QueryBuilder, Type};
 use uuid::Uuid;
 
 use crate::{Result, StoreError};
 
 /// The filterable columns of `executions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Column {
+pub(crate) enum Column {
     FunctionId,
     Status,
     Description,
@@ -40,12 +41,31 @@ impl Column {
     }
 }
 
+/// What differs between the stores' SQL for filters.
+pub(crate) trait Dialect: Database {
+    /// The operator of `has`: case-insensitive for ASCII at least, as SQLite's `LIKE` is
+    /// (PostgreSQL's `LIKE` is case-sensitive; its `ILIKE` is not).
+    const LIKE: &'static str;
+}
+
+impl Dialect for sqlx::Sqlite {
+    const LIKE: &'static str = "LIKE";
+}
+
+impl Dialect for sqlx::Postgres {
+    const LIKE: &'static str = "ILIKE";
+}
+
 /// Appends ` AND <condition>` for `filter` on `column`.
-pub(super) fn push(
-    sql: &mut QueryBuilder<'_, Sqlite>,
+pub(crate) fn push<'args, DB>(
+    sql: &mut QueryBuilder<'args, DB>,
     column: Column,
     filter: &Filter,
-) -> Result<()> {
+) -> Result<()>
+where
+    DB: Dialect,
+    String: Encode<'args, DB> + Type<DB>,
+{
     let name = column.name();
     match filter.op {
         FilterOp::In | FilterOp::Nin => {
@@ -70,7 +90,7 @@ pub(super) fn push(
         }
         FilterOp::Has => {
             let value = single(column, filter)?;
-            sql.push(format!(" AND {name} LIKE "))
+            sql.push(format!(" AND {name} {} ", DB::LIKE))
                 .push_bind(format!("%{}%", escape_like(value)))
                 .push(" ESCAPE '\\'");
         }
@@ -78,8 +98,8 @@ pub(super) fn push(
             let value = column.normalize(single(column, filter)?);
             let operator = match op {
                 FilterOp::Eq => "=",
-                // Null-safe: NULL IS NOT 'x' is true.
-                FilterOp::Neq => "IS NOT",
+                // Null-safe: NULL IS DISTINCT FROM 'x' is true.
+                FilterOp::Neq => "IS DISTINCT FROM",
                 FilterOp::Gt => ">",
                 FilterOp::Gte => ">=",
                 FilterOp::Lt => "<",
@@ -118,6 +138,7 @@ fn escape_like(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::Sqlite;
 
     fn render(column: Column, filter: &Filter) -> String {
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT * FROM executions WHERE 1 = 1");
@@ -140,6 +161,21 @@ mod tests {
         assert_eq!(
             render(Column::Status, &list),
             "SELECT * FROM executions WHERE 1 = 1 AND (status IS NULL OR status NOT IN (?, ?))"
+        );
+    }
+
+    #[test]
+    fn postgres_gets_its_placeholders_and_case_insensitive_has() {
+        let mut sql = QueryBuilder::<sqlx::Postgres>::new("SELECT 1 WHERE 1 = 1");
+        let has = Filter {
+            op: FilterOp::Has,
+            values: vec!["Job".into()],
+        };
+        push(&mut sql, Column::Description, &has).expect("valid");
+        push(&mut sql, Column::Status, &Filter::eq("failed")).expect("valid");
+        assert_eq!(
+            sql.sql(),
+            r"SELECT 1 WHERE 1 = 1 AND description ILIKE $1 ESCAPE '\' AND status = $2"
         );
     }
 

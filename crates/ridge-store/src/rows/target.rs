@@ -3,16 +3,16 @@
 
 use ridge_core::Target;
 
-use super::codec::RowReader;
 use crate::Result;
+use crate::codec::RowReader;
 
-pub(super) struct TargetColumns<'a> {
+pub(crate) struct TargetColumns<'a> {
     pub function_id: Option<String>,
     pub function_version: Option<i64>,
     pub function_alias: Option<&'a str>,
 }
 
-pub(super) fn columns(target: &Target) -> TargetColumns<'_> {
+pub(crate) fn columns(target: &Target) -> TargetColumns<'_> {
     match target {
         Target::Alias(name) => TargetColumns {
             function_id: None,
@@ -27,7 +27,7 @@ pub(super) fn columns(target: &Target) -> TargetColumns<'_> {
     }
 }
 
-pub(super) fn read(
+pub(crate) fn read(
     r: &RowReader<'_>,
     function_id: Option<&str>,
     function_version: Option<i64>,

@@ -12,36 +12,36 @@ use crate::{Result, StoreError};
 
 /// A timestamp as stored: UTC RFC 3339 with exactly six fractional digits, so that text order is
 /// time order and a microsecond-precision value ([`ridge_core::time::now`]) round-trips exactly.
-pub(super) fn ts(ts: &Timestamp) -> String {
+pub(crate) fn ts(ts: &Timestamp) -> String {
     ts.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-pub(super) fn opt_ts(value: Option<&Timestamp>) -> Option<String> {
+pub(crate) fn opt_ts(value: Option<&Timestamp>) -> Option<String> {
     value.map(ts)
 }
 
 /// An unsigned value for an INTEGER column, which holds at most `i64::MAX`.
-pub(super) fn int(field: &'static str, value: u64) -> Result<i64> {
+pub(crate) fn int(field: &'static str, value: u64) -> Result<i64> {
     i64::try_from(value).map_err(|_| StoreError::OutOfRange { field, value })
 }
 
 /// JSON text of a value that is plain data (no maps with non-string keys).
-pub(super) fn json_text(value: &impl serde::Serialize) -> String {
+pub(crate) fn json_text(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("serializing plain data to JSON cannot fail")
 }
 
 /// Reads the columns of one row, naming the row in any error.
-pub(super) struct RowReader<'a> {
+pub(crate) struct RowReader<'a> {
     table: &'static str,
     id: &'a str,
 }
 
 impl<'a> RowReader<'a> {
-    pub(super) fn new(table: &'static str, id: &'a str) -> Self {
+    pub(crate) fn new(table: &'static str, id: &'a str) -> Self {
         Self { table, id }
     }
 
-    pub(super) fn corrupt(&self, column: &str, detail: impl Display) -> StoreError {
+    pub(crate) fn corrupt(&self, column: &str, detail: impl Display) -> StoreError {
         StoreError::Corrupt {
             table: self.table,
             detail: format!("row `{}`, column `{column}`: {detail}", self.id),
@@ -49,7 +49,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// Any value with a `FromStr` (ids, statuses, project ids).
-    pub(super) fn parse<T>(&self, column: &str, value: &str) -> Result<T>
+    pub(crate) fn parse<T>(&self, column: &str, value: &str) -> Result<T>
     where
         T: FromStr,
         T::Err: Display,
@@ -57,24 +57,24 @@ impl<'a> RowReader<'a> {
         value.parse().map_err(|e| self.corrupt(column, e))
     }
 
-    pub(super) fn ts(&self, column: &str, value: &str) -> Result<Timestamp> {
+    pub(crate) fn ts(&self, column: &str, value: &str) -> Result<Timestamp> {
         DateTime::parse_from_rfc3339(value)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| self.corrupt(column, format_args!("bad timestamp `{value}`: {e}")))
     }
 
-    pub(super) fn opt_ts(&self, column: &str, value: Option<&str>) -> Result<Option<Timestamp>> {
+    pub(crate) fn opt_ts(&self, column: &str, value: Option<&str>) -> Result<Option<Timestamp>> {
         value.map(|v| self.ts(column, v)).transpose()
     }
 
     /// An integer column into a narrower or unsigned type.
-    pub(super) fn int<T: TryFrom<i64>>(&self, column: &str, value: i64) -> Result<T> {
+    pub(crate) fn int<T: TryFrom<i64>>(&self, column: &str, value: i64) -> Result<T> {
         T::try_from(value)
             .map_err(|_| self.corrupt(column, format_args!("{value} is out of range")))
     }
 
     /// The `cpu`, `memory_size` and `timeout` columns that functions and versions share.
-    pub(super) fn limits(&self, cpu: i64, memory_size: i64, timeout: i64) -> Result<Limits> {
+    pub(crate) fn limits(&self, cpu: i64, memory_size: i64, timeout: i64) -> Result<Limits> {
         Ok(Limits {
             cpu: self.int("cpu", cpu)?,
             memory_size: self.int("memory_size", memory_size)?,
@@ -82,7 +82,7 @@ impl<'a> RowReader<'a> {
         })
     }
 
-    pub(super) fn json<T: serde::de::DeserializeOwned>(
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
         &self,
         column: &str,
         value: &str,
@@ -90,7 +90,7 @@ impl<'a> RowReader<'a> {
         serde_json::from_str(value).map_err(|e| self.corrupt(column, format_args!("bad JSON: {e}")))
     }
 
-    pub(super) fn json_value(&self, column: &str, value: &str) -> Result<Value> {
+    pub(crate) fn json_value(&self, column: &str, value: &str) -> Result<Value> {
         self.json(column, value)
     }
 }

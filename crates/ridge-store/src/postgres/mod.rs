@@ -1,0 +1,295 @@
+//! [`PostgresStore`]: the store that several `ridge serve` nodes share, one PostgreSQL
+//! database reached through a pool of connections.
+//!
+//! The schema mirrors SQLite's column for column (`migrations-postgres/`, one file per SQLite
+//! migration, applied in order under the advisory lock that sqlx's migrator takes, so nodes
+//! starting together migrate once), and rows are read by the shared codecs of [`crate::rows`].
+//! Each resource's SQL lives in its own module; this one connects, migrates and routes the
+//! [`Store`] methods.
+//!
+//! Nodes coordinate through the rows themselves: every transition that two nodes could race
+//! for (an execution starting or finishing, a job's tick) is one compare-and-swap `UPDATE`,
+//! which PostgreSQL re-checks against the row as committed by whoever locked it first. There is
+//! no writer task: PostgreSQL flushes the commits of concurrent connections together (group
+//! commit is the server's own), so the hot path is one statement per write on the pool.
+
+mod aliases;
+mod executions;
+mod functions;
+mod jobs;
+mod runtimes;
+mod tenancy;
+mod versions;
+mod webhooks;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ridge_core::{
+    Alias, AliasName, Execution, ExecutionId, Function, FunctionId, FunctionVersion, Job, JobId,
+    JobStatus, ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook,
+    WebhookId,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::url::redact;
+use crate::{
+    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, ProjectScope, Result, Store,
+    StoreError,
+};
+
+/// Connections per node. Each API request or execution write holds one for a statement or a
+/// short transaction; a few dozen nodes stay well under PostgreSQL's default 100.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// How long a caller waits for a free connection (or for the database to come back) before
+/// its request fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    /// The URL without its password, for `GET /v1/info`.
+    shown: String,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (libpq's URL form: `sslmode`, `sslrootcert`,
+    /// `application_name` and the other parameters are honoured; TLS trusts the system's
+    /// roots) and brings its schema up to date.
+    ///
+    /// One connection is made first, so that an unreachable server or refused credentials
+    /// fail at once with the driver's reason ([`StoreError::Connect`]) instead of after the
+    /// pool's retries; the migrations run on it.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let shown = redact(url);
+        let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::InvalidUrl {
+            url: shown.clone(),
+            detail: source.to_string(),
+        })?;
+        let options = options.application_name("ridge");
+        let mut first = PgConnection::connect_with(&options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations-postgres")
+            .run(&mut first)
+            .await
+            .map_err(StoreError::Migrate)?;
+        if let Err(e) = first.close().await {
+            tracing::debug!(error = %e, "cannot close the migration connection cleanly");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+        tracing::debug!(url = %shown, "opened postgres store");
+        Ok(Self { pool, shown })
+    }
+
+    /// Closes every connection, waiting for those in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+
+    async fn create_runtime(&self, runtime: &Runtime) -> Result<()> {
+        runtimes::create(&self.pool, runtime).await
+    }
+
+    async fn get_runtime(&self, id: RuntimeId) -> Result<Runtime> {
+        runtimes::get(&self.pool, id).await
+    }
+
+    async fn list_runtimes(&self, project: &ProjectId) -> Result<Vec<Runtime>> {
+        runtimes::list(&self.pool, Some(project)).await
+    }
+
+    async fn all_runtimes(&self) -> Result<Vec<Runtime>> {
+        runtimes::list(&self.pool, None).await
+    }
+
+    async fn update_runtime(&self, runtime: &Runtime) -> Result<()> {
+        runtimes::update(&self.pool, runtime).await
+    }
+
+    async fn set_runtime_status(&self, id: RuntimeId, status: RuntimeStatus) -> Result<()> {
+        runtimes::set_status(&self.pool, id, status).await
+    }
+
+    async fn delete_runtime(&self, id: RuntimeId) -> Result<()> {
+        runtimes::delete(&self.pool, id).await
+    }
+
+    async fn create_function(&self, function: &Function) -> Result<()> {
+        functions::create(&self.pool, function).await
+    }
+
+    async fn get_function(&self, id: FunctionId) -> Result<Function> {
+        functions::get(&self.pool, id).await
+    }
+
+    async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {
+        functions::list(&self.pool, scope).await
+    }
+
+    async fn update_function(&self, function: &Function) -> Result<()> {
+        functions::update(&self.pool, function).await
+    }
+
+    async fn delete_function(&self, id: FunctionId) -> Result<()> {
+        functions::delete(&self.pool, id).await
+    }
+
+    async fn create_execution(&self, execution: &Execution) -> Result<()> {
+        executions::create(&self.pool, execution).await
+    }
+
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
+        executions::get(&self.pool, id).await
+    }
+
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>> {
+        executions::list(&self.pool, query).await
+    }
+
+    async fn mark_execution_started(&self, id: ExecutionId, at: Timestamp) -> Result<bool> {
+        executions::mark_started(&self.pool, id, at).await
+    }
+
+    async fn finish_execution(
+        &self,
+        id: ExecutionId,
+        outcome: &ExecutionOutcome,
+    ) -> Result<Option<Execution>> {
+        executions::finish(&self.pool, id, outcome).await
+    }
+
+    async fn get_execution_logs(&self, id: ExecutionId) -> Result<String> {
+        executions::logs(&self.pool, id).await
+    }
+
+    async fn delete_execution(&self, id: ExecutionId) -> Result<()> {
+        executions::delete(&self.pool, id).await
+    }
+
+    async fn unfinished_executions(&self) -> Result<Vec<Execution>> {
+        executions::unfinished(&self.pool).await
+    }
+
+    async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage> {
+        functions::usage(&self.pool, id).await
+    }
+
+    async fn create_version(
+        &self,
+        function_id: FunctionId,
+        id: VersionId,
+        description: Option<&str>,
+        at: Timestamp,
+        max_versions: i64,
+    ) -> Result<FunctionVersion> {
+        versions::create(&self.pool, function_id, id, description, at, max_versions).await
+    }
+
+    async fn get_version(&self, function_id: FunctionId, version: i64) -> Result<FunctionVersion> {
+        versions::get(&self.pool, function_id, version).await
+    }
+
+    async fn list_versions(&self, function_id: FunctionId) -> Result<Vec<FunctionVersion>> {
+        versions::list(&self.pool, function_id).await
+    }
+
+    async fn delete_version(&self, function_id: FunctionId, version: i64) -> Result<()> {
+        versions::delete(&self.pool, function_id, version).await
+    }
+
+    async fn create_alias(&self, alias: &Alias) -> Result<()> {
+        aliases::create(&self.pool, alias).await
+    }
+
+    async fn get_alias(&self, project: &ProjectId, name: &AliasName) -> Result<Alias> {
+        aliases::get(&self.pool, project, name).await
+    }
+
+    async fn list_aliases(&self, scope: &ProjectScope) -> Result<Vec<Alias>> {
+        aliases::list(&self.pool, scope).await
+    }
+
+    async fn update_alias(&self, alias: &Alias) -> Result<()> {
+        aliases::update(&self.pool, alias).await
+    }
+
+    async fn delete_alias(&self, project: &ProjectId, name: &AliasName) -> Result<()> {
+        aliases::delete(&self.pool, project, name).await
+    }
+
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<()> {
+        webhooks::create(&self.pool, webhook).await
+    }
+
+    async fn get_webhook(&self, id: WebhookId) -> Result<Webhook> {
+        webhooks::get(&self.pool, id).await
+    }
+
+    async fn list_webhooks(&self, scope: &ProjectScope) -> Result<Vec<Webhook>> {
+        webhooks::list(&self.pool, scope).await
+    }
+
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<()> {
+        webhooks::update(&self.pool, webhook).await
+    }
+
+    async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
+        webhooks::delete(&self.pool, id).await
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<()> {
+        jobs::create(&self.pool, job).await
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Job> {
+        jobs::get(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, scope: &ProjectScope) -> Result<Vec<Job>> {
+        jobs::list(&self.pool, scope).await
+    }
+
+    async fn update_job(&self, job: &Job, expected: (JobStatus, Timestamp)) -> Result<bool> {
+        jobs::update(&self.pool, job, expected).await
+    }
+
+    async fn delete_job(&self, id: JobId) -> Result<()> {
+        jobs::delete(&self.pool, id).await
+    }
+
+    async fn due_jobs(&self, before: Timestamp) -> Result<Vec<Job>> {
+        jobs::due(&self.pool, before).await
+    }
+
+    async fn claim_job(
+        &self,
+        id: JobId,
+        expected_next: Timestamp,
+        claim: &JobClaim,
+    ) -> Result<bool> {
+        jobs::claim(&self.pool, id, expected_next, claim).await
+    }
+}

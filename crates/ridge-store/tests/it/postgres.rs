@@ -1,0 +1,166 @@
+//! What only the PostgreSQL store has: several nodes (stores) on one database, migrations under
+//! the advisory lock, compare-and-swaps across connections, and start-up errors that say why.
+
+use futures_util::future::join_all;
+use ridge_core::JobStatus;
+use ridge_core::fixtures::{self, at};
+use ridge_store::testing::TestDatabase;
+use ridge_store::{JobClaim, PostgresStore, Store, StoreError};
+
+/// How many migrations this Ridge ships for PostgreSQL.
+fn shipped_migrations() -> usize {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations-postgres");
+    std::fs::read_dir(dir)
+        .expect("migrations directory")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count()
+}
+
+/// Two seeded nodes on one database.
+async fn two_nodes(db: &TestDatabase) -> (PostgresStore, PostgresStore) {
+    let a = PostgresStore::connect(db.url()).await.expect("node a");
+    let b = PostgresStore::connect(db.url()).await.expect("node b");
+    (a, b)
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once() {
+    let db = TestDatabase::create().await;
+    assert!(db.applied_migrations().await.is_empty());
+    let nodes = join_all((0..4).map(|_| PostgresStore::connect(db.url()))).await;
+    for node in &nodes {
+        assert!(node.is_ok(), "{node:?}");
+    }
+    let versions = db.applied_migrations().await;
+    assert_eq!(versions.len(), shipped_migrations(), "{versions:?}");
+    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
+    // A later start finds every migration applied and applies none again.
+    PostgresStore::connect(db.url()).await.expect("restart");
+    assert_eq!(db.applied_migrations().await, versions);
+}
+
+#[tokio::test]
+async fn what_one_node_writes_another_reads_and_started_executions_are_claimed_once() {
+    let db = TestDatabase::create().await;
+    let (a, b) = two_nodes(&db).await;
+    let rt = fixtures::runtime("p1", true, 1);
+    a.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    a.create_function(&f).await.expect("function");
+    assert_eq!(b.get_function(f.id).await.expect("seen by b"), f);
+
+    let executions: Vec<_> = (0..20).map(|i| fixtures::execution(&f, 10 + i)).collect();
+    for (i, e) in executions.iter().enumerate() {
+        let node: &dyn Store = if i % 2 == 0 { &a } else { &b };
+        node.create_execution(e).await.expect("create");
+    }
+    // Both nodes race to start every execution, each from two connections at once.
+    let races = executions.iter().map(|e| async {
+        let (w, x, y, z) = tokio::join!(
+            a.mark_execution_started(e.id, at(50)),
+            b.mark_execution_started(e.id, at(51)),
+            a.mark_execution_started(e.id, at(52)),
+            b.mark_execution_started(e.id, at(53)),
+        );
+        [w, x, y, z]
+            .into_iter()
+            .filter(|won| *won.as_ref().expect("mark started"))
+            .count()
+    });
+    let winners = join_all(races).await;
+    assert!(winners.iter().all(|n| *n == 1), "{winners:?}");
+    assert_eq!(b.get_function(f.id).await.expect("get").count, 20);
+}
+
+#[tokio::test]
+async fn a_job_tick_is_claimed_by_exactly_one_node() {
+    let db = TestDatabase::create().await;
+    let (a, b) = two_nodes(&db).await;
+    let rt = fixtures::runtime("p1", true, 1);
+    a.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    a.create_function(&f).await.expect("function");
+    let job = fixtures::job(&f, 3);
+    a.create_job(&job).await.expect("job");
+    let mut expected = job.next_execution_time;
+    for tick in 1..=10 {
+        let claim = JobClaim {
+            status: JobStatus::Running,
+            next_execution_time: expected + chrono::Duration::seconds(1),
+            count: None,
+        };
+        let claims = (0..8).map(|i| {
+            let node: &dyn Store = if i % 2 == 0 { &a } else { &b };
+            node.claim_job(job.id, expected, &claim)
+        });
+        let wins = join_all(claims)
+            .await
+            .into_iter()
+            .filter(|won| *won.as_ref().expect("claim"))
+            .count();
+        assert_eq!(wins, 1, "tick {tick}");
+        expected = claim.next_execution_time;
+    }
+}
+
+#[tokio::test]
+async fn the_url_is_shown_without_its_password() {
+    let db = TestDatabase::create().await;
+    let store = PostgresStore::connect(db.url()).await.expect("connect");
+    let shown = store.describe();
+    assert!(shown.starts_with("postgres://ridge@127.0.0.1:"), "{shown}");
+    assert!(!shown.contains("ridge-test"), "{shown}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_says_so_at_once() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let url = format!("postgres://ridge:hunter2@127.0.0.1:{port}/ridge");
+    let started = std::time::Instant::now();
+    let err = PostgresStore::connect(&url)
+        .await
+        .expect_err("nothing listens");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no retrying until a pool timeout"
+    );
+    let text = chain(&err);
+    assert!(matches!(err, StoreError::Connect { .. }), "{text}");
+    assert!(
+        text.contains(&format!("postgres://ridge@127.0.0.1:{port}/ridge")),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn refused_credentials_say_so() {
+    let db = TestDatabase::create().await;
+    let wrong = db.url().replace(":ridge-test@", ":not-the-password@");
+    assert_ne!(wrong, db.url());
+    let err = PostgresStore::connect(&wrong)
+        .await
+        .expect_err("wrong password");
+    let text = chain(&err);
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
+}
+
+/// An error and its sources, as the binary prints them.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
