@@ -554,6 +554,9 @@ mod tests {
             Settings::merge(over(), past).expect_err("overflows")
         );
         assert!(err.contains("sandbox.uid_count"), "{err}");
+    }
+
+    #[test]
     fn the_store_defaults_to_sqlite_in_the_data_dir_and_flags_win() {
         let over = |store: Option<&str>| Overrides {
             data_dir: Some("/d".into()),
