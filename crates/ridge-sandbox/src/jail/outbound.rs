@@ -223,8 +223,16 @@ impl Pasta {
 }
 
 impl Drop for Pasta {
+    /// Kills pasta, and reaps it if Ridge is its parent (Ridge as a container's init, which
+    /// inherits every daemon): otherwise `waitid` answers `ECHILD` at once.
     fn drop(&mut self) {
         self.kill();
+        // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let id = libc::id_t::try_from(self.pidfd.as_raw_fd()).unwrap_or(libc::id_t::MAX);
+        // SAFETY: waitid(2) on an open pidfd with a valid pointer to a local struct; a killed
+        // process ends at once, so this does not block for long.
+        unsafe { libc::waitid(libc::P_PIDFD, id, &mut info, libc::WEXITED) };
     }
 }
 
