@@ -11,9 +11,10 @@ use reqwest::multipart::{Form, Part};
 use ridge::config::{FileConfig, Overrides, Settings};
 use serde_json::{Value, json};
 
-/// Connects to each `[host, port]` of `targets`; answers `connected` or the error's class.
+/// Connects to each `[host, port]` of `targets`; answers `connected` or the error's class, and
+/// the worker's uid.
 const PROBE: &str = r#"
-import socket
+import os, socket
 def main(targets, **kw):
     answers = []
     for host, port in targets:
@@ -26,7 +27,7 @@ def main(targets, **kw):
             answers.append(type(e).__name__)
         finally:
             s.close()
-    return answers
+    return {"uid": os.getuid(), "answers": answers}
 "#;
 
 /// The cloud metadata address, link-local.
@@ -62,12 +63,39 @@ async fn probe(t: &TestServer, function: &Value) -> Value {
 }
 
 async fn probe_all(t: &TestServer, function: &Value, targets: &[(String, u16)]) -> Vec<Value> {
+    run_probe(t, function, targets).await["answers"]
+        .as_array()
+        .expect("a list of answers")
+        .clone()
+}
+
+async fn run_probe(t: &TestServer, function: &Value, targets: &[(String, u16)]) -> Value {
     let f = serde_json::from_value(function.clone()).expect("function view");
     let e = t
         .run(&f, Some(&json!({"targets": targets}).to_string()))
         .await;
     assert_eq!(e.status, "success", "{e:?}");
-    output(&e).as_array().expect("a list of answers").clone()
+    output(&e)
+}
+
+/// The command names of the host's processes whose real uid is `uid`.
+fn processes_of(uid: u64) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+        };
+        if field("Uid:").is_some_and(|u| u == uid.to_string()) {
+            names.extend(field("Name:"));
+        }
+    }
+    names
 }
 
 /// This host's address on its default route (a UDP `connect` sends nothing), if it has one
@@ -211,4 +239,41 @@ async fn without_pasta_outbound_grants_are_refused_and_never_get_the_host_networ
     let (_, closed) = create(&t, &rt.id, None).await;
     assert_eq!(probe(&t, &closed).await, json!("ConnectionRefusedError"));
     t.stop().await;
+}
+
+#[tokio::test]
+async fn an_outbound_workers_pasta_ends_with_it() {
+    // A range of its own, so that no other test's worker has the uid looked for.
+    let range = ridge_sandbox::UidRange {
+        first: 0x7100_0000,
+        count: 8,
+    };
+    let t = TestServer::start_with(|s| {
+        s.allow_function_network = true;
+        s.sandbox.uids = range;
+    })
+    .await;
+    let rt = t.python_runtime().await;
+    let (_, open) = create(&t, &rt.id, Some("outbound")).await;
+    let uid = run_probe(&t, &open, &[]).await["uid"]
+        .as_u64()
+        .expect("the worker's uid");
+    assert!(
+        (u64::from(range.first)..u64::from(range.first + range.count)).contains(&uid),
+        "{uid}"
+    );
+    let running = processes_of(uid);
+    assert_eq!(
+        running.iter().filter(|n| n.starts_with("pas")).count(),
+        1,
+        "one pasta runs as the worker's uid: {running:?}"
+    );
+    t.stop().await;
+    for _ in 0..100 {
+        if processes_of(uid).is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("still running as the worker's uid: {:?}", processes_of(uid));
 }
