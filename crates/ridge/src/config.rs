@@ -448,6 +448,20 @@ mod tests {
     }
 
     #[test]
+    fn the_pasta_of_outbound_network_can_be_named() {
+        let over = || Overrides {
+            data_dir: Some("/d".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(over(), FileConfig::default()).expect("valid");
+        assert_eq!(s.sandbox.pasta, None);
+        let file: FileConfig =
+            toml::from_str("[sandbox]\npasta = \"/opt/passt/pasta\"").expect("valid toml");
+        let s = Settings::merge(over(), file).expect("valid");
+        assert_eq!(s.sandbox.pasta, Some(PathBuf::from("/opt/passt/pasta")));
+    }
+
+    #[test]
     fn runtime_kinds_are_checked_at_start_up() {
         let over = || Overrides {
             data_dir: Some("/d".into()),
