@@ -239,7 +239,7 @@ impl RuntimeAdapter for ProcessAdapter {
             cpu_millicores: spec.limits.cpu,
             network: match spec.network {
                 ridge_core::NetworkAccess::Loopback => ridge_sandbox::Network::Loopback,
-                ridge_core::NetworkAccess::Outbound => ridge_sandbox::Network::Host,
+                ridge_core::NetworkAccess::Outbound => ridge_sandbox::Network::Outbound,
             },
             keep_fds: &channel.worker_fds(),
         };

@@ -276,6 +276,15 @@ impl WorkerCgroup {
         }
     }
 
+    /// Moves running process `pid` into every directory. What it allocated before stays
+    /// charged where it was; what it allocates from now on is the worker's.
+    pub(crate) fn adopt(&self, pid: i32) -> io::Result<()> {
+        for (_, dir) in &self.dirs {
+            write(dir, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
     /// `cgroup.procs` of every directory, opened for writing, so that a child can join them
     /// after `fork` without allocating.
     pub(crate) fn open_procs(&self) -> io::Result<Vec<OwnedFd>> {

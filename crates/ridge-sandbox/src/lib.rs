@@ -8,8 +8,9 @@
 //! when a worker dies (`ridge-runtime-process` and `ridge-engine` do).
 //!
 //! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
-//! (`jail/preexec.rs`), and the fork that creates the user namespace (`userns.rs`). Each block
-//! says why it is sound.
+//! (`jail/preexec.rs`), the fork that creates the user namespace (`userns.rs`), and the pidfd
+//! and namespace hooks of a worker's outbound network (`jail/outbound.rs`). Each block says why
+//! it is sound.
 
 mod cgroup;
 mod host;

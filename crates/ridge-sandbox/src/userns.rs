@@ -12,6 +12,10 @@
 //! `unshare(CLONE_NEWUSER)`. The kernel charges per-user limits of a process in a user
 //! namespace to its uid there and to the namespace's owner on the host, so the worker's
 //! inotify instances, for one, count against its own uid and not against host root.
+//!
+//! A worker granted outbound network also gets a network namespace created in the same
+//! `unshare`, so owned by its user namespace: `pasta` (see `outbound.rs`), running as the
+//! worker's uid, may then join both and plug the namespace into the host's network.
 
 use std::fs::{self, File};
 use std::os::fd::OwnedFd;
@@ -26,14 +30,26 @@ fn err(detail: String) -> SandboxError {
     SandboxError::UserNamespace(detail)
 }
 
-/// Creates a user namespace owned by host `uid` and returns a handle on it
-/// (`/proc/<pid>/ns/user`).
-pub(crate) fn create(uid: u32, gid: u32) -> Result<OwnedFd, SandboxError> {
+/// A worker's user namespace, and the network namespace it owns, if one was asked for.
+#[derive(Debug)]
+pub(crate) struct Namespaces {
+    pub(crate) user: OwnedFd,
+    pub(crate) net: Option<OwnedFd>,
+}
+
+/// Creates a user namespace owned by host `uid` (with a network namespace of its own when
+/// `net`) and returns handles on them (`/proc/<pid>/ns/user`, `/proc/<pid>/ns/net`).
+pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, SandboxError> {
     if uid == 0 || gid == 0 {
         return Err(err("the sandbox uid and gid must not be 0".to_owned()));
     }
     let (ready_r, ready_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
     let (done_r, done_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
+    let flags = if net {
+        CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET
+    } else {
+        CloneFlags::CLONE_NEWUSER
+    };
     // SAFETY: the child only makes async-signal-safe system calls (setresuid, unshare, write,
     // read, close, _exit) before it exits; it never returns into Rust code that could allocate
     // or take locks.
@@ -45,7 +61,7 @@ pub(crate) fn create(uid: u32, gid: u32) -> Result<OwnedFd, SandboxError> {
             // namespace's owner is the effective uid that creates it.
             // SAFETY: setresuid(2) with integer arguments only.
             let owned = unsafe { nix::libc::syscall(nix::libc::SYS_setresuid, uid, uid, uid) } == 0;
-            let ok = owned && unshare(CloneFlags::CLONE_NEWUSER).is_ok();
+            let ok = owned && unshare(flags).is_ok();
             let _ = write(&ready_w, &[u8::from(ok)]);
             let mut buf = [0u8; 1];
             // Returns once the parent closes its end.
@@ -63,16 +79,20 @@ pub(crate) fn create(uid: u32, gid: u32) -> Result<OwnedFd, SandboxError> {
                 Ok(1) if buf[0] == 1 => {
                     let proc = format!("/proc/{child}");
                     let map = |id: u32| format!("0 0 1\n{id} {id} 1\n");
+                    let open = |ns: &str| File::open(format!("{proc}/ns/{ns}")).map(OwnedFd::from);
                     fs::write(format!("{proc}/uid_map"), map(uid))
                         .and_then(|()| fs::write(format!("{proc}/gid_map"), map(gid)))
-                        .and_then(|()| File::open(format!("{proc}/ns/user")))
-                        .map(OwnedFd::from)
+                        .and_then(|()| {
+                            Ok(Namespaces {
+                                user: open("user")?,
+                                net: if net { Some(open("net")?) } else { None },
+                            })
+                        })
                         .map_err(|e| err(format!("cannot set up the user namespace: {e}")))
                 }
-                _ => Err(err(
-                    "the kernel refused to create a user namespace (unshare(CLONE_NEWUSER))"
-                        .to_owned(),
-                )),
+                _ => Err(err(format!(
+                    "the kernel refused to create a user namespace (unshare({flags:?}))"
+                ))),
             };
             drop(done_w);
             let _ = waitpid(child, None);

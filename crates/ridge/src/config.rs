@@ -99,6 +99,9 @@ pub struct SandboxFile {
     pub pids: Option<u64>,
     /// The bubblewrap binary (default: `bwrap` on PATH).
     pub bwrap: Option<PathBuf>,
+    /// The `pasta` binary (Debian `passt`) that gives functions granted outbound network a NAT
+    /// of their own (default: `pasta` on PATH).
+    pub pasta: Option<PathBuf>,
     /// When Ridge runs as root, the first of the host uids workers run as, one per live worker
     /// (default 1879048192, 0x70000000); a range no one else on the host uses.
     pub uid: Option<u32>,
@@ -385,6 +388,7 @@ fn sandbox_config(file: SandboxFile) -> anyhow::Result<ridge_sandbox::SandboxCon
         tmp_size: file.tmp_size.unwrap_or(defaults.tmp_size),
         pids: file.pids.unwrap_or(defaults.pids),
         bwrap: file.bwrap,
+        pasta: file.pasta,
         uids: ridge_sandbox::UidRange {
             first: file.uid.unwrap_or(defaults.uids.first),
             count: file.uid_count.unwrap_or(defaults.uids.count),
@@ -476,6 +480,20 @@ mod tests {
         assert!(typo.is_err());
         let root: FileConfig = toml::from_str("[sandbox]\nuid = 0").expect("valid toml");
         assert!(Settings::merge(over(), root).is_err());
+    }
+
+    #[test]
+    fn the_pasta_of_outbound_network_can_be_named() {
+        let over = || Overrides {
+            data_dir: Some("/d".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(over(), FileConfig::default()).expect("valid");
+        assert_eq!(s.sandbox.pasta, None);
+        let file: FileConfig =
+            toml::from_str("[sandbox]\npasta = \"/opt/passt/pasta\"").expect("valid toml");
+        let s = Settings::merge(over(), file).expect("valid");
+        assert_eq!(s.sandbox.pasta, Some(PathBuf::from("/opt/passt/pasta")));
     }
 
     #[test]

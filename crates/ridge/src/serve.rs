@@ -164,6 +164,21 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     if let Some(reason) = sandbox.refusal() {
         tracing::error!("no function will run: {reason}");
     }
+    if settings.allow_function_network
+        && let Err(reason) = sandbox.outbound_network()
+    {
+        // Never the host's network instead: a granted function's workers would be refused.
+        let problem = format!(
+            "sandbox.allow_function_network = true, but this host cannot give a function \
+             outbound network of its own: {reason}"
+        );
+        if settings.sandbox.enforcement == ridge_sandbox::Enforcement::Refuse
+            && settings.sandbox.network != ridge_sandbox::Network::Host
+        {
+            anyhow::bail!("{problem}; fix that, or set allow_function_network = false");
+        }
+        tracing::error!("{problem}; executions of functions granted it end in `error`");
+    }
 
     let process = ProcessConfig {
         // Per-worker capture files live beside Ridge's other state, not in the shared /tmp.

@@ -101,8 +101,8 @@ impl BwrapPlan<'_> {
     fn network(&self) -> Network {
         match (self.config.network, self.purpose) {
             (Network::Host, _) => Network::Host,
-            (Network::Loopback, Purpose::Probe { .. }) => Network::Loopback,
-            (Network::Loopback, Purpose::Worker(spec)) => spec.network,
+            (_, Purpose::Probe { .. }) => Network::Loopback,
+            (_, Purpose::Worker(spec)) => spec.network,
         }
     }
 
@@ -290,13 +290,31 @@ impl Sandbox {
         purpose: Purpose<'_>,
         cgroup: Option<WorkerCgroup>,
     ) -> Result<(Command, Jail), SandboxError> {
-        let identity = match isolation.setpriv {
+        let outbound = match purpose {
+            Purpose::Worker(spec)
+                if spec.network == Network::Outbound && self.config.network != Network::Host =>
+            {
+                Some(self.outbound.as_ref().map_err(|reason| {
+                    SandboxError::Refused(format!(
+                        "this function's outbound network cannot be given on this host: {reason}"
+                    ))
+                })?)
+            }
+            _ => None,
+        };
+        let (identity, pasta) = match isolation.setpriv {
             Some(_) => {
                 let lease = self.uids.lease()?;
-                let ns = userns::create(lease.uid(), self.config.gid)?;
-                Some((lease, ns))
+                let ns = userns::create(lease.uid(), self.config.gid, outbound.is_some())?;
+                let pasta = match (outbound, &ns.net) {
+                    (Some(outbound), Some(net)) => {
+                        Some(outbound.attach(lease.uid(), &ns.user, net, cgroup.as_ref())?)
+                    }
+                    _ => None,
+                };
+                (Some((lease, ns)), pasta)
             }
-            None => None,
+            None => (None, None),
         };
         let plan = BwrapPlan {
             purpose,
@@ -325,7 +343,10 @@ impl Sandbox {
         transient.push(options_fd);
         let mut command = Command::new(&isolation.bwrap);
         command.args(argv).current_dir("/");
-        Ok((command, Jail::bubblewrapped(cgroup, transient, identity)))
+        Ok((
+            command,
+            Jail::bubblewrapped(cgroup, transient, identity, pasta),
+        ))
     }
 }
 
@@ -336,6 +357,7 @@ fn probe_hooks(jail: &Jail) -> Hooks {
         procs: Vec::new(),
         keep: jail.transient_fds().collect(),
         rlimits: Vec::new(),
+        netns: None,
         userns: jail.userns_fd(),
     }
 }

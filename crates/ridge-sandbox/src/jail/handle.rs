@@ -7,6 +7,9 @@ use std::process::ExitStatus;
 
 use crate::cgroup::WorkerCgroup;
 use crate::uids::UidLease;
+use crate::userns::Namespaces;
+
+use super::outbound::Pasta;
 
 use super::PACKAGE_MOUNT;
 
@@ -23,20 +26,24 @@ pub struct Jail {
     bwrap: bool,
     /// Root mode: the worker's own host uid, held until the jail is dropped.
     uid: Option<UidLease>,
-    /// Root mode: the user namespace (owned by that uid) the worker enters; needed only until
-    /// the spawn.
-    userns: Option<OwnedFd>,
+    /// Root mode: the user namespace (owned by that uid) the worker enters, and its network
+    /// namespace when granted outbound network; needed only until the spawn.
+    namespaces: Option<Namespaces>,
+    /// The NAT of a worker granted outbound network, killed with the worker.
+    pasta: Option<Pasta>,
 }
 
 impl Jail {
     /// A worker inside bubblewrap: its package is at [`PACKAGE_MOUNT`], and `transient` must
-    /// stay open until the spawn. `identity` (root mode): its uid and user namespace.
+    /// stay open until the spawn. `identity` (root mode): its uid and namespaces; `pasta`: its
+    /// outbound network.
     pub(super) fn bubblewrapped(
         cgroup: Option<WorkerCgroup>,
         transient: Vec<OwnedFd>,
-        identity: Option<(UidLease, OwnedFd)>,
+        identity: Option<(UidLease, Namespaces)>,
+        pasta: Option<Pasta>,
     ) -> Self {
-        let (uid, userns) = identity.unzip();
+        let (uid, namespaces) = identity.unzip();
         Self {
             cgroup,
             cpu_millicores: 0,
@@ -44,7 +51,8 @@ impl Jail {
             package_path: PathBuf::from(PACKAGE_MOUNT),
             bwrap: true,
             uid,
-            userns,
+            namespaces,
+            pasta,
         }
     }
 
@@ -57,7 +65,8 @@ impl Jail {
             package_path: package_dir.to_owned(),
             bwrap: false,
             uid: None,
-            userns: None,
+            namespaces: None,
+            pasta: None,
         }
     }
 
@@ -72,7 +81,15 @@ impl Jail {
 
     /// The user namespace the program enters before it starts (root mode).
     pub(super) fn userns_fd(&self) -> Option<RawFd> {
-        self.userns.as_ref().map(AsRawFd::as_raw_fd)
+        self.namespaces.as_ref().map(|ns| ns.user.as_raw_fd())
+    }
+
+    /// The network namespace the program enters before it starts (outbound network).
+    pub(super) fn netns_fd(&self) -> Option<RawFd> {
+        self.namespaces
+            .as_ref()
+            .and_then(|ns| ns.net.as_ref())
+            .map(AsRawFd::as_raw_fd)
     }
 
     /// The worker's own host uid (root mode).
@@ -93,7 +110,7 @@ impl Jail {
     /// Closes what only the spawn needed. Call right after spawning.
     pub fn spawned(&mut self) {
         self.transient.clear();
-        self.userns = None;
+        self.namespaces = None;
     }
 
     /// Ends the start-up CPU allowance ([`crate::SandboxConfig::startup_cpu`]): from now on
@@ -107,10 +124,14 @@ impl Jail {
     }
 
     /// Kills every process of the worker through its cgroup (if it has one). The caller also
-    /// kills the process group, which ends the PID namespace with bubblewrap.
+    /// kills the process group, which ends the PID namespace with bubblewrap. Also ends the
+    /// worker's outbound network.
     pub fn kill(&self) {
         if let Some(cg) = &self.cgroup {
             cg.kill();
+        }
+        if let Some(pasta) = &self.pasta {
+            pasta.kill();
         }
     }
 
@@ -148,7 +169,7 @@ mod tests {
 
     #[test]
     fn bubblewrap_exit_codes_name_the_signal() {
-        let jail = Jail::bubblewrapped(None, Vec::new(), None);
+        let jail = Jail::bubblewrapped(None, Vec::new(), None, None);
         assert_eq!(jail.exit_signal(ExitStatus::from_raw(137 << 8)), Some(9));
         assert_eq!(jail.exit_signal(ExitStatus::from_raw(1 << 8)), None);
         assert_eq!(jail.exit_signal(ExitStatus::from_raw(9)), Some(9));

@@ -16,7 +16,9 @@
 //!   `/etc` (no `passwd`, no `shadow`), the interpreter's prefix, and the package at
 //!   `/function`; a private `/tmp` tmpfs of [`SandboxConfig::tmp_size`] bytes; a fresh `/proc`;
 //!   bubblewrap's minimal `/dev`. The data directory, `/root`, `/home` are not mounted;
-//! - loopback only ([`Network::Loopback`]);
+//! - loopback only ([`Network::Loopback`]); a function granted outbound network gets a network
+//!   namespace of its own plugged into the host's network by `pasta`, without the host's
+//!   loopback or link-local addresses ([`Network::Outbound`], `outbound.rs`);
 //! - the seccomp programs of `seccomp.rs`;
 //! - rlimits: [`Rlimits`] (`nofile`, `core` 0, `fsize`);
 //! - cgroup `memory` (swap off), `cpu` (CFS quota from millicores) and `pids`
@@ -25,10 +27,16 @@
 //! One file per concern: `bwrap.rs` finds bubblewrap, tries it at start-up and writes its
 //! command line (options through a pipe); `preexec.rs` is the hook that runs between `fork` and
 //! `exec`, and all of this module's `unsafe`; `protections.rs` is the honest report of what is
-//! enforced on this host, and whether functions may run; `handle.rs` is the worker's [`Jail`].
+//! enforced on this host, and whether functions may run; `handle.rs` is the worker's [`Jail`];
+//! `outbound.rs` plugs a worker's network namespace into the host's network.
 
 mod bwrap;
 mod handle;
+#[expect(
+    unsafe_code,
+    reason = "pidfds, and hooks that enter a network namespace"
+)]
+mod outbound;
 #[expect(unsafe_code, reason = "the hook between fork and exec")]
 mod preexec;
 mod protections;
@@ -44,6 +52,7 @@ use crate::cgroup::{CgroupLimits, Cgroups, Controller};
 use crate::uids::{UidPool, UidRange};
 use crate::{HostCapabilities, Rlimits, SandboxError, seccomp};
 use bwrap::{Isolation, Purpose};
+use outbound::Outbound;
 use preexec::Hooks;
 
 pub use handle::Jail;
@@ -71,6 +80,11 @@ pub enum Network {
     /// Its own network namespace with only loopback (the default).
     #[default]
     Loopback,
+    /// Its own network namespace with a NAT to the host's network (`pasta`): other machines
+    /// and the host's non-loopback addresses, never the host's loopback or link-local
+    /// addresses (169.254.0.0/16, the cloud metadata address). Only for workers: a grant to
+    /// one function.
+    Outbound,
     /// The host's network: an operator's explicit grant to every function.
     Host,
 }
@@ -80,6 +94,9 @@ pub struct SandboxConfig {
     pub enforcement: Enforcement,
     /// The bubblewrap binary; `None` looks for `bwrap` on `PATH`.
     pub bwrap: Option<PathBuf>,
+    /// The `pasta` binary (Debian `passt`) for [`Network::Outbound`]; `None` looks for `pasta`
+    /// on `PATH`.
+    pub pasta: Option<PathBuf>,
     /// Size of each worker's private `/tmp`, in bytes (64 MiB).
     pub tmp_size: u64,
     /// Most processes (and threads) in one worker (128).
@@ -114,6 +131,7 @@ impl Default for SandboxConfig {
         Self {
             enforcement: Enforcement::Refuse,
             bwrap: None,
+            pasta: None,
             tmp_size: Self::DEFAULT_TMP_SIZE,
             pids: Self::DEFAULT_PIDS,
             network: Network::Loopback,
@@ -134,6 +152,8 @@ pub struct Sandbox {
     config: SandboxConfig,
     host: HostCapabilities,
     isolation: Result<Isolation, String>,
+    /// pasta, for workers granted [`Network::Outbound`]; otherwise why they are refused.
+    outbound: Result<Outbound, String>,
     seccomp: Result<Vec<Vec<u8>>, String>,
     cgroups: Cgroups,
     uids: UidPool,
@@ -158,8 +178,8 @@ pub struct JailSpec<'a> {
     /// that reserve much more address space than they use (V8).
     pub address_space_limit: bool,
     pub cpu_millicores: u32,
-    /// This worker's network: `Host` for a function granted outbound access. The server-wide
-    /// `network` setting, when `Host`, applies to every worker regardless.
+    /// This worker's network: `Outbound` for a function granted outbound access. The
+    /// server-wide `network` setting, when `Host`, applies to every worker regardless.
     pub network: Network,
     /// Descriptors of the caller's that the program inherits, at the same numbers. They must
     /// stay open until the command is spawned.
@@ -176,6 +196,7 @@ impl Sandbox {
         let uids = UidPool::new(config.uids);
         let mut sandbox = Self {
             isolation: Err(String::new()),
+            outbound: Err(String::new()),
             config,
             host,
             seccomp,
@@ -183,6 +204,7 @@ impl Sandbox {
             uids,
         };
         sandbox.isolation = sandbox.find_isolation();
+        sandbox.outbound = sandbox.find_outbound();
         sandbox
     }
 
@@ -197,6 +219,7 @@ impl Sandbox {
             },
             host: HostCapabilities::probe_at(Path::new("/nonexistent")),
             isolation: Err("not requested (an unconfined sandbox)".to_owned()),
+            outbound: Err("not requested (an unconfined sandbox)".to_owned()),
             seccomp: Err("not requested (an unconfined sandbox)".to_owned()),
             cgroups: Cgroups::default(),
             uids: UidPool::new(UidRange::DEFAULT),
@@ -210,6 +233,34 @@ impl Sandbox {
     /// What the host offered at start-up.
     pub fn host(&self) -> &HostCapabilities {
         &self.host
+    }
+
+    /// Whether a function granted outbound network can run on this host, and if not, why.
+    pub fn outbound_network(&self) -> Result<(), String> {
+        self.outbound.as_ref().map(drop).map_err(Clone::clone)
+    }
+
+    /// pasta, tried at start-up: only when Ridge runs as root (each worker then owns its user
+    /// namespace, which pasta joins as the worker's uid) and `network` is not `Host`.
+    fn find_outbound(&self) -> Result<Outbound, String> {
+        match &self.isolation {
+            Err(_) => {
+                Err("workers are not isolated on this host (see the sandbox report)".to_owned())
+            }
+            Ok(_) if self.config.network == Network::Host => Err(
+                "not needed: sandbox.network = \"host\" gives every worker the host's network"
+                    .to_owned(),
+            ),
+            Ok(isolation) if isolation.setpriv.is_none() => Err(
+                "outbound network needs Ridge to run as root, so that pasta may run as each \
+                 worker's own uid"
+                    .to_owned(),
+            ),
+            Ok(_) => {
+                let lease = self.uids.lease().map_err(|e| e.to_string())?;
+                Outbound::find(self.config.pasta.as_deref(), lease.uid(), self.config.gid)
+            }
+        }
     }
 
     /// Whether workers get their own PID namespace (so a worker may kill every other process
@@ -263,7 +314,8 @@ impl Sandbox {
                     self.bwrap_command(isolation, Purpose::Worker(spec), Some(cgroup))?;
                 let mut keep = spec.keep_fds.to_vec();
                 keep.extend(jail.transient_fds());
-                let hooks = self.hooks(&jail, keep, jail.userns_fd(), address_space)?;
+                let mut hooks = self.hooks(&jail, keep, jail.userns_fd(), address_space)?;
+                hooks.netns = jail.netns_fd();
                 preexec::install(&mut command, hooks);
                 (command, jail)
             }
@@ -311,6 +363,7 @@ impl Sandbox {
             procs,
             keep,
             rlimits,
+            netns: None,
             userns,
         })
     }

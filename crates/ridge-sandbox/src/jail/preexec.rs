@@ -19,6 +19,9 @@ pub(super) struct Hooks {
     /// Descriptors to leave open across `exec`; every other one above 2 is closed.
     pub keep: Vec<RawFd>,
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// The network namespace to enter (a worker granted outbound network), before the user
+    /// namespace that owns it.
+    pub netns: Option<RawFd>,
     /// The user namespace to enter last.
     pub userns: Option<RawFd>,
 }
@@ -26,7 +29,7 @@ pub(super) struct Hooks {
 /// Makes `command` run `hooks` in its child, in this order: join the cgroups, set the rlimits,
 /// mark every descriptor above 2 close-on-exec (whatever Ridge inherited from whoever started
 /// it: a shell's pipe, a service manager's sockets) and clear it again on the kept ones only,
-/// set `no_new_privs`, enter the user namespace.
+/// set `no_new_privs`, enter the network namespace, then the user namespace.
 pub(super) fn install(command: &mut Command, hooks: Hooks) {
     // For kernels before 5.11, which lack `CLOSE_RANGE_CLOEXEC`: every descriptor number this
     // process may hold.
@@ -75,6 +78,10 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
         }
         // SAFETY: prctl(2) with integer arguments only.
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+        if let Some(ns) = hooks.netns {
+            // SAFETY: setns(2) on an open namespace descriptor; the child is single-threaded.
+            check(unsafe { libc::setns(ns, libc::CLONE_NEWNET) })?;
+        }
         if let Some(ns) = hooks.userns {
             // SAFETY: setns(2) on an open namespace descriptor; the child is single-threaded.
             check(unsafe { libc::setns(ns, libc::CLONE_NEWUSER) })?;

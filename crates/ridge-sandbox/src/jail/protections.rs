@@ -192,9 +192,18 @@ impl Sandbox {
                 },
             ),
             Protection::NetworkIsolation => (
-                isolated && c.network == Network::Loopback,
+                isolated && c.network != Network::Host,
                 match (isolated, c.network) {
-                    (true, Network::Loopback) => "loopback only".to_owned(),
+                    (true, Network::Loopback | Network::Outbound) => match &self.outbound {
+                        Ok(_) => "loopback only; a function granted outbound network gets its \
+                                  own namespace behind pasta, without the host's loopback or \
+                                  link-local addresses"
+                            .to_owned(),
+                        Err(reason) => format!(
+                            "loopback only; functions granted outbound network are refused: \
+                             {reason}"
+                        ),
+                    },
                     (_, Network::Host) => "granted: sandbox.network = \"host\" gives every \
                                            function the host's network"
                         .to_owned(),
