@@ -106,9 +106,10 @@ impl From<EngineError> for ApiError {
 impl From<PackageError> for ApiError {
     fn from(e: PackageError) -> Self {
         match e {
-            PackageError::NotZip | PackageError::Md5Mismatch | PackageError::UnsafeEntry { .. } => {
-                ApiError::BadRequest(e.to_string())
-            }
+            PackageError::NotZip
+            | PackageError::Md5Mismatch
+            | PackageError::UnsafeEntry { .. }
+            | PackageError::UnreadableEntry { .. } => ApiError::BadRequest(e.to_string()),
             PackageError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             _ => ApiError::internal(e),
         }

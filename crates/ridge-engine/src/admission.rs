@@ -46,13 +46,14 @@ impl Admission {
         Ok(overrides.over(&self.defaults))
     }
 
-    /// Before creating a function with a package of `package_len` bytes.
+    /// Before creating a function with a package that takes `package_bytes` on disk (zip and
+    /// unpacked copy).
     pub async fn admit_function(
         &self,
         store: &dyn Store,
         packages: &dyn PackageStore,
         project: &ProjectId,
-        package_len: usize,
+        package_bytes: u64,
     ) -> Result<(), EngineError> {
         let quotas = self.in_force(store, project).await?;
         if let Limit::At(max) = quotas.functions {
@@ -65,19 +66,19 @@ impl Admission {
                 });
             }
         }
-        admit_package(packages, project, &quotas, package_len).await
+        admit_package(packages, project, &quotas, package_bytes).await
     }
 
-    /// Before storing a new package of `package_len` bytes for an existing function.
+    /// Before storing a new package taking `package_bytes` on disk for an existing function.
     pub async fn admit_package(
         &self,
         store: &dyn Store,
         packages: &dyn PackageStore,
         project: &ProjectId,
-        package_len: usize,
+        package_bytes: u64,
     ) -> Result<(), EngineError> {
         let quotas = self.in_force(store, project).await?;
-        admit_package(packages, project, &quotas, package_len).await
+        admit_package(packages, project, &quotas, package_bytes).await
     }
 
     /// Before recording an execution of `project`, whatever its origin: its rate and
@@ -128,13 +129,13 @@ async fn admit_package(
     packages: &dyn PackageStore,
     project: &ProjectId,
     quotas: &Quotas,
-    package_len: usize,
+    package_bytes: u64,
 ) -> Result<(), EngineError> {
     let Limit::At(max) = quotas.package_bytes else {
         return Ok(());
     };
     let used = packages.project_bytes(project).await?;
-    let adding = u64::try_from(package_len).unwrap_or(u64::MAX);
+    let adding = package_bytes;
     if quotas.package_bytes.allows(used, adding) {
         Ok(())
     } else {

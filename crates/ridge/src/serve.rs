@@ -123,7 +123,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let local_packages = LocalPackageStore::new(
         data_dir.join("packages"),
         data_dir.join("unpacked"),
-        UnpackLimits::default(),
+        UnpackLimits {
+            max_unpacked_bytes: settings.max_unpacked_size,
+            ..UnpackLimits::default()
+        },
     );
     // Unpacked copies are not fsynced: after a crash one could be incomplete. They are rebuilt
     // from the stored zips on demand, so start from an empty cache.

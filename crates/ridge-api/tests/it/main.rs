@@ -9,6 +9,7 @@ mod functions;
 mod harness;
 mod info;
 mod jobs;
+mod packages;
 mod quotas;
 mod runtimes;
 mod tenancy;

@@ -23,10 +23,13 @@ async fn put_then_get_round_trips_under_qinlings_layout() {
         .await
         .expect("get");
     assert_eq!(got, zip);
-    // One file, named as Qinling names it, and no temporary left behind.
+    // The zip, named as Qinling names it, what it unpacks to, and no temporary left behind.
     assert_eq!(
         tree(&fx.packages_dir()),
-        vec![format!("{}_{md5}.zip", fx.function)]
+        vec![
+            format!("{}_{md5}.size", fx.function),
+            format!("{}_{md5}.zip", fx.function)
+        ]
     );
 
     // Storing the same content again, with its md5 in any case, is harmless.
@@ -41,7 +44,7 @@ async fn put_then_get_round_trips_under_qinlings_layout() {
         .await
         .expect("put again");
     assert_eq!(again, md5);
-    assert_eq!(tree(&fx.packages_dir()).len(), 1);
+    assert_eq!(tree(&fx.packages_dir()).len(), 2);
     assert_eq!(
         fx.store.describe(),
         format!("local:{}", fx.dir.path().join("packages").display())
@@ -148,7 +151,10 @@ async fn delete_removes_the_package_and_its_unpacked_copy() {
     // The function's other package stays.
     assert_eq!(
         tree(&fx.packages_dir()),
-        vec![format!("{}_{new}.zip", fx.function)]
+        vec![
+            format!("{}_{new}.size", fx.function),
+            format!("{}_{new}.zip", fx.function)
+        ]
     );
     assert!(tree(&fx.unpacked_dir()).is_empty());
 
@@ -203,7 +209,10 @@ async fn delete_all_removes_every_package_of_the_function_only() {
         .expect("delete all");
     assert_eq!(
         tree(&fx.packages_dir()),
-        vec![format!("{other}_{kept}.zip")]
+        vec![
+            format!("{other}_{kept}.size"),
+            format!("{other}_{kept}.zip")
+        ]
     );
     assert_eq!(
         tree(&fx.unpacked_dir()),
@@ -248,4 +257,51 @@ async fn projects_are_kept_apart() {
         .await
         .expect("delete all");
     assert!(fx.store.get(&fx.project, fx.function, &md5).await.is_ok());
+}
+
+#[tokio::test]
+async fn usage_counts_the_zip_and_what_it_unpacks_to() {
+    let fx = Fixture::new(UnpackLimits::default());
+    // 200 KB of one byte deflates to a few hundred bytes: the zip alone would hide it.
+    let content = vec![b'x'; 200_000];
+    let zip = zip_of(&[
+        Entry::File("big.txt", &content),
+        Entry::File("main.py", b""),
+    ]);
+    let checked = fx
+        .store
+        .check(Bytes::from(zip.clone()), None)
+        .await
+        .expect("check");
+    assert_eq!(checked.unpacked_bytes(), 200_000);
+    assert_eq!(checked.footprint(), zip.len() as u64 + 200_000);
+    assert!(tree(&fx.packages_dir()).is_empty(), "check stores nothing");
+    let md5 = fx
+        .store
+        .store(&fx.project, fx.function, checked)
+        .await
+        .expect("store");
+    let expected = zip.len() as u64 + 200_000;
+    assert_eq!(
+        fx.store.project_bytes(&fx.project).await.expect("usage"),
+        expected
+    );
+
+    // A zip stored without its size (by an older Ridge) is measured, and counted the same.
+    let size_file = fx
+        .packages_dir()
+        .join(format!("{}_{md5}.size", fx.function));
+    std::fs::remove_file(&size_file).expect("remove the size");
+    assert_eq!(
+        fx.store.project_bytes(&fx.project).await.expect("usage"),
+        expected
+    );
+    assert!(size_file.is_file(), "the measure is recorded");
+
+    fx.store
+        .delete(&fx.project, fx.function, &md5)
+        .await
+        .expect("delete");
+    assert!(tree(&fx.packages_dir()).is_empty());
+    assert_eq!(fx.store.project_bytes(&fx.project).await.expect("usage"), 0);
 }
