@@ -128,6 +128,7 @@ fn executions() {
                 ExecutionView::from(&execution()),
                 ExecutionView::from(&waiting)
             ],
+            next: None,
         }
     );
 }
