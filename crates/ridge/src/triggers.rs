@@ -10,6 +10,7 @@ use serde::Deserialize;
 pub const DEFAULT_MAX_VERSIONS: i64 = 10;
 pub const DEFAULT_WEBHOOK_RATE_LIMIT: u32 = 60;
 pub const DEFAULT_WEBHOOK_MAX_BODY: u64 = 1024 * 1024;
+pub const DEFAULT_SIGNATURE_WINDOW_SECS: u64 = 300;
 pub const DEFAULT_JOB_TICK_MS: u64 = 3000;
 pub const DEFAULT_JOB_MIN_LEAD_SECS: u64 = 60;
 
@@ -22,6 +23,11 @@ pub struct WebhooksFile {
     /// Largest invoke body, in bytes (default 1 MiB); bigger ones get 413.
     pub max_body_size: Option<u64>,
 }
+    /// How far `X-Ridge-Timestamp` may be from the server's clock, in seconds (default 300).
+    pub signature_window_secs: Option<u64>,
+    /// The key that seals webhook secrets at rest (64 hex digits); default
+    /// `<data_dir>/webhook-secrets.key`, created on first start.
+    pub secret_key_file: Option<std::path::PathBuf>,
 
 /// `[jobs]`.
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +61,9 @@ pub struct TriggerSettings {
     pub scheduler: SchedulerConfig,
 }
 
+    pub webhook_signature_window: Duration,
+    /// The key file named in the configuration; `None` is the data directory's own.
+    pub webhook_secret_key_file: Option<std::path::PathBuf>,
 impl TriggerSettings {
     pub fn from_file(
         public_url: Option<String>,
@@ -92,6 +101,14 @@ impl TriggerSettings {
                 jobs.min_lead_secs.unwrap_or(DEFAULT_JOB_MIN_LEAD_SECS),
             ),
             scheduler: SchedulerConfig {
+        let window = webhooks
+            .signature_window_secs
+            .unwrap_or(DEFAULT_SIGNATURE_WINDOW_SECS);
+        if window == 0 {
+            bail!(
+                "invalid webhooks.signature_window_secs 0: allow at least one second of clock difference"
+            );
+        }
                 tick: Duration::from_millis(tick),
                 missed: match jobs.missed_ticks {
                     Some(MissedTicksFile::Skip) => MissedTicks::Skip,
@@ -99,6 +116,8 @@ impl TriggerSettings {
                 },
             },
         })
+            webhook_signature_window: Duration::from_secs(window),
+            webhook_secret_key_file: webhooks.secret_key_file,
     }
 }
 

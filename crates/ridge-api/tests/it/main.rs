@@ -14,5 +14,6 @@ mod quotas;
 mod runtimes;
 mod tenancy;
 mod versions;
+mod webhook_secrets;
 mod webhooks;
 mod workers;
