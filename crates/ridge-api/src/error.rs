@@ -93,6 +93,7 @@ impl From<EngineError> for ApiError {
             EngineError::RuntimeUnavailable { .. } => ApiError::Conflict(e.to_string()),
             EngineError::FunctionQuota { .. }
             | EngineError::PackageQuota { .. }
+            | EngineError::JobQuota { .. }
             | EngineError::FunctionHasRunningJobs { .. } => ApiError::Forbidden(e.to_string()),
             EngineError::RateQuota { .. }
             | EngineError::ConcurrencyQuota { .. }

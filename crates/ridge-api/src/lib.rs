@@ -70,6 +70,8 @@ pub struct ApiConfig {
     pub webhook_signature_window: std::time::Duration,
     /// How far in the future a job's first (or explicitly set next) time must be (Qinling: 60 s).
     pub job_min_lead: std::time::Duration,
+    /// The shortest time a job's pattern may leave between two runs.
+    pub job_min_interval: std::time::Duration,
     /// Whether a function may be granted outbound network (`[sandbox] allow_function_network`).
     pub allow_function_network: bool,
 }

@@ -1,7 +1,7 @@
 //! Admission: every quota and limit a request must pass before anything is written, in one
 //! place for every way in (the API, webhooks, jobs).
 //!
-//! Per project: the number of functions and the bytes of stored packages (403 at the API),
+//! Per project: the number of functions, of jobs that may still run, and the bytes of stored packages (403 at the API),
 //! executions not finished yet and executions started per second (429). The limits in force are
 //! the server's defaults with the project's overrides from the store, so they hold across
 //! restarts; usage comes from the store and the package store, except the rate, which is a
@@ -79,6 +79,26 @@ impl Admission {
     ) -> Result<(), EngineError> {
         let quotas = self.in_force(store, project).await?;
         admit_package(packages, project, &quotas, package_bytes).await
+    }
+
+    /// Before creating a job: the project's `jobs` quota (jobs that may still run).
+    pub async fn admit_job(
+        &self,
+        store: &dyn Store,
+        project: &ProjectId,
+    ) -> Result<(), EngineError> {
+        let quotas = self.in_force(store, project).await?;
+        if let Limit::At(max) = quotas.jobs {
+            let used = store.project_usage(project).await?.jobs;
+            if !quotas.jobs.allows(used, 1) {
+                return Err(EngineError::JobQuota {
+                    project: project.clone(),
+                    max,
+                    used,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Before recording an execution of `project`, whatever its origin: its rate and

@@ -236,6 +236,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             webhook_max_body: usize::try_from(triggers.webhook_max_body).unwrap_or(usize::MAX),
             webhook_signature_window: triggers.webhook_signature_window,
             job_min_lead: triggers.job_min_lead,
+            job_min_interval: triggers.job_min_interval,
             allow_function_network: settings.allow_function_network,
         }),
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),

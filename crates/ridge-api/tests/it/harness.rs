@@ -67,6 +67,7 @@ impl Default for Setup {
                 webhook_max_body: 1024 * 1024,
                 webhook_signature_window: Duration::from_secs(300),
                 job_min_lead: Duration::from_secs(60),
+                job_min_interval: Duration::from_secs(60),
                 allow_function_network: false,
             },
             engine: EngineConfig::default(),
@@ -130,21 +131,21 @@ async fn state(
         },
     );
     engine.boot().await.expect("the engine starts");
-    AppState {
     let secret_box = Arc::new(
         SecretBox::from_key_file(&dir.join(SECRET_KEY_FILE), true).expect("the secret key"),
     );
     seal_stored(store.as_ref(), &secret_box)
         .await
         .expect("plain secrets sealed");
+    AppState {
         store,
         packages,
         engine,
         config: Arc::new(setup.config.clone()),
         webhook_limiter: Arc::new(RateLimiter::new(setup.config.webhook_rate_limit)),
-        auth: Arc::new(if setup.token_auth {
         webhook_secrets: Arc::new(SecretCheck::new(setup.config.webhook_signature_window)),
         secret_box,
+        auth: Arc::new(if setup.token_auth {
             Auth::Token
         } else {
             Auth::None
