@@ -240,9 +240,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             allow_function_network: settings.allow_function_network,
         }),
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
-        auth: Arc::new(auth),
         webhook_secrets: Arc::new(SecretCheck::new(triggers.webhook_signature_window)),
         secret_box,
+        auth: Arc::new(auth),
         clock,
     };
     if !addr.ip().is_loopback() && matches!(settings.auth, AuthSettings::None) {
@@ -253,7 +253,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+            // With each peer's address, which rate limits of refused credentials key on.
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(service),
         )
         .with_graceful_shutdown(async {
             let _ = stopped.await;
@@ -272,7 +275,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     })
 }
 
-/// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
 /// The key that seals webhook secrets (the configured file, or the data directory's own,
 /// created on first start), after sealing any secret still stored in the clear.
 async fn webhook_secret_box(
@@ -293,6 +295,7 @@ async fn webhook_secret_box(
     Ok(Arc::new(secret_box))
 }
 
+/// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
 fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
     SandboxInfo {
         cgroup: sandbox.host().cgroup.name().to_owned(),
