@@ -2,7 +2,9 @@
 //! [`crate::auth::Auth`] mode from the request's token. What a caller may do is decided in
 //! [`crate::access`], not here.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use ridge_core::ProjectId;
 
@@ -38,6 +40,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        state.auth.authenticate(state, &parts.headers).await
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        state.auth.authenticate(state, &parts.headers, client).await
     }
 }

@@ -93,6 +93,7 @@ impl From<EngineError> for ApiError {
             EngineError::RuntimeUnavailable { .. } => ApiError::Conflict(e.to_string()),
             EngineError::FunctionQuota { .. }
             | EngineError::PackageQuota { .. }
+            | EngineError::JobQuota { .. }
             | EngineError::FunctionHasRunningJobs { .. } => ApiError::Forbidden(e.to_string()),
             EngineError::RateQuota { .. }
             | EngineError::ConcurrencyQuota { .. }
@@ -106,9 +107,10 @@ impl From<EngineError> for ApiError {
 impl From<PackageError> for ApiError {
     fn from(e: PackageError) -> Self {
         match e {
-            PackageError::NotZip | PackageError::Md5Mismatch | PackageError::UnsafeEntry { .. } => {
-                ApiError::BadRequest(e.to_string())
-            }
+            PackageError::NotZip
+            | PackageError::Md5Mismatch
+            | PackageError::UnsafeEntry { .. }
+            | PackageError::UnreadableEntry { .. } => ApiError::BadRequest(e.to_string()),
             PackageError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             _ => ApiError::internal(e),
         }

@@ -12,6 +12,7 @@ mod error;
 mod handlers;
 mod kwargs;
 mod query;
+pub mod secret_box;
 pub mod webhook_guard;
 
 use std::sync::Arc;
@@ -38,8 +39,12 @@ pub struct AppState {
     pub packages: Arc<dyn PackageStore>,
     pub engine: Arc<Engine>,
     pub config: Arc<ApiConfig>,
-    /// Per-webhook rate limit of invokes (`ApiConfig::webhook_rate_limit`).
+    /// Per-webhook rate limits of invokes, accepted and refused (`ApiConfig::webhook_rate_limit`).
     pub webhook_limiter: Arc<webhook_guard::RateLimiter>,
+    /// The signature window and replay cache of webhook secrets.
+    pub webhook_secrets: Arc<webhook_guard::SecretCheck>,
+    /// Seals webhook secrets before they are stored, and opens them to check a call.
+    pub secret_box: Arc<secret_box::SecretBox>,
     /// How a request's token becomes a caller (`none`, `token` or `keystone`).
     pub auth: Arc<auth::Auth>,
     /// What token expiry is decided by ([`ridge_core::SystemClock`] in the server).
@@ -61,8 +66,12 @@ pub struct ApiConfig {
     pub webhook_rate_limit: u32,
     /// Largest accepted webhook invoke body, in bytes.
     pub webhook_max_body: usize,
+    /// How far a timestamped webhook signature may be from the server's clock.
+    pub webhook_signature_window: std::time::Duration,
     /// How far in the future a job's first (or explicitly set next) time must be (Qinling: 60 s).
     pub job_min_lead: std::time::Duration,
+    /// The shortest time a job's pattern may leave between two runs.
+    pub job_min_interval: std::time::Duration,
     /// Whether a function may be granted outbound network (`[sandbox] allow_function_network`).
     pub allow_function_network: bool,
 }

@@ -195,17 +195,32 @@ impl RidgeClient {
     }
 
     /// `GET /v1/executions` with query filters such as `("function_id", id)`,
-    /// `("status", "failed")` or `("description", "has:nightly")`.
+    /// `("status", "failed")` or `("description", "has:nightly")`. Every page is fetched in
+    /// turn, unless the filters ask for one (`limit` or `marker`).
     pub async fn list_executions(
         &self,
         filters: &[(String, String)],
     ) -> Result<Vec<ExecutionView>, ClientError> {
-        let mut req = self.request(Method::GET, &["v1", "executions"]);
-        if !filters.is_empty() {
-            req = req.query(filters);
+        let one_page = filters.iter().any(|(k, _)| k == "limit" || k == "marker");
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let mut query = filters.to_vec();
+            if let Some(m) = &marker {
+                query.push(("marker".to_owned(), m.clone()));
+            }
+            let mut req = self.request(Method::GET, &["v1", "executions"]);
+            if !query.is_empty() {
+                req = req.query(&query);
+            }
+            let list: ExecutionList = self.json(req).await?;
+            let more = list.next.is_some() && !one_page;
+            marker = list.executions.last().map(|e| e.id.clone());
+            all.extend(list.executions);
+            if !more || marker.is_none() {
+                return Ok(all);
+            }
         }
-        let list: ExecutionList = self.json(req).await?;
-        Ok(list.executions)
     }
 
     pub async fn get_execution(&self, id: &str) -> Result<ExecutionView, ClientError> {

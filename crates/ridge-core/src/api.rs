@@ -220,6 +220,10 @@ impl ExecutionView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionList {
     pub executions: Vec<ExecutionView>,
+    /// The next page (the same query with `marker` set to this page's last execution), when
+    /// this page is full; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// `POST /v1/executions`. `input` is a string for Qinling clients; any JSON value is accepted.

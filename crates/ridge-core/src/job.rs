@@ -83,7 +83,8 @@ impl FromStr for JobStatus {
 
 /// A cron pattern, parsed by `croner`: five fields (minute hour day-of-month month day-of-week,
 /// as croniter reads them, with day-of-month and day-of-week OR-ed as in Vixie cron), or six
-/// with a leading seconds field. Qinling's column holds 32 characters.
+/// with a leading seconds field. Qinling's column holds 32 characters. How often a pattern may
+/// fire is bounded by [`check_interval`].
 #[derive(Clone)]
 pub struct CronPattern {
     text: String,
@@ -121,6 +122,43 @@ impl CronPattern {
     /// The first matching time strictly after `t` (`None` if the pattern never matches again).
     pub fn next_after(&self, t: &Timestamp) -> Option<Timestamp> {
         self.cron.find_next_occurrence(t, false).ok()
+    }
+
+    /// The shortest time between two consecutive runs among the next [`GAP_SAMPLES`] runs after
+    /// `from` (`None` if it runs fewer than twice). Every cron pattern repeats within a few
+    /// hundred runs or reaches its densest stretch at once, so this finds its shortest gap.
+    pub fn shortest_gap(&self, from: &Timestamp) -> Option<Duration> {
+        let mut previous = self.next_after(from)?;
+        let mut shortest: Option<Duration> = None;
+        for _ in 0..GAP_SAMPLES {
+            let Some(next) = self.next_after(&previous) else {
+                break;
+            };
+            let gap = (next - previous).to_std().unwrap_or(Duration::ZERO);
+            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+            previous = next;
+        }
+        shortest
+    }
+}
+
+/// How many upcoming runs [`CronPattern::shortest_gap`] looks at.
+pub const GAP_SAMPLES: usize = 500;
+
+/// Refuses a pattern that fires more often than once every `min_interval`.
+pub fn check_interval(
+    pattern: &CronPattern,
+    now: &Timestamp,
+    min_interval: Duration,
+) -> Result<(), InvalidInput> {
+    match pattern.shortest_gap(now) {
+        Some(gap) if gap < min_interval => Err(InvalidInput::new(format!(
+            "The specified pattern is not valid: {} (it runs every {} s, and jobs on this server may run at most once every {} s: use a coarser pattern)",
+            pattern.as_str(),
+            gap.as_secs(),
+            min_interval.as_secs()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -325,6 +363,33 @@ mod tests {
                 format!("The specified pattern is not valid: {bad}")
             );
         }
+    }
+
+    #[test]
+    fn patterns_firing_more_often_than_the_minimum_interval_are_refused() {
+        let now = t(12, 0, 0);
+        let minute = Duration::from_secs(60);
+        for ok in ["* * * * *", "0 * * * * *", "0 0 29 2 *", "0 9 * * 1-5"] {
+            let p = CronPattern::parse(ok).expect(ok);
+            check_interval(&p, &now, minute).expect(ok);
+        }
+        for (fast, every) in [
+            ("* * * * * *", 1),
+            ("*/30 * * * * *", 30),
+            ("0,10 * * * * *", 10),
+        ] {
+            let p = CronPattern::parse(fast).expect(fast);
+            let err = check_interval(&p, &now, minute).expect_err(fast);
+            assert!(
+                err.message.contains(&format!("runs every {every} s")),
+                "{fast}: {}",
+                err.message
+            );
+        }
+        // A burst hidden in an otherwise slow pattern: five minutes in a row on Mondays.
+        let burst = CronPattern::parse("0-4 9 * * 1").expect("valid");
+        assert!(check_interval(&burst, &now, Duration::from_secs(300)).is_err());
+        assert!(check_interval(&burst, &now, minute).is_ok());
     }
 
     #[test]

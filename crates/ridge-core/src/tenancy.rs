@@ -162,6 +162,9 @@ pub struct Quotas {
     pub package_bytes: Limit,
     pub concurrent_executions: Limit,
     pub executions_per_second: Limit,
+    /// Jobs that may still run (`running` or `paused`).
+    #[serde(default)]
+    pub jobs: Limit,
 }
 
 /// An admin's override of some of a project's quotas: each `Some` replaces the configured
@@ -172,6 +175,7 @@ pub struct QuotaOverrides {
     pub package_bytes: Option<Limit>,
     pub concurrent_executions: Option<Limit>,
     pub executions_per_second: Option<Limit>,
+    pub jobs: Option<Limit>,
 }
 
 impl QuotaOverrides {
@@ -186,6 +190,7 @@ impl QuotaOverrides {
             executions_per_second: self
                 .executions_per_second
                 .unwrap_or(defaults.executions_per_second),
+            jobs: self.jobs.unwrap_or(defaults.jobs),
         }
     }
 

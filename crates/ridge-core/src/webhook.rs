@@ -12,6 +12,7 @@ pub struct Webhook {
     pub description: Option<String>,
     /// When set, an invoke must carry it (or an HMAC-SHA256 signature made with it). It is
     /// shown once, in the answer to the request that set it, and never returned afterwards.
+    /// Held sealed (`ridge_api::secret_box`): the store never sees it in the clear.
     pub secret: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,

@@ -1,7 +1,7 @@
 //! Admission: every quota and limit a request must pass before anything is written, in one
 //! place for every way in (the API, webhooks, jobs).
 //!
-//! Per project: the number of functions and the bytes of stored packages (403 at the API),
+//! Per project: the number of functions, of jobs that may still run, and the bytes of stored packages (403 at the API),
 //! executions not finished yet and executions started per second (429). The limits in force are
 //! the server's defaults with the project's overrides from the store, so they hold across
 //! restarts; usage comes from the store and the package store, except the rate, which is a
@@ -46,13 +46,14 @@ impl Admission {
         Ok(overrides.over(&self.defaults))
     }
 
-    /// Before creating a function with a package of `package_len` bytes.
+    /// Before creating a function with a package that takes `package_bytes` on disk (zip and
+    /// unpacked copy).
     pub async fn admit_function(
         &self,
         store: &dyn Store,
         packages: &dyn PackageStore,
         project: &ProjectId,
-        package_len: usize,
+        package_bytes: u64,
     ) -> Result<(), EngineError> {
         let quotas = self.in_force(store, project).await?;
         if let Limit::At(max) = quotas.functions {
@@ -65,19 +66,39 @@ impl Admission {
                 });
             }
         }
-        admit_package(packages, project, &quotas, package_len).await
+        admit_package(packages, project, &quotas, package_bytes).await
     }
 
-    /// Before storing a new package of `package_len` bytes for an existing function.
+    /// Before storing a new package taking `package_bytes` on disk for an existing function.
     pub async fn admit_package(
         &self,
         store: &dyn Store,
         packages: &dyn PackageStore,
         project: &ProjectId,
-        package_len: usize,
+        package_bytes: u64,
     ) -> Result<(), EngineError> {
         let quotas = self.in_force(store, project).await?;
-        admit_package(packages, project, &quotas, package_len).await
+        admit_package(packages, project, &quotas, package_bytes).await
+    }
+
+    /// Before creating a job: the project's `jobs` quota (jobs that may still run).
+    pub async fn admit_job(
+        &self,
+        store: &dyn Store,
+        project: &ProjectId,
+    ) -> Result<(), EngineError> {
+        let quotas = self.in_force(store, project).await?;
+        if let Limit::At(max) = quotas.jobs {
+            let used = store.project_usage(project).await?.jobs;
+            if !quotas.jobs.allows(used, 1) {
+                return Err(EngineError::JobQuota {
+                    project: project.clone(),
+                    max,
+                    used,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Before recording an execution of `project`, whatever its origin: its rate and
@@ -128,13 +149,13 @@ async fn admit_package(
     packages: &dyn PackageStore,
     project: &ProjectId,
     quotas: &Quotas,
-    package_len: usize,
+    package_bytes: u64,
 ) -> Result<(), EngineError> {
     let Limit::At(max) = quotas.package_bytes else {
         return Ok(());
     };
     let used = packages.project_bytes(project).await?;
-    let adding = u64::try_from(package_len).unwrap_or(u64::MAX);
+    let adding = package_bytes;
     if quotas.package_bytes.allows(used, adding) {
         Ok(())
     } else {

@@ -191,6 +191,11 @@ impl Engine {
         self.admission.in_force(self.store.as_ref(), project).await
     }
 
+    /// Before creating a job in `project`: its `jobs` quota.
+    pub async fn admit_job(&self, project: &ProjectId) -> Result<(), EngineError> {
+        self.admission.admit_job(self.store.as_ref(), project).await
+    }
+
     fn functions(&self) -> Functions<'_> {
         Functions {
             store: self.store.as_ref(),

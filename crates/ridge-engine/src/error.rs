@@ -25,7 +25,15 @@ pub enum EngineError {
         used: u64,
     },
     #[error(
-        "quota exceeded: project `{project}` may store at most {max} bytes of packages, uses {used}, and this package has {adding}; delete functions or versions, or ask an admin to raise the `package_bytes` quota"
+        "quota exceeded: project `{project}` may have at most {max} jobs that can still run and has {used}; delete or cancel a job, or ask an admin to raise the `jobs` quota"
+    )]
+    JobQuota {
+        project: ProjectId,
+        max: u64,
+        used: u64,
+    },
+    #[error(
+        "quota exceeded: project `{project}` may store at most {max} bytes of packages (zips and what they unpack to), uses {used}, and this package needs {adding}; delete functions or versions, or ask an admin to raise the `package_bytes` quota"
     )]
     PackageQuota {
         project: ProjectId,

@@ -2,7 +2,8 @@
 //! writes and the undo when the row cannot be written, so that the API's handlers only parse,
 //! call and map.
 //!
-//! Every check runs before anything is written, and a package is stored before the row that
+//! Every check runs before anything is written (a package is measured by decompressing it, and
+//! what it unpacks to counts against the `package_bytes` quota), and a package is stored before the row that
 //! names it; if the row cannot be written the package is removed again, so a client mistake
 //! never leaves a half-made function or an orphan package. Packages are content-addressed by
 //! md5 and shared with the function's versions: one is removed only when neither the function
@@ -57,14 +58,15 @@ pub(crate) struct Updated {
 
 impl Functions<'_> {
     pub async fn create(&self, new: NewFunction, upload: Upload) -> Result<Function, EngineError> {
+        let package = self
+            .packages
+            .check(upload.bytes, upload.md5sum.as_deref())
+            .await?;
         self.admission
-            .admit_function(self.store, self.packages, &new.project, upload.bytes.len())
+            .admit_function(self.store, self.packages, &new.project, package.footprint())
             .await?;
         let id = FunctionId::new();
-        let md5sum = self
-            .packages
-            .put(&new.project, id, upload.bytes, upload.md5sum.as_deref())
-            .await?;
+        let md5sum = self.packages.store(&new.project, id, package).await?;
         let function = Function {
             id,
             project_id: new.project,
@@ -110,22 +112,21 @@ impl Functions<'_> {
         }
         let new_md5 = match upload {
             Some(upload) => {
+                let package = self
+                    .packages
+                    .check(upload.bytes, upload.md5sum.as_deref())
+                    .await?;
                 self.admission
                     .admit_package(
                         self.store,
                         self.packages,
                         &function.project_id,
-                        upload.bytes.len(),
+                        package.footprint(),
                     )
                     .await?;
                 let md5 = self
                     .packages
-                    .put(
-                        &function.project_id,
-                        function.id,
-                        upload.bytes,
-                        upload.md5sum.as_deref(),
-                    )
+                    .store(&function.project_id, function.id, package)
                     .await?;
                 Some(md5).filter(|md5| *md5 != old_md5)
             }

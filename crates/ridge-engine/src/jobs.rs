@@ -258,6 +258,7 @@ mod tests {
                     function_id: None,
                     status: None,
                     description: None,
+                    page: ridge_store::Page::default(),
                 })
                 .await
                 .expect("list");

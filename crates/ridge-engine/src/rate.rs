@@ -52,6 +52,53 @@ impl<K: Hash + Eq> Buckets<K> {
         }
     }
 
+    /// Whether `key`'s bucket holds a token now, without taking it: `Err(wait)` as
+    /// [`Buckets::take`] would answer.
+    pub fn peek(&self, key: &K, capacity: f64, per_sec: f64, now: Instant) -> Result<(), Duration> {
+        if per_sec <= 0.0 || capacity < 1.0 {
+            return Err(Duration::from_secs(1));
+        }
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        let tokens = (bucket.tokens + elapsed * per_sec).min(capacity);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / per_sec))
+        }
+    }
+
+    /// Keys with a bucket (full ones included, until [`Buckets::forget_full`]).
+    pub fn len(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    /// Whether no key has a bucket.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every bucket that has refilled to `capacity` by `now`: a full bucket is the same
+    /// as none, so this bounds the memory of keys chosen by strangers (client addresses).
+    pub fn forget_full(&self, capacity: f64, per_sec: f64, now: Instant) {
+        self.buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|_, b| {
+                let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+                b.tokens + elapsed * per_sec < capacity
+            });
+    }
+
     /// Forgets a key's bucket.
     pub fn forget(&self, key: &K) {
         self.buckets

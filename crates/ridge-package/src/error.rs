@@ -18,7 +18,9 @@ pub enum PackageError {
     #[error("package entry `{name}` is refused: {reason}")]
     UnsafeEntry { name: String, reason: UnsafeReason },
     /// The package unpacks to more than the operator allows.
-    #[error("package exceeds the unpack limit of {limit}")]
+    #[error(
+        "package exceeds the unpack limit of {limit} (measured while decompressing it); ship fewer or smaller files, or ask the operator to raise `max_unpacked_size`"
+    )]
     TooLarge { limit: UnpackLimit },
     /// An entry whose content cannot be read back (damaged data, a bad checksum, encryption,
     /// an unsupported compression method).

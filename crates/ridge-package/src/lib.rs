@@ -1,6 +1,7 @@
 //! Function packages: zip blobs (or a single WebAssembly binary) stored per project and
-//! function, checked (valid zip or wasm magic, md5) on the way in, and unpacked once, read-only,
-//! for workers to load.
+//! function, checked on the way in (valid zip or wasm magic, md5, safe entry names, and what it
+//! unpacks to, measured by decompressing it, under the unpack limits), and unpacked once,
+//! read-only, for workers to load.
 //!
 //! [`PackageStore`] is the seam for object storage: [`LocalPackageStore`] keeps blobs on local
 //! disk under the data directory; [`S3PackageStore`] keeps them in an S3-compatible bucket shared
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
+mod checked;
 mod error;
 mod fsutil;
 mod local;
@@ -20,6 +22,7 @@ pub mod s3;
 mod unpack;
 mod zipcheck;
 
+pub use checked::CheckedPackage;
 pub use error::{PackageError, UnpackLimit, UnsafeReason};
 pub use local::{LocalPackageStore, UnpackLimits};
 pub use s3::{S3Config, S3Location, S3PackageStore};
@@ -35,15 +38,31 @@ pub trait PackageStore: Send + Sync + 'static {
     /// A short description for `GET /v1/info` (`local:/path/packages`).
     fn describe(&self) -> String;
 
-    /// Checks that `bytes` is a zip or a WebAssembly binary (and has `expected_md5` when given), stores it, and returns
-    /// its md5 (lower-case hex). Storing the same content twice is harmless.
+    /// Checks an upload without storing it: a zip or a WebAssembly binary, with `expected_md5`
+    /// when given, whose entries are safe and which unpacks within the unpack limits (measured
+    /// by decompressing it, never from the sizes the zip declares).
+    async fn check(&self, bytes: Bytes, expected_md5: Option<&str>) -> Result<CheckedPackage>;
+
+    /// Stores a checked package and returns its md5 (lower-case hex). Storing the same content
+    /// twice is harmless.
+    async fn store(
+        &self,
+        project: &ProjectId,
+        function: FunctionId,
+        package: CheckedPackage,
+    ) -> Result<String>;
+
+    /// [`PackageStore::check`], then [`PackageStore::store`].
     async fn put(
         &self,
         project: &ProjectId,
         function: FunctionId,
         bytes: Bytes,
         expected_md5: Option<&str>,
-    ) -> Result<String>;
+    ) -> Result<String> {
+        let package = self.check(bytes, expected_md5).await?;
+        self.store(project, function, package).await
+    }
 
     /// The stored package as uploaded. `NotFound` when absent.
     async fn get(&self, project: &ProjectId, function: FunctionId, md5: &str) -> Result<Bytes>;
@@ -54,7 +73,8 @@ pub trait PackageStore: Send + Sync + 'static {
     /// Removes every package of the function; absent is not an error.
     async fn delete_all(&self, project: &ProjectId, function: FunctionId) -> Result<()>;
 
-    /// Bytes of every stored package (zips, not unpacked copies) of the project, for its quota.
+    /// Bytes of every stored package of the project, each counted as its zip plus what it
+    /// unpacks to ([`CheckedPackage::footprint`]), for its `package_bytes` quota.
     async fn project_bytes(&self, project: &ProjectId) -> Result<u64>;
 
     /// A local directory holding the package unpacked, read-only. Unpacked on first use and

@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! <packages_root>/<project>/<function_id>_<md5>.zip      the stored zip
+//! <packages_root>/<project>/<function_id>_<md5>.size     what it unpacks to, in bytes
 //! <unpack_root>/<project>/<function_id>_<md5>/           the same, unpacked, read-only
 //! ```
+//!
+//! The `.size` file is written before the zip, when the upload is measured, so that a project's
+//! usage is a directory listing, not a decompression of every package; a zip stored without one
+//! (by an older Ridge) is measured the first time its usage is asked for.
 //!
 //! Both are written beside their final name and renamed into place, so a reader never sees a
 //! half-written package, and two nodes or tasks racing on the same package both end up with the
@@ -20,12 +25,16 @@ use ridge_core::{FunctionId, ProjectId};
 
 use crate::fsutil::{self, TempTree};
 use crate::zipcheck::{is_md5_hex, md5_hex, validate_package};
-use crate::{PackageError, PackageStore, Result, unpack};
+use crate::{CheckedPackage, PackageError, PackageStore, Result, unpack};
+
+/// The extension of the file that records what a stored package unpacks to.
+const SIZE_EXTENSION: &str = "size";
 
 /// Caps on what one package may unpack to, against zip bombs and disk fillers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnpackLimits {
-    /// Total bytes actually written, whatever the entries' headers claim. Default 512 MiB.
+    /// Total bytes actually decompressed, whatever the entries' headers claim. Default
+    /// 250 MiB, Lambda's limit on an unzipped deployment package.
     pub max_unpacked_bytes: u64,
     /// Entries (files and directories) in the archive. Default 10 000.
     pub max_entries: usize,
@@ -34,7 +43,7 @@ pub struct UnpackLimits {
 impl Default for UnpackLimits {
     fn default() -> Self {
         Self {
-            max_unpacked_bytes: 512 * 1024 * 1024,
+            max_unpacked_bytes: 250 * 1024 * 1024,
             max_entries: 10_000,
         }
     }
@@ -102,26 +111,47 @@ impl PackageStore for LocalPackageStore {
         format!("local:{}", self.packages_root.display())
     }
 
-    async fn put(
-        &self,
-        project: &ProjectId,
-        function: FunctionId,
-        bytes: Bytes,
-        expected_md5: Option<&str>,
-    ) -> Result<String> {
+    async fn check(&self, bytes: Bytes, expected_md5: Option<&str>) -> Result<CheckedPackage> {
         let expected = expected_md5.map(|m| m.trim().to_ascii_lowercase());
-        let dir = self.packages_root.join(project.as_str());
+        let limits = self.limits;
         blocking(move || {
             validate_package(&bytes)?;
             let md5 = md5_hex(&bytes);
             if expected.is_some_and(|expected| expected != md5) {
                 return Err(PackageError::Md5Mismatch);
             }
-            let target = dir.join(format!("{function}_{md5}.zip"));
+            let unpacked_bytes = unpack::measure(&bytes, limits)?;
+            Ok(CheckedPackage {
+                bytes,
+                md5,
+                unpacked_bytes,
+            })
+        })
+        .await
+    }
+
+    async fn store(
+        &self,
+        project: &ProjectId,
+        function: FunctionId,
+        package: CheckedPackage,
+    ) -> Result<String> {
+        let dir = self.packages_root.join(project.as_str());
+        blocking(move || {
+            let CheckedPackage {
+                bytes,
+                md5,
+                unpacked_bytes,
+            } = package;
+            let stem = format!("{function}_{md5}");
+            let target = dir.join(format!("{stem}.zip"));
             // Same name, same content: the package is already stored.
             if !target.is_file() {
-                write_atomically(&dir, &target, &format!("{function}_{md5}"), &bytes)?;
-                tracing::debug!(path = %target.display(), size = bytes.len(), "stored package");
+                let size = unpacked_bytes.to_string();
+                let size_file = dir.join(format!("{stem}.{SIZE_EXTENSION}"));
+                write_atomically(&dir, &size_file, &stem, size.as_bytes())?;
+                write_atomically(&dir, &target, &stem, &bytes)?;
+                tracing::debug!(path = %target.display(), size = bytes.len(), unpacked_bytes, "stored package");
             }
             Ok(md5)
         })
@@ -150,9 +180,11 @@ impl PackageStore for LocalPackageStore {
             return Ok(());
         }
         let blob = self.blob_path(project, function, md5);
+        let size_file = blob.with_extension(SIZE_EXTENSION);
         let unpacked = self.unpacked_path(project, function, md5);
         blocking(move || {
             remove(&blob)?;
+            remove(&size_file)?;
             remove(&unpacked)
         })
         .await
@@ -191,6 +223,7 @@ impl PackageStore for LocalPackageStore {
 
     async fn project_bytes(&self, project: &ProjectId) -> Result<u64> {
         let dir = self.packages_root.join(project.as_str());
+        let limits = self.limits;
         blocking(move || {
             let entries = match fs::read_dir(&dir) {
                 Ok(entries) => entries,
@@ -206,7 +239,8 @@ impl PackageStore for LocalPackageStore {
                     && meta.is_file()
                     && is_zip
                 {
-                    total = total.saturating_add(meta.len());
+                    let unpacked = unpacked_size(&entry.path(), limits);
+                    total = total.saturating_add(meta.len()).saturating_add(unpacked);
                 }
             }
             Ok(total)
@@ -273,6 +307,39 @@ impl PackageStore for LocalPackageStore {
             }
         })
         .await
+    }
+}
+
+/// What the stored zip at `blob` unpacks to: its `.size` file, or, for a zip stored without
+/// one, a measure (recorded for next time). A zip that cannot be measured counts as the limit.
+fn unpacked_size(blob: &Path, limits: UnpackLimits) -> u64 {
+    let size_file = blob.with_extension(SIZE_EXTENSION);
+    if let Some(size) = fs::read_to_string(&size_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+    {
+        return size;
+    }
+    let measured = fs::read(blob)
+        .map_err(PackageError::io("cannot read a stored package"))
+        .and_then(|bytes| unpack::measure(&bytes, limits));
+    match measured {
+        Ok(size) => {
+            let stem = blob
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("package");
+            if let Some(dir) = blob.parent()
+                && let Err(e) = write_atomically(dir, &size_file, stem, size.to_string().as_bytes())
+            {
+                tracing::warn!(path = %size_file.display(), error = %e, "cannot record a package's unpacked size");
+            }
+            size
+        }
+        Err(e) => {
+            tracing::warn!(path = %blob.display(), error = %e, "cannot measure a stored package");
+            limits.max_unpacked_bytes
+        }
     }
 }
 

@@ -62,6 +62,17 @@ pub struct ExecutionQuery {
     pub function_id: Option<Filter>,
     pub status: Option<Filter>,
     pub description: Option<Filter>,
+    pub page: Page,
+}
+
+/// Which part of a list, in its order (`created_at`, then `id`): at most `limit` items that
+/// come after the item `marker` (OpenStack's paging). The default is everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Page {
+    /// The most items to return; `None` returns all.
+    pub limit: Option<u64>,
+    /// Start after this execution; one that does not exist gives an empty page.
+    pub marker: Option<ExecutionId>,
 }
 
 /// How an execution ended.

@@ -13,6 +13,8 @@ pub struct ProjectUsage {
     pub functions: u64,
     /// Executions still `running` (queued or on a worker).
     pub unfinished_executions: u64,
+    /// Jobs that may still run (`running` or `paused`).
+    pub jobs: u64,
 }
 
 #[async_trait]
@@ -53,6 +55,6 @@ pub trait TenancyStore: Send + Sync + 'static {
         project: &ProjectId,
         overrides: &QuotaOverrides,
     ) -> Result<()>;
-    /// Functions and unfinished executions of the project.
+    /// Functions, unfinished executions and jobs that may still run, of the project.
     async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage>;
 }

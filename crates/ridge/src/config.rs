@@ -13,6 +13,8 @@ use serde::Deserialize;
 /// The defaults every setting falls back to.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 pub const DEFAULT_MAX_PACKAGE_SIZE: u64 = 50 * 1024 * 1024;
+/// What one package may unpack to (Lambda's 250 MB for an unzipped deployment package).
+pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 250 * 1024 * 1024;
 pub const DEFAULT_LOG_CAP: u64 = 1024 * 1024;
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 pub const DEFAULT_IDLE_EXPIRY_SECS: u64 = 300;
@@ -29,6 +31,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Largest accepted function package, in bytes.
     pub max_package_size: Option<u64>,
+    /// Most bytes one package may unpack to, measured while decompressing it at upload.
+    pub max_unpacked_size: Option<u64>,
     /// Cap on captured stdout+stderr per execution, in bytes.
     pub log_cap: Option<u64>,
     /// The Python interpreter for the python3 runtime (default: `python3` on PATH, resolved once).
@@ -176,6 +180,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub max_package_size: u64,
+    pub max_unpacked_size: u64,
     pub log_cap: u64,
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
@@ -295,6 +300,7 @@ impl Settings {
             listen,
             data_dir,
             max_package_size: file.max_package_size.unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),
+            max_unpacked_size: file.max_unpacked_size.unwrap_or(DEFAULT_MAX_UNPACKED_SIZE),
             log_cap: file.log_cap.unwrap_or(DEFAULT_LOG_CAP),
             python: over.python.or(file.python),
             node: over.node.or(file.node),
@@ -335,6 +341,9 @@ impl Settings {
         }
         if settings.max_package_size == 0 {
             bail!("invalid max_package_size 0: packages need at least one byte");
+        }
+        if settings.max_unpacked_size == 0 {
+            bail!("invalid max_unpacked_size 0: packages need to unpack to at least one byte");
         }
         Ok(settings)
     }

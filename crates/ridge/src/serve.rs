@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ridge_api::webhook_guard::RateLimiter;
+use ridge_api::secret_box::{SecretBox, seal_stored};
+use ridge_api::webhook_guard::{RateLimiter, SecretCheck};
 use ridge_api::{ApiConfig, AppState};
 use ridge_core::api::{Protection, SandboxInfo};
 use ridge_engine::policy::ScalingPolicy;
@@ -138,10 +139,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         _ => None,
     };
     let auth = settings.auth.build()?;
-    let packages = settings
-        .packages
-        .open(data_dir, UnpackLimits::default())
-        .await?;
+    let secret_box = webhook_secret_box(&settings, store.as_ref()).await?;
+    let limits = UnpackLimits {
+        max_unpacked_bytes: settings.max_unpacked_size,
+        ..UnpackLimits::default()
+    };
+    let packages = settings.packages.open(data_dir, limits).await?;
 
     let process_defaults = ProcessConfig::default();
     let sandbox_config = ridge_sandbox::SandboxConfig {
@@ -255,10 +258,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             max_versions: triggers.max_versions,
             webhook_rate_limit: triggers.webhook_rate_limit,
             webhook_max_body: usize::try_from(triggers.webhook_max_body).unwrap_or(usize::MAX),
+            webhook_signature_window: triggers.webhook_signature_window,
             job_min_lead: triggers.job_min_lead,
+            job_min_interval: triggers.job_min_interval,
             allow_function_network: settings.allow_function_network,
         }),
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
+        webhook_secrets: Arc::new(SecretCheck::new(triggers.webhook_signature_window)),
+        secret_box,
         auth: Arc::new(auth),
         clock,
     };
@@ -270,7 +277,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+            // With each peer's address, which rate limits of refused credentials key on.
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(service),
         )
         .with_graceful_shutdown(async {
             let _ = stopped.await;
@@ -301,6 +311,26 @@ pub async fn migrate_only(settings: &Settings) -> anyhow::Result<()> {
     open_store(&settings.store).await?;
     tracing::info!(store = %settings.store, "the store's schema is up to date");
     Ok(())
+}
+
+/// The key that seals webhook secrets (the configured file, or the data directory's own,
+/// created on first start), after sealing any secret still stored in the clear.
+async fn webhook_secret_box(
+    settings: &Settings,
+    store: &dyn Store,
+) -> anyhow::Result<Arc<SecretBox>> {
+    let (path, create) = match &settings.triggers.webhook_secret_key_file {
+        Some(path) => (path.clone(), false),
+        None => (settings.data_dir.join("webhook-secrets.key"), true),
+    };
+    let secret_box = SecretBox::from_key_file(&path, create)?;
+    let sealed = seal_stored(store, &secret_box)
+        .await
+        .context("cannot seal the webhook secrets stored in the clear")?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed webhook secrets stored in the clear");
+    }
+    Ok(Arc::new(secret_box))
 }
 
 /// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.

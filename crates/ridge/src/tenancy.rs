@@ -62,6 +62,8 @@ pub struct QuotasFile {
     pub package_bytes: Option<u64>,
     pub concurrent_executions: Option<u64>,
     pub executions_per_second: Option<u64>,
+    /// Jobs that may still run (running or paused).
+    pub jobs: Option<u64>,
 }
 
 /// The auth mode after validation.
@@ -146,6 +148,7 @@ pub fn quotas_from_file(file: Option<QuotasFile>) -> Quotas {
         package_bytes: Limit::from_value(file.package_bytes),
         concurrent_executions: Limit::from_value(file.concurrent_executions),
         executions_per_second: Limit::from_value(file.executions_per_second),
+        jobs: Limit::from_value(file.jobs),
     }
 }
 

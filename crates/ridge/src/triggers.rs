@@ -10,8 +10,10 @@ use serde::Deserialize;
 pub const DEFAULT_MAX_VERSIONS: i64 = 10;
 pub const DEFAULT_WEBHOOK_RATE_LIMIT: u32 = 60;
 pub const DEFAULT_WEBHOOK_MAX_BODY: u64 = 1024 * 1024;
+pub const DEFAULT_SIGNATURE_WINDOW_SECS: u64 = 300;
 pub const DEFAULT_JOB_TICK_MS: u64 = 3000;
 pub const DEFAULT_JOB_MIN_LEAD_SECS: u64 = 60;
+pub const DEFAULT_JOB_MIN_INTERVAL_SECS: u64 = 60;
 
 /// `[webhooks]`.
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +23,11 @@ pub struct WebhooksFile {
     pub rate_limit_per_minute: Option<u32>,
     /// Largest invoke body, in bytes (default 1 MiB); bigger ones get 413.
     pub max_body_size: Option<u64>,
+    /// How far `X-Ridge-Timestamp` may be from the server's clock, in seconds (default 300).
+    pub signature_window_secs: Option<u64>,
+    /// The key that seals webhook secrets at rest (64 hex digits); default
+    /// `<data_dir>/webhook-secrets.key`, created on first start.
+    pub secret_key_file: Option<std::path::PathBuf>,
 }
 
 /// `[jobs]`.
@@ -31,6 +38,9 @@ pub struct JobsFile {
     pub tick_ms: Option<u64>,
     /// How far in the future a job's first time must be, in seconds (default 60, Qinling's).
     pub min_lead_secs: Option<u64>,
+    /// The shortest time a job's pattern may leave between two runs, in seconds (default 60);
+    /// patterns firing more often (a seconds field such as `*/5 * * * * *`) are refused.
+    pub min_interval_secs: Option<u64>,
     /// `run_once` (default): a tick missed while the server was down runs once, late;
     /// `skip`: it does not run. Either way the job continues on its pattern from now.
     pub missed_ticks: Option<MissedTicksFile>,
@@ -51,7 +61,11 @@ pub struct TriggerSettings {
     pub max_versions: i64,
     pub webhook_rate_limit: u32,
     pub webhook_max_body: u64,
+    pub webhook_signature_window: Duration,
+    /// The key file named in the configuration; `None` is the data directory's own.
+    pub webhook_secret_key_file: Option<std::path::PathBuf>,
     pub job_min_lead: Duration,
+    pub job_min_interval: Duration,
     pub scheduler: SchedulerConfig,
 }
 
@@ -77,9 +91,23 @@ impl TriggerSettings {
         if tick == 0 {
             bail!("invalid jobs.tick_ms 0: the scheduler needs a period of at least 1 ms");
         }
+        let min_interval = jobs
+            .min_interval_secs
+            .unwrap_or(DEFAULT_JOB_MIN_INTERVAL_SECS);
+        if min_interval == 0 {
+            bail!("invalid jobs.min_interval_secs 0: allow at least one second between runs");
+        }
         let webhook_max_body = webhooks.max_body_size.unwrap_or(DEFAULT_WEBHOOK_MAX_BODY);
         if webhook_max_body == 0 {
             bail!("invalid webhooks.max_body_size 0: allow at least one byte");
+        }
+        let window = webhooks
+            .signature_window_secs
+            .unwrap_or(DEFAULT_SIGNATURE_WINDOW_SECS);
+        if window == 0 {
+            bail!(
+                "invalid webhooks.signature_window_secs 0: allow at least one second of clock difference"
+            );
         }
         Ok(Self {
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
@@ -88,9 +116,12 @@ impl TriggerSettings {
                 .rate_limit_per_minute
                 .unwrap_or(DEFAULT_WEBHOOK_RATE_LIMIT),
             webhook_max_body,
+            webhook_signature_window: Duration::from_secs(window),
+            webhook_secret_key_file: webhooks.secret_key_file,
             job_min_lead: Duration::from_secs(
                 jobs.min_lead_secs.unwrap_or(DEFAULT_JOB_MIN_LEAD_SECS),
             ),
+            job_min_interval: Duration::from_secs(min_interval),
             scheduler: SchedulerConfig {
                 tick: Duration::from_millis(tick),
                 missed: match jobs.missed_ticks {

@@ -4,13 +4,16 @@
 //! roles come from Keystone's answer; `admin_roles` (default `admin`) make a caller an admin.
 //!
 //! Answers are cached for `cache_ttl` (never past the token's own expiry), keyed by the token's
-//! SHA-256, so a busy client costs Keystone one call per token and period. Ridge's service token
+//! SHA-256, so a busy client costs Keystone one call per token and period. Refusals are cached
+//! briefly too, and rate-limited per client address ([`super::refusals`]), so bad tokens cost
+//! Keystone little whoever sends them. Ridge's service token
 //! is fetched with its password credentials and renewed before it expires, or when Keystone
 //! refuses it. Both expiries are read on the [`Clock`] Ridge is given, so tests move time
 //! rather than wait (Keystone's own refusal of an expired token is Keystone's clock). Plain HTTP only (the client is built without TLS): put Keystone on a trusted
 //! network or loopback.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,7 @@ use ridge_core::{Clock, ProjectId};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::refusals::Refusals;
 use super::token_hash;
 use crate::ApiError;
 use crate::context::Caller;
@@ -52,6 +56,7 @@ pub struct KeystoneAuth {
     /// Ridge's own token and when to renew it.
     service_token: tokio::sync::Mutex<Option<(String, Instant)>>,
     cache: Mutex<HashMap<String, (Caller, Instant)>>,
+    refusals: Refusals,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +82,12 @@ struct IdOnly {
 #[derive(Debug, Deserialize)]
 struct RoleRef {
     name: String,
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::Unauthorized(
+        "invalid token: Keystone does not know it or it expired; get a new one (`openstack token issue`)".to_owned(),
+    )
 }
 
 /// Why Keystone could not be used (a platform failure: 500, logged, never shown).
@@ -111,6 +122,7 @@ impl KeystoneAuth {
             http,
             service_token: tokio::sync::Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
+            refusals: Refusals::default(),
         })
     }
 
@@ -125,13 +137,42 @@ impl KeystoneAuth {
         })
     }
 
-    /// The caller a user's token stands for.
-    pub async fn validate(&self, token: &str, clock: &dyn Clock) -> Result<Caller, ApiError> {
+    /// The caller a user's token stands for; `client` is the sender's address, when known.
+    pub async fn validate(
+        &self,
+        token: &str,
+        clock: &dyn Clock,
+        client: Option<IpAddr>,
+    ) -> Result<Caller, ApiError> {
         let key = token_hash(token);
         let now = clock.instant();
         if let Some(caller) = self.cached(&key, now) {
             return Ok(caller);
         }
+        if self.refusals.was_refused(&key, now) {
+            return Err(invalid_token());
+        }
+        if let Err(wait) = self.refusals.budget_left(client, now) {
+            let secs = wait.as_secs().max(1);
+            return Err(ApiError::TooManyRequests(format!(
+                "too many invalid tokens from this address: retry in {secs} s with a valid token (`openstack token issue`)"
+            )));
+        }
+        let result = self.ask_keystone(token, &key, clock, now).await;
+        if matches!(result, Err(ApiError::Unauthorized(_))) {
+            self.refusals.refused(key, client, now);
+        }
+        result
+    }
+
+    /// Asks Keystone about a token that is neither cached nor recently refused.
+    async fn ask_keystone(
+        &self,
+        token: &str,
+        key: &str,
+        clock: &dyn Clock,
+        now: Instant,
+    ) -> Result<Caller, ApiError> {
         let mut answer = self.ask(token, false, clock).await?;
         if matches!(
             answer.status(),
@@ -142,11 +183,7 @@ impl KeystoneAuth {
         }
         match answer.status() {
             StatusCode::OK => {}
-            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED => {
-                return Err(ApiError::Unauthorized(
-                    "invalid token: Keystone does not know it or it expired; get a new one (`openstack token issue`)".to_owned(),
-                ));
-            }
+            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED => return Err(invalid_token()),
             status => return Err(ApiError::internal(KeystoneError::Unexpected { status })),
         }
         let body: TokenBody = answer.json().await.map_err(|e| {
@@ -180,7 +217,7 @@ impl KeystoneAuth {
                 })
             })?;
         let until = now + self.trust_for(expires, clock);
-        self.remember(key, caller.clone(), until, now);
+        self.remember(key.to_owned(), caller.clone(), until, now);
         Ok(caller)
     }
 
@@ -329,5 +366,92 @@ mod tests {
         // An already expired one is not trusted at all.
         let expired = clock.now() - chrono::Duration::seconds(1);
         assert_eq!(ks.trust_for(expired, &clock), Duration::ZERO);
+    }
+
+    /// A stand-in Keystone on loopback that logs Ridge's service user in and knows no user
+    /// token; it counts the validations it is asked for.
+    async fn stand_in_keystone() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use axum::routing::post;
+
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let app = axum::Router::new().route(
+            "/v3/auth/tokens",
+            post(|| async {
+                let body = json!({"token": {
+                    "expires_at": "2999-01-01T00:00:00Z",
+                    "user": {"id": "ridge"},
+                    "project": {"id": "service"},
+                }});
+                (
+                    StatusCode::CREATED,
+                    [("x-subject-token", "service-token")],
+                    axum::Json(body),
+                )
+            })
+            .get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::NOT_FOUND }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/v3", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, asked)
+    }
+
+    #[tokio::test]
+    async fn refused_tokens_are_cached_and_rate_limited_per_address() {
+        use std::sync::atomic::Ordering;
+
+        let (url, asked) = stand_in_keystone().await;
+        let ks = KeystoneAuth::new(KeystoneSettings {
+            auth_url: url,
+            ..keystone(Duration::from_secs(60)).settings
+        })
+        .expect("a client");
+        let clock = ManualClock::starting_now();
+        let a: Option<IpAddr> = Some("192.0.2.1".parse().expect("ip"));
+        let b: Option<IpAddr> = Some("192.0.2.2".parse().expect("ip"));
+
+        // The same bad token twice: Keystone is asked once.
+        for _ in 0..2 {
+            let err = ks.validate("bad-token", &clock, a).await.expect_err("bad");
+            assert!(matches!(err, ApiError::Unauthorized(_)), "{err:?}");
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+        // A stream of new bad tokens from one address: past its budget, 429 without asking.
+        let mut statuses = Vec::new();
+        for i in 0..40 {
+            let err = ks
+                .validate(&format!("guess-{i}"), &clock, a)
+                .await
+                .expect_err("bad");
+            statuses.push(matches!(err, ApiError::TooManyRequests(_)));
+        }
+        let burst = super::super::refusals::BURST as usize;
+        assert_eq!(asked.load(Ordering::SeqCst), burst, "{statuses:?}");
+        assert!(statuses[burst - 1..].iter().all(|limited| *limited));
+        // Another address is still heard; the first is again after its budget refills.
+        assert!(matches!(
+            ks.validate("other", &clock, b).await,
+            Err(ApiError::Unauthorized(_))
+        ));
+        clock.advance(Duration::from_secs(2));
+        assert!(matches!(
+            ks.validate("later", &clock, a).await,
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert_eq!(asked.load(Ordering::SeqCst), burst + 2);
+        // The cached refusal expires.
+        clock.advance(super::super::refusals::REFUSAL_TTL);
+        let _ = ks.validate("bad-token", &clock, b).await;
+        assert_eq!(asked.load(Ordering::SeqCst), burst + 3);
     }
 }

@@ -9,6 +9,9 @@
 //! Which calls a caller may make is not decided here but in [`crate::access`].
 
 pub mod keystone;
+mod refusals;
+
+use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -41,17 +44,19 @@ impl Auth {
         }
     }
 
+    /// The caller `headers` stand for; `client` is the peer's address, when known.
     pub async fn authenticate(
         &self,
         state: &AppState,
         headers: &HeaderMap,
+        client: Option<IpAddr>,
     ) -> Result<Caller, ApiError> {
         match self {
             Auth::None => Ok(Caller::anonymous_admin()),
             Auth::Token => own_token(state, presented(headers)?).await,
             Auth::Keystone(keystone) => {
                 keystone
-                    .validate(presented(headers)?, state.clock.as_ref())
+                    .validate(presented(headers)?, state.clock.as_ref(), client)
                     .await
             }
         }

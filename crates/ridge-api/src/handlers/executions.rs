@@ -1,4 +1,11 @@
 //! `/v1/executions`: run a function (sync or async), list, show, delete, and read logs.
+//!
+//! The list pages as OpenStack lists do (Qinling's own controllers took no paging): `limit`
+//! (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]) and `marker`, the id of the last execution
+//! of the previous page, in the list's order (`created_at`, then `id`). A full page carries
+//! `next`, the URL of the page after it, so that no list call returns every execution at once.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -8,7 +15,7 @@ use axum::response::IntoResponse;
 use ridge_core::api::{CreateExecution, ExecutionList, ExecutionView};
 use ridge_core::{Execution, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target};
 use ridge_engine::{ExecutionRequest, Origin, RunTarget};
-use ridge_store::ExecutionQuery;
+use ridge_store::{ExecutionQuery, Page};
 
 use super::{JsonBody, check_text, path_id};
 use crate::access::{self, Intent};
@@ -59,6 +66,63 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ExecutionView::from(&shown))))
 }
 
+/// Executions in a page when the caller gives no `limit`.
+pub const DEFAULT_PAGE: u64 = 100;
+/// The most executions in one page; a bigger `limit` is lowered to it.
+pub const MAX_PAGE: u64 = 1000;
+
+/// `limit` and `marker` as given; a marker must be an execution the caller can see.
+async fn page(
+    state: &AppState,
+    caller: &Caller,
+    params: &BTreeMap<String, String>,
+) -> Result<Page, ApiError> {
+    let limit = match params.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(n) if n > 0 => n.min(MAX_PAGE),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid `limit` `{raw}`: expected a positive number of executions (at most {MAX_PAGE} are returned at once)"
+                )));
+            }
+        },
+    };
+    let marker = match params.get("marker") {
+        None => None,
+        Some(raw) => {
+            let not_found = || {
+                ApiError::BadRequest(format!(
+                    "marker `{raw}` not found: give the id of the last execution of the previous page"
+                ))
+            };
+            let id = raw.parse().map_err(|_| not_found())?;
+            match access::execution(state, caller, id).await {
+                Ok(execution) => Some(execution.id),
+                Err(ApiError::NotFound(_)) => return Err(not_found()),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    Ok(Page {
+        limit: Some(limit),
+        marker,
+    })
+}
+
+/// The URL of the page after one that ended with `last`: the same query, the new marker.
+fn next_page(state: &AppState, params: &BTreeMap<String, String>, last: &Execution) -> String {
+    let mut query: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(k, _)| k.as_str() != "marker")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let marker = last.id.to_string();
+    query.push(("marker", &marker));
+    let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+    format!("{}/v1/executions?{encoded}", state.config.public_url)
+}
+
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,6 +136,8 @@ pub async fn list(
             "description",
             "project_id",
             "all_projects",
+            "limit",
+            "marker",
         ],
     )?;
     let function_id = params
@@ -89,15 +155,25 @@ pub async fn list(
         .get("description")
         .map(|v| Filter::parse(v))
         .transpose()?;
+    let page = page(&state, &caller, &params).await?;
     let query = ExecutionQuery {
         scope: access::list_scope(&caller, &params)?,
         function_id,
         status,
         description,
+        page,
     };
     let executions = state.store.list_executions(&query).await?;
+    let full = page
+        .limit
+        .is_some_and(|limit| executions.len() as u64 >= limit);
+    let next = executions
+        .last()
+        .filter(|_| full)
+        .map(|last| next_page(&state, &params, last));
     Ok(Json(ExecutionList {
         executions: executions.iter().map(ExecutionView::from).collect(),
+        next,
     }))
 }
 

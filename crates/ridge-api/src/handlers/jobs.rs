@@ -1,12 +1,13 @@
 //! `/v1/jobs`: cron and one-shot triggers, with Qinling's validation rules and messages
-//! (`ridge_core::job`). The scheduler that fires them is `ridge_engine::jobs`; both read the
+//! (`ridge_core::job`), and Ridge's bounds: a pattern may fire at most once every
+//! `job_min_interval`, and a project may hold at most its `jobs` quota of jobs that can run. The scheduler that fires them is `ridge_engine::jobs`; both read the
 //! time on the same clock ([`AppState::clock`](crate::AppState)).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use ridge_core::api::{CreateJob, JobList, JobView, UpdateJob};
-use ridge_core::job::{JobUpdate, plan};
+use ridge_core::job::{JobUpdate, check_interval, plan};
 use ridge_core::{Job, JobId, JobStatus, Target};
 use serde_json::Value;
 
@@ -78,6 +79,9 @@ pub async fn create(
         now,
         state.config.job_min_lead,
     )?;
+    if let Some(pattern) = &schedule.pattern {
+        check_interval(pattern, &now, state.config.job_min_interval)?;
+    }
     match &target {
         Target::Alias(name) => {
             access::alias(&state, &caller, name).await?;
@@ -86,6 +90,7 @@ pub async fn create(
             super::aliases::check_target(&state, &caller, *id, *version).await?;
         }
     }
+    state.engine.admit_job(&caller.project).await?;
     let job = Job {
         id: JobId::new(),
         project_id: caller.project.clone(),
@@ -133,6 +138,7 @@ pub async fn update(
 ) -> Result<Json<JobView>, ApiError> {
     let mut job = visible(&state, &caller, &id).await?;
     check_text("name", body.name.as_deref())?;
+    let new_pattern = body.pattern.is_some();
     let update = JobUpdate {
         name: body.name,
         function_input: function_input(body.function_input)?,
@@ -148,6 +154,9 @@ pub async fn update(
     let now = state.clock.now();
     let expected = (job.status, job.next_execution_time);
     job.apply(update, now, state.config.job_min_lead)?;
+    if new_pattern && let Some(pattern) = &job.pattern {
+        check_interval(pattern, &now, state.config.job_min_interval)?;
+    }
     job.updated_at = Some(now);
     if !state.store.update_job(&job, expected).await? {
         return Err(ApiError::Conflict(format!(

@@ -19,7 +19,12 @@ async fn view(state: &AppState, project: &ProjectId) -> Result<QuotaView, ApiErr
     Ok(QuotaView::new(
         project,
         &quotas,
-        [usage.functions, bytes, usage.unfinished_executions],
+        [
+            usage.functions,
+            bytes,
+            usage.unfinished_executions,
+            usage.jobs,
+        ],
     ))
 }
 
@@ -59,7 +64,7 @@ pub async fn set(
     let typed: SetQuotas = serde_json::from_value(serde_json::Value::Object(raw.clone()))
         .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
     let mut overrides = state.store.quota_overrides(&project).await?;
-    let fields: [(&str, Option<&serde_json::Value>, &mut Option<Limit>); 4] = [
+    let fields: [(&str, Option<&serde_json::Value>, &mut Option<Limit>); 5] = [
         (
             "functions",
             typed.functions.as_ref(),
@@ -80,6 +85,7 @@ pub async fn set(
             typed.executions_per_second.as_ref(),
             &mut overrides.executions_per_second,
         ),
+        ("jobs", typed.jobs.as_ref(), &mut overrides.jobs),
     ];
     for (name, value, slot) in fields {
         match QuotaChange::parse(name, value, raw.contains_key(name))? {

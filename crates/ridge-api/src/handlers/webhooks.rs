@@ -3,10 +3,11 @@
 //! request's form fields, JSON object body and query parameters as input and answers 202
 //! `{"execution_id": ...}`.
 //!
-//! Beyond Qinling: an optional secret (see [`crate::webhook_guard`]), a per-webhook rate limit
-//! (429) and a body size limit (413).
+//! Beyond Qinling: an optional secret with replay-protected signatures (see
+//! [`crate::webhook_guard`]), per-webhook rate limits that count refused calls apart (429),
+//! and a body size limit (413).
 
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -26,7 +27,7 @@ use crate::access;
 use crate::context::Caller;
 use crate::kwargs::Kwargs;
 use crate::query;
-use crate::webhook_guard;
+use crate::webhook_guard::{self, Verdict};
 use crate::{ApiError, AppState};
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Webhook, ApiError> {
@@ -81,12 +82,13 @@ pub async fn create(
     )?;
     let secret = secret(body.secret.as_ref())?.flatten();
     check(&state, &caller, &target).await?;
+    let id = WebhookId::new();
     let webhook = Webhook {
-        id: WebhookId::new(),
+        id,
         project_id: caller.project.clone(),
         target,
         description: body.description,
-        secret: secret.clone(),
+        secret: secret.as_deref().map(|s| state.secret_box.seal(id, s)),
         created_at: ridge_core::time::now(),
         updated_at: None,
     };
@@ -177,8 +179,8 @@ pub async fn update(
     if let Some(d) = body.description {
         webhook.description = Some(d);
     }
-    if let Some(s) = new_secret.clone() {
-        webhook.secret = s;
+    if let Some(s) = &new_secret {
+        webhook.secret = s.as_deref().map(|s| state.secret_box.seal(webhook.id, s));
     }
     webhook.updated_at = Some(ridge_core::time::now());
     state.store.update_webhook(&webhook).await?;
@@ -195,6 +197,7 @@ pub async fn delete(
     let webhook = visible(&state, &caller, &id).await?;
     state.store.delete_webhook(webhook.id).await?;
     state.webhook_limiter.forget(webhook.id);
+    state.webhook_secrets.forget(webhook.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -206,17 +209,28 @@ pub async fn invoke(
 ) -> Result<Response, ApiError> {
     let id: WebhookId = path_id(&id)?;
     let webhook = state.store.get_webhook(id).await?;
-    if let Err(wait) = state.webhook_limiter.check(id, Instant::now()) {
+    let now = state.clock.instant();
+    let per_minute = state.config.webhook_rate_limit;
+    let over_limit = |wait: Duration, what: &str| {
         let secs = wait.as_secs().max(1);
         let message = format!(
-            "webhook `{id}` is over its rate limit of {} requests a minute: retry in {secs} s",
-            state.config.webhook_rate_limit
+            "webhook `{id}` is over its rate limit of {per_minute} {what} a minute: retry in {secs} s"
         );
-        return Ok((
+        Ok((
             [(RETRY_AFTER, secs.to_string())],
             ApiError::TooManyRequests(message),
         )
-            .into_response());
+            .into_response())
+    };
+    if webhook.secret.is_none() {
+        if let Err(wait) = state.webhook_limiter.check(id, now) {
+            return over_limit(wait, "requests");
+        }
+    } else if !webhook_guard::is_signed(req.headers())
+        && let Err(wait) = state.webhook_limiter.refusals_left(id, now)
+    {
+        // Unsigned guesses are not even checked once the refused budget is spent.
+        return over_limit(wait, "refused requests");
     }
     let limit = state.config.webhook_max_body;
     let too_large = || {
@@ -236,12 +250,35 @@ pub async fn invoke(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())?;
-    if let Some(secret) = &webhook.secret
-        && !webhook_guard::verify(secret, &parts.headers, &bytes)
-    {
-        return Err(ApiError::Unauthorized(format!(
-            "webhook `{id}` needs its secret: send `Authorization: Bearer <secret>`, or sign the body with `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body keyed with the secret>`"
-        )));
+    if let Some(stored) = &webhook.secret {
+        let secret = state
+            .secret_box
+            .open(id, stored)
+            .map_err(ApiError::internal)?;
+        let checks = &state.webhook_secrets;
+        let unix_now = state.clock.now().timestamp();
+        match checks.verify(id, &secret, &parts.headers, &bytes, unix_now) {
+            Verdict::Accepted => {
+                if let Err(wait) = state.webhook_limiter.check(id, now) {
+                    return over_limit(wait, "requests");
+                }
+            }
+            Verdict::Refused(refusal) => {
+                if let Err(wait) = state.webhook_limiter.refused(id, now) {
+                    return over_limit(wait, "refused requests");
+                }
+                return Err(ApiError::Unauthorized(refusal.message(id, checks.window())));
+            }
+            Verdict::Busy => {
+                return Ok((
+                    [(RETRY_AFTER, "1".to_owned())],
+                    ApiError::TooManyRequests(
+                        "too many signed webhook calls to remember within the signature window: retry in 1 s".to_owned(),
+                    ),
+                )
+                    .into_response());
+            }
+        }
     }
     let kwargs = Kwargs::from_request(Request::from_parts(parts, Body::from(bytes)), &()).await?;
     if kwargs.package.is_some() {

@@ -67,8 +67,11 @@ async fn list_filters_show_and_delete() {
     );
     let (status, _) = api_error(list("status", "sleeping".into()).await);
     assert_eq!(status, 400);
-    let (_, message) = api_error(list("limit", "1".into()).await);
-    assert!(message.contains("Unknown argument: \"limit\""), "{message}");
+    let (_, message) = api_error(list("offset", "1".into()).await);
+    assert!(
+        message.contains("Unknown argument: \"offset\""),
+        "{message}"
+    );
 
     t.api.delete_execution(&e1.id).await.expect("deleted");
     let (status, message) = api_error(t.api.get_execution(&e1.id).await);
@@ -151,4 +154,82 @@ async fn bad_execution_requests_get_clear_4xx() {
             .status,
         400
     );
+}
+
+/// `GET /v1/executions?...` as JSON, or its fault.
+async fn page(t: &TestApi, query: &str) -> (u16, serde_json::Value) {
+    let reply = t.api.get(&format!("/v1/executions?{query}")).send().await;
+    (reply.status, reply.value())
+}
+
+#[tokio::test]
+async fn the_list_pages_with_limit_and_marker() {
+    let t = TestApi::start().await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, "1").await;
+    let function = t
+        .state
+        .store
+        .get_function(f.id.parse().expect("an id"))
+        .await
+        .expect("the function");
+    // 250 executions, written straight to the store: more than a default page.
+    let mut created = Vec::new();
+    for i in 0..250 {
+        let e = ridge_core::fixtures::execution(&function, i);
+        t.state.store.create_execution(&e).await.expect("create");
+        created.push(e.id.to_string());
+    }
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["executions"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|e| e["id"].as_str().expect("an id").to_owned())
+            .collect()
+    };
+
+    // No limit: the default page, with a link to the next one.
+    let reply = t.api.get("/v1/executions").send().await;
+    let first = reply.value();
+    assert_eq!(ids(&first), created[..100].to_vec());
+    let next = first["next"].as_str().expect("a next page");
+    assert!(
+        next.ends_with(&format!("/v1/executions?marker={}", created[99])),
+        "{next}"
+    );
+
+    // Walking `limit` and `marker` with a filter visits each execution once, in order.
+    let mut walked = Vec::new();
+    let mut query = format!("limit=70&function_id={}", f.id);
+    loop {
+        let (status, body) = page(&t, &query).await;
+        assert_eq!(status, 200, "{body}");
+        let got = ids(&body);
+        assert!(got.len() <= 70);
+        walked.extend(got);
+        match body["next"].as_str() {
+            Some(next) => query = next.split_once('?').expect("a query").1.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(walked, created);
+
+    // A limit above the maximum is lowered to it; a bad limit or marker is refused.
+    let (_, big) = page(&t, "limit=100000").await;
+    assert_eq!(ids(&big).len(), 250);
+    assert!(big.get("next").is_none(), "the last page has no next");
+    for (query, expected) in [
+        ("limit=0", "invalid `limit` `0`"),
+        ("limit=ten", "invalid `limit` `ten`"),
+        ("marker=nope", "marker `nope` not found"),
+    ] {
+        let (status, body) = page(&t, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let fault = body["faultstring"].as_str().expect("a faultstring");
+        assert!(fault.contains(expected), "{query}: {fault}");
+    }
+    let unknown = uuid::Uuid::new_v4();
+    let (status, _) = page(&t, &format!("marker={unknown}")).await;
+    assert_eq!(status, 400);
 }

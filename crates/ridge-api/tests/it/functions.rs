@@ -59,7 +59,7 @@ async fn create_show_list_download_delete() {
         format!("attachment; filename=\"{}\"", f.id).as_str()
     );
 
-    assert_eq!(t.package_files().len(), 1);
+    assert_eq!(t.package_files().len(), 2, "the zip and what it unpacks to");
     t.api.delete_function(&f.id).await.expect("deleted");
     assert_eq!(api_error(t.api.get_function(&f.id).await).0, 404);
     assert!(
@@ -351,8 +351,8 @@ async fn updates_validate_and_keep_one_package() {
     t.update_code(&f, "2").await;
     assert_eq!(
         t.package_files().len(),
-        1,
-        "the replaced package is removed"
+        2,
+        "the replaced package (zip and size) is removed"
     );
 
     // python-qinlingclient flattens `code` into `source` and `md5sum` form fields on update.

@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ridge_api::auth::{Auth, token_hash};
-use ridge_api::webhook_guard::RateLimiter;
+use ridge_api::secret_box::{SecretBox, seal_stored};
+use ridge_api::webhook_guard::{RateLimiter, SecretCheck};
+
 use ridge_api::{ApiConfig, AppState};
 use ridge_core::api::{
     CreateExecution, CreateRuntime, ExecutionView, FunctionView, Protection, RuntimeView,
@@ -29,6 +31,9 @@ use ridge_core::{Clock, LimitsPolicy, ManualClock, Role, RuntimeKind, fixtures};
 use ridge_engine::{Engine, EngineConfig};
 use ridge_package::{LocalPackageStore, PackageStore, UnpackLimits};
 use ridge_store::{SqliteStore, Store};
+
+/// Where the test server keeps its webhook secret key, as `ridge serve` does.
+pub const SECRET_KEY_FILE: &str = "webhook-secrets.key";
 
 pub use client::{Api, Multipart, Refused, Upload, api_error, md5_hex};
 pub use standin::Gate;
@@ -60,7 +65,9 @@ impl Default for Setup {
                 max_versions: 10,
                 webhook_rate_limit: 60,
                 webhook_max_body: 1024 * 1024,
+                webhook_signature_window: Duration::from_secs(300),
                 job_min_lead: Duration::from_secs(60),
+                job_min_interval: Duration::from_secs(60),
                 allow_function_network: false,
             },
             engine: EngineConfig::default(),
@@ -124,12 +131,20 @@ async fn state(
         },
     );
     engine.boot().await.expect("the engine starts");
+    let secret_box = Arc::new(
+        SecretBox::from_key_file(&dir.join(SECRET_KEY_FILE), true).expect("the secret key"),
+    );
+    seal_stored(store.as_ref(), &secret_box)
+        .await
+        .expect("plain secrets sealed");
     AppState {
         store,
         packages,
         engine,
         config: Arc::new(setup.config.clone()),
         webhook_limiter: Arc::new(RateLimiter::new(setup.config.webhook_rate_limit)),
+        webhook_secrets: Arc::new(SecretCheck::new(setup.config.webhook_signature_window)),
+        secret_box,
         auth: Arc::new(if setup.token_auth {
             Auth::Token
         } else {

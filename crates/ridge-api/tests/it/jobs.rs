@@ -168,3 +168,107 @@ async fn validation_uses_qinlings_messages() {
     let (status, msg) = api_error(t.api.get_job(&j.id).await);
     assert_eq!((status, msg), (404, format!("Job not found [id={}]", j.id)));
 }
+
+#[tokio::test]
+async fn patterns_firing_too_often_are_refused() {
+    let t =
+        TestApi::start_with(|s| s.config.job_min_interval = std::time::Duration::from_secs(300))
+            .await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, "1").await;
+    let with = |pattern: &str| CreateJob {
+        function_id: Some(f.id.clone()),
+        pattern: Some(pattern.into()),
+        ..Default::default()
+    };
+    for (pattern, every) in [
+        ("* * * * * *", 1),
+        ("*/10 * * * * *", 10),
+        ("*/2 * * * *", 120),
+        ("0-4 9 * * 1", 60),
+    ] {
+        let (status, message) = api_error(t.api.create_job(&with(pattern)).await);
+        assert_eq!(status, 400, "{pattern}: {message}");
+        assert!(
+            message.contains(&format!("runs every {every} s"))
+                && message.contains("at most once every 300 s"),
+            "{pattern}: {message}"
+        );
+    }
+    let j = t
+        .api
+        .create_job(&with("*/5 * * * *"))
+        .await
+        .expect("every 5 min");
+    // An update is held to the same bound.
+    let (status, message) = api_error(
+        t.api
+            .update_job(
+                &j.id,
+                &UpdateJob {
+                    pattern: Some("* * * * * *".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!(status, 400, "{message}");
+    t.api
+        .update_job(
+            &j.id,
+            &UpdateJob {
+                pattern: Some("0 * * * *".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("hourly");
+}
+
+#[tokio::test]
+async fn a_project_holds_at_most_its_job_quota() {
+    let t = TestApi::start_with(|s| s.quotas.jobs = ridge_core::tenancy::Limit::At(2)).await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, "1").await;
+    let job = || CreateJob {
+        function_id: Some(f.id.clone()),
+        pattern: Some("0 * * * *".into()),
+        ..Default::default()
+    };
+    let first = t.api.create_job(&job()).await.expect("first");
+    t.api.create_job(&job()).await.expect("second");
+    let (status, message) = api_error(t.api.create_job(&job()).await);
+    assert_eq!(status, 403, "{message}");
+    assert!(
+        message.contains("at most 2 jobs") && message.contains("`jobs` quota"),
+        "{message}"
+    );
+    let q = t.api.quotas(None).await.expect("quotas");
+    assert_eq!((q.jobs.limit, q.jobs.in_use), (Some(2), 2));
+
+    // A cancelled job no longer counts; an admin override replaces the default.
+    t.api
+        .update_job(
+            &first.id,
+            &UpdateJob {
+                status: Some("cancelled".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("cancelled");
+    t.api.create_job(&job()).await.expect("room again");
+    t.api
+        .set_quotas(
+            "default",
+            &ridge_core::api::SetQuotas {
+                jobs: Some(json!(-1)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("no limit");
+    t.api.create_job(&job()).await.expect("unlimited");
+    let q = t.api.quotas(None).await.expect("quotas");
+    assert_eq!((q.jobs.limit, q.jobs.in_use), (None, 3));
+}

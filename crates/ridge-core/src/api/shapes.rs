@@ -128,6 +128,7 @@ fn executions() {
                 ExecutionView::from(&execution()),
                 ExecutionView::from(&waiting)
             ],
+            next: None,
         }
     );
 }
@@ -275,9 +276,10 @@ fn tenancy() {
         package_bytes: Limit::At(1 << 30),
         concurrent_executions: Limit::Unlimited,
         executions_per_second: Limit::At(10),
+        jobs: Limit::At(20),
     };
     let project: ProjectId = "team-a".parse().expect("a valid project");
-    assert_json_snapshot!("quotas", QuotaView::new(&project, &quotas, [3, 4096, 1]));
+    assert_json_snapshot!("quotas", QuotaView::new(&project, &quotas, [3, 4096, 1, 2]));
 }
 
 #[test]

@@ -146,10 +146,13 @@ pub struct QuotaView {
     pub concurrent_executions: QuotaItem,
     /// `in_use` is always 0: a rate has no standing use.
     pub executions_per_second: QuotaItem,
+    /// Jobs that may still run (`running` or `paused`).
+    pub jobs: QuotaItem,
 }
 
 impl QuotaView {
-    pub fn new(project: &ProjectId, quotas: &Quotas, usage: [u64; 3]) -> Self {
+    /// `usage`: functions, package bytes, unfinished executions, jobs.
+    pub fn new(project: &ProjectId, quotas: &Quotas, usage: [u64; 4]) -> Self {
         let item = |l: Limit, in_use| QuotaItem {
             limit: l.value(),
             in_use,
@@ -160,6 +163,7 @@ impl QuotaView {
             package_bytes: item(quotas.package_bytes, usage[1]),
             concurrent_executions: item(quotas.concurrent_executions, usage[2]),
             executions_per_second: item(quotas.executions_per_second, 0),
+            jobs: item(quotas.jobs, usage[3]),
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct SetQuotas {
     pub concurrent_executions: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executions_per_second: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<Value>,
 }
 
 /// What one `SetQuotas` field asks for.

@@ -87,6 +87,7 @@ async fn two_schedulers_on_one_database_never_double_fire() {
             function_id: None,
             status: None,
             description: None,
+            page: ridge_store::Page::default(),
         })
         .await
         .expect("list");

@@ -25,8 +25,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
-use crate::zipcheck::{is_md5_hex, md5_hex, validate_package};
-use crate::{LocalPackageStore, PackageError, PackageStore, Result, UnpackLimits};
+use crate::zipcheck::{is_md5_hex, md5_hex};
+use crate::{CheckedPackage, LocalPackageStore, PackageError, PackageStore, Result, UnpackLimits};
 
 mod bucket;
 mod sigv4;
@@ -125,6 +125,10 @@ pub struct S3PackageStore {
     cache_root: PathBuf,
 }
 
+/// Between a zip's key and what it unpacks to, in the name of the empty object beside it:
+/// `<project>/<function>_<md5>.zip.unpacked-<bytes>`.
+const UNPACKED_MARKER: &str = ".unpacked-";
+
 impl S3PackageStore {
     /// Connects and checks, with one list request, that the bucket exists and the credentials
     /// may read it: a server never starts on a store it cannot use. Downloaded zips go under
@@ -178,29 +182,35 @@ impl PackageStore for S3PackageStore {
         format!("{} at {}", self.location, self.bucket.endpoint())
     }
 
-    async fn put(
+    async fn check(&self, bytes: Bytes, expected_md5: Option<&str>) -> Result<CheckedPackage> {
+        // The same checks and limits as a local store: the cache is one, with this store's limits.
+        self.cache.check(bytes, expected_md5).await
+    }
+
+    async fn store(
         &self,
         project: &ProjectId,
         function: FunctionId,
-        bytes: Bytes,
-        expected_md5: Option<&str>,
+        package: CheckedPackage,
     ) -> Result<String> {
-        let expected = expected_md5.map(|m| m.trim().to_ascii_lowercase());
+        let CheckedPackage {
+            bytes,
+            md5,
+            unpacked_bytes,
+        } = package;
         let checked = bytes.clone();
-        let (md5, sha256) = blocking(move || {
-            validate_package(&checked)?;
-            let md5 = md5_hex(&checked);
-            if expected.is_some_and(|expected| expected != md5) {
-                return Err(PackageError::Md5Mismatch);
-            }
-            Ok((md5, sigv4::payload_sha256(&checked)))
-        })
-        .await?;
+        let sha256 = blocking(move || Ok(sigv4::payload_sha256(&checked))).await?;
         let key = self.key(project, function, &md5);
         let size = bytes.len();
-        // Same name, same content: storing it again is harmless.
+        // What it unpacks to goes in the name of an empty object beside the zip, written first,
+        // so that a project's usage is one listing (a listing shows names and sizes, not
+        // contents). Same name, same content: storing either again is harmless.
+        let marker = format!("{key}{UNPACKED_MARKER}{unpacked_bytes}");
+        self.bucket
+            .put(&marker, Bytes::new(), &sigv4::payload_sha256(&[]))
+            .await?;
         self.bucket.put(&key, bytes, &sha256).await?;
-        tracing::debug!(bucket = %self.bucket.name(), %key, size, "stored package");
+        tracing::debug!(bucket = %self.bucket.name(), %key, size, unpacked_bytes, "stored package");
         Ok(md5)
     }
 
@@ -229,9 +239,10 @@ impl PackageStore for S3PackageStore {
         if !is_md5_hex(md5) {
             return Ok(());
         }
-        self.bucket
-            .delete(&self.key(project, function, md5))
-            .await?;
+        // The zip and its unpacked-size marker (`<key>.unpacked-N`).
+        for object in self.bucket.list(&self.key(project, function, md5)).await? {
+            self.bucket.delete(&object.key).await?;
+        }
         self.cache.delete(project, function, md5).await
     }
 
@@ -247,8 +258,11 @@ impl PackageStore for S3PackageStore {
         let objects = self.bucket.list(&self.project_prefix(project)).await?;
         Ok(objects
             .iter()
-            .filter(|o| o.key.ends_with(".zip"))
-            .map(|o| o.size)
+            .map(|o| match o.key.rsplit_once(UNPACKED_MARKER) {
+                Some((_, unpacked)) => unpacked.parse().unwrap_or(0),
+                None if o.key.ends_with(".zip") => o.size,
+                None => 0,
+            })
             .fold(0u64, u64::saturating_add))
     }
 

@@ -95,8 +95,15 @@ impl StoreFixture {
     }
 
     /// The names of the stored packages of `project` (files in its directory, or keys under
-    /// its prefix), sorted: what a reader of the store sees, temporaries included.
+    /// its prefix), sorted: what a reader of the store sees, temporaries included, without the
+    /// records of what each unpacks to (a `.size` file, or an S3 key ending `.unpacked-N`).
     pub async fn stored(&self, project: &ProjectId) -> Vec<String> {
+        let mut names = self.stored_with_records(project).await;
+        names.retain(|name| !name.ends_with(".size") && !name.contains(".unpacked-"));
+        names
+    }
+
+    async fn stored_with_records(&self, project: &ProjectId) -> Vec<String> {
         match &self.backend {
             Backend::Local => tree(&self.dir.path().join("packages").join(project.as_str())),
             Backend::S3(b) => {

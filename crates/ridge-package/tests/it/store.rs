@@ -1,10 +1,10 @@
 //! Storing, fetching and deleting packages, on every backend (the local directory and S3).
 
 use crate::backends::{StoreFixture, on_every_store};
-use crate::common::{Entry, hello, tree, zip_of};
+use crate::common::{Entry, Fixture, hello, tree, zip_of};
 use bytes::Bytes;
 use ridge_core::FunctionId;
-use ridge_package::{PackageError, md5_hex};
+use ridge_package::{PackageError, PackageStore, UnpackLimits, md5_hex};
 
 on_every_store!(
     put_then_get_round_trips_under_qinlings_layout,
@@ -14,7 +14,7 @@ on_every_store!(
     delete_removes_the_package_and_its_unpacked_copy,
     delete_all_removes_every_package_of_the_function_only,
     projects_are_kept_apart,
-    project_bytes_counts_the_stored_zips_of_the_project_only,
+    project_bytes_counts_the_stored_packages_of_the_project_only,
     a_second_node_reads_and_unpacks_what_the_first_stored,
 );
 
@@ -246,7 +246,7 @@ async fn projects_are_kept_apart(fx: StoreFixture) {
     assert!(fx.store.get(&fx.project, fx.function, &md5).await.is_ok());
 }
 
-async fn project_bytes_counts_the_stored_zips_of_the_project_only(fx: StoreFixture) {
+async fn project_bytes_counts_the_stored_packages_of_the_project_only(fx: StoreFixture) {
     assert_eq!(fx.store.project_bytes(&fx.project).await.expect("bytes"), 0);
     let small = hello();
     let large = zip_of(&[Entry::File("main.py", &[b'x'; 4096])]);
@@ -272,10 +272,11 @@ async fn project_bytes_counts_the_stored_zips_of_the_project_only(fx: StoreFixtu
         .unpacked(&fx.project, fx.function, &md5)
         .await
         .expect("unpack");
-    let expected = u64::try_from(small.len() + large.len()).expect("fits");
+    // Each package counts as its zip plus what it unpacks to.
+    let small_footprint = footprint(&fx.store, &small).await;
     assert_eq!(
         fx.store.project_bytes(&fx.project).await.expect("bytes"),
-        expected
+        small_footprint + footprint(&fx.store, &large).await
     );
     fx.store
         .delete(&fx.project, fx.function, &md5)
@@ -283,7 +284,7 @@ async fn project_bytes_counts_the_stored_zips_of_the_project_only(fx: StoreFixtu
         .expect("delete");
     assert_eq!(
         fx.store.project_bytes(&fx.project).await.expect("bytes"),
-        u64::try_from(small.len()).expect("fits")
+        small_footprint
     );
 }
 
@@ -317,7 +318,7 @@ async fn a_second_node_reads_and_unpacks_what_the_first_stored(fx: StoreFixture)
     }
     assert_eq!(
         other.project_bytes(&fx.project).await.expect("bytes"),
-        u64::try_from(zip.len()).expect("fits")
+        footprint(&fx.store, &zip).await
     );
     // A delete on one node is seen by the other.
     other
@@ -329,4 +330,62 @@ async fn a_second_node_reads_and_unpacks_what_the_first_stored(fx: StoreFixture)
         Err(PackageError::NotFound { .. })
     ));
     assert!(fx.stored(&fx.project).await.is_empty());
+}
+
+/// What `zip` counts for against `package_bytes`: the zip plus what it unpacks to.
+async fn footprint(store: &std::sync::Arc<dyn PackageStore>, zip: &[u8]) -> u64 {
+    store
+        .check(Bytes::from(zip.to_vec()), None)
+        .await
+        .expect("check")
+        .footprint()
+}
+
+/// The local store records what a package unpacks to beside it (and measures zips stored
+/// without that record); on S3 the record is in a marker's name, covered above.
+#[tokio::test]
+async fn usage_counts_the_zip_and_what_it_unpacks_to() {
+    let fx = Fixture::new(UnpackLimits::default());
+    // 200 KB of one byte deflates to a few hundred bytes: the zip alone would hide it.
+    let content = vec![b'x'; 200_000];
+    let zip = zip_of(&[
+        Entry::File("big.txt", &content),
+        Entry::File("main.py", b""),
+    ]);
+    let checked = fx
+        .store
+        .check(Bytes::from(zip.clone()), None)
+        .await
+        .expect("check");
+    assert_eq!(checked.unpacked_bytes(), 200_000);
+    assert_eq!(checked.footprint(), zip.len() as u64 + 200_000);
+    assert!(tree(&fx.packages_dir()).is_empty(), "check stores nothing");
+    let md5 = fx
+        .store
+        .store(&fx.project, fx.function, checked)
+        .await
+        .expect("store");
+    let expected = zip.len() as u64 + 200_000;
+    assert_eq!(
+        fx.store.project_bytes(&fx.project).await.expect("usage"),
+        expected
+    );
+
+    // A zip stored without its size (by an older Ridge) is measured, and counted the same.
+    let size_file = fx
+        .packages_dir()
+        .join(format!("{}_{md5}.size", fx.function));
+    std::fs::remove_file(&size_file).expect("remove the size");
+    assert_eq!(
+        fx.store.project_bytes(&fx.project).await.expect("usage"),
+        expected
+    );
+    assert!(size_file.is_file(), "the measure is recorded");
+
+    fx.store
+        .delete(&fx.project, fx.function, &md5)
+        .await
+        .expect("delete");
+    assert!(tree(&fx.packages_dir()).is_empty());
+    assert_eq!(fx.store.project_bytes(&fx.project).await.expect("usage"), 0);
 }

@@ -7,7 +7,7 @@ use crate::common::{Entry, Fixture, stored_zip_of, tree, zip_of};
 use bytes::Bytes;
 use ridge_core::FunctionId;
 use ridge_package::{
-    LocalPackageStore, PackageError, PackageStore, UnpackLimit, UnpackLimits, UnsafeReason,
+    LocalPackageStore, PackageError, PackageStore, UnpackLimit, UnpackLimits, UnsafeReason, md5_hex,
 };
 
 fn mode(path: &Path) -> u32 {
@@ -25,11 +25,16 @@ async fn put(fx: &Fixture, zip: Vec<u8>) -> String {
         .expect("put")
 }
 
+/// Stores `zip` and unpacks it, which must fail: for what only unpacking can find out.
 async fn unpack_err(fx: &Fixture, zip: Vec<u8>) -> PackageError {
     let md5 = put(fx, zip).await;
+    unpack_refusal(fx, &md5).await
+}
+
+async fn unpack_refusal(fx: &Fixture, md5: &str) -> PackageError {
     let err = fx
         .store
-        .unpacked(&fx.project, fx.function, &md5)
+        .unpacked(&fx.project, fx.function, md5)
         .await
         .expect_err("refused");
     // A refused package leaves nothing behind: no unpacked copy, no temporary.
@@ -39,6 +44,31 @@ async fn unpack_err(fx: &Fixture, zip: Vec<u8>) -> PackageError {
         tree(&fx.unpacked_dir())
     );
     err
+}
+
+/// `zip` is refused twice with the same error: at upload, storing nothing, and at unpack when
+/// it was stored without the upload's checks (as an older Ridge stored packages).
+async fn refused(fx: &Fixture, zip: Vec<u8>) -> PackageError {
+    let at_upload = fx
+        .store
+        .put(&fx.project, fx.function, Bytes::from(zip.clone()), None)
+        .await
+        .expect_err("refused at upload");
+    assert!(
+        tree(&fx.packages_dir()).is_empty(),
+        "{:?}",
+        tree(&fx.packages_dir())
+    );
+    let md5 = md5_hex(&zip);
+    std::fs::create_dir_all(fx.packages_dir()).expect("mkdir");
+    std::fs::write(
+        fx.packages_dir().join(format!("{}_{md5}.zip", fx.function)),
+        &zip,
+    )
+    .expect("write");
+    let at_unpack = unpack_refusal(fx, &md5).await;
+    assert_eq!(at_upload.to_string(), at_unpack.to_string());
+    at_unpack
 }
 
 fn assert_unsafe(err: PackageError, entry: &str, why: UnsafeReason) {
@@ -145,7 +175,7 @@ async fn unpacks_nested_content_read_only() {
 async fn zip_slip_is_refused() {
     for name in ["../evil.py", "lib/../../evil.py", "ok/../evil.py"] {
         let fx = Fixture::new(UnpackLimits::default());
-        let err = unpack_err(
+        let err = refused(
             &fx,
             zip_of(&[Entry::File("main.py", b""), Entry::File(name, b"pwned")]),
         )
@@ -161,7 +191,7 @@ async fn absolute_paths_are_refused() {
     let fx = Fixture::new(UnpackLimits::default());
     let target = fx.dir.path().join("absolute-evil.py");
     let name = target.to_str().expect("utf-8 path").to_owned();
-    let err = unpack_err(&fx, zip_of(&[Entry::File(&name, b"pwned")])).await;
+    let err = refused(&fx, zip_of(&[Entry::File(&name, b"pwned")])).await;
     assert_unsafe(err, &name, UnsafeReason::AbsolutePath);
     assert!(!target.exists());
 }
@@ -170,7 +200,7 @@ async fn absolute_paths_are_refused() {
 async fn symlinks_are_refused() {
     for target in ["/etc/passwd", "main.py"] {
         let fx = Fixture::new(UnpackLimits::default());
-        let err = unpack_err(
+        let err = refused(
             &fx,
             zip_of(&[Entry::File("main.py", b""), Entry::Symlink("link", target)]),
         )
@@ -215,7 +245,7 @@ async fn unpacked_size_is_capped() {
         Entry::File("a", &[b'a'; 600]),
         Entry::File("b", &[b'b'; 401]),
     ]);
-    let err = unpack_err(&fx, over).await;
+    let err = refused(&fx, over).await;
     assert!(
         matches!(
             err,
@@ -251,12 +281,7 @@ async fn headers_that_understate_the_size_do_not_get_past_the_cap() {
     let fx = Fixture::new(limits);
     // 5000 zeros deflate to a few bytes; the headers claim 10.
     let bomb = lie_about_size(zip_of(&[Entry::File("zeros", &[0; 5000])]), 10);
-    let md5 = put(&fx, bomb).await;
-    let err = fx
-        .store
-        .unpacked(&fx.project, fx.function, &md5)
-        .await
-        .expect_err("refused");
+    let err = refused(&fx, bomb).await;
     assert!(
         matches!(
             err,
@@ -294,7 +319,7 @@ async fn entry_count_is_capped() {
         Entry::File("b", b"b"),
         Entry::File("c", b"c"),
     ]);
-    let err = unpack_err(&fx, four).await;
+    let err = refused(&fx, four).await;
     assert!(
         matches!(
             err,
@@ -318,7 +343,7 @@ async fn damaged_content_is_reported_not_unpacked() {
         .position(|w| w == content)
         .expect("stored content");
     zip[at] ^= 0xff;
-    let err = unpack_err(&fx, zip).await;
+    let err = refused(&fx, zip).await;
     assert!(
         matches!(&err, PackageError::UnreadableEntry { name, .. } if name == "main.py"),
         "{err:?}"
@@ -419,7 +444,7 @@ async fn a_bare_wasm_module_unpacks_as_main_wasm_under_the_cap() {
         max_unpacked_bytes: 4,
         max_entries: 100,
     });
-    let err = unpack_err(&fx, module).await;
+    let err = refused(&fx, module).await;
     assert!(
         matches!(
             err,

@@ -10,7 +10,7 @@ pub(crate) const USER_COLUMNS: &str = "id, name, project_id, role, created_at";
 pub(crate) const TOKEN_COLUMNS: &str =
     "id, user_id, hash, description, expires_at, revoked_at, created_at";
 pub(crate) const QUOTA_COLUMNS: &str = "project_id, functions, package_bytes, \
-                                         concurrent_executions, executions_per_second";
+                                         concurrent_executions, executions_per_second, jobs";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProjectRow {
@@ -91,6 +91,7 @@ pub(crate) struct QuotaRow {
     package_bytes: Option<i64>,
     concurrent_executions: Option<i64>,
     executions_per_second: Option<i64>,
+    jobs: Option<i64>,
 }
 
 /// A stored override: NULL keeps the default, -1 is no limit.
@@ -128,6 +129,7 @@ impl TryFrom<QuotaRow> for QuotaOverrides {
                 "executions_per_second",
                 row.executions_per_second,
             )?,
+            jobs: read_limit(&r, "jobs", row.jobs)?,
         })
     }
 }

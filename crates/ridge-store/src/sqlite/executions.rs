@@ -109,7 +109,16 @@ pub(super) async fn list(pool: &SqlitePool, query: &ExecutionQuery) -> Result<Ve
             filter::push(&mut sql, column, f)?;
         }
     }
+    if let Some(marker) = query.page.marker {
+        sql.push(" AND (created_at, id) > (SELECT created_at, id FROM executions WHERE id = ")
+            .push_bind(marker.to_string())
+            .push(")");
+    }
     sql.push(" ORDER BY created_at, id");
+    if let Some(limit) = query.page.limit {
+        sql.push(" LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
     let rows: Vec<ExecutionRow> = sql.build_query_as().fetch_all(pool).await?;
     rows.into_iter().map(Execution::try_from).collect()
 }

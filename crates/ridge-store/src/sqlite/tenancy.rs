@@ -210,10 +210,11 @@ impl TenancyStore for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO quotas (project_id, functions, package_bytes, concurrent_executions, \
-             executions_per_second) VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE \
-             SET functions = excluded.functions, package_bytes = excluded.package_bytes, \
+             executions_per_second, jobs) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id) \
+             DO UPDATE SET functions = excluded.functions, \
+             package_bytes = excluded.package_bytes, \
              concurrent_executions = excluded.concurrent_executions, \
-             executions_per_second = excluded.executions_per_second",
+             executions_per_second = excluded.executions_per_second, jobs = excluded.jobs",
         )
         .bind(project.as_str())
         .bind(write_limit("functions", overrides.functions)?)
@@ -226,15 +227,18 @@ impl TenancyStore for SqliteStore {
             "executions_per_second",
             overrides.executions_per_second,
         )?)
+        .bind(write_limit("jobs", overrides.jobs)?)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage> {
-        let (functions, unfinished): (i64, i64) = sqlx::query_as(
+        let (functions, unfinished, jobs): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM functions WHERE project_id = ?1), \
-             (SELECT COUNT(*) FROM executions WHERE project_id = ?1 AND status = 'running')",
+             (SELECT COUNT(*) FROM executions WHERE project_id = ?1 AND status = 'running'), \
+             (SELECT COUNT(*) FROM jobs WHERE project_id = ?1 \
+              AND status IN ('running', 'paused'))",
         )
         .bind(project.as_str())
         .fetch_one(&self.pool)
@@ -243,6 +247,7 @@ impl TenancyStore for SqliteStore {
         Ok(ProjectUsage {
             functions: r.int("count", functions)?,
             unfinished_executions: r.int("count", unfinished)?,
+            jobs: r.int("count", jobs)?,
         })
     }
 }

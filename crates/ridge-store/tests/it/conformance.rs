@@ -89,6 +89,7 @@ store_suite!(
     filters::has_matches_substrings_literally,
     filters::filters_combine_with_scope,
     filters::single_valued_operators_reject_lists,
+    filters::pages_follow_the_order_from_their_marker,
     triggers::versions_snapshot_and_are_never_renumbered,
     triggers::aliases_are_unique_and_guarded,
     triggers::webhooks_round_trip_and_hold_their_function,

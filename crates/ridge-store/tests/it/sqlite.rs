@@ -180,6 +180,7 @@ async fn rows_this_ridge_did_not_write_are_corrupt_not_panics() {
         function_id: None,
         status: None,
         description: None,
+        page: ridge_store::Page::default(),
     };
     assert!(matches!(
         store.list_executions(&query).await,

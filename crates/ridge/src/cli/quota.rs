@@ -29,6 +29,8 @@ pub enum QuotaCommand {
         concurrent_executions: Option<String>,
         #[arg(long)]
         executions_per_second: Option<String>,
+        #[arg(long)]
+        jobs: Option<String>,
     },
 }
 
@@ -60,12 +62,14 @@ pub async fn quota(args: QuotaArgs) -> anyhow::Result<()> {
             package_bytes,
             concurrent_executions,
             executions_per_second,
+            jobs,
         } => {
             let body = SetQuotas {
                 functions: wire("functions", functions)?,
                 package_bytes: wire("package_bytes", package_bytes)?,
                 concurrent_executions: wire("concurrent_executions", concurrent_executions)?,
                 executions_per_second: wire("executions_per_second", executions_per_second)?,
+                jobs: wire("jobs", jobs)?,
             };
             printer.show(&client.set_quotas(&project, &body).await?)
         }

@@ -18,6 +18,8 @@ async fn fast() -> (TestServer, Arc<ManualClock>) {
     let t = TestServer::start_with(|s| {
         s.triggers.scheduler.tick = Duration::from_millis(50);
         s.triggers.job_min_lead = Duration::ZERO;
+        // Patterns with a seconds field, so the clock moves seconds, not minutes.
+        s.triggers.job_min_interval = Duration::from_secs(1);
         s.clock = clock.clone();
     })
     .await;

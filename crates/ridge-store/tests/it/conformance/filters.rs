@@ -2,7 +2,7 @@
 
 use ridge_core::fixtures::{execution, project};
 use ridge_core::{Execution, ExecutionId, ExecutionStatus, Filter, FilterOp, Function};
-use ridge_store::{ExecutionOutcome, ExecutionQuery, ProjectScope, Store, StoreError};
+use ridge_store::{ExecutionOutcome, ExecutionQuery, Page, ProjectScope, Store, StoreError};
 
 use super::fixtures::seed_function;
 
@@ -13,6 +13,7 @@ pub fn all_of(scope: ProjectScope) -> ExecutionQuery {
         function_id: None,
         status: None,
         description: None,
+        page: Page::default(),
     }
 }
 
@@ -263,6 +264,7 @@ pub async fn filters_combine_with_scope(store: &dyn Store) {
         function_id: Some(Filter::eq(fx.f.id.to_string())),
         status: Some(filter(FilterOp::In, &["success", "failed"])),
         description: Some(filter(FilterOp::Has, &["job"])),
+        page: Page::default(),
     };
     assert_eq!(ids(store, query).await, vec![fx.e1.id, fx.e6.id]);
 
@@ -313,4 +315,68 @@ pub async fn single_valued_operators_reject_lists(store: &dyn Store) {
             "{err:?}"
         );
     }
+}
+
+/// Pages follow the list's order (`created_at`, then `id`), start after their marker, hold at
+/// most `limit` items, and compose with filters and scope.
+pub async fn pages_follow_the_order_from_their_marker(store: &dyn Store) {
+    let fx = fixture(store).await;
+    // Two executions created at the same instant are ordered by id.
+    let mut twin_a = execution(&fx.f, 55);
+    let mut twin_b = execution(&fx.f, 55);
+    if twin_b.id.to_string() < twin_a.id.to_string() {
+        std::mem::swap(&mut twin_a, &mut twin_b);
+    }
+    store.create_execution(&twin_b).await.expect("create");
+    store.create_execution(&twin_a).await.expect("create");
+    let everything = ids(store, all_of(ProjectScope::All)).await;
+    assert_eq!(
+        everything,
+        vec![
+            fx.e1.id, fx.e2.id, fx.e3.id, fx.e4.id, fx.e5.id, twin_a.id, twin_b.id, fx.e6.id
+        ]
+    );
+
+    // Walking pages of three visits every execution once, in order.
+    let mut walked = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = ids(
+            store,
+            ExecutionQuery {
+                page: Page {
+                    limit: Some(3),
+                    marker,
+                },
+                ..all_of(ProjectScope::All)
+            },
+        )
+        .await;
+        assert!(page.len() <= 3, "{page:?}");
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        walked.extend(page);
+        marker = Some(last);
+    }
+    assert_eq!(walked, everything);
+
+    // With a filter: failed executions after e2.
+    let failed_after = ExecutionQuery {
+        page: Page {
+            limit: Some(10),
+            marker: Some(fx.e2.id),
+        },
+        ..by_status(Filter::eq("failed"))
+    };
+    assert_eq!(ids(store, failed_after).await, vec![fx.e6.id]);
+    // A marker that names no execution gives an empty page, never the whole list.
+    let unknown = ExecutionQuery {
+        page: Page {
+            limit: None,
+            marker: Some(ExecutionId::new()),
+        },
+        ..all_of(ProjectScope::All)
+    };
+    assert!(ids(store, unknown).await.is_empty());
 }

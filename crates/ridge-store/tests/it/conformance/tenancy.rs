@@ -1,9 +1,9 @@
 //! Projects, users, tokens and quota overrides.
 
 use chrono::Duration;
-use ridge_core::fixtures::{at, execution, function, project, runtime};
+use ridge_core::fixtures::{at, execution, function, job, project, runtime};
 use ridge_core::tenancy::{Limit, QuotaOverrides};
-use ridge_core::{ApiToken, Project, Role, TokenId, User, UserId};
+use ridge_core::{ApiToken, JobStatus, Project, Role, TokenId, User, UserId};
 use ridge_store::{Store, StoreError};
 
 fn user(project_id: &str, name: &str, role: Role, created: i64) -> User {
@@ -146,6 +146,7 @@ pub async fn quota_overrides_round_trip_and_usage_counts(store: &dyn Store) {
         package_bytes: Some(Limit::Unlimited),
         concurrent_executions: None,
         executions_per_second: Some(Limit::At(0)),
+        jobs: Some(Limit::At(5)),
     };
     store
         .set_quota_overrides(&p, &overrides)
@@ -173,11 +174,32 @@ pub async fn quota_overrides_round_trip_and_usage_counts(store: &dyn Store) {
     store.create_function(&other).await.expect("function");
     let running = execution(&f, 3);
     store.create_execution(&running).await.expect("execution");
+    // Jobs count while they may still run: running and paused, not done or cancelled.
+    for (i, status) in [
+        JobStatus::Running,
+        JobStatus::Paused,
+        JobStatus::Done,
+        JobStatus::Cancelled,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut j = job(&f, 4 + i as i64);
+        j.status = status;
+        store.create_job(&j).await.expect("job");
+    }
+    store.create_job(&job(&other, 9)).await.expect("job");
     let usage = store.project_usage(&p).await.expect("usage");
-    assert_eq!((usage.functions, usage.unfinished_executions), (1, 1));
+    assert_eq!(
+        (usage.functions, usage.unfinished_executions, usage.jobs),
+        (1, 1, 2)
+    );
     let empty = store
         .project_usage(&project("nobody"))
         .await
         .expect("usage");
-    assert_eq!((empty.functions, empty.unfinished_executions), (0, 0));
+    assert_eq!(
+        (empty.functions, empty.unfinished_executions, empty.jobs),
+        (0, 0, 0)
+    );
 }
