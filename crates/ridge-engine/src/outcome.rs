@@ -93,6 +93,16 @@ pub(crate) fn worker_failed(error: WorkerError, took: Duration) -> ExecutionOutc
             ),
             logs,
         },
+        WorkerError::Tampered { detail, logs } => ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            result: ExecutionResult::new(
+                secs(took),
+                Value::String(format!(
+                    "Function execution failed: the function wrote to its worker's protocol descriptor ({detail}); the worker was replaced"
+                )),
+            ),
+            logs,
+        },
         WorkerError::Protocol { .. } | WorkerError::Io(_) => platform_error(),
     }
 }

@@ -12,6 +12,7 @@
 
 mod capture;
 mod custom;
+mod exchange;
 mod frame;
 mod launch;
 mod node;
