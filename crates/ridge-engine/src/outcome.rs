@@ -200,6 +200,25 @@ mod tests {
     }
 
     #[test]
+    fn forged_frames_fail_the_function_not_the_platform() {
+        let o = worker_failed(
+            WorkerError::Tampered {
+                detail: "a `returned` frame without an id".into(),
+                logs: "printed\n".into(),
+            },
+            Duration::ZERO,
+        );
+        assert_eq!(o.status, ExecutionStatus::Failed);
+        assert_eq!(
+            o.result.output,
+            json!(
+                "Function execution failed: the function wrote to its worker's protocol descriptor (a `returned` frame without an id); the worker was replaced"
+            )
+        );
+        assert_eq!(o.logs, "printed\n");
+    }
+
+    #[test]
     fn timeouts_use_qinlings_message() {
         let o = timed_out(ExecutionId::new(), 5, Duration::from_secs(5));
         assert_eq!(o.status, ExecutionStatus::Failed);

@@ -13,6 +13,7 @@
 mod capture;
 mod custom;
 mod exchange;
+mod exit;
 mod frame;
 mod launch;
 mod node;

@@ -8,6 +8,7 @@ mod common;
 mod custom_runtime;
 mod executions;
 mod hostile;
+mod hostile_output;
 mod jobs;
 mod keystone;
 mod network;
