@@ -488,6 +488,6 @@ async fn stdout_past_the_result_cap_fails_and_is_never_parsed() {
     let over = run(&mut worker, Some(json!({"s": "x".repeat(1000)}))).await;
     assert_eq!(
         over.output,
-        Err("function output is too large: the module wrote 1010 bytes to stdout, over the result limit of 100 bytes".to_owned())
+        Err("function output is too large: the module wrote 1008 bytes to stdout, over the result limit of 100 bytes".to_owned())
     );
 }
