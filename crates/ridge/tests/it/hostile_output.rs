@@ -78,25 +78,22 @@ fn disk_usage(dir: &Path) -> u64 {
         .sum()
 }
 
+/// `raw` writes a 60 MB frame with the worker's own frame writer, found on the call stack.
 const HUGE_RESULT: &str = r#"
-import os, stat
-def reply_fd():
-    out = os.readlink("/proc/self/fd/1")
-    for fd in sorted((int(f) for f in os.listdir("/proc/self/fd")), reverse=True):
-        try:
-            if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode) and os.readlink("/proc/self/fd/%d" % fd) != out:
-                os.write(fd, b"")
-                return fd
-        except OSError:
-            pass
+import sys
+def worker_writer():
+    frame = sys._getframe()
+    while frame is not None:
+        if "write_bytes" in frame.f_locals:
+            return frame.f_locals["write_bytes"]
+        frame = frame.f_back
 def main(mode, **kw):
     if mode == "small":
         return "small"
     if mode == "return":
         return "x" * (60 * 1024 * 1024)
-    # Past the worker: one 60 MB frame straight onto its reply pipe.
-    body = b'{"type": "returned", "output": "' + b"x" * (60 * 1024 * 1024) + b'"}'
-    os.write(reply_fd(), len(body).to_bytes(4, "big") + body)
+    # Past the worker's checks: one 60 MB frame straight onto its reply pipe.
+    worker_writer()(b'{"type": "returned", "output": "' + b"x" * (60 * 1024 * 1024) + b'"}')
     return "raw"
 "#;
 
