@@ -32,6 +32,8 @@ use crate::pools::Pools;
 pub(crate) struct DispatchConfig {
     /// Cap on the stdout+stderr kept per execution, in bytes.
     pub log_cap: usize,
+    /// Cap on an execution's output, in bytes of JSON.
+    pub result_cap: usize,
     /// Longest a sync execution waits for a worker before it ends `error`.
     pub max_queue_wait: Duration,
 }
@@ -446,6 +448,7 @@ impl Dispatcher {
             limits: function.limits,
             network: function.network,
             log_cap: self.config.log_cap,
+            result_cap: self.config.result_cap,
         };
         adapter.start(&spec).await
     }

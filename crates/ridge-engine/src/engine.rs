@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub scaling: ScalingPolicy,
     /// Cap on the stdout+stderr kept per execution, in bytes.
     pub log_cap: usize,
+    /// Cap on an execution's output, in bytes of JSON.
+    pub result_cap: usize,
     /// How often idle workers are checked against the idle expiry.
     pub reap_interval: Duration,
     /// Host-wide budget: the sum of the live workers' `memory_size`, in bytes.
@@ -50,6 +52,7 @@ impl Default for EngineConfig {
         Self {
             scaling: ScalingPolicy::default(),
             log_cap: 1024 * 1024,
+            result_cap: 6 * 1024 * 1024,
             reap_interval: Duration::from_secs(10),
             worker_memory_budget: crate::capacity::worker_memory_budget(0.5),
             max_queue_length: 10_000,
@@ -95,6 +98,7 @@ impl Engine {
             metrics.clone(),
             DispatchConfig {
                 log_cap: config.log_cap,
+                result_cap: config.result_cap,
                 max_queue_wait: config.max_queue_wait,
             },
         ));

@@ -93,6 +93,16 @@ pub(crate) fn worker_failed(error: WorkerError, took: Duration) -> ExecutionOutc
             ),
             logs,
         },
+        WorkerError::Tampered { detail, logs } => ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            result: ExecutionResult::new(
+                secs(took),
+                Value::String(format!(
+                    "Function execution failed: the function wrote to its worker's protocol descriptor ({detail}); the worker was replaced"
+                )),
+            ),
+            logs,
+        },
         WorkerError::Protocol { .. } | WorkerError::Io(_) => platform_error(),
     }
 }
@@ -187,6 +197,25 @@ mod tests {
             o.result.render(),
             r#"{"output": "Function execution failed."}"#
         );
+    }
+
+    #[test]
+    fn forged_frames_fail_the_function_not_the_platform() {
+        let o = worker_failed(
+            WorkerError::Tampered {
+                detail: "a `returned` frame without an id".into(),
+                logs: "printed\n".into(),
+            },
+            Duration::ZERO,
+        );
+        assert_eq!(o.status, ExecutionStatus::Failed);
+        assert_eq!(
+            o.result.output,
+            json!(
+                "Function execution failed: the function wrote to its worker's protocol descriptor (a `returned` frame without an id); the worker was replaced"
+            )
+        );
+        assert_eq!(o.logs, "printed\n");
     }
 
     #[test]

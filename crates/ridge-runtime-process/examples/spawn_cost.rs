@@ -38,7 +38,6 @@ async fn main() {
         "def main(**kw):\n    return 'ok'\n",
     )
     .expect("write");
-    let scratch = tempfile::tempdir().expect("tempdir");
     let spec = WorkerSpec {
         function_id: FunctionId::new(),
         function_version: 0,
@@ -51,6 +50,7 @@ async fn main() {
         },
         network: ridge_core::NetworkAccess::Loopback,
         log_cap: 1 << 20,
+        result_cap: 6 << 20,
     };
     let layers: Vec<(&str, Option<SandboxConfig>)> = vec![
         ("unconfined", None),
@@ -89,7 +89,6 @@ async fn main() {
         let runtime = ProcessAdapter::python(
             None,
             ProcessConfig {
-                scratch_dir: Some(scratch.path().to_owned()),
                 sandbox,
                 ..ProcessConfig::default()
             },

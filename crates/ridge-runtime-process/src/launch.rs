@@ -17,8 +17,6 @@
 //!   (the runtime's own tests), only the rlimits and the process group apply.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,9 +29,10 @@ use ridge_sandbox::{JailSpec, Rlimits, SYSTEM_PATH, Sandbox};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
+use crate::capture::Capture;
 use crate::frame::MAX_FRAME;
 use crate::process::{Channel, ProcessWorker};
-use crate::protocol::Request;
+use crate::protocol::{Caps, Request};
 
 /// The environment every worker starts with, before what its launcher adds.
 pub const WORKER_ENV: &[(&str, &str)] =
@@ -52,9 +51,6 @@ pub struct ProcessConfig {
     pub nofile: u64,
     /// `RLIMIT_FSIZE` of a worker (soft and hard), in bytes.
     pub fsize: u64,
-    /// Where each worker gets a private directory for the capture of its output. `None` is the
-    /// system temporary directory.
-    pub scratch_dir: Option<PathBuf>,
     /// A backstop for a worker that neither loads nor fails; the engine's own timeout usually
     /// ends a slow start first.
     pub load_timeout: Duration,
@@ -68,7 +64,6 @@ impl Default for ProcessConfig {
         Self {
             nofile: Rlimits::DEFAULT_NOFILE,
             fsize: Rlimits::DEFAULT_FSIZE,
-            scratch_dir: None,
             load_timeout: Duration::from_secs(300),
             sandbox: None,
         }
@@ -191,32 +186,9 @@ impl RuntimeAdapter for ProcessAdapter {
                 source: Some(e),
             })?;
         let name = worker_name(&self.kind, spec);
-        let scratch_root = self
-            .config
-            .scratch_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir);
-        let scratch = tempfile::Builder::new()
-            .prefix("ridge-worker-")
-            .tempdir_in(&scratch_root)
-            .map_err(|e| {
-                spawn_io(
-                    format!(
-                        "cannot create a scratch directory in `{}`",
-                        scratch_root.display()
-                    ),
-                    e,
-                )
-            })?;
-        let capture_path = scratch.path().join("capture");
-        // The worker's fds 1 and 2 append to this file.
-        let capture = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&capture_path)
-            .map_err(|e| spawn_io(format!("cannot create `{}`", capture_path.display()), e))?;
+        // The worker's fds 1 and 2: a pipe Ridge drains, never a file.
+        let capture = Capture::new(spec.log_cap)
+            .map_err(|e| spawn_io("cannot create the worker's output pipe".to_owned(), e))?;
         let channel = Channel::new()
             .map_err(|e| spawn_io("cannot create the worker's pipes".to_owned(), e))?;
         let fd_env = channel.env();
@@ -251,20 +223,14 @@ impl RuntimeAdapter for ProcessAdapter {
                 source: None,
             })?;
         let package_path = jail.package_path().to_owned();
-        let mut worker = ProcessWorker::spawn(
-            name,
-            Command::from(command),
-            jail,
-            channel,
-            scratch,
-            &capture,
-            capture_path,
-            spec.log_cap,
-        )?;
-        drop(capture);
+        let caps = Caps::new(spec.result_cap, spec.log_cap);
+        let mut worker =
+            ProcessWorker::spawn(name, Command::from(command), jail, channel, capture, caps)?;
 
         let (module, function) = spec.entry.split();
+        let init_id = worker.init_id().clone();
         let init = Request::Init {
+            id: &init_id,
             package_dir: &package_path,
             module,
             function,
@@ -274,6 +240,9 @@ impl RuntimeAdapter for ProcessAdapter {
             kill_strays: self.sandbox.pid_namespace(),
             rlimits: self.config.rlimits().into(),
             max_frame: MAX_FRAME,
+            max_output: caps.result,
+            max_message: caps.message,
+            max_log: caps.log,
         };
         worker.handshake(&init, self.config.load_timeout).await?;
         Ok(Box::new(worker))

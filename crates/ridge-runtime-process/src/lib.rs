@@ -12,6 +12,8 @@
 
 mod capture;
 mod custom;
+mod exchange;
+mod exit;
 mod frame;
 mod launch;
 mod node;

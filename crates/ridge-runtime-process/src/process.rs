@@ -4,15 +4,14 @@
 //! that speaks [the protocol](crate::protocol) can run here.
 //!
 //! The descriptors a worker starts with (see docs/runtime-protocol.md): fd 0 reads `/dev/null`;
-//! fds 1 and 2 append to the capture file, so everything the worker and its children print is
-//! captured at the descriptor level without the worker's help; the frames travel on two pipes
-//! whose numbers are in `RIDGE_FD_IN` and `RIDGE_FD_OUT`.
+//! fds 1 and 2 are the write end of the output pipe ([`Capture`]), so everything the worker and
+//! its children print is captured at the descriptor level without the worker's help; the frames
+//! travel on two pipes whose numbers are in `RIDGE_FD_IN` and `RIDGE_FD_OUT`, and every reply
+//! is checked by the worker's [`Exchange`].
 
-use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,14 +19,15 @@ use ridge_core::ExecutionId;
 use ridge_core::execution_log::{LogEnd, frame};
 use ridge_runtime::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 use ridge_sandbox::Jail;
-use tempfile::TempDir;
 use tokio::io::BufReader;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
-use crate::capture::{Captured, load_logs, take_capture};
-use crate::frame::{FrameError, read_frame, write_frame};
-use crate::protocol::{Reply, Request, WireInput};
+use crate::capture::{Capture, Captured, with_traceback};
+use crate::exchange::{Exchange, Received};
+use crate::exit::{End, SIGKILL, describe_exit};
+use crate::frame::{FrameError, write_frame};
+use crate::protocol::{Caps, Reply, Request, WireInput};
 
 /// How long a worker that closed its protocol pipe gets to finish exiting before Ridge kills it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -87,51 +87,35 @@ enum State {
     Gone,
 }
 
-/// How a worker ended, once it has been reaped.
-enum End {
-    /// It exited by itself (or was killed by someone other than Ridge).
-    Exited(ExitStatus),
-    /// It closed its pipe but kept running, so Ridge killed it.
-    KilledHung,
-    /// Reaping failed (should not happen for our own child).
-    Unknown(String),
-}
-
 pub(crate) struct ProcessWorker {
     name: String,
     child: Child,
     stdin: pipe::Sender,
     stdout: BufReader<pipe::Receiver>,
-    capture_path: PathBuf,
-    log_cap: usize,
+    /// What the worker prints.
+    capture: Capture,
+    /// Which reply Ridge waits for, and the caps every reply is checked against.
+    exchange: Exchange,
     state: State,
     /// The worker's sandbox: its cgroups (limits, whole-tree kill, OOM report).
     jail: Jail,
-    /// Holds the capture file; removed with the worker.
-    _scratch: TempDir,
 }
 
 impl ProcessWorker {
     /// Spawns `command` as the leader of a new process group, with `/dev/null` as fd 0, the
-    /// capture file as fds 1 and 2, and the worker's ends of `channel` (which `command` must
-    /// keep open). The caller has set the program, arguments, environment and working
-    /// directory, through `jail`'s sandbox.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the parts of one worker, built by one caller"
-    )]
+    /// write end of `capture`'s pipe (`output`) as fds 1 and 2, and the worker's ends of
+    /// `channel` (which `command` must keep open). The caller has set the program, arguments,
+    /// environment and working directory, through `jail`'s sandbox.
     pub(crate) fn spawn(
         name: String,
         mut command: Command,
         mut jail: Jail,
         channel: Channel,
-        scratch: TempDir,
-        capture: &File,
-        capture_path: PathBuf,
-        log_cap: usize,
+        (capture, output): (Capture, OwnedFd),
+        caps: Caps,
     ) -> Result<Self, StartError> {
         let stdio = |what: &str| {
-            capture
+            output
                 .try_clone()
                 .map(Stdio::from)
                 .map_err(|e| StartError::Spawn {
@@ -147,6 +131,8 @@ impl ProcessWorker {
             .kill_on_drop(true);
         let spawned = command.spawn();
         jail.spawned();
+        // The worker has its own copies: once they are closed, the capture reads to the end.
+        drop(output);
         let Channel {
             worker_in,
             worker_out,
@@ -178,12 +164,16 @@ impl ProcessWorker {
             child,
             stdin,
             stdout: BufReader::with_capacity(64 * 1024, stdout),
-            capture_path,
-            log_cap,
+            capture,
+            exchange: Exchange::new(caps),
             state: State::Busy,
             jail,
-            _scratch: scratch,
         })
+    }
+
+    /// The id the init frame must carry.
+    pub(crate) fn init_id(&self) -> &crate::protocol::Nonce {
+        self.exchange.current()
     }
 
     /// Sends the init frame and waits until the function is loaded.
@@ -223,36 +213,40 @@ impl ProcessWorker {
 
     async fn load(&mut self, init: &Request<'_>, loading: &mut bool) -> Result<(), StartError> {
         let sent = write_frame(&mut self.stdin, init).await;
+        let caps = self.exchange.caps();
         loop {
-            let reply = match &sent {
-                Ok(()) => read_frame::<_, Reply>(&mut self.stdout).await,
-                Err(_) => Ok(None),
+            let received = match &sent {
+                Ok(()) => self.exchange.receive(&mut self.stdout).await,
+                Err(_) => Received::Closed,
             };
-            match reply {
-                Ok(Some(Reply::Loading)) if !*loading => *loading = true,
-                Ok(Some(Reply::Ready { runtime })) if *loading => {
+            match received {
+                Received::Reply(Reply::Loading) if !*loading => *loading = true,
+                Received::Reply(Reply::Ready { runtime }) if *loading => {
                     self.log_stray_output("while loading the function");
                     let runtime = runtime.unwrap_or_default();
-                    tracing::debug!(worker = %self.name, %runtime, "worker ready");
+                    tracing::debug!(worker = %self.name, %runtime, ids = self.exchange.checks_ids(), "worker ready");
                     return Ok(());
                 }
-                Ok(Some(Reply::LoadError { message, traceback })) if *loading => {
-                    let logs = load_logs(&self.take_capture(), &traceback);
+                Received::Reply(Reply::LoadError { message, traceback }) if *loading => {
+                    let logs = with_traceback(self.take_capture(), &traceback);
                     self.kill().await;
-                    return Err(StartError::Load { message, logs });
+                    return Err(StartError::Load {
+                        message: caps.cut_message(message),
+                        logs,
+                    });
                 }
-                Ok(Some(Reply::Fatal { message })) => {
+                Received::Reply(Reply::Fatal { message }) => {
                     self.kill().await;
-                    return Err(self.spawn_error(message));
+                    return Err(self.spawn_error(caps.cut_message(message)));
                 }
-                Ok(Some(other)) => {
+                Received::Reply(other) => {
                     self.kill().await;
                     return Err(self.spawn_error(format!(
                         "unexpected `{}` frame while starting",
                         other.kind()
                     )));
                 }
-                Ok(None) | Err(FrameError::Io(_) | FrameError::Truncated) => {
+                Received::Closed => {
                     let how = self.end().await;
                     return Err(if *loading {
                         StartError::Load {
@@ -263,7 +257,34 @@ impl ProcessWorker {
                         self.spawn_error(format!("the worker exited during setup: {how}"))
                     });
                 }
-                Err(e @ (FrameError::TooLarge { .. } | FrameError::Json(_))) => {
+                Received::Tampered(why) if *loading => {
+                    self.kill().await;
+                    return Err(StartError::Load {
+                        message: tampered_message(&why),
+                        logs: self.take_capture().render(),
+                    });
+                }
+                Received::TooLarge { len, .. } if *loading => {
+                    self.kill().await;
+                    return Err(StartError::Load {
+                        message: format!(
+                            "the worker's reply while loading the function is {len} bytes, over the limit of {} bytes",
+                            caps.reply_frame()
+                        ),
+                        logs: self.take_capture().render(),
+                    });
+                }
+                Received::Tampered(why) => {
+                    self.kill().await;
+                    return Err(self.spawn_error(format!("the worker broke the protocol: {why}")));
+                }
+                Received::TooLarge { len, .. } => {
+                    self.kill().await;
+                    return Err(self.spawn_error(format!(
+                        "the worker broke the protocol: a frame of {len} bytes while starting"
+                    )));
+                }
+                Received::Invalid(e) => {
                     self.kill().await;
                     return Err(self.spawn_error(format!("the worker broke the protocol: {e}")));
                 }
@@ -272,13 +293,7 @@ impl ProcessWorker {
     }
 
     fn take_capture(&self) -> Captured {
-        take_capture(&self.capture_path, self.log_cap).unwrap_or_else(|e| {
-            tracing::warn!(worker = %self.name, error = %e, "cannot read the worker's captured output");
-            Captured {
-                cap: self.log_cap,
-                ..Captured::default()
-            }
-        })
+        self.capture.take()
     }
 
     /// Output the worker printed outside an execution goes to the server's debug log, never
@@ -400,18 +415,20 @@ impl ProcessWorker {
 
     async fn call(&mut self, invocation: &Invocation) -> Result<InvocationOutcome, WorkerError> {
         let id = invocation.execution_id;
+        self.log_stray_output("between executions");
         let request = Request::Invoke {
+            id: self.exchange.next(),
             execution_id: id,
             input: invocation.input.as_ref().map(WireInput::from),
         };
-        self.log_stray_output("between executions");
-        let reply = match write_frame(&mut self.stdin, &request).await {
-            Ok(()) => read_frame::<_, Reply>(&mut self.stdout).await,
-            Err(FrameError::Io(_)) => Ok(None),
-            Err(e) => Err(e),
+        let received = match write_frame(&mut self.stdin, &request).await {
+            Ok(()) => self.exchange.receive(&mut self.stdout).await,
+            Err(FrameError::Io(_)) => Received::Closed,
+            Err(e) => Received::Invalid(e),
         };
-        match reply {
-            Ok(Some(Reply::Returned { output })) => {
+        let caps = self.exchange.caps();
+        match received {
+            Received::Reply(Reply::Returned { output }) => {
                 self.state = State::Idle;
                 let logs = frame(id, &[&self.take_capture().render()], LogEnd::Finished);
                 Ok(InvocationOutcome {
@@ -419,29 +436,45 @@ impl ProcessWorker {
                     logs,
                 })
             }
-            Ok(Some(Reply::Raised { message, traceback })) => {
+            Received::Reply(Reply::Raised { message, traceback }) => {
                 self.state = State::Idle;
-                let output = self.take_capture().render();
-                let logs = frame(id, &[&output, &traceback], LogEnd::Finished);
+                let output = with_traceback(self.take_capture(), &traceback);
+                let logs = frame(id, &[&output], LogEnd::Finished);
                 Ok(InvocationOutcome {
-                    output: Err(message),
+                    output: Err(caps.cut_message(message)),
                     logs,
                 })
             }
-            Ok(Some(Reply::Fatal { message })) => {
-                self.kill().await;
-                Err(WorkerError::Protocol { detail: message })
+            Received::TooLarge { len, cap } => {
+                // Drained unread: the worker is still in step.
+                self.state = State::Idle;
+                let logs = frame(id, &[&self.take_capture().render()], LogEnd::Finished);
+                Ok(InvocationOutcome {
+                    output: Err(format!(
+                        "function output is too large: a reply of {len} bytes, over the result limit of {cap} bytes of JSON"
+                    )),
+                    logs,
+                })
             }
-            Ok(Some(other)) => {
+            Received::Reply(Reply::Fatal { message }) => {
+                self.kill().await;
+                Err(WorkerError::Protocol {
+                    detail: caps.cut_message(message),
+                })
+            }
+            Received::Reply(other) => {
                 self.kill().await;
                 Err(WorkerError::Protocol {
                     detail: format!("unexpected `{}` frame during an execution", other.kind()),
                 })
             }
-            Ok(None) | Err(FrameError::Io(_) | FrameError::Truncated) => {
-                Err(self.failed_during(id).await)
+            Received::Tampered(why) => {
+                self.kill().await;
+                let logs = frame(id, &[&self.take_capture().render()], LogEnd::CutShort);
+                Err(WorkerError::Tampered { detail: why, logs })
             }
-            Err(e @ (FrameError::TooLarge { .. } | FrameError::Json(_))) => {
+            Received::Closed => Err(self.failed_during(id).await),
+            Received::Invalid(e) => {
                 self.kill().await;
                 Err(WorkerError::Protocol {
                     detail: e.to_string(),
@@ -449,6 +482,13 @@ impl ProcessWorker {
             }
         }
     }
+}
+
+/// What a load that wrote to the protocol pipe fails with.
+fn tampered_message(why: &str) -> String {
+    format!(
+        "the function's code wrote to the worker's protocol descriptor ({why}); the worker was discarded"
+    )
 }
 
 #[async_trait]
@@ -515,61 +555,5 @@ fn remove_cgroup(jail: &mut Jail) -> Option<tokio::task::JoinHandle<()>> {
             cgroup.remove_when_empty();
             None
         }
-    }
-}
-
-/// SIGKILL's number on Linux.
-const SIGKILL: i32 = 9;
-
-/// "exit code 3" or "killed by SIGSEGV", and whether the signal was SIGKILL.
-fn describe_exit(status: ExitStatus) -> (String, bool) {
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        return (format!("exit code {code}"), false);
-    }
-    match status.signal() {
-        Some(signal) => {
-            let name = ridge_sandbox::signal_name(signal);
-            let core = if status.core_dumped() {
-                " (core dumped)"
-            } else {
-                ""
-            };
-            let sigkill = name == "SIGKILL";
-            (format!("killed by {name}{core}"), sigkill)
-        }
-        None => (status.to_string(), false),
-    }
-}
-
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::Exited(status) => f.write_str(&describe_exit(*status).0),
-            End::KilledHung => f.write_str("it closed its pipe but kept running, and was killed"),
-            End::Unknown(detail) => f.write_str(detail),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::process::ExitStatusExt;
-
-    #[test]
-    fn describes_exits_and_spots_sigkill() {
-        assert_eq!(
-            describe_exit(ExitStatus::from_raw(3 << 8)),
-            ("exit code 3".to_owned(), false)
-        );
-        assert_eq!(
-            describe_exit(ExitStatus::from_raw(9)),
-            ("killed by SIGKILL".to_owned(), true)
-        );
-        assert_eq!(
-            describe_exit(ExitStatus::from_raw(11 | 0x80)),
-            ("killed by SIGSEGV (core dumped)".to_owned(), false)
-        );
     }
 }

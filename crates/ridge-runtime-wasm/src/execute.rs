@@ -16,9 +16,6 @@ use crate::entry::INITIALIZE_EXPORT;
 use crate::host::{Guest, MemoryLimiter};
 use crate::output::{Capture, Captured};
 
-/// The most a module may write to stdout (its output).
-pub(crate) const MAX_OUTPUT: usize = 16 * 1024 * 1024;
-
 /// Where a module sees its scratch directory, when the server grants one.
 pub(crate) const SCRATCH_GUEST_PATH: &str = "/tmp";
 
@@ -34,6 +31,9 @@ pub(crate) struct Job {
     pub memory_limit: u64,
     pub timeout: Duration,
     pub log_cap: usize,
+    /// The most a module may write to stdout (its output): kept up to this, the rest counted
+    /// and dropped, so no more than this is ever parsed.
+    pub result_cap: usize,
     /// A parent for this execution's scratch directory; `None` gives the module no filesystem.
     pub scratch: Option<PathBuf>,
     /// Becomes `true` when the worker is killed.
@@ -72,7 +72,7 @@ impl Job {
     /// Runs the execution to its end. Call on a thread that may block: the module's code runs
     /// on the thread that polls this future.
     pub(crate) async fn run(self) -> Ran {
-        let stdout = Capture::new(MAX_OUTPUT);
+        let stdout = Capture::new(self.result_cap);
         let stderr = Capture::new(self.log_cap);
         let memory_refused = self.memory_refused.clone();
         let ending = self.run_captured(&stdout, &stderr).await;

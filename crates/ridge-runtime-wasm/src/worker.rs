@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wasmtime::InstancePre;
 
-use crate::execute::{Ending, Job, MAX_OUTPUT, Ran};
+use crate::execute::{Ending, Job, Ran};
 use crate::host::Guest;
 
 /// Numbers workers so that names are unique on this node.
@@ -36,6 +36,7 @@ pub(crate) struct WasmWorker {
     memory_limit: u64,
     timeout: Duration,
     log_cap: usize,
+    result_cap: usize,
     kill: watch::Sender<bool>,
     /// The execution in flight, kept so that `kill` can wait for it to stop.
     running: Option<JoinHandle<Ran>>,
@@ -51,6 +52,7 @@ impl WasmWorker {
             memory_limit: spec.limits.memory_size,
             timeout: Duration::from_secs(u64::from(spec.limits.timeout)),
             log_cap: spec.log_cap,
+            result_cap: spec.result_cap,
             kill: watch::channel(false).0,
             running: None,
             memory_refused: Arc::default(),
@@ -81,6 +83,7 @@ impl Worker for WasmWorker {
             // The engine's timeout usually ends the call first; this one is the backstop.
             timeout: self.timeout,
             log_cap: self.log_cap,
+            result_cap: self.result_cap,
             scratch: prepared.scratch.clone(),
             kill: self.kill.subscribe(),
             memory_refused: self.memory_refused.clone(),
@@ -132,7 +135,9 @@ fn outcome(id: ExecutionId, ran: Ran, memory_limit: u64) -> Result<InvocationOut
     };
     let output = match ran.ending {
         Ending::Exited(0) if ran.stdout.dropped > 0 => Err(format!(
-            "the module wrote more than {MAX_OUTPUT} bytes to stdout, the most an output may have"
+            "function output is too large: the module wrote {} bytes to stdout, over the result limit of {} bytes",
+            ran.stdout.bytes.len() as u64 + ran.stdout.dropped,
+            ran.stdout.cap
         )),
         Ending::Exited(0) => Ok(ran.stdout.output()),
         _ if ran.memory_refused => {

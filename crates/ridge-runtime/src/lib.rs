@@ -27,8 +27,11 @@ pub struct WorkerSpec {
     pub limits: Limits,
     /// Loopback only, or the host's network for a function granted outbound access.
     pub network: ridge_core::NetworkAccess,
-    /// Cap on the stdout+stderr captured per execution, in bytes.
+    /// Cap on the stdout+stderr captured per execution, in bytes; a traceback counts.
     pub log_cap: usize,
+    /// Cap on an execution's output, in bytes of JSON: a larger one fails the execution
+    /// before it is parsed.
+    pub result_cap: usize,
 }
 
 /// One call.
@@ -76,6 +79,10 @@ pub enum WorkerError {
     /// The worker sent something that is not a valid frame.
     #[error("worker broke the protocol: {detail}")]
     Protocol { detail: String },
+    /// A frame that does not answer the call reached Ridge on the worker's protocol pipe: the
+    /// function wrote it. The function failed, not the platform; the worker must be killed.
+    #[error("a frame that does not answer the call reached Ridge: {detail}")]
+    Tampered { detail: String, logs: String },
     #[error("i/o error talking to the worker")]
     Io(#[source] std::io::Error),
 }

@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_PACKAGE_SIZE: u64 = 50 * 1024 * 1024;
 /// What one package may unpack to (Lambda's 250 MB for an unzipped deployment package).
 pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 250 * 1024 * 1024;
 pub const DEFAULT_LOG_CAP: u64 = 1024 * 1024;
+/// Lambda's limit on a synchronous response.
+pub const DEFAULT_RESULT_CAP: u64 = 6 * 1024 * 1024;
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 pub const DEFAULT_IDLE_EXPIRY_SECS: u64 = 300;
 pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 10_000;
@@ -35,6 +37,8 @@ pub struct FileConfig {
     pub max_unpacked_size: Option<u64>,
     /// Cap on captured stdout+stderr per execution, in bytes.
     pub log_cap: Option<u64>,
+    /// Cap on an execution's output, in bytes of JSON; a larger one fails the execution.
+    pub result_cap: Option<u64>,
     /// The Python interpreter for the python3 runtime (default: `python3` on PATH, resolved once).
     pub python: Option<PathBuf>,
     /// The node binary for the nodejs runtime (default: `node` on PATH, resolved once).
@@ -182,6 +186,7 @@ pub struct Settings {
     pub max_package_size: u64,
     pub max_unpacked_size: u64,
     pub log_cap: u64,
+    pub result_cap: u64,
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
     /// Runtime kinds declared in the configuration file, checked against this host.
@@ -302,6 +307,7 @@ impl Settings {
             max_package_size: file.max_package_size.unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),
             max_unpacked_size: file.max_unpacked_size.unwrap_or(DEFAULT_MAX_UNPACKED_SIZE),
             log_cap: file.log_cap.unwrap_or(DEFAULT_LOG_CAP),
+            result_cap: file.result_cap.unwrap_or(DEFAULT_RESULT_CAP),
             python: over.python.or(file.python),
             node: over.node.or(file.node),
             runtime_kinds,
@@ -338,6 +344,12 @@ impl Settings {
         }
         if settings.max_workers_per_function == 0 {
             bail!("invalid max_workers_per_function 0: at least one worker is needed");
+        }
+        if settings.result_cap < 16 {
+            bail!(
+                "invalid result_cap {}: an output needs room for at least 16 bytes of JSON",
+                settings.result_cap
+            );
         }
         if settings.max_package_size == 0 {
             bail!("invalid max_package_size 0: packages need at least one byte");

@@ -184,8 +184,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     }
 
     let process = ProcessConfig {
-        // Per-worker capture files live beside Ridge's other state, not in the shared /tmp.
-        scratch_dir: Some(scratch),
         sandbox: Some(sandbox),
         ..process_defaults
     };
@@ -223,6 +221,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 idle_expiry: settings.function_service_expiration,
             },
             log_cap: usize::try_from(settings.log_cap).unwrap_or(usize::MAX),
+            result_cap: usize::try_from(settings.result_cap).unwrap_or(usize::MAX),
             worker_memory_budget: ridge_engine::worker_memory_budget(settings.worker_memory_share),
             max_queue_length: settings.max_queue_length,
             max_queue_wait: settings.max_queue_wait,

@@ -121,11 +121,14 @@ sub invoke {
     my $output = eval { scalar $function->($context, $argument) };
     my $error = $@;
     kill_strays($init);
-    return $json->encode({ type => 'raised', message => message($error), traceback => "$error" })
-        if $error;
-    my $body = eval { $json->encode({ type => 'returned', output => $output }) };
-    return $json->encode({ type => 'raised', message => 'function output is not JSON serializable: '
-        . message($@), traceback => '' }) unless defined $body;
+    # Every reply echoes the id of its request: Ridge refuses frames the function forges.
+    my $id = $request->{id};
+    return $json->encode({ type => 'raised', id => $id, message => message($error),
+        traceback => "$error" }) if $error;
+    my $body = eval { $json->encode({ type => 'returned', id => $id, output => $output }) };
+    return $json->encode({ type => 'raised', id => $id,
+        message => 'function output is not JSON serializable: ' . message($@), traceback => '' })
+        unless defined $body;
     return $body;
 }
 
@@ -139,20 +142,21 @@ sub serve {
     # Processes the function starts must not get the protocol's descriptors.
     fcntl($in, F_SETFD, FD_CLOEXEC);
     fcntl($out, F_SETFD, FD_CLOEXEC);
-    # Unbuffered: everything is in the capture file before the reply.
+    # Unbuffered: everything is in the output pipe before the reply.
     STDOUT->autoflush(1);
     STDERR->autoflush(1);
 
     my $init = read_frame() or return;
     fatal('protocol error: expected an init frame') unless $init->{type} eq 'init';
     $max_frame = $init->{max_frame};
-    write_frame({ type => 'loading' });
+    my $id = $init->{id};
+    write_frame({ type => 'loading', id => $id });
     my $function = eval { load($init) };
     if (!$function) {
-        write_frame({ type => 'load_error', message => message($@), traceback => "$@" });
+        write_frame({ type => 'load_error', id => $id, message => message($@), traceback => "$@" });
         return;
     }
-    write_frame({ type => 'ready', runtime => sprintf('perl %vd', $^V) });
+    write_frame({ type => 'ready', id => $id, runtime => sprintf('perl %vd', $^V) });
     while (my $request = read_frame()) {
         fatal("protocol error: unexpected frame type $request->{type}")
             unless $request->{type} eq 'invoke';

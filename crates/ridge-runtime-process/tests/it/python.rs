@@ -17,6 +17,7 @@ static RUNTIME: LazyLock<ProcessAdapter> =
     LazyLock::new(|| ProcessAdapter::python(None, ProcessConfig::default()));
 
 const LOG_CAP: usize = 1024 * 1024;
+const RESULT_CAP: usize = 6 * 1024 * 1024;
 
 fn package(files: &[(&str, &str)]) -> TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -37,6 +38,7 @@ fn spec(dir: &Path, entry: &str) -> WorkerSpec {
         limits: LimitsPolicy::default().defaults(),
         network: ridge_core::NetworkAccess::Loopback,
         log_cap: LOG_CAP,
+        result_cap: RESULT_CAP,
     }
 }
 
@@ -555,7 +557,8 @@ async fn an_import_that_never_finishes_is_a_load_error() {
 }
 
 #[tokio::test]
-async fn a_flood_of_output_stops_at_the_file_size_limit() {
+async fn a_flood_of_output_is_drained_and_dropped_past_the_cap() {
+    // Far past the file size limit, which no longer applies: output is a pipe, not a file.
     let runtime = ProcessAdapter::python(
         None,
         ProcessConfig {
@@ -565,21 +568,118 @@ async fn a_flood_of_output_stops_at_the_file_size_limit() {
     );
     let dir = package(&[(
         "function.py",
-        "def main(**kwargs):\n    while True:\n        print('y' * 1000)\n",
+        "def main(**kwargs):\n    for _ in range(100_000):\n        print('y' * 999)\n    return 'done'\n",
     )]);
     let mut small = spec(dir.path(), "function.main");
     small.log_cap = 2000;
     let mut worker = runtime.start(&small).await.expect("starts");
     let done = invoke(&mut worker, None).await;
-    let message = done.output.expect_err("the write fails");
-    assert!(message.contains("File too large"), "{message}");
+    assert_eq!(done.output, Ok(json!("done")));
     assert!(
         done.logs
-            .contains("[ridge: output truncated, 63536 bytes over the 2000-byte limit]"),
+            .contains("[ridge: output truncated, 99998000 bytes over the 2000-byte limit]"),
         "{}",
         done.logs
     );
-    // The worker survives (Python ignores SIGXFSZ) and the next capture starts empty.
     let again = invoke(&mut worker, None).await;
-    assert!(again.output.is_err());
+    assert_eq!(
+        again.output,
+        Ok(json!("done")),
+        "the next capture starts empty"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_exception_is_cut_in_the_message_and_the_log() {
+    let (_dir, mut worker) =
+        start("def main(**kwargs):\n    print('before')\n    raise ValueError('m' * (20 << 20))\n")
+            .await;
+    let failed = invoke(&mut worker, None).await;
+    let message = failed.output.expect_err("raised");
+    assert!(message.len() <= 64 * 1024, "{}", message.len());
+    assert!(
+        message.ends_with(&format!(
+            "[ridge: message truncated, {} bytes over the 65536-byte limit]",
+            (20 << 20) - 65536
+        )),
+        "{}",
+        &message[message.len() - 100..]
+    );
+    assert!(failed.logs.len() <= LOG_CAP + 200, "{}", failed.logs.len());
+    assert!(
+        failed
+            .logs
+            .contains("\nbefore\nTraceback (most recent call last):\n")
+    );
+    assert!(
+        failed.logs.contains("ValueError: mmm"),
+        "the traceback names the error"
+    );
+}
+
+#[tokio::test]
+async fn an_output_over_the_result_cap_fails_in_the_worker() {
+    let dir = package(&[(
+        "function.py",
+        "def main(n, **kwargs):\n    return 'x' * n\n",
+    )]);
+    let mut small = spec(dir.path(), "function.main");
+    small.result_cap = 1000;
+    let mut worker = RUNTIME.start(&small).await.expect("starts");
+    let done = invoke(&mut worker, object(json!({"n": 5000}))).await;
+    assert_eq!(
+        done.output,
+        Err(
+            "function output is too large: 5002 bytes of JSON, over the result limit of 1000 bytes"
+                .to_owned()
+        )
+    );
+    let fits = invoke(&mut worker, object(json!({"n": 900}))).await;
+    assert_eq!(fits.output, Ok(json!("x".repeat(900))));
+}
+
+/// A function that finds the worker's own frame writer on the call stack and writes a frame
+/// with it: `big` a huge `returned` frame, otherwise a forged one without the call's id.
+const FORGER: &str = r#"
+import json, sys
+def worker_writer():
+    frame = sys._getframe()
+    while frame is not None:
+        if "write_bytes" in frame.f_locals:
+            return frame.f_locals["write_bytes"]
+        frame = frame.f_back
+def main(mode, n, **kwargs):
+    if mode == "big":
+        body = b'{"type": "returned", "output": "' + b"x" * (8 << 20) + b'"}'
+    elif mode == "forge":
+        body = json.dumps({"type": "returned", "output": "forged"}).encode()
+    else:
+        return n
+    worker_writer()(body)
+    return n
+"#;
+
+#[tokio::test]
+async fn a_forged_frame_fails_its_execution_and_a_huge_one_is_dropped_unread() {
+    let (_dir, mut worker) = start(FORGER).await;
+    let big = invoke(&mut worker, object(json!({"mode": "big", "n": 1}))).await;
+    let message = big.output.expect_err("over the cap");
+    assert!(
+        message.starts_with("function output is too large: a reply of 8388642 bytes"),
+        "{message}"
+    );
+    // The worker's own reply to that call came after; it is skipped, and answers stay in step.
+    for n in 2..5 {
+        let done = invoke(&mut worker, object(json!({"mode": "plain", "n": n}))).await;
+        assert_eq!(done.output, Ok(json!(n)));
+    }
+    let forged = worker
+        .invoke(&call(object(json!({"mode": "forge", "n": 5}))))
+        .await
+        .expect_err("a forged frame");
+    assert!(
+        matches!(&forged, WorkerError::Tampered { detail, .. } if detail.contains("without an id")),
+        "{forged:?}"
+    );
+    assert_eq!(worker.pid(), None, "the worker is discarded");
 }

@@ -13,6 +13,10 @@
 // `fn(context, input)`; its return value, or the value of a returned Promise, is the output.
 // A thrown error (or a rejected Promise) fails the execution with its message; its stack goes
 // to the log.
+//
+// Every reply echoes the `id` of the request it answers, and Ridge refuses any other frame: a
+// function that writes to the protocol descriptors (which no binding it can reach names) can at
+// most spoil its own execution.
 
 'use strict';
 
@@ -27,6 +31,9 @@ delete process.env.RIDGE_FD_IN;
 delete process.env.RIDGE_FD_OUT;
 
 let maxFrame = 64 * 1024 * 1024;
+let maxOutput = maxFrame;
+let maxMessage = 64 * 1024;
+let maxLog = 1024 * 1024;
 let init = null;
 let entry = null;
 // The execution in flight: { id, settle(reply) }, or null between executions.
@@ -59,10 +66,21 @@ function writeFrame(message) {
   }
 }
 
+// `text` within `limit` bytes of UTF-8, with a marker saying how much was over.
+function cut(text, limit, what) {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size <= limit) return text;
+  const marker = `[ridge: ${what} truncated, ${size - limit} bytes over the ${limit}-byte limit]`;
+  const room = Math.max(limit - Buffer.byteLength(marker) - 2, 0);
+  // A cut inside a character decodes to U+FFFD (3 bytes): stay below the room.
+  const kept = Buffer.from(text, 'utf8').subarray(0, Math.max(room - 3, 0)).toString('utf8');
+  return what === 'traceback' ? `${kept}\n${marker}\n` : `${kept} ${marker}`;
+}
+
 function fatal(text) {
   try {
     fs.writeSync(2, `ridge-worker: ${text}\n`);
-    writeFrame({ type: 'fatal', message: text });
+    writeFrame({ type: 'fatal', id: current ? current.id : null, message: cut(text, maxMessage, 'message') });
   } catch (_) {
     // Ridge is gone: nothing left to tell.
   }
@@ -70,14 +88,17 @@ function fatal(text) {
 }
 
 function message(error) {
+  let text;
   if (error instanceof Error) {
-    return error.message || error.name || 'Error';
+    text = error.message || error.name || 'Error';
+  } else {
+    try {
+      text = String(error);
+    } catch (_) {
+      text = 'a value that cannot be shown was thrown';
+    }
   }
-  try {
-    return String(error);
-  } catch (_) {
-    return 'a value that cannot be shown was thrown';
-  }
+  return cut(text, maxMessage, 'message');
 }
 
 // The stack without this worker's own frames (code passed with -e shows as `[eval]`).
@@ -88,7 +109,7 @@ function stack(error) {
   const lines = error.stack
     .split('\n')
     .filter((line) => !/\[eval\]|\[eval-wrapper\]|\(node:internal\/|^\s+at node:internal\//.test(line));
-  return `${lines.join('\n')}\n`;
+  return cut(`${lines.join('\n')}\n`, maxLog, 'traceback');
 }
 
 // A function that ran out of a resource, as Qinling words it.
@@ -127,28 +148,30 @@ function killStrays() {
 }
 
 // The encoded `returned` frame, or a `raised` one when the output cannot be sent.
-function returned(output) {
+function returned(id, output) {
   let body;
   try {
-    body = JSON.stringify({ type: 'returned', output: output === undefined ? null : output });
+    body = JSON.stringify(output === undefined ? null : output);
   } catch (e) {
-    return { type: 'raised', message: `function output is not JSON serializable: ${message(e)}`, traceback: '' };
+    return { type: 'raised', id, message: `function output is not JSON serializable: ${message(e)}`, traceback: '' };
   }
+  if (body === undefined) body = 'null'; // a function or a symbol
   const size = Buffer.byteLength(body, 'utf8');
-  if (size > maxFrame) {
+  if (size > maxOutput) {
     return {
       type: 'raised',
-      message: `function output is too large: ${size} bytes of JSON, the limit is ${maxFrame} bytes`,
+      id,
+      message: `function output is too large: ${size} bytes of JSON, over the result limit of ${maxOutput} bytes`,
       traceback: '',
     };
   }
-  return body;
+  return `{"type":"returned","id":${JSON.stringify(id)},"output":${body}}`;
 }
 
-function raised(error) {
+function raised(id, error) {
   const text = message(error);
   const resource = error && (error.code === 'EAGAIN' || error.code === 'ENOMEM');
-  return { type: 'raised', message: resource ? RESOURCE_MESSAGE : text, traceback: stack(error) };
+  return { type: 'raised', id, message: resource ? RESOURCE_MESSAGE : text, traceback: stack(error) };
 }
 
 function invoke(request) {
@@ -161,10 +184,11 @@ function invoke(request) {
   if (request.input != null) {
     input = 'kwargs' in request.input ? request.input.kwargs : request.input.arg;
   }
+  const id = request.id === undefined ? null : request.id;
   return new Promise((resolve) => {
     let settled = false;
     current = {
-      id: request.execution_id,
+      id,
       settle(reply) {
         if (settled) return;
         settled = true;
@@ -176,11 +200,11 @@ function invoke(request) {
     const settle = current.settle;
     try {
       Promise.resolve(entry(context, input)).then(
-        (output) => settle(returned(output)),
-        (error) => settle(raised(error)),
+        (output) => settle(returned(id, output)),
+        (error) => settle(raised(id, error)),
       );
     } catch (error) {
-      settle(raised(error));
+      settle(raised(id, error));
     }
   });
 }
@@ -189,7 +213,7 @@ function invoke(request) {
 // execution in flight; between executions it only goes to the server's log.
 function uncaught(error) {
   if (current) {
-    current.settle(raised(error));
+    current.settle(raised(current.id, error));
   } else {
     fs.writeSync(2, `ridge-worker: uncaught outside an execution: ${stack(error)}`);
   }
@@ -203,14 +227,18 @@ async function serve(frames) {
   if (first.value.type !== 'init') throw new ProtocolError('expected an init frame');
   init = first.value;
   maxFrame = init.max_frame;
-  writeFrame({ type: 'loading' });
+  maxOutput = init.max_output || maxFrame;
+  maxMessage = init.max_message || maxMessage;
+  maxLog = init.max_log || maxLog;
+  const id = init.id === undefined ? null : init.id;
+  writeFrame({ type: 'loading', id });
   try {
     entry = await load();
   } catch (error) {
-    writeFrame({ type: 'load_error', message: message(error), traceback: stack(error) });
+    writeFrame({ type: 'load_error', id, message: message(error), traceback: stack(error) });
     process.exit(0);
   }
-  writeFrame({ type: 'ready', runtime: `node ${process.version}` });
+  writeFrame({ type: 'ready', id, runtime: `node ${process.version}` });
   for (;;) {
     const next = await frames.next();
     if (next.done) process.exit(0);

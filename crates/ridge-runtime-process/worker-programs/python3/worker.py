@@ -11,7 +11,11 @@ captured without this worker's help.
 
 Frames from Ridge:   init, invoke.
 Frames to Ridge:     loading, ready, load_error, returned, raised, fatal.
-See crates/ridge-runtime-process/src/protocol.rs for their fields.
+See crates/ridge-runtime-process/src/protocol.rs for their fields. Every reply echoes the `id` of
+the request it answers; Ridge refuses any other frame, so a function that writes to the protocol
+descriptors can at most spoil its own execution. The descriptors are moved to high numbers and
+named by no module global; the function can still find them (this is one process), which is
+why Ridge checks the ids.
 """
 
 import json
@@ -21,10 +25,12 @@ import sys
 import time
 import traceback
 
-# Filled in by _main(); module globals so that the helpers stay small.
-_PROTO_IN = -1
-_PROTO_OUT = -1
+# Filled in by _main(); module globals so that the helpers stay small. The protocol's
+# descriptors are not among them: see _channel().
 _MAX_FRAME = 64 * 1024 * 1024
+_MAX_OUTPUT = 6 * 1024 * 1024
+_MAX_MESSAGE = 64 * 1024
+_MAX_LOG = 1024 * 1024
 _WORKER_FILE = ""  # the filename of this code, whose frames are kept out of tracebacks
 _PID = os.getpid()  # a process the function forked must never reach the protocol
 _KILL_STRAYS = False  # alone in a PID namespace: see _kill_strays()
@@ -37,32 +43,43 @@ class _ProtocolError(Exception):
     pass
 
 
-def _read_exact(n):
-    chunks = []
-    while n > 0:
-        chunk = os.read(_PROTO_IN, min(n, 1 << 20))
-        if not chunk:
+def _channel(fd_in, fd_out):
+    """(read_frame, write_bytes) over the protocol's descriptors, which only these closures
+    hold."""
+
+    def read_exact(n):
+        chunks = []
+        while n > 0:
+            chunk = os.read(fd_in, min(n, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def read_frame():
+        """The next frame as a dict, or None when Ridge closed the pipe."""
+        header = read_exact(4)
+        if header is None:
             return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+        size = int.from_bytes(header, "big")
+        if size > _MAX_FRAME:
+            raise _ProtocolError("frame of %d bytes exceeds the limit of %d" % (size, _MAX_FRAME))
+        body = read_exact(size)
+        if body is None:
+            raise _ProtocolError("pipe closed in the middle of a frame")
+        message = json.loads(body.decode("utf-8"))
+        if not isinstance(message, dict):
+            raise _ProtocolError("frame is not a JSON object")
+        return message
 
+    def write_bytes(body):
+        data = memoryview(len(body).to_bytes(4, "big") + body)
+        while data:
+            written = os.write(fd_out, data)
+            data = data[written:]
 
-def _read_frame():
-    """The next frame as a dict, or None when Ridge closed the pipe."""
-    header = _read_exact(4)
-    if header is None:
-        return None
-    size = int.from_bytes(header, "big")
-    if size > _MAX_FRAME:
-        raise _ProtocolError("frame of %d bytes exceeds the limit of %d" % (size, _MAX_FRAME))
-    body = _read_exact(size)
-    if body is None:
-        raise _ProtocolError("pipe closed in the middle of a frame")
-    message = json.loads(body.decode("utf-8"))
-    if not isinstance(message, dict):
-        raise _ProtocolError("frame is not a JSON object")
-    return message
+    return read_frame, write_bytes
 
 
 def _encode(message):
@@ -70,24 +87,38 @@ def _encode(message):
     return json.dumps(message, ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
 
 
-def _write_bytes(body):
-    data = memoryview(len(body).to_bytes(4, "big") + body)
-    while data:
-        written = os.write(_PROTO_OUT, data)
-        data = data[written:]
-
-
-def _write_frame(message):
-    _write_bytes(_encode(message))
+def _hide(fd):
+    """A close-on-exec copy of `fd` at a random high number (below the open files limit), the
+    original closed: not where a function looks first, and kept from processes it starts."""
+    import fcntl
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    high = min(soft if soft >= 0 else 4096, 4096) - 16
+    low = min(100, max(high, 3))
+    start = low + int.from_bytes(os.urandom(2), "big") % max(high - low, 1)
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
+    os.close(fd)
+    return moved
 
 
 def _take_protocol_fds():
-    """Finds the protocol's descriptors and keeps them from processes the function starts."""
-    global _PROTO_IN, _PROTO_OUT
-    _PROTO_IN = int(os.environ.pop("RIDGE_FD_IN"))
-    _PROTO_OUT = int(os.environ.pop("RIDGE_FD_OUT"))
-    os.set_inheritable(_PROTO_IN, False)
-    os.set_inheritable(_PROTO_OUT, False)
+    """Finds the protocol's descriptors, hides them, and returns their channel."""
+    fd_in = _hide(int(os.environ.pop("RIDGE_FD_IN")))
+    fd_out = _hide(int(os.environ.pop("RIDGE_FD_OUT")))
+    return _channel(fd_in, fd_out)
+
+
+def _cut(text, limit, what):
+    """`text` within `limit` bytes of UTF-8, with a marker saying how much was over."""
+    if len(text) * 4 <= limit:  # at most 4 bytes a character: no need to encode it all
+        return text
+    # isascii() is a flag of the string: no copy of a huge ASCII message.
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+    if size <= limit:
+        return text
+    marker = "[ridge: %s truncated, %d bytes over the %d-byte limit]" % (what, size - limit, limit)
+    room = max(limit - len(marker) - 2, 0)
+    kept = text[:room].encode("utf-8", "replace")[:room].decode("utf-8", "ignore")
+    return kept + ("\n%s\n" % marker if what == "traceback" else " " + marker)
 
 
 def _fresh_stdio():
@@ -129,15 +160,26 @@ def _is_platform_frame(filename):
             or filename == getattr(sys.modules.get("importlib"), "__file__", None))
 
 
-def _user_traceback(exc):
-    """The traceback of `exc` without the worker's own (and importlib's) leading frames."""
+def _user_traceback(exc, message):
+    """The traceback of `exc` without the worker's own (and importlib's) leading frames, within
+    the log cap. `message` is str(exc) already cut: when it was cut, the traceback shows it
+    rather than formatting the whole text again."""
     tb = exc.__traceback__
     while tb is not None and _is_platform_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     try:
-        return "".join(traceback.format_exception(type(exc), exc, tb))
+        try:
+            long = len(str(exc)) > _MAX_MESSAGE
+        except Exception:
+            long = False
+        if long:
+            text = "Traceback (most recent call last):\n%s%s: %s\n" % (
+                "".join(traceback.format_tb(tb)), type(exc).__qualname__, message)
+        else:
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
     except Exception as e:  # a broken __str__ in the exception
-        return "%s (traceback unavailable: %s)\n" % (type(exc).__name__, e)
+        text = "%s (traceback unavailable: %s)\n" % (type(exc).__name__, e)
+    return _cut(text, _MAX_LOG, "traceback")
 
 
 def _message(exc):
@@ -150,7 +192,7 @@ def _message(exc):
         text = ""
     if isinstance(exc, OSError) and "Resource" in text:
         return _RESOURCE_MESSAGE
-    return text or type(exc).__name__
+    return _cut(text or type(exc).__name__, _MAX_MESSAGE, "message")
 
 
 def _leave_if_forked(code):
@@ -225,34 +267,36 @@ def _call(func, init, message):
     return func(arguments["arg"], context=context)
 
 
-def _raised(message, trace=""):
-    return {"type": "raised", "message": message, "traceback": trace}
+def _raised(reply_id, message, trace=""):
+    return _encode({"type": "raised", "id": reply_id, "message": message, "traceback": trace})
 
 
 def _invoke(func, init, message, capture):
     """Runs one execution; returns the encoded reply frame."""
+    reply_id = message.get("id")
     try:
         capture.__enter__()
     except OSError as exc:  # e.g. the function leaked every file descriptor it may open
-        return _encode(_raised("cannot capture the function's output: %s" % exc))
+        return _raised(reply_id, "cannot capture the function's output: %s" % exc)
     try:
         output = _call(func, init, message)
     except BaseException as exc:  # SystemExit too: the worker must survive the function
         _leave_if_forked(1)
-        return _encode(_raised(_message(exc), _user_traceback(exc)))
+        text = _message(exc)
+        return _raised(reply_id, text, _user_traceback(exc, text))
     finally:
         _leave_if_forked(0)
         capture.__exit__()
         if init["kill_strays"]:
             _kill_strays()
     try:
-        body = _encode({"type": "returned", "output": output})
+        body = _encode(output)
     except Exception as exc:  # TypeError, ValueError (NaN, a cycle), RecursionError
-        return _encode(_raised("function output is not JSON serializable: %s" % _message(exc)))
-    if len(body) > _MAX_FRAME:
-        return _encode(_raised("function output is too large: %d bytes of JSON, the limit is "
-                               "%d bytes" % (len(body), _MAX_FRAME)))
-    return body
+        return _raised(reply_id, "function output is not JSON serializable: %s" % _message(exc))
+    if len(body) > _MAX_OUTPUT:
+        return _raised(reply_id, "function output is too large: %d bytes of JSON, over the result "
+                       "limit of %d bytes" % (len(body), _MAX_OUTPUT))
+    return b'{"type": "returned", "id": %s, "output": %s}' % (_encode(reply_id), body)
 
 
 def _load_reply(init, capture):
@@ -260,61 +304,70 @@ def _load_reply(init, capture):
     try:
         capture.__enter__()
     except OSError as exc:
-        return None, {"type": "load_error", "traceback": "",
+        return None, {"type": "load_error", "id": init.get("id"), "traceback": "",
                       "message": "cannot capture the function's output: %s" % exc}
     try:
         return _load(init), None
     except BaseException as exc:  # SyntaxError, ImportError, AttributeError, SystemExit...
-        return None, {"type": "load_error", "message": _message(exc),
-                      "traceback": _user_traceback(exc)}
+        text = _message(exc)
+        return None, {"type": "load_error", "id": init.get("id"), "message": text,
+                      "traceback": _user_traceback(exc, text)}
     finally:
         capture.__exit__()
 
 
-def _serve(init):
+def _serve(init, read_frame, write_bytes):
     capture = _Capture()
-    _write_frame({"type": "loading"})
+    init_id = init.get("id")
+    write_bytes(_encode({"type": "loading", "id": init_id}))
     func, failure = _load_reply(init, capture)
     if failure is not None:
-        _write_frame(failure)
+        write_bytes(_encode(failure))
         return
-    _write_frame({"type": "ready", "runtime": "python %d.%d.%d" % sys.version_info[:3]})
+    write_bytes(_encode({"type": "ready", "id": init_id,
+                         "runtime": "python %d.%d.%d" % sys.version_info[:3]}))
     while True:
-        message = _read_frame()
+        message = read_frame()
         if message is None:
             return
         if message.get("type") != "invoke":
             raise _ProtocolError("unexpected frame type %r" % message.get("type"))
-        _write_bytes(_invoke(func, init, message, capture))
+        write_bytes(_invoke(func, init, message, capture))
 
 
 def _main():
-    global _MAX_FRAME, _WORKER_FILE
+    global _MAX_FRAME, _MAX_OUTPUT, _MAX_MESSAGE, _MAX_LOG, _WORKER_FILE
     _WORKER_FILE = _main.__code__.co_filename
+    write_bytes = None
     try:
-        _take_protocol_fds()
-        init = _read_frame()
+        read_frame, write_bytes = _take_protocol_fds()
+        init = read_frame()
         if init is None:
             return 0
         if init.get("type") != "init":
             raise _ProtocolError("expected an init frame")
         _MAX_FRAME = init["max_frame"]
+        _MAX_OUTPUT = init.get("max_output", _MAX_FRAME)
+        _MAX_MESSAGE = init.get("max_message", _MAX_MESSAGE)
+        _MAX_LOG = init.get("max_log", _MAX_LOG)
         _setup(init)
     except Exception as exc:
-        _fatal("worker setup failed: %s" % _message(exc))
+        _fatal(write_bytes, None, "worker setup failed: %s" % _message(exc))
         return 1
     try:
-        _serve(init)
+        _serve(init, read_frame, write_bytes)
     except _ProtocolError as exc:
-        _fatal("protocol error: %s" % exc)
+        _fatal(write_bytes, None, "protocol error: %s" % exc)
         return 1
     return 0
 
 
-def _fatal(text):
+def _fatal(write_bytes, reply_id, text):
     os.write(2, ("ridge-worker: %s\n" % text).encode("utf-8", "replace"))
+    if write_bytes is None:
+        return
     try:
-        _write_frame({"type": "fatal", "message": text})
+        write_bytes(_encode({"type": "fatal", "id": reply_id, "message": text}))
     except OSError:
         pass
 

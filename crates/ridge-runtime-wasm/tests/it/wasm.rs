@@ -470,3 +470,24 @@ async fn the_log_is_capped() {
         ran.logs
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdout_past_the_result_cap_fails_and_is_never_parsed() {
+    let fx = Fixture::new();
+    let spec = WorkerSpec {
+        result_cap: 100,
+        ..fx.spec(
+            &[("main.wasm", &guests::wat(guests::ECHO_WAT))],
+            "main.main",
+            limits(),
+        )
+    };
+    let mut worker = fx.runtime.start(&spec).await.expect("worker starts");
+    let fits = run(&mut worker, Some(json!({"s": "x".repeat(50)}))).await;
+    assert_eq!(fits.output, Ok(json!({"s": "x".repeat(50)})));
+    let over = run(&mut worker, Some(json!({"s": "x".repeat(1000)}))).await;
+    assert_eq!(
+        over.output,
+        Err("function output is too large: the module wrote 1008 bytes to stdout, over the result limit of 100 bytes".to_owned())
+    );
+}

@@ -9,6 +9,7 @@ mod custom_runtime;
 mod executions;
 mod hostile;
 mod hostile_host;
+mod hostile_output;
 mod jobs;
 mod keystone;
 mod network;
