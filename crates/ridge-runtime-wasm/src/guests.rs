@@ -48,6 +48,7 @@ pub fn spec(package_dir: PathBuf) -> WorkerSpec {
         },
         network: NetworkAccess::Loopback,
         log_cap: 64 * 1024,
+        startup_allowance: true,
     }
 }
 

@@ -29,6 +29,10 @@ pub struct WorkerSpec {
     pub network: ridge_core::NetworkAccess,
     /// Cap on the stdout+stderr captured per execution, in bytes.
     pub log_cap: usize,
+    /// Whether the worker may load its function under the sandbox's start-up CPU allowance
+    /// (`[sandbox] startup_cpu`) instead of `limits.cpu`. The engine withholds it from a
+    /// function whose workers keep failing soon after they start.
+    pub startup_allowance: bool,
 }
 
 /// One call.

@@ -37,6 +37,7 @@ fn spec(dir: &Path, entry: &str) -> WorkerSpec {
         limits: LimitsPolicy::default().defaults(),
         network: ridge_core::NetworkAccess::Loopback,
         log_cap: LOG_CAP,
+        startup_allowance: true,
     }
 }
 
