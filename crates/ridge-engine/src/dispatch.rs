@@ -7,7 +7,9 @@
 //!
 //! Time limits: the wait in the queue does not count against the function. From the claim on,
 //! the function's `timeout` is the longest the execution may take: the cold start (if any) and
-//! the call share one deadline, so no execution runs past its limit.
+//! the call share one deadline, so no execution runs past its limit. At the deadline the
+//! outcome is recorded at once; the worker is killed in the background (its slot stays taken
+//! until it is gone), so a tree of processes that takes a while to die does not delay it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -288,7 +290,7 @@ impl Dispatcher {
             }
             Err(_) => {
                 self.startup.failed(function.id, lease.started());
-                lease.discard().await;
+                discard_in_background(lease);
                 let limit = function.limits.timeout;
                 Err(outcome::timed_out(execution.id, limit, deadline.spent()))
             }
@@ -330,7 +332,7 @@ impl Dispatcher {
                 // memory limit churns until the timeout) failed for that reason, not for time.
                 let exhausted = worker.hit_resource_limit();
                 self.startup.failed(function.id, lease.started());
-                lease.discard().await;
+                discard_in_background(lease);
                 let spent = deadline.spent();
                 if exhausted {
                     outcome::resources_exhausted(execution.id, spent)
@@ -461,6 +463,13 @@ impl Dispatcher {
         };
         adapter.start(&spec).await
     }
+}
+
+/// Stops a worker that ran out of time without making its execution wait: the outcome is
+/// recorded at the deadline, while killing a big process tree may take a while longer. The
+/// lease keeps the worker's slot and memory until the kill is done.
+fn discard_in_background(lease: Lease) {
+    tokio::spawn(lease.discard());
 }
 
 /// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the

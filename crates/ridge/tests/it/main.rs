@@ -15,4 +15,5 @@ mod nodejs;
 mod openstack;
 mod restart;
 mod scaling;
+mod timeouts;
 mod wasm;
