@@ -7,13 +7,15 @@
 //!
 //! Time limits: the wait in the queue does not count against the function. From the claim on,
 //! the function's `timeout` is the longest the execution may take: the cold start (if any) and
-//! the call share one deadline, so no execution runs past its limit.
+//! the call share one deadline, so no execution runs past its limit. At the deadline the
+//! outcome is recorded at once; the worker is killed in the background (its slot stays taken
+//! until it is gone), so a tree of processes that takes a while to die does not delay it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ridge_core::{Execution, Function, Runtime};
+use ridge_core::{Clock, Execution, Function, Runtime};
 use ridge_package::PackageStore;
 use ridge_runtime::{Invocation, StartError, Worker, WorkerSpec};
 use ridge_store::{ExecutionOutcome, Store};
@@ -26,6 +28,7 @@ use crate::metrics::{FunctionLabels, Metrics, StatusLabels};
 use crate::outcome;
 use crate::pool::Lease;
 use crate::pools::Pools;
+use crate::startup::StartupAllowance;
 
 /// What dispatch needs from the engine's configuration.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,9 @@ pub(crate) struct DispatchConfig {
     pub result_cap: usize,
     /// Longest a sync execution waits for a worker before it ends `error`.
     pub max_queue_wait: Duration,
+    /// How long a function whose worker failed young goes without the start-up CPU allowance
+    /// (see [`StartupAllowance`]).
+    pub startup_cooldown: Duration,
 }
 
 /// Runs recorded executions: holds what that takes (the store, packages, adapters, pools and
@@ -49,6 +55,7 @@ pub(crate) struct Dispatcher {
     config: DispatchConfig,
     /// Cold starts allowed to run at once on this host (see [`cold_start_permits`]).
     cold_starts: Semaphore,
+    startup: StartupAllowance,
     load: Load,
 }
 
@@ -121,8 +128,10 @@ impl Dispatcher {
         pools: Arc<Pools>,
         metrics: Arc<Metrics>,
         config: DispatchConfig,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            startup: StartupAllowance::new(config.startup_cooldown, clock),
             store,
             packages,
             adapters,
@@ -271,6 +280,7 @@ impl Dispatcher {
                 Ok(lease)
             }
             Ok(Err(StartError::Load { message, logs })) => {
+                self.startup.failed(function.id, lease.started());
                 lease.discard().await;
                 let took = started.elapsed();
                 Err(outcome::load_failed(execution.id, message, logs, took))
@@ -281,7 +291,8 @@ impl Dispatcher {
                 Err(outcome::platform_error())
             }
             Err(_) => {
-                lease.discard().await;
+                self.startup.failed(function.id, lease.started());
+                discard_in_background(lease);
                 let limit = function.limits.timeout;
                 Err(outcome::timed_out(execution.id, limit, deadline.spent()))
             }
@@ -314,6 +325,7 @@ impl Dispatcher {
             }
             Ok(Err(e)) => {
                 tracing::warn!(execution = %execution.id, error = %e, "worker failed during the execution");
+                self.startup.failed(function.id, lease.started());
                 lease.discard().await;
                 outcome::worker_failed(e, took)
             }
@@ -321,7 +333,8 @@ impl Dispatcher {
                 // A function that exhausted its memory or processes (a fork bomb under a small
                 // memory limit churns until the timeout) failed for that reason, not for time.
                 let exhausted = worker.hit_resource_limit();
-                lease.discard().await;
+                self.startup.failed(function.id, lease.started());
+                discard_in_background(lease);
                 let spent = deadline.spent();
                 if exhausted {
                     outcome::resources_exhausted(execution.id, spent)
@@ -449,9 +462,17 @@ impl Dispatcher {
             network: function.network,
             log_cap: self.config.log_cap,
             result_cap: self.config.result_cap,
+            startup_allowance: self.startup.granted(function.id),
         };
         adapter.start(&spec).await
     }
+}
+
+/// Stops a worker that ran out of time without making its execution wait: the outcome is
+/// recorded at the deadline, while killing a big process tree may take a while longer. The
+/// lease keeps the worker's slot and memory until the kill is done.
+fn discard_in_background(lease: Lease) {
+    tokio::spawn(lease.discard());
 }
 
 /// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
@@ -471,7 +492,7 @@ mod tests {
     use ridge_core::{Execution, ExecutionStatus, Limits};
     use serde_json::json;
 
-    use crate::testing::{Fixture, Slow};
+    use crate::testing::{Crashing, Fixture, Slow};
     use crate::{EngineConfig, ExecutionRequest, Origin, RunTarget};
 
     /// Runs one sync execution of a function with `timeout` seconds on a stand-in worker that
@@ -520,6 +541,48 @@ mod tests {
         assert!(
             result.duration.is_some_and(|d| (1.0..1.35).contains(&d)),
             "a timed-out execution reports the time it was given: {result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_function_whose_workers_crash_young_loses_the_startup_allowance_for_a_while() {
+        let clock = Arc::new(ridge_core::ManualClock::starting_now());
+        let crashing = Arc::new(Crashing::default());
+        let config = EngineConfig {
+            startup_cooldown: Duration::from_secs(60),
+            clock: clock.clone(),
+            ..EngineConfig::default()
+        };
+        let fx = Fixture::with_adapters(config, vec![crashing.clone()]).await;
+        let run = || async {
+            let started = fx
+                .engine
+                .start(ExecutionRequest {
+                    project: fx.function.project_id.clone(),
+                    target: RunTarget::Loaded {
+                        function: fx.function.clone(),
+                        version: 0,
+                    },
+                    input: None,
+                    description: None,
+                    sync: true,
+                    origin: Origin::Api,
+                })
+                .await
+                .expect("started");
+            let done = started.finished().await.expect("finished");
+            assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+        };
+        for _ in 0..3 {
+            run().await;
+        }
+        clock.advance(Duration::from_secs(60));
+        run().await;
+        let allowances = crashing.allowances.lock().expect("not poisoned").clone();
+        assert_eq!(
+            allowances,
+            [true, false, false, true],
+            "only the first start, and the first after the cooldown, get the allowance"
         );
     }
 

@@ -42,6 +42,9 @@ pub struct EngineConfig {
     pub max_queue_wait: Duration,
     /// Per-project quota defaults (a project's overrides are in the store).
     pub quotas: Quotas,
+    /// How long a function whose worker failed soon after it started goes without the
+    /// start-up CPU allowance (`[sandbox] startup_cpu_cooldown`); zero never withholds it.
+    pub startup_cooldown: Duration,
     /// What time-based decisions read (the per-project rate, the job scheduler's "now", how
     /// long a worker has been idle): the system clock in the server, a clock the tests move.
     pub clock: Arc<dyn Clock>,
@@ -58,6 +61,7 @@ impl Default for EngineConfig {
             max_queue_length: 10_000,
             max_queue_wait: Duration::from_secs(60),
             quotas: Quotas::default(),
+            startup_cooldown: Duration::from_secs(60),
             clock: Arc::new(SystemClock),
         }
     }
@@ -100,7 +104,9 @@ impl Engine {
                 log_cap: config.log_cap,
                 result_cap: config.result_cap,
                 max_queue_wait: config.max_queue_wait,
+                startup_cooldown: config.startup_cooldown,
             },
+            config.clock.clone(),
         ));
         Arc::new(Self {
             store,

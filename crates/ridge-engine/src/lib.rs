@@ -30,6 +30,7 @@ pub mod rate;
 mod recovery;
 mod request;
 mod resolve;
+mod startup;
 #[cfg(test)]
 mod testing;
 

@@ -18,6 +18,8 @@ pub(crate) type PoolKey = (ridge_core::FunctionId, i64);
 
 struct IdleWorker {
     worker: Box<dyn Worker>,
+    /// When it started (on the pool's clock), for its age.
+    started: Instant,
     since: Instant,
 }
 
@@ -86,7 +88,10 @@ impl Pool {
         match self.policy.acquire(state.idle.len(), state.live) {
             Acquire::Reuse => {
                 let idle = state.idle.pop().expect("policy said an idle worker exists");
-                Some(Ok(Lease::new(self.clone(), Some(idle.worker))))
+                Some(Ok(Lease::new(
+                    self.clone(),
+                    Some((idle.worker, idle.started)),
+                )))
             }
             Acquire::Start => {
                 if !self.capacity.try_reserve(self.memory()) {
@@ -228,7 +233,7 @@ impl Pool {
         self.state().names.insert(name.to_owned());
     }
 
-    fn give_back(&self, worker: Box<dyn Worker>) -> Option<Box<dyn Worker>> {
+    fn give_back(&self, worker: Box<dyn Worker>, started: Instant) -> Option<Box<dyn Worker>> {
         let mut state = self.state();
         let back = if state.retired {
             self.forget(&mut state, std::slice::from_ref(&worker));
@@ -236,6 +241,7 @@ impl Pool {
         } else {
             state.idle.push(IdleWorker {
                 worker,
+                started,
                 since: self.clock.instant(),
             });
             None
@@ -262,16 +268,29 @@ impl Pool {
 pub(crate) struct Lease {
     pool: Arc<Pool>,
     worker: Option<Box<dyn Worker>>,
+    /// When the worker started, on the pool's clock; for a lease without a worker yet, when
+    /// the lease was taken (its cold start begins then).
+    started: Instant,
     done: bool,
 }
 
 impl Lease {
-    fn new(pool: Arc<Pool>, worker: Option<Box<dyn Worker>>) -> Self {
+    fn new(pool: Arc<Pool>, worker: Option<(Box<dyn Worker>, Instant)>) -> Self {
+        let (worker, started) = match worker {
+            Some((worker, started)) => (Some(worker), started),
+            None => (None, pool.clock.instant()),
+        };
         Self {
             pool,
             worker,
+            started,
             done: false,
         }
+    }
+
+    /// When the lease's worker started (or its cold start began), on the pool's clock.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     pub fn is_warm(&self) -> bool {
@@ -292,7 +311,7 @@ impl Lease {
         self.done = true;
         match self.worker.take() {
             Some(worker) => {
-                if let Some(mut stale) = self.pool.give_back(worker) {
+                if let Some(mut stale) = self.pool.give_back(worker, self.started) {
                     stale.kill().await;
                 }
             }

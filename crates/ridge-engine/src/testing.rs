@@ -145,6 +145,58 @@ impl Worker for SlowWorker {
     async fn kill(&mut self) {}
 }
 
+/// A stand-in python3 adapter that notes whether each start got the start-up CPU allowance;
+/// its workers crash in every call.
+#[derive(Default)]
+pub(crate) struct Crashing {
+    pub allowances: std::sync::Mutex<Vec<bool>>,
+}
+
+#[async_trait]
+impl RuntimeAdapter for Crashing {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::from_image("python3").expect("a built-in kind")
+    }
+
+    async fn check(&self) -> Result<String, CheckError> {
+        Ok("a stand-in".to_owned())
+    }
+
+    async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError> {
+        self.allowances
+            .lock()
+            .expect("not poisoned")
+            .push(spec.startup_allowance);
+        Ok(Box::new(CrashingWorker(format!(
+            "crashing-{}",
+            spec.function_id
+        ))))
+    }
+}
+
+struct CrashingWorker(String);
+
+#[async_trait]
+impl Worker for CrashingWorker {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
+    async fn invoke(&mut self, _: &Invocation) -> Result<InvocationOutcome, WorkerError> {
+        Err(WorkerError::Exited {
+            detail: "exit code 3".into(),
+            killed: false,
+            logs: String::new(),
+        })
+    }
+
+    async fn kill(&mut self) {}
+}
+
 /// A stand-in worker for the pools, which only name, keep and kill workers.
 pub(crate) struct Named(pub String);
 

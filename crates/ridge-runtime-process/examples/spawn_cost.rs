@@ -51,6 +51,7 @@ async fn main() {
         network: ridge_core::NetworkAccess::Loopback,
         log_cap: 1 << 20,
         result_cap: 6 << 20,
+        startup_allowance: true,
     };
     let layers: Vec<(&str, Option<SandboxConfig>)> = vec![
         ("unconfined", None),

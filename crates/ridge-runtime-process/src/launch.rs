@@ -209,6 +209,7 @@ impl RuntimeAdapter for ProcessAdapter {
             memory_bytes: spec.limits.memory_size,
             address_space_limit: self.launcher.address_space_limit(),
             cpu_millicores: spec.limits.cpu,
+            startup_allowance: spec.startup_allowance,
             network: match spec.network {
                 ridge_core::NetworkAccess::Loopback => ridge_sandbox::Network::Loopback,
                 ridge_core::NetworkAccess::Outbound => ridge_sandbox::Network::Outbound,

@@ -340,7 +340,7 @@ impl ProcessWorker {
         let exited_by_itself =
             matches!(tokio::time::timeout(EXIT_GRACE, wait).await, Ok(Ok(Ok(()))));
         // Leftovers die with the leader's group and cgroup.
-        self.kill_tree();
+        self.kill_tree().await;
         match self.child.wait().await {
             Ok(status) if exited_by_itself => End::Exited(status),
             Ok(_) => End::KilledHung,
@@ -348,15 +348,29 @@ impl ProcessWorker {
         }
     }
 
-    /// Kills everything the worker started: its cgroup (which also holds processes that left
-    /// the group), its process group, and the leader itself if the group could not be
-    /// signalled. Does not reap. Returns `false`, killing nothing, once the leader has been
+    /// Kills everything the worker started: its process group (the leader itself if the
+    /// group could not be signalled) and its cgroup, which also holds processes that left the
+    /// group. Does not reap. Returns `false`, killing nothing, once the leader has been
     /// reaped: then nothing is left, and the group id may already belong to someone else.
-    fn kill_tree(&mut self) -> bool {
+    async fn kill_tree(&mut self) -> bool {
+        if !self.kill_group() {
+            return false;
+        }
+        if let Some(cgroup) = self.jail.kill_handle() {
+            // Freezing and signalling a tree of many processes blocks for a while: never on
+            // the server's async threads, where it would hold up every other execution's
+            // timeout.
+            let _ = tokio::task::spawn_blocking(move || cgroup.kill()).await;
+        }
+        true
+    }
+
+    /// Signals the worker's process group (one system call); `false` once the leader has
+    /// been reaped.
+    fn kill_group(&mut self) -> bool {
         let Some(pid) = self.child.id() else {
             return false;
         };
-        self.jail.kill();
         if let Err(e) = ridge_sandbox::kill_process_group(pid) {
             tracing::warn!(worker = %self.name, error = %e, "cannot kill the worker's process group");
             let _ = self.child.start_kill();
@@ -526,7 +540,7 @@ impl Worker for ProcessWorker {
 
     async fn kill(&mut self) {
         self.state = State::Gone;
-        if !self.kill_tree() {
+        if !self.kill_tree().await {
             return;
         }
         match self.child.wait().await {
@@ -539,20 +553,25 @@ impl Worker for ProcessWorker {
 
 impl Drop for ProcessWorker {
     fn drop(&mut self) {
-        // `kill_on_drop` then reaps the leader in the background.
-        self.kill_tree();
+        // `kill_on_drop` then reaps the leader in the background; the cgroup is killed and
+        // removed on a blocking thread.
+        self.kill_group();
         let _ = remove_cgroup(&mut self.jail);
     }
 }
 
-/// Removes a worker's cgroups in the background (blocking: it waits for killed processes to
-/// leave them); the handle may be awaited.
+/// Kills what is left in a worker's cgroups and removes them, in the background (blocking: it
+/// waits for killed processes to leave them); the handle may be awaited.
 fn remove_cgroup(jail: &mut Jail) -> Option<tokio::task::JoinHandle<()>> {
     let cgroup = jail.take_cgroup()?;
+    let remove = move || {
+        cgroup.kill();
+        cgroup.remove_when_empty();
+    };
     match tokio::runtime::Handle::try_current() {
-        Ok(handle) => Some(handle.spawn_blocking(move || cgroup.remove_when_empty())),
+        Ok(handle) => Some(handle.spawn_blocking(remove)),
         Err(_) => {
-            cgroup.remove_when_empty();
+            remove();
             None
         }
     }

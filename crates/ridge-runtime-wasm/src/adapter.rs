@@ -7,9 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, RuntimeAdapter, StartError, Worker, WorkerSpec};
-use wasmtime::ExternType;
+use wasmtime::{ExternType, Module};
 
-use crate::entry::{self, INITIALIZE_EXPORT, START_EXPORT};
+use crate::cache::Lookup;
+use crate::entry::{self, INITIALIZE_EXPORT, ModuleFile, START_EXPORT};
 use crate::host::Host;
 use crate::worker::{Prepared, WasmWorker};
 use crate::{WasmError, cache};
@@ -31,8 +32,12 @@ pub struct WasmConfig {
     /// The largest linear memory a slot holds, in bytes; a function's `memory_size` above it
     /// is capped here. Only address space is reserved, not memory.
     pub max_memory: u64,
-    /// How often running modules check their deadline and whether their worker was killed.
+    /// How often running modules check their deadline, their `cpu` share and whether their
+    /// worker was killed.
     pub tick: Duration,
+    /// The largest module file a function may have, in bytes; a larger one fails to load
+    /// before anything reads or compiles it.
+    pub max_module_size: u64,
 }
 
 impl WasmConfig {
@@ -40,6 +45,7 @@ impl WasmConfig {
     /// All that a 32-bit linear memory can address.
     pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;
     pub const DEFAULT_TICK: Duration = Duration::from_millis(10);
+    pub const DEFAULT_MAX_MODULE_SIZE: u64 = 32 << 20;
 }
 
 impl Default for WasmConfig {
@@ -50,6 +56,7 @@ impl Default for WasmConfig {
             max_instances: Self::DEFAULT_MAX_INSTANCES,
             max_memory: Self::DEFAULT_MAX_MEMORY,
             tick: Self::DEFAULT_TICK,
+            max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
         }
     }
 }
@@ -90,11 +97,57 @@ impl WasmAdapter {
     }
 }
 
-/// Compiles (or loads from the cache) and links the module `spec` names: what a worker needs.
-/// Blocking.
-fn prepare(host: &Host, config: &WasmConfig, spec: &WorkerSpec) -> Result<Prepared, WasmError> {
-    let file = entry::locate(&spec.package_dir, &spec.entry)?;
-    let module = cache::load(&host.engine, config.cache_dir.as_deref(), spec, &file)?;
+/// The compiled module `spec` names: from the cache, or compiled on a blocking thread once one
+/// of the host's compile permits is free (waiting for it is abandoned with this future).
+async fn load(
+    host: &Arc<Host>,
+    config: &WasmConfig,
+    spec: &WorkerSpec,
+) -> Result<(Module, ModuleFile), WasmError> {
+    let (found, file) = {
+        let (host, config, spec) = (host.clone(), config.clone(), spec.clone());
+        blocking(move || {
+            let file = entry::locate(&spec.package_dir, &spec.entry)?;
+            let cache = config.cache_dir.as_deref();
+            let found = cache::lookup(&host.engine, cache, &spec, &file, config.max_module_size)?;
+            Ok((found, file))
+        })
+        .await?
+    };
+    match found {
+        Lookup::Cached(module) => Ok((module, file)),
+        Lookup::Compile { bytes, cache } => {
+            let _permit = host
+                .compiles
+                .acquire()
+                .await
+                .map_err(|_| WasmError::Panicked)?;
+            let host = host.clone();
+            blocking(move || {
+                let module = cache::compile(&host.engine, &bytes, cache.as_deref(), &file)?;
+                Ok((module, file))
+            })
+            .await
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WasmError> + Send + 'static,
+) -> Result<T, WasmError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| WasmError::Panicked)?
+}
+
+/// Links the compiled module for the export `spec`'s entry names: what a worker needs.
+fn prepare(
+    host: &Host,
+    config: &WasmConfig,
+    spec: &WorkerSpec,
+    module: &Module,
+    file: ModuleFile,
+) -> Result<Prepared, WasmError> {
     let export = entry::export_name(&spec.entry, |name| module.get_export(name).is_some());
     match module.get_export(&export) {
         Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
@@ -128,7 +181,7 @@ fn prepare(host: &Host, config: &WasmConfig, spec: &WorkerSpec) -> Result<Prepar
     let initialize = export != START_EXPORT && module.get_export(INITIALIZE_EXPORT).is_some();
     let pre = host
         .linker
-        .instantiate_pre(&module)
+        .instantiate_pre(module)
         .map_err(|e| WasmError::Link {
             module: file.name.clone(),
             detail: format!("{e:#}"),
@@ -166,12 +219,9 @@ impl RuntimeAdapter for WasmAdapter {
     }
 
     async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError> {
-        let host = self.host()?.clone();
-        let config = self.config.clone();
-        let owned = spec.clone();
-        let prepared = tokio::task::spawn_blocking(move || prepare(&host, &config, &owned))
-            .await
-            .map_err(|_| WasmError::Panicked)??;
+        let host = self.host()?;
+        let (module, file) = load(host, &self.config, spec).await?;
+        let prepared = prepare(host, &self.config, spec, &module, file)?;
         Ok(Box::new(WasmWorker::new(spec, Arc::new(prepared))))
     }
 }

@@ -21,50 +21,90 @@ use crate::entry::ModuleFile;
 /// The version word of a component binary (a core module's is `1, 0, 0, 0`).
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 
-/// The compiled module for `file`, from `cache_dir` when it holds one, else compiled (and then
-/// written there). Blocking: reads and hashes the module, may compile it.
-pub(crate) fn load(
+/// A module looked up in the cache.
+pub(crate) enum Lookup {
+    Cached(Module),
+    /// Not cached: these bytes must be compiled, and written to `cache` (if any) afterwards.
+    Compile {
+        bytes: Vec<u8>,
+        cache: Option<PathBuf>,
+    },
+}
+
+/// The compiled module for `file` from `cache_dir` when it holds one, else the module's bytes
+/// to [`compile`]. A file over `max_size` bytes is refused before it is read. Blocking: reads
+/// and hashes the module.
+pub(crate) fn lookup(
     engine: &Engine,
     cache_dir: Option<&Path>,
     spec: &WorkerSpec,
     file: &ModuleFile,
-) -> Result<Module, WasmError> {
-    let bytes = std::fs::read(&file.path).map_err(|source| WasmError::Read {
+    max_size: u64,
+) -> Result<Lookup, WasmError> {
+    let read = |source| WasmError::Read {
         path: file.path.clone(),
         source,
-    })?;
+    };
+    let size = std::fs::metadata(&file.path).map_err(read)?.len();
+    if size > max_size {
+        return Err(WasmError::ModuleTooLarge {
+            module: file.name.clone(),
+            size,
+            limit: max_size,
+        });
+    }
+    let bytes = std::fs::read(&file.path).map_err(read)?;
     let Some(cache_dir) = cache_dir else {
-        return compile(engine, &bytes, file);
+        return Ok(Lookup::Compile { bytes, cache: None });
     };
     let cached = cache_dir.join(cache_name(engine, spec, &bytes));
     if cached.is_file() {
         match deserialize(engine, &cached) {
             Ok(module) => {
                 tracing::debug!(path = %cached.display(), "compiled module from the cache");
-                return Ok(module);
+                return Ok(Lookup::Cached(module));
             }
             Err(e) => {
                 tracing::warn!(path = %cached.display(), error = %format!("{e:#}"), "cached module refused: compiling again");
             }
         }
     }
-    let module = compile(engine, &bytes, file)?;
+    Ok(Lookup::Compile {
+        bytes,
+        cache: Some(cached),
+    })
+}
+
+/// Compiles `bytes` (within the bounds of [`crate::compile`]) and writes the machine code to
+/// `cache`, if given. Blocking, and CPU-bound.
+pub(crate) fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    cache: Option<&Path>,
+    file: &ModuleFile,
+) -> Result<Module, WasmError> {
+    let module = compile_checked(engine, bytes, file)?;
+    let Some(cached) = cache else {
+        return Ok(module);
+    };
     let serialized = module.serialize().map_err(|e| WasmError::Serialize {
         module: file.name.clone(),
         detail: format!("{e:#}"),
     })?;
-    write_atomically(cache_dir, &cached, &serialized)?;
+    let dir = cached.parent().unwrap_or(Path::new("."));
+    write_atomically(dir, cached, &serialized)?;
     tracing::debug!(path = %cached.display(), size = serialized.len(), "cached compiled module");
     Ok(module)
 }
 
-fn compile(engine: &Engine, bytes: &[u8], file: &ModuleFile) -> Result<Module, WasmError> {
+fn compile_checked(engine: &Engine, bytes: &[u8], file: &ModuleFile) -> Result<Module, WasmError> {
     if bytes.get(4..8) == Some(&COMPONENT_VERSION[..]) {
         return Err(WasmError::InvalidModule {
             module: file.name.clone(),
             detail: "it is a component; Ridge runs core modules (WASI preview 1), build for `wasm32-wasip1` or `wasm32-wasi`".to_owned(),
         });
     }
+    crate::compile::check_functions(&file.name, bytes)?;
     Module::new(engine, bytes).map_err(|e| WasmError::InvalidModule {
         module: file.name.clone(),
         detail: format!("{e:#}"),
@@ -101,9 +141,9 @@ fn cache_name(engine: &Engine, spec: &WorkerSpec, bytes: &[u8]) -> String {
     )
 }
 
-fn write_atomically(dir: &Path, target: &PathBuf, bytes: &[u8]) -> Result<(), WasmError> {
+fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), WasmError> {
     let failed = |source| WasmError::Cache {
-        path: target.clone(),
+        path: target.to_owned(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(failed)?;

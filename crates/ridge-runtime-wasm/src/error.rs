@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use ridge_runtime::StartError;
 
-/// Why a module could not be made ready to run. Variants up to [`WasmError::ExportType`] are
-/// the function's fault (its package); the rest are the platform's.
+/// Why a module could not be made ready to run. Variants up to [`WasmError::FunctionTooLarge`]
+/// are the function's fault (its package); the rest are the platform's.
 #[derive(Debug, thiserror::Error)]
 pub enum WasmError {
     #[error(
@@ -34,6 +34,22 @@ pub enum WasmError {
         module: String,
         export: String,
         found: String,
+    },
+    #[error(
+        "`{module}` has {size} bytes, more than the {limit} bytes a module may have on this server (`[wasm] max_module_size`): build it smaller (optimise for size, strip debug sections)"
+    )]
+    ModuleTooLarge {
+        module: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "`{module}` has a function of {size} bytes, more than the {limit} bytes a function may have: split it into smaller functions"
+    )]
+    FunctionTooLarge {
+        module: String,
+        size: usize,
+        limit: usize,
     },
 
     /// wasmtime could not be set up on this host (the pooling allocator's reservation failed).
@@ -67,6 +83,8 @@ impl WasmError {
                 | WasmError::Link { .. }
                 | WasmError::MissingExport { .. }
                 | WasmError::ExportType { .. }
+                | WasmError::ModuleTooLarge { .. }
+                | WasmError::FunctionTooLarge { .. }
         )
     }
 }

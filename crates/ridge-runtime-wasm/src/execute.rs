@@ -12,6 +12,7 @@ use wasmtime::{InstancePre, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use crate::cpu::CpuShare;
 use crate::entry::INITIALIZE_EXPORT;
 use crate::host::{Guest, MemoryLimiter};
 use crate::output::{Capture, Captured};
@@ -29,6 +30,8 @@ pub(crate) struct Job {
     pub initialize: bool,
     pub stdin: Vec<u8>,
     pub memory_limit: u64,
+    /// The function's `cpu`, in millicores (see [`CpuShare`]).
+    pub cpu_millicores: u32,
     pub timeout: Duration,
     pub log_cap: usize,
     /// The most a module may write to stdout (its output): kept up to this, the rest counted
@@ -127,15 +130,19 @@ impl Job {
         );
         store.limiter(|guest| &mut guest.limiter);
         // The module's own code checks the epoch; at every tick the callback decides whether it
-        // goes on. Host calls that wait (a sleep) are ended by the `select!` below.
+        // goes on, or pauses to stay within its `cpu`. Host calls that wait (a sleep) and
+        // pauses are ended by the `select!` below.
         let deadline = Instant::now() + self.timeout;
         let killed = self.kill.clone();
+        let share = CpuShare::start(self.cpu_millicores);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             // A dropped sender is a worker dropped without `kill`: stop all the same.
             let stop = killed.has_changed().is_err() || *killed.borrow();
             Ok(if stop || Instant::now() >= deadline {
                 UpdateDeadline::Interrupt
+            } else if let Some(pause) = share.pause() {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause)))
             } else {
                 UpdateDeadline::Continue(1)
             })

@@ -49,6 +49,7 @@ pub fn spec(package_dir: PathBuf) -> WorkerSpec {
         network: NetworkAccess::Loopback,
         log_cap: 64 * 1024,
         result_cap: 6 << 20,
+        startup_allowance: true,
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
     ResourceLimiter,
@@ -60,11 +61,14 @@ const TABLE_ELEMENTS: usize = 20_000;
 pub(crate) struct Host {
     pub engine: Engine,
     pub linker: Linker<Guest>,
+    /// Compiles allowed at once: half the cores, at least one (each compile uses one thread).
+    pub compiles: Semaphore,
 }
 
 impl Host {
-    /// Configures wasmtime: cranelift optimising for speed, the pooling allocator sized by the
-    /// configuration, epoch interruption, and the WASI preview 1 imports. Starts the ticker.
+    /// Configures wasmtime: cranelift optimising for speed on one thread per compile, the
+    /// pooling allocator sized by the configuration, epoch interruption, and the WASI
+    /// preview 1 imports. Starts the ticker.
     pub(crate) fn new(config: &WasmConfig) -> Result<Arc<Self>, WasmError> {
         let unavailable = |e: wasmtime::Error| WasmError::EngineUnavailable {
             detail: format!("{e:#}"),
@@ -80,6 +84,8 @@ impl Host {
         wasmtime_config
             .cranelift_opt_level(OptLevel::Speed)
             .epoch_interruption(true)
+            // One untrusted compile must not take every core (see `compile.rs`).
+            .parallel_compilation(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasmtime_config).map_err(unavailable)?;
         let mut linker = Linker::new(&engine);
@@ -88,7 +94,12 @@ impl Host {
         spawn_ticker(&engine, config.tick).map_err(|e| WasmError::EngineUnavailable {
             detail: format!("cannot start the epoch ticker thread: {e}"),
         })?;
-        Ok(Arc::new(Self { engine, linker }))
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            compiles: Semaphore::new((cores / 2).max(1)),
+        }))
     }
 }
 

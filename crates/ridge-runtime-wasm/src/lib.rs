@@ -13,14 +13,18 @@
 //!   (WASI preview 1 cannot open one), only stdin/stdout/stderr, clocks and random numbers;
 //! - linear memory capped at the function's `memory_size` by a resource limiter;
 //! - the function's `timeout` enforced by epoch interruption: a loop without host calls stops;
-//! - `cpu` is not enforced: an execution runs on one thread, so it never uses more than one
-//!   core, and its CPU time is bounded by the timeout.
+//! - the function's `cpu` enforced per execution ([`cpu`]): a guest ahead of its share of a
+//!   core pauses at the next epoch tick, so spinning guests cannot starve the server;
+//! - compiling an untrusted module bounded before it is cached (`compile.rs`): its size and its
+//!   largest function are capped, and compiles run one thread each, a few at a time.
 //!
 //! Not here: pools, queues and the engine's timeout (`ridge-engine`), the process sandbox
 //! (`ridge-sandbox`: a guest never leaves wasmtime's sandbox, so no process is started).
 
 mod adapter;
 mod cache;
+mod compile;
+mod cpu;
 mod entry;
 mod error;
 mod execute;
@@ -31,5 +35,6 @@ mod output;
 mod worker;
 
 pub use adapter::{WasmAdapter, WasmConfig};
+pub use compile::MAX_FUNCTION_SIZE;
 pub use entry::{MODULE_EXTENSION, START_EXPORT};
 pub use error::WasmError;

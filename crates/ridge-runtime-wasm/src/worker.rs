@@ -34,6 +34,7 @@ pub(crate) struct WasmWorker {
     name: String,
     prepared: Arc<Prepared>,
     memory_limit: u64,
+    cpu_millicores: u32,
     timeout: Duration,
     log_cap: usize,
     result_cap: usize,
@@ -50,6 +51,7 @@ impl WasmWorker {
             name: format!("wasm-{}-v{}-{n}", spec.function_id, spec.function_version),
             prepared,
             memory_limit: spec.limits.memory_size,
+            cpu_millicores: spec.limits.cpu,
             timeout: Duration::from_secs(u64::from(spec.limits.timeout)),
             log_cap: spec.log_cap,
             result_cap: spec.result_cap,
@@ -80,6 +82,7 @@ impl Worker for WasmWorker {
             initialize: prepared.initialize,
             stdin: stdin(invocation.input.as_ref()),
             memory_limit: self.memory_limit,
+            cpu_millicores: self.cpu_millicores,
             // The engine's timeout usually ends the call first; this one is the backstop.
             timeout: self.timeout,
             log_cap: self.log_cap,

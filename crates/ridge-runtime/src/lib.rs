@@ -32,6 +32,10 @@ pub struct WorkerSpec {
     /// Cap on an execution's output, in bytes of JSON: a larger one fails the execution
     /// before it is parsed.
     pub result_cap: usize,
+    /// Whether the worker may load its function under the sandbox's start-up CPU allowance
+    /// (`[sandbox] startup_cpu`) instead of `limits.cpu`. The engine withholds it from a
+    /// function whose workers keep failing soon after they start.
+    pub startup_allowance: bool,
 }
 
 /// One call.

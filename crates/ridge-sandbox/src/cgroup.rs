@@ -258,8 +258,9 @@ fn write_cpu(version: Version, dir: &Path, millicores: u32) -> io::Result<()> {
 }
 
 /// The cgroups of one worker. [`WorkerCgroup::kill`] ends every process in them;
-/// [`WorkerCgroup::remove`] deletes them once empty.
-#[derive(Debug)]
+/// [`WorkerCgroup::remove`] deletes them once empty. A clone names the same cgroups (to kill
+/// them from another thread).
+#[derive(Debug, Clone)]
 pub struct WorkerCgroup {
     dirs: Vec<(Version, PathBuf)>,
     memory: Option<(Version, PathBuf)>,
@@ -348,9 +349,20 @@ impl WorkerCgroup {
         })
     }
 
-    /// Kills every process of the worker. v2: `cgroup.kill`; otherwise freeze, SIGKILL every
-    /// member, thaw, and repeat until the cgroup is empty (bounded). Synchronous and quick.
+    /// Kills every process of the worker. First lifts its CPU quota: a killed process must run
+    /// to exit, and a big tree throttled at a tenth of a core (a fork bomb) would take seconds
+    /// to die. Then v2: `cgroup.kill`; otherwise freeze, SIGKILL every member, thaw, and repeat
+    /// until the cgroup is empty (bounded). Blocking, but quick: call it off async threads.
     pub fn kill(&self) {
+        if let Some((version, dir)) = &self.cpu {
+            let lifted = match version {
+                Version::V2 => write(dir, "cpu.max", &format!("max {CFS_PERIOD_US}")),
+                Version::V1 => write(dir, "cpu.cfs_quota_us", "-1"),
+            };
+            if let Err(e) = lifted {
+                tracing::debug!(error = %e, "cannot lift the CPU quota of a killed worker");
+            }
+        }
         if let Some((Version::V2, dir)) = &self.freezer
             && write(dir, "cgroup.kill", "1").is_ok()
         {

@@ -24,6 +24,7 @@ pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 10_000;
 pub const DEFAULT_MAX_QUEUE_WAIT_SECS: u64 = 60;
 pub const DEFAULT_WORKER_MEMORY_SHARE: f64 = 0.5;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_STARTUP_CPU_COOLDOWN_SECS: u64 = 60;
 
 /// The TOML file, every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +121,9 @@ pub struct SandboxFile {
     /// CPU quota of a worker while it starts and loads its function, in millicores (default
     /// 1000); the function's own `cpu` applies from then on. 0 turns the allowance off.
     pub startup_cpu: Option<u32>,
+    /// Seconds a function whose worker failed (crash, timeout, failed load) sooner than this
+    /// after it started goes without the start-up allowance (default 60; 0: never withheld).
+    pub startup_cpu_cooldown: Option<u64>,
 }
 
 /// One `[[runtime_kinds]]` entry: a runtime kind an operator declares (docs/runtime-protocol.md).
@@ -199,6 +203,9 @@ pub struct Settings {
     pub worker_memory_share: f64,
     pub shutdown_timeout: Duration,
     pub sandbox: ridge_sandbox::SandboxConfig,
+    /// `[sandbox] startup_cpu_cooldown`: how long a function whose worker failed young goes
+    /// without the start-up CPU allowance.
+    pub startup_cpu_cooldown: Duration,
     /// Whether functions may be granted outbound network.
     pub allow_function_network: bool,
     /// Versions, webhooks and jobs.
@@ -273,6 +280,11 @@ impl Settings {
         }
         let sandbox_file = file.sandbox.unwrap_or_default();
         let allow_function_network = sandbox_file.allow_function_network.unwrap_or(false);
+        let startup_cpu_cooldown = Duration::from_secs(
+            sandbox_file
+                .startup_cpu_cooldown
+                .unwrap_or(DEFAULT_STARTUP_CPU_COOLDOWN_SECS),
+        );
         let sandbox = sandbox_config(sandbox_file)?;
         let triggers = crate::triggers::TriggerSettings::from_file(
             file.public_url,
@@ -329,6 +341,7 @@ impl Settings {
                     .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
             ),
             sandbox,
+            startup_cpu_cooldown,
             allow_function_network,
             triggers,
             wasm,

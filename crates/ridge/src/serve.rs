@@ -226,6 +226,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             max_queue_length: settings.max_queue_length,
             max_queue_wait: settings.max_queue_wait,
             quotas: settings.quotas,
+            startup_cooldown: settings.startup_cpu_cooldown,
             clock: clock.clone(),
             // Check often enough that a worker outlives its expiry by at most half of it.
             reap_interval: (settings.function_service_expiration / 2)

@@ -16,6 +16,8 @@ pub struct WasmFile {
     pub scratch: Option<bool>,
     /// How many WebAssembly executions may run at once on this server (default 256).
     pub max_instances: Option<u32>,
+    /// The largest module file a function may have, in bytes (default 32 MiB).
+    pub max_module_size: Option<u64>,
 }
 
 /// The runtime's configuration for a server with data directory `data_dir`.
@@ -27,6 +29,12 @@ pub fn config(file: Option<WasmFile>, data_dir: &Path) -> anyhow::Result<WasmCon
     if max_instances == 0 {
         bail!("invalid wasm.max_instances 0: at least one execution must be able to run");
     }
+    let max_module_size = file
+        .max_module_size
+        .unwrap_or(WasmConfig::DEFAULT_MAX_MODULE_SIZE);
+    if max_module_size < 8 {
+        bail!("invalid wasm.max_module_size {max_module_size}: a module has at least 8 bytes");
+    }
     Ok(WasmConfig {
         cache_dir: Some(data_dir.join("wasm-cache")),
         scratch_dir: file
@@ -34,6 +42,7 @@ pub fn config(file: Option<WasmFile>, data_dir: &Path) -> anyhow::Result<WasmCon
             .unwrap_or(false)
             .then(|| data_dir.join("run").join("wasm")),
         max_instances,
+        max_module_size,
         ..WasmConfig::default()
     })
 }

@@ -142,12 +142,24 @@ async fn a_package_changed_in_the_bucket_is_refused_not_served() {
         .await
         .expect("put");
     let key = format!("{}/{function}_{md5}.zip", project.as_str());
+    // The zip, and the empty marker whose name records what it unpacks to.
+    let unpacked = store
+        .check(Bytes::from(hello()), None)
+        .await
+        .expect("check")
+        .unpacked_bytes();
     assert_eq!(
         bucket.list("").await.expect("list"),
-        vec![ridge_package::s3::Object {
-            key: key.clone(),
-            size: u64::try_from(hello().len()).expect("fits"),
-        }]
+        vec![
+            ridge_package::s3::Object {
+                key: key.clone(),
+                size: u64::try_from(hello().len()).expect("fits"),
+            },
+            ridge_package::s3::Object {
+                key: format!("{key}.unpacked-{unpacked}"),
+                size: 0,
+            }
+        ]
     );
 
     // Someone with write access to the bucket replaces the content under the same name.
@@ -190,24 +202,25 @@ async fn listings_page_through_and_prefixes_keep_stores_apart() {
             "main.py",
             &[b'x'; 10][..usize::from(i) + 1],
         )]);
-        total += u64::try_from(zip.len()).expect("fits");
+        total += a
+            .check(Bytes::from(zip.clone()), None)
+            .await
+            .expect("check")
+            .footprint();
         a.put(&project, function, Bytes::from(zip), None)
             .await
             .expect("put");
     }
-    // Pages of two keys: three requests, every key once.
+    // Pages of two keys: five requests, every key (five zips, five markers) once.
     let listed = bucket.list_in_pages_of("a/", 2).await.expect("list");
-    assert_eq!(listed.len(), 5);
-    assert_eq!(
-        listed.iter().map(|o| o.size).sum::<u64>(),
-        total,
-        "{listed:?}"
-    );
+    assert_eq!(listed.len(), 10);
+    let unique: std::collections::BTreeSet<_> = listed.iter().map(|o| &o.key).collect();
+    assert_eq!(unique.len(), 10, "{listed:?}");
     assert_eq!(a.project_bytes(&project).await.expect("bytes"), total);
     // `ab/` is not under `a/`: the other store sees nothing, and deletes nothing of `a`.
     assert_eq!(ab.project_bytes(&project).await.expect("bytes"), 0);
     ab.delete_all(&project, function).await.expect("delete all");
-    assert_eq!(bucket.list("a/").await.expect("list").len(), 5);
+    assert_eq!(bucket.list("a/").await.expect("list").len(), 10);
     let md5 = md5_hex(&hello());
     assert!(matches!(
         ab.get(&project, function, &md5).await,

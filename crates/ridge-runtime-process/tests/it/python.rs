@@ -39,6 +39,7 @@ fn spec(dir: &Path, entry: &str) -> WorkerSpec {
         network: ridge_core::NetworkAccess::Loopback,
         log_cap: LOG_CAP,
         result_cap: RESULT_CAP,
+        startup_allowance: true,
     }
 }
 

@@ -491,3 +491,71 @@ async fn stdout_past_the_result_cap_fails_and_is_never_parsed() {
         Err("function output is too large: the module wrote 1008 bytes to stdout, over the result limit of 100 bytes".to_owned())
     );
 }
+
+/// CPU time this process has used so far (every thread: the guests run on blocking threads).
+fn process_cpu() -> Duration {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .expect("getrusage");
+    let time = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).expect("seconds"))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).expect("micros"))
+    };
+    time(usage.user_time()) + time(usage.system_time())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spinning_guests_use_no_more_than_their_cpu_and_still_stop_at_the_timeout() {
+    let fx = Fixture::new();
+    let spin = guests::wat(guests::SPIN_WAT);
+    let tenth = Limits {
+        cpu: 100,
+        ..timeout(2)
+    };
+    let mut a = fx.start_with(&spin, "main.main", tenth).await;
+    let mut b = fx.start_with(&spin, "main.main", tenth).await;
+    let before = process_cpu();
+    let started = Instant::now();
+    let (ran_a, ran_b) = tokio::join!(run(&mut a, None), run(&mut b, None));
+    let ran = [ran_a, ran_b];
+    let (used, took) = (process_cpu() - before, started.elapsed());
+    for r in &ran {
+        assert_eq!(r.output, Err(messages::TIMEOUT.to_owned()));
+    }
+    assert!(
+        took < Duration::from_secs(4),
+        "paused guests still end at the timeout: {took:?}"
+    );
+    // Two guests at a tenth of a core for 2 s use about 0.4 s; unchecked they spin 2 s each.
+    assert!(
+        used < Duration::from_millis(1200),
+        "two spinning guests with cpu=100 used {used:?} of CPU in {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_module_and_a_giant_function_are_refused_before_compiling() {
+    let fx = Fixture::with(|c| c.max_module_size = 64);
+    let echo = guests::wat(guests::ECHO_WAT);
+    let spec = fx.spec(&[("main.wasm", &echo)], "main.main", limits());
+    let Err(StartError::Load { message, .. }) = fx.runtime.start(&spec).await else {
+        panic!("a module over max_module_size starts");
+    };
+    assert!(
+        message.contains("main.wasm") && message.contains("more than the 64 bytes"),
+        "{message}"
+    );
+    assert!(fx.cached_files().is_empty(), "nothing was compiled");
+
+    let fx = Fixture::new();
+    let nops = "nop ".repeat(ridge_runtime_wasm::MAX_FUNCTION_SIZE + 1);
+    let giant = guests::wat(&format!("(module (func (export \"_start\") {nops}))"));
+    let spec = fx.spec(&[("main.wasm", &giant)], "main.main", limits());
+    let Err(StartError::Load { message, .. }) = fx.runtime.start(&spec).await else {
+        panic!("a module with a giant function starts");
+    };
+    assert!(
+        message.contains("split it into smaller functions"),
+        "{message}"
+    );
+    assert!(fx.cached_files().is_empty(), "nothing was compiled");
+}

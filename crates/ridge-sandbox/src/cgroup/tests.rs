@@ -78,6 +78,11 @@ fn v2_enables_controllers_down_the_path_and_writes_limits() {
     );
     cg.kill();
     assert_eq!(read(&dir.join("cgroup.kill")), "1");
+    assert_eq!(
+        read(&dir.join("cpu.max")),
+        "max 100000",
+        "a killed worker's processes exit unthrottled"
+    );
     // The kernel creates `cgroup.procs` in a new cgroup; the fake tree needs it made.
     touch(&dir, "cgroup.procs", "");
     assert_eq!(cg.open_procs().expect("procs").len(), 1);
@@ -154,6 +159,7 @@ fn v1_uses_one_directory_per_hierarchy_under_ridges_own_cgroups() {
     // No processes: kill freezes, finds nobody, thaws.
     touch(&memory, "w/cgroup.procs", "");
     cg.kill();
+    assert_eq!(read(&cpu.join("w/cpu.cfs_quota_us")), "-1");
     let freezer = r
         .join("sys/fs/cgroup/freezer/ridge")
         .join(&server)

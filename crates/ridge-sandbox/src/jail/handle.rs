@@ -125,7 +125,7 @@ impl Jail {
 
     /// Kills every process of the worker through its cgroup (if it has one). The caller also
     /// kills the process group, which ends the PID namespace with bubblewrap. Also ends the
-    /// worker's outbound network.
+    /// worker's outbound network. Blocking.
     pub fn kill(&self) {
         if let Some(cg) = &self.cgroup {
             cg.kill();
@@ -133,6 +133,12 @@ impl Jail {
         if let Some(pasta) = &self.pasta {
             pasta.kill();
         }
+    }
+
+    /// The worker's cgroups, to [kill](WorkerCgroup::kill) from a blocking thread while the
+    /// jail keeps them for their removal.
+    pub fn kill_handle(&self) -> Option<WorkerCgroup> {
+        self.cgroup.clone()
     }
 
     /// Whether the memory limit's OOM killer ended one of the worker's processes.

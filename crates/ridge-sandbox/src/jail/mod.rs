@@ -178,6 +178,10 @@ pub struct JailSpec<'a> {
     /// that reserve much more address space than they use (V8).
     pub address_space_limit: bool,
     pub cpu_millicores: u32,
+    /// Whether the worker starts under [`SandboxConfig::startup_cpu`] (when above
+    /// `cpu_millicores`) until [`Jail::finish_startup`]; the engine withholds it from
+    /// functions whose workers keep failing young.
+    pub startup_allowance: bool,
     /// This worker's network: `Outbound` for a function granted outbound access. The
     /// server-wide `network` setting, when `Host`, applies to every worker regardless.
     pub network: Network,
@@ -293,7 +297,11 @@ impl Sandbox {
         };
         let limits = CgroupLimits {
             memory_bytes: spec.memory_bytes,
-            cpu_millicores: spec.cpu_millicores.max(self.config.startup_cpu),
+            cpu_millicores: if spec.startup_allowance {
+                spec.cpu_millicores.max(self.config.startup_cpu)
+            } else {
+                spec.cpu_millicores
+            },
             pids: self.config.pids,
         };
         let cgroup =

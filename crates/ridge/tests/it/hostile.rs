@@ -84,7 +84,7 @@ impl Hostile {
 }
 
 /// Worker names start `python3-<first 8 of the function id>-`.
-fn worker_marker(function: &FunctionView) -> String {
+pub(crate) fn worker_marker(function: &FunctionView) -> String {
     format!("python3-{}-", &function.id[..8])
 }
 
@@ -141,7 +141,7 @@ fn server_cgroup_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
-fn worker_cgroups(marker: &str) -> Vec<PathBuf> {
+pub(crate) fn worker_cgroups(marker: &str) -> Vec<PathBuf> {
     server_cgroup_dirs()
         .iter()
         .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())

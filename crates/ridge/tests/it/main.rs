@@ -19,4 +19,5 @@ mod packages_s3;
 mod postgres;
 mod restart;
 mod scaling;
+mod timeouts;
 mod wasm;

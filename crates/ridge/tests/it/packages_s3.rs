@@ -35,11 +35,12 @@ async fn functions_are_stored_in_the_bucket_and_run_from_it() {
         function.id,
         ridge_package::md5_hex(&package)
     );
+    // The zip, and the empty marker that records what it unpacks to.
     let objects = bucket.list("").await.expect("list");
-    assert_eq!(
-        objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
-        [key.as_str()]
-    );
+    let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], key);
+    assert!(keys[1].starts_with(&format!("{key}.unpacked-")), "{keys:?}");
     assert_eq!(bucket.get(&key).await.expect("get"), Some(package.into()));
     // Nothing is stored on this node's disk but its cache.
     assert!(!server.data_dir().join("packages").exists());

@@ -260,3 +260,53 @@ async fn concurrent_executions_share_warm_workers_and_no_state() {
     assert_eq!(after, names);
     t.stop().await;
 }
+
+/// CPU time this process (the server runs in it) has used: `utime` + `stime` of
+/// `/proc/self/stat`, in Linux's fixed 100 ticks a second.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<u64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().expect("a tick count"))
+        .collect();
+    Duration::from_millis((fields[0] + fields[1]) * 10)
+}
+
+#[tokio::test]
+async fn a_spinning_guest_is_held_to_its_cpu_and_a_giant_function_is_refused() {
+    let t = TestServer::start().await;
+    let rt = wasm_runtime(&t, "wasm").await;
+    let spin = t
+        .function_with(&rt, guests::wat(guests::SPIN_WAT), |u| {
+            u.entry = None;
+            u.timeout = Some(2);
+            u.cpu = Some(100);
+        })
+        .await;
+    let before = process_cpu();
+    let e = t.run(&spin, None).await;
+    let used = process_cpu() - before;
+    assert_eq!(e.status, "failed", "{e:?}");
+    assert_eq!(output(&e), json!(messages::TIMEOUT));
+    // A tenth of a core for 2 s is 0.2 s (plus the server's own work); unchecked, 2 s.
+    assert!(
+        used < Duration::from_millis(1000),
+        "a guest with cpu=100 spinning for 2 s cost the server {used:?} of CPU"
+    );
+
+    let nops = "nop ".repeat(ridge_runtime_wasm::MAX_FUNCTION_SIZE + 1);
+    let giant = guests::wat(&format!("(module (func (export \"_start\") {nops}))"));
+    let f = function(&t, &rt, giant, 5).await;
+    let e = t.run(&f, None).await;
+    assert_eq!(e.status, "failed", "{e:?}");
+    let message = output(&e);
+    let message = message.as_str().expect("a message");
+    assert!(
+        message.contains("more than the 1048576 bytes a function may have"),
+        "{message}"
+    );
+    t.stop().await;
+}

@@ -28,6 +28,7 @@ fn worker<'a>(read_only: &'a [PathBuf], network: Network) -> JailSpec<'a> {
         memory_bytes: 32 * 1024 * 1024,
         address_space_limit: true,
         cpu_millicores: 100,
+        startup_allowance: true,
         network,
         keep_fds: &[3, 4],
     }
