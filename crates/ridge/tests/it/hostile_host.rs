@@ -330,6 +330,12 @@ async fn a_worker_inherits_no_descriptor_of_whoever_started_the_server() {
         let expected = n <= 2 || link.starts_with("pipe:") || listing;
         assert!(expected, "fd {fd} -> {link} reached the worker: {links:?}");
         assert!(!link.contains("inherited-by-the-server"), "{links:?}");
+        // No descriptor names a host file: stdin is /dev/null, the output and the protocol
+        // are pipes (issue 13, item 8).
+        let neutral = link == "/dev/null" || link.starts_with("pipe:") || listing;
+        assert!(neutral, "fd {fd} -> {link} names a host file: {links:?}");
+        let host = data.path().to_str().expect("utf-8 path");
+        assert!(!link.contains(host), "fd {fd} -> {link} shows the data directory");
     }
     assert!(links.len() <= 6, "{links:?}");
     child.kill().await.expect("kill");
