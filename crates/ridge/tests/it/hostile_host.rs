@@ -335,7 +335,10 @@ async fn a_worker_inherits_no_descriptor_of_whoever_started_the_server() {
         let neutral = link == "/dev/null" || link.starts_with("pipe:") || listing;
         assert!(neutral, "fd {fd} -> {link} names a host file: {links:?}");
         let host = data.path().to_str().expect("utf-8 path");
-        assert!(!link.contains(host), "fd {fd} -> {link} shows the data directory");
+        assert!(
+            !link.contains(host),
+            "fd {fd} -> {link} shows the data directory"
+        );
     }
     assert!(links.len() <= 6, "{links:?}");
     child.kill().await.expect("kill");
