@@ -94,6 +94,21 @@ impl Drop for TempTree {
     }
 }
 
+/// Runs blocking work (filesystem, zip, hashing) on tokio's blocking pool, for every store.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        // The work given here does not panic; a panic would be a bug, so surface it as one.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(crate::PackageError::Io {
+            context: "package task was cancelled".to_owned(),
+            source: io::Error::other(e),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
-use crate::fsutil::{self, TempTree};
+use crate::fsutil::{self, TempTree, blocking};
 use crate::zipcheck::{is_md5_hex, md5_hex, validate_package};
 use crate::{CheckedPackage, PackageError, PackageStore, Result, unpack};
 
@@ -373,19 +373,4 @@ fn remove(path: &Path) -> Result<()> {
 
 fn io_error(context: String, source: io::Error) -> PackageError {
     PackageError::Io { context, source }
-}
-
-/// Runs blocking work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        // The closures above do not panic; a panic would be a bug, so surface it as one.
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(io_error(
-            "package task was cancelled".to_owned(),
-            io::Error::other(e),
-        )),
-    }
 }

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
+use crate::fsutil::blocking;
 use crate::zipcheck::{is_md5_hex, md5_hex};
 use crate::{CheckedPackage, LocalPackageStore, PackageError, PackageStore, Result, UnpackLimits};
 
@@ -280,20 +281,6 @@ impl PackageStore for S3PackageStore {
         let bytes = self.get(project, function, md5).await?;
         self.cache.put(project, function, bytes, Some(md5)).await?;
         self.cache.unpacked(project, function, md5).await
-    }
-}
-
-/// Runs CPU-bound work (hashing, zip checks) on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(PackageError::Io {
-            context: "package task was cancelled".to_owned(),
-            source: io::Error::other(e),
-        }),
     }
 }
 
