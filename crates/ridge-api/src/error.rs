@@ -99,7 +99,7 @@ impl From<EngineError> for ApiError {
             | EngineError::ConcurrencyQuota { .. }
             | EngineError::QueueFull { .. } => ApiError::TooManyRequests(e.to_string()),
             EngineError::ChecksumUnchanged { .. } => ApiError::BadRequest(e.to_string()),
-            EngineError::Lost(_) => ApiError::internal(e),
+            EngineError::Lost(_) | EngineError::NodeNameInUse { .. } => ApiError::internal(e),
         }
     }
 }

@@ -187,6 +187,9 @@ pub struct ExecutionView {
     pub project_id: String,
     pub created_at: String,
     pub updated_at: Option<String>,
+    /// Ridge's: the node holding the execution (the one it ran on, once finished).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 impl From<&Execution> for ExecutionView {
@@ -204,6 +207,7 @@ impl From<&Execution> for ExecutionView {
             project_id: e.project_id.to_string(),
             created_at: format(&e.created_at),
             updated_at: e.updated_at.as_ref().map(format),
+            node: e.node.clone(),
         }
     }
 }
@@ -255,6 +259,26 @@ pub struct InfoView {
     pub runtimes: Vec<RuntimeKindInfo>,
     pub sandbox: SandboxInfo,
     pub limits: crate::LimitsPolicy,
+    /// The name of the node that answered.
+    #[serde(default)]
+    pub node: String,
+    /// The nodes sharing the store whose heartbeat is within the lease, by name.
+    #[serde(default)]
+    pub nodes: Vec<NodeInfo>,
+}
+
+/// One live node, as its last heartbeat described it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    /// How the other nodes reach it.
+    pub address: String,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    /// Executions it held, unfinished, at that heartbeat.
+    pub running: u64,
+    /// Of those, the ones waiting for a worker.
+    pub waiting: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

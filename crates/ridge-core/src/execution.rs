@@ -34,6 +34,10 @@ pub struct Execution {
     pub started_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
+    /// The node that holds the execution while it is `running`: the one that accepted it, or
+    /// the one that took it over from a node that stopped or was lost (docs/scale-out.md).
+    /// `None` for an execution handed back for any node to claim.
+    pub node: Option<String>,
 }
 
 /// Qinling's execution states.

@@ -97,6 +97,7 @@ pub fn execution(function: &Function, created: i64) -> Execution {
         started_at: None,
         created_at: at(created),
         updated_at: None,
+        node: Some("local".into()),
     }
 }
 

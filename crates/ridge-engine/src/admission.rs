@@ -5,8 +5,8 @@
 //! executions not finished yet and executions started per second (429). The limits in force are
 //! the server's defaults with the project's overrides from the store, so they hold across
 //! restarts; usage comes from the store and the package store, except the rate, which is a
-//! token bucket in this node's memory. Per node: at most `max_queue_length` executions wait for
-//! a worker.
+//! token bucket in each node's memory refilled at the node's share of the rate. All nodes
+//! together: at most `max_queue_length` executions wait for a worker.
 
 use std::sync::Arc;
 
@@ -17,6 +17,17 @@ use ridge_store::Store;
 
 use crate::error::EngineError;
 use crate::rate::Buckets;
+
+/// The queue an execution joins, across the nodes sharing the store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodesLoad {
+    /// Executions waiting for a worker: this node's now, the others' at their last heartbeat.
+    pub waiting: usize,
+    /// `max_queue_length`: the most that may wait, all nodes together.
+    pub max_queue: usize,
+    /// Live nodes, this one included: each admits its share of a project's rate.
+    pub nodes: usize,
+}
 
 /// The configured quota defaults and the per-project rate buckets.
 #[derive(Debug)]
@@ -102,18 +113,18 @@ impl Admission {
     }
 
     /// Before recording an execution of `project`, whatever its origin: its rate and
-    /// concurrency quotas, then this node's queue (`waiting` executions, at most `max_queue`).
+    /// concurrency quotas, then the queue of every node (`load`).
     pub async fn admit_execution(
         &self,
         store: &dyn Store,
         project: &ProjectId,
-        waiting: usize,
-        max_queue: usize,
+        load: NodesLoad,
     ) -> Result<(), EngineError> {
         let quotas = self.in_force(store, project).await?;
         if let Limit::At(per_second) = quotas.executions_per_second {
-            // A bucket of one second's worth: bursts up to the rate, refilled at the rate.
-            let rate = per_second as f64;
+            // A bucket of one second's worth: bursts up to the rate, refilled at the rate. With
+            // several nodes each takes its share, so that together they never exceed it.
+            let rate = per_second as f64 / load.nodes.max(1) as f64;
             if let Err(retry_in) =
                 self.rates
                     .take(project.clone(), rate, rate, self.clock.instant())
@@ -135,10 +146,10 @@ impl Admission {
                 });
             }
         }
-        if waiting >= max_queue {
+        if load.waiting >= load.max_queue {
             return Err(EngineError::QueueFull {
-                waiting,
-                limit: max_queue,
+                waiting: load.waiting,
+                limit: load.max_queue,
             });
         }
         Ok(())

@@ -31,8 +31,10 @@ use crate::pools::Pools;
 use crate::startup::StartupAllowance;
 
 /// What dispatch needs from the engine's configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct DispatchConfig {
+    /// This node's name (see [`crate::NodeConfig`]).
+    pub node: String,
     /// Cap on the stdout+stderr kept per execution, in bytes.
     pub log_cap: usize,
     /// Cap on an execution's output, in bytes of JSON.
@@ -393,7 +395,7 @@ impl Dispatcher {
     async fn claim(&self, execution: &Execution) -> bool {
         match self
             .store
-            .mark_execution_started(execution.id, ridge_core::time::now())
+            .mark_execution_started(execution.id, &self.config.node, ridge_core::time::now())
             .await
         {
             Ok(claimed) => claimed,

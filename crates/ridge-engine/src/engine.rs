@@ -12,13 +12,14 @@ use ridge_core::{
     InvalidInput, ProjectId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus, SystemClock,
 };
 use ridge_package::PackageStore;
-use ridge_store::{Store, StoreError};
+use ridge_store::{Node, Store, StoreError};
 
 use crate::adapters::{Adapter, Adapters};
-use crate::admission::Admission;
+use crate::admission::{Admission, NodesLoad};
 use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::error::EngineError;
 use crate::functions::{Functions, NewFunction, Upload};
+use crate::membership::{Membership, NodeConfig};
 use crate::metrics::{FunctionLabels, Metrics};
 use crate::policy::ScalingPolicy;
 use crate::pools::{PoolStats, Pools, WorkerInfo};
@@ -48,6 +49,8 @@ pub struct EngineConfig {
     /// What time-based decisions read (the per-project rate, the job scheduler's "now", how
     /// long a worker has been idle): the system clock in the server, a clock the tests move.
     pub clock: Arc<dyn Clock>,
+    /// This node among the nodes sharing the store.
+    pub node: NodeConfig,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             quotas: Quotas::default(),
             startup_cooldown: Duration::from_secs(60),
             clock: Arc::new(SystemClock),
+            node: NodeConfig::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct Engine {
     pools: Arc<Pools>,
     dispatcher: Arc<Dispatcher>,
     admission: Admission,
+    membership: Membership,
     metrics: Arc<Metrics>,
     config: EngineConfig,
 }
@@ -101,6 +106,7 @@ impl Engine {
             pools.clone(),
             metrics.clone(),
             DispatchConfig {
+                node: config.node.name.clone(),
                 log_cap: config.log_cap,
                 result_cap: config.result_cap,
                 max_queue_wait: config.max_queue_wait,
@@ -115,14 +121,17 @@ impl Engine {
             pools,
             dispatcher,
             admission: Admission::new(config.quotas, config.clock.clone()),
+            membership: Membership::new(config.node.clone()),
             metrics,
             config,
         })
     }
 
-    /// Checks every runtime kind on this host, settles the stored runtimes' status, resolves
-    /// what a previous run left unfinished, and starts the idle reaper. Call once at start-up.
-    pub async fn boot(self: &Arc<Self>) -> Result<(), StoreError> {
+    /// Checks every runtime kind on this host, settles the stored runtimes' status, joins the
+    /// nodes of the store (refused when a live node has this node's name), resolves what a
+    /// previous run or a lost node left unfinished, and starts the heartbeat and the idle
+    /// reaper. Call once at start-up.
+    pub async fn boot(self: &Arc<Self>) -> Result<(), EngineError> {
         self.adapters.check_all().await;
         for runtime in self.store.all_runtimes().await? {
             if matches!(
@@ -132,9 +141,49 @@ impl Engine {
                 settle_runtime(self.store.as_ref(), &self.adapters, &runtime).await;
             }
         }
-        crate::recovery::recover(self.store.as_ref(), &self.dispatcher).await?;
+        self.membership
+            .join(self.store.as_ref(), &self.dispatcher, self.room())
+            .await?;
         tokio::spawn(reap(Arc::downgrade(&self.pools), self.config.reap_interval));
+        tokio::spawn(heartbeat(
+            Arc::downgrade(self),
+            self.membership.beat_interval(),
+        ));
         Ok(())
+    }
+
+    /// How many more executions this node's queue takes.
+    fn room(&self) -> usize {
+        self.config
+            .max_queue_length
+            .saturating_sub(self.queue_length())
+    }
+
+    /// One heartbeat (see [`crate::membership`]), then the workers of functions deleted
+    /// through another node are stopped here too.
+    async fn beat(&self) {
+        if let Err(e) = self
+            .membership
+            .beat_and_take_over(self.store.as_ref(), &self.dispatcher, self.room())
+            .await
+        {
+            tracing::error!(node = %self.membership.name(), error = %e, "heartbeat failed");
+        }
+        for (id, _) in self.pools.live_by_function() {
+            if let Err(StoreError::FunctionNotFound { .. }) = self.store.get_function(id).await {
+                self.pools.release_function(id).await;
+            }
+        }
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        self.membership.name()
+    }
+
+    /// The nodes sharing the store whose heartbeat is within the lease, this one included.
+    pub async fn live_nodes(&self) -> Result<Vec<Node>, EngineError> {
+        Ok(self.membership.live(self.store.as_ref()).await?)
     }
 
     /// Starts an execution, whatever asked for it: resolves the target (reading the function,
@@ -146,14 +195,16 @@ impl Engine {
         let project = &resolved.function.project_id;
         // Every origin is admitted alike: a job or a webhook counts against its project's
         // quotas and this node's queue as an API call does.
+        let load = NodesLoad {
+            waiting: self
+                .queue_length()
+                .saturating_add(self.membership.others_waiting()),
+            max_queue: self.config.max_queue_length,
+            nodes: 1 + self.membership.others().len(),
+        };
         if let Err(refused) = self
             .admission
-            .admit_execution(
-                self.store.as_ref(),
-                project,
-                self.queue_length(),
-                self.config.max_queue_length,
-            )
+            .admit_execution(self.store.as_ref(), project, load)
             .await
         {
             tracing::debug!(origin = %request.origin, %project, reason = %refused, "execution refused");
@@ -173,6 +224,7 @@ impl Engine {
             started_at: None,
             created_at: ridge_core::time::now(),
             updated_at: None,
+            node: Some(self.membership.name().to_owned()),
         };
         self.store.create_execution(&execution).await?;
         let finished =
@@ -335,10 +387,18 @@ impl Engine {
         self.metrics.encode()
     }
 
-    /// Waits until every submitted execution has finished, up to `deadline`; returns how many
-    /// were still unfinished. Those stay in the store: queued ones run at the next start, ones
-    /// that had started end `error` then.
+    /// Hands this node's queued async executions back for the other nodes to run, then waits
+    /// until every execution still submitted here has finished, up to `deadline`; returns how
+    /// many were still unfinished. Those stay in the store: queued ones run at the next start
+    /// or on another node, ones that had started end `error` then.
     pub async fn drain(&self, deadline: Duration) -> usize {
+        match self.membership.hand_back(self.store.as_ref()).await {
+            Ok(0) => {}
+            Ok(handed) => {
+                tracing::info!(handed, "handed queued executions back to the other nodes")
+            }
+            Err(e) => tracing::error!(error = %e, "cannot hand queued executions back"),
+        }
         let until = Instant::now() + deadline;
         loop {
             let left = self.dispatcher.in_flight();
@@ -353,6 +413,9 @@ impl Engine {
     /// ends (or when the process exits). Executions still running are resolved at next start.
     pub async fn shutdown(&self) {
         self.pools.shutdown().await;
+        if let Err(e) = self.membership.leave(self.store.as_ref()).await {
+            tracing::error!(error = %e, "cannot remove this node from the store");
+        }
     }
 }
 
@@ -363,6 +426,20 @@ async fn settle_runtime(store: &dyn Store, adapters: &Adapters, runtime: &Runtim
         && let Err(e) = store.set_runtime_status(runtime.id, status).await
     {
         tracing::error!(runtime = %runtime.id, error = %e, "cannot record runtime status");
+    }
+}
+
+/// Heartbeats every `every` until the engine is dropped.
+async fn heartbeat(engine: Weak<Engine>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(engine) = engine.upgrade() else {
+            break;
+        };
+        engine.beat().await;
     }
 }
 

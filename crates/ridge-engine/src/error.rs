@@ -68,6 +68,11 @@ pub enum EngineError {
     /// Qinling's message: the md5 the client sent is the function's current one.
     #[error("The function code checksum is not changed.")]
     ChecksumUnchanged { id: FunctionId },
+    /// At start-up: another live node of the same store has this node's name.
+    #[error(
+        "node name `{name}` is in use by a live node at {address}: give each node its own --node-name (RIDGE_NODE_NAME)"
+    )]
+    NodeNameInUse { name: String, address: String },
     /// The task running a sync execution ended without an answer (it panicked).
     #[error("the execution's task ended without an answer")]
     Lost(#[source] tokio::task::JoinError),

@@ -115,7 +115,7 @@ async fn run(
         let t = Instant::now();
         assert!(
             store
-                .mark_execution_started(execution.id, ridge_core::time::now())
+                .mark_execution_started(execution.id, "local", ridge_core::time::now())
                 .await?
         );
         timed(&totals.start, t);

@@ -11,6 +11,7 @@
 mod codec;
 mod error;
 mod filter;
+mod nodes;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -20,6 +21,7 @@ pub mod testing;
 mod url;
 
 pub use error::StoreError;
+pub use nodes::Node;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tenancy::{ProjectUsage, TenancyStore};
@@ -155,10 +157,16 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     /// By `created_at` then `id`. `InvalidFilter` for a single-valued operator without exactly
     /// one value.
     async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>>;
-    /// Records that a worker took the execution. Compare-and-swap: returns false (and changes
-    /// nothing) unless the execution is `running` and not yet started, so two engines never
-    /// both run one execution. Sets `started_at` and `updated_at` to `at`.
-    async fn mark_execution_started(&self, id: ExecutionId, at: Timestamp) -> Result<bool>;
+    /// Records that a worker of `node` took the execution. Compare-and-swap: returns false
+    /// (and changes nothing) unless the execution is `running`, not yet started and held by
+    /// `node`, so no execution is run twice, by one node or two. Sets `started_at` and
+    /// `updated_at` to `at`.
+    async fn mark_execution_started(
+        &self,
+        id: ExecutionId,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<bool>;
     /// Writes the final status, result and logs, and sets `updated_at`, only if it is still
     /// `running`; returns the execution as stored then, or `None` when it was not running (an
     /// execution deleted or finished meanwhile is left alone).
@@ -171,8 +179,30 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     async fn get_execution_logs(&self, id: ExecutionId) -> Result<String>;
     /// `ExecutionNotFound` when absent.
     async fn delete_execution(&self, id: ExecutionId) -> Result<()>;
-    /// Executions still `running`, oldest first: what a restart must resolve.
-    async fn unfinished_executions(&self) -> Result<Vec<Execution>>;
+
+    // Nodes (docs/scale-out.md).
+    /// Writes `node`'s heartbeat, inserting its row the first time. Refused when the name
+    /// belongs to another live node (a row of another incarnation at another address whose
+    /// heartbeat is not older than `stale_before`): then returns that node and writes nothing.
+    async fn heartbeat_node(&self, node: &Node, stale_before: Timestamp) -> Result<Option<Node>>;
+    /// Every node's row, by name, live or not yet removed.
+    async fn list_nodes(&self) -> Result<Vec<Node>>;
+    /// Removes the rows of nodes whose heartbeat is older than `stale_before` (lost nodes);
+    /// returns their names. Their executions are then [stranded](Store::stranded_executions).
+    async fn remove_stale_nodes(&self, stale_before: Timestamp) -> Result<Vec<String>>;
+    /// Removes the node's row if it is still this incarnation's (a node that stops).
+    async fn remove_node(&self, name: &str, incarnation: &str) -> Result<()>;
+    /// The `running` executions `node` holds, oldest first: what it resolves when it restarts.
+    async fn node_executions(&self, node: &str) -> Result<Vec<Execution>>;
+    /// Up to `limit` `running` executions no live node holds (handed back, or held by a node
+    /// whose row is gone), oldest first.
+    async fn stranded_executions(&self, limit: u64) -> Result<Vec<Execution>>;
+    /// Moves a `running`, not yet started execution from node `from` (`None`: handed back) to
+    /// node `to`. Compare-and-swap: false when it started, ended or moved meanwhile.
+    async fn take_execution(&self, id: ExecutionId, from: Option<&str>, to: &str) -> Result<bool>;
+    /// Hands back the async executions `node` holds that have not started, for any node to
+    /// take; returns how many.
+    async fn hand_back_executions(&self, node: &str) -> Result<u64>;
 
     // Functions, continued.
     /// Jobs that may still run, webhooks and aliases that refer to the function.

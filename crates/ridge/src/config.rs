@@ -80,6 +80,8 @@ pub struct FileConfig {
     pub packages: Option<crate::packages::PackagesFile>,
     /// `[store]`: where state lives (SQLite file or PostgreSQL database).
     pub store: Option<StoreFile>,
+    /// `[nodes]`: this node's name and address among the nodes sharing the store.
+    pub nodes: Option<crate::nodes::NodesFile>,
 }
 
 /// `[store]`: every key optional.
@@ -220,6 +222,8 @@ pub struct Settings {
     pub packages: crate::packages::PackagesSettings,
     /// Where state lives.
     pub store: ridge_store::StoreUrl,
+    /// This node among the nodes sharing the store.
+    pub nodes: crate::nodes::NodeSettings,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
     /// idle release): the system clock; never from a file, tests set a clock they move.
     pub clock: Arc<dyn Clock>,
@@ -238,6 +242,10 @@ pub struct Overrides {
     pub aws: crate::packages::AwsEnv,
     /// `--store` / `RIDGE_STORE`.
     pub store: Option<String>,
+    /// `--node-name` / `RIDGE_NODE_NAME`.
+    pub node_name: Option<String>,
+    /// `--node-address` / `RIDGE_NODE_ADDRESS`.
+    pub node_address: Option<String>,
 }
 
 impl Settings {
@@ -311,7 +319,10 @@ impl Settings {
                 .context("invalid store URL (--store, RIDGE_STORE or [store] url)")?,
             None => ridge_store::StoreUrl::Sqlite(data_dir.join("ridge.db")),
         };
+        let nodes =
+            crate::nodes::NodeSettings::resolve(over.node_name, over.node_address, file.nodes)?;
         let settings = Settings {
+            nodes,
             auth,
             quotas,
             listen,

@@ -52,6 +52,14 @@ pub struct ServeArgs {
     /// [env: RIDGE_STORE] [default: sqlite://<data dir>/ridge.db]
     #[arg(long, env = "RIDGE_STORE", hide_env = true)]
     pub store: Option<String>,
+    /// This node's name among the nodes sharing the store [env: RIDGE_NODE_NAME]
+    /// [default: the host name]
+    #[arg(long, env = "RIDGE_NODE_NAME", hide_env = true)]
+    pub node_name: Option<String>,
+    /// How the other nodes reach this one: http://HOST:PORT [env: RIDGE_NODE_ADDRESS]
+    /// [default: http://<listen address>]
+    #[arg(long, env = "RIDGE_NODE_ADDRESS", hide_env = true)]
+    pub node_address: Option<String>,
     /// Apply the store's migrations, then exit without serving
     #[arg(long)]
     pub migrate_only: bool,
@@ -210,6 +218,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             process.clone(),
         )));
     }
+    // Bound before the engine joins the other nodes: its address is this node's, and a node
+    // that restarts at the address it had takes its row over at once (no other process can
+    // hold the port now).
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     let clock = settings.clock.clone();
     let engine = Engine::new(
         store.clone(),
@@ -228,19 +245,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             quotas: settings.quotas,
             startup_cooldown: settings.startup_cpu_cooldown,
             clock: clock.clone(),
+            node: settings.nodes.config(addr),
             // Check often enough that a worker outlives its expiry by at most half of it.
             reap_interval: (settings.function_service_expiration / 2)
                 .clamp(Duration::from_millis(100), Duration::from_secs(10)),
         },
     );
     engine.boot().await.context("cannot start the engine")?;
-
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
     let jobs = JobScheduler::new(&engine, settings.triggers.scheduler).spawn();
     let triggers = &settings.triggers;
     let state = AppState {
@@ -287,7 +298,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         })
         .await
     });
-    tracing::info!(url = %format!("http://{addr}"), data_dir = %data_dir.display(), store = %settings.store, "Ridge is serving");
+    tracing::info!(url = %format!("http://{addr}"), node = %engine.node_name(), data_dir = %data_dir.display(), store = %settings.store, "Ridge is serving");
     Ok(Server {
         addr,
         engine,
@@ -361,6 +372,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         packages: args.packages,
         aws: crate::packages::AwsEnv::from_process(),
         store: args.store,
+        node_name: args.node_name,
+        node_address: args.node_address,
     })?;
     if args.migrate_only {
         migrate_only(&settings).await?;

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::HOST;
-use ridge_core::api::{InfoView, RuntimeKindInfo};
+use ridge_core::api::{InfoView, NodeInfo, RuntimeKindInfo};
 use serde_json::{Value, json};
 
 use crate::access::{self, AdminOnly};
@@ -34,7 +34,24 @@ pub async fn v1(headers: HeaderMap) -> Json<Value> {
 }
 
 /// `GET /v1/info`: for any authenticated caller.
-pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<InfoView> {
+pub async fn info(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<InfoView>, ApiError> {
+    let nodes = state
+        .engine
+        .live_nodes()
+        .await?
+        .into_iter()
+        .map(|n| NodeInfo {
+            started_at: ridge_core::time::format(&n.started_at),
+            heartbeat_at: ridge_core::time::format(&n.heartbeat_at),
+            name: n.name,
+            address: n.address,
+            running: n.running,
+            waiting: n.waiting,
+        })
+        .collect();
     let runtimes = state
         .engine
         .runtime_checks()
@@ -45,7 +62,7 @@ pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<InfoVi
             detail: found.unwrap_or_else(|why| why),
         })
         .collect();
-    Json(InfoView {
+    Ok(Json(InfoView {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         store: state.store.describe(),
         package_store: state.packages.describe(),
@@ -53,7 +70,9 @@ pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<InfoVi
         runtimes,
         sandbox: state.config.sandbox.clone(),
         limits: state.config.limits,
-    })
+        node: state.engine.node_name().to_owned(),
+        nodes,
+    }))
 }
 
 /// `GET /metrics`: Prometheus text format; admin-only, since it names every project's functions.

@@ -305,6 +305,15 @@ fn info_and_faults() {
                 }],
             },
             limits: LimitsPolicy::default(),
+            node: "node-a".into(),
+            nodes: vec![NodeInfo {
+                name: "node-a".into(),
+                address: "http://10.0.0.7:7070".into(),
+                started_at: "2026-12-06T10:00:00".into(),
+                heartbeat_at: "2026-12-06T10:05:03".into(),
+                running: 3,
+                waiting: 1,
+            }],
         }
     );
     assert_json_snapshot!(

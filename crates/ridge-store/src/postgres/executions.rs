@@ -1,6 +1,6 @@
 //! SQL of the `executions` table.
 
-use ridge_core::{Execution, ExecutionId, ExecutionStatus, Timestamp};
+use ridge_core::{Execution, ExecutionId, Timestamp};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::codec;
@@ -21,8 +21,8 @@ pub(super) async fn create(pool: &PgPool, execution: &Execution) -> Result<()> {
          bumped AS (\
            UPDATE functions SET count = count + 1 WHERE $4 = 0 AND id = $3 RETURNING 1) \
          INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
-           description, status, sync, input, result, started_at, created_at, updated_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+           description, status, sync, input, result, started_at, created_at, updated_at, node) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
          WHERE $4 = 0 OR EXISTS (SELECT 1 FROM counted)",
     )
     .bind(execution.id.to_string())
@@ -43,6 +43,7 @@ pub(super) async fn create(pool: &PgPool, execution: &Execution) -> Result<()> {
     .bind(codec::opt_ts(execution.started_at.as_ref()))
     .bind(codec::ts(&execution.created_at))
     .bind(codec::opt_ts(execution.updated_at.as_ref()))
+    .bind(execution.node.as_deref())
     .execute(pool)
     .await
     .map_err(|e| match &e {
@@ -114,18 +115,24 @@ pub(super) async fn list(pool: &PgPool, query: &ExecutionQuery) -> Result<Vec<Ex
     rows.into_iter().map(Execution::try_from).collect()
 }
 
-/// Compare-and-swap: false unless the execution is `running` and not yet started. Two nodes
-/// racing for one row: the second `UPDATE` waits for the first one's row lock, then re-reads the
-/// row, finds it started and changes nothing.
-pub(super) async fn mark_started(pool: &PgPool, id: ExecutionId, at: Timestamp) -> Result<bool> {
+/// Compare-and-swap: false unless the execution is `running`, not yet started and held by
+/// `node`. Two nodes racing for one row: the second `UPDATE` waits for the first one's row
+/// lock, then re-reads the row, finds it started (or moved) and changes nothing.
+pub(super) async fn mark_started(
+    pool: &PgPool,
+    id: ExecutionId,
+    node: &str,
+    at: Timestamp,
+) -> Result<bool> {
     let at = codec::ts(&at);
     let done = sqlx::query(
         "UPDATE executions SET started_at = $1, updated_at = $2 \
-         WHERE id = $3 AND status = 'running' AND started_at IS NULL",
+         WHERE id = $3 AND status = 'running' AND started_at IS NULL AND node = $4",
     )
     .bind(&at)
     .bind(&at)
     .bind(id.to_string())
+    .bind(node)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -172,14 +179,4 @@ pub(super) async fn delete(pool: &PgPool, id: ExecutionId) -> Result<()> {
         return Err(StoreError::ExecutionNotFound { id });
     }
     Ok(())
-}
-
-pub(super) async fn unfinished(pool: &PgPool) -> Result<Vec<Execution>> {
-    let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM executions WHERE status = $1 ORDER BY created_at, id"
-    ))
-    .bind(ExecutionStatus::Running.as_str())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(Execution::try_from).collect()
 }

@@ -9,7 +9,7 @@ pub(crate) const TABLE: &str = "executions";
 
 /// Every column but `logs`, which is read only on its own.
 pub(crate) const COLUMNS: &str = "id, project_id, function_id, function_version, function_alias, \
-                       description, status, sync, input, result, started_at, created_at, updated_at";
+                       description, status, sync, input, result, started_at, created_at, updated_at, node";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ExecutionRow {
@@ -26,6 +26,7 @@ pub(crate) struct ExecutionRow {
     started_at: Option<String>,
     created_at: String,
     updated_at: Option<String>,
+    node: Option<String>,
 }
 
 impl TryFrom<ExecutionRow> for Execution {
@@ -55,6 +56,7 @@ impl TryFrom<ExecutionRow> for Execution {
             function_alias: row.function_alias,
             description: row.description,
             sync: row.sync,
+            node: row.node,
         })
     }
 }

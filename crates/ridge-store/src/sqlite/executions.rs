@@ -1,6 +1,6 @@
 //! SQL of the `executions` table.
 
-use ridge_core::{Execution, ExecutionId, ExecutionStatus, Timestamp};
+use ridge_core::{Execution, ExecutionId, Timestamp};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::codec;
@@ -41,8 +41,8 @@ pub(super) async fn create(conn: &mut SqliteConnection, execution: &Execution) -
     }
     sqlx::query(
         "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
-         description, status, sync, input, result, started_at, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         description, status, sync, input, result, started_at, created_at, updated_at, node) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(execution.id.to_string())
     .bind(execution.project_id.as_str())
@@ -62,6 +62,7 @@ pub(super) async fn create(conn: &mut SqliteConnection, execution: &Execution) -
     .bind(codec::opt_ts(execution.started_at.as_ref()))
     .bind(codec::ts(&execution.created_at))
     .bind(codec::opt_ts(execution.updated_at.as_ref()))
+    .bind(execution.node.as_deref())
     .execute(&mut *conn)
     .await
     .map_err(|e| match &e {
@@ -127,16 +128,18 @@ pub(super) async fn list(pool: &SqlitePool, query: &ExecutionQuery) -> Result<Ve
 pub(super) async fn mark_started(
     conn: &mut SqliteConnection,
     id: ExecutionId,
+    node: &str,
     at: Timestamp,
 ) -> Result<bool> {
     let at = codec::ts(&at);
     let done = sqlx::query(
         "UPDATE executions SET started_at = ?, updated_at = ? \
-         WHERE id = ? AND status = 'running' AND started_at IS NULL",
+         WHERE id = ? AND status = 'running' AND started_at IS NULL AND node = ?",
     )
     .bind(&at)
     .bind(&at)
     .bind(id.to_string())
+    .bind(node)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -179,14 +182,4 @@ pub(super) async fn delete(pool: &SqlitePool, id: ExecutionId) -> Result<()> {
         return Err(StoreError::ExecutionNotFound { id });
     }
     Ok(())
-}
-
-pub(super) async fn unfinished(pool: &SqlitePool) -> Result<Vec<Execution>> {
-    let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM executions WHERE status = ? ORDER BY created_at, id"
-    ))
-    .bind(ExecutionStatus::Running.as_str())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(Execution::try_from).collect()
 }

@@ -15,6 +15,11 @@ mod versions;
 mod webhooks;
 mod writer;
 
+/// The node methods: the same SQL on both stores.
+mod nodes {
+    crate::nodes::node_queries!(sqlx::SqlitePool);
+}
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,7 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, SqlitePool};
 
 use crate::{
-    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, ProjectScope, Result, Store,
+    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, Result, Store,
     StoreError, WriteBatchObserver,
 };
 use writer::Writer;
@@ -171,8 +176,13 @@ impl Store for SqliteStore {
         executions::list(&self.pool, query).await
     }
 
-    async fn mark_execution_started(&self, id: ExecutionId, at: Timestamp) -> Result<bool> {
-        self.writer.mark_started(id, at).await
+    async fn mark_execution_started(
+        &self,
+        id: ExecutionId,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        self.writer.mark_started(id, node, at).await
     }
 
     async fn finish_execution(
@@ -191,8 +201,36 @@ impl Store for SqliteStore {
         executions::delete(&self.pool, id).await
     }
 
-    async fn unfinished_executions(&self) -> Result<Vec<Execution>> {
-        executions::unfinished(&self.pool).await
+    async fn heartbeat_node(&self, node: &Node, stale_before: Timestamp) -> Result<Option<Node>> {
+        nodes::heartbeat(&self.pool, node, stale_before).await
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<Node>> {
+        nodes::list(&self.pool).await
+    }
+
+    async fn remove_stale_nodes(&self, stale_before: Timestamp) -> Result<Vec<String>> {
+        nodes::remove_stale(&self.pool, stale_before).await
+    }
+
+    async fn remove_node(&self, name: &str, incarnation: &str) -> Result<()> {
+        nodes::remove(&self.pool, name, incarnation).await
+    }
+
+    async fn node_executions(&self, node: &str) -> Result<Vec<Execution>> {
+        nodes::executions_of(&self.pool, node).await
+    }
+
+    async fn stranded_executions(&self, limit: u64) -> Result<Vec<Execution>> {
+        nodes::stranded(&self.pool, limit).await
+    }
+
+    async fn take_execution(&self, id: ExecutionId, from: Option<&str>, to: &str) -> Result<bool> {
+        nodes::take(&self.pool, id, from, to).await
+    }
+
+    async fn hand_back_executions(&self, node: &str) -> Result<u64> {
+        nodes::hand_back(&self.pool, node).await
     }
 
     async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage> {

@@ -34,6 +34,7 @@ pub(super) enum Write {
     CreateExecution(Box<Execution>),
     MarkStarted {
         id: ExecutionId,
+        node: String,
         at: Timestamp,
     },
     Finish {
@@ -108,8 +109,18 @@ impl Writer {
             .map(|_| ())
     }
 
-    pub(super) async fn mark_started(&self, id: ExecutionId, at: Timestamp) -> Result<bool> {
-        self.swap(Write::MarkStarted { id, at }).await
+    pub(super) async fn mark_started(
+        &self,
+        id: ExecutionId,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        self.swap(Write::MarkStarted {
+            id,
+            node: node.to_owned(),
+            at,
+        })
+        .await
     }
 
     pub(super) async fn finish(
@@ -253,7 +264,7 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<Done> {
         Write::CreateExecution(execution) => executions::create(conn, execution)
             .await
             .map(|()| Done::Created),
-        Write::MarkStarted { id, at } => executions::mark_started(conn, *id, *at)
+        Write::MarkStarted { id, node, at } => executions::mark_started(conn, *id, node, *at)
             .await
             .map(Done::Swapped),
         Write::Finish { id, outcome } => executions::finish(conn, *id, outcome)

@@ -7,6 +7,7 @@ mod executions;
 mod filters;
 mod fixtures;
 mod functions;
+mod nodes;
 mod runtimes;
 mod tenancy;
 mod triggers;
@@ -81,8 +82,11 @@ store_suite!(
     executions::finish_is_compare_and_swap,
     executions::logs_are_stored_on_finish_only,
     executions::delete_execution_removes_it,
-    executions::unfinished_lists_running_oldest_first,
     executions::executions_are_listed_by_scope_in_order,
+    nodes::heartbeats_keep_a_name_to_one_live_node,
+    nodes::a_nodes_executions_are_listed_oldest_first,
+    nodes::stranded_executions_are_taken_once_and_started_only_by_their_node,
+    nodes::a_stopping_node_hands_back_only_queued_async_executions,
     filters::eq_and_neq,
     filters::in_and_nin,
     filters::ordering_operators,

@@ -60,10 +60,10 @@ async fn what_one_node_writes_another_reads_and_started_executions_are_claimed_o
     // Both nodes race to start every execution, each from two connections at once.
     let races = executions.iter().map(|e| async {
         let (w, x, y, z) = tokio::join!(
-            a.mark_execution_started(e.id, at(50)),
-            b.mark_execution_started(e.id, at(51)),
-            a.mark_execution_started(e.id, at(52)),
-            b.mark_execution_started(e.id, at(53)),
+            a.mark_execution_started(e.id, "local", at(50)),
+            b.mark_execution_started(e.id, "local", at(51)),
+            a.mark_execution_started(e.id, "local", at(52)),
+            b.mark_execution_started(e.id, "local", at(53)),
         );
         [w, x, y, z]
             .into_iter()

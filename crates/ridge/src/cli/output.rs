@@ -350,6 +350,7 @@ mod tests {
             project_id: "default".into(),
             created_at: "2019-06-11T00:16:54Z".into(),
             updated_at: Some("2019-06-11T00:16:55Z".into()),
+            node: Some("node-a".into()),
         }
     }
 

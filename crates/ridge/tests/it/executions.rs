@@ -317,6 +317,8 @@ async fn a_restart_reruns_waiting_executions_and_reports_interrupted_ones() {
         started_at: None,
         created_at: ridge_core::time::now(),
         updated_at: None,
+        // Written before nodes existed, or handed back: any node may take it.
+        node: None,
     };
     let started = Execution {
         id: ExecutionId::new(),

@@ -85,7 +85,8 @@ async fn wait_final(client: &RidgeClient, id: &str) -> ExecutionView {
 #[tokio::test]
 async fn kill_9_loses_no_accepted_execution() {
     let data = tempfile::tempdir().expect("tmp");
-    let config = "max_workers_per_function = 1\n";
+    // A short lease: the restart, at another port, waits for the killed run's to run out.
+    let config = "max_workers_per_function = 1\n[nodes]\nlease = 2\n";
     let (mut child, url) = serve(data.path(), config).await;
     let client = RidgeClient::new(&url).expect("client");
     let function = setup(&client).await;

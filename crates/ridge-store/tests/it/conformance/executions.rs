@@ -1,4 +1,4 @@
-//! Executions: round trips, counting, the compare-and-swap transitions, logs, recovery lists.
+//! Executions: round trips, counting, the compare-and-swap transitions, logs.
 
 use futures_util::future::join_all;
 use ridge_core::fixtures::{at, execution, project};
@@ -128,13 +128,13 @@ pub async fn mark_started_is_compare_and_swap(store: &dyn Store) {
 
     assert!(
         store
-            .mark_execution_started(e.id, at(5))
+            .mark_execution_started(e.id, "local", at(5))
             .await
             .expect("mark")
     );
     assert!(
         !store
-            .mark_execution_started(e.id, at(6))
+            .mark_execution_started(e.id, "local", at(6))
             .await
             .expect("mark")
     );
@@ -160,7 +160,7 @@ pub async fn mark_started_is_compare_and_swap(store: &dyn Store) {
     );
     assert!(
         !store
-            .mark_execution_started(queued.id, at(7))
+            .mark_execution_started(queued.id, "local", at(7))
             .await
             .expect("mark")
     );
@@ -175,7 +175,7 @@ pub async fn mark_started_is_compare_and_swap(store: &dyn Store) {
 
     assert!(
         !store
-            .mark_execution_started(ExecutionId::new(), at(8))
+            .mark_execution_started(ExecutionId::new(), "local", at(8))
             .await
             .expect("unknown id changes nothing")
     );
@@ -187,7 +187,7 @@ pub async fn finish_is_compare_and_swap(store: &dyn Store) {
     store.create_execution(&e).await.expect("create");
     assert!(
         store
-            .mark_execution_started(e.id, at(3))
+            .mark_execution_started(e.id, "local", at(3))
             .await
             .expect("mark")
     );
@@ -279,39 +279,6 @@ pub async fn delete_execution_removes_it(store: &dyn Store) {
     assert_eq!(store.get_function(f.id).await.expect("get").count, 2);
 }
 
-pub async fn unfinished_lists_running_oldest_first(store: &dyn Store) {
-    let f = seed_function(store, "p1", 1).await;
-    let g = seed_function(store, "p2", 2).await;
-    let started = execution(&f, 30);
-    let waiting = execution(&g, 10);
-    let finished = execution(&f, 5);
-    let newest = execution(&f, 40);
-    for e in [&started, &waiting, &finished, &newest] {
-        store.create_execution(e).await.expect("create");
-    }
-    assert!(
-        store
-            .mark_execution_started(started.id, at(31))
-            .await
-            .expect("mark")
-    );
-    assert!(
-        store
-            .finish_execution(finished.id, &success(json!(1), ""))
-            .await
-            .expect("finish")
-            .is_some()
-    );
-
-    let unfinished = store.unfinished_executions().await.expect("unfinished");
-    assert_eq!(
-        unfinished.iter().map(|e| e.id).collect::<Vec<_>>(),
-        vec![waiting.id, started.id, newest.id]
-    );
-    assert_eq!(unfinished[1].started_at, Some(at(31)));
-    assert_eq!(unfinished[0].started_at, None);
-}
-
 pub async fn executions_are_listed_by_scope_in_order(store: &dyn Store) {
     let f = seed_function(store, "p1", 1).await;
     let g = seed_function(store, "p2", 2).await;
@@ -341,8 +308,8 @@ pub async fn executions_are_listed_by_scope_in_order(store: &dyn Store) {
 /// Creates, starts (twice: the second must lose) and finishes `e`.
 async fn lifecycle(store: &dyn Store, e: &Execution) -> (bool, bool, bool) {
     store.create_execution(e).await.expect("create");
-    let started = store.mark_execution_started(e.id, at(5_000)).await;
-    let again = store.mark_execution_started(e.id, at(5_001)).await;
+    let started = store.mark_execution_started(e.id, "local", at(5_000)).await;
+    let again = store.mark_execution_started(e.id, "local", at(5_001)).await;
     let done = store
         .finish_execution(e.id, &success(json!(e.id.to_string()), "out"))
         .await;
@@ -397,7 +364,7 @@ pub async fn a_failing_write_fails_alone(store: &dyn Store) {
     let (created, swaps) = tokio::join!(
         join_all(creates),
         // Compare-and-swaps on a finished execution lose, in the same burst.
-        join_all((0..5).map(|_| store.mark_execution_started(taken.id, at(9)))),
+        join_all((0..5).map(|_| store.mark_execution_started(taken.id, "local", at(9)))),
     );
     let (ok, failed) = created.split_at(good.len());
     assert!(ok.iter().all(Result::is_ok), "{ok:?}");
