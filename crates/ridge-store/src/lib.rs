@@ -9,6 +9,7 @@
 //! and selects differs. This crate knows nothing of HTTP, processes or packages.
 
 mod codec;
+mod copy;
 mod error;
 mod filter;
 mod postgres;
@@ -19,6 +20,7 @@ mod tenancy;
 pub mod testing;
 mod url;
 
+pub use copy::{CopyProgress, NOT_COPIED, PAGE_ROWS, PackageRef, StoreCopy, TABLES, Table};
 pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
