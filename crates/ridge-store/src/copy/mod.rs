@@ -179,7 +179,7 @@ impl StoreCopy {
     }
 
     /// Every package that a function or a version in the source refers to.
-    pub async fn package_refs(&mut self) -> Result<BTreeSet<PackageRef>> {
+    pub async fn package_refs(&mut self) -> Result<Vec<PackageRef>> {
         let mut refs = BTreeSet::new();
         for (name, function) in [("functions", "id"), ("function_versions", "function_id")] {
             let table = table(name, "id");
@@ -200,7 +200,7 @@ impl StoreCopy {
                 }
             }
         }
-        Ok(refs)
+        Ok(refs.into_iter().collect())
     }
 
     /// Copies every table, telling `progress` as it goes, and commits. Returns the rows copied
