@@ -198,3 +198,43 @@ async fn a_sqlite_node_copied_onto_postgres_keeps_everything_and_keeps_working()
     assert_ne!(code, 0);
     assert!(stderr.contains("already holds data"), "{stderr}");
 }
+
+#[tokio::test]
+async fn bad_arguments_are_refused_before_anything_is_opened() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}", path_str(&dir.path().join("ridge.db")));
+    for (args, expected) in [
+        (
+            vec!["--from", db.as_str(), "--to", db.as_str()],
+            "are the same store",
+        ),
+        (
+            vec!["--from", "mysql://u:pw@h/d", "--to", db.as_str()],
+            "invalid store URL",
+        ),
+        (
+            vec![
+                "--from",
+                db.as_str(),
+                "--to",
+                "sqlite:///x",
+                "--packages-from",
+                "file:///p",
+            ],
+            "--packages-to",
+        ),
+        (
+            vec!["--from", db.as_str(), "--to", "sqlite:///x"],
+            "no such database file",
+        ),
+    ] {
+        let (code, stderr) = store_copy(&args).await;
+        assert_ne!(code, 0, "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(!dir.path().join("ridge.db").exists());
+    assert!(
+        !Path::new("/x").exists(),
+        "the target is not created before the source is checked"
+    );
+}
