@@ -6,7 +6,8 @@
 //! migrations, one directory per database (`migrations/` for SQLite, `migrations-postgres/`
 //! mirroring it file for file). Both schemas have the same columns, so rows are read by one
 //! set of codecs (`rows`) and list filters are built once (`filter`); only the SQL that writes
-//! and selects differs. This crate knows nothing of HTTP, processes or packages.
+//! and selects differs. [`StoreCopy`] (`ridge store copy`) moves every row of one store into
+//! an empty other, in any direction. This crate knows nothing of HTTP, processes or packages.
 
 mod codec;
 mod copy;
