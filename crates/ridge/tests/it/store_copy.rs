@@ -238,3 +238,54 @@ async fn bad_arguments_are_refused_before_anything_is_opened() {
         "the target is not created before the source is checked"
     );
 }
+
+#[tokio::test]
+async fn packages_copied_into_s3_keep_their_size_markers_and_run() {
+    use ridge::packages::PackagesSettings;
+    use ridge_package::S3Location;
+    use ridge_package::s3::testing::TestS3;
+
+    let s = TestServer::start().await;
+    let rt = s.python_runtime().await;
+    let f = s.function(&rt, SOURCE).await;
+    let old = s.stop().await;
+
+    let s3 = TestS3::start();
+    let bucket = s3.bucket().await;
+    let packages_to = format!("s3://{}/ridge", bucket.name());
+    let new = tempfile::tempdir().expect("new data dir");
+    let db = new.path().join("ridge.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_ridge"))
+        .args(["store", "copy", "--from"])
+        .arg(format!(
+            "sqlite://{}",
+            path_str(&old.path().join("ridge.db"))
+        ))
+        .arg("--to")
+        .arg(format!("sqlite://{}", path_str(&db)))
+        .arg("--packages-from")
+        .arg(format!("file://{}", path_str(&old.path().join("packages"))))
+        .args(["--packages-to", &packages_to])
+        .envs(s3.env())
+        .output()
+        .await
+        .expect("ridge runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let md5 = f.code["md5sum"].as_str().expect("md5");
+    let key = format!("ridge/{}/{}_{md5}.zip", f.project_id, f.id);
+    let objects = bucket.list("").await.expect("list");
+    let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], key);
+    assert!(keys[1].starts_with(&format!("{key}.unpacked-")), "{keys:?}");
+
+    let settings = PackagesSettings::S3 {
+        location: S3Location::parse(&packages_to).expect("valid"),
+        config: s3.config(),
+    };
+    let s = TestServer::start_in(new, move |s| s.packages = settings).await;
+    let run = s.run(&f, Some(r#"{"name": "s3"}"#)).await;
+    assert_eq!(run.status, "success", "{run:?}");
+    s.stop().await;
+}
