@@ -90,6 +90,25 @@ pub enum StoreError {
     /// The store was closed (or its writer task ended with the runtime) before the write.
     #[error("the store's writer has stopped")]
     WriterStopped,
+    /// `ridge store copy` refuses a source whose schema is not exactly this Ridge's.
+    #[error("cannot copy from `{url}`: {detail}")]
+    CopySourceSchema { url: String, detail: String },
+    /// `ridge store copy` only writes into an empty store.
+    #[error(
+        "the target store `{url}` already holds data ({rows} rows in `{table}`): copy into an empty database (drop and re-create it first)"
+    )]
+    CopyTargetNotEmpty {
+        url: String,
+        table: &'static str,
+        rows: u64,
+    },
+    /// A source value that the target's column cannot hold.
+    #[error("cannot copy `{table}`.`{column}`: {detail}")]
+    CopyValue {
+        table: String,
+        column: String,
+        detail: String,
+    },
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("database migration failed")]

@@ -6,9 +6,11 @@
 //! migrations, one directory per database (`migrations/` for SQLite, `migrations-postgres/`
 //! mirroring it file for file). Both schemas have the same columns, so rows are read by one
 //! set of codecs (`rows`) and list filters are built once (`filter`); only the SQL that writes
-//! and selects differs. This crate knows nothing of HTTP, processes or packages.
+//! and selects differs. [`StoreCopy`] (`ridge store copy`) moves every row of one store into
+//! an empty other, in any direction. This crate knows nothing of HTTP, processes or packages.
 
 mod codec;
+mod copy;
 mod error;
 mod filter;
 mod nodes;
@@ -20,6 +22,7 @@ mod tenancy;
 pub mod testing;
 mod url;
 
+pub use copy::{CopyProgress, NOT_COPIED, PAGE_ROWS, PackageRef, StoreCopy, TABLES, Table};
 pub use error::StoreError;
 pub use nodes::Node;
 pub use postgres::PostgresStore;

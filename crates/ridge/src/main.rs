@@ -25,6 +25,8 @@ struct Args {
 enum Command {
     /// Run the Ridge server (API, engine, workers) in this process.
     Serve(serve::ServeArgs),
+    /// Operate on the stores directly: `ridge store copy` moves a node's state (servers stopped).
+    Store(cli::StoreArgs),
     /// Manage runtimes (admin).
     Runtime(cli::RuntimeArgs),
     /// Manage functions.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match args.command {
             Command::Serve(a) => serve::run(a).await,
+            Command::Store(a) => cli::store(a).await,
             Command::Runtime(a) => cli::runtime(a).await,
             Command::Function(a) => cli::function(a).await,
             Command::Execution(a) => cli::execution(a).await,

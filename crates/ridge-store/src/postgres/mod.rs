@@ -14,6 +14,7 @@
 //! commit is the server's own), so the hot path is one statement per write on the pool.
 
 mod aliases;
+pub(crate) mod copy;
 mod executions;
 mod functions;
 mod jobs;
@@ -36,6 +37,7 @@ use ridge_core::{
     JobStatus, ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook,
     WebhookId,
 };
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -44,6 +46,9 @@ use crate::{
     ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, Result, Store,
     StoreError,
 };
+
+/// The schema's migrations, embedded at compile time.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
 
 /// Connections per node. Each API request or execution write holds one for a statement or a
 /// short transaction; a few dozen nodes stay well under PostgreSQL's default 100.
@@ -82,7 +87,7 @@ impl PostgresStore {
                 url: shown.clone(),
                 source,
             })?;
-        sqlx::migrate!("./migrations-postgres")
+        MIGRATOR
             .run(&mut first)
             .await
             .map_err(StoreError::Migrate)?;

@@ -6,6 +6,7 @@
 //! migrations and routes the [`Store`] methods.
 
 mod aliases;
+pub(crate) mod copy;
 mod executions;
 mod functions;
 mod jobs;
@@ -29,6 +30,7 @@ use ridge_core::{
     JobStatus, ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook,
     WebhookId,
 };
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
 
@@ -37,6 +39,9 @@ use crate::{
     StoreError, WriteBatchObserver,
 };
 use writer::Writer;
+
+/// The schema's migrations, embedded at compile time.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a connection waits for another writer before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,10 +90,7 @@ impl SqliteStore {
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         let writer = Writer::spawn(options.connect().await?);
         tracing::debug!(path = %path.display(), "opened sqlite store");
         Ok(Self {

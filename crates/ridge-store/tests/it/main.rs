@@ -2,5 +2,6 @@
 //! workspace again).
 
 mod conformance;
+mod copy;
 mod postgres;
 mod sqlite;

@@ -1,7 +1,8 @@
 //! The command-line client: `ridge runtime|function|execution ...`, mirroring the `openstack`
 //! function-engine commands. Every command talks to a running server through `ridge-client`
 //! only, prints data through the one printer (`output`), and leaves errors to `main`, which
-//! prints `error: <message>` and exits 1.
+//! prints `error: <message>` and exits 1. The exception is `ridge store` (operators' tools that
+//! open the stores themselves, with the servers stopped).
 
 mod alias;
 mod execution;
@@ -14,6 +15,7 @@ mod project;
 mod quota;
 mod resolve;
 mod runtime;
+mod store;
 mod token;
 mod user;
 mod version;
@@ -29,6 +31,7 @@ pub use output::{Format, Printer};
 pub use project::{ProjectArgs, project};
 pub use quota::{QuotaArgs, quota};
 pub use runtime::{RuntimeArgs, runtime};
+pub use store::{StoreArgs, store};
 pub use token::{TokenArgs, token};
 pub use user::{UserArgs, user};
 pub use webhook::{WebhookArgs, webhook};

@@ -4,7 +4,7 @@ use crate::common::{TestServer, returning};
 use serde_json::Value;
 use tokio::process::Command;
 
-async fn ridge(url: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn ridge(url: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ridge"))
         .args(args)
         .env("RIDGE_URL", url)
@@ -19,7 +19,7 @@ async fn ridge(url: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-async fn json(url: &str, args: &[&str]) -> Value {
+pub(crate) async fn json(url: &str, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["-f", "json"]);
     let (code, stdout, stderr) = ridge(url, &all).await;

@@ -19,5 +19,6 @@ mod packages_s3;
 mod postgres;
 mod restart;
 mod scaling;
+mod store_copy;
 mod timeouts;
 mod wasm;
