@@ -56,8 +56,10 @@ pub const TABLES: &[Table] = &[
     table("executions", "id"),
 ];
 
-/// Tables deliberately left behind: the migrations' own book (the target keeps its own).
-pub const NOT_COPIED: &[&str] = &["_sqlx_migrations"];
+/// Tables deliberately left behind: the migrations' own book (the target keeps its own), and
+/// the live nodes' heartbeats (the target's nodes write their own; an execution still held by
+/// a node of the source is stranded on the target, and taken over by its first node).
+pub const NOT_COPIED: &[&str] = &["_sqlx_migrations", "nodes"];
 
 /// Rows read from the source per query, and inserted into the target per statement.
 pub const PAGE_ROWS: u64 = 1000;
