@@ -14,11 +14,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
+mod budget;
 mod checked;
 mod error;
 mod fsutil;
 mod local;
 pub mod s3;
+mod tmpfs;
 mod unpack;
 mod zipcheck;
 

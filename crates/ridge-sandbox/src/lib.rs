@@ -15,6 +15,7 @@
 mod cgroup;
 mod host;
 mod jail;
+mod mountns;
 mod path;
 mod process;
 mod rlimits;
@@ -29,6 +30,7 @@ pub use jail::{
     Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Protection, ProtectionStatus, Sandbox,
     SandboxConfig,
 };
+pub use mountns::{enter_private_mount_namespace, private_mount_namespace};
 pub use path::{SYSTEM_PATH, find_on_path, is_executable, shown_path};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;
