@@ -22,6 +22,11 @@ pub enum PackageError {
         "package exceeds the unpack limit of {limit} (measured while decompressing it); ship fewer or smaller files, or ask the operator to raise `max_unpacked_size`"
     )]
     TooLarge { limit: UnpackLimit },
+    /// The package needs more memory unpacked than the whole unpack cache holds.
+    #[error(
+        "package needs {bytes} bytes unpacked, more than the unpack cache of {capacity} bytes holds; ship a smaller package, or ask the operator to raise `unpack_cache_size`"
+    )]
+    UnpackCacheTooSmall { bytes: u64, capacity: u64 },
     /// An entry whose content cannot be read back (damaged data, a bad checksum, encryption,
     /// an unsupported compression method).
     #[error("package entry `{name}` cannot be read")]

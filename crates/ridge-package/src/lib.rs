@@ -1,7 +1,8 @@
 //! Function packages: zip blobs (or a single WebAssembly binary) stored per project and
 //! function, checked on the way in (valid zip or wasm magic, md5, safe entry names, and what it
 //! unpacks to, measured by decompressing it, under the unpack limits), and unpacked once,
-//! read-only, for workers to load.
+//! read-only, for workers to load: on disk, or each into a tmpfs of its own within a bounded
+//! cache (`tmpfs.rs`, `budget.rs`), so that a worker's mount table names no host path.
 //!
 //! [`PackageStore`] is the seam for object storage: [`LocalPackageStore`] keeps blobs on local
 //! disk under the data directory; [`S3PackageStore`] keeps them in an S3-compatible bucket shared
@@ -14,11 +15,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
+mod budget;
 mod checked;
 mod error;
 mod fsutil;
 mod local;
 pub mod s3;
+mod tmpfs;
 mod unpack;
 mod zipcheck;
 

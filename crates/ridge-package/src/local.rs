@@ -11,6 +11,10 @@
 //! usage is a directory listing, not a decompression of every package; a zip stored without one
 //! (by an older Ridge) is measured the first time its usage is asked for.
 //!
+//! With [`LocalPackageStore::unpack_in_tmpfs`], each unpacked copy is a tmpfs of its own
+//! mounted at its directory, within a bounded cache (`tmpfs.rs`), so that a worker's mount
+//! table names no host path.
+//!
 //! Both are written beside their final name and renamed into place, so a reader never sees a
 //! half-written package, and two nodes or tasks racing on the same package both end up with the
 //! one complete copy. Blocking filesystem and zip work runs on tokio's blocking pool.
@@ -18,12 +22,14 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use ridge_core::{FunctionId, ProjectId};
 
 use crate::fsutil::{self, TempTree, blocking};
+use crate::tmpfs::TmpfsCache;
 use crate::zipcheck::{is_md5_hex, md5_hex, validate_package};
 use crate::{CheckedPackage, PackageError, PackageStore, Result, unpack};
 
@@ -55,6 +61,8 @@ pub struct LocalPackageStore {
     packages_root: PathBuf,
     unpack_root: PathBuf,
     limits: UnpackLimits,
+    /// Unpacked copies on file systems of their own, or `None`: directories on disk.
+    tmpfs: Option<Arc<TmpfsCache>>,
 }
 
 impl LocalPackageStore {
@@ -64,6 +72,25 @@ impl LocalPackageStore {
             packages_root,
             unpack_root,
             limits,
+            tmpfs: None,
+        }
+    }
+
+    /// Unpacks each package into a tmpfs of its own, mounted at its directory, keeping at most
+    /// `capacity` bytes of them (least recently used unmounted first). Only for a process in a
+    /// mount namespace of its own (`ridge_sandbox::enter_private_mount_namespace`), as root:
+    /// the mounts would otherwise be the host's.
+    #[must_use]
+    pub fn unpack_in_tmpfs(mut self, capacity: u64) -> Self {
+        self.tmpfs = Some(Arc::new(TmpfsCache::new(capacity, self.limits)));
+        self
+    }
+
+    /// Removes the unpacked copy at `path`: unmounted if it is a tmpfs of the cache.
+    fn remove_unpacked(tmpfs: Option<&TmpfsCache>, path: &Path) -> Result<()> {
+        match tmpfs {
+            Some(cache) if cache.remove(path) => Ok(()),
+            _ => remove(path),
         }
     }
 
@@ -182,10 +209,11 @@ impl PackageStore for LocalPackageStore {
         let blob = self.blob_path(project, function, md5);
         let size_file = blob.with_extension(SIZE_EXTENSION);
         let unpacked = self.unpacked_path(project, function, md5);
+        let tmpfs = self.tmpfs.clone();
         blocking(move || {
             remove(&blob)?;
             remove(&size_file)?;
-            remove(&unpacked)
+            Self::remove_unpacked(tmpfs.as_deref(), &unpacked)
         })
         .await
     }
@@ -195,9 +223,19 @@ impl PackageStore for LocalPackageStore {
             self.packages_root.join(project.as_str()),
             self.unpack_root.join(project.as_str()),
         ];
+        let tmpfs = self.tmpfs.clone();
         blocking(move || {
             // Packages, unpacked copies, and temporaries left by an interrupted write.
             let prefixes = [format!("{function}_"), format!(".{function}_")];
+            if let Some(cache) = tmpfs {
+                let unpacked = &dirs[1];
+                let own = format!("{function}_");
+                cache.remove_where(|p| {
+                    p.parent() == Some(unpacked.as_path())
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(own.as_str()))
+                });
+            }
             for dir in &dirs {
                 let entries = match fs::read_dir(dir) {
                     Ok(entries) => entries,
@@ -262,18 +300,26 @@ impl PackageStore for LocalPackageStore {
             return Err(not_found);
         }
         let target = self.unpacked_path(project, function, md5);
+        let blob = self.blob_path(project, function, md5);
+        let limits = self.limits;
+        if let Some(cache) = self.tmpfs.clone() {
+            if cache.cached(&target) {
+                return Ok(target);
+            }
+            return blocking(move || {
+                let bytes = read_blob(&blob, not_found)?;
+                let measured = unpacked_size(&blob, limits);
+                cache.unpack(&bytes, measured, &target, limits)?;
+                Ok(target)
+            })
+            .await;
+        }
         if tokio::fs::metadata(&target).await.is_ok_and(|m| m.is_dir()) {
             return Ok(target);
         }
-        let blob = self.blob_path(project, function, md5);
-        let limits = self.limits;
         let stem = format!("{function}_{md5}");
         blocking(move || {
-            let bytes = match fs::read(&blob) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found),
-                Err(e) => return Err(io_error(format!("cannot read `{}`", blob.display()), e)),
-            };
+            let bytes = read_blob(&blob, not_found)?;
             let parent = target
                 .parent()
                 .expect("the unpacked path has a project directory as parent");
@@ -307,6 +353,15 @@ impl PackageStore for LocalPackageStore {
             }
         })
         .await
+    }
+}
+
+/// The stored zip at `blob`; `not_found` when there is none.
+fn read_blob(blob: &Path, not_found: PackageError) -> Result<Vec<u8>> {
+    match fs::read(blob) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found),
+        Err(e) => Err(io_error(format!("cannot read `{}`", blob.display()), e)),
     }
 }
 

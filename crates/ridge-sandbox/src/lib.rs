@@ -4,7 +4,8 @@
 //! and filesystem view, a user namespace and an unprivileged uid, seccomp, rlimits, cgroup v1
 //! and v2 limits with whole-cgroup kill), an honest probe of what this host offers
 //! ([`HostCapabilities`]) and the list of protections ([`Protection`]) with whether each is
-//! really applied ([`Sandbox::protections`]). It does not speak the worker protocol or decide
+//! really applied ([`Sandbox::protections`]), and the server's private mount namespace
+//! ([`enter_private_mount_namespace`]). It does not speak the worker protocol or decide
 //! when a worker dies (`ridge-runtime-process` and `ridge-engine` do).
 //!
 //! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
@@ -15,6 +16,7 @@
 mod cgroup;
 mod host;
 mod jail;
+mod mountns;
 mod path;
 mod process;
 mod rlimits;
@@ -29,6 +31,7 @@ pub use jail::{
     Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Protection, ProtectionStatus, Sandbox,
     SandboxConfig,
 };
+pub use mountns::{enter_private_mount_namespace, private_mount_namespace};
 pub use path::{SYSTEM_PATH, find_on_path, is_executable, shown_path};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;

@@ -15,6 +15,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 pub const DEFAULT_MAX_PACKAGE_SIZE: u64 = 50 * 1024 * 1024;
 /// What one package may unpack to (Lambda's 250 MB for an unzipped deployment package).
 pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 250 * 1024 * 1024;
+/// Memory for unpacked packages, each a tmpfs of its own (when Ridge runs as root).
+pub const DEFAULT_UNPACK_CACHE_SIZE: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_LOG_CAP: u64 = 1024 * 1024;
 /// Lambda's limit on a synchronous response.
 pub const DEFAULT_RESULT_CAP: u64 = 6 * 1024 * 1024;
@@ -36,6 +38,9 @@ pub struct FileConfig {
     pub max_package_size: Option<u64>,
     /// Most bytes one package may unpack to, measured while decompressing it at upload.
     pub max_unpacked_size: Option<u64>,
+    /// Most bytes of memory the unpacked packages of this node take together (each one a
+    /// tmpfs of its own); least recently used ones are unmounted to make room.
+    pub unpack_cache_size: Option<u64>,
     /// Cap on captured stdout+stderr per execution, in bytes.
     pub log_cap: Option<u64>,
     /// Cap on an execution's output, in bytes of JSON; a larger one fails the execution.
@@ -191,6 +196,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub max_package_size: u64,
     pub max_unpacked_size: u64,
+    pub unpack_cache_size: u64,
     pub log_cap: u64,
     pub result_cap: u64,
     pub python: Option<PathBuf>,
@@ -329,6 +335,7 @@ impl Settings {
             data_dir,
             max_package_size: file.max_package_size.unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),
             max_unpacked_size: file.max_unpacked_size.unwrap_or(DEFAULT_MAX_UNPACKED_SIZE),
+            unpack_cache_size: file.unpack_cache_size.unwrap_or(DEFAULT_UNPACK_CACHE_SIZE),
             log_cap: file.log_cap.unwrap_or(DEFAULT_LOG_CAP),
             result_cap: file.result_cap.unwrap_or(DEFAULT_RESULT_CAP),
             python: over.python.or(file.python),
@@ -380,6 +387,12 @@ impl Settings {
         }
         if settings.max_unpacked_size == 0 {
             bail!("invalid max_unpacked_size 0: packages need to unpack to at least one byte");
+        }
+        if settings.unpack_cache_size < 1024 * 1024 {
+            bail!(
+                "invalid unpack_cache_size {}: at least 1 MiB (1048576 bytes)",
+                settings.unpack_cache_size
+            );
         }
         Ok(settings)
     }
@@ -498,6 +511,8 @@ mod tests {
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.data_dir, PathBuf::from("/f"));
         assert_eq!(s.max_package_size, DEFAULT_MAX_PACKAGE_SIZE);
+        let tiny: FileConfig = toml::from_str("unpack_cache_size = 4096").expect("valid toml");
+        assert!(Settings::merge(Overrides::default(), tiny).is_err());
     }
 
     #[test]

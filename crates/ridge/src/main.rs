@@ -51,6 +51,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if matches!(args.command, Command::Serve(_)) {
+        // A mount namespace belongs to a thread: before the async runtime starts any, so that
+        // every thread of the server shares it. Its packages are then mounted where neither
+        // the host nor its workers see the data directory; without it the server says so.
+        let _ = ridge_sandbox::enter_private_mount_namespace();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

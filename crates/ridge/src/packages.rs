@@ -138,15 +138,22 @@ impl PackagesSettings {
     /// Opens the store and empties this node's unpacked copies (they are not fsynced, so after a
     /// crash one could be incomplete; they are rebuilt on demand). For S3, checks the bucket and
     /// the credentials first.
+    ///
+    /// `tmpfs`: unpack each package into a tmpfs of its own, within that many bytes (only in a
+    /// private mount namespace).
     pub async fn open(
         &self,
         data_dir: &Path,
         limits: UnpackLimits,
+        tmpfs: Option<u64>,
     ) -> anyhow::Result<Arc<dyn PackageStore>> {
         let unpacked = data_dir.join("unpacked");
         match self {
             Self::Local { root } => {
-                let store = LocalPackageStore::new(root.clone(), unpacked, limits);
+                let mut store = LocalPackageStore::new(root.clone(), unpacked, limits);
+                if let Some(capacity) = tmpfs {
+                    store = store.unpack_in_tmpfs(capacity);
+                }
                 store
                     .clear_unpacked()
                     .await
@@ -163,6 +170,10 @@ impl PackagesSettings {
                 )
                 .await
                 .with_context(|| format!("cannot use the package store `{location}`"))?;
+                let store = match tmpfs {
+                    Some(capacity) => store.unpack_in_tmpfs(capacity),
+                    None => store,
+                };
                 store
                     .clear_cache()
                     .await

@@ -152,12 +152,20 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         max_unpacked_bytes: settings.max_unpacked_size,
         ..UnpackLimits::default()
     };
-    let packages = settings.packages.open(data_dir, limits).await?;
+    // Each unpacked package a tmpfs of its own, so that no worker's mount table names the
+    // data directory: only in the private mount namespace `ridge serve` made at start-up.
+    let package_tmpfs =
+        ridge_sandbox::private_mount_namespace().map(|()| settings.unpack_cache_size);
+    let packages = settings
+        .packages
+        .open(data_dir, limits, package_tmpfs.as_ref().ok().copied())
+        .await?;
 
     let process_defaults = ProcessConfig::default();
     let sandbox_config = ridge_sandbox::SandboxConfig {
         rlimits: process_defaults.rlimits(),
         hidden: vec![crate::config::private_dir(data_dir)],
+        package_tmpfs,
         ..settings.sandbox.clone()
     };
     // Runs bubblewrap once and creates cgroups: blocking work.

@@ -152,6 +152,14 @@ impl S3PackageStore {
         })
     }
 
+    /// Unpacks into a tmpfs per package within `capacity` bytes (see
+    /// [`LocalPackageStore::unpack_in_tmpfs`]).
+    #[must_use]
+    pub fn unpack_in_tmpfs(mut self, capacity: u64) -> Self {
+        self.cache = self.cache.unpack_in_tmpfs(capacity);
+        self
+    }
+
     /// Empties this node's cache (downloads and unpacked copies), as at start-up: unpacked
     /// files are not fsynced, and packages deleted by another node leave nothing behind.
     pub async fn clear_cache(&self) -> Result<()> {

@@ -5,4 +5,5 @@ mod backends;
 mod common;
 mod s3;
 mod store;
+mod tmpfs;
 mod unpack;

@@ -118,6 +118,11 @@ pub struct SandboxConfig {
     /// Host directories no worker may see, canonical: Ridge's data directory. A read-only
     /// path that is `/`, holds one of them or lies in one is refused ([`crate::shown_path`]).
     pub hidden: Vec<PathBuf>,
+    /// How packages reach [`PACKAGE_MOUNT`]: `Ok(cache bytes)` when each unpacked package is a
+    /// tmpfs of its own in the server's private mount namespace (so its bind mount names no
+    /// host path), within an unpack cache of that many bytes; otherwise why not. Only reported
+    /// ([`Protection::HiddenHostPaths`]); the package store does the mounting.
+    pub package_tmpfs: Result<u64, String>,
 }
 
 impl SandboxConfig {
@@ -141,6 +146,7 @@ impl Default for SandboxConfig {
             startup_cpu: Self::DEFAULT_STARTUP_CPU,
             rlimits: Rlimits::default(),
             hidden: Vec::new(),
+            package_tmpfs: Err("not set up".to_owned()),
         }
     }
 }

@@ -39,11 +39,14 @@ pub enum Protection {
     ProcessTreeKill,
     /// Workers get only the variables their runtime sets.
     ClearedEnvironment,
+    /// No mount a worker sees names the data directory: the package is a file system of its
+    /// own. Reported, never a reason to refuse (it hides a name; it grants no access).
+    HiddenHostPaths,
 }
 
 impl Protection {
     /// Every protection, in the order of the report.
-    pub const ALL: [Protection; 11] = [
+    pub const ALL: [Protection; 12] = [
         Protection::Namespaces,
         Protection::UnprivilegedUser,
         Protection::FilesystemView,
@@ -55,6 +58,7 @@ impl Protection {
         Protection::PidsLimit,
         Protection::ProcessTreeKill,
         Protection::ClearedEnvironment,
+        Protection::HiddenHostPaths,
     ];
 
     /// The stable name, as `GET /v1/info` and the start-up log show it.
@@ -71,6 +75,7 @@ impl Protection {
             Protection::PidsLimit => "pids limit",
             Protection::ProcessTreeKill => "process tree kill",
             Protection::ClearedEnvironment => "cleared environment",
+            Protection::HiddenHostPaths => "hidden host paths",
         }
     }
 
@@ -122,10 +127,11 @@ impl Sandbox {
         let missing: Vec<String> = self
             .protections()
             .into_iter()
-            // An operator's network grant is not a missing protection.
+            // An operator's network grant is not a missing protection, and a host path shown
+            // in a worker's mount table is a name, not access: reported, never refused for.
             .filter(|p| {
                 let granted = p.protection == Protection::NetworkIsolation && granted_network;
-                !p.enforced && !granted
+                !p.enforced && !granted && p.protection != Protection::HiddenHostPaths
             })
             .map(|p| format!("{} ({})", p.protection, p.detail))
             .collect();
@@ -258,6 +264,28 @@ impl Sandbox {
                 true,
                 "workers get only the variables their runtime sets".to_owned(),
             ),
+            Protection::HiddenHostPaths => match (&c.package_tmpfs, isolated) {
+                (Ok(cache), true) => (
+                    true,
+                    format!(
+                        "each unpacked package is a tmpfs of its own in Ridge's private mount \
+                         namespace (an unpack cache of {} MiB), so no mount a worker sees names \
+                         the data directory",
+                        cache / (1024 * 1024)
+                    ),
+                ),
+                (Err(why_not), true) => (
+                    false,
+                    format!(
+                        "not applied: {why_not}; a worker's /proc/self/mountinfo shows the \
+                         path of its package in the data directory"
+                    ),
+                ),
+                (_, false) => (
+                    false,
+                    "not applied: workers see the host's whole filesystem".to_owned(),
+                ),
+            },
         }
     }
 
@@ -310,6 +338,7 @@ mod tests {
                 "pids limit",
                 "process tree kill",
                 "cleared environment",
+                "hidden host paths",
             ]
         );
         for p in Protection::ALL {
@@ -342,6 +371,14 @@ mod tests {
         let reason = refusing.refusal().expect("refuses");
         assert!(reason.contains("namespaces (not applied"), "{reason}");
         assert!(reason.contains("memory limit"), "{reason}");
+        // Reported as missing, but a name shown is no reason to run nothing.
+        let hidden = refusing
+            .protections()
+            .into_iter()
+            .find(|p| p.protection == Protection::HiddenHostPaths)
+            .expect("listed");
+        assert!(!hidden.enforced, "{hidden:?}");
+        assert!(!reason.contains("hidden host paths"), "{reason}");
     }
 
     #[test]

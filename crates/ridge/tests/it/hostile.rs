@@ -650,6 +650,17 @@ async fn limits_reach_the_workers_cgroups_and_info_lists_them() {
             .iter()
             .find(|p| Protection::from_name(&p.name) == Some(protection))
             .unwrap_or_else(|| panic!("{protection} is listed"));
+        if protection == Protection::HiddenHostPaths {
+            // Only `ridge serve` makes the mount namespace this needs, before any thread: an
+            // in-process server says why not (`hostile_host::a_workers_mount_table_shows_no_host_path`
+            // checks a real one).
+            assert!(
+                !p.enforced && p.detail.contains("`ridge serve`"),
+                "{}",
+                p.detail
+            );
+            continue;
+        }
         assert!(p.enforced, "{protection}: {}", p.detail);
     }
     h.survived().await;

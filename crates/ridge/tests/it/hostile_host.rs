@@ -1,6 +1,7 @@
-//! Hostile functions against the kernel and the host (issue 13, items 6, 7 and 9, and the x32
-//! system calls): per-user kernel limits, descriptors the server inherited, the filesystem a
-//! misconfigured interpreter path would show, and system call numbers a denylist misses. Each
+//! Hostile functions against the kernel and the host (issue 13, items 6 to 9, and the x32
+//! system calls): per-user kernel limits, descriptors the server inherited, host paths in a
+//! worker's mount table, the filesystem a misconfigured interpreter path would show, and system
+//! call numbers a denylist misses. Each
 //! runs as a real function through the API on a real server with the default sandbox.
 
 use std::os::unix::fs::PermissionsExt;
@@ -286,39 +287,7 @@ async fn a_worker_inherits_no_descriptor_of_whoever_started_the_server() {
     );
 
     let client = RidgeClient::new(&url).expect("client");
-    let rt = client
-        .create_runtime(&CreateRuntime {
-            image: Some("python3".to_owned()),
-            name: Some("python3".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .expect("runtime");
-    for _ in 0..400 {
-        if client.get_runtime(&rt.id).await.expect("runtime").status == "available" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let f = client
-        .create_function(&FunctionUpload {
-            name: Some("fds".to_owned()),
-            runtime_id: Some(rt.id.clone()),
-            entry: Some("function.main".to_owned()),
-            package: Some(zip_files(&[("function.py", DESCRIPTORS)]).into()),
-            ..FunctionUpload::default()
-        })
-        .await
-        .expect("function");
-    let e = client
-        .create_execution(&CreateExecution {
-            function_id: Some(f.id.clone()),
-            ..Default::default()
-        })
-        .await
-        .expect("execution");
-    assert_eq!(e.status, "success", "{e:?}");
-    let links = output(&e);
+    let links = run_once(&client, DESCRIPTORS).await;
     let links = links.as_object().expect("fd -> link");
     assert!(!links.contains_key("9"), "{links:?}");
     for (fd, link) in links {
@@ -341,6 +310,116 @@ async fn a_worker_inherits_no_descriptor_of_whoever_started_the_server() {
         );
     }
     assert!(links.len() <= 6, "{links:?}");
+    child.kill().await.expect("kill");
+}
+
+/// Creates a python3 runtime and a function of `source` on the server `client` talks to, runs
+/// it once, and returns its output.
+async fn run_once(client: &RidgeClient, source: &str) -> Value {
+    let rt = client
+        .create_runtime(&CreateRuntime {
+            image: Some("python3".to_owned()),
+            name: Some("python3".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("runtime");
+    for _ in 0..400 {
+        if client.get_runtime(&rt.id).await.expect("runtime").status == "available" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let f = client
+        .create_function(&FunctionUpload {
+            name: Some("probe".to_owned()),
+            runtime_id: Some(rt.id.clone()),
+            entry: Some("function.main".to_owned()),
+            package: Some(zip_files(&[("function.py", source)]).into()),
+            ..FunctionUpload::default()
+        })
+        .await
+        .expect("function");
+    let e = client
+        .create_execution(&CreateExecution {
+            function_id: Some(f.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("execution");
+    assert_eq!(e.status, "success", "{e:?}");
+    output(&e)
+}
+
+/// The worker's mount tables, as the kernel shows them to it.
+const MOUNT_TABLES: &str = r#"
+def main(**kw):
+    return {
+        "mountinfo": open("/proc/self/mountinfo").read(),
+        "mounts": open("/proc/self/mounts").read(),
+    }
+"#;
+
+/// Item 8. Before: the package was a bind mount of `<data_dir>/unpacked/<project>/<fid>_<md5>`,
+/// and the kernel showed that path as the mount's root in the worker's mountinfo. Through
+/// `ridge serve` as a process (only it makes its private mount namespace, before any thread).
+#[tokio::test]
+async fn a_workers_mount_table_shows_no_host_path() {
+    if !nix_is_root() {
+        eprintln!("skipped: the package's own tmpfs needs Ridge to run as root");
+        return;
+    }
+    let parent = tempfile::tempdir().expect("tempdir");
+    // Distinctive names, so that finding none of them means something.
+    let data = parent.path().join("ridge-data-canary-mountinfo");
+    std::fs::create_dir(&data).expect("mkdir");
+    let (mut child, url) =
+        crate::common::serve_process(&data, Some("unpack_cache_size = 33554432")).await;
+    let client = RidgeClient::new(&url).expect("client");
+    let out = run_once(&client, MOUNT_TABLES).await;
+    let mountinfo = out["mountinfo"].as_str().expect("text");
+    let mounts = out["mounts"].as_str().expect("text");
+
+    // The real table: the package is there, a tmpfs of its own whose root is `/`.
+    let function = mountinfo
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|f| f.get(4) == Some(&"/function"))
+        .unwrap_or_else(|| panic!("no /function mount:\n{mountinfo}"));
+    assert_eq!(function[3], "/", "the package's mount root: {function:?}");
+    assert!(function.contains(&"tmpfs"), "{function:?}");
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some("/function")),
+        "{mounts}"
+    );
+
+    let parent_name = parent
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a name");
+    let data_path = data.to_str().expect("utf-8");
+    for (table, text) in [("mountinfo", mountinfo), ("mounts", mounts)] {
+        for secret in [
+            data_path,
+            "ridge-data-canary-mountinfo",
+            parent_name,
+            "unpacked",
+        ] {
+            assert!(!text.contains(secret), "{table} shows `{secret}`:\n{text}");
+        }
+    }
+    let info = client.info().await.expect("info");
+    let hidden = info
+        .sandbox
+        .protections
+        .iter()
+        .find(|p| p.name == "hidden host paths")
+        .expect("listed");
+    assert!(hidden.enforced, "{}", hidden.detail);
+    assert!(hidden.detail.contains("32 MiB"), "{}", hidden.detail);
     child.kill().await.expect("kill");
 }
 

@@ -99,11 +99,27 @@ async fn kill_9_loses_no_accepted_execution() {
     }
     child.start_kill().expect("kill -9");
     child.wait().await.expect("reaped");
-    // A crash can leave an unpacked copy half written: the restart must not serve it.
+    // A crash can leave an unpacked copy half written: the restart must not serve it. (As
+    // root, a copy is a tmpfs in the server's own mount namespace and ends with it, leaving
+    // its empty mount point: a damaged copy is planted there.)
+    let unpacked = data.path().join("unpacked");
     let mut damaged = 0;
-    for file in files_under(&data.path().join("unpacked")) {
+    for file in files_under(&unpacked) {
         std::fs::write(&file, "this is not python (").expect("damage");
         damaged += 1;
+    }
+    if damaged == 0 {
+        for project in std::fs::read_dir(&unpacked).into_iter().flatten().flatten() {
+            for copy in std::fs::read_dir(project.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                std::fs::write(copy.path().join("function.py"), "this is not python (")
+                    .expect("plant");
+                damaged += 1;
+            }
+        }
     }
     assert!(damaged > 0, "the running execution had an unpacked package");
 
