@@ -146,7 +146,7 @@ async fn fill(store: &dyn Store) {
     for (i, e) in executions.iter().take(30).enumerate() {
         assert!(
             store
-                .mark_execution_started(e.id, at(5_000))
+                .mark_execution_started(e.id, "local", at(5_000))
                 .await
                 .expect("start")
         );

@@ -140,5 +140,5 @@ async fn open_packages(
         max_unpacked_bytes: u64::MAX,
         max_entries: usize::MAX,
     };
-    settings.open(scratch, unlimited).await
+    settings.open(scratch, unlimited, None).await
 }
