@@ -407,7 +407,8 @@ mod tests {
         assert_eq!(lines[6], "true");
         assert_eq!(lines[7], r#"{"name": "bar"}"#);
         assert!(lines[8].ends_with(&format!("{}\"}}", "x".repeat(300))));
-        assert_eq!(lines.len(), 12);
+        assert_eq!(lines[12], "node-a", "Ridge's node, after Qinling's fields");
+        assert_eq!(lines.len(), 13);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod jobs;
 mod keystone;
 mod network;
 mod nodejs;
+mod nodes;
 mod openstack;
 mod packages_s3;
 mod postgres;

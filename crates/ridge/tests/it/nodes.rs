@@ -1,0 +1,336 @@
+//! Three `ridge serve` processes sharing one PostgreSQL database and one S3 bucket: any node
+//! answers any call, a node killed with `kill -9` mid-load loses no accepted execution and runs
+//! none twice, jobs fire once per tick across the nodes, and quotas hold on every node.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ridge_client::{ClientError, FunctionUpload, RidgeClient};
+use ridge_core::api::{CreateExecution, CreateJob, CreateRuntime, ExecutionView, SetQuotas};
+use ridge_package::s3::testing::TestS3;
+use ridge_store::testing::TestDatabase;
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::process::Child;
+
+use crate::common::{serve_process_with, zip_files};
+
+/// The lease the nodes run with: short, so that the test waits little for a lost node.
+const LEASE_SECS: u64 = 2;
+
+struct Node {
+    name: String,
+    child: Child,
+    client: RidgeClient,
+    _data: TempDir,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    _db: TestDatabase,
+    _s3: TestS3,
+}
+
+impl Cluster {
+    /// `count` nodes `n1`, `n2`, ... on one new database and one new bucket.
+    async fn start(count: usize) -> Self {
+        let db = TestDatabase::create().await;
+        let s3 = TestS3::start();
+        let bucket = s3.bucket().await;
+        let packages = format!("s3://{}/ridge", bucket.name());
+        let config = format!(
+            "max_workers_per_function = 4\n\
+             [nodes]\nlease = {LEASE_SECS}\n\
+             [jobs]\ntick_ms = 200\nmin_lead_secs = 0\nmin_interval_secs = 1\n"
+        );
+        let mut nodes = Vec::new();
+        for i in 1..=count {
+            let name = format!("n{i}");
+            let data = tempfile::tempdir().expect("temp dir");
+            let (child, url) = serve(data.path(), &config, &name, db.url(), &packages, &s3).await;
+            nodes.push(Node {
+                client: RidgeClient::new(&url).expect("client"),
+                name,
+                child,
+                _data: data,
+            });
+        }
+        Self {
+            nodes,
+            _db: db,
+            _s3: s3,
+        }
+    }
+
+    fn client(&self, i: usize) -> &RidgeClient {
+        &self.nodes[i].client
+    }
+}
+
+async fn serve(
+    data: &Path,
+    config: &str,
+    name: &str,
+    store: &str,
+    packages: &str,
+    s3: &TestS3,
+) -> (Child, String) {
+    serve_process_with(data, Some(config), |c| {
+        c.args([
+            "--store",
+            store,
+            "--packages",
+            packages,
+            "--node-name",
+            name,
+        ]);
+        c.env_remove("AWS_SESSION_TOKEN").env_remove("AWS_REGION");
+        c.envs(s3.env());
+    })
+    .await
+}
+
+/// A python3 runtime, made available, and a function that sleeps `sleep` seconds and returns
+/// its input `i`.
+async fn function(client: &RidgeClient) -> String {
+    let runtime = client
+        .create_runtime(&CreateRuntime {
+            image: Some("python3".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("runtime");
+    for _ in 0..200 {
+        if client
+            .get_runtime(&runtime.id)
+            .await
+            .expect("runtime")
+            .status
+            == "available"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let source =
+        "import time\ndef main(i=0, sleep=0, **kw):\n    time.sleep(sleep)\n    return i\n";
+    client
+        .create_function(&FunctionUpload {
+            runtime_id: Some(runtime.id),
+            entry: Some("function.main".into()),
+            package: Some(zip_files(&[("function.py", source)]).into()),
+            ..Default::default()
+        })
+        .await
+        .expect("function")
+        .id
+}
+
+fn execution(function: &str, input: serde_json::Value, sync: bool) -> CreateExecution {
+    CreateExecution {
+        function_id: Some(function.to_owned()),
+        input: Some(input),
+        sync: Some(sync),
+        ..Default::default()
+    }
+}
+
+/// Every execution of `function`, through `client`, once none is `running` (bounded).
+async fn settled(client: &RidgeClient, function: &str, within: Duration) -> Vec<ExecutionView> {
+    let until = Instant::now() + within;
+    loop {
+        let all = client
+            .list_executions(&[("function_id".into(), function.to_owned())])
+            .await
+            .expect("list");
+        let running = all.iter().filter(|e| e.status == "running").count();
+        if running == 0 {
+            return all;
+        }
+        assert!(
+            Instant::now() < until,
+            "{running} executions still running after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn output(e: &ExecutionView) -> serde_json::Value {
+    e.result_json()
+        .and_then(|r| r.get("output").cloned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn any_node_answers_and_a_killed_node_loses_no_execution() {
+    let mut cluster = Cluster::start(3).await;
+    let info = cluster.client(0).info().await.expect("info");
+    assert_eq!(info.node, "n1");
+    let names: Vec<&str> = info.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["n1", "n2", "n3"]);
+    assert!(
+        info.nodes
+            .iter()
+            .all(|n| n.address.starts_with("http://127.0.0.1:"))
+    );
+
+    // Created on node 1, run on node 2, listed on node 3.
+    let function = function(cluster.client(0)).await;
+    let ran = cluster
+        .client(1)
+        .create_execution(&execution(&function, json!({"i": 7}), true))
+        .await
+        .expect("run");
+    assert_eq!((ran.status.as_str(), output(&ran)), ("success", json!(7)));
+    assert_eq!(ran.node.as_deref(), Some("n2"));
+    let listed = cluster
+        .client(2)
+        .list_executions(&[("function_id".into(), function.clone())])
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, ran.id);
+
+    // 1,000 async executions of 0.2 s round-robin, faster than the nodes run them; node 3 is
+    // killed a third of the way, with a queue of its own.
+    let mut accepted = Vec::new();
+    let mut refused_by_dead = 0;
+    for i in 0..1000u32 {
+        if i == 333 {
+            cluster.nodes[2].child.kill().await.expect("kill -9 node 3");
+        }
+        let node = &cluster.nodes[i as usize % 3];
+        let body = execution(&function, json!({"i": i, "sleep": 0.2}), false);
+        match node.client.create_execution(&body).await {
+            Ok(e) => accepted.push((i, e.id, node.name.clone())),
+            Err(ClientError::Http(_)) if node.name == "n3" && i >= 333 => {
+                refused_by_dead += 1;
+            }
+            Err(e) => panic!("execution {i} refused by {}: {e}", node.name),
+        }
+    }
+    assert!(refused_by_dead > 200, "node 3 kept answering");
+
+    // Within the lease and the function's timeout (and the run time of what is queued),
+    // every accepted execution ends.
+    let all = settled(cluster.client(0), &function, Duration::from_secs(180)).await;
+    let by_id: std::collections::HashMap<&str, &ExecutionView> =
+        all.iter().map(|e| (e.id.as_str(), e)).collect();
+    let (mut lost, mut taken_over) = (0, 0);
+    for (i, id, via) in &accepted {
+        let e = by_id[id.as_str()];
+        match e.status.as_str() {
+            "success" => {
+                assert_eq!(
+                    output(e),
+                    json!(i),
+                    "execution {i} returned another's output"
+                );
+                if via == "n3" && e.node.as_deref() != Some("n3") {
+                    taken_over += 1;
+                }
+            }
+            // Only what had started on node 3 when it died may end so, and says why.
+            "error" => {
+                let message = output(e);
+                assert!(
+                    message
+                        .as_str()
+                        .is_some_and(|m| m.contains("node `n3` stopped or was lost")),
+                    "{e:?}"
+                );
+                lost += 1;
+            }
+            other => panic!("execution {i} ended {other}: {e:?}"),
+        }
+    }
+    // Node 3 ran at most its 4 workers' worth when it died; what it had queued ran elsewhere.
+    assert!(lost <= 4, "{lost} executions lost with node 3");
+    assert!(
+        taken_over > 0,
+        "nothing of node 3's queue ran on another node"
+    );
+    assert_eq!(
+        accepted.len() + 1,
+        all.len(),
+        "nothing accepted twice or lost"
+    );
+
+    // The survivors saw node 3 go.
+    let info = cluster.client(1).info().await.expect("info");
+    let names: Vec<&str> = info.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["n1", "n2"]);
+}
+
+#[tokio::test]
+async fn jobs_fire_once_per_tick_and_quotas_hold_on_every_node() {
+    let cluster = Cluster::start(3).await;
+    let function = function(cluster.client(0)).await;
+
+    // A job every second, four times: every node's scheduler sees it due, one fires each tick.
+    let job = cluster
+        .client(1)
+        .create_job(&CreateJob {
+            function_id: Some(function.clone()),
+            pattern: Some("* * * * * *".into()),
+            count: Some(json!(4)),
+            ..Default::default()
+        })
+        .await
+        .expect("job");
+    let until = Instant::now() + Duration::from_secs(30);
+    while cluster
+        .client(2)
+        .get_job(&job.id)
+        .await
+        .expect("job")
+        .status
+        != "done"
+    {
+        assert!(Instant::now() < until, "the job did not run four times");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let a scheduler that double-fired show it, then count.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fired = settled(cluster.client(0), &function, Duration::from_secs(30)).await;
+    assert_eq!(fired.len(), 4, "{fired:?}");
+    let mut ticks: Vec<&str> = fired.iter().map(|e| e.created_at.as_str()).collect();
+    ticks.dedup();
+    assert_eq!(ticks.len(), 4, "two executions in one tick: {fired:?}");
+
+    // One execution at a time for the project: while one runs on node 1, every node refuses.
+    cluster
+        .client(0)
+        .set_quotas(
+            "default",
+            &SetQuotas {
+                concurrent_executions: Some(json!(1)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("quota");
+    let long = cluster
+        .client(0)
+        .create_execution(&execution(&function, json!({"sleep": 3}), false))
+        .await
+        .expect("the first is admitted");
+    for i in 0..3 {
+        let refused = cluster
+            .client(i)
+            .create_execution(&execution(&function, json!({}), true))
+            .await
+            .expect_err("over the quota");
+        assert!(
+            refused.to_string().contains("concurrent"),
+            "node {}: {refused}",
+            i + 1
+        );
+    }
+    let done = settled(cluster.client(2), &function, Duration::from_secs(30)).await;
+    assert!(
+        done.iter()
+            .any(|e| e.id == long.id && e.status == "success"),
+        "{done:?}"
+    );
+}
