@@ -455,4 +455,55 @@ mod tests {
         assert!(err.contains("expected file, s3"), "{err}");
         assert_eq!(redact("postgres://u:secret@h:5/db"), "postgres://u@h:5/db");
     }
+
+    /// Whether `psql` can run a query on `url`.
+    fn answers(url: &str) -> bool {
+        std::process::Command::new(pg_tool("psql"))
+            .args([url, "-Atc", "SELECT 1"])
+            .output()
+            .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"1"))
+    }
+
+    #[tokio::test]
+    async fn a_throwaway_cluster_gives_each_server_a_database_and_stops_with_the_run() {
+        let backends = Backends::new(StoreChoice::Postgres, PackagesChoice::Local);
+        let one = backends
+            .backing("one", &StoreChoice::Postgres, false)
+            .await
+            .expect("a cluster starts");
+        let nodes = backends
+            .backing("nodes", &StoreChoice::Postgres, true)
+            .await
+            .expect("a second database");
+        let (Some(a), Some(b)) = (one.store.clone(), nodes.store.clone()) else {
+            panic!("PostgreSQL URLs expected: {one:?} {nodes:?}");
+        };
+        assert_ne!(a, b, "each server gets a database of its own");
+        assert!(answers(&a) && answers(&b), "{a} and {b} answer");
+        // Only a group of nodes gets a package directory, which they share.
+        assert_eq!(one.packages, None);
+        let shared = nodes.packages.clone().expect("a shared package directory");
+        let dir = PathBuf::from(shared.trim_start_matches("file://"));
+        assert!(dir.is_dir(), "{shared}");
+        // SQLite needs nothing started.
+        let sqlite = backends
+            .backing("sqlite", &StoreChoice::Sqlite, false)
+            .await
+            .expect("sqlite");
+        assert_eq!(sqlite.store, None);
+
+        let state = backends
+            .postgres
+            .get()
+            .map(|s| s.state.clone())
+            .expect("the cluster's directory");
+        drop((one, nodes));
+        assert!(
+            !dir.exists(),
+            "the shared package directory goes with its nodes"
+        );
+        drop(backends);
+        assert!(!state.exists(), "the cluster is stopped and removed");
+        assert!(!answers(&a), "{a} still answers");
+    }
 }
