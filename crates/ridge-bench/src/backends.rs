@@ -190,15 +190,15 @@ impl Backends {
 
 /// `url` without its password.
 fn redact(url: &str) -> String {
-    match (url.split_once("://"), url.find('@')) {
-        (Some((scheme, rest)), Some(_)) => match rest.split_once('@') {
-            Some((user, host)) => {
-                let user = user.split_once(':').map_or(user, |(u, _)| u);
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
     }
 }
 
