@@ -2,6 +2,8 @@
 # A throwaway PostgreSQL cluster for the tests: Debian's postgresql-15 (or whichever version is
 # installed), initdb in a directory of its own, listening on a free loopback port only, with a
 # password-authenticated superuser. Durability is off: the cluster lives for one test run.
+# RIDGE_PG_DURABLE=1 keeps PostgreSQL's durable defaults (fsync, synchronous_commit,
+# full_page_writes) instead, for measuring what an operator would run (ridge-bench does).
 #
 #   scripts/postgres-test.sh start DIR   creates and starts the cluster in DIR (which must not
 #                                        exist or be empty), prints its superuser URL (also in
@@ -55,12 +57,15 @@ start)
     exit 1
   }
   rm -f "$dir/pwfile"
+  fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  if [ "${RIDGE_PG_DURABLE:-}" = 1 ]; then
+    fast=""
+  fi
   # A random free port: pg_ctl fails when the port is taken, then another is tried.
   for _ in $(seq 1 20); do
     port=$((20000 + RANDOM % 40000))
     if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c fsync=off \
-          -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $dir $fast -c max_connections=300" \
       start >/dev/null; then
       url="postgres://ridge:$password@127.0.0.1:$port/postgres"
       printf '%s\n' "$url" >"$dir/url"

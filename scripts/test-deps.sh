@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: clang-14 and friends (C to WebAssembly, for the wasm tests), PostgreSQL 15
 # (scripts/postgres-test.sh runs a throwaway cluster from its binaries), passt and iproute2
-# (pasta: the outbound network of functions granted it) and curl (scripts/s3-test.sh).
-debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl)
+# (pasta: the outbound network of functions granted it), curl (scripts/s3-test.sh) and
+# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it).
+debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl
+  python3-yaml)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! dpkg -s "${debs[@]}" >/dev/null 2>&1; then

@@ -8,6 +8,7 @@
 //! the release binary, as a user would. The one exception is `ridge-runtime-wasm`, for the test
 //! module it uploads and one in-process figure of scenario 8.
 
+mod backends;
 mod ff;
 mod funcs;
 mod load;
@@ -20,10 +21,12 @@ mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+use crate::backends::{Backends, PackagesChoice, StoreChoice};
 use crate::report::{Report, ScenarioReport, Status};
 use crate::scenarios::{Ctx, Scenario};
 
@@ -48,6 +51,14 @@ struct Args {
     /// Where to write the JSON results [default: `bench/results.json` in the target dir]
     #[arg(long, global = true)]
     out: Option<PathBuf>,
+    /// The servers' store: `sqlite` (each server's own file), `postgres` (a throwaway cluster
+    /// started for the run, a fresh database per server) or a `postgres://` URL used as is
+    #[arg(long, global = true, default_value = "sqlite", value_name = "STORE")]
+    store: StoreChoice,
+    /// The servers' package store: `file` (each server's data dir), `s3` (a throwaway SeaweedFS
+    /// started for the run, a prefix per server) or an `s3://` / `file:///` URL used as is
+    #[arg(long, global = true, default_value = "file", value_name = "PACKAGES")]
+    packages: PackagesChoice,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -68,6 +79,9 @@ enum Command {
     Noisy,
     /// 8: Wasm and Node.js variants of 1 and 3.
     Runtimes,
+    /// 9: 1 and 4 on SQLite against PostgreSQL, and async on 1, 2 and 3 nodes sharing one
+    /// PostgreSQL (not part of `all`: it needs PostgreSQL installed).
+    Stores,
 }
 
 impl Command {
@@ -90,6 +104,7 @@ impl Command {
             Command::Isolation => vec![S::Isolation],
             Command::Noisy => vec![S::Noisy],
             Command::Runtimes => vec![S::Runtimes],
+            Command::Stores => vec![S::Stores],
         }
     }
 }
@@ -117,7 +132,8 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let setup = setup::prepare(args.ridge.clone(), args.python.clone()).await?;
+    let backends = Arc::new(Backends::new(args.store.clone(), args.packages.clone()));
+    let setup = setup::prepare(args.ridge.clone(), args.python.clone(), backends).await?;
     let measuring = Instant::now();
     let ctx = Ctx::new(setup.programs.clone(), args.quick);
     let out = args

@@ -1,8 +1,10 @@
 //! The Ridge server under test: `ridge serve` as a child process on a temp data dir and a
-//! loopback port the kernel picks, stopped with SIGTERM (then SIGKILL) when done or dropped.
+//! loopback port the kernel picks, on the store and package store of `--store` and
+//! `--packages` (or of the scenario), stopped with SIGTERM (then SIGKILL) when done or dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -12,6 +14,8 @@ use ridge_client::RidgeClient;
 use ridge_core::api::CreateRuntime;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
+
+use crate::backends::{Backends, Backing};
 
 /// How long a server may take to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,6 +30,8 @@ pub struct Programs {
     pub python: PathBuf,
     /// Where logs, the functions-framework venv and the results go.
     pub work_dir: PathBuf,
+    /// Where servers keep their state and packages.
+    pub backends: Arc<Backends>,
 }
 
 /// A running `ridge serve`.
@@ -38,11 +44,28 @@ pub struct RidgeServer {
     _data: tempfile::TempDir,
     /// Where `/metrics` is saved when the server stops.
     metrics: PathBuf,
+    /// Its store and package store (a shared package directory lives as long as its nodes).
+    _backing: Backing,
 }
 
 impl RidgeServer {
-    /// Starts `ridge serve` with `config` (TOML text) on a fresh data dir. `name` names its log.
+    /// Starts `ridge serve` with `config` (TOML text) on a fresh data dir, on the run's
+    /// `--store` and `--packages`. `name` names its log.
     pub async fn start(programs: &Programs, name: &str, config: &str) -> anyhow::Result<Self> {
+        let backends = &programs.backends;
+        let backing = backends.backing(name, &backends.store, false).await?;
+        Self::start_on(programs, name, config, backing, None).await
+    }
+
+    /// Starts `ridge serve` on `backing`. With `node`, it is one node of several: named so
+    /// (`RIDGE_NODE_NAME`) and told its address (`RIDGE_NODE_ADDRESS`), on a port chosen first.
+    pub async fn start_on(
+        programs: &Programs,
+        name: &str,
+        config: &str,
+        backing: Backing,
+        node: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let data = tempfile::Builder::new()
             .prefix("ridge-bench-")
             .tempdir()
@@ -50,10 +73,28 @@ impl RidgeServer {
         let config_path = data.path().join("ridge.toml");
         std::fs::write(&config_path, config).context("cannot write the server config")?;
         let log = programs.work_dir.join(format!("ridge-{name}.log"));
-        let mut child = Command::new(&programs.ridge)
-            .arg("serve")
+        let mut command = Command::new(&programs.ridge);
+        command.arg("serve");
+        let listen = match node {
+            Some(node_name) => {
+                let listen = free_loopback_address()?;
+                command
+                    .env("RIDGE_NODE_NAME", node_name)
+                    .env("RIDGE_NODE_ADDRESS", format!("http://{listen}"));
+                listen
+            }
+            None => "127.0.0.1:0".to_owned(),
+        };
+        if let Some(store) = &backing.store {
+            command.arg("--store").arg(store);
+        }
+        if let Some(packages) = &backing.packages {
+            command.arg("--packages").arg(packages);
+        }
+        let mut child = command
+            .envs(backing.env.iter().map(|(k, v)| (k, v)))
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(data.path().join("data"))
             .arg("--config")
@@ -64,6 +105,8 @@ impl RidgeServer {
             .env_remove("RIDGE_DATA_DIR")
             .env_remove("RIDGE_CONFIG")
             .env_remove("RIDGE_PYTHON")
+            .env_remove("RIDGE_STORE")
+            .env_remove("RIDGE_PACKAGES")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -113,6 +156,7 @@ impl RidgeServer {
             client,
             _data: data,
             metrics: programs.work_dir.join(format!("ridge-{name}.metrics")),
+            _backing: backing,
         })
     }
 
@@ -123,6 +167,19 @@ impl RidgeServer {
     /// Registers the python3 runtime and waits until it is available; returns its id.
     pub async fn python_runtime(&self) -> anyhow::Result<String> {
         self.runtime("python3").await
+    }
+
+    /// Registers the python3 runtime and a no-op function called `name`; returns its id.
+    pub async fn python_noop(&self, name: &str) -> anyhow::Result<String> {
+        let runtime = self.python_runtime().await?;
+        crate::funcs::create(
+            &self.client,
+            &runtime,
+            name,
+            &crate::funcs::package(crate::funcs::NOOP)?,
+            None,
+        )
+        .await
     }
 
     /// Registers a runtime of the kind `image` and waits until it is available; returns its id.
@@ -178,6 +235,13 @@ pub async fn stop_child(child: &mut Child, pid: u32) -> anyhow::Result<()> {
             bail!("process {pid} did not stop within {STOP_TIMEOUT:?} of SIGTERM and was killed")
         }
     }
+}
+
+/// A loopback address with a port free right now, for a server that must know its address
+/// before it starts (another process may take the port in between; then the start fails).
+fn free_loopback_address() -> anyhow::Result<String> {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(socket.local_addr()?.to_string())
 }
 
 /// The last `n` lines of a log file.

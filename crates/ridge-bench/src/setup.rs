@@ -2,10 +2,12 @@
 //! program, the real Python interpreter, and the machine's description for the record.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
+use crate::backends::Backends;
 use crate::report::Machine;
 use crate::server::Programs;
 
@@ -15,7 +17,11 @@ pub struct Setup {
     pub command: String,
 }
 
-pub async fn prepare(ridge: Option<PathBuf>, python: Option<PathBuf>) -> anyhow::Result<Setup> {
+pub async fn prepare(
+    ridge: Option<PathBuf>,
+    python: Option<PathBuf>,
+    backends: Arc<Backends>,
+) -> anyhow::Result<Setup> {
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let profile_dir = exe.parent().context("this program has no directory")?;
     // `<target>/release/ridge-bench` (or `<target>/debug/...`): `<target>` holds our work dir.
@@ -51,6 +57,7 @@ pub async fn prepare(ridge: Option<PathBuf>, python: Option<PathBuf>) -> anyhow:
             ridge,
             python,
             work_dir,
+            backends,
         },
         machine,
         command,

@@ -1,6 +1,7 @@
 //! Scenario 4: asynchronous executions. How many `POST /v1/executions` with `sync: false` are
 //! accepted per second (each one persisted before it is answered), and how long until every one
-//! has finished, checked against the store afterwards.
+//! has finished, checked against the store afterwards. [`measure`] also drives several nodes
+//! sharing one store (scenario 9).
 
 use std::time::{Duration, Instant};
 
@@ -8,38 +9,123 @@ use anyhow::bail;
 
 use super::{Ctx, Outcome};
 use crate::funcs;
-use crate::load;
+use crate::load::{self, LoadResult};
 use crate::report::{Row, Status};
 use crate::server::RidgeServer;
 
-/// Clients submitting at once.
-const SUBMITTERS: usize = 32;
+/// Clients submitting at once (in all, however many nodes they are spread over).
+pub const SUBMITTERS: usize = 32;
 /// The longest the backlog may take to drain.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let n = ctx.budget.async_executions;
     let server = RidgeServer::start(&ctx.programs, "async", "").await?;
-    let runtime = server.python_runtime().await?;
-    let id = funcs::create(
-        &server.client,
-        &runtime,
-        "noop-async",
-        &funcs::package(funcs::NOOP)?,
-        None,
-    )
-    .await?;
+    let id = server.python_noop("noop-async").await?;
+    let run = measure(&[&server], &id, ctx.budget.async_executions).await?;
+    server.stop().await?;
+    let status = match run.failure() {
+        Some(reason) => Status::Failed(reason),
+        None => Status::Ran,
+    };
+    Ok(Outcome {
+        status,
+        rows: run.rows(""),
+        notes: vec![NOTE.to_owned()],
+    })
+}
+
+/// How scenario 4 decides that the backlog has finished.
+pub const NOTE: &str = "finished = no execution of the function left `running` (polled every \
+     20 ms through GET /v1/executions), then every one counted as `success` in the store";
+
+/// What one async run measured.
+pub struct AsyncRun {
+    pub n: usize,
+    pub nodes: usize,
+    pub submitted: LoadResult,
+    /// From the first submit until none was `running`.
+    pub drained: Duration,
+    /// Executions of the run (warm-ups excluded) found `success` in the store.
+    pub succeeded: usize,
+}
+
+impl AsyncRun {
+    pub fn finished_per_second(&self) -> f64 {
+        self.n as f64 / self.drained.as_secs_f64().max(1e-9)
+    }
+
+    /// Why the run does not count, if it does not.
+    pub fn failure(&self) -> Option<String> {
+        (self.submitted.errors > 0 || self.succeeded != self.n).then(|| {
+            format!(
+                "{} submit error(s), {} of {} executions persisted as success",
+                self.submitted.errors, self.succeeded, self.n
+            )
+        })
+    }
+
+    /// The table rows, each case prefixed with `label`.
+    pub fn rows(&self, label: &str) -> Vec<Row> {
+        let spread = if self.nodes > 1 {
+            format!(" over {} nodes", self.nodes)
+        } else {
+            String::new()
+        };
+        vec![
+            Row::load(
+                format!(
+                    "{label}submit {} async executions, {SUBMITTERS} clients{spread}",
+                    self.n
+                ),
+                &self.submitted,
+            )
+            .note("per s = accepted per second; latency = time to the 201"),
+            Row::value(
+                format!("{label}from first submit until all finished"),
+                self.drained.as_secs_f64() * 1e3,
+                "ms",
+            )
+            .note(format!(
+                "{:.0} executions finished per second",
+                self.finished_per_second()
+            )),
+            Row::value(
+                format!("{label}persisted as success"),
+                self.succeeded as f64,
+                "executions",
+            )
+            .note(format!("of {} submitted", self.n)),
+        ]
+    }
+}
+
+/// Runs function `id` once synchronously on each of `nodes` (a warm worker each, so the figure
+/// is about accepting and running, not a cold start), then submits `n` async executions of it
+/// from [`SUBMITTERS`] clients, spread round-robin over `nodes`; waits until none is `running`
+/// (asking the first node: they share one store) and counts the successes in the store.
+pub async fn measure(nodes: &[&RidgeServer], id: &str, n: usize) -> anyhow::Result<AsyncRun> {
+    let Some(first) = nodes.first() else {
+        bail!("no server to measure");
+    };
     let http = funcs::http_client(SUBMITTERS)?;
-    let url = format!("{}/v1/executions", server.url);
-    // One warm worker first, so the figure is about accepting and running, not a cold start.
-    if let Err(e) = funcs::execute(&http, &url, funcs::sync_body(&id), "success").await {
-        bail!("the warm-up execution failed: {e}");
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|s| format!("{}/v1/executions", s.url))
+        .collect();
+    for url in &urls {
+        if let Err(e) = funcs::execute(&http, url, funcs::sync_body(id), "success").await {
+            bail!("the warm-up execution on {url} failed: {e}");
+        }
     }
 
     let start = Instant::now();
     let calls = (0..n)
-        .map(|_| {
-            let (h, u, body) = (http.clone(), url.clone(), funcs::async_body(&id, None));
+        .map(|i| {
+            let (h, u, body) = (
+                http.clone(),
+                urls[i % urls.len()].clone(),
+                funcs::async_body(id, None),
+            );
             async move { funcs::execute(&h, &u, body, "running").await }
         })
         .collect();
@@ -47,12 +133,12 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
 
     let filter = |status: &str| {
         vec![
-            ("function_id".to_owned(), id.clone()),
+            ("function_id".to_owned(), id.to_owned()),
             ("status".to_owned(), status.to_owned()),
         ]
     };
     loop {
-        let running = server.client.list_executions(&filter("running")).await?;
+        let running = first.client.list_executions(&filter("running")).await?;
         if running.is_empty() {
             break;
         }
@@ -65,48 +151,17 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let drained = start.elapsed();
-    let succeeded = server
+    let succeeded = first
         .client
         .list_executions(&filter("success"))
         .await?
         .len();
-    // The warm-up execution is one of them.
-    let persisted_ok = succeeded.saturating_sub(1);
-    server.stop().await?;
-
-    let rows = vec![
-        Row::load(
-            format!("submit {n} async executions, {SUBMITTERS} clients"),
-            &submitted,
-        )
-        .note("per s = accepted per second; latency = time to the 201"),
-        Row::value(
-            "from first submit until all finished",
-            drained.as_secs_f64() * 1e3,
-            "ms",
-        )
-        .note(format!(
-            "{:.0} executions finished per second",
-            n as f64 / drained.as_secs_f64()
-        )),
-        Row::value("persisted as success", persisted_ok as f64, "executions")
-            .note(format!("of {n} submitted")),
-    ];
-    let status = if submitted.errors > 0 || persisted_ok != n {
-        Status::Failed(format!(
-            "{} submit error(s), {persisted_ok} of {n} executions persisted as success",
-            submitted.errors
-        ))
-    } else {
-        Status::Ran
-    };
-    Ok(Outcome {
-        status,
-        rows,
-        notes: vec![
-            "finished = no execution of the function left `running` (polled every 20 ms through \
-             GET /v1/executions), then every one counted as `success` in the store"
-                .to_owned(),
-        ],
+    Ok(AsyncRun {
+        n,
+        nodes: nodes.len(),
+        submitted,
+        drained,
+        // The warm-up executions are among them.
+        succeeded: succeeded.saturating_sub(nodes.len()),
     })
 }

@@ -6,7 +6,7 @@
 use super::cold::sequential;
 use super::{Ctx, Outcome};
 use crate::funcs;
-use crate::load::{self, Load, LoadResult};
+use crate::load::{self, LoadResult};
 use crate::report::{Row, Status};
 use crate::server::RidgeServer;
 
@@ -87,12 +87,7 @@ async fn measure(ctx: &Ctx, server: &RidgeServer) -> anyhow::Result<(LoadResult,
     let url = format!("{}/v1/executions", server.url);
     let cold = sequential(&http, &url, &ids).await;
     let body = funcs::sync_body(&ids[0]);
-    let load = Load {
-        concurrency: 1,
-        warmup: ctx.budget.warmup,
-        duration: ctx.budget.warm_duration,
-        max_requests: ctx.budget.warm_max_requests,
-    };
+    let load = ctx.budget.warm_load(1);
     let warm = load::run(load, move || {
         let (h, u, b) = (http.clone(), url.clone(), body.clone());
         async move { funcs::execute(&h, &u, b, "success").await }

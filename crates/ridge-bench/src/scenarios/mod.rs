@@ -7,6 +7,7 @@ mod isolation;
 mod noisy;
 mod runtimes;
 mod scale;
+mod stores;
 mod warm;
 mod wasm;
 
@@ -54,6 +55,16 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// Scenario 1's load at `concurrency` clients.
+    pub fn warm_load(&self, concurrency: usize) -> crate::load::Load {
+        crate::load::Load {
+            concurrency,
+            warmup: self.warmup,
+            duration: self.warm_duration,
+            max_requests: self.warm_max_requests,
+        }
+    }
+
     pub fn new(quick: bool) -> Self {
         if quick {
             Self {
@@ -113,10 +124,11 @@ impl Ctx {
     /// The server settings each scenario uses, for the record.
     pub fn describe_configs(&self) -> String {
         format!(
-            "defaults (max_workers_per_function 10, function_service_expiration 300 s) except: \
+            "{}; defaults (max_workers_per_function 10, function_service_expiration 300 s) except: \
              scale uses \
              max_workers_per_function = {SCALE_MAX_WORKERS}; noisy neighbour uses \
-             resource_limits.memory_size.max = 2 GiB so the hog's declared size is accepted"
+             resource_limits.memory_size.max = 2 GiB so the hog's declared size is accepted",
+            self.programs.backends.describe()
         )
     }
 }
@@ -130,6 +142,7 @@ pub enum Scenario {
     Isolation,
     Noisy,
     Runtimes,
+    Stores,
 }
 
 impl Scenario {
@@ -142,6 +155,7 @@ impl Scenario {
             Scenario::Isolation => 6,
             Scenario::Noisy => 7,
             Scenario::Runtimes => 8,
+            Scenario::Stores => 9,
         }
     }
 
@@ -154,6 +168,7 @@ impl Scenario {
             Scenario::Isolation => "cost of isolation",
             Scenario::Noisy => "noisy neighbour",
             Scenario::Runtimes => "Wasm and Node.js variants of 1 and 3",
+            Scenario::Stores => "SQLite vs PostgreSQL (1 and 4), async on 1, 2 and 3 nodes",
         }
     }
 
@@ -166,6 +181,7 @@ impl Scenario {
             Scenario::Isolation => isolation::run(ctx).await,
             Scenario::Noisy => noisy::run(ctx).await,
             Scenario::Runtimes => runtimes::run(ctx).await,
+            Scenario::Stores => stores::run(ctx).await,
         }
     }
 }

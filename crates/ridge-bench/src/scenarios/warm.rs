@@ -15,20 +15,12 @@ use crate::procfs;
 use crate::report::Row;
 use crate::server::RidgeServer;
 
-const LEVELS: [usize; 3] = [1, 8, 64];
+pub(super) const LEVELS: [usize; 3] = [1, 8, 64];
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let b = ctx.budget;
     let server = RidgeServer::start(&ctx.programs, "warm", "").await?;
-    let runtime = server.python_runtime().await?;
-    let noop = funcs::create(
-        &server.client,
-        &runtime,
-        "noop",
-        &funcs::package(funcs::NOOP)?,
-        None,
-    )
-    .await?;
+    let noop = server.python_noop("noop").await?;
 
     let exe = ff::ensure_venv(&ctx.programs).await?;
     ctx.set_peer_version(ff::version(&exe).await);
@@ -42,12 +34,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let mut rows = Vec::new();
     let mut pairs: Vec<(usize, Measured, Measured)> = Vec::new();
     for c in LEVELS {
-        let load = Load {
-            concurrency: c,
-            warmup: b.warmup,
-            duration: b.warm_duration,
-            max_requests: b.warm_max_requests,
-        };
+        let load = b.warm_load(c);
         let (h, u, bd) = (http.clone(), exec_url.clone(), body.clone());
         let ridge = measured(load, server.pid(), move || {
             let (h, u, bd) = (h.clone(), u.clone(), bd.clone());
@@ -140,8 +127,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
 }
 
 /// A load run and the CPU time the target's whole process tree spent on it.
-struct Measured {
-    load: LoadResult,
+pub(super) struct Measured {
+    pub(super) load: LoadResult,
     cpu: Duration,
 }
 
@@ -151,7 +138,7 @@ impl Measured {
         self.cpu.as_secs_f64() / self.load.latencies.len().max(1) as f64
     }
 
-    fn row(&self, case: String) -> Row {
+    pub(super) fn row(&self, case: String) -> Row {
         Row::load(case, &self.load).note(format!(
             "server-side CPU {:.0} us per request",
             self.cpu_per_request() * 1e6
@@ -161,7 +148,7 @@ impl Measured {
 
 /// Warms up, then runs `load` (without its warm-up) while counting the CPU time of `pid` and
 /// its descendants.
-async fn measured<F, Fut>(load: Load, pid: u32, call: F) -> Measured
+pub(super) async fn measured<F, Fut>(load: Load, pid: u32, call: F) -> Measured
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{Ctx, cold};
 use crate::funcs;
-use crate::load::{self, Load, LoadResult};
+use crate::load::{self, LoadResult};
 use crate::report::Row;
 use crate::server::RidgeServer;
 
@@ -42,12 +42,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let url = format!("{}/v1/executions", server.url);
     let body = funcs::sync_body(&id);
     for c in LEVELS {
-        let load = Load {
-            concurrency: c,
-            warmup: b.warmup,
-            duration: b.warm_duration,
-            max_requests: b.warm_max_requests,
-        };
+        let load = b.warm_load(c);
         let (h, u, bd) = (http.clone(), url.clone(), body.clone());
         let result = load::run(load, move || {
             let (h, u, bd) = (h.clone(), u.clone(), bd.clone());

@@ -12,6 +12,7 @@ mod hostile_host;
 mod hostile_output;
 mod jobs;
 mod keystone;
+mod kubernetes;
 mod network;
 mod nodejs;
 mod nodes;
