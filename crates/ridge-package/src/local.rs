@@ -135,7 +135,7 @@ impl LocalPackageStore {
 #[async_trait]
 impl PackageStore for LocalPackageStore {
     fn describe(&self) -> String {
-        format!("local:{}", self.packages_root.display())
+        format!("file://{}", self.packages_root.display())
     }
 
     async fn check(&self, bytes: Bytes, expected_md5: Option<&str>) -> Result<CheckedPackage> {

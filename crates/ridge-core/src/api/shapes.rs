@@ -288,8 +288,8 @@ fn info_and_faults() {
         "info",
         InfoView {
             version: "0.1.0".into(),
-            store: "sqlite:/var/lib/ridge/ridge.db".into(),
-            package_store: "local:/var/lib/ridge/packages".into(),
+            store: "sqlite:///var/lib/ridge/ridge.db".into(),
+            package_store: "file:///var/lib/ridge/packages".into(),
             auth: "none".into(),
             runtimes: vec![RuntimeKindInfo {
                 kind: "python3".into(),

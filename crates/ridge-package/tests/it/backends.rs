@@ -130,7 +130,7 @@ impl StoreFixture {
     /// What `describe` says for this backend.
     pub fn description(&self) -> String {
         match &self.backend {
-            Backend::Local => format!("local:{}", self.dir.path().join("packages").display()),
+            Backend::Local => format!("file://{}", self.dir.path().join("packages").display()),
             Backend::S3(b) => format!("s3://{}/{PREFIX} at {}", b.bucket.name(), b.s3.endpoint),
         }
     }
