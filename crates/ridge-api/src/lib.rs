@@ -11,6 +11,7 @@ mod context;
 mod error;
 mod handlers;
 mod kwargs;
+mod peers;
 mod query;
 pub mod secret_box;
 pub mod webhook_guard;

@@ -316,6 +316,9 @@ pub struct WorkerView {
     pub function_id: String,
     pub function_version: i64,
     pub worker_name: String,
+    /// Ridge's: the node the worker runs on.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 // Versions, aliases, webhooks and jobs (QINLING-API.md §3.4, §3.5, §3.7, §3.8).

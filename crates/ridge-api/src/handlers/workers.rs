@@ -1,9 +1,11 @@
 //! Qinling's admin calls on a function's workers: `scale_up`, `scale_down`, `detach` and the
-//! `workers` list. Ridge answers them for the workers on this node.
+//! `workers` list. They cover every live node ([`crate::peers`]): the list shows each node's
+//! workers with the node's name; `scale_up` and `scale_down` spread `count` over the nodes;
+//! `detach` stops the workers everywhere.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use ridge_core::FunctionId;
 use ridge_core::api::{WorkerList, WorkerView};
 use serde::Deserialize;
@@ -12,8 +14,75 @@ use serde_json::Value;
 use super::{JsonBody, path_id};
 use crate::access::{self, AdminOnly, Intent};
 use crate::context::Caller;
-use crate::query;
 use crate::{ApiError, AppState};
+use crate::{peers, query};
+
+/// What a scale call asks of one node.
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    Up(usize),
+    Down(usize),
+    Detach,
+}
+
+impl Scale {
+    /// This call as one node's part: `part` of the workers to add or remove.
+    fn part(self, part: usize) -> Self {
+        match self {
+            Scale::Up(_) => Scale::Up(part),
+            Scale::Down(_) => Scale::Down(part),
+            Scale::Detach => Scale::Detach,
+        }
+    }
+
+    fn count(self) -> Option<usize> {
+        match self {
+            Scale::Up(n) | Scale::Down(n) => Some(n),
+            Scale::Detach => None,
+        }
+    }
+}
+
+/// Applies `scale` to the function version on this node and, unless the call came from
+/// another node, on every other live node, each taking its share of `count`.
+async fn scale_everywhere(
+    state: &AppState,
+    call: (&HeaderMap, &OriginalUri),
+    function: ridge_core::Function,
+    version: i64,
+    scale: Scale,
+) -> Result<StatusCode, ApiError> {
+    let (headers, uri) = call;
+    let (nodes, mine) = match peers::local_only(headers) {
+        true => (Vec::new(), 0),
+        false => peers::nodes(state).await?,
+    };
+    let mut passed = tokio::task::JoinSet::new();
+    for (i, node) in nodes.iter().enumerate().filter(|(i, _)| *i != mine) {
+        let part = scale.count().map(|n| peers::share(n, nodes.len(), i));
+        if part == Some(0) {
+            continue;
+        }
+        let body = part.map(|n| serde_json::json!({ "count": n }));
+        let (node, headers, path) = (node.clone(), headers.clone(), uri.0.to_string());
+        passed.spawn(async move {
+            peers::pass_on(&node, &headers, Method::POST, &path, body.as_ref()).await
+        });
+    }
+    let here = scale.part(
+        scale
+            .count()
+            .map_or(0, |n| peers::share(n, nodes.len().max(1), mine)),
+    );
+    match here {
+        Scale::Up(0) | Scale::Down(0) => {}
+        Scale::Up(n) => state.engine.scale_up(function, version, n).await,
+        Scale::Down(n) => state.engine.scale_down(function.id, version, n).await,
+        Scale::Detach => state.engine.detach(function.id, version).await,
+    }
+    passed.join_all().await;
+    Ok(StatusCode::ACCEPTED)
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,91 +144,85 @@ async fn versioned(
     Ok((snapshot.apply(&function), version))
 }
 
-async fn do_scale_up(
-    state: &AppState,
-    function: ridge_core::Function,
-    version: i64,
-    body: &ScaleBody,
-) -> Result<StatusCode, ApiError> {
-    let n = count(body)?;
-    state.engine.scale_up(function, version, n).await;
-    Ok(StatusCode::ACCEPTED)
-}
-
-async fn do_scale_down(
-    state: &AppState,
-    function: &ridge_core::Function,
-    version: i64,
-    body: &ScaleBody,
-) -> Result<StatusCode, ApiError> {
-    let n = count(body)?;
-    state.engine.scale_down(function.id, version, n).await;
-    Ok(StatusCode::ACCEPTED)
-}
-
 pub async fn scale_up(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
     let function = function(&state, &caller, &id, AdminOnly::ScaleWorkers).await?;
-    do_scale_up(&state, function, 0, &body).await
+    let scale = Scale::Up(count(&body)?);
+    scale_everywhere(&state, (&headers, &uri), function, 0, scale).await
 }
 
 pub async fn scale_down(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
     let function = function(&state, &caller, &id, AdminOnly::ScaleWorkers).await?;
-    do_scale_down(&state, &function, 0, &body).await
+    let scale = Scale::Down(count(&body)?);
+    scale_everywhere(&state, (&headers, &uri), function, 0, scale).await
 }
 
 pub async fn detach(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let function = function(&state, &caller, &id, AdminOnly::ScaleWorkers).await?;
-    state.engine.detach(function.id, 0).await;
-    Ok(StatusCode::ACCEPTED)
+    scale_everywhere(&state, (&headers, &uri), function, 0, Scale::Detach).await
 }
 
 pub async fn version_scale_up(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
     Path((id, n)): Path<(String, String)>,
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
     let (function, version) = versioned(&state, &caller, &id, &n).await?;
-    do_scale_up(&state, function, version, &body).await
+    let scale = Scale::Up(count(&body)?);
+    scale_everywhere(&state, (&headers, &uri), function, version, scale).await
 }
 
 pub async fn version_scale_down(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
     Path((id, n)): Path<(String, String)>,
     JsonBody(body): JsonBody<ScaleBody>,
 ) -> Result<StatusCode, ApiError> {
     let (function, version) = versioned(&state, &caller, &id, &n).await?;
-    do_scale_down(&state, &function, version, &body).await
+    let scale = Scale::Down(count(&body)?);
+    scale_everywhere(&state, (&headers, &uri), function, version, scale).await
 }
 
 pub async fn version_detach(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
     Path((id, n)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (function, version) = versioned(&state, &caller, &id, &n).await?;
-    state.engine.detach(function.id, version).await;
-    Ok(StatusCode::ACCEPTED)
+    scale_everywhere(&state, (&headers, &uri), function, version, Scale::Detach).await
 }
 
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<WorkerList>, ApiError> {
@@ -179,7 +242,8 @@ pub async fn list(
                 })
         })
         .transpose()?;
-    let workers = state
+    let here = state.engine.node_name();
+    let mut workers: Vec<WorkerView> = state
         .engine
         .workers(function.id, version)
         .into_iter()
@@ -187,7 +251,23 @@ pub async fn list(
             function_id: w.function_id.to_string(),
             function_version: w.function_version,
             worker_name: w.worker_name,
+            node: Some(here.to_owned()),
         })
         .collect();
+    if !peers::local_only(&headers) {
+        let (nodes, mine) = peers::nodes(&state).await?;
+        let mut passed = tokio::task::JoinSet::new();
+        for node in nodes.into_iter().enumerate().filter(|(i, _)| *i != mine) {
+            let (headers, path) = (headers.clone(), uri.0.to_string());
+            passed.spawn(async move {
+                peers::pass_on(&node.1, &headers, Method::GET, &path, None).await
+            });
+        }
+        for answer in passed.join_all().await.into_iter().flatten() {
+            if let Ok(theirs) = serde_json::from_value::<WorkerList>(answer) {
+                workers.extend(theirs.workers);
+            }
+        }
+    }
     Ok(Json(WorkerList { workers }))
 }

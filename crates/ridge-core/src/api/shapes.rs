@@ -107,6 +107,7 @@ fn functions() {
                 function_id: function().id.to_string(),
                 function_version: 0,
                 worker_name: "python3-2-1".into(),
+                node: Some("node-a".into()),
             }],
         }
     );

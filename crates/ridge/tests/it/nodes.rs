@@ -20,6 +20,7 @@ const LEASE_SECS: u64 = 2;
 
 struct Node {
     name: String,
+    url: String,
     child: Child,
     client: RidgeClient,
     _data: TempDir,
@@ -50,6 +51,7 @@ impl Cluster {
             let (child, url) = serve(data.path(), &config, &name, db.url(), &packages, &s3).await;
             nodes.push(Node {
                 client: RidgeClient::new(&url).expect("client"),
+                url,
                 name,
                 child,
                 _data: data,
@@ -333,4 +335,81 @@ async fn jobs_fire_once_per_tick_and_quotas_hold_on_every_node() {
             .any(|e| e.id == long.id && e.status == "success"),
         "{done:?}"
     );
+}
+
+#[tokio::test]
+async fn the_workers_api_covers_every_node() {
+    let cluster = Cluster::start(2).await;
+    let function = function(cluster.client(0)).await;
+    let workers = |i: usize| {
+        let client = cluster.client(i);
+        let function = function.clone();
+        async move {
+            let mut by_node: Vec<String> = client
+                .list_workers(&function, None)
+                .await
+                .expect("workers")
+                .into_iter()
+                .map(|w| w.node.expect("each worker names its node"))
+                .collect();
+            by_node.sort();
+            by_node
+        }
+    };
+
+    // Four workers asked of node 1: two on each node, listed alike by either.
+    cluster
+        .client(0)
+        .scale_up(&function, 4)
+        .await
+        .expect("scale up");
+    let until = Instant::now() + Duration::from_secs(30);
+    while workers(1).await != ["n1", "n1", "n2", "n2"] {
+        assert!(Instant::now() < until, "workers: {:?}", workers(1).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(workers(0).await, ["n1", "n1", "n2", "n2"]);
+
+    // Two fewer, asked of node 2: one fewer on each node.
+    cluster
+        .client(1)
+        .scale_down(&function, 2)
+        .await
+        .expect("scale down");
+    assert_eq!(workers(0).await, ["n1", "n2"]);
+
+    // Detached through node 2: none left anywhere.
+    cluster.client(1).detach(&function).await.expect("detach");
+    assert!(workers(0).await.is_empty());
+
+    // Deleted through node 1: node 2 stops its workers by its next heartbeat.
+    cluster
+        .client(1)
+        .scale_up(&function, 2)
+        .await
+        .expect("scale up");
+    while workers(0).await.len() < 2 {
+        assert!(Instant::now() < until, "workers: {:?}", workers(0).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gauge = format!("function=\"{function}\"");
+    let metrics = format!("{}/metrics", cluster.nodes[1].url);
+    let node_2_shows = || async {
+        let text = reqwest::get(&metrics).await.expect("metrics");
+        text.text().await.expect("metrics text").contains(&gauge)
+    };
+    assert!(node_2_shows().await, "node 2 counts its warm workers");
+    cluster
+        .client(0)
+        .delete_function(&function)
+        .await
+        .expect("delete");
+    let until = Instant::now() + Duration::from_secs(3 * LEASE_SECS);
+    while node_2_shows().await {
+        assert!(
+            Instant::now() < until,
+            "node 2 kept the deleted function's workers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
