@@ -123,11 +123,12 @@ impl Admission {
         let quotas = self.in_force(store, project).await?;
         if let Limit::At(per_second) = quotas.executions_per_second {
             // A bucket of one second's worth: bursts up to the rate, refilled at the rate. With
-            // several nodes each takes its share, so that together they never exceed it.
-            let rate = per_second as f64 / load.nodes.max(1) as f64;
+            // several nodes each refills at its share, so that together they keep to the rate
+            // (a burst may take one call per node more).
+            let (burst, rate) = crate::rate::share(per_second as f64, load.nodes);
             if let Err(retry_in) =
                 self.rates
-                    .take(project.clone(), rate, rate, self.clock.instant())
+                    .take(project.clone(), burst, rate, self.clock.instant())
             {
                 return Err(EngineError::RateQuota {
                     project: project.clone(),

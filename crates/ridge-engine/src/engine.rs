@@ -176,6 +176,11 @@ impl Engine {
         }
     }
 
+    /// The live nodes as of the last heartbeat, this one included: what shares a limit.
+    pub fn node_count(&self) -> usize {
+        1 + self.membership.others().len()
+    }
+
     /// This node's name.
     pub fn node_name(&self) -> &str {
         self.membership.name()
@@ -200,7 +205,7 @@ impl Engine {
                 .queue_length()
                 .saturating_add(self.membership.others_waiting()),
             max_queue: self.config.max_queue_length,
-            nodes: 1 + self.membership.others().len(),
+            nodes: self.node_count(),
         };
         if let Err(refused) = self
             .admission

@@ -1,10 +1,19 @@
 //! Token buckets kept in this node's memory, one per key: what the per-webhook invoke limit
-//! and the per-project executions-per-second quota share. A limit per node, not per cluster.
+//! and the per-project executions-per-second quota share. With several nodes each refills its
+//! buckets at its [`share`] of the limit, so that together they keep to it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// One node's part of a limit of `limit` a period spread over `nodes` live nodes: the bucket's
+/// capacity (never under one call, or a small limit would admit nothing) and its refill per
+/// period. Together the nodes refill at `limit`; a burst may take one call per node more.
+pub fn share(limit: f64, nodes: usize) -> (f64, f64) {
+    let part = limit / nodes.max(1) as f64;
+    (part.max(1.0), part)
+}
 
 #[derive(Debug)]
 pub struct Buckets<K> {
@@ -105,5 +114,33 @@ impl<K: Hash + Eq> Buckets<K> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_share_a_limit_and_each_admits_at_least_one() {
+        assert_eq!(share(60.0, 1), (60.0, 60.0));
+        assert_eq!(share(60.0, 3), (20.0, 20.0));
+        assert_eq!(share(1.0, 3), (1.0, 1.0 / 3.0));
+        assert_eq!(share(5.0, 0), (5.0, 5.0));
+        // One call a second over three nodes: each admits one, then one every three seconds.
+        let buckets = Buckets::default();
+        let t0 = Instant::now();
+        let (burst, rate) = share(1.0, 3);
+        assert!(buckets.take("p", burst, rate, t0).is_ok());
+        assert!(
+            buckets
+                .take("p", burst, rate, t0 + Duration::from_secs(2))
+                .is_err()
+        );
+        assert!(
+            buckets
+                .take("p", burst, rate, t0 + Duration::from_secs(3))
+                .is_ok()
+        );
     }
 }

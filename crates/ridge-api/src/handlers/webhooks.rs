@@ -222,12 +222,14 @@ pub async fn invoke(
         )
             .into_response())
     };
+    // The nodes share each webhook's limits.
+    let nodes = state.engine.node_count();
     if webhook.secret.is_none() {
-        if let Err(wait) = state.webhook_limiter.check(id, now) {
+        if let Err(wait) = state.webhook_limiter.check(id, nodes, now) {
             return over_limit(wait, "requests");
         }
     } else if !webhook_guard::is_signed(req.headers())
-        && let Err(wait) = state.webhook_limiter.refusals_left(id, now)
+        && let Err(wait) = state.webhook_limiter.refusals_left(id, nodes, now)
     {
         // Unsigned guesses are not even checked once the refused budget is spent.
         return over_limit(wait, "refused requests");
@@ -259,12 +261,12 @@ pub async fn invoke(
         let unix_now = state.clock.now().timestamp();
         match checks.verify(id, &secret, &parts.headers, &bytes, unix_now) {
             Verdict::Accepted => {
-                if let Err(wait) = state.webhook_limiter.check(id, now) {
+                if let Err(wait) = state.webhook_limiter.check(id, nodes, now) {
                     return over_limit(wait, "requests");
                 }
             }
             Verdict::Refused(refusal) => {
-                if let Err(wait) = state.webhook_limiter.refused(id, now) {
+                if let Err(wait) = state.webhook_limiter.refused(id, nodes, now) {
                     return over_limit(wait, "refused requests");
                 }
                 return Err(ApiError::Unauthorized(refusal.message(id, checks.window())));

@@ -11,8 +11,9 @@
 //!   Gitea, Forgejo and many CI systems send it): kept for compatibility, and replayable;
 //! - `Authorization: Bearer <secret>` (what Grafana and most alerting tools can send).
 //!
-//! Comparisons are constant-time. Rate limits are token buckets per webhook, in this node's
-//! memory ([`RateLimiter`]): one for accepted calls, one for refused calls. A flood of calls
+//! Comparisons are constant-time. Rate limits are token buckets per webhook, in each node's
+//! memory ([`RateLimiter`]) refilled at the node's share of the limit: one for accepted calls,
+//! one for refused calls. A flood of calls
 //! without the secret spends only the refused budget, so the secret holder is never locked
 //! out; once the refused budget is spent, calls that carry no signature (a bearer guess, or
 //! nothing) are answered 429 without being checked, which keeps guessing slow. Signed calls
@@ -248,35 +249,38 @@ impl RateLimiter {
         }
     }
 
-    fn rates(&self) -> (f64, f64) {
-        let capacity = f64::from(self.per_minute);
-        (capacity, capacity / 60.0)
+    /// One node's bucket capacity and refill per second, with `nodes` live nodes sharing the
+    /// limit.
+    fn rates(&self, nodes: usize) -> (f64, f64) {
+        let (capacity, per_minute) = ridge_engine::rate::share(f64::from(self.per_minute), nodes);
+        (capacity, per_minute / 60.0)
     }
 
-    /// Takes a token for an accepted call to `id`; `Err(wait)` when there is none.
-    pub fn check(&self, id: WebhookId, now: Instant) -> Result<(), Duration> {
+    /// Takes a token for an accepted call to `id`, on one of `nodes` live nodes; `Err(wait)`
+    /// when there is none.
+    pub fn check(&self, id: WebhookId, nodes: usize, now: Instant) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let (capacity, rate) = self.rates();
+        let (capacity, rate) = self.rates(nodes);
         self.accepted.take(id, capacity, rate, now)
     }
 
     /// Whether `id` may still hear a refused call, without counting one.
-    pub fn refusals_left(&self, id: WebhookId, now: Instant) -> Result<(), Duration> {
+    pub fn refusals_left(&self, id: WebhookId, nodes: usize, now: Instant) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let (capacity, rate) = self.rates();
+        let (capacity, rate) = self.rates(nodes);
         self.refused.peek(&id, capacity, rate, now)
     }
 
     /// Counts a refused call to `id`; `Err(wait)` when the refused budget is spent.
-    pub fn refused(&self, id: WebhookId, now: Instant) -> Result<(), Duration> {
+    pub fn refused(&self, id: WebhookId, nodes: usize, now: Instant) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let (capacity, rate) = self.rates();
+        let (capacity, rate) = self.rates(nodes);
         self.refused.take(id, capacity, rate, now)
     }
 

@@ -114,18 +114,37 @@ fn refused_calls_have_their_own_budget() {
     let id = WebhookId::new();
     let t0 = Instant::now();
     // Refusals spend only the refused budget.
-    assert!(limiter.refused(id, t0).is_ok());
-    assert!(limiter.refused(id, t0).is_ok());
-    assert!(limiter.refusals_left(id, t0).is_err());
-    assert!(limiter.refused(id, t0).is_err());
-    assert!(limiter.check(id, t0).is_ok());
-    assert!(limiter.check(id, t0).is_ok());
-    let wait = limiter.check(id, t0).expect_err("empty");
+    assert!(limiter.refused(id, 1, t0).is_ok());
+    assert!(limiter.refused(id, 1, t0).is_ok());
+    assert!(limiter.refusals_left(id, 1, t0).is_err());
+    assert!(limiter.refused(id, 1, t0).is_err());
+    assert!(limiter.check(id, 1, t0).is_ok());
+    assert!(limiter.check(id, 1, t0).is_ok());
+    let wait = limiter.check(id, 1, t0).expect_err("empty");
     assert!(wait <= Duration::from_secs(30), "{wait:?}");
     // Another webhook has its own buckets; both refill over time.
-    assert!(limiter.check(WebhookId::new(), t0).is_ok());
+    assert!(limiter.check(WebhookId::new(), 1, t0).is_ok());
     let later = t0 + Duration::from_secs(31);
-    assert!(limiter.check(id, later).is_ok());
-    assert!(limiter.refusals_left(id, later).is_ok());
-    assert!(RateLimiter::new(0).check(id, t0).is_ok());
+    assert!(limiter.check(id, 1, later).is_ok());
+    assert!(limiter.refusals_left(id, 1, later).is_ok());
+    assert!(RateLimiter::new(0).check(id, 1, t0).is_ok());
+}
+
+#[test]
+fn nodes_share_a_webhooks_limit() {
+    // 60 a minute over three nodes: each node takes 20 at once, then one every 3 s.
+    let limiter = RateLimiter::new(60);
+    let id = WebhookId::new();
+    let t0 = Instant::now();
+    for _ in 0..20 {
+        assert!(limiter.check(id, 3, t0).is_ok());
+    }
+    let wait = limiter
+        .check(id, 3, t0)
+        .expect_err("this node's share is spent");
+    assert!(
+        wait > Duration::from_secs(2) && wait <= Duration::from_secs(3),
+        "{wait:?}"
+    );
+    assert!(limiter.check(id, 3, t0 + Duration::from_secs(3)).is_ok());
 }
