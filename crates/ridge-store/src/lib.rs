@@ -16,6 +16,7 @@ mod filter;
 mod nodes;
 mod postgres;
 mod rows;
+mod signatures;
 mod sqlite;
 mod tenancy;
 #[cfg(feature = "testing")]
@@ -206,6 +207,17 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     /// Hands back the async executions `node` holds that have not started, for any node to
     /// take; returns how many.
     async fn hand_back_executions(&self, node: &str) -> Result<u64>;
+
+    // Webhook signatures.
+    /// Records a timestamped signature of `webhook`, valid until `until` (Unix seconds), and
+    /// forgets the ones stale at `now`; false when a node recorded it before (a replay).
+    async fn record_webhook_signature(
+        &self,
+        webhook: WebhookId,
+        signature: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool>;
 
     // Functions, continued.
     /// Jobs that may still run, webhooks and aliases that refer to the function.

@@ -27,7 +27,7 @@ use crate::access;
 use crate::context::Caller;
 use crate::kwargs::Kwargs;
 use crate::query;
-use crate::webhook_guard::{self, Verdict};
+use crate::webhook_guard::{self, Refusal, Verdict};
 use crate::{ApiError, AppState};
 
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Webhook, ApiError> {
@@ -259,8 +259,20 @@ pub async fn invoke(
             .map_err(ApiError::internal)?;
         let checks = &state.webhook_secrets;
         let unix_now = state.clock.now().timestamp();
-        match checks.verify(id, &secret, &parts.headers, &bytes, unix_now) {
-            Verdict::Accepted => {
+        let mut verdict = checks.verify(id, &secret, &parts.headers, &bytes, unix_now);
+        if let Verdict::Signed(signed) = verdict {
+            // New to this node; another node may have taken the same call already.
+            let first = state
+                .store
+                .record_webhook_signature(id, &signed.key(), signed.until, unix_now)
+                .await?;
+            verdict = match first {
+                true => Verdict::Accepted,
+                false => Verdict::Refused(Refusal::Replayed),
+            };
+        }
+        match verdict {
+            Verdict::Accepted | Verdict::Signed(_) => {
                 if let Err(wait) = state.webhook_limiter.check(id, nodes, now) {
                     return over_limit(wait, "requests");
                 }

@@ -81,12 +81,31 @@ impl Refusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accepted,
+    /// A timestamped signature, new to this node: accepted once the store says no other node
+    /// saw it either ([`Signed`]).
+    Signed(Signed),
     Refused(Refusal),
     /// The replay cache is full: try again shortly (429).
     Busy,
 }
 
-/// The secret checks: the signature window and the replay cache.
+/// A valid timestamped signature (its MAC, which no variation of the headers changes) and
+/// until when (Unix seconds) a replay of it must be refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signed {
+    pub mac: [u8; 32],
+    pub until: i64,
+}
+
+impl Signed {
+    /// The key the nodes record it under.
+    pub fn key(&self) -> String {
+        hex::encode(self.mac)
+    }
+}
+
+/// The secret checks: the signature window and this node's replay cache (a fast first check;
+/// the store's record of signatures makes it hold across nodes).
 #[derive(Debug)]
 pub struct SecretCheck {
     window: Duration,
@@ -165,11 +184,12 @@ impl SecretCheck {
                 off_by: u64::try_from(off - window).unwrap_or(u64::MAX),
             });
         }
-        match self
-            .replays
-            .remember(id, expected, at.saturating_add(window), now)
-        {
-            Seen::New => Verdict::Accepted,
+        let until = at.saturating_add(window);
+        match self.replays.remember(id, expected, until, now) {
+            Seen::New => Verdict::Signed(Signed {
+                mac: expected,
+                until,
+            }),
             Seen::Again => Verdict::Refused(Refusal::Replayed),
             Seen::Full => Verdict::Busy,
         }

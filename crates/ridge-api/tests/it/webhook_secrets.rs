@@ -171,8 +171,19 @@ async fn secrets_are_sealed_at_rest_and_survive_a_restart() {
     assert!(SecretBox::is_sealed(&sealed), "{sealed}");
     assert!(!sealed.contains("an-old-plain-secret-value"));
     assert!(!contains(&database_bytes(&t), SECRET));
-    t.api
+    // The call before the restart, sent again, is a replay: the store remembers it.
+    let replayed = t
+        .api
         .invoke_webhook(&id, &input, &signed_at(t.clock.now().timestamp()))
+        .await
+        .expect_err("a replay");
+    assert_eq!(replayed.status, 401);
+    assert!(
+        replayed.faultstring.contains("already accepted"),
+        "{replayed:?}"
+    );
+    t.api
+        .invoke_webhook(&id, &input, &signed_at(t.clock.now().timestamp() + 1))
         .await
         .expect("the key survives a restart");
     t.api

@@ -58,8 +58,10 @@ pub const TABLES: &[Table] = &[
 
 /// Tables deliberately left behind: the migrations' own book (the target keeps its own), and
 /// the live nodes' heartbeats (the target's nodes write their own; an execution still held by
-/// a node of the source is stranded on the target, and taken over by its first node).
-pub const NOT_COPIED: &[&str] = &["_sqlx_migrations", "nodes"];
+/// a node of the source is stranded on the target, and taken over by its first node), and the
+/// signatures seen within the last few minutes (a window that has passed by the time a copy
+/// is served).
+pub const NOT_COPIED: &[&str] = &["_sqlx_migrations", "nodes", "webhook_signatures"];
 
 /// Rows read from the source per query, and inserted into the target per statement.
 pub const PAGE_ROWS: u64 = 1000;

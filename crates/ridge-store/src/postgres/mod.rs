@@ -28,6 +28,11 @@ mod nodes {
     crate::nodes::node_queries!(sqlx::PgPool);
 }
 
+/// Webhook signatures: the same SQL on both stores.
+mod signatures {
+    crate::signatures::signature_queries!(sqlx::PgPool);
+}
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -234,6 +239,16 @@ impl Store for PostgresStore {
 
     async fn hand_back_executions(&self, node: &str) -> Result<u64> {
         nodes::hand_back(&self.pool, node).await
+    }
+
+    async fn record_webhook_signature(
+        &self,
+        webhook: WebhookId,
+        signature: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool> {
+        signatures::record(&self.pool, webhook, signature, until, now).await
     }
 
     async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage> {

@@ -21,6 +21,11 @@ mod nodes {
     crate::nodes::node_queries!(sqlx::SqlitePool);
 }
 
+/// Webhook signatures: the same SQL on both stores.
+mod signatures {
+    crate::signatures::signature_queries!(sqlx::SqlitePool);
+}
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -233,6 +238,16 @@ impl Store for SqliteStore {
 
     async fn hand_back_executions(&self, node: &str) -> Result<u64> {
         nodes::hand_back(&self.pool, node).await
+    }
+
+    async fn record_webhook_signature(
+        &self,
+        webhook: WebhookId,
+        signature: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool> {
+        signatures::record(&self.pool, webhook, signature, until, now).await
     }
 
     async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage> {

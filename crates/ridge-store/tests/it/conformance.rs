@@ -84,6 +84,7 @@ store_suite!(
     executions::delete_execution_removes_it,
     executions::executions_are_listed_by_scope_in_order,
     nodes::heartbeats_keep_a_name_to_one_live_node,
+    triggers::a_webhook_signature_is_recorded_once_within_its_window,
     nodes::a_nodes_executions_are_listed_oldest_first,
     nodes::stranded_executions_are_taken_once_and_started_only_by_their_node,
     nodes::a_stopping_node_hands_back_only_queued_async_executions,

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ridge_client::{ClientError, FunctionUpload, RidgeClient};
-use ridge_core::api::{CreateExecution, CreateJob, CreateRuntime, ExecutionView, SetQuotas};
+use ridge_core::api::{
+    CreateExecution, CreateJob, CreateRuntime, ExecutionView, SetQuotas, WebhookRequest,
+};
 use ridge_package::s3::testing::TestS3;
 use ridge_store::testing::TestDatabase;
 use serde_json::json;
@@ -28,6 +30,8 @@ struct Node {
 
 struct Cluster {
     nodes: Vec<Node>,
+    /// The key that seals webhook secrets, which every node must share.
+    _keys: TempDir,
     _db: TestDatabase,
     _s3: TestS3,
 }
@@ -39,10 +43,24 @@ impl Cluster {
         let s3 = TestS3::start();
         let bucket = s3.bucket().await;
         let packages = format!("s3://{}/ridge", bucket.name());
+        let keys = tempfile::tempdir().expect("temp dir");
+        let key = keys.path().join("webhook-secrets.key");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key)
+                .expect("key file");
+            std::io::Write::write_all(&mut file, "7e".repeat(32).as_bytes()).expect("key");
+        }
         let config = format!(
             "max_workers_per_function = 4\n\
              [nodes]\nlease = {LEASE_SECS}\n\
-             [jobs]\ntick_ms = 200\nmin_lead_secs = 0\nmin_interval_secs = 1\n"
+             [jobs]\ntick_ms = 200\nmin_lead_secs = 0\nmin_interval_secs = 1\n\
+             [webhooks]\nsecret_key_file = \"{}\"\n",
+            key.display()
         );
         let mut nodes = Vec::new();
         for i in 1..=count {
@@ -59,6 +77,7 @@ impl Cluster {
         }
         Self {
             nodes,
+            _keys: keys,
             _db: db,
             _s3: s3,
         }
@@ -268,6 +287,56 @@ async fn any_node_answers_and_a_killed_node_loses_no_execution() {
 async fn jobs_fire_once_per_tick_and_quotas_hold_on_every_node() {
     let cluster = Cluster::start(3).await;
     let function = function(cluster.client(0)).await;
+
+    // A webhook with a secret, created on node 1: a signed call is accepted by node 2 and its
+    // replay refused by node 3 (and by node 2 again).
+    let secret = "a-secret-every-node-opens";
+    let hook = cluster
+        .client(0)
+        .create_webhook(&WebhookRequest {
+            function_id: Some(function.clone()),
+            secret: Some(json!(secret)),
+            ..Default::default()
+        })
+        .await
+        .expect("webhook");
+    let now = ridge_core::time::now().timestamp();
+    let signed = [
+        ("X-Ridge-Timestamp", now.to_string()),
+        (
+            "X-Ridge-Signature",
+            ridge_api::webhook_guard::sign_timestamped(secret, now, b"{}"),
+        ),
+    ];
+    let body = serde_json::Map::new();
+    cluster
+        .client(1)
+        .invoke_webhook(&hook.id, &body, &signed)
+        .await
+        .expect("a signed call");
+    for i in [2, 1] {
+        let replay = cluster
+            .client(i)
+            .invoke_webhook(&hook.id, &body, &signed)
+            .await
+            .expect_err("a replay");
+        assert!(replay.to_string().contains("already accepted"), "{replay}");
+    }
+    cluster
+        .client(0)
+        .delete_webhook(&hook.id)
+        .await
+        .expect("delete the webhook");
+    // Its one execution, finished, before the job's are counted.
+    let ran = settled(cluster.client(0), &function, Duration::from_secs(30)).await;
+    assert_eq!(ran.len(), 1);
+    for e in &ran {
+        cluster
+            .client(0)
+            .delete_execution(&e.id)
+            .await
+            .expect("delete");
+    }
 
     // A job every second, four times: every node's scheduler sees it due, one fires each tick.
     let job = cluster

@@ -348,3 +348,52 @@ async fn futures_claims(
         .filter(|r| *r.as_ref().expect("claim"))
         .count()
 }
+
+pub async fn a_webhook_signature_is_recorded_once_within_its_window(store: &dyn Store) {
+    let f = seed_function(store, "p1", 1).await;
+    let target = || Target::Function {
+        id: f.id,
+        version: 0,
+    };
+    let hook = webhook(&f.project_id, target(), 2);
+    store.create_webhook(&hook).await.expect("create");
+    let other = webhook(&f.project_id, target(), 3);
+    store.create_webhook(&other).await.expect("create");
+    let now = 1_700_000_000;
+    assert!(
+        store
+            .record_webhook_signature(hook.id, "ab", now + 300, now)
+            .await
+            .expect("record")
+    );
+    // The same call again, through any node: a replay.
+    assert!(
+        !store
+            .record_webhook_signature(hook.id, "ab", now + 300, now + 5)
+            .await
+            .expect("record")
+    );
+    // The same signature of another webhook is another call.
+    assert!(
+        store
+            .record_webhook_signature(other.id, "ab", now + 300, now)
+            .await
+            .expect("record")
+    );
+    // Past its window the record goes (the window check refuses such a call first).
+    assert!(
+        store
+            .record_webhook_signature(hook.id, "ab", now + 700, now + 301)
+            .await
+            .expect("record")
+    );
+    // A deleted webhook's records go with it.
+    store.delete_webhook(other.id).await.expect("delete");
+    store.create_webhook(&other).await.expect("create again");
+    assert!(
+        store
+            .record_webhook_signature(other.id, "ab", now + 300, now)
+            .await
+            .expect("record")
+    );
+}
