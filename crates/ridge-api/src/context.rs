@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::header::HOST;
 use axum::http::request::Parts;
 use ridge_core::ProjectId;
 
@@ -45,5 +47,57 @@ impl FromRequestParts<AppState> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
         state.auth.authenticate(state, &parts.headers, client).await
+    }
+}
+
+/// The base of the URLs Ridge gives out (`webhook_url`, the next page of a list, discovery):
+/// the configured `public_url`, else the address the caller used (its `Host`, with the scheme
+/// a proxy reports in `X-Forwarded-Proto`), never a node's own address, which behind a load
+/// balancer no client may be able to reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    pub fn new(configured: Option<&str>, headers: &HeaderMap) -> Self {
+        if let Some(url) = configured {
+            return Self(url.to_owned());
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let host = header(HOST.as_str()).unwrap_or("127.0.0.1:7070");
+        let scheme = match header("x-forwarded-proto") {
+            Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        Self(format!("{scheme}://{host}"))
+    }
+}
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::new(
+            state.config.public_url.as_deref(),
+            &parts.headers,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_follow_the_callers_address_unless_one_is_configured() {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, "ridge.example:8443".parse().expect("a header"));
+        assert_eq!(BaseUrl::new(None, &headers).0, "http://ridge.example:8443");
+        headers.insert("x-forwarded-proto", "HTTPS".parse().expect("a header"));
+        assert_eq!(BaseUrl::new(None, &headers).0, "https://ridge.example:8443");
+        let configured = BaseUrl::new(Some("https://faas.example"), &headers);
+        assert_eq!(configured.0, "https://faas.example");
     }
 }

@@ -59,8 +59,9 @@ pub struct ApiConfig {
     /// Largest accepted function package, in bytes.
     pub max_package_size: usize,
     pub sandbox: SandboxInfo,
-    /// The base of `webhook_url` (`http://host:port`, no trailing `/`).
-    pub public_url: String,
+    /// The base of `webhook_url` (`http://host:port`, no trailing `/`); `None`: the address
+    /// each caller used ([`context::BaseUrl`]).
+    pub public_url: Option<String>,
     /// Most versions a function may have at once (Qinling: 10).
     pub max_versions: i64,
     /// Invokes a minute per webhook (0: no limit).

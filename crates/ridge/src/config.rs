@@ -67,7 +67,7 @@ pub struct FileConfig {
     pub shutdown_timeout: Option<u64>,
     /// How workers are confined (`[sandbox]`).
     pub sandbox: Option<SandboxFile>,
-    /// The base of `webhook_url` (default: `http://<listen address>`).
+    /// The base of `webhook_url` (default: the address each caller used).
     pub public_url: Option<String>,
     /// Most versions a function may have at once (default 10, Qinling's).
     pub max_versions_per_function: Option<i64>,

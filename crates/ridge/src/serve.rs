@@ -270,10 +270,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             limits: settings.limits,
             max_package_size: usize::try_from(settings.max_package_size).unwrap_or(usize::MAX),
             sandbox: sandbox_view,
-            public_url: triggers
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
+            public_url: triggers.public_url.clone(),
             max_versions: triggers.max_versions,
             webhook_rate_limit: triggers.webhook_rate_limit,
             webhook_max_body: usize::try_from(triggers.webhook_max_body).unwrap_or(usize::MAX),

@@ -19,7 +19,7 @@ use ridge_store::{ExecutionQuery, Page};
 
 use super::{JsonBody, check_text, path_id};
 use crate::access::{self, Intent};
-use crate::context::Caller;
+use crate::context::{BaseUrl, Caller};
 use crate::query;
 use crate::{ApiError, AppState};
 
@@ -111,7 +111,7 @@ async fn page(
 }
 
 /// The URL of the page after one that ended with `last`: the same query, the new marker.
-fn next_page(state: &AppState, params: &BTreeMap<String, String>, last: &Execution) -> String {
+fn next_page(base: &BaseUrl, params: &BTreeMap<String, String>, last: &Execution) -> String {
     let mut query: Vec<(&str, &str)> = params
         .iter()
         .filter(|(k, _)| k.as_str() != "marker")
@@ -120,12 +120,13 @@ fn next_page(state: &AppState, params: &BTreeMap<String, String>, last: &Executi
     let marker = last.id.to_string();
     query.push(("marker", &marker));
     let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
-    format!("{}/v1/executions?{encoded}", state.config.public_url)
+    format!("{}/v1/executions?{encoded}", base.0)
 }
 
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    base: BaseUrl,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionList>, ApiError> {
     let params = query::parse(
@@ -170,7 +171,7 @@ pub async fn list(
     let next = executions
         .last()
         .filter(|_| full)
-        .map(|last| next_page(&state, &params, last));
+        .map(|last| next_page(&base, &params, last));
     Ok(Json(ExecutionList {
         executions: executions.iter().map(ExecutionView::from).collect(),
         next,

@@ -2,35 +2,25 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::http::header::HOST;
 use ridge_core::api::{InfoView, NodeInfo, RuntimeKindInfo};
 use serde_json::{Value, json};
 
 use crate::access::{self, AdminOnly};
-use crate::context::Caller;
+use crate::context::{BaseUrl, Caller};
 use crate::{ApiError, AppState};
 
-fn app_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:7070");
-    format!("http://{host}")
-}
-
-pub async fn versions(headers: HeaderMap) -> Json<Value> {
+pub async fn versions(BaseUrl(base): BaseUrl) -> Json<Value> {
     Json(json!({
         "versions": [{
             "id": "v1.0",
             "status": "CURRENT",
-            "links": [{"href": format!("{}/v1", app_url(&headers)), "target": "v1", "rel": "self"}],
+            "links": [{"href": format!("{base}/v1"), "target": "v1", "rel": "self"}],
         }]
     }))
 }
 
-pub async fn v1(headers: HeaderMap) -> Json<Value> {
-    Json(json!({ "uri": format!("{}/v1", app_url(&headers)) }))
+pub async fn v1(BaseUrl(base): BaseUrl) -> Json<Value> {
+    Json(json!({ "uri": format!("{base}/v1") }))
 }
 
 /// `GET /v1/info`: for any authenticated caller.

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::{JsonBody, check_text, path_id};
 use crate::access;
-use crate::context::Caller;
+use crate::context::{BaseUrl, Caller};
 use crate::kwargs::Kwargs;
 use crate::query;
 use crate::webhook_guard::{self, Refusal, Verdict};
@@ -34,8 +34,8 @@ async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Webh
     access::webhook(state, caller, path_id(raw_id)?).await
 }
 
-fn view(state: &AppState, webhook: &Webhook) -> WebhookView {
-    WebhookView::new(webhook, &state.config.public_url)
+fn view(base: &BaseUrl, webhook: &Webhook) -> WebhookView {
+    WebhookView::new(webhook, &base.0)
 }
 
 /// The `secret` field: `Some(Some(s))` sets, `Some(None)` removes, `None` leaves it.
@@ -72,6 +72,7 @@ async fn check(state: &AppState, caller: &Caller, target: &Target) -> Result<(),
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    base: BaseUrl,
     JsonBody(body): JsonBody<WebhookRequest>,
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     check_text("description", body.description.as_deref())?;
@@ -93,7 +94,7 @@ pub async fn create(
         updated_at: None,
     };
     state.store.create_webhook(&webhook).await?;
-    let mut shown = view(&state, &webhook);
+    let mut shown = view(&base, &webhook);
     shown.secret = secret;
     Ok((StatusCode::CREATED, Json(shown)))
 }
@@ -101,28 +102,31 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    base: BaseUrl,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<WebhookList>, ApiError> {
     let params = query::parse(raw.as_deref(), &["all_projects", "project_id"])?;
     let scope = access::list_scope(&caller, &params)?;
     let webhooks = state.store.list_webhooks(&scope).await?;
     Ok(Json(WebhookList {
-        webhooks: webhooks.iter().map(|w| view(&state, w)).collect(),
+        webhooks: webhooks.iter().map(|w| view(&base, w)).collect(),
     }))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
+    base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let webhook = visible(&state, &caller, &id).await?;
-    Ok(Json(view(&state, &webhook)))
+    Ok(Json(view(&base, &webhook)))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
+    base: BaseUrl,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<WebhookRequest>,
 ) -> Result<Json<WebhookView>, ApiError> {
@@ -184,7 +188,7 @@ pub async fn update(
     }
     webhook.updated_at = Some(ridge_core::time::now());
     state.store.update_webhook(&webhook).await?;
-    let mut shown = view(&state, &webhook);
+    let mut shown = view(&base, &webhook);
     shown.secret = new_secret.flatten();
     Ok(Json(shown))
 }

@@ -61,7 +61,7 @@ impl Default for Setup {
                 limits: LimitsPolicy::default(),
                 max_package_size: 50 * 1024 * 1024,
                 sandbox: sandbox_info(),
-                public_url: PUBLIC_URL.to_owned(),
+                public_url: Some(PUBLIC_URL.to_owned()),
                 max_versions: 10,
                 webhook_rate_limit: 60,
                 webhook_max_body: 1024 * 1024,

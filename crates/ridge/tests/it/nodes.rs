@@ -300,6 +300,20 @@ async fn jobs_fire_once_per_tick_and_quotas_hold_on_every_node() {
         })
         .await
         .expect("webhook");
+    // Its URL names the node each caller reached, never another node's address.
+    assert!(
+        hook.webhook_url.starts_with(&cluster.nodes[0].url),
+        "{hook:?}"
+    );
+    let seen_by_2 = cluster
+        .client(1)
+        .get_webhook(&hook.id)
+        .await
+        .expect("webhook");
+    assert!(
+        seen_by_2.webhook_url.starts_with(&cluster.nodes[1].url),
+        "{seen_by_2:?}"
+    );
     let now = ridge_core::time::now().timestamp();
     let signed = [
         ("X-Ridge-Timestamp", now.to_string()),
