@@ -6,6 +6,7 @@
 //! `node`) by a node with room in its queue and run there. A node that stops hands its queued
 //! async executions back and removes its row, so the others take them at their next beat.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +47,9 @@ pub(crate) struct Membership {
     started_at: Timestamp,
     /// The other live nodes as of the last heartbeat.
     others: Mutex<Vec<Node>>,
+    /// Set once this node hands its queue back: from then on it takes no stranded execution
+    /// (not even the ones it just handed back), it only finishes what it runs.
+    leaving: AtomicBool,
 }
 
 impl Membership {
@@ -55,6 +59,7 @@ impl Membership {
             incarnation: uuid::Uuid::new_v4().to_string(),
             started_at: ridge_core::time::now(),
             others: Mutex::new(Vec::new()),
+            leaving: AtomicBool::new(false),
         }
     }
 
@@ -135,6 +140,10 @@ impl Membership {
         if !lost.is_empty() {
             tracing::warn!(nodes = ?lost, lease = ?self.config.lease, "nodes stopped heartbeating: taking over their executions");
         }
+        let room = match self.leaving.load(Ordering::SeqCst) {
+            true => 0,
+            false => room,
+        };
         recovery::take_stranded(store, dispatcher, self.name(), STRANDED_PER_BEAT, room).await?;
         let nodes = store.list_nodes().await?;
         *self.others.lock().unwrap_or_else(PoisonError::into_inner) = nodes
@@ -170,6 +179,7 @@ impl Membership {
 
     /// Leaving: hands back the queued async executions, for the other nodes to run.
     pub async fn hand_back(&self, store: &dyn Store) -> Result<u64, StoreError> {
+        self.leaving.store(true, Ordering::SeqCst);
         store.hand_back_executions(self.name()).await
     }
 

@@ -496,3 +496,46 @@ async fn the_workers_api_covers_every_node() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_stopping_node_hands_its_queue_to_the_others() {
+    let mut cluster = Cluster::start(2).await;
+    let function = function(cluster.client(0)).await;
+    // Sixteen executions of half a second on node 2 alone: four run, twelve wait.
+    let mut accepted = Vec::new();
+    for i in 0..16 {
+        let body = execution(&function, json!({"i": i, "sleep": 0.5}), false);
+        let e = cluster
+            .client(1)
+            .create_execution(&body)
+            .await
+            .expect("accepted");
+        accepted.push(e.id);
+    }
+    let pid = cluster.nodes[1].child.id().expect("pid").to_string();
+    let term = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(term.success());
+    let stopped = tokio::time::timeout(Duration::from_secs(30), cluster.nodes[1].child.wait())
+        .await
+        .expect("node 2 exits once what it ran is done")
+        .expect("wait");
+    assert!(stopped.success(), "{stopped}");
+
+    // What it ran finished there; what waited ran on node 1; nothing failed or ran twice.
+    let all = settled(cluster.client(0), &function, Duration::from_secs(60)).await;
+    assert_eq!(all.len(), accepted.len());
+    assert!(all.iter().all(|e| e.status == "success"), "{all:?}");
+    let on_1 = all
+        .iter()
+        .filter(|e| e.node.as_deref() == Some("n1"))
+        .count();
+    assert!(on_1 > 0, "node 2 handed nothing back: {all:?}");
+    // Node 2 left at once: node 1 lists itself alone without waiting for the lease.
+    let info = cluster.client(0).info().await.expect("info");
+    let names: Vec<&str> = info.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["n1"]);
+}
