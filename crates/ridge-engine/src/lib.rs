@@ -41,6 +41,7 @@ pub use error::EngineError;
 pub use functions::{NewFunction, Upload};
 pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};
 pub use membership::NodeConfig;
+pub use metrics::openmetrics_to_classic;
 pub use pools::{PoolStats, WorkerInfo};
 pub use request::{ExecutionRequest, Origin, RunTarget, Started};
 pub use ridge_store::Node;

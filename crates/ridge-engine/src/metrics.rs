@@ -118,3 +118,87 @@ impl Metrics {
         out
     }
 }
+
+/// The classic Prometheus text format (`text/plain; version=0.0.4`) of an OpenMetrics text
+/// exposition, for scrapers that do not ask for OpenMetrics: no `# EOF` and no `# UNIT`, a
+/// counter's family named as its samples (`x_total`), and no `_created` samples.
+pub fn openmetrics_to_classic(openmetrics: &str) -> String {
+    let mut counters: Vec<&str> = Vec::new();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            counters.push(name);
+            out.push_str(&format!("# TYPE {name}_total counter\n"));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or_default();
+            if counters.contains(&name) || is_counter_family(openmetrics, name) {
+                out.push_str(&format!("# HELP {name}_total{}\n", &rest[name.len()..]));
+                continue;
+            }
+        }
+        let sample = line.split(['{', ' ']).next().unwrap_or_default();
+        if !line.starts_with('#')
+            && let Some(family) = sample.strip_suffix("_created")
+            && counters.contains(&family)
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether `name` is declared a counter anywhere in the exposition (its `# HELP` comes
+/// before its `# TYPE`).
+fn is_counter_family(openmetrics: &str, name: &str) -> bool {
+    openmetrics.contains(&format!("# TYPE {name} counter\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_classic_format_names_counters_as_their_samples_and_has_no_eof() {
+        let metrics = Metrics::new();
+        metrics
+            .executions
+            .get_or_create(&StatusLabels {
+                function: "f".into(),
+                status: "success".into(),
+            })
+            .inc();
+        metrics.queue_depth.set(2);
+        let open = metrics.encode();
+        assert!(open.contains("# TYPE ridge_executions counter"), "{open}");
+        assert!(open.ends_with("# EOF\n"), "{open}");
+
+        let classic = openmetrics_to_classic(&open);
+        assert!(
+            classic.contains("# TYPE ridge_executions_total counter\n"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# HELP ridge_executions_total "),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("ridge_executions_total{function=\"f\",status=\"success\"} 1\n"),
+            "{classic}"
+        );
+        assert!(classic.contains("# TYPE ridge_queue_depth gauge\nridge_queue_depth 2\n"));
+        assert!(
+            !classic.contains("# EOF") && !classic.contains("# UNIT"),
+            "{classic}"
+        );
+        assert!(!classic.contains("_created"), "{classic}");
+    }
+}

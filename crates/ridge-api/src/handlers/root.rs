@@ -65,17 +65,35 @@ pub async fn info(
     }))
 }
 
-/// `GET /metrics`: Prometheus text format; admin-only, since it names every project's functions.
+/// `GET /metrics`: admin-only, since it names every project's functions. The format is
+/// negotiated as Prometheus' own client libraries do: OpenMetrics when the scraper's `Accept`
+/// asks for it, the classic text format otherwise (a plain `curl`, an older agent).
 pub async fn metrics(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     access::require(&caller, AdminOnly::Metrics)?;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.engine.metrics_text(),
-    ))
+    let openmetrics = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let text = state.engine.metrics_text();
+    Ok(match openmetrics {
+        true => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        ),
+        false => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            ridge_engine::openmetrics_to_classic(&text),
+        ),
+    })
 }

@@ -98,7 +98,36 @@ async fn metrics_are_exported_in_prometheus_format() {
     let rt = t.python_runtime().await;
     let f = t.function(&rt, "\"slept\"").await;
     assert_eq!(t.run(&f, None).await.status, "success");
-    let text = t.api.get("/metrics").send().await.text();
+    // A plain client gets the classic text format; a scraper that asks, OpenMetrics.
+    let reply = t.api.get("/metrics").send().await;
+    let content_type = reply.headers.get("content-type").cloned();
+    assert_eq!(
+        content_type.as_ref().and_then(|v| v.to_str().ok()),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = reply.text();
+    assert!(!text.contains("# EOF"), "{text}");
+    assert!(
+        text.contains("# TYPE ridge_executions_total counter"),
+        "{text}"
+    );
+    let open = t
+        .api
+        .get("/metrics")
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await;
+    let content_type = open.headers.get("content-type").cloned();
+    let content_type = content_type.as_ref().and_then(|v| v.to_str().ok());
+    assert!(
+        content_type.is_some_and(|v| v.starts_with("application/openmetrics-text")),
+        "{content_type:?}"
+    );
+    let open = open.text();
+    assert!(open.ends_with("# EOF\n") && open.contains("# TYPE ridge_executions counter"));
     let ok = format!(
         "ridge_executions_total{{function=\"{}\",status=\"success\"}} 1",
         f.id
