@@ -35,6 +35,9 @@ pub struct RuntimeView {
     pub project_id: String,
     pub created_at: String,
     pub updated_at: Option<String>,
+    /// Ridge's: why the node that answered cannot run this runtime (with `status` `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
 }
 
 impl From<&Runtime> for RuntimeView {
@@ -50,6 +53,7 @@ impl From<&Runtime> for RuntimeView {
             project_id: r.project_id.to_string(),
             created_at: format(&r.created_at),
             updated_at: r.updated_at.as_ref().map(format),
+            status_reason: None,
         }
     }
 }

@@ -77,6 +77,23 @@ impl Adapters {
 
     /// What a runtime's status should be on this host: `available` when its kind passed the
     /// check, `error` otherwise.
+    /// Why this host cannot run `runtime`, when it cannot.
+    pub fn problem(&self, runtime: &Runtime) -> Option<String> {
+        let kind = runtime.kind();
+        if let Some(kind) = &kind
+            && let Some(found) = lock(&self.checks).get(kind)
+        {
+            return found.as_ref().err().cloned();
+        }
+        let mut kinds: Vec<String> = self.by_kind.keys().map(ToString::to_string).collect();
+        kinds.sort();
+        Some(format!(
+            "image `{}` is no runtime kind of this server (it has: {})",
+            runtime.image,
+            kinds.join(", ")
+        ))
+    }
+
     pub fn status(&self, runtime: &Runtime) -> RuntimeStatus {
         match runtime.kind() {
             Some(kind) => match lock(&self.checks).get(&kind) {

@@ -323,6 +323,12 @@ impl Engine {
         self.adapters.checks()
     }
 
+    /// Why this node cannot run `runtime`, when it cannot (the `status_reason` of an `error`
+    /// runtime).
+    pub fn runtime_problem(&self, runtime: &Runtime) -> Option<String> {
+        self.adapters.problem(runtime)
+    }
+
     /// The runtime kind an `image` names, if this server has that kind (built in, or declared
     /// in its configuration file).
     pub fn runtime_kind(&self, image: &str) -> Result<RuntimeKind, InvalidInput> {

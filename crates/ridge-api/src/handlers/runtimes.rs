@@ -24,6 +24,15 @@ fn check_text(field: &str, value: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
+/// The runtime as the API shows it: an `error` one says why this node cannot run it.
+fn view(state: &AppState, runtime: &Runtime) -> RuntimeView {
+    let mut view = RuntimeView::from(runtime);
+    if runtime.status == RuntimeStatus::Error {
+        view.status_reason = state.engine.runtime_problem(runtime);
+    }
+    view
+}
+
 async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Runtime, ApiError> {
     access::runtime(state, caller, path_id(raw_id)?).await
 }
@@ -34,7 +43,7 @@ pub async fn list(
 ) -> Result<Json<RuntimeList>, ApiError> {
     let runtimes = state.store.list_runtimes(&caller.project).await?;
     Ok(Json(RuntimeList {
-        runtimes: runtimes.iter().map(RuntimeView::from).collect(),
+        runtimes: runtimes.iter().map(|r| view(&state, r)).collect(),
     }))
 }
 
@@ -43,9 +52,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RuntimeView>, ApiError> {
-    Ok(Json(RuntimeView::from(
-        &visible(&state, &caller, &id).await?,
-    )))
+    Ok(Json(view(&state, &visible(&state, &caller, &id).await?)))
 }
 
 pub async fn create(
@@ -73,7 +80,7 @@ pub async fn create(
     };
     state.store.create_runtime(&runtime).await?;
     state.engine.prepare_runtime(runtime.clone());
-    Ok((StatusCode::CREATED, Json(RuntimeView::from(&runtime))))
+    Ok((StatusCode::CREATED, Json(view(&state, &runtime))))
 }
 
 pub async fn update(
@@ -118,7 +125,7 @@ pub async fn update(
     } else {
         state.store.update_runtime(&runtime).await?;
     }
-    Ok(Json(RuntimeView::from(&runtime)))
+    Ok(Json(view(&state, &runtime)))
 }
 
 pub async fn delete(

@@ -162,3 +162,37 @@ async fn bad_runtime_requests_get_clear_4xx() {
         .await;
     assert_eq!(reply.fault().0, 405);
 }
+
+#[tokio::test]
+async fn a_runtime_this_node_cannot_run_says_why() {
+    let t = TestApi::start().await;
+    // A runtime of a kind this server no longer has (left by another configuration).
+    let gone = ridge_core::Runtime {
+        image: "cobol85".into(),
+        status: ridge_core::RuntimeStatus::Error,
+        ..ridge_core::fixtures::runtime("default", true, 0)
+    };
+    t.state.store.create_runtime(&gone).await.expect("stored");
+    let shown = t
+        .api
+        .get_runtime(&gone.id.to_string())
+        .await
+        .expect("shown");
+    assert_eq!(shown.status, "error");
+    let reason = shown.status_reason.expect("a reason");
+    assert!(
+        reason.contains("image `cobol85` is no runtime kind of this server")
+            && reason.contains("python3"),
+        "{reason}"
+    );
+    // An available runtime has none, and Qinling's clients see no new key.
+    let rt = t.python_runtime().await;
+    assert_eq!(rt.status_reason, None);
+    let raw = t
+        .api
+        .get(&format!("/v1/runtimes/{}", rt.id))
+        .send()
+        .await
+        .value();
+    assert!(raw.get("status_reason").is_none(), "{raw}");
+}
