@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// [default: http://<listen address>]
     #[arg(long, env = "RIDGE_NODE_ADDRESS", hide_env = true)]
     pub node_address: Option<String>,
+    /// How the server logs to stderr: `text` for people, `json` (one object per line) for log
+    /// shippers [env: RIDGE_LOG_FORMAT]
+    #[arg(long, env = "RIDGE_LOG_FORMAT", hide_env = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Apply the store's migrations, then exit without serving
     #[arg(long)]
     pub migrate_only: bool,
@@ -367,7 +371,7 @@ fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
 
 /// `ridge serve`: runs until SIGTERM or Ctrl-C.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing(args.log_format);
     let settings = Settings::resolve(Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -398,13 +402,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     server.stop().await
 }
 
-fn init_tracing() {
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people to read.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `message` and the event's
+    /// fields, such as the `request_id` a 5xx answer names), for log shippers.
+    Json,
+}
+
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Registers the SIGTERM handler now and returns a future that resolves on SIGTERM or Ctrl-C.

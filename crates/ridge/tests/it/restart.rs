@@ -172,3 +172,45 @@ async fn sigterm_lets_running_executions_finish() {
     assert_eq!(e.status, "success", "{:?}", e.result);
     child.start_kill().expect("kill");
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let data = tempfile::tempdir().expect("tmp");
+    let mut command = crate::common::serve_command(data.path(), None);
+    let mut child = command
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut logged = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.starts_with("Ridge listening on ") {
+                return;
+            }
+            logged.push(line);
+        }
+        panic!("server exited before listening: {logged:?}");
+    })
+    .await
+    .expect("listens within a minute");
+    child.start_kill().expect("kill");
+    let objects: Vec<serde_json::Value> = logged
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let serving = objects
+        .iter()
+        .find(|o| o["message"] == "Ridge is serving")
+        .unwrap_or_else(|| panic!("no start-up line in {logged:?}"));
+    assert_eq!(serving["level"], "INFO");
+    assert!(
+        serving["timestamp"].is_string() && serving["url"].is_string(),
+        "{serving}"
+    );
+}
