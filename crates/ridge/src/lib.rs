@@ -3,6 +3,7 @@
 //! into the engine and the API. The `ridge` binary adds the command-line client on top.
 
 pub mod config;
+pub mod doctor;
 pub mod nodes;
 pub mod packages;
 pub mod serve;

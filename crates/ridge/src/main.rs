@@ -25,6 +25,9 @@ struct Args {
 enum Command {
     /// Run the Ridge server (API, engine, workers) in this process.
     Serve(serve::ServeArgs),
+    /// Check this host for what the sandbox and the runtimes need, before starting a server
+    /// (takes `ridge serve`'s flags); exits 1 when something is missing.
+    Doctor(serve::ServeArgs),
     /// Operate on the stores directly: `ridge store copy` moves a node's state (servers stopped).
     Store(cli::StoreArgs),
     /// Manage runtimes (admin).
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match args.command {
             Command::Serve(a) => serve::run(a).await,
+            Command::Doctor(a) => serve::doctor(a).await,
             Command::Store(a) => cli::store(a).await,
             Command::Runtime(a) => cli::runtime(a).await,
             Command::Function(a) => cli::function(a).await,

@@ -166,20 +166,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         .await?;
 
     let process_defaults = ProcessConfig::default();
-    let sandbox_config = ridge_sandbox::SandboxConfig {
-        rlimits: process_defaults.rlimits(),
-        hidden: vec![crate::config::private_dir(data_dir)],
-        package_tmpfs,
-        ..settings.sandbox.clone()
-    };
-    // Runs bubblewrap once and creates cgroups: blocking work.
-    let sandbox = Arc::new(
-        tokio::task::spawn_blocking(move || {
-            ridge_sandbox::Sandbox::new(sandbox_config, ridge_sandbox::HostCapabilities::probe())
-        })
-        .await
-        .context("the sandbox set-up panicked")?,
-    );
+    let sandbox = Arc::new(build_sandbox(&settings, package_tmpfs).await?);
     let sandbox_view = sandbox_info(&sandbox);
     for p in sandbox_view.protections.iter().filter(|p| !p.enforced) {
         tracing::warn!(protection = %p.name, detail = %p.detail, "protection not enforced on this host");
@@ -353,6 +340,27 @@ async fn webhook_secret_box(
     Ok(Arc::new(secret_box))
 }
 
+/// The sandbox `ridge serve` confines workers with, for `settings` on this host (`ridge
+/// doctor` builds the same). `package_tmpfs`: whether packages get a tmpfs each, and in how
+/// many bytes (see [`ridge_sandbox::SandboxConfig::package_tmpfs`]).
+pub async fn build_sandbox(
+    settings: &Settings,
+    package_tmpfs: Result<u64, String>,
+) -> anyhow::Result<ridge_sandbox::Sandbox> {
+    let config = ridge_sandbox::SandboxConfig {
+        rlimits: ProcessConfig::default().rlimits(),
+        hidden: vec![crate::config::private_dir(&settings.data_dir)],
+        package_tmpfs,
+        ..settings.sandbox.clone()
+    };
+    // Runs bubblewrap once and creates cgroups: blocking work.
+    tokio::task::spawn_blocking(move || {
+        ridge_sandbox::Sandbox::new(config, ridge_sandbox::HostCapabilities::probe())
+    })
+    .await
+    .context("the sandbox set-up panicked")
+}
+
 /// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
 fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
     SandboxInfo {
@@ -369,10 +377,20 @@ fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
     }
 }
 
-/// `ridge serve`: runs until SIGTERM or Ctrl-C.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_tracing(args.log_format);
-    let settings = Settings::resolve(Overrides {
+/// `ridge doctor`: prints what this host gives the sandbox and the runtimes under these
+/// settings; fails (exit 1) when a piece is missing.
+pub async fn doctor(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(overrides(args))?;
+    let findings = crate::doctor::examine(&settings).await?;
+    print!("{}", crate::doctor::render(&findings));
+    let missing = findings.iter().filter(|f| !f.ok).count();
+    anyhow::ensure!(missing == 0, "{missing} missing on this host (see above)");
+    Ok(())
+}
+
+/// The settings the command line and the environment give.
+fn overrides(args: ServeArgs) -> Overrides {
+    Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
         config: args.config,
@@ -383,8 +401,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store: args.store,
         node_name: args.node_name,
         node_address: args.node_address,
-    })?;
-    if args.migrate_only {
+    }
+}
+
+/// `ridge serve`: runs until SIGTERM or Ctrl-C.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_format);
+    let only_migrate = args.migrate_only;
+    let settings = Settings::resolve(overrides(args))?;
+    if only_migrate {
         migrate_only(&settings).await?;
         eprintln!("The store `{}` is up to date", settings.store);
         return Ok(());

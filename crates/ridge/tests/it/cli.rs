@@ -182,3 +182,28 @@ async fn admin_worker_commands() {
     assert!(bad.stderr.contains("count"), "{}", bad.stderr);
     t.stop().await;
 }
+
+#[test]
+fn doctor_names_each_missing_piece_and_its_fix() {
+    let data = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ridge"))
+        .args(["doctor", "--python", "/nonexistent/python3", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("ridge doctor runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{report}{errors}");
+    assert!(report.contains("MISSING runtime: python3: "), "{report}");
+    assert!(report.contains("fix: install Python 3"), "{report}");
+    assert!(
+        report.contains("ok      runtime: nodejs: node "),
+        "{report}"
+    );
+    assert!(report.contains("sandbox: namespaces: "), "{report}");
+    assert!(
+        report.contains(&format!("disk: {}: ", data.path().display())),
+        "{report}"
+    );
+    assert!(errors.contains("missing on this host"), "{errors}");
+}
