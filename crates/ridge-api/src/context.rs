@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for Caller {
 pub struct BaseUrl(pub String);
 
 impl BaseUrl {
-    pub fn new(configured: Option<&str>, headers: &HeaderMap) -> Self {
+    pub fn new(configured: Option<&str>, https: bool, headers: &HeaderMap) -> Self {
         if let Some(url) = configured {
             return Self(url.to_owned());
         }
@@ -66,6 +66,7 @@ impl BaseUrl {
         let host = header(HOST.as_str()).unwrap_or("127.0.0.1:7070");
         let scheme = match header("x-forwarded-proto") {
             Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+            _ if https => "https",
             _ => "http",
         };
         Self(format!("{scheme}://{host}"))
@@ -81,6 +82,7 @@ impl FromRequestParts<AppState> for BaseUrl {
     ) -> Result<Self, Self::Rejection> {
         Ok(Self::new(
             state.config.public_url.as_deref(),
+            state.config.https,
             &parts.headers,
         ))
     }
@@ -94,10 +96,20 @@ mod tests {
     fn urls_follow_the_callers_address_unless_one_is_configured() {
         let mut headers = HeaderMap::new();
         headers.insert(HOST, "ridge.example:8443".parse().expect("a header"));
-        assert_eq!(BaseUrl::new(None, &headers).0, "http://ridge.example:8443");
+        assert_eq!(
+            BaseUrl::new(None, false, &headers).0,
+            "http://ridge.example:8443"
+        );
+        assert_eq!(
+            BaseUrl::new(None, true, &headers).0,
+            "https://ridge.example:8443"
+        );
         headers.insert("x-forwarded-proto", "HTTPS".parse().expect("a header"));
-        assert_eq!(BaseUrl::new(None, &headers).0, "https://ridge.example:8443");
-        let configured = BaseUrl::new(Some("https://faas.example"), &headers);
+        assert_eq!(
+            BaseUrl::new(None, false, &headers).0,
+            "https://ridge.example:8443"
+        );
+        let configured = BaseUrl::new(Some("https://faas.example"), false, &headers);
         assert_eq!(configured.0, "https://faas.example");
     }
 }

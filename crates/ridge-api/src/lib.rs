@@ -62,6 +62,8 @@ pub struct ApiConfig {
     /// The base of `webhook_url` (`http://host:port`, no trailing `/`); `None`: the address
     /// each caller used ([`context::BaseUrl`]).
     pub public_url: Option<String>,
+    /// Whether this server listens with TLS: the scheme of URLs built from a caller's `Host`.
+    pub https: bool,
     /// Most versions a function may have at once (Qinling: 10).
     pub max_versions: i64,
     /// Invokes a minute per webhook (0: no limit).

@@ -36,12 +36,32 @@ impl RidgeClient {
     /// A client of the server at `base_url` (`http://host:port`, optionally with a path prefix;
     /// a trailing slash is optional).
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        Self::build(base_url, None)
+    }
+
+    /// A client of an HTTPS server whose certificate `ca_pem` (PEM, one or more certificates)
+    /// vouches for, besides the system's roots: a private CA, or a self-signed server.
+    pub fn with_ca(base_url: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
+        Self::build(base_url, Some(ca_pem))
+    }
+
+    fn build(base_url: &str, ca_pem: Option<&[u8]>) -> Result<Self, ClientError> {
         let base = parse_base(base_url)?;
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(concat!("ridge-client/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .map_err(ClientError::Http)?;
+            .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(ClientError::Http)?;
+            if certs.is_empty() {
+                return Err(ClientError::InvalidCa {
+                    reason: "it holds no PEM certificate".to_owned(),
+                });
+            }
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().map_err(ClientError::Http)?;
         Ok(Self {
             http,
             base,
@@ -333,9 +353,9 @@ fn parse_base(base_url: &str) -> Result<Url, ClientError> {
     }
     let url = Url::parse(base_url.trim())
         .map_err(|e| invalid(&format!("{e} (expected for example http://127.0.0.1:7070)")))?;
-    if url.scheme() != "http" {
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(&format!(
-            "the scheme must be `http` (this client has no TLS; got `{}`)",
+            "the scheme must be `http` or `https` (got `{}`)",
             url.scheme()
         )));
     }
@@ -418,13 +438,7 @@ mod tests {
 
     #[test]
     fn bad_base_urls_are_refused_with_a_reason() {
-        for bad in [
-            "127.0.0.1:7070",
-            "https://example.com",
-            "ftp://h",
-            "http://h:7070/?a=b",
-            "",
-        ] {
+        for bad in ["127.0.0.1:7070", "ftp://h", "http://h:7070/?a=b", ""] {
             let err = RidgeClient::new(bad).expect_err(bad);
             assert!(
                 matches!(err, ClientError::InvalidUrl { .. }),
@@ -432,5 +446,8 @@ mod tests {
             );
             assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
         }
+        assert!(RidgeClient::new("https://example.com").is_ok());
+        let empty = RidgeClient::with_ca("https://example.com", b"").expect_err("no CA");
+        assert!(matches!(empty, ClientError::InvalidCa { .. }), "{empty}");
     }
 }

@@ -11,6 +11,9 @@ pub enum ClientError {
     /// The base URL cannot address a Ridge server.
     #[error("invalid server url `{url}`: {reason}")]
     InvalidUrl { url: String, reason: String },
+    /// The CA bundle given to trust cannot be used.
+    #[error("invalid CA certificate bundle: {reason}")]
+    InvalidCa { reason: String },
     /// No HTTP answer: the connection was refused or reset, the name did not resolve, the
     /// request timed out, or the body could not be read.
     #[error("{}", http_message(.0))]

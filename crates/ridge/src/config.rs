@@ -87,6 +87,8 @@ pub struct FileConfig {
     pub store: Option<StoreFile>,
     /// `[nodes]`: this node's name and address among the nodes sharing the store.
     pub nodes: Option<crate::nodes::NodesFile>,
+    /// `[tls]`: the certificate and key `ridge serve` listens with over HTTPS.
+    pub tls: Option<crate::tls::TlsFile>,
 }
 
 /// `[store]`: every key optional.
@@ -230,6 +232,8 @@ pub struct Settings {
     pub store: ridge_store::StoreUrl,
     /// This node among the nodes sharing the store.
     pub nodes: crate::nodes::NodeSettings,
+    /// HTTPS: the certificate and key; `None` listens with plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
     /// idle release): the system clock; never from a file, tests set a clock they move.
     pub clock: Arc<dyn Clock>,
@@ -252,6 +256,9 @@ pub struct Overrides {
     pub node_name: Option<String>,
     /// `--node-address` / `RIDGE_NODE_ADDRESS`.
     pub node_address: Option<String>,
+    /// `--tls-cert` / `RIDGE_TLS_CERT` and `--tls-key` / `RIDGE_TLS_KEY`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -327,8 +334,10 @@ impl Settings {
         };
         let nodes =
             crate::nodes::NodeSettings::resolve(over.node_name, over.node_address, file.nodes)?;
+        let tls = crate::tls::TlsSettings::resolve(over.tls_cert, over.tls_key, file.tls)?;
         let settings = Settings {
             nodes,
+            tls,
             auth,
             quotas,
             listen,
@@ -496,192 +505,4 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_win_over_the_file() {
-        let file: FileConfig =
-            toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/f\"").expect("valid toml");
-        let over = Overrides {
-            listen: Some("127.0.0.1:9001".into()),
-            ..Overrides::default()
-        };
-        let s = Settings::merge(over, file).expect("valid");
-        assert_eq!(s.listen.port(), 9001);
-        assert_eq!(s.data_dir, PathBuf::from("/f"));
-        assert_eq!(s.max_package_size, DEFAULT_MAX_PACKAGE_SIZE);
-        let tiny: FileConfig = toml::from_str("unpack_cache_size = 4096").expect("valid toml");
-        assert!(Settings::merge(Overrides::default(), tiny).is_err());
-    }
-
-    #[test]
-    fn the_sandbox_table_denies_by_default_and_grants_explicitly() {
-        let over = || Overrides {
-            data_dir: Some("/d".into()),
-            ..Overrides::default()
-        };
-        let s = Settings::merge(over(), FileConfig::default()).expect("valid");
-        assert_eq!(s.sandbox.enforcement, ridge_sandbox::Enforcement::Refuse);
-        assert_eq!(s.sandbox.network, ridge_sandbox::Network::Loopback);
-        assert_eq!(s.sandbox.pids, 128);
-        assert_eq!(s.sandbox.tmp_size, 64 * 1024 * 1024);
-        assert_eq!(s.sandbox.startup_cpu, 1000);
-        let file: FileConfig = toml::from_str(
-            "[sandbox]\nmode = \"degraded\"\nnetwork = \"host\"\npids = 64\ntmp_size = 2097152\nstartup_cpu = 0",
-        )
-        .expect("valid toml");
-        let s = Settings::merge(over(), file).expect("valid");
-        assert_eq!(s.sandbox.enforcement, ridge_sandbox::Enforcement::Degraded);
-        assert_eq!(s.sandbox.network, ridge_sandbox::Network::Host);
-        assert_eq!((s.sandbox.pids, s.sandbox.tmp_size), (64, 2 * 1024 * 1024));
-        assert_eq!(s.sandbox.startup_cpu, 0);
-        let typo = toml::from_str::<FileConfig>("[sandbox]\nmode = \"lenient\"");
-        assert!(typo.is_err());
-        let root: FileConfig = toml::from_str("[sandbox]\nuid = 0").expect("valid toml");
-        assert!(Settings::merge(over(), root).is_err());
-    }
-
-    #[test]
-    fn the_pasta_of_outbound_network_can_be_named() {
-        let over = || Overrides {
-            data_dir: Some("/d".into()),
-            ..Overrides::default()
-        };
-        let s = Settings::merge(over(), FileConfig::default()).expect("valid");
-        assert_eq!(s.sandbox.pasta, None);
-        let file: FileConfig =
-            toml::from_str("[sandbox]\npasta = \"/opt/passt/pasta\"").expect("valid toml");
-        let s = Settings::merge(over(), file).expect("valid");
-        assert_eq!(s.sandbox.pasta, Some(PathBuf::from("/opt/passt/pasta")));
-    }
-
-    #[test]
-    fn runtime_kinds_are_checked_at_start_up() {
-        let over = || Overrides {
-            data_dir: Some("/d".into()),
-            ..Overrides::default()
-        };
-        let file: FileConfig = toml::from_str(
-            "[[runtime_kinds]]\nname = \"shell\"\ncommand = [\"/bin/sh\", \"-c\", \"exit 0\"]",
-        )
-        .expect("valid toml");
-        let s = Settings::merge(over(), file).expect("valid");
-        assert_eq!(s.runtime_kinds.len(), 1);
-        assert_eq!(s.runtime_kinds[0].name().as_str(), "shell");
-        for (toml, expected) in [
-            (
-                "[[runtime_kinds]]\nname = \"perl\"\ncommand = [\"/nonexistent/perl\"]",
-                "is not an executable file",
-            ),
-            (
-                "[[runtime_kinds]]\nname = \"python3\"\ncommand = [\"/bin/sh\"]",
-                "built-in kind",
-            ),
-            (
-                "[[runtime_kinds]]\nname = \"sh\"\ncommand = [\"/bin/sh\"]\n\
-                 [[runtime_kinds]]\nname = \"sh\"\ncommand = [\"/bin/sh\"]",
-                "declared twice",
-            ),
-        ] {
-            let file: FileConfig = toml::from_str(toml).expect("valid toml");
-            let err = format!("{:#}", Settings::merge(over(), file).expect_err(toml));
-            assert!(err.contains(expected), "{err}");
-        }
-        assert!(toml::from_str::<FileConfig>("[[runtime_kinds]]\nname = \"x\"\ncmd = []").is_err());
-    }
-
-    #[test]
-    fn runtime_kinds_may_not_show_the_root_or_the_data_directory() {
-        let data = tempfile::tempdir().expect("tempdir");
-        let over = || Overrides {
-            data_dir: Some(data.path().join("ridge")),
-            ..Overrides::default()
-        };
-        let shown = data.path().display();
-        for (read_only, expected) in [
-            ("/".to_owned(), "the host's root directory"),
-            (format!("{shown}"), "Ridge's data directory"),
-        ] {
-            let toml = format!(
-                "[[runtime_kinds]]\nname = \"sh\"\ncommand = [\"/bin/sh\"]\nread_only = [\"{read_only}\"]"
-            );
-            let file: FileConfig = toml::from_str(&toml).expect("valid toml");
-            let err = format!("{:#}", Settings::merge(over(), file).expect_err(&toml));
-            assert!(err.contains(expected), "{err}");
-            assert!(err.contains("runtime_kinds[0] (`sh`)"), "{err}");
-        }
-    }
-
-    #[test]
-    fn the_worker_uids_exclude_root_and_fit_in_a_uid() {
-        let over = || Overrides {
-            data_dir: Some("/d".into()),
-            ..Overrides::default()
-        };
-        let s = Settings::merge(over(), FileConfig::default()).expect("valid");
-        assert_eq!(s.sandbox.uids, ridge_sandbox::UidRange::DEFAULT);
-        let file: FileConfig =
-            toml::from_str("[sandbox]\nuid = 200000\nuid_count = 100").expect("valid toml");
-        let s = Settings::merge(over(), file).expect("valid");
-        assert_eq!((s.sandbox.uids.first, s.sandbox.uids.count), (200_000, 100));
-        let past: FileConfig =
-            toml::from_str("[sandbox]\nuid = 4294967290\nuid_count = 100").expect("valid toml");
-        let err = format!(
-            "{:#}",
-            Settings::merge(over(), past).expect_err("overflows")
-        );
-        assert!(err.contains("sandbox.uid_count"), "{err}");
-    }
-
-    #[test]
-    fn the_store_defaults_to_sqlite_in_the_data_dir_and_flags_win() {
-        let over = |store: Option<&str>| Overrides {
-            data_dir: Some("/d".into()),
-            store: store.map(str::to_owned),
-            ..Overrides::default()
-        };
-        let s = Settings::merge(over(None), FileConfig::default()).expect("valid");
-        assert_eq!(s.store, ridge_store::StoreUrl::Sqlite("/d/ridge.db".into()));
-        let file = || -> FileConfig {
-            toml::from_str("[store]\nurl = \"postgres://ridge:pw@db/ridge\"").expect("valid toml")
-        };
-        let s = Settings::merge(over(None), file()).expect("valid");
-        assert_eq!(s.store.redacted(), "postgres://ridge@db/ridge");
-        let s = Settings::merge(over(Some("sqlite:///x/y.db")), file()).expect("valid");
-        assert_eq!(s.store, ridge_store::StoreUrl::Sqlite("/x/y.db".into()));
-        let err = Settings::merge(over(Some("mysql://u:pw@h/d")), FileConfig::default())
-            .expect_err("unknown scheme");
-        let err = format!("{err:#}");
-        assert!(err.contains("postgres://") && !err.contains("pw@"), "{err}");
-        assert!(toml::from_str::<FileConfig>("[store]\nuri = \"x\"").is_err());
-    }
-
-    #[test]
-    fn unknown_keys_are_errors() {
-        let err = toml::from_str::<FileConfig>("lisen = \"x\"").expect_err("typo");
-        assert!(err.to_string().contains("unknown field"), "{err}");
-    }
-
-    #[test]
-    fn bad_values_are_explained() {
-        let over = Overrides {
-            listen: Some("nope".into()),
-            data_dir: Some("/d".into()),
-            ..Overrides::default()
-        };
-        let err = Settings::merge(over, FileConfig::default()).expect_err("bad listen");
-        assert!(
-            err.to_string().contains("invalid listen address `nope`"),
-            "{err}"
-        );
-        let file: FileConfig =
-            toml::from_str("[resource_limits.timeout]\ndefault = 500\nmin = 1\nmax = 300")
-                .expect("valid toml");
-        let over = Overrides {
-            data_dir: Some("/d".into()),
-            ..Overrides::default()
-        };
-        assert!(Settings::merge(over, file).is_err());
-    }
-}
+mod tests;

@@ -8,5 +8,6 @@ pub mod nodes;
 pub mod packages;
 pub mod serve;
 pub mod tenancy;
+pub mod tls;
 pub mod triggers;
 pub mod wasm;

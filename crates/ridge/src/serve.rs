@@ -60,6 +60,13 @@ pub struct ServeArgs {
     /// [default: http://<listen address>]
     #[arg(long, env = "RIDGE_NODE_ADDRESS", hide_env = true)]
     pub node_address: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (and --tls-key); reloaded on SIGHUP
+    /// [env: RIDGE_TLS_CERT]
+    #[arg(long, env = "RIDGE_TLS_CERT", hide_env = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert [env: RIDGE_TLS_KEY]
+    #[arg(long, env = "RIDGE_TLS_KEY", hide_env = true)]
+    pub tls_key: Option<PathBuf>,
     /// How the server logs to stderr: `text` for people, `json` (one object per line) for log
     /// shippers [env: RIDGE_LOG_FORMAT]
     #[arg(long, env = "RIDGE_LOG_FORMAT", hide_env = true, value_enum, default_value_t = LogFormat::Text)]
@@ -72,6 +79,8 @@ pub struct ServeArgs {
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    /// `https` with `--tls-cert`, else `http`.
+    scheme: &'static str,
     engine: Arc<Engine>,
     shutdown_timeout: Duration,
     stop: Option<oneshot::Sender<()>>,
@@ -88,7 +97,7 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The admin token generated at the first start in `token` mode (none on later starts, or
@@ -262,6 +271,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             max_package_size: usize::try_from(settings.max_package_size).unwrap_or(usize::MAX),
             sandbox: sandbox_view,
             public_url: triggers.public_url.clone(),
+            https: settings.tls.is_some(),
             max_versions: triggers.max_versions,
             webhook_rate_limit: triggers.webhook_rate_limit,
             webhook_max_body: usize::try_from(triggers.webhook_max_body).unwrap_or(usize::MAX),
@@ -280,23 +290,59 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         tracing::warn!(%addr, "listening beyond loopback with authentication off: anyone who can reach this address can run code here");
     }
     let (stop, stopped) = oneshot::channel::<()>();
-    let service = ridge_api::service(state);
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            // With each peer's address, which rate limits of refused credentials key on.
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+    let api = ridge_api::service(state);
+    let (scheme, task) = match &settings.tls {
+        None => (
+            "http",
+            tokio::spawn(async move {
+                // With each peer's address, which rate limits of refused credentials key on.
+                let service =
+                    axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                        SocketAddr,
+                    >(api);
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            }),
+        ),
+        Some(tls) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
+            reload_on_sighup(tls.clone(), rustls.clone())?;
+            let handle = axum_server::Handle::new();
+            let shutdown = handle.clone();
+            tokio::spawn(async move {
+                let _ = stopped.await;
+                shutdown.graceful_shutdown(None);
+            });
+            let listener = listener
+                .into_std()
+                .context("cannot hand the listener to the TLS server")?;
+            // The TLS server hands requests over with hyper's body type.
+            let api = tower::ServiceBuilder::new()
+                .map_request(|request: axum::http::Request<hyper::body::Incoming>| {
+                    request.map(axum::body::Body::new)
+                })
+                .service(api);
+            let service = axum::ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
                 SocketAddr,
-            >(service),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    tracing::info!(url = %format!("http://{addr}"), node = %engine.node_name(), data_dir = %data_dir.display(), store = %settings.store, "Ridge is serving");
+            >(api);
+            (
+                "https",
+                tokio::spawn(async move {
+                    axum_server::from_tcp_rustls(listener, rustls)
+                        .handle(handle)
+                        .serve(service)
+                        .await
+                }),
+            )
+        }
+    };
+    tracing::info!(url = %format!("{scheme}://{addr}"), node = %engine.node_name(), data_dir = %data_dir.display(), store = %settings.store, "Ridge is serving");
     Ok(Server {
         addr,
+        scheme,
         engine,
         shutdown_timeout: settings.shutdown_timeout,
         stop: Some(stop),
@@ -338,6 +384,33 @@ async fn webhook_secret_box(
         tracing::info!(sealed, "sealed webhook secrets stored in the clear");
     }
     Ok(Arc::new(secret_box))
+}
+
+/// Reads the certificate and key again on every SIGHUP: new connections get the new pair; a
+/// pair that does not load is logged and the old one kept.
+fn reload_on_sighup(
+    tls: crate::tls::TlsSettings,
+    rustls: axum_server::tls_rustls::RustlsConfig,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match tls.server_config() {
+                Ok(config) => {
+                    rustls.reload_from_config(config);
+                    tracing::info!(cert = %tls.cert.display(), "reloaded the TLS certificate");
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "cannot reload the TLS certificate: keeping the old one"
+                    );
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// The sandbox `ridge serve` confines workers with, for `settings` on this host (`ridge
@@ -401,6 +474,8 @@ fn overrides(args: ServeArgs) -> Overrides {
         store: args.store,
         node_name: args.node_name,
         node_address: args.node_address,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
     }
 }
 

@@ -62,6 +62,7 @@ impl Default for Setup {
                 max_package_size: 50 * 1024 * 1024,
                 sandbox: sandbox_info(),
                 public_url: Some(PUBLIC_URL.to_owned()),
+                https: false,
                 max_versions: 10,
                 webhook_rate_limit: 60,
                 webhook_max_body: 1024 * 1024,

@@ -70,6 +70,16 @@ pub struct GlobalOpts {
         help_heading = "Global options"
     )]
     pub profile: Option<String>,
+    /// Trust the server's certificate when this PEM CA bundle vouches for it, besides the
+    /// system's roots [env: RIDGE_CACERT]
+    #[arg(
+        long,
+        env = "RIDGE_CACERT",
+        hide_env = true,
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub cacert: Option<std::path::PathBuf>,
     /// Output format
     #[arg(
         short = 'f',
@@ -99,7 +109,18 @@ impl GlobalOpts {
 
     fn client(&self) -> anyhow::Result<RidgeClient> {
         let target = self.target()?;
-        let client = RidgeClient::new(&target.url)?;
+        let client = match &self.cacert {
+            None => RidgeClient::new(&target.url)?,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read the CA bundle `{}` (--cacert): {e}",
+                        path.display()
+                    )
+                })?;
+                RidgeClient::with_ca(&target.url, &pem)?
+            }
+        };
         Ok(match target.token {
             Some(token) => client.with_token(token),
             None => client,

@@ -23,4 +23,5 @@ mod restart;
 mod scaling;
 mod store_copy;
 mod timeouts;
+mod tls;
 mod wasm;
