@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use ridge_core::tenancy::Quotas;
 use ridge_core::{
     Clock, Execution, ExecutionId, ExecutionStatus, Function, FunctionId, FunctionPatch,
-    InvalidInput, ProjectId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus, SystemClock,
+    InvalidInput, ProjectId, Retention, Runtime, RuntimeId, RuntimeKind, RuntimeStatus,
+    SystemClock,
 };
 use ridge_package::PackageStore;
 use ridge_store::{Node, Store, StoreError};
@@ -270,6 +271,12 @@ impl Engine {
     /// The quotas in force for `project`: the defaults with its overrides.
     pub async fn quotas(&self, project: &ProjectId) -> Result<Quotas, EngineError> {
         self.admission.in_force(self.store.as_ref(), project).await
+    }
+
+    /// The retention in force for `project`: its overrides over the server's default.
+    pub async fn retention(&self, project: &ProjectId) -> Result<Retention, EngineError> {
+        let overrides = self.store.retention_overrides(project).await?;
+        Ok(overrides.over(&self.config.retention.defaults))
     }
 
     /// Before creating a job in `project`: its `jobs` quota.

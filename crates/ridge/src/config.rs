@@ -87,6 +87,8 @@ pub struct FileConfig {
     pub store: Option<StoreFile>,
     /// `[nodes]`: this node's name and address among the nodes sharing the store.
     pub nodes: Option<crate::nodes::NodesFile>,
+    /// `[executions]`: how long finished executions are kept (`[executions.retention]`).
+    pub executions: Option<crate::retention::ExecutionsFile>,
 }
 
 /// `[store]`: every key optional.
@@ -230,6 +232,8 @@ pub struct Settings {
     pub store: ridge_store::StoreUrl,
     /// This node among the nodes sharing the store.
     pub nodes: crate::nodes::NodeSettings,
+    /// How long finished executions are kept, and how they are purged.
+    pub retention: ridge_engine::RetentionConfig,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
     /// idle release): the system clock; never from a file, tests set a clock they move.
     pub clock: Arc<dyn Clock>,
@@ -327,8 +331,10 @@ impl Settings {
         };
         let nodes =
             crate::nodes::NodeSettings::resolve(over.node_name, over.node_address, file.nodes)?;
+        let retention = crate::retention::config(file.executions)?;
         let settings = Settings {
             nodes,
+            retention,
             auth,
             quotas,
             listen,

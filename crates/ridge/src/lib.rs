@@ -5,6 +5,7 @@
 pub mod config;
 pub mod nodes;
 pub mod packages;
+pub mod retention;
 pub mod serve;
 pub mod tenancy;
 pub mod triggers;

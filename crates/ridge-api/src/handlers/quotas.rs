@@ -44,6 +44,24 @@ pub async fn show(
     Ok(Json(view(&state, &project).await?))
 }
 
+/// The body of a `PUT` of overrides, raw and typed: which keys are present matters (null
+/// means "back to the default"), so they are read raw beside the typed body, which rejects
+/// unknown keys. An empty body changes nothing.
+pub(crate) fn overrides_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<(serde_json::Map<String, serde_json::Value>, T), ApiError> {
+    let raw: serde_json::Map<String, serde_json::Value> =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Map::new()
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?
+        };
+    let typed = serde_json::from_value(serde_json::Value::Object(raw.clone()))
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    Ok((raw, typed))
+}
+
 pub async fn set(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,17 +70,7 @@ pub async fn set(
 ) -> Result<Json<QuotaView>, ApiError> {
     access::require(&caller, AdminOnly::ManageQuotas)?;
     let project: ProjectId = project.parse()?;
-    // Which keys are present matters (null means "back to the default"), so read them raw
-    // beside the typed body, which rejects unknown keys.
-    let raw: serde_json::Map<String, serde_json::Value> =
-        if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Map::new()
-        } else {
-            serde_json::from_slice(&body)
-                .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?
-        };
-    let typed: SetQuotas = serde_json::from_value(serde_json::Value::Object(raw.clone()))
-        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    let (raw, typed): (_, SetQuotas) = overrides_body(&body)?;
     let mut overrides = state.store.quota_overrides(&project).await?;
     let fields: [(&str, Option<&serde_json::Value>, &mut Option<Limit>); 5] = [
         (
