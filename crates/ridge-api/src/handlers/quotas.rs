@@ -62,6 +62,28 @@ pub(crate) fn overrides_body<T: serde::de::DeserializeOwned>(
     Ok((raw, typed))
 }
 
+/// Applies each field of a `PUT` of overrides to its slot: absent keeps it, `null` goes back to
+/// the default, a number or -1 sets it.
+pub(crate) fn apply_changes<'a>(
+    raw: &serde_json::Map<String, serde_json::Value>,
+    fields: impl IntoIterator<
+        Item = (
+            &'a str,
+            Option<&'a serde_json::Value>,
+            &'a mut Option<Limit>,
+        ),
+    >,
+) -> Result<(), ApiError> {
+    for (name, value, slot) in fields {
+        match QuotaChange::parse(name, value, raw.contains_key(name))? {
+            QuotaChange::Keep => {}
+            QuotaChange::Default => *slot = None,
+            QuotaChange::Set(limit) => *slot = Some(limit),
+        }
+    }
+    Ok(())
+}
+
 pub async fn set(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,13 +117,7 @@ pub async fn set(
         ),
         ("jobs", typed.jobs.as_ref(), &mut overrides.jobs),
     ];
-    for (name, value, slot) in fields {
-        match QuotaChange::parse(name, value, raw.contains_key(name))? {
-            QuotaChange::Keep => {}
-            QuotaChange::Default => *slot = None,
-            QuotaChange::Set(limit) => *slot = Some(limit),
-        }
-    }
+    apply_changes(&raw, fields)?;
     state
         .store
         .set_quota_overrides(&project, &overrides)

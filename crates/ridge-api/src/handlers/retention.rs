@@ -6,10 +6,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use ridge_core::ProjectId;
-use ridge_core::api::{QuotaChange, RetentionView, SetRetention};
+use ridge_core::api::{RetentionView, SetRetention};
 use ridge_core::tenancy::Limit;
 
-use super::quotas::overrides_body;
+use super::quotas::{apply_changes, overrides_body};
 use crate::access::{self, AdminOnly};
 use crate::context::Caller;
 use crate::{ApiError, AppState};
@@ -53,13 +53,7 @@ pub async fn set(
             &mut overrides.max_per_function,
         ),
     ];
-    for (name, value, slot) in fields {
-        match QuotaChange::parse(name, value, raw.contains_key(name))? {
-            QuotaChange::Keep => {}
-            QuotaChange::Default => *slot = None,
-            QuotaChange::Set(limit) => *slot = Some(limit),
-        }
-    }
+    apply_changes(&raw, fields)?;
     state
         .store
         .set_retention_overrides(&project, &overrides)
