@@ -10,6 +10,7 @@ use ridge_core::api::{ExecutionView, RetentionView};
 use ridge_core::tenancy::Limit;
 use serde_json::json;
 
+use crate::cli_triggers::{json, ridge};
 use crate::common::{TestServer, returning};
 
 /// A server on a clock the test moves, purging every 100 ms: executions older than an hour go.
@@ -127,4 +128,33 @@ async fn an_admin_override_keeps_fewer_executions_per_function_and_bad_values_ge
         let body: serde_json::Value = answer.json().await.expect("json");
         assert!(body["faultstring"].is_string(), "{body}");
     }
+}
+
+#[tokio::test]
+async fn the_cli_shows_and_overrides_a_projects_retention() {
+    let t = TestServer::start().await;
+    let shown: RetentionView = serde_json::from_value(json(&t.url, &["retention", "show"]).await)
+        .expect("a retention view");
+    assert_eq!(
+        (shown.max_age, shown.max_per_function),
+        (Some(30 * 86_400), Some(10_000))
+    );
+
+    let args = [
+        "retention",
+        "set",
+        "default",
+        "--max-age",
+        "unlimited",
+        "--max-per-function",
+        "50",
+    ];
+    let set: RetentionView =
+        serde_json::from_value(json(&t.url, &args).await).expect("a retention view");
+    assert_eq!((set.max_age, set.max_per_function), (None, Some(50)));
+
+    let bad = ["retention", "set", "default", "--max-age", "soon"];
+    let (code, _, err) = ridge(&t.url, &bad).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid --max-age `soon`"), "{err}");
 }
