@@ -5,7 +5,9 @@
 //!
 //! A purge deletes at most `limit` rows per statement, each statement its own short
 //! transaction, and only rows not `running`. Deletes are idempotent: nodes sharing a store may
-//! purge at once, a row deleted by one is simply not there for the other.
+//! purge at once, a row deleted by one is simply not there for the other. On PostgreSQL each
+//! statement also skips the rows another purge holds (`FOR UPDATE SKIP LOCKED`), so purgers
+//! never wait for, or deadlock with, one another; SQLite has one writer at a time anyway.
 
 use ridge_core::{ProjectId, RetentionOverrides, Timestamp};
 
@@ -40,13 +42,17 @@ fn scope(column: &str) -> String {
     )
 }
 
-pub(crate) fn by_age_sql() -> String {
+/// `lock`: what the store appends to the row selection ([`SKIP_LOCKED`] on PostgreSQL).
+pub(crate) fn by_age_sql(lock: &str) -> String {
     format!(
         "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE {} \
-         AND status <> 'running' AND created_at < $2 LIMIT $3)",
+         AND status <> 'running' AND created_at < $2 LIMIT $3{lock})",
         scope("max_age")
     )
 }
+
+/// PostgreSQL's row selection for a purge: rows another purge holds are left to it.
+pub(crate) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
 /// Functions of the scope with more executions than `$2`.
 pub(crate) fn crowded_sql() -> String {
@@ -58,11 +64,15 @@ pub(crate) fn crowded_sql() -> String {
 }
 
 /// A function's finished executions at or past its `$2`-th newest (counting from 0), at most
-/// `$3` of them.
-pub(crate) const BEYOND_NEWEST: &str = "DELETE FROM executions WHERE id IN (SELECT id FROM \
-    executions WHERE function_id = $1 AND status <> 'running' AND (created_at, id) <= \
-    (SELECT created_at, id FROM executions WHERE function_id = $1 \
-     ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $2) LIMIT $3)";
+/// `$3` of them; `lock` as in [`by_age_sql`].
+pub(crate) fn beyond_newest_sql(lock: &str) -> String {
+    format!(
+        "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE function_id = $1 \
+         AND status <> 'running' AND (created_at, id) <= (SELECT created_at, id FROM executions \
+         WHERE function_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $2) \
+         LIMIT $3{lock})"
+    )
+}
 
 pub(crate) const OVERRIDE_COLUMNS: &str = "project_id, max_age, max_per_function";
 
@@ -114,14 +124,15 @@ pub(crate) fn ts(at: &Timestamp) -> String {
     codec::ts(at)
 }
 
-/// The retention methods of [`crate::Store`] for one store's pool type (`$pool`).
+/// The retention methods of [`crate::Store`] for one store's pool type (`$pool`), with what
+/// its purges append to their row selection (`$lock`: "" or [`SKIP_LOCKED`]).
 macro_rules! retention_queries {
-    ($pool:ty) => {
+    ($pool:ty, $lock:expr) => {
         use ridge_core::{ProjectId, RetentionOverrides};
 
         use $crate::Result;
         use $crate::retention::{
-            BEYOND_NEWEST, OVERRIDE_COLUMNS, OverrideRow, PurgeBy, PurgeScope, SET_OVERRIDES,
+            OVERRIDE_COLUMNS, OverrideRow, PurgeBy, PurgeScope, SET_OVERRIDES,
         };
 
         /// Deletes at most `limit` finished executions of `scope` that `by` selects; returns
@@ -135,7 +146,7 @@ macro_rules! retention_queries {
             let project = $crate::retention::project(scope);
             match by {
                 PurgeBy::CreatedBefore(before) => {
-                    let done = sqlx::query(&$crate::retention::by_age_sql())
+                    let done = sqlx::query(&$crate::retention::by_age_sql($lock))
                         .bind(project)
                         .bind($crate::retention::ts(&before))
                         .bind($crate::retention::count("limit", limit)?)
@@ -151,12 +162,13 @@ macro_rules! retention_queries {
                             .bind(keep)
                             .fetch_all(pool)
                             .await?;
+                    let sql = $crate::retention::beyond_newest_sql($lock);
                     let mut purged = 0;
                     for function in crowded {
                         if purged >= limit {
                             break;
                         }
-                        let done = sqlx::query(BEYOND_NEWEST)
+                        let done = sqlx::query(&sql)
                             .bind(&function)
                             .bind(keep)
                             .bind($crate::retention::count("limit", limit - purged)?)

@@ -30,7 +30,7 @@ mod nodes {
 
 /// Retention: the same SQL on both stores.
 mod retention {
-    crate::retention::retention_queries!(sqlx::PgPool);
+    crate::retention::retention_queries!(sqlx::PgPool, crate::retention::SKIP_LOCKED);
 }
 
 /// Webhook signatures: the same SQL on both stores.

@@ -23,7 +23,7 @@ mod nodes {
 
 /// Retention: the same SQL on both stores.
 mod retention {
-    crate::retention::retention_queries!(sqlx::SqlitePool);
+    crate::retention::retention_queries!(sqlx::SqlitePool, "");
 }
 
 /// Webhook signatures: the same SQL on both stores.

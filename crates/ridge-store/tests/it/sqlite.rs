@@ -363,3 +363,59 @@ async fn an_older_database_is_switched_to_incremental_auto_vacuum_once() {
     assert_eq!(pragma(&path, "auto_vacuum").await, 2);
     store.close().await;
 }
+
+#[tokio::test]
+async fn execution_writes_go_on_while_a_purge_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("ridge.db"))
+        .await
+        .expect("open");
+    let rt = runtime();
+    store.create_runtime(&rt).await.expect("runtime");
+    let f = function(rt.id);
+    store.create_function(&f).await.expect("function");
+    for i in 0..2_000 {
+        let old = Execution {
+            status: ExecutionStatus::Success,
+            ..fixtures::execution(&f, i)
+        };
+        store.create_execution(&old).await.expect("create");
+    }
+    // The purge (through the pool, batch by batch) and the hot path (through the writer) share
+    // the write lock: every write of the hot path lands, none is refused as locked.
+    let purger = async {
+        let by = PurgeBy::CreatedBefore(fixtures::at(2_000));
+        let mut total = 0;
+        loop {
+            let n = store
+                .purge_executions(&PurgeScope::Defaults, by, 100)
+                .await
+                .expect("purge");
+            store.reclaim_space().await.expect("reclaim");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    };
+    let writes = join_all((0..300).map(|i| {
+        let fresh = fixtures::execution(&f, 10_000 + i);
+        let store = &store;
+        async move { store.create_execution(&fresh).await }
+    }));
+    let (purged, written) = tokio::join!(purger, writes);
+    assert_eq!(purged, 2_000);
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    let query = ExecutionQuery {
+        scope: ProjectScope::All,
+        function_id: None,
+        status: None,
+        description: None,
+        page: ridge_store::Page::default(),
+    };
+    assert_eq!(
+        store.list_executions(&query).await.expect("list").len(),
+        300
+    );
+    store.close().await;
+}
