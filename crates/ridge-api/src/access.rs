@@ -42,7 +42,7 @@ pub enum AdminOnly {
     AllProjects,
     /// Ridge: projects, users and tokens.
     ManageIdentity,
-    /// Ridge: another project's quotas, and changing any quota.
+    /// Ridge: another project's quotas or retention, and changing any project's.
     ManageQuotas,
     /// Ridge: `GET /metrics`, which names every project's functions.
     Metrics,

@@ -91,8 +91,8 @@ pub fn service(state: AppState) -> ApiService {
 
 pub fn router(state: AppState) -> Router {
     use handlers::{
-        aliases, executions, functions, identity, jobs, quotas, root, runtimes, versions, webhooks,
-        workers,
+        aliases, executions, functions, identity, jobs, quotas, retention, root, runtimes,
+        versions, webhooks, workers,
     };
 
     // Package uploads are bounded by the configured size (plus room for the form fields); the
@@ -128,6 +128,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/quotas", get(quotas::mine))
         .route("/v1/quotas/{project}", get(quotas::show).put(quotas::set))
+        .route("/v1/retention", get(retention::mine))
+        .route(
+            "/v1/retention/{project}",
+            get(retention::show).put(retention::set),
+        )
         .route("/v1/runtimes", get(runtimes::list).post(runtimes::create))
         .route(
             "/v1/runtimes/{id}",

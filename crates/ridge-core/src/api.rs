@@ -8,9 +8,11 @@ use serde_json::Value;
 use crate::time::format;
 use crate::{Execution, Function, Runtime};
 
+mod retention;
 #[cfg(test)]
 mod shapes;
 mod tenancy;
+pub use retention::*;
 pub use tenancy::*;
 
 /// A 4xx or 5xx body.

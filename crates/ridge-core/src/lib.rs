@@ -20,6 +20,7 @@ pub mod ids;
 pub mod job;
 pub mod json;
 pub mod limits;
+pub mod retention;
 pub mod runtime;
 pub mod tenancy;
 pub mod time;
@@ -37,6 +38,7 @@ pub use ids::{
 };
 pub use job::{CronPattern, Job, JobStatus};
 pub use limits::{Limits, LimitsPolicy};
+pub use retention::{Retention, RetentionOverrides};
 pub use runtime::{Runtime, RuntimeKind, RuntimeStatus};
 pub use tenancy::{ApiToken, Project, Role, TokenId, User, UserId};
 pub use time::Timestamp;

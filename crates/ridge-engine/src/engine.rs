@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use ridge_core::tenancy::Quotas;
 use ridge_core::{
     Clock, Execution, ExecutionId, ExecutionStatus, Function, FunctionId, FunctionPatch,
-    InvalidInput, ProjectId, Runtime, RuntimeId, RuntimeKind, RuntimeStatus, SystemClock,
+    InvalidInput, ProjectId, Retention, Runtime, RuntimeId, RuntimeKind, RuntimeStatus,
+    SystemClock,
 };
 use ridge_package::PackageStore;
 use ridge_store::{Node, Store, StoreError};
@@ -25,6 +26,7 @@ use crate::policy::ScalingPolicy;
 use crate::pools::{PoolStats, Pools, WorkerInfo};
 use crate::request::{ExecutionRequest, Started};
 use crate::resolve::resolve;
+use crate::retention::RetentionConfig;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -51,6 +53,8 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
     /// This node among the nodes sharing the store.
     pub node: NodeConfig,
+    /// How long finished executions are kept, and how they are purged.
+    pub retention: RetentionConfig,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +71,7 @@ impl Default for EngineConfig {
             startup_cooldown: Duration::from_secs(60),
             clock: Arc::new(SystemClock),
             node: NodeConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -149,6 +154,7 @@ impl Engine {
             Arc::downgrade(self),
             self.membership.beat_interval(),
         ));
+        tokio::spawn(purge(Arc::downgrade(self), self.config.retention.interval));
         Ok(())
     }
 
@@ -174,6 +180,15 @@ impl Engine {
                 self.pools.release_function(id).await;
             }
         }
+    }
+
+    /// One round of retention (see [`crate::retention`]) at the engine clock's time; returns
+    /// how many executions it deleted.
+    pub async fn purge_expired(&self) -> Result<u64, EngineError> {
+        let now = self.config.clock.now();
+        let store = self.store.as_ref();
+        let purged = &self.metrics.executions_purged;
+        Ok(crate::retention::purge_round(store, &self.config.retention, now, purged).await?)
     }
 
     /// The live nodes as of the last heartbeat, this one included: what shares a limit.
@@ -256,6 +271,12 @@ impl Engine {
     /// The quotas in force for `project`: the defaults with its overrides.
     pub async fn quotas(&self, project: &ProjectId) -> Result<Quotas, EngineError> {
         self.admission.in_force(self.store.as_ref(), project).await
+    }
+
+    /// The retention in force for `project`: its overrides over the server's default.
+    pub async fn retention(&self, project: &ProjectId) -> Result<Retention, EngineError> {
+        let overrides = self.store.retention_overrides(project).await?;
+        Ok(overrides.over(&self.config.retention.defaults))
     }
 
     /// Before creating a job in `project`: its `jobs` quota.
@@ -451,6 +472,21 @@ async fn heartbeat(engine: Weak<Engine>, every: Duration) {
             break;
         };
         engine.beat().await;
+    }
+}
+
+/// Purges executions past their retention every `every` until the engine is dropped.
+async fn purge(engine: Weak<Engine>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(engine) = engine.upgrade() else {
+            break;
+        };
+        if let Err(e) = engine.purge_expired().await {
+            tracing::error!(error = %e, "purging executions failed");
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! leases a worker from the function version's pool (`pools`; one pool's mechanism is `pool`,
 //! its decisions are [`policy`]), claims the execution, starts a worker if needed, calls it
 //! within the function's timeout (one deadline for the cold start and the call), and records
-//! the outcome. `recovery` resolves what a crash left `running` and `membership` what a lost node held, [`jobs`] fires jobs through
+//! the outcome. `recovery` resolves what a crash left `running` and `membership` what a lost node held, [`retention`] purges finished executions past their time, [`jobs`] fires jobs through
 //! [`Engine::start`], and `functions` holds the rules for changing a function. [`Engine`]
 //! itself is a thin front over these parts.
 //!
@@ -31,6 +31,7 @@ pub mod rate;
 mod recovery;
 mod request;
 mod resolve;
+pub mod retention;
 mod startup;
 #[cfg(test)]
 mod testing;
@@ -44,4 +45,5 @@ pub use membership::NodeConfig;
 pub use metrics::openmetrics_to_classic;
 pub use pools::{PoolStats, WorkerInfo};
 pub use request::{ExecutionRequest, Origin, RunTarget, Started};
+pub use retention::RetentionConfig;
 pub use ridge_store::Node;

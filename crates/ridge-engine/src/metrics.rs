@@ -30,6 +30,7 @@ pub(crate) struct Metrics {
     pub queue_depth: Gauge,
     pub capacity_used: Gauge,
     pub write_batch_size: Histogram,
+    pub executions_purged: Counter,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -97,6 +98,12 @@ impl Metrics {
             "Execution writes (create, start, finish) committed together in one store transaction",
             write_batch_size.clone(),
         );
+        let executions_purged = Counter::default();
+        registry.register(
+            "executions_purged",
+            "Finished executions deleted by retention (by age or by count per function)",
+            executions_purged.clone(),
+        );
         Self {
             registry,
             executions,
@@ -108,6 +115,7 @@ impl Metrics {
             queue_depth,
             capacity_used,
             write_batch_size,
+            executions_purged,
         }
     }
 

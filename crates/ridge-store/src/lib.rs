@@ -15,6 +15,7 @@ mod error;
 mod filter;
 mod nodes;
 mod postgres;
+mod retention;
 mod rows;
 mod signatures;
 mod sqlite;
@@ -27,6 +28,7 @@ pub use copy::{CopyProgress, NOT_COPIED, PAGE_ROWS, PackageRef, StoreCopy, TABLE
 pub use error::StoreError;
 pub use nodes::Node;
 pub use postgres::PostgresStore;
+pub use retention::{PurgeBy, PurgeScope};
 pub use sqlite::SqliteStore;
 pub use tenancy::{ProjectUsage, TenancyStore};
 pub use url::StoreUrl;
@@ -36,8 +38,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ridge_core::{
     Alias, AliasName, Execution, ExecutionId, ExecutionResult, ExecutionStatus, Filter, Function,
-    FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, Runtime, RuntimeId,
-    RuntimeStatus, Timestamp, VersionId, Webhook, WebhookId,
+    FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides, Runtime,
+    RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook, WebhookId,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -218,6 +220,27 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
         until: i64,
         now: i64,
     ) -> Result<bool>;
+
+    // Retention (docs/retention.md).
+    /// Deletes at most `limit` finished executions of `scope` that `by` selects, in short
+    /// statements; never a `running` one. Returns how many it deleted. Idempotent: several
+    /// nodes may purge at once.
+    async fn purge_executions(&self, scope: &PurgeScope, by: PurgeBy, limit: u64) -> Result<u64>;
+    /// Gives the space of purged rows back to the file system, a little at a time (SQLite's
+    /// incremental vacuum); stores whose database vacuums itself do nothing.
+    async fn reclaim_space(&self) -> Result<()> {
+        Ok(())
+    }
+    /// The project's retention overrides (empty when none were set).
+    async fn retention_overrides(&self, project: &ProjectId) -> Result<RetentionOverrides>;
+    /// Replaces the project's retention overrides.
+    async fn set_retention_overrides(
+        &self,
+        project: &ProjectId,
+        overrides: &RetentionOverrides,
+    ) -> Result<()>;
+    /// Every project's overrides, by project.
+    async fn all_retention_overrides(&self) -> Result<Vec<(ProjectId, RetentionOverrides)>>;
 
     // Functions, continued.
     /// Jobs that may still run, webhooks and aliases that refer to the function.

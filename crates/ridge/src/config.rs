@@ -89,6 +89,8 @@ pub struct FileConfig {
     pub nodes: Option<crate::nodes::NodesFile>,
     /// `[tls]`: the certificate and key `ridge serve` listens with over HTTPS.
     pub tls: Option<crate::tls::TlsFile>,
+    /// `[executions]`: how long finished executions are kept (`[executions.retention]`).
+    pub executions: Option<crate::retention::ExecutionsFile>,
 }
 
 /// `[store]`: every key optional.
@@ -234,6 +236,8 @@ pub struct Settings {
     pub nodes: crate::nodes::NodeSettings,
     /// HTTPS: the certificate and key; `None` listens with plain HTTP.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// How long finished executions are kept, and how they are purged.
+    pub retention: ridge_engine::RetentionConfig,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
     /// idle release): the system clock; never from a file, tests set a clock they move.
     pub clock: Arc<dyn Clock>,
@@ -335,9 +339,11 @@ impl Settings {
         let nodes =
             crate::nodes::NodeSettings::resolve(over.node_name, over.node_address, file.nodes)?;
         let tls = crate::tls::TlsSettings::resolve(over.tls_cert, over.tls_key, file.tls)?;
+        let retention = crate::retention::config(file.executions)?;
         let settings = Settings {
             nodes,
             tls,
+            retention,
             auth,
             quotas,
             listen,

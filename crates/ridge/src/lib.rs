@@ -6,6 +6,7 @@ pub mod config;
 pub mod doctor;
 pub mod nodes;
 pub mod packages;
+pub mod retention;
 pub mod serve;
 pub mod tenancy;
 pub mod tls;

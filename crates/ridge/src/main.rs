@@ -50,6 +50,8 @@ enum Command {
     Token(cli::TokenArgs),
     /// Show quotas and usage; override them per project (admin).
     Quota(cli::QuotaArgs),
+    /// Show how long finished executions are kept; override it per project (admin).
+    Retention(cli::RetentionArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             Command::User(a) => cli::user(a).await,
             Command::Token(a) => cli::token(a).await,
             Command::Quota(a) => cli::quota(a).await,
+            Command::Retention(a) => cli::retention(a).await,
         }
     });
     match result {

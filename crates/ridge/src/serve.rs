@@ -254,6 +254,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             startup_cooldown: settings.startup_cpu_cooldown,
             clock: clock.clone(),
             node: settings.nodes.config(addr),
+            retention: settings.retention,
             // Check often enough that a worker outlives its expiry by at most half of it.
             reap_interval: (settings.function_service_expiration / 2)
                 .clamp(Duration::from_millis(100), Duration::from_secs(10)),

@@ -6,6 +6,7 @@ pub mod functions;
 pub mod identity;
 pub mod jobs;
 pub mod quotas;
+pub mod retention;
 pub mod root;
 pub mod runtimes;
 pub mod versions;

@@ -44,6 +44,46 @@ pub async fn show(
     Ok(Json(view(&state, &project).await?))
 }
 
+/// The body of a `PUT` of overrides, raw and typed: which keys are present matters (null
+/// means "back to the default"), so they are read raw beside the typed body, which rejects
+/// unknown keys. An empty body changes nothing.
+pub(crate) fn overrides_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<(serde_json::Map<String, serde_json::Value>, T), ApiError> {
+    let raw: serde_json::Map<String, serde_json::Value> =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Map::new()
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?
+        };
+    let typed = serde_json::from_value(serde_json::Value::Object(raw.clone()))
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    Ok((raw, typed))
+}
+
+/// Applies each field of a `PUT` of overrides to its slot: absent keeps it, `null` goes back to
+/// the default, a number or -1 sets it.
+pub(crate) fn apply_changes<'a>(
+    raw: &serde_json::Map<String, serde_json::Value>,
+    fields: impl IntoIterator<
+        Item = (
+            &'a str,
+            Option<&'a serde_json::Value>,
+            &'a mut Option<Limit>,
+        ),
+    >,
+) -> Result<(), ApiError> {
+    for (name, value, slot) in fields {
+        match QuotaChange::parse(name, value, raw.contains_key(name))? {
+            QuotaChange::Keep => {}
+            QuotaChange::Default => *slot = None,
+            QuotaChange::Set(limit) => *slot = Some(limit),
+        }
+    }
+    Ok(())
+}
+
 pub async fn set(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,17 +92,7 @@ pub async fn set(
 ) -> Result<Json<QuotaView>, ApiError> {
     access::require(&caller, AdminOnly::ManageQuotas)?;
     let project: ProjectId = project.parse()?;
-    // Which keys are present matters (null means "back to the default"), so read them raw
-    // beside the typed body, which rejects unknown keys.
-    let raw: serde_json::Map<String, serde_json::Value> =
-        if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Map::new()
-        } else {
-            serde_json::from_slice(&body)
-                .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?
-        };
-    let typed: SetQuotas = serde_json::from_value(serde_json::Value::Object(raw.clone()))
-        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    let (raw, typed): (_, SetQuotas) = overrides_body(&body)?;
     let mut overrides = state.store.quota_overrides(&project).await?;
     let fields: [(&str, Option<&serde_json::Value>, &mut Option<Limit>); 5] = [
         (
@@ -87,13 +117,7 @@ pub async fn set(
         ),
         ("jobs", typed.jobs.as_ref(), &mut overrides.jobs),
     ];
-    for (name, value, slot) in fields {
-        match QuotaChange::parse(name, value, raw.contains_key(name))? {
-            QuotaChange::Keep => {}
-            QuotaChange::Default => *slot = None,
-            QuotaChange::Set(limit) => *slot = Some(limit),
-        }
-    }
+    apply_changes(&raw, fields)?;
     state
         .store
         .set_quota_overrides(&project, &overrides)

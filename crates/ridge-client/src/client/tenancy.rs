@@ -1,9 +1,9 @@
-//! Ridge's tenancy extensions: projects, users, tokens, `whoami` and quotas.
+//! Ridge's tenancy extensions: projects, users, tokens, `whoami`, quotas and retention.
 
 use reqwest::Method;
 use ridge_core::api::{
-    CreateProject, CreateToken, CreateUser, ProjectList, ProjectView, QuotaView, SetQuotas,
-    TokenList, TokenView, UserList, UserView, WhoamiView,
+    CreateProject, CreateToken, CreateUser, ProjectList, ProjectView, QuotaView, RetentionView,
+    SetQuotas, SetRetention, TokenList, TokenView, UserList, UserView, WhoamiView,
 };
 
 use super::RidgeClient;
@@ -87,5 +87,24 @@ impl RidgeClient {
                 .json(body),
         )
         .await
+    }
+
+    /// `GET /v1/retention`, or `GET /v1/retention/{project}` (admin, for another project).
+    pub async fn retention(&self, project: Option<&str>) -> Result<RetentionView, ClientError> {
+        let path: &[&str] = match project {
+            Some(p) => &["v1", "retention", p],
+            None => &["v1", "retention"],
+        };
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    /// `PUT /v1/retention/{project}` (admin).
+    pub async fn set_retention(
+        &self,
+        project: &str,
+        body: &SetRetention,
+    ) -> Result<RetentionView, ClientError> {
+        let req = self.request(Method::PUT, &["v1", "retention", project]);
+        self.json(req.json(body)).await
     }
 }

@@ -281,6 +281,11 @@ fn tenancy() {
     };
     let project: ProjectId = "team-a".parse().expect("a valid project");
     assert_json_snapshot!("quotas", QuotaView::new(&project, &quotas, [3, 4096, 1, 2]));
+    let retention = crate::Retention {
+        max_age: Limit::At(604_800),
+        max_per_function: Limit::Unlimited,
+    };
+    assert_json_snapshot!("retention", RetentionView::new(&project, &retention));
 }
 
 #[test]

@@ -47,6 +47,7 @@ pub const TABLES: &[Table] = &[
     table("users", "id"),
     table("api_tokens", "id"),
     table("quotas", "project_id"),
+    table("retention", "project_id"),
     table("runtimes", "id"),
     table("functions", "id"),
     table("function_versions", "id"),

@@ -28,6 +28,11 @@ mod nodes {
     crate::nodes::node_queries!(sqlx::PgPool);
 }
 
+/// Retention: the same SQL on both stores.
+mod retention {
+    crate::retention::retention_queries!(sqlx::PgPool, crate::retention::SKIP_LOCKED);
+}
+
 /// Webhook signatures: the same SQL on both stores.
 mod signatures {
     crate::signatures::signature_queries!(sqlx::PgPool);
@@ -39,8 +44,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ridge_core::{
     Alias, AliasName, Execution, ExecutionId, Function, FunctionId, FunctionVersion, Job, JobId,
-    JobStatus, ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook,
-    WebhookId,
+    JobStatus, ProjectId, RetentionOverrides, Runtime, RuntimeId, RuntimeStatus, Timestamp,
+    VersionId, Webhook, WebhookId,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -48,8 +53,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::url::redact;
 use crate::{
-    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, Result, Store,
-    StoreError,
+    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, PurgeBy,
+    PurgeScope, Result, Store, StoreError,
 };
 
 /// The schema's migrations, embedded at compile time.
@@ -249,6 +254,26 @@ impl Store for PostgresStore {
         now: i64,
     ) -> Result<bool> {
         signatures::record(&self.pool, webhook, signature, until, now).await
+    }
+
+    async fn purge_executions(&self, scope: &PurgeScope, by: PurgeBy, limit: u64) -> Result<u64> {
+        retention::purge(&self.pool, scope, by, limit).await
+    }
+
+    async fn retention_overrides(&self, project: &ProjectId) -> Result<RetentionOverrides> {
+        retention::overrides(&self.pool, project).await
+    }
+
+    async fn set_retention_overrides(
+        &self,
+        project: &ProjectId,
+        overrides: &RetentionOverrides,
+    ) -> Result<()> {
+        retention::set_overrides(&self.pool, project, overrides).await
+    }
+
+    async fn all_retention_overrides(&self) -> Result<Vec<(ProjectId, RetentionOverrides)>> {
+        retention::all_overrides(&self.pool).await
     }
 
     async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage> {

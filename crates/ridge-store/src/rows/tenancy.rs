@@ -95,7 +95,11 @@ pub(crate) struct QuotaRow {
 }
 
 /// A stored override: NULL keeps the default, -1 is no limit.
-fn read_limit(r: &RowReader<'_>, column: &str, value: Option<i64>) -> Result<Option<Limit>> {
+pub(crate) fn read_limit(
+    r: &RowReader<'_>,
+    column: &str,
+    value: Option<i64>,
+) -> Result<Option<Limit>> {
     match value {
         None => Ok(None),
         Some(-1) => Ok(Some(Limit::Unlimited)),

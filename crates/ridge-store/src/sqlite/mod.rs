@@ -21,6 +21,11 @@ mod nodes {
     crate::nodes::node_queries!(sqlx::SqlitePool);
 }
 
+/// Retention: the same SQL on both stores.
+mod retention {
+    crate::retention::retention_queries!(sqlx::SqlitePool, "");
+}
+
 /// Webhook signatures: the same SQL on both stores.
 mod signatures {
     crate::signatures::signature_queries!(sqlx::SqlitePool);
@@ -32,16 +37,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ridge_core::{
     Alias, AliasName, Execution, ExecutionId, Function, FunctionId, FunctionVersion, Job, JobId,
-    JobStatus, ProjectId, Runtime, RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook,
-    WebhookId,
+    JobStatus, ProjectId, RetentionOverrides, Runtime, RuntimeId, RuntimeStatus, Timestamp,
+    VersionId, Webhook, WebhookId,
 };
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, SqlitePool};
 
 use crate::{
-    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, Result, Store,
-    StoreError, WriteBatchObserver,
+    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, PurgeBy,
+    PurgeScope, Result, Store, StoreError, WriteBatchObserver,
 };
 use writer::Writer;
 
@@ -54,6 +61,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in the pool, besides the writer's own. WAL lets readers run beside the one
 /// writer; the pool also carries the rarer writes (functions, versions, jobs...).
 const MAX_CONNECTIONS: u32 = 6;
+
+/// Free pages given back to the file system per [`Store::reclaim_space`] (4 MiB of 4 KiB
+/// pages): a short write, so the execution writer never waits long behind it.
+const RECLAIM_PAGES: u32 = 1000;
+
+/// `PRAGMA auto_vacuum` of a database in incremental mode.
+const AUTO_VACUUM_INCREMENTAL: i64 = 2;
 
 /// The SQLite implementation of [`Store`].
 ///
@@ -71,7 +85,9 @@ impl SqliteStore {
     /// Opens (creating it and its parent directory if missing) the database at `path` and
     /// brings its schema up to date.
     ///
-    /// Settings: WAL journal, `synchronous=NORMAL` (durable across process crashes; a power
+    /// Settings: incremental auto-vacuum (so purged executions give their space back, see
+    /// [`Store::reclaim_space`]; a database created without it is converted by one `VACUUM`
+    /// at its first open by this version), WAL journal, `synchronous=NORMAL` (durable across process crashes; a power
     /// loss may lose the last transactions, never corrupt the file), foreign keys on, a 5 s busy
     /// timeout, a pool of a few connections, and one more connection owned by the writer task
     /// (spawned on the current Tokio runtime).
@@ -87,6 +103,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -96,6 +113,15 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
+        let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&pool)
+            .await?;
+        if auto_vacuum != AUTO_VACUUM_INCREMENTAL {
+            // A database created before Ridge set incremental auto-vacuum: the mode takes
+            // effect only through a VACUUM, which rewrites the file once.
+            tracing::info!(path = %path.display(), "converting the database to incremental auto-vacuum (once)");
+            sqlx::query("VACUUM").execute(&pool).await?;
+        }
         let writer = Writer::spawn(options.connect().await?);
         tracing::debug!(path = %path.display(), "opened sqlite store");
         Ok(Self {
@@ -248,6 +274,33 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool> {
         signatures::record(&self.pool, webhook, signature, until, now).await
+    }
+
+    async fn purge_executions(&self, scope: &PurgeScope, by: PurgeBy, limit: u64) -> Result<u64> {
+        retention::purge(&self.pool, scope, by, limit).await
+    }
+
+    async fn reclaim_space(&self) -> Result<()> {
+        sqlx::query(&format!("PRAGMA incremental_vacuum({RECLAIM_PAGES})"))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn retention_overrides(&self, project: &ProjectId) -> Result<RetentionOverrides> {
+        retention::overrides(&self.pool, project).await
+    }
+
+    async fn set_retention_overrides(
+        &self,
+        project: &ProjectId,
+        overrides: &RetentionOverrides,
+    ) -> Result<()> {
+        retention::set_overrides(&self.pool, project, overrides).await
+    }
+
+    async fn all_retention_overrides(&self) -> Result<Vec<(ProjectId, RetentionOverrides)>> {
+        retention::all_overrides(&self.pool).await
     }
 
     async fn function_usage(&self, id: FunctionId) -> Result<FunctionUsage> {

@@ -8,6 +8,7 @@ mod filters;
 mod fixtures;
 mod functions;
 mod nodes;
+mod retention;
 mod runtimes;
 mod tenancy;
 mod triggers;
@@ -102,4 +103,7 @@ store_suite!(
     tenancy::projects_and_users_round_trip_and_are_unique,
     tenancy::tokens_are_found_by_hash_revoked_and_deleted_with_their_user,
     tenancy::quota_overrides_round_trip_and_usage_counts,
+    retention::purge_by_age_deletes_old_finished_executions_in_batches,
+    retention::purge_by_count_keeps_the_newest_of_each_function,
+    retention::retention_overrides_round_trip_and_take_a_project_out_of_the_defaults,
 );

@@ -2,10 +2,10 @@
 //! the advisory lock, compare-and-swaps across connections, and start-up errors that say why.
 
 use futures_util::future::join_all;
-use ridge_core::JobStatus;
 use ridge_core::fixtures::{self, at};
+use ridge_core::{Execution, ExecutionStatus, JobStatus};
 use ridge_store::testing::TestDatabase;
-use ridge_store::{JobClaim, PostgresStore, Store, StoreError};
+use ridge_store::{JobClaim, PostgresStore, PurgeBy, PurgeScope, Store, StoreError};
 
 /// How many migrations this Ridge ships for PostgreSQL.
 fn shipped_migrations() -> usize {
@@ -104,6 +104,50 @@ async fn a_job_tick_is_claimed_by_exactly_one_node() {
         assert_eq!(wins, 1, "tick {tick}");
         expected = claim.next_execution_time;
     }
+}
+
+#[tokio::test]
+async fn nodes_purging_at_once_delete_each_execution_once_and_fail_nothing() {
+    let db = TestDatabase::create().await;
+    let (a, b) = two_nodes(&db).await;
+    let rt = fixtures::runtime("p1", true, 1);
+    a.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    a.create_function(&f).await.expect("function");
+    for i in 0..300 {
+        let e = Execution {
+            status: ExecutionStatus::Success,
+            ..fixtures::execution(&f, 10 + i)
+        };
+        a.create_execution(&e).await.expect("create");
+    }
+    // Four purgers on two nodes, by age and by count, each batch after batch until empty.
+    let purge_all = |node: &PostgresStore, by: PurgeBy| {
+        let node = node.clone();
+        async move {
+            let mut total = 0;
+            loop {
+                let n = node
+                    .purge_executions(&PurgeScope::Defaults, by, 25)
+                    .await
+                    .expect("purge");
+                if n == 0 {
+                    return total;
+                }
+                total += n;
+            }
+        }
+    };
+    let by_age = PurgeBy::CreatedBefore(at(1_000));
+    let by_count = PurgeBy::BeyondNewest(0);
+    let (w, x, y, z) = tokio::join!(
+        purge_all(&a, by_age),
+        purge_all(&b, by_age),
+        purge_all(&a, by_count),
+        purge_all(&b, by_count),
+    );
+    assert_eq!(w + x + y + z, 300, "each row deleted once: {w} {x} {y} {z}");
+    assert!(a.get_function(f.id).await.is_ok());
 }
 
 #[tokio::test]

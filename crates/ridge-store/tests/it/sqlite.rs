@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{TimeZone, Utc};
 use futures_util::future::join_all;
 use ridge_core::{Execution, ExecutionStatus, Function, Runtime, RuntimeId, fixtures};
-use ridge_store::{ExecutionOutcome, ExecutionQuery, ProjectScope, SqliteStore, Store, StoreError};
+use ridge_store::{
+    ExecutionOutcome, ExecutionQuery, ProjectScope, PurgeBy, PurgeScope, SqliteStore, Store,
+    StoreError,
+};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use std::path::Path;
@@ -282,4 +285,137 @@ async fn concurrent_execution_writes_commit_in_groups() {
     store.close().await;
     let late = store.create_execution(&execution(&f)).await;
     assert!(matches!(late, Err(StoreError::WriterStopped)), "{late:?}");
+}
+
+async fn pragma(path: &Path, name: &str) -> i64 {
+    let mut conn = raw(path).await;
+    sqlx::query_scalar(&format!("PRAGMA {name}"))
+        .fetch_one(&mut conn)
+        .await
+        .expect("pragma")
+}
+
+#[tokio::test]
+async fn purged_executions_give_their_pages_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ridge.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    assert_eq!(pragma(&path, "auto_vacuum").await, 2, "incremental");
+    let rt = runtime();
+    store.create_runtime(&rt).await.expect("runtime");
+    let f = function(rt.id);
+    store.create_function(&f).await.expect("function");
+    let bulky = "x".repeat(16 * 1024);
+    for i in 0..400 {
+        let e = Execution {
+            description: Some(bulky.clone()),
+            status: ExecutionStatus::Success,
+            ..fixtures::execution(&f, i)
+        };
+        store.create_execution(&e).await.expect("create");
+    }
+    let full = pragma(&path, "page_count").await;
+    assert!(full > 1_000, "{full} pages");
+
+    let everything = PurgeBy::CreatedBefore(Utc::now());
+    let mut purged = 0;
+    loop {
+        let n = store
+            .purge_executions(&PurgeScope::Defaults, everything, 150)
+            .await
+            .expect("purge");
+        assert!(n <= 150, "one batch at most: {n}");
+        if n == 0 {
+            break;
+        }
+        purged += n;
+    }
+    assert_eq!(purged, 400);
+    assert!(pragma(&path, "freelist_count").await > 1_000, "pages freed");
+    for _ in 0..10 {
+        store.reclaim_space().await.expect("reclaim");
+    }
+    assert_eq!(pragma(&path, "freelist_count").await, 0);
+    let after = pragma(&path, "page_count").await;
+    assert!(after < full / 4, "{after} of {full} pages left");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_older_database_is_switched_to_incremental_auto_vacuum_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ridge.db");
+    {
+        let mut conn = SqliteConnection::connect_with(
+            &SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .expect("create");
+        sqlx::query("CREATE TABLE older (x INTEGER)")
+            .execute(&mut conn)
+            .await
+            .expect("table");
+    }
+    assert_eq!(pragma(&path, "auto_vacuum").await, 0, "created without it");
+    let store = SqliteStore::open(&path).await.expect("open");
+    assert_eq!(pragma(&path, "auto_vacuum").await, 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn execution_writes_go_on_while_a_purge_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("ridge.db"))
+        .await
+        .expect("open");
+    let rt = runtime();
+    store.create_runtime(&rt).await.expect("runtime");
+    let f = function(rt.id);
+    store.create_function(&f).await.expect("function");
+    for i in 0..2_000 {
+        let old = Execution {
+            status: ExecutionStatus::Success,
+            ..fixtures::execution(&f, i)
+        };
+        store.create_execution(&old).await.expect("create");
+    }
+    // The purge (through the pool, batch by batch) and the hot path (through the writer) share
+    // the write lock: every write of the hot path lands, none is refused as locked.
+    let purger = async {
+        let by = PurgeBy::CreatedBefore(fixtures::at(2_000));
+        let mut total = 0;
+        loop {
+            let n = store
+                .purge_executions(&PurgeScope::Defaults, by, 100)
+                .await
+                .expect("purge");
+            store.reclaim_space().await.expect("reclaim");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    };
+    let writes = join_all((0..300).map(|i| {
+        let fresh = fixtures::execution(&f, 10_000 + i);
+        let store = &store;
+        async move { store.create_execution(&fresh).await }
+    }));
+    let (purged, written) = tokio::join!(purger, writes);
+    assert_eq!(purged, 2_000);
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    let query = ExecutionQuery {
+        scope: ProjectScope::All,
+        function_id: None,
+        status: None,
+        description: None,
+        page: ridge_store::Page::default(),
+    };
+    assert_eq!(
+        store.list_executions(&query).await.expect("list").len(),
+        300
+    );
+    store.close().await;
 }

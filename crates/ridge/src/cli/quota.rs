@@ -35,7 +35,7 @@ pub enum QuotaCommand {
 }
 
 /// `unlimited` is -1 and `default` is null on the wire; numbers pass as they are.
-fn wire(name: &str, raw: Option<String>) -> anyhow::Result<Option<Value>> {
+pub(super) fn wire(name: &str, raw: Option<String>) -> anyhow::Result<Option<Value>> {
     let Some(raw) = raw else {
         return Ok(None);
     };

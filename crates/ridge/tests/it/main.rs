@@ -20,6 +20,7 @@ mod openstack;
 mod packages_s3;
 mod postgres;
 mod restart;
+mod retention;
 mod scaling;
 mod store_copy;
 mod timeouts;
