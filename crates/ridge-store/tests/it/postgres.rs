@@ -1,11 +1,13 @@
 //! What only the PostgreSQL store has: several nodes (stores) on one database, migrations under
 //! the advisory lock, compare-and-swaps across connections, and start-up errors that say why.
 
+use std::sync::{Arc, Mutex};
+
 use futures_util::future::join_all;
 use ridge_core::JobStatus;
 use ridge_core::fixtures::{self, at};
 use ridge_store::testing::TestDatabase;
-use ridge_store::{JobClaim, PostgresStore, Store, StoreError};
+use ridge_store::{ExecutionOutcome, JobClaim, PostgresStore, Store, StoreError};
 
 /// How many migrations this Ridge ships for PostgreSQL.
 fn shipped_migrations() -> usize {
@@ -73,6 +75,89 @@ async fn what_one_node_writes_another_reads_and_started_executions_are_claimed_o
     let winners = join_all(races).await;
     assert!(winners.iter().all(|n| *n == 1), "{winners:?}");
     assert_eq!(b.get_function(f.id).await.expect("get").count, 20);
+}
+
+#[tokio::test]
+async fn two_nodes_creating_one_functions_executions_at_once_batch_and_count_every_one() {
+    let db = TestDatabase::create().await;
+    let (a, b) = two_nodes(&db).await;
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    for node in [&a, &b] {
+        let seen = batches.clone();
+        node.observe_write_batches(Arc::new(move |writes| {
+            seen.lock().expect("not poisoned").push(writes)
+        }));
+    }
+    let rt = fixtures::runtime("p1", true, 1);
+    a.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    a.create_function(&f).await.expect("function");
+    let version = a
+        .create_version(f.id, ridge_core::VersionId::new(), None, at(3), 10)
+        .await
+        .expect("version");
+
+    // A lone write is committed at once, on its own.
+    a.create_execution(&fixtures::execution(&f, 4))
+        .await
+        .expect("create");
+    assert_eq!(*batches.lock().expect("not poisoned"), vec![1]);
+
+    // Each node creates, starts and finishes its share, all at once: both writers lock the
+    // function's and the version's rows in every batch.
+    let executions: Vec<_> = (0..400)
+        .map(|i| {
+            let mut e = fixtures::execution(&f, 10 + i);
+            e.function_version = if i % 4 == 3 {
+                version.version_number
+            } else {
+                0
+            };
+            e
+        })
+        .collect();
+    let outcome = ExecutionOutcome {
+        status: ridge_core::ExecutionStatus::Success,
+        result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(1)),
+        logs: String::new(),
+    };
+    let lives = executions.iter().enumerate().map(|(i, e)| {
+        let node: &dyn Store = if i % 2 == 0 { &a } else { &b };
+        let outcome = &outcome;
+        async move {
+            node.create_execution(e).await?;
+            let started = node.mark_execution_started(e.id, "local", at(50)).await?;
+            let finished = node.finish_execution(e.id, outcome).await?;
+            Ok::<_, StoreError>((started, finished.is_some()))
+        }
+    });
+    for life in join_all(lives).await {
+        assert_eq!(life.expect("every write succeeds"), (true, true));
+    }
+
+    let function = b.get_function(f.id).await.expect("function");
+    assert_eq!(function.count, 301);
+    let version = b
+        .get_version(f.id, version.version_number)
+        .await
+        .expect("version");
+    assert_eq!(version.count, 100);
+    for e in &executions {
+        let stored = a.get_execution(e.id).await.expect("no execution lost");
+        assert_eq!(stored.status, ridge_core::ExecutionStatus::Success);
+    }
+    let sizes = batches.lock().expect("not poisoned").clone();
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        1 + 3 * executions.len(),
+        "{sizes:?}"
+    );
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "1200 concurrent writes never shared a transaction: {sizes:?}"
+    );
+    a.close().await;
+    b.close().await;
 }
 
 #[tokio::test]
