@@ -8,6 +8,7 @@ use ridge_core::JobStatus;
 use ridge_core::fixtures::{self, at};
 use ridge_store::testing::TestDatabase;
 use ridge_store::{ExecutionOutcome, JobClaim, PostgresStore, Store, StoreError};
+use sqlx::Connection;
 
 /// How many migrations this Ridge ships for PostgreSQL.
 fn shipped_migrations() -> usize {
@@ -158,6 +159,92 @@ async fn two_nodes_creating_one_functions_executions_at_once_batch_and_count_eve
     );
     a.close().await;
     b.close().await;
+}
+
+#[tokio::test]
+async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
+    let db = TestDatabase::create().await;
+    let store = PostgresStore::connect(db.url()).await.expect("connect");
+    let rt = fixtures::runtime("p1", true, 1);
+    store.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    store.create_function(&f).await.expect("function");
+    let mut executions = [fixtures::execution(&f, 3), fixtures::execution(&f, 4)];
+    executions.sort_by_key(|e| e.id);
+    for e in &executions {
+        store.create_execution(e).await.expect("create");
+    }
+    let [first, second] = &executions;
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let seen = batches.clone();
+    store.observe_write_batches(Arc::new(move |writes| {
+        seen.lock().expect("not poisoned").push(writes)
+    }));
+
+    // Another session holds the second row, then asks for the first, which the writer's batch
+    // holds while it waits for the second: a deadlock, which the writer's session detects
+    // (its deadlock_timeout is the shorter), so the batch is the one aborted.
+    let mut other = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    sqlx::query("SET deadlock_timeout = '30s'")
+        .execute(&mut other)
+        .await
+        .expect("set");
+    sqlx::query("BEGIN")
+        .execute(&mut other)
+        .await
+        .expect("begin");
+    let touch = "UPDATE executions SET description = 'touched' WHERE id = $1";
+    sqlx::query(touch)
+        .bind(second.id.to_string())
+        .execute(&mut other)
+        .await
+        .expect("lock the second");
+    let outcome = ExecutionOutcome {
+        status: ridge_core::ExecutionStatus::Success,
+        result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(1)),
+        logs: String::new(),
+    };
+    let crossing = async {
+        let mut watch = sqlx::PgConnection::connect(db.url())
+            .await
+            .expect("connect");
+        loop {
+            let waiting: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    .fetch_one(&mut watch)
+                    .await
+                    .expect("locks");
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        sqlx::query(touch)
+            .bind(first.id.to_string())
+            .execute(&mut other)
+            .await
+            .expect("lock the first once the writer gives it up");
+        sqlx::query("COMMIT")
+            .execute(&mut other)
+            .await
+            .expect("commit");
+    };
+    let (one, two, ()) = tokio::join!(
+        store.finish_execution(first.id, &outcome),
+        store.finish_execution(second.id, &outcome),
+        crossing,
+    );
+    assert!(one.expect("finish").is_some());
+    assert!(two.expect("finish").is_some());
+    assert_eq!(*batches.lock().expect("not poisoned"), vec![2]);
+    for e in &executions {
+        let stored = store.get_execution(e.id).await.expect("get");
+        assert_eq!(stored.status, ridge_core::ExecutionStatus::Success);
+        assert_eq!(stored.description.as_deref(), Some("touched"));
+    }
+    store.close().await;
 }
 
 #[tokio::test]
