@@ -29,6 +29,33 @@ async fn two_nodes(db: &TestDatabase) -> (PostgresStore, PostgresStore) {
     (a, b)
 }
 
+/// The sizes of the write batches `nodes` commit from now on.
+fn observe(nodes: &[&PostgresStore]) -> Arc<Mutex<Vec<usize>>> {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    for node in nodes {
+        let seen = batches.clone();
+        node.observe_write_batches(Arc::new(move |writes| {
+            seen.lock().expect("not poisoned").push(writes)
+        }));
+    }
+    batches
+}
+
+fn success() -> ExecutionOutcome {
+    ExecutionOutcome {
+        status: ridge_core::ExecutionStatus::Success,
+        result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(1)),
+        logs: String::new(),
+    }
+}
+
+async fn execute(conn: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::query(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 #[tokio::test]
 async fn nodes_starting_together_migrate_once() {
     let db = TestDatabase::create().await;
@@ -82,13 +109,7 @@ async fn what_one_node_writes_another_reads_and_started_executions_are_claimed_o
 async fn two_nodes_creating_one_functions_executions_at_once_batch_and_count_every_one() {
     let db = TestDatabase::create().await;
     let (a, b) = two_nodes(&db).await;
-    let batches = Arc::new(Mutex::new(Vec::new()));
-    for node in [&a, &b] {
-        let seen = batches.clone();
-        node.observe_write_batches(Arc::new(move |writes| {
-            seen.lock().expect("not poisoned").push(writes)
-        }));
-    }
+    let batches = observe(&[&a, &b]);
     let rt = fixtures::runtime("p1", true, 1);
     a.create_runtime(&rt).await.expect("runtime");
     let f = fixtures::function("p1", rt.id, 2);
@@ -117,11 +138,7 @@ async fn two_nodes_creating_one_functions_executions_at_once_batch_and_count_eve
             e
         })
         .collect();
-    let outcome = ExecutionOutcome {
-        status: ridge_core::ExecutionStatus::Success,
-        result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(1)),
-        logs: String::new(),
-    };
+    let outcome = success();
     let lives = executions.iter().enumerate().map(|(i, e)| {
         let node: &dyn Store = if i % 2 == 0 { &a } else { &b };
         let outcome = &outcome;
@@ -175,11 +192,7 @@ async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
         store.create_execution(e).await.expect("create");
     }
     let [first, second] = &executions;
-    let batches = Arc::new(Mutex::new(Vec::new()));
-    let seen = batches.clone();
-    store.observe_write_batches(Arc::new(move |writes| {
-        seen.lock().expect("not poisoned").push(writes)
-    }));
+    let batches = observe(&[&store]);
 
     // Another session holds the second row, then asks for the first, which the writer's batch
     // holds while it waits for the second: a deadlock, which the writer's session detects
@@ -187,25 +200,15 @@ async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
     let mut other = sqlx::PgConnection::connect(db.url())
         .await
         .expect("connect");
-    sqlx::query("SET deadlock_timeout = '30s'")
-        .execute(&mut other)
-        .await
-        .expect("set");
-    sqlx::query("BEGIN")
-        .execute(&mut other)
-        .await
-        .expect("begin");
+    execute(&mut other, "SET deadlock_timeout = '30s'").await;
+    execute(&mut other, "BEGIN").await;
     let touch = "UPDATE executions SET description = 'touched' WHERE id = $1";
     sqlx::query(touch)
         .bind(second.id.to_string())
         .execute(&mut other)
         .await
         .expect("lock the second");
-    let outcome = ExecutionOutcome {
-        status: ridge_core::ExecutionStatus::Success,
-        result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(1)),
-        logs: String::new(),
-    };
+    let outcome = success();
     let crossing = async {
         let mut watch = sqlx::PgConnection::connect(db.url())
             .await
@@ -226,10 +229,7 @@ async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
             .execute(&mut other)
             .await
             .expect("lock the first once the writer gives it up");
-        sqlx::query("COMMIT")
-            .execute(&mut other)
-            .await
-            .expect("commit");
+        execute(&mut other, "COMMIT").await;
     };
     let (one, two, ()) = tokio::join!(
         store.finish_execution(first.id, &outcome),
