@@ -51,7 +51,24 @@ impl ApplyBatch for PostgresBatches {
 
 impl PostgresBatches {
     async fn apply_once(&self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
-        let mut tx = self.0.begin().await?;
+        let mut tx = match self.0.begin().await {
+            Ok(tx) => tx,
+            // No connection (the database is unreachable, the pool timed out waiting for
+            // it): no write of the batch can be applied, and trying them one at a time would
+            // make each wait as long again, so every caller is told at once.
+            Err(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)) => {
+                tracing::warn!(error = %e, writes = writes.len(), "no connection for a batch of writes");
+                let unavailable = || match e {
+                    sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+                    _ => sqlx::Error::PoolTimedOut,
+                };
+                return Ok(writes
+                    .iter()
+                    .map(|_| Err(StoreError::Database(unavailable())))
+                    .collect());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
         let creates: Vec<(usize, &Execution)> = writes
             .iter()

@@ -248,6 +248,69 @@ async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
 }
 
 #[tokio::test]
+async fn writes_fail_together_not_one_timeout_each_when_the_database_is_gone() {
+    let db = TestDatabase::create().await;
+    let (before, after) = db.url().split_once('@').expect("a URL with credentials");
+    let (upstream, path) = after.split_once('/').expect("a URL with a database");
+    let (proxy, link) = forward(upstream.parse().expect("an address")).await;
+    let store = PostgresStore::connect(&format!("{before}@{proxy}/{path}"))
+        .await
+        .expect("connect");
+    let rt = fixtures::runtime("p1", true, 1);
+    store.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    store.create_function(&f).await.expect("function");
+    store
+        .create_execution(&fixtures::execution(&f, 3))
+        .await
+        .expect("create while the database is there");
+
+    // The database goes away: open connections drop, new ones are refused. One batch waits
+    // for a connection until the pool gives up (10 s); its writes must not then wait as long
+    // again each, one after the other.
+    link.abort();
+    let _ = link.await;
+    let started = std::time::Instant::now();
+    let creates = (0..5)
+        .map(|i| fixtures::execution(&f, 10 + i))
+        .collect::<Vec<_>>();
+    let results = join_all(creates.iter().map(|e| store.create_execution(e))).await;
+    for result in &results {
+        assert!(
+            matches!(result, Err(StoreError::Database(sqlx::Error::PoolTimedOut))),
+            "{result:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(35),
+        "5 writes took {:?} to fail",
+        started.elapsed()
+    );
+}
+
+/// A TCP forwarder to `upstream` on a port of its own; aborting the returned task refuses new
+/// connections and drops the open ones, as a lost database would.
+async fn forward(
+    upstream: std::net::SocketAddr,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        let mut links = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            links.spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
 async fn a_job_tick_is_claimed_by_exactly_one_node() {
     let db = TestDatabase::create().await;
     let (a, b) = two_nodes(&db).await;
