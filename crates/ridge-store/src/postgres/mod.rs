@@ -115,7 +115,7 @@ impl PostgresStore {
         };
         let pool = open(MAX_CONNECTIONS).await.map_err(&connect_error)?;
         let writes = open(1).await.map_err(&connect_error)?;
-        let writer = Writer::spawn(PostgresBatches(writes));
+        let writer = Writer::spawn(PostgresBatches::new(writes));
         tracing::debug!(url = %shown, "opened postgres store");
         Ok(Self {
             pool,

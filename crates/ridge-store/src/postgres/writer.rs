@@ -11,101 +11,145 @@
 //! Several nodes run such a writer on one database. Each takes its row locks in one order
 //! (functions, versions, then executions, each by id), so their batches wait for one another
 //! rather than deadlock; should PostgreSQL still report a deadlock or a serialization failure,
-//! the batch is rolled back and applied again, up to [`ATTEMPTS`] times.
+//! the batch is rolled back and applied again, up to [`ATTEMPTS`] times. A lone start or finish
+//! is one statement without a transaction around it, and the connection stays open from batch
+//! to batch (it is not pinged first): a lone start or finish costs one round trip.
 
 use async_trait::async_trait;
 use ridge_core::Execution;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::executions;
 use crate::writer::{ApplyBatch, Done, Write};
 use crate::{Result, StoreError};
 
 /// Most times one batch is applied when PostgreSQL aborts it for a deadlock or a
-/// serialization failure.
+/// serialization failure, or the connection fails under it.
 const ATTEMPTS: u32 = 5;
 
-/// The writer's connection: a pool of one, so that a connection lost with the database is
-/// opened again for the next batch.
-pub(super) struct PostgresBatches(pub(super) PgPool);
+/// The writer's connection, held from batch to batch (no round trip to check it each time),
+/// and the pool of one it comes from: a connection that fails other than by a statement's
+/// error is dropped, and the next batch opens a new one.
+pub(super) struct PostgresBatches {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl PostgresBatches {
+    pub(super) fn new(pool: PgPool) -> Self {
+        Self { pool, conn: None }
+    }
+}
 
 #[async_trait]
 impl ApplyBatch for PostgresBatches {
     async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
         let mut attempt = 1;
         loop {
-            match self.apply_once(writes).await {
+            let conn = match self.conn.take() {
+                Some(conn) => conn,
+                None => match self.pool.acquire().await {
+                    Ok(conn) => conn,
+                    Err(e) => return unavailable(writes, e),
+                },
+            };
+            let conn = self.conn.insert(conn);
+            match apply_once(conn, writes).await {
+                // The connection failed, not a statement: drop it, and apply the batch again
+                // on a new one (or fail it at once if none comes).
+                Err(StoreError::Database(e)) if !matches!(e, sqlx::Error::Database(_)) => {
+                    if let Some(mut conn) = self.conn.take() {
+                        conn.close_on_drop();
+                    }
+                    if attempt >= ATTEMPTS {
+                        return Err(e.into());
+                    }
+                    tracing::warn!(error = %e, "the writer's connection failed: opening another");
+                }
                 Err(StoreError::Database(e)) if attempt < ATTEMPTS && is_transient(&e) => {
                     tracing::debug!(error = %e, attempt, "a batch of writes is applied again");
-                    attempt += 1;
                 }
                 result => return result,
             }
+            attempt += 1;
         }
     }
 
-    async fn close(self) {
-        self.0.close().await;
+    async fn close(mut self) {
+        drop(self.conn.take());
+        self.pool.close().await;
     }
 }
 
-impl PostgresBatches {
-    async fn apply_once(&self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
-        let mut tx = match self.0.begin().await {
-            Ok(tx) => tx,
-            // No connection (the database is unreachable, the pool timed out waiting for
-            // it): no write of the batch can be applied, and trying them one at a time would
-            // make each wait as long again, so every caller is told at once.
-            Err(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)) => {
-                tracing::warn!(error = %e, writes = writes.len(), "no connection for a batch of writes");
-                let unavailable = || match e {
-                    sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-                    _ => sqlx::Error::PoolTimedOut,
-                };
-                return Ok(writes
-                    .iter()
-                    .map(|_| Err(StoreError::Database(unavailable())))
-                    .collect());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
-        let creates: Vec<(usize, &Execution)> = writes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, write)| match write {
-                Write::CreateExecution(execution) => Some((i, &**execution)),
-                Write::MarkStarted { .. } | Write::Finish { .. } => None,
-            })
-            .collect();
-        let executions: Vec<&Execution> = creates.iter().map(|(_, e)| *e).collect();
-        let created = executions::create_batch(&mut tx, &executions).await?;
-        for ((i, _), result) in creates.iter().zip(created) {
-            results[*i] = Some(result.map(|()| Done::Created));
+/// No connection came (the database is unreachable and the pool gave up waiting for it): no
+/// write of the batch can be applied, and trying them one at a time would make each wait as
+/// long again, so every caller is told at once.
+fn unavailable(writes: &[&Write], e: sqlx::Error) -> Result<Vec<Result<Done>>> {
+    let again = || match e {
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        _ => sqlx::Error::PoolTimedOut,
+    };
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            tracing::warn!(error = %e, writes = writes.len(), "no connection for a batch of writes");
+            Ok(writes
+                .iter()
+                .map(|_| Err(StoreError::Database(again())))
+                .collect())
         }
-        let mut swaps: Vec<(usize, &Write)> = writes.iter().copied().enumerate().collect();
-        swaps.sort_by_key(|(_, write)| write.execution_id());
-        for (i, write) in swaps {
-            let done = match write {
-                Write::MarkStarted { id, node, at } => {
-                    Done::Swapped(executions::mark_started(&mut tx, *id, node, *at).await?)
-                }
-                Write::Finish { id, outcome } => Done::Finished(
-                    executions::finish(&mut tx, *id, outcome)
-                        .await?
-                        .map(Box::new),
-                ),
-                // Counted and inserted above.
-                Write::CreateExecution(_) => continue,
-            };
+        e => Err(e.into()),
+    }
+}
+
+async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
+    if let [write] = writes
+        && let Some(done) = swap(conn, write).await?
+    {
+        // A lone start or finish is one statement, which commits itself.
+        return Ok(vec![Ok(done)]);
+    }
+    let mut tx = conn.begin().await?;
+    let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
+    let creates: Vec<(usize, &Execution)> = writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, write)| match write {
+            Write::CreateExecution(execution) => Some((i, &**execution)),
+            Write::MarkStarted { .. } | Write::Finish { .. } => None,
+        })
+        .collect();
+    let executions: Vec<&Execution> = creates.iter().map(|(_, e)| *e).collect();
+    let created = executions::create_batch(&mut tx, &executions).await?;
+    for ((i, _), result) in creates.iter().zip(created) {
+        results[*i] = Some(result.map(|()| Done::Created));
+    }
+    let mut swaps: Vec<(usize, &Write)> = writes.iter().copied().enumerate().collect();
+    swaps.sort_by_key(|(_, write)| write.execution_id());
+    for (i, write) in swaps {
+        if let Some(done) = swap(&mut tx, write).await? {
             results[i] = Some(Ok(done));
         }
-        tx.commit().await?;
-        Ok(results
-            .into_iter()
-            .map(|result| result.unwrap_or(Err(StoreError::WriterStopped)))
-            .collect())
     }
+    tx.commit().await?;
+    Ok(results
+        .into_iter()
+        .map(|result| result.unwrap_or(Err(StoreError::WriterStopped)))
+        .collect())
+}
+
+/// Applies a start or a finish (`None` for a create, which [`executions::create_batch`]
+/// applies).
+async fn swap(conn: &mut PgConnection, write: &Write) -> Result<Option<Done>> {
+    Ok(Some(match write {
+        Write::MarkStarted { id, node, at } => {
+            Done::Swapped(executions::mark_started(conn, *id, node, *at).await?)
+        }
+        Write::Finish { id, outcome } => {
+            Done::Finished(executions::finish(conn, *id, outcome).await?.map(Box::new))
+        }
+        Write::CreateExecution(_) => return Ok(None),
+    }))
 }
 
 /// Whether PostgreSQL aborted the transaction for a deadlock (`40P01`) or a serialization
