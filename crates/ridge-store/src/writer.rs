@@ -9,6 +9,11 @@
 //! committed at once, and the writes that arrive while a commit is under way form the next
 //! batch, so batches grow with the load and an idle store adds no latency.
 //!
+//! A store may give the writer several appliers, each with a connection of its own (PostgreSQL
+//! does; SQLite has one writer at a time and gives one): each takes the next batch from the
+//! queue while the others commit theirs, so the statements of one batch run while another
+//! waits for its commit to be flushed, and the database flushes their commits together.
+//!
 //! One write must not fail another. A failed compare-and-swap is not an error (it is answered
 //! `false`, or no row for a finish). Each store shapes a batch so that a write's expected
 //! failures (a missing function or version) are found before that write has changed anything,
@@ -100,12 +105,13 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the task on the current Tokio runtime; it owns `store` (its connection) from now
-    /// on.
-    pub(crate) fn spawn(store: impl ApplyBatch) -> Self {
+    /// Starts the task on the current Tokio runtime; it owns `appliers` (each with its
+    /// connection) from now on. With several, each takes the next batch while the others
+    /// commit theirs (see the module comment).
+    pub(crate) fn spawn<A: ApplyBatch>(appliers: Vec<A>) -> Self {
         let (queue, messages) = mpsc::channel(QUEUE);
         let observer = Observer::default();
-        tokio::spawn(run(store, messages, observer.clone()));
+        tokio::spawn(run(appliers, messages, observer.clone()));
         Self { queue, observer }
     }
 
@@ -190,37 +196,60 @@ pub(crate) trait ApplyBatch: Send + 'static {
 
 type Pending = (Write, oneshot::Sender<Result<Done>>);
 
-async fn run(
-    mut store: impl ApplyBatch,
-    mut messages: mpsc::Receiver<Message>,
+async fn run<A: ApplyBatch>(
+    appliers: Vec<A>,
+    messages: mpsc::Receiver<Message>,
     observer: Observer,
 ) {
+    let messages = Arc::new(tokio::sync::Mutex::new(messages));
+    let mut workers = tokio::task::JoinSet::new();
+    for applier in appliers {
+        workers.spawn(work(applier, messages.clone(), observer.clone()));
+    }
+    while let Some(ended) = workers.join_next().await {
+        if let Ok(Some(ack)) = ended {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// One applier's loop: takes a batch from the shared queue (holding it only while taking),
+/// commits it, and again, until the queue is closed; returns the acknowledgement of a
+/// [`Message::Close`] it took.
+async fn work(
+    mut applier: impl ApplyBatch,
+    messages: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>,
+    observer: Observer,
+) -> Option<oneshot::Sender<()>> {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = messages.recv().await {
-        let mut closing = None;
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Write { write, reply } => batch.push((write, reply)),
-                Message::Close(ack) => {
-                    closing = Some(ack);
-                    break;
+    let mut closing = None;
+    loop {
+        {
+            let mut messages = messages.lock().await;
+            let Some(first) = messages.recv().await else {
+                break;
+            };
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Write { write, reply } => batch.push((write, reply)),
+                    Message::Close(ack) => {
+                        // Later sends fail; what is queued still commits, by any applier.
+                        messages.close();
+                        closing = Some(ack);
+                    }
                 }
-            }
-            if batch.len() < MAX_BATCH {
-                next = messages.try_recv().ok();
+                if batch.len() < MAX_BATCH {
+                    next = messages.try_recv().ok();
+                }
             }
         }
         if !batch.is_empty() {
-            commit(&mut store, &mut batch, &observer).await;
-        }
-        if let Some(ack) = closing {
-            store.close().await;
-            let _ = ack.send(());
-            return;
+            commit(&mut applier, &mut batch, &observer).await;
         }
     }
-    store.close().await;
+    applier.close().await;
+    closing
 }
 
 /// Applies `batch` in one transaction and answers every caller; on a database failure, retries

@@ -57,9 +57,13 @@ use writer::PostgresBatches;
 /// The schema's migrations, embedded at compile time.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
 
-/// Connections per node, besides the writer's own. Each API request holds one for a statement
+/// Connections per node, besides the writer's ([`WRITERS`]). Each API request holds one for a statement
 /// or a short transaction; a few dozen nodes stay well under PostgreSQL's default 100.
 const MAX_CONNECTIONS: u32 = 10;
+
+/// Connections of the writer task, each committing a batch of execution writes while the others
+/// take and apply theirs: one commit's flush no longer holds every other write back.
+const WRITERS: u32 = 4;
 
 /// How long a caller waits for a free connection (or for the database to come back) before
 /// its request fails.
@@ -82,7 +86,7 @@ impl PostgresStore {
     /// One connection is made first, so that an unreachable server or refused credentials
     /// fail at once with the driver's reason ([`StoreError::Connect`]) instead of after the
     /// pool's retries; the migrations run on it. The writer task (spawned on the current Tokio
-    /// runtime) has one more connection of its own.
+    /// runtime) has [`WRITERS`] more connections of its own.
     pub async fn connect(url: &str) -> Result<Self> {
         let shown = redact(url);
         let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::InvalidUrl {
@@ -114,8 +118,12 @@ impl PostgresStore {
             source,
         };
         let pool = open(MAX_CONNECTIONS).await.map_err(&connect_error)?;
-        let writes = open(1).await.map_err(&connect_error)?;
-        let writer = Writer::spawn(PostgresBatches::new(writes));
+        let writes = open(WRITERS).await.map_err(&connect_error)?;
+        let writer = Writer::spawn(
+            (0..WRITERS)
+                .map(|_| PostgresBatches::new(writes.clone()))
+                .collect(),
+        );
         tracing::debug!(url = %shown, "opened postgres store");
         Ok(Self {
             pool,

@@ -1,5 +1,6 @@
 //! How the PostgreSQL store applies a batch of the writer's ([`crate::writer`]) writes: one
-//! transaction on the writer's own connection, in which
+//! transaction on one of the writer's connections (several batches are under way at once,
+//! one per connection, so that one commit's flush does not hold back the next batch), in which
 //!
 //! * the batch's creates are counted once per function and version (`count = count + n`) and
 //!   inserted in one statement ([`executions::create_batch`]), so a function's hot row is
@@ -8,7 +9,8 @@
 //! * the starts and finishes follow, one compare-and-swap `UPDATE` each, ordered by execution
 //!   id (a write's order among those of the same execution is kept).
 //!
-//! Several nodes run such a writer on one database. Each takes its row locks in one order
+//! Several nodes, each with several such connections, write one database. Each batch takes its
+//! row locks in one order
 //! (functions, versions, then executions, each by id), so their batches wait for one another
 //! rather than deadlock; should PostgreSQL still report a deadlock or a serialization failure,
 //! the batch is rolled back and applied again, up to [`ATTEMPTS`] times. A lone start or finish
@@ -28,8 +30,8 @@ use crate::{Result, StoreError};
 /// serialization failure, or the connection fails under it.
 const ATTEMPTS: u32 = 5;
 
-/// The writer's connection, held from batch to batch (no round trip to check it each time),
-/// and the pool of one it comes from: a connection that fails other than by a statement's
+/// One of the writer's connections, held from batch to batch (no round trip to check it each
+/// time), and the writer's pool it comes from: a connection that fails other than by a statement's
 /// error is dropped, and the next batch opens a new one.
 pub(super) struct PostgresBatches {
     pool: PgPool,

@@ -92,7 +92,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
-        let writer = Writer::spawn(SqliteBatches(options.connect().await?));
+        let writer = Writer::spawn(vec![SqliteBatches(options.connect().await?)]);
         tracing::debug!(path = %path.display(), "opened sqlite store");
         Ok(Self {
             pool,
