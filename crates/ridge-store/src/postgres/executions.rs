@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ridge_core::{Execution, ExecutionId, Timestamp};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use crate::codec;
@@ -10,6 +12,47 @@ use crate::codec::RowReader;
 use crate::filter::{self, Column};
 use crate::rows::executions::{COLUMNS, ExecutionRow, TABLE};
 use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, StoreError};
+
+/// Creates one execution and counts it on its function (version 0) or its version, in one
+/// statement that commits itself: a lone create costs one round trip, as many as a start or a
+/// finish. `FunctionNotFound` or `VersionNotFound` when the target does not exist, and then
+/// nothing was written.
+pub(super) async fn create_one(conn: &mut PgConnection, execution: &Execution) -> Result<()> {
+    let inserted = with_rows(
+        concat!(
+            "WITH counted AS (\
+               UPDATE function_versions SET count = count + 1 \
+               WHERE ($4::bigint[])[1] <> 0 AND function_id = ($3::text[])[1] \
+                 AND version_number = ($4::bigint[])[1] RETURNING 1), \
+             bumped AS (\
+               UPDATE functions SET count = count + 1 \
+               WHERE ($4::bigint[])[1] = 0 AND id = ($3::text[])[1] RETURNING 1) ",
+            insert_rows!(),
+            " WHERE EXISTS (SELECT 1 FROM counted) OR EXISTS (SELECT 1 FROM bumped)"
+        ),
+        &[execution],
+    )
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(());
+    }
+    // Nothing was counted, so nothing was inserted: say which part is missing.
+    let function: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM functions WHERE id = $1)")
+            .bind(execution.function_id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+    Err(match (function, execution.function_version) {
+        (true, version) if version != 0 => StoreError::VersionNotFound {
+            function_id: execution.function_id,
+            version,
+        },
+        _ => StoreError::FunctionNotFound {
+            id: execution.function_id,
+        },
+    })
+}
 
 /// Creates `executions` in the caller's transaction: counts them on their functions (version
 /// 0) and versions, `count = count + n` once per row, then inserts those whose function or
@@ -97,48 +140,58 @@ pub(super) async fn create_batch(
     Ok(results)
 }
 
-/// Inserts `executions` in one statement (one array per column, so one prepared statement
-/// whatever their number).
+/// Inserts `executions` in one statement.
 async fn insert(conn: &mut PgConnection, executions: &[&Execution]) -> Result<()> {
-    if executions.is_empty() {
-        return Ok(());
+    if !executions.is_empty() {
+        with_rows(insert_rows!(), executions)
+            .execute(&mut *conn)
+            .await?;
     }
-    let column = |f: fn(&Execution) -> Option<String>| -> Vec<Option<String>> {
-        executions.iter().map(|e| f(e)).collect()
-    };
-    sqlx::query(
+    Ok(())
+}
+
+/// `INSERT INTO executions ... SELECT` the rows bound by [`with_rows`] (`$1` to `$14`).
+macro_rules! insert_rows {
+    () => {
         "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
            description, status, sync, input, result, started_at, created_at, updated_at, node) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
            $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], \
-           $12::text[], $13::text[], $14::text[])",
-    )
-    .bind(column(|e| Some(e.id.to_string())))
-    .bind(column(|e| Some(e.project_id.as_str().to_owned())))
-    .bind(column(|e| Some(e.function_id.to_string())))
-    .bind(
-        executions
-            .iter()
-            .map(|e| e.function_version)
-            .collect::<Vec<i64>>(),
-    )
-    .bind(column(|e| e.function_alias.clone()))
-    .bind(column(|e| e.description.clone()))
-    .bind(column(|e| Some(e.status.as_str().to_owned())))
-    .bind(executions.iter().map(|e| e.sync).collect::<Vec<bool>>())
-    .bind(column(|e| {
-        e.input
-            .as_ref()
-            .map(|input| codec::json_text(&input.to_stored()))
-    }))
-    .bind(column(|e| e.result.as_ref().map(codec::json_text)))
-    .bind(column(|e| codec::opt_ts(e.started_at.as_ref())))
-    .bind(column(|e| Some(codec::ts(&e.created_at))))
-    .bind(column(|e| codec::opt_ts(e.updated_at.as_ref())))
-    .bind(column(|e| e.node.clone()))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+           $12::text[], $13::text[], $14::text[]) AS rows"
+    };
+}
+use insert_rows;
+
+/// `sql` with `executions` bound as one array per column, `$1` to `$14` (so one prepared
+/// statement whatever their number).
+fn with_rows<'q>(sql: &'q str, executions: &[&Execution]) -> Query<'q, Postgres, PgArguments> {
+    let column = |f: fn(&Execution) -> Option<String>| -> Vec<Option<String>> {
+        executions.iter().map(|e| f(e)).collect()
+    };
+    sqlx::query(sql)
+        .bind(column(|e| Some(e.id.to_string())))
+        .bind(column(|e| Some(e.project_id.as_str().to_owned())))
+        .bind(column(|e| Some(e.function_id.to_string())))
+        .bind(
+            executions
+                .iter()
+                .map(|e| e.function_version)
+                .collect::<Vec<i64>>(),
+        )
+        .bind(column(|e| e.function_alias.clone()))
+        .bind(column(|e| e.description.clone()))
+        .bind(column(|e| Some(e.status.as_str().to_owned())))
+        .bind(executions.iter().map(|e| e.sync).collect::<Vec<bool>>())
+        .bind(column(|e| {
+            e.input
+                .as_ref()
+                .map(|input| codec::json_text(&input.to_stored()))
+        }))
+        .bind(column(|e| e.result.as_ref().map(codec::json_text)))
+        .bind(column(|e| codec::opt_ts(e.started_at.as_ref())))
+        .bind(column(|e| Some(codec::ts(&e.created_at))))
+        .bind(column(|e| codec::opt_ts(e.updated_at.as_ref())))
+        .bind(column(|e| e.node.clone()))
 }
 
 pub(super) async fn get(pool: &PgPool, id: ExecutionId) -> Result<Execution> {

@@ -13,9 +13,10 @@
 //! row locks in one order
 //! (functions, versions, then executions, each by id), so their batches wait for one another
 //! rather than deadlock; should PostgreSQL still report a deadlock or a serialization failure,
-//! the batch is rolled back and applied again, up to [`ATTEMPTS`] times. A lone start or finish
-//! is one statement without a transaction around it, and the connection stays open from batch
-//! to batch (it is not pinged first): a lone start or finish costs one round trip.
+//! the batch is rolled back and applied again, up to [`ATTEMPTS`] times. A lone write is one
+//! statement without a transaction around it ([`executions::create_one`] for a create), and the
+//! connection stays open from batch to batch (it is not pinged first): at low load a write
+//! costs one round trip, as it did before batching.
 
 use async_trait::async_trait;
 use ridge_core::Execution;
@@ -105,11 +106,20 @@ fn unavailable(writes: &[&Write], e: sqlx::Error) -> Result<Vec<Result<Done>>> {
 }
 
 async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
-    if let [write] = writes
-        && let Some(done) = swap(conn, write).await?
-    {
-        // A lone start or finish is one statement, which commits itself.
-        return Ok(vec![Ok(done)]);
+    // A lone write is one statement, which commits itself.
+    if let [write] = writes {
+        return Ok(vec![match write {
+            Write::CreateExecution(execution) => {
+                match executions::create_one(conn, execution).await {
+                    Err(e @ StoreError::Database(_)) => return Err(e),
+                    created => created.map(|()| Done::Created),
+                }
+            }
+            Write::MarkStarted { .. } | Write::Finish { .. } => match swap(conn, write).await? {
+                Some(done) => Ok(done),
+                None => Err(StoreError::WriterStopped),
+            },
+        }]);
     }
     let mut tx = conn.begin().await?;
     let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
