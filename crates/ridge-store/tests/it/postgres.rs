@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
-use ridge_core::JobStatus;
 use ridge_core::fixtures::{self, at};
+use ridge_core::{Function, JobStatus};
 use ridge_store::testing::TestDatabase;
 use ridge_store::{ExecutionOutcome, JobClaim, PostgresStore, Store, StoreError};
 use sqlx::Connection;
@@ -27,6 +27,18 @@ async fn two_nodes(db: &TestDatabase) -> (PostgresStore, PostgresStore) {
     let a = PostgresStore::connect(db.url()).await.expect("node a");
     let b = PostgresStore::connect(db.url()).await.expect("node b");
     (a, b)
+}
+
+/// A store on `db` with `N` functions of one runtime.
+async fn with_functions<const N: usize>(db: &TestDatabase) -> (PostgresStore, [Function; N]) {
+    let store = PostgresStore::connect(db.url()).await.expect("connect");
+    let rt = fixtures::runtime("p1", true, 1);
+    store.create_runtime(&rt).await.expect("runtime");
+    let functions = std::array::from_fn(|i| fixtures::function("p1", rt.id, 2 + i as i64));
+    for f in &functions {
+        store.create_function(f).await.expect("function");
+    }
+    (store, functions)
 }
 
 /// The sizes of the write batches `nodes` commit from now on.
@@ -181,11 +193,7 @@ async fn two_nodes_creating_one_functions_executions_at_once_batch_and_count_eve
 #[tokio::test]
 async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
     let db = TestDatabase::create().await;
-    let store = PostgresStore::connect(db.url()).await.expect("connect");
-    let rt = fixtures::runtime("p1", true, 1);
-    store.create_runtime(&rt).await.expect("runtime");
-    let f = fixtures::function("p1", rt.id, 2);
-    store.create_function(&f).await.expect("function");
+    let (store, [f]) = with_functions(&db).await;
     let mut executions = [fixtures::execution(&f, 3), fixtures::execution(&f, 4)];
     executions.sort_by_key(|e| e.id);
     for e in &executions {
@@ -308,6 +316,42 @@ async fn forward(
         }
     });
     (addr, task)
+}
+
+#[tokio::test]
+async fn a_batch_waiting_on_a_row_does_not_hold_back_the_next() {
+    let db = TestDatabase::create().await;
+    let (store, [busy, idle]) = with_functions(&db).await;
+    // Another session holds the busy function's row, so a create of it waits in its batch.
+    let mut other = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    execute(&mut other, "BEGIN").await;
+    sqlx::query("UPDATE functions SET description = 'held' WHERE id = $1")
+        .bind(busy.id.to_string())
+        .execute(&mut other)
+        .await
+        .expect("hold the row");
+    let first = fixtures::execution(&busy, 4);
+    let waiting = store.create_execution(&first);
+    let next = async {
+        // Sent once the first write is taken, so it is another batch.
+        tokio::task::yield_now().await;
+        let created = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            store.create_execution(&fixtures::execution(&idle, 5)),
+        )
+        .await;
+        execute(&mut other, "COMMIT").await;
+        created
+    };
+    let (waited, next) = tokio::join!(waiting, next);
+    next.expect("committed while the other batch waits")
+        .expect("create");
+    waited.expect("create once the row is free");
+    assert_eq!(store.get_function(busy.id).await.expect("get").count, 1);
+    assert_eq!(store.get_function(idle.id).await.expect("get").count, 1);
+    store.close().await;
 }
 
 #[tokio::test]
