@@ -32,8 +32,8 @@ use crate::{Result, StoreError};
 const ATTEMPTS: u32 = 5;
 
 /// One of the writer's connections, held from batch to batch (no round trip to check it each
-/// time), and the writer's pool it comes from: a connection that fails other than by a statement's
-/// error is dropped, and the next batch opens a new one.
+/// time), and the writer's pool it comes from: a connection that fails (not a statement on it)
+/// is dropped, and the batch is applied again on a new one.
 pub(super) struct PostgresBatches {
     pool: PgPool,
     conn: Option<PoolConnection<Postgres>>,
@@ -61,7 +61,7 @@ impl ApplyBatch for PostgresBatches {
             match apply_once(conn, writes).await {
                 // The connection failed, not a statement: drop it, and apply the batch again
                 // on a new one (or fail it at once if none comes).
-                Err(StoreError::Database(e)) if !matches!(e, sqlx::Error::Database(_)) => {
+                Err(StoreError::Database(e)) if is_lost(&e) => {
                     if let Some(mut conn) = self.conn.take() {
                         conn.close_on_drop();
                     }
@@ -168,4 +168,15 @@ async fn swap(conn: &mut PgConnection, write: &Write) -> Result<Option<Done>> {
 /// failure (`40001`): applying it again may well succeed.
 fn is_transient(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// Whether the connection itself failed (I/O, TLS, the protocol), not a statement on it.
+fn is_lost(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    )
 }
