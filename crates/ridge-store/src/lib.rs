@@ -23,6 +23,7 @@ mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod url;
+mod writer;
 
 pub use copy::{CopyProgress, NOT_COPIED, PAGE_ROWS, PackageRef, StoreCopy, TABLES, Table};
 pub use error::StoreError;

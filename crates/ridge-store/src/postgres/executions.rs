@@ -1,7 +1,11 @@
 //! SQL of the `executions` table.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use ridge_core::{Execution, ExecutionId, Timestamp};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use crate::codec;
 use crate::codec::RowReader;
@@ -9,70 +13,185 @@ use crate::filter::{self, Column};
 use crate::rows::executions::{COLUMNS, ExecutionRow, TABLE};
 use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, StoreError};
 
-/// Inserts the execution and counts it on its function (version 0) or its version, in one
-/// statement (so one round trip, and all or nothing). `FunctionNotFound` or `VersionNotFound`
-/// when the target does not exist.
-pub(super) async fn create(pool: &PgPool, execution: &Execution) -> Result<()> {
-    let function_id = execution.function_id.to_string();
-    let inserted = sqlx::query(
-        "WITH counted AS (\
-           UPDATE function_versions SET count = count + 1 \
-           WHERE $4 <> 0 AND function_id = $3 AND version_number = $4 RETURNING 1), \
-         bumped AS (\
-           UPDATE functions SET count = count + 1 WHERE $4 = 0 AND id = $3 RETURNING 1) \
-         INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
-           description, status, sync, input, result, started_at, created_at, updated_at, node) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
-         WHERE $4 = 0 OR EXISTS (SELECT 1 FROM counted)",
+/// Creates one execution and counts it on its function (version 0) or its version, in one
+/// statement that commits itself: a lone create costs one round trip, as many as a start or a
+/// finish. `FunctionNotFound` or `VersionNotFound` when the target does not exist, and then
+/// nothing was written.
+pub(super) async fn create_one(conn: &mut PgConnection, execution: &Execution) -> Result<()> {
+    let inserted = with_rows(
+        concat!(
+            "WITH counted AS (\
+               UPDATE function_versions SET count = count + 1 \
+               WHERE ($4::bigint[])[1] <> 0 AND function_id = ($3::text[])[1] \
+                 AND version_number = ($4::bigint[])[1] RETURNING 1), \
+             bumped AS (\
+               UPDATE functions SET count = count + 1 \
+               WHERE ($4::bigint[])[1] = 0 AND id = ($3::text[])[1] RETURNING 1) ",
+            insert_rows!(),
+            " WHERE EXISTS (SELECT 1 FROM counted) OR EXISTS (SELECT 1 FROM bumped)"
+        ),
+        &[execution],
     )
-    .bind(execution.id.to_string())
-    .bind(execution.project_id.as_str())
-    .bind(&function_id)
-    .bind(execution.function_version)
-    .bind(execution.function_alias.as_deref())
-    .bind(execution.description.as_deref())
-    .bind(execution.status.as_str())
-    .bind(execution.sync)
-    .bind(
-        execution
-            .input
-            .as_ref()
-            .map(|input| codec::json_text(&input.to_stored())),
-    )
-    .bind(execution.result.as_ref().map(codec::json_text))
-    .bind(codec::opt_ts(execution.started_at.as_ref()))
-    .bind(codec::ts(&execution.created_at))
-    .bind(codec::opt_ts(execution.updated_at.as_ref()))
-    .bind(execution.node.as_deref())
-    .execute(pool)
-    .await
-    .map_err(|e| match &e {
-        // The whole statement failed, counters included: no such function.
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            StoreError::FunctionNotFound {
-                id: execution.function_id,
-            }
-        }
-        _ => StoreError::Database(e),
-    })?;
+    .execute(&mut *conn)
+    .await?;
     if inserted.rows_affected() == 1 {
         return Ok(());
     }
-    // No version row was counted, so nothing was inserted: say which part is missing.
+    // Nothing was counted, so nothing was inserted: say which part is missing.
     let function: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM functions WHERE id = $1)")
-            .bind(&function_id)
-            .fetch_one(pool)
+            .bind(execution.function_id.to_string())
+            .fetch_one(&mut *conn)
             .await?;
-    Err(match function {
-        true => StoreError::VersionNotFound {
+    Err(match (function, execution.function_version) {
+        (true, version) if version != 0 => StoreError::VersionNotFound {
             function_id: execution.function_id,
-            version: execution.function_version,
+            version,
         },
-        false => StoreError::FunctionNotFound {
+        _ => StoreError::FunctionNotFound {
             id: execution.function_id,
         },
     })
+}
+
+/// Creates `executions` in the caller's transaction: counts them on their functions (version
+/// 0) and versions, `count = count + n` once per row, then inserts those whose function or
+/// version exists, in one statement. Each execution's result: `FunctionNotFound` or
+/// `VersionNotFound` when its target does not exist, and then nothing of it was written. The
+/// outer error is a database failure that aborted the transaction.
+///
+/// Rows are locked in one order, functions then versions, each by id, so that writers of
+/// several nodes committing batches at once queue on a hot row instead of deadlocking. The
+/// counted rows stay locked until the commit, so no target vanishes before its inserts.
+pub(super) async fn create_batch(
+    conn: &mut PgConnection,
+    executions: &[&Execution],
+) -> Result<Vec<Result<()>>> {
+    let mut functions: BTreeMap<String, i64> = BTreeMap::new();
+    let mut versions: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for execution in executions {
+        let function = execution.function_id.to_string();
+        match execution.function_version {
+            0 => *functions.entry(function).or_default() += 1,
+            version => *versions.entry((function, version)).or_default() += 1,
+        }
+    }
+    let mut missing_functions = BTreeSet::new();
+    for (function, n) in &functions {
+        let counted = sqlx::query("UPDATE functions SET count = count + $1 WHERE id = $2")
+            .bind(n)
+            .bind(function)
+            .execute(&mut *conn)
+            .await?;
+        if counted.rows_affected() == 0 {
+            missing_functions.insert(function.clone());
+        }
+    }
+    let mut missing_versions = BTreeMap::new();
+    for ((function, version), n) in &versions {
+        let counted = sqlx::query(
+            "UPDATE function_versions SET count = count + $1 \
+             WHERE function_id = $2 AND version_number = $3",
+        )
+        .bind(n)
+        .bind(function)
+        .bind(version)
+        .execute(&mut *conn)
+        .await?;
+        if counted.rows_affected() == 0 {
+            // Say which part is missing: the version, or its whole function.
+            let function_exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM functions WHERE id = $1)")
+                    .bind(function)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            missing_versions.insert((function.clone(), *version), function_exists);
+        }
+    }
+    let results: Vec<Result<()>> = executions
+        .iter()
+        .map(|execution| {
+            let function = execution.function_id.to_string();
+            let version = execution.function_version;
+            // When the target is missing: whether its function exists.
+            let missing = match version {
+                0 => missing_functions.contains(&function).then_some(false),
+                _ => missing_versions.get(&(function, version)).copied(),
+            };
+            match missing {
+                None => Ok(()),
+                Some(true) => Err(StoreError::VersionNotFound {
+                    function_id: execution.function_id,
+                    version,
+                }),
+                Some(false) => Err(StoreError::FunctionNotFound {
+                    id: execution.function_id,
+                }),
+            }
+        })
+        .collect();
+    let found: Vec<&Execution> = executions
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| result.is_ok())
+        .map(|(execution, _)| *execution)
+        .collect();
+    insert(conn, &found).await?;
+    Ok(results)
+}
+
+/// Inserts `executions` in one statement.
+async fn insert(conn: &mut PgConnection, executions: &[&Execution]) -> Result<()> {
+    if !executions.is_empty() {
+        with_rows(insert_rows!(), executions)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `INSERT INTO executions ... SELECT` the rows bound by [`with_rows`] (`$1` to `$14`).
+macro_rules! insert_rows {
+    () => {
+        "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
+           description, status, sync, input, result, started_at, created_at, updated_at, node) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+           $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], \
+           $12::text[], $13::text[], $14::text[]) AS rows"
+    };
+}
+use insert_rows;
+
+/// `sql` with `executions` bound as one array per column, `$1` to `$14` (so one prepared
+/// statement whatever their number).
+fn with_rows<'q>(sql: &'q str, executions: &[&Execution]) -> Query<'q, Postgres, PgArguments> {
+    let column = |f: fn(&Execution) -> Option<String>| -> Vec<Option<String>> {
+        executions.iter().map(|e| f(e)).collect()
+    };
+    sqlx::query(sql)
+        .bind(column(|e| Some(e.id.to_string())))
+        .bind(column(|e| Some(e.project_id.as_str().to_owned())))
+        .bind(column(|e| Some(e.function_id.to_string())))
+        .bind(
+            executions
+                .iter()
+                .map(|e| e.function_version)
+                .collect::<Vec<i64>>(),
+        )
+        .bind(column(|e| e.function_alias.clone()))
+        .bind(column(|e| e.description.clone()))
+        .bind(column(|e| Some(e.status.as_str().to_owned())))
+        .bind(executions.iter().map(|e| e.sync).collect::<Vec<bool>>())
+        .bind(column(|e| {
+            e.input
+                .as_ref()
+                .map(|input| codec::json_text(&input.to_stored()))
+        }))
+        .bind(column(|e| e.result.as_ref().map(codec::json_text)))
+        .bind(column(|e| codec::opt_ts(e.started_at.as_ref())))
+        .bind(column(|e| Some(codec::ts(&e.created_at))))
+        .bind(column(|e| codec::opt_ts(e.updated_at.as_ref())))
+        .bind(column(|e| e.node.clone()))
 }
 
 pub(super) async fn get(pool: &PgPool, id: ExecutionId) -> Result<Execution> {
@@ -119,7 +238,7 @@ pub(super) async fn list(pool: &PgPool, query: &ExecutionQuery) -> Result<Vec<Ex
 /// `node`. Two nodes racing for one row: the second `UPDATE` waits for the first one's row
 /// lock, then re-reads the row, finds it started (or moved) and changes nothing.
 pub(super) async fn mark_started(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     id: ExecutionId,
     node: &str,
     at: Timestamp,
@@ -133,7 +252,7 @@ pub(super) async fn mark_started(
     .bind(&at)
     .bind(id.to_string())
     .bind(node)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -141,7 +260,7 @@ pub(super) async fn mark_started(
 /// Compare-and-swap: `None` unless the execution is still `running`; else the row as written.
 /// The logs are `bytea`: PostgreSQL text cannot hold the NUL bytes a function may well print.
 pub(super) async fn finish(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     id: ExecutionId,
     outcome: &ExecutionOutcome,
 ) -> Result<Option<Execution>> {
@@ -154,7 +273,7 @@ pub(super) async fn finish(
     .bind(outcome.logs.as_bytes())
     .bind(codec::ts(&ridge_core::time::now()))
     .bind(id.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     row.map(Execution::try_from).transpose()
 }

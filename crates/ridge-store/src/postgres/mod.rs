@@ -9,9 +9,13 @@
 //!
 //! Nodes coordinate through the rows themselves: every transition that two nodes could race
 //! for (an execution starting or finishing, a job's tick) is one compare-and-swap `UPDATE`,
-//! which PostgreSQL re-checks against the row as committed by whoever locked it first. There is
-//! no writer task: PostgreSQL flushes the commits of concurrent connections together (group
-//! commit is the server's own), so the hot path is one statement per write on the pool.
+//! which PostgreSQL re-checks against the row as committed by whoever locked it first.
+//!
+//! The execution hot path (create, start, finish) goes through a writer task, as on SQLite
+//! ([`crate::writer`]): it commits whatever is queued in one transaction on a connection of its
+//! own, counting a batch's executions on their function once (`postgres::writer`). Without it,
+//! each create locked its function's row until its own commit was flushed, so the executions of
+//! one function were created one flush at a time, on every node.
 
 mod aliases;
 pub(crate) mod copy;
@@ -22,6 +26,7 @@ mod runtimes;
 mod tenancy;
 mod versions;
 mod webhooks;
+mod writer;
 
 /// The node methods: the same SQL on both stores.
 mod nodes {
@@ -52,17 +57,23 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::url::redact;
+use crate::writer::Writer;
 use crate::{
     ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, PurgeBy,
-    PurgeScope, Result, Store, StoreError,
+    PurgeScope, Result, Store, StoreError, WriteBatchObserver,
 };
+use writer::PostgresBatches;
 
 /// The schema's migrations, embedded at compile time.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
 
-/// Connections per node. Each API request or execution write holds one for a statement or a
-/// short transaction; a few dozen nodes stay well under PostgreSQL's default 100.
+/// Connections per node, besides the writer's ([`WRITERS`]). Each API request holds one for a statement
+/// or a short transaction; a few dozen nodes stay well under PostgreSQL's default 100.
 const MAX_CONNECTIONS: u32 = 10;
+
+/// Connections of the writer task, each committing a batch of execution writes while the others
+/// take and apply theirs: one commit's flush no longer holds every other write back.
+const WRITERS: u32 = 4;
 
 /// How long a caller waits for a free connection (or for the database to come back) before
 /// its request fails.
@@ -72,6 +83,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    writer: Writer,
     /// The URL without its password, for `GET /v1/info`.
     shown: String,
 }
@@ -83,7 +95,8 @@ impl PostgresStore {
     ///
     /// One connection is made first, so that an unreachable server or refused credentials
     /// fail at once with the driver's reason ([`StoreError::Connect`]) instead of after the
-    /// pool's retries; the migrations run on it.
+    /// pool's retries; the migrations run on it. The writer task (spawned on the current Tokio
+    /// runtime) has [`WRITERS`] more connections of its own.
     pub async fn connect(url: &str) -> Result<Self> {
         let shown = redact(url);
         let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::InvalidUrl {
@@ -104,21 +117,35 @@ impl PostgresStore {
         if let Err(e) = first.close().await {
             tracing::debug!(error = %e, "cannot close the migration connection cleanly");
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: shown.clone(),
-                source,
-            })?;
+        let open = |connections| {
+            PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+        };
+        let connect_error = |source| StoreError::Connect {
+            url: shown.clone(),
+            source,
+        };
+        let pool = open(MAX_CONNECTIONS).await.map_err(&connect_error)?;
+        let writes = open(WRITERS).await.map_err(&connect_error)?;
+        let writer = Writer::spawn(
+            (0..WRITERS)
+                .map(|_| PostgresBatches::new(writes.clone()))
+                .collect(),
+        );
         tracing::debug!(url = %shown, "opened postgres store");
-        Ok(Self { pool, shown })
+        Ok(Self {
+            pool,
+            writer,
+            shown,
+        })
     }
 
-    /// Closes every connection, waiting for those in use to come back.
+    /// Commits the writes already sent, then closes every connection, waiting for those in use
+    /// to come back.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -177,8 +204,12 @@ impl Store for PostgresStore {
         functions::delete(&self.pool, id).await
     }
 
+    fn observe_write_batches(&self, observer: WriteBatchObserver) {
+        self.writer.observe(observer);
+    }
+
     async fn create_execution(&self, execution: &Execution) -> Result<()> {
-        executions::create(&self.pool, execution).await
+        self.writer.create_execution(execution).await
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
@@ -195,7 +226,7 @@ impl Store for PostgresStore {
         node: &str,
         at: Timestamp,
     ) -> Result<bool> {
-        executions::mark_started(&self.pool, id, node, at).await
+        self.writer.mark_started(id, node, at).await
     }
 
     async fn finish_execution(
@@ -203,7 +234,7 @@ impl Store for PostgresStore {
         id: ExecutionId,
         outcome: &ExecutionOutcome,
     ) -> Result<Option<Execution>> {
-        executions::finish(&self.pool, id, outcome).await
+        self.writer.finish(id, outcome).await
     }
 
     async fn get_execution_logs(&self, id: ExecutionId) -> Result<String> {

@@ -1,6 +1,6 @@
 //! [`SqliteStore`]: the embedded store, one SQLite file in WAL mode, read through a small pool
 //! and written on the execution hot path by one writer task that commits in groups
-//! ([`writer`]).
+//! ([`crate::writer`]).
 //!
 //! Each resource's SQL lives in its own module; this one opens the database, runs the
 //! migrations and routes the [`Store`] methods.
@@ -46,11 +46,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, SqlitePool};
 
+use crate::writer::Writer;
 use crate::{
     ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, PurgeBy,
     PurgeScope, Result, Store, StoreError, WriteBatchObserver,
 };
-use writer::Writer;
+use writer::SqliteBatches;
 
 /// The schema's migrations, embedded at compile time.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -72,7 +73,7 @@ const AUTO_VACUUM_INCREMENTAL: i64 = 2;
 /// The SQLite implementation of [`Store`].
 ///
 /// Executions are created, started and finished by the writer task (group commit: one
-/// transaction for every write waiting, see [`writer`]); everything else, reads and the
+/// transaction for every write waiting, see [`crate::writer`]); everything else, reads and the
 /// rarer writes, goes through the pool. Readers never wait for the writer (WAL).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -122,7 +123,7 @@ impl SqliteStore {
             tracing::info!(path = %path.display(), "converting the database to incremental auto-vacuum (once)");
             sqlx::query("VACUUM").execute(&pool).await?;
         }
-        let writer = Writer::spawn(options.connect().await?);
+        let writer = Writer::spawn(vec![SqliteBatches(options.connect().await?)]);
         tracing::debug!(path = %path.display(), "opened sqlite store");
         Ok(Self {
             pool,

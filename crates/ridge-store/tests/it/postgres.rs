@@ -1,11 +1,16 @@
 //! What only the PostgreSQL store has: several nodes (stores) on one database, migrations under
 //! the advisory lock, compare-and-swaps across connections, and start-up errors that say why.
 
+use std::sync::{Arc, Mutex};
+
 use futures_util::future::join_all;
 use ridge_core::fixtures::{self, at};
-use ridge_core::{Execution, ExecutionStatus, JobStatus};
+use ridge_core::{Execution, ExecutionStatus, Function, JobStatus};
 use ridge_store::testing::TestDatabase;
-use ridge_store::{JobClaim, PostgresStore, PurgeBy, PurgeScope, Store, StoreError};
+use ridge_store::{
+    ExecutionOutcome, JobClaim, PostgresStore, PurgeBy, PurgeScope, Store, StoreError,
+};
+use sqlx::Connection;
 
 /// How many migrations this Ridge ships for PostgreSQL.
 fn shipped_migrations() -> usize {
@@ -24,6 +29,45 @@ async fn two_nodes(db: &TestDatabase) -> (PostgresStore, PostgresStore) {
     let a = PostgresStore::connect(db.url()).await.expect("node a");
     let b = PostgresStore::connect(db.url()).await.expect("node b");
     (a, b)
+}
+
+/// A store on `db` with `N` functions of one runtime.
+async fn with_functions<const N: usize>(db: &TestDatabase) -> (PostgresStore, [Function; N]) {
+    let store = PostgresStore::connect(db.url()).await.expect("connect");
+    let rt = fixtures::runtime("p1", true, 1);
+    store.create_runtime(&rt).await.expect("runtime");
+    let functions = std::array::from_fn(|i| fixtures::function("p1", rt.id, 2 + i as i64));
+    for f in &functions {
+        store.create_function(f).await.expect("function");
+    }
+    (store, functions)
+}
+
+/// The sizes of the write batches `nodes` commit from now on.
+fn observe(nodes: &[&PostgresStore]) -> Arc<Mutex<Vec<usize>>> {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    for node in nodes {
+        let seen = batches.clone();
+        node.observe_write_batches(Arc::new(move |writes| {
+            seen.lock().expect("not poisoned").push(writes)
+        }));
+    }
+    batches
+}
+
+fn success() -> ExecutionOutcome {
+    ExecutionOutcome {
+        status: ridge_core::ExecutionStatus::Success,
+        result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(1)),
+        logs: String::new(),
+    }
+}
+
+async fn execute(conn: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::query(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 #[tokio::test]
@@ -73,6 +117,243 @@ async fn what_one_node_writes_another_reads_and_started_executions_are_claimed_o
     let winners = join_all(races).await;
     assert!(winners.iter().all(|n| *n == 1), "{winners:?}");
     assert_eq!(b.get_function(f.id).await.expect("get").count, 20);
+}
+
+#[tokio::test]
+async fn two_nodes_creating_one_functions_executions_at_once_batch_and_count_every_one() {
+    let db = TestDatabase::create().await;
+    let (a, b) = two_nodes(&db).await;
+    let batches = observe(&[&a, &b]);
+    let rt = fixtures::runtime("p1", true, 1);
+    a.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    a.create_function(&f).await.expect("function");
+    let version = a
+        .create_version(f.id, ridge_core::VersionId::new(), None, at(3), 10)
+        .await
+        .expect("version");
+
+    // A lone write is committed at once, on its own.
+    a.create_execution(&fixtures::execution(&f, 4))
+        .await
+        .expect("create");
+    assert_eq!(*batches.lock().expect("not poisoned"), vec![1]);
+
+    // Each node creates, starts and finishes its share, all at once: both writers lock the
+    // function's and the version's rows in every batch.
+    let executions: Vec<_> = (0..400)
+        .map(|i| {
+            let mut e = fixtures::execution(&f, 10 + i);
+            e.function_version = if i % 4 == 3 {
+                version.version_number
+            } else {
+                0
+            };
+            e
+        })
+        .collect();
+    let outcome = success();
+    let lives = executions.iter().enumerate().map(|(i, e)| {
+        let node: &dyn Store = if i % 2 == 0 { &a } else { &b };
+        let outcome = &outcome;
+        async move {
+            node.create_execution(e).await?;
+            let started = node.mark_execution_started(e.id, "local", at(50)).await?;
+            let finished = node.finish_execution(e.id, outcome).await?;
+            Ok::<_, StoreError>((started, finished.is_some()))
+        }
+    });
+    for life in join_all(lives).await {
+        assert_eq!(life.expect("every write succeeds"), (true, true));
+    }
+
+    let function = b.get_function(f.id).await.expect("function");
+    assert_eq!(function.count, 301);
+    let version = b
+        .get_version(f.id, version.version_number)
+        .await
+        .expect("version");
+    assert_eq!(version.count, 100);
+    for e in &executions {
+        let stored = a.get_execution(e.id).await.expect("no execution lost");
+        assert_eq!(stored.status, ridge_core::ExecutionStatus::Success);
+    }
+    let sizes = batches.lock().expect("not poisoned").clone();
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        1 + 3 * executions.len(),
+        "{sizes:?}"
+    );
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "1200 concurrent writes never shared a transaction: {sizes:?}"
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
+    let db = TestDatabase::create().await;
+    let (store, [f]) = with_functions(&db).await;
+    let mut executions = [fixtures::execution(&f, 3), fixtures::execution(&f, 4)];
+    executions.sort_by_key(|e| e.id);
+    for e in &executions {
+        store.create_execution(e).await.expect("create");
+    }
+    let [first, second] = &executions;
+    let batches = observe(&[&store]);
+
+    // Another session holds the second row, then asks for the first, which the writer's batch
+    // holds while it waits for the second: a deadlock, which the writer's session detects
+    // (its deadlock_timeout is the shorter), so the batch is the one aborted.
+    let mut other = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    execute(&mut other, "SET deadlock_timeout = '30s'").await;
+    execute(&mut other, "BEGIN").await;
+    let touch = "UPDATE executions SET description = 'touched' WHERE id = $1";
+    sqlx::query(touch)
+        .bind(second.id.to_string())
+        .execute(&mut other)
+        .await
+        .expect("lock the second");
+    let outcome = success();
+    let crossing = async {
+        let mut watch = sqlx::PgConnection::connect(db.url())
+            .await
+            .expect("connect");
+        loop {
+            let waiting: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    .fetch_one(&mut watch)
+                    .await
+                    .expect("locks");
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        sqlx::query(touch)
+            .bind(first.id.to_string())
+            .execute(&mut other)
+            .await
+            .expect("lock the first once the writer gives it up");
+        execute(&mut other, "COMMIT").await;
+    };
+    let (one, two, ()) = tokio::join!(
+        store.finish_execution(first.id, &outcome),
+        store.finish_execution(second.id, &outcome),
+        crossing,
+    );
+    assert!(one.expect("finish").is_some());
+    assert!(two.expect("finish").is_some());
+    assert_eq!(*batches.lock().expect("not poisoned"), vec![2]);
+    for e in &executions {
+        let stored = store.get_execution(e.id).await.expect("get");
+        assert_eq!(stored.status, ridge_core::ExecutionStatus::Success);
+        assert_eq!(stored.description.as_deref(), Some("touched"));
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn writes_fail_together_not_one_timeout_each_when_the_database_is_gone() {
+    let db = TestDatabase::create().await;
+    let (before, after) = db.url().split_once('@').expect("a URL with credentials");
+    let (upstream, path) = after.split_once('/').expect("a URL with a database");
+    let (proxy, link) = forward(upstream.parse().expect("an address")).await;
+    let store = PostgresStore::connect(&format!("{before}@{proxy}/{path}"))
+        .await
+        .expect("connect");
+    let rt = fixtures::runtime("p1", true, 1);
+    store.create_runtime(&rt).await.expect("runtime");
+    let f = fixtures::function("p1", rt.id, 2);
+    store.create_function(&f).await.expect("function");
+    store
+        .create_execution(&fixtures::execution(&f, 3))
+        .await
+        .expect("create while the database is there");
+
+    // The database goes away: open connections drop, new ones are refused. One batch waits
+    // for a connection until the pool gives up (10 s); its writes must not then wait as long
+    // again each, one after the other.
+    link.abort();
+    let _ = link.await;
+    let started = std::time::Instant::now();
+    let creates = (0..5)
+        .map(|i| fixtures::execution(&f, 10 + i))
+        .collect::<Vec<_>>();
+    let results = join_all(creates.iter().map(|e| store.create_execution(e))).await;
+    for result in &results {
+        assert!(
+            matches!(result, Err(StoreError::Database(sqlx::Error::PoolTimedOut))),
+            "{result:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(35),
+        "5 writes took {:?} to fail",
+        started.elapsed()
+    );
+}
+
+/// A TCP forwarder to `upstream` on a port of its own; aborting the returned task refuses new
+/// connections and drops the open ones, as a lost database would.
+async fn forward(
+    upstream: std::net::SocketAddr,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        let mut links = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            links.spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_batch_waiting_on_a_row_does_not_hold_back_the_next() {
+    let db = TestDatabase::create().await;
+    let (store, [busy, idle]) = with_functions(&db).await;
+    // Another session holds the busy function's row, so a create of it waits in its batch.
+    let mut other = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    execute(&mut other, "BEGIN").await;
+    sqlx::query("UPDATE functions SET description = 'held' WHERE id = $1")
+        .bind(busy.id.to_string())
+        .execute(&mut other)
+        .await
+        .expect("hold the row");
+    let first = fixtures::execution(&busy, 4);
+    let waiting = store.create_execution(&first);
+    let next = async {
+        // Sent once the first write is taken, so it is another batch.
+        tokio::task::yield_now().await;
+        let created = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            store.create_execution(&fixtures::execution(&idle, 5)),
+        )
+        .await;
+        execute(&mut other, "COMMIT").await;
+        created
+    };
+    let (waited, next) = tokio::join!(waiting, next);
+    next.expect("committed while the other batch waits")
+        .expect("create");
+    waited.expect("create once the row is free");
+    assert_eq!(store.get_function(busy.id).await.expect("get").count, 1);
+    assert_eq!(store.get_function(idle.id).await.expect("get").count, 1);
+    store.close().await;
 }
 
 #[tokio::test]

@@ -1,0 +1,291 @@
+//! The writer: one task per store that owns the store's write connection and commits the
+//! execution hot path (execution rows and the counters they bump) in groups. Both stores use
+//! it; each supplies how a batch is applied ([`ApplyBatch`]: `sqlite::writer`,
+//! `postgres::writer`).
+//!
+//! Callers send a [`Write`] and await their own answer. The task takes the first write waiting,
+//! then every other write already queued (up to [`MAX_BATCH`]), applies them in one
+//! transaction, commits once and answers each caller. There is no timer: a lone write is
+//! committed at once, and the writes that arrive while a commit is under way form the next
+//! batch, so batches grow with the load and an idle store adds no latency.
+//!
+//! A store may give the writer several appliers, each with a connection of its own (PostgreSQL
+//! does; SQLite has one writer at a time and gives one): each takes the next batch from the
+//! queue while the others commit theirs, so the statements of one batch run while another
+//! waits for its commit to be flushed, and the database flushes their commits together.
+//!
+//! One write must not fail another. A failed compare-and-swap is not an error (it is answered
+//! `false`, or no row for a finish). Each store shapes a batch so that a write's expected
+//! failures (a missing function or version) are found before that write has changed anything,
+//! so the batch carries on without it. Any other error (disk full, I/O, a busy database, a
+//! duplicate id) rolls the batch back, and its writes are retried one transaction each, so that
+//! only the write that fails sees the error.
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use ridge_core::{Execution, ExecutionId, Timestamp};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{ExecutionOutcome, Result, StoreError, WriteBatchObserver};
+
+/// Most writes in one transaction. Large enough that a burst of a few hundred concurrent
+/// executions commits in one or two transactions; small enough that one commit stays short.
+const MAX_BATCH: usize = 256;
+
+/// Writes waiting for the task; past this, callers wait to enqueue (back-pressure).
+const QUEUE: usize = 4096;
+
+/// One write of the hot path.
+pub(crate) enum Write {
+    CreateExecution(Box<Execution>),
+    MarkStarted {
+        id: ExecutionId,
+        node: String,
+        at: Timestamp,
+    },
+    Finish {
+        id: ExecutionId,
+        outcome: Box<ExecutionOutcome>,
+    },
+}
+
+impl Write {
+    /// The execution the write is about.
+    pub(crate) fn execution_id(&self) -> ExecutionId {
+        match self {
+            Write::CreateExecution(execution) => execution.id,
+            Write::MarkStarted { id, .. } | Write::Finish { id, .. } => *id,
+        }
+    }
+}
+
+/// What a write did: `Swapped(false)` and `Finished(None)` are compare-and-swaps that found
+/// the row changed.
+pub(crate) enum Done {
+    Created,
+    Swapped(bool),
+    Finished(Option<Box<Execution>>),
+}
+
+impl Done {
+    /// The row a finish wrote (other writes return none).
+    fn into_row(self) -> Option<Execution> {
+        match self {
+            Done::Finished(row) => row.map(|row| *row),
+            Done::Created | Done::Swapped(_) => None,
+        }
+    }
+}
+
+enum Message {
+    Write {
+        write: Write,
+        reply: oneshot::Sender<Result<Done>>,
+    },
+    /// Commit what came before, close the connection, then acknowledge.
+    Close(oneshot::Sender<()>),
+}
+
+/// The observer of batch sizes, replaceable after the store is open.
+type Observer = Arc<RwLock<Option<WriteBatchObserver>>>;
+
+/// A handle on the writer task; cheap to clone. The task ends when every handle is dropped or
+/// on [`Writer::close`].
+#[derive(Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Message>,
+    observer: Observer,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Starts the task on the current Tokio runtime; it owns `appliers` (each with its
+    /// connection) from now on. With several, each takes the next batch while the others
+    /// commit theirs (see the module comment).
+    pub(crate) fn spawn<A: ApplyBatch>(appliers: Vec<A>) -> Self {
+        let (queue, messages) = mpsc::channel(QUEUE);
+        let observer = Observer::default();
+        tokio::spawn(run(appliers, messages, observer.clone()));
+        Self { queue, observer }
+    }
+
+    pub(crate) fn observe(&self, observer: WriteBatchObserver) {
+        *self
+            .observer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(observer);
+    }
+
+    pub(crate) async fn create_execution(&self, execution: &Execution) -> Result<()> {
+        self.send(Write::CreateExecution(Box::new(execution.clone())))
+            .await
+            .map(|_| ())
+    }
+
+    pub(crate) async fn mark_started(
+        &self,
+        id: ExecutionId,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        self.swap(Write::MarkStarted {
+            id,
+            node: node.to_owned(),
+            at,
+        })
+        .await
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        id: ExecutionId,
+        outcome: &ExecutionOutcome,
+    ) -> Result<Option<Execution>> {
+        let write = Write::Finish {
+            id,
+            outcome: Box::new(outcome.clone()),
+        };
+        Ok(self.send(write).await?.into_row())
+    }
+
+    /// Commits every write sent before, then closes the write connection. Later writes fail
+    /// with [`StoreError::WriterStopped`].
+    pub(crate) async fn close(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.queue.send(Message::Close(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    async fn swap(&self, write: Write) -> Result<bool> {
+        match self.send(write).await? {
+            Done::Swapped(swapped) => Ok(swapped),
+            Done::Created => Ok(true),
+            Done::Finished(row) => Ok(row.is_some()),
+        }
+    }
+
+    async fn send(&self, write: Write) -> Result<Done> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Message::Write { write, reply })
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+/// How a store applies a batch of writes: the one part of the writer that differs by store.
+#[async_trait]
+pub(crate) trait ApplyBatch: Send + 'static {
+    /// Applies every write of `writes` in one transaction and commits it: each write's own
+    /// result (in order), or the database failure that rolled the whole transaction back. A
+    /// write's own error (`FunctionNotFound`, `VersionNotFound`) must leave nothing of that
+    /// write behind: the others commit.
+    async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>>;
+
+    /// Closes the write connection, after the last batch.
+    async fn close(self);
+}
+
+type Pending = (Write, oneshot::Sender<Result<Done>>);
+
+async fn run<A: ApplyBatch>(
+    appliers: Vec<A>,
+    messages: mpsc::Receiver<Message>,
+    observer: Observer,
+) {
+    let messages = Arc::new(tokio::sync::Mutex::new(messages));
+    let mut workers = tokio::task::JoinSet::new();
+    for applier in appliers {
+        workers.spawn(work(applier, messages.clone(), observer.clone()));
+    }
+    while let Some(ended) = workers.join_next().await {
+        if let Ok(Some(ack)) = ended {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// One applier's loop: takes a batch from the shared queue (holding it only while taking),
+/// commits it, and again, until the queue is closed; returns the acknowledgement of a
+/// [`Message::Close`] it took.
+async fn work(
+    mut applier: impl ApplyBatch,
+    messages: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>,
+    observer: Observer,
+) -> Option<oneshot::Sender<()>> {
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    let mut closing = None;
+    loop {
+        {
+            let mut messages = messages.lock().await;
+            let Some(first) = messages.recv().await else {
+                break;
+            };
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Write { write, reply } => batch.push((write, reply)),
+                    Message::Close(ack) => {
+                        // Later sends fail; what is queued still commits, by any applier.
+                        messages.close();
+                        closing = Some(ack);
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    next = messages.try_recv().ok();
+                }
+            }
+        }
+        if !batch.is_empty() {
+            commit(&mut applier, &mut batch, &observer).await;
+        }
+    }
+    applier.close().await;
+    closing
+}
+
+/// Applies `batch` in one transaction and answers every caller; on a database failure, retries
+/// each write in a transaction of its own.
+async fn commit(store: &mut impl ApplyBatch, batch: &mut Vec<Pending>, observer: &Observer) {
+    let writes: Vec<&Write> = batch.iter().map(|(write, _)| write).collect();
+    match store.apply(&writes).await {
+        Ok(results) => {
+            observe(observer, batch.len());
+            for ((_, reply), result) in batch.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                writes = batch.len(),
+                "a batch of writes failed: retrying them one at a time"
+            );
+            for (write, reply) in batch.drain(..) {
+                let result = match store.apply(&[&write]).await {
+                    Ok(mut results) => results.pop().unwrap_or(Err(StoreError::WriterStopped)),
+                    Err(e) => Err(e),
+                };
+                observe(observer, 1);
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+fn observe(observer: &Observer, writes: usize) {
+    let observer = observer
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(observe) = observer.as_ref() {
+        observe(writes);
+    }
+}
