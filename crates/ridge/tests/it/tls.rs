@@ -157,3 +157,52 @@ async fn a_bad_certificate_stops_the_start_with_the_reason() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_unchanged_openstack_cli_trusts_the_server_through_os_cacert() {
+    let data = tempfile::tempdir().expect("tmp");
+    let certs = tempfile::tempdir().expect("tmp");
+    let issued = issue("openstack");
+    let cert = write(certs.path(), "server.pem", &issued.cert);
+    let key = write(certs.path(), "server.key", &issued.key);
+    let ca = write(certs.path(), "ca.pem", &issued.ca);
+    let (_child, url) = serve_process_with(data.path(), None, |c| {
+        c.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
+    })
+    .await;
+    let openstack = |extra: &[&str]| {
+        let mut command = Command::new(crate::common::openstack_cli());
+        command
+            .args(["--os-auth-type", "none", "--os-endpoint", &url])
+            .args(extra)
+            .args(["runtime", "list", "-f", "json"])
+            .env_remove("OS_CLOUD")
+            .env_remove("OS_AUTH_URL")
+            .env_remove("OS_CACERT")
+            .env_remove("REQUESTS_CA_BUNDLE");
+        command
+    };
+    let ca = ca.to_str().expect("utf8").to_owned();
+    let trusted = openstack(&["--os-cacert", &ca])
+        .output()
+        .await
+        .expect("openstack runs");
+    let stdout = String::from_utf8_lossy(&trusted.stdout);
+    assert!(
+        trusted.status.success(),
+        "{}{stdout}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(listed.is_array(), "{listed}");
+    let untrusted = openstack(&[]).output().await.expect("openstack runs");
+    assert!(
+        !untrusted.status.success(),
+        "a server no CA vouches for was trusted"
+    );
+    let why = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(
+        why.to_lowercase().contains("certificate") || why.contains("SSL"),
+        "{why}"
+    );
+}
