@@ -17,6 +17,7 @@ mod nodes;
 mod postgres;
 mod retention;
 mod rows;
+mod shared;
 mod signatures;
 mod sqlite;
 mod tenancy;

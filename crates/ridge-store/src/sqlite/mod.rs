@@ -9,11 +9,17 @@ mod aliases;
 pub(crate) mod copy;
 mod executions;
 mod functions;
-mod jobs;
+/// SQL of the `jobs` table: the same on both stores.
+mod jobs {
+    crate::shared::jobs::jobs_queries!(sqlx::SqlitePool);
+}
 mod runtimes;
 mod tenancy;
 mod versions;
-mod webhooks;
+/// SQL of the `webhooks` table: the same on both stores.
+mod webhooks {
+    crate::shared::webhooks::webhooks_queries!(sqlx::SqlitePool);
+}
 mod writer;
 
 /// The node methods: the same SQL on both stores.
