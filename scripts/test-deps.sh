@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 # Debian packages: clang-14 and friends (C to WebAssembly, for the wasm tests), PostgreSQL 15
 # (scripts/postgres-test.sh runs a throwaway cluster from its binaries), passt and iproute2
 # (pasta: the outbound network of functions granted it), curl (scripts/s3-test.sh) and
-# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it).
+# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it), and for the
+# Debian package's test: systemd (`systemd-analyze verify` on the unit; it need not run),
+# adduser (the package's postinst) and binutils (scripts/package-deb.sh reads the binary's glibc
+# symbol versions with objdump).
 debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl
-  python3-yaml)
+  python3-yaml systemd adduser binutils)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! dpkg -s "${debs[@]}" >/dev/null 2>&1; then

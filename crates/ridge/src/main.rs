@@ -8,7 +8,7 @@ use ridge::serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,9 @@ enum Command {
     Quota(cli::QuotaArgs),
     /// Show how long finished executions are kept; override it per project (admin).
     Retention(cli::RetentionArgs),
+    /// Write shell completions or man pages generated from this CLI (for packagers).
+    #[command(hide = true)]
+    Generate(cli::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             Command::Token(a) => cli::token(a).await,
             Command::Quota(a) => cli::quota(a).await,
             Command::Retention(a) => cli::retention(a).await,
+            Command::Generate(a) => cli::generate(a, Args::command()),
         }
     });
     match result {

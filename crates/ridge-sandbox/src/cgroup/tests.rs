@@ -37,6 +37,10 @@ fn v2_enables_controllers_down_the_path_and_writes_limits() {
     for c in [Controller::Memory, Controller::Cpu, Controller::Pids] {
         assert_eq!(cgroups.version_of(c), Some(Version::V2), "{c:?}");
     }
+    assert!(
+        !own.join("ridge-server").exists(),
+        "a cgroup without processes needs no leaf"
+    );
     assert_eq!(cgroups.version_of(Controller::Freezer), None);
     assert!(cgroups.why_missing(Controller::Freezer).is_none());
     assert!(cgroups.can_kill());
@@ -180,4 +184,83 @@ fn reports_what_is_missing() {
         cgroups.why_missing(Controller::Memory),
         Some("no cgroup memory controller was found (cgroup layout: v1)")
     );
+}
+
+/// systemd with `Delegate=yes`: the service's cgroup (owned by Ridge's user) holds Ridge, so
+/// Ridge moves into a leaf before handing controllers down, and the workers' cgroups sit beside
+/// that leaf.
+#[test]
+fn v2_in_a_delegated_service_moves_ridge_into_a_leaf_first() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    touch(
+        r,
+        "sys/fs/cgroup/cgroup.controllers",
+        "cpuset cpu io memory pids\n",
+    );
+    touch(r, "proc/self/cgroup", "0::/system.slice/ridge.service\n");
+    let own = r.join("sys/fs/cgroup/system.slice/ridge.service");
+    touch(&own, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    touch(&own, "cgroup.procs", &format!("{}\n", std::process::id()));
+    let layout = crate::HostCapabilities::probe_at(r).cgroup;
+    let cgroups = Cgroups::prepare(r, &layout, "ridge");
+    for c in [Controller::Memory, Controller::Cpu, Controller::Pids] {
+        assert_eq!(cgroups.version_of(c), Some(Version::V2), "{c:?}");
+    }
+    assert_eq!(
+        read(&own.join("ridge-server/cgroup.procs")),
+        std::process::id().to_string(),
+        "Ridge moved itself into the leaf"
+    );
+    assert_eq!(read(&own.join("cgroup.subtree_control")), "+pids");
+    let cg = cgroups.create("w", LIMITS).expect("create");
+    let dir = own
+        .join("ridge")
+        .join(format!("server-{}", std::process::id()))
+        .join("w");
+    assert_eq!(cg.dirs().collect::<Vec<_>>(), vec![dir.as_path()]);
+    assert_eq!(read(&dir.join("memory.max")), "67108864");
+}
+
+/// `Delegate=memory pids` (or a parent that does not enable cpu): the missing controller is
+/// reported with what fixes it; the others are used.
+#[test]
+fn v2_reports_a_controller_the_service_was_not_given() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    touch(r, "sys/fs/cgroup/cgroup.controllers", "cpu memory pids\n");
+    touch(r, "proc/self/cgroup", "0::/system.slice/ridge.service\n");
+    let own = r.join("sys/fs/cgroup/system.slice/ridge.service");
+    touch(&own, "cgroup.controllers", "memory pids\n");
+    touch(&own, "cgroup.procs", "");
+    let layout = crate::HostCapabilities::probe_at(r).cgroup;
+    let cgroups = Cgroups::prepare(r, &layout, "ridge");
+    assert_eq!(cgroups.version_of(Controller::Memory), Some(Version::V2));
+    assert_eq!(cgroups.version_of(Controller::Cpu), None);
+    let why = cgroups
+        .why_missing(Controller::Cpu)
+        .expect("cpu is missing");
+    assert!(why.contains("cgroup.controllers: `memory pids`"), "{why}");
+    assert!(why.contains("Delegate=yes"), "{why}");
+    assert!(
+        !own.join("ridge-server").exists(),
+        "a cgroup without processes needs no leaf"
+    );
+}
+
+#[test]
+fn enable_failures_say_what_fixes_them() {
+    let dir = Path::new("/sys/fs/cgroup/system.slice/ridge.service");
+    let denied = io::Error::from_raw_os_error(nix::libc::EACCES);
+    let why = enable_failure(Controller::Memory, dir, &denied);
+    assert!(why.starts_with("cannot enable memory in `/sys/fs/cgroup/system.slice/ridge.service`"));
+    assert!(why.contains("Delegate=yes"), "{why}");
+    let busy = io::Error::from_raw_os_error(nix::libc::EBUSY);
+    let why = enable_failure(Controller::Cpu, dir, &busy);
+    assert!(
+        why.contains("other processes share Ridge's cgroup"),
+        "{why}"
+    );
+    let other = io::Error::from_raw_os_error(nix::libc::EINVAL);
+    assert!(!enable_failure(Controller::Pids, dir, &other).contains("Delegate"));
 }

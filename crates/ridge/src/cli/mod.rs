@@ -7,6 +7,7 @@
 mod alias;
 mod execution;
 mod function;
+mod generate;
 mod job;
 mod output;
 mod package;
@@ -27,6 +28,7 @@ use ridge_client::RidgeClient;
 pub use alias::{AliasArgs, alias};
 pub use execution::{ExecutionArgs, execution};
 pub use function::{FunctionArgs, function};
+pub use generate::{GenerateArgs, generate};
 pub use job::{JobArgs, job};
 pub use output::{Format, Printer};
 pub use project::{ProjectArgs, project};

@@ -185,3 +185,71 @@ fn bad_values_are_explained() {
     };
     assert!(Settings::merge(over, file).is_err());
 }
+
+/// The Debian package's `/etc/ridge/ridge.toml`.
+const DEBIAN_CONFIG: &str = include_str!("../../../../deploy/debian/ridge.toml");
+
+/// A commented-out setting or table (`#key = value`, `#[table]`): prose has a space after `#`.
+fn is_setting(line: &str) -> bool {
+    line.strip_prefix('#')
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|c| c == '[' || c.is_ascii_lowercase())
+}
+
+/// The file with its settings uncommented: all of them, or only those that show a default
+/// (not the paragraphs that give example values, which run from a line saying "Example" to the
+/// next blank line).
+fn uncommented(text: &str, examples: bool) -> String {
+    let mut in_example = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            in_example = false;
+        } else if line.starts_with("# ") && line.contains("Example") {
+            in_example = true;
+        }
+        let shown = if is_setting(line) && (examples || !in_example) {
+            &line[1..]
+        } else {
+            line
+        };
+        out.push_str(shown);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_debian_config_loads_lists_every_setting_and_shows_the_defaults() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let load = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    // As shipped, through the loader `ridge serve --config` uses.
+    let shipped = Settings::resolve(Overrides {
+        config: Some(load("ridge.toml", DEBIAN_CONFIG)),
+        ..Overrides::default()
+    })
+    .expect("the shipped ridge.toml is valid");
+    assert_eq!(shipped.data_dir, PathBuf::from("/var/lib/ridge"));
+
+    // Every setting shown is a real key of the right type, and every key is shown: uncommented,
+    // the file leaves no setting unset (a new setting must be added to the file).
+    let all = FileConfig::load(&load("all.toml", &uncommented(DEBIAN_CONFIG, true)))
+        .expect("every setting in ridge.toml, uncommented, is a valid key");
+    let shown = format!("{all:?}");
+    assert!(
+        !shown.contains("None"),
+        "deploy/debian/ridge.toml lacks a setting (`None` below): {shown}"
+    );
+
+    // The values shown as defaults are the defaults: uncommenting them changes nothing.
+    let defaults = Settings::resolve(Overrides {
+        config: Some(load("defaults.toml", &uncommented(DEBIAN_CONFIG, false))),
+        ..Overrides::default()
+    })
+    .expect("ridge.toml's defaults, uncommented, are valid");
+    assert_eq!(format!("{defaults:?}"), format!("{shipped:?}"));
+}
