@@ -40,6 +40,7 @@ arch=$(dpkg --print-architecture)
 # The newest glibc symbol version the binary needs (what dpkg-shlibdeps would compute).
 glibc=$(objdump -T "$binary" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
 root=$(mktemp -d -t ridge-deb.XXXXXX)
+chmod 0755 "$root"
 trap 'rm -rf "$root"' EXIT
 
 install -D -m 0755 "$binary" "$root/usr/bin/ridge"

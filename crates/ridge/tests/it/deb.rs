@@ -223,6 +223,7 @@ fn check_contents(deb: &str) {
     for (_, owner, path) in &entries {
         assert_eq!(*owner, "root/root", "{path}: owners are set on install");
     }
+    assert_eq!(entries.first().map(|e| e.0), Some("drwxr-xr-x"), "the root `./`");
     let mode = |path: &str| {
         entries
             .iter()
@@ -302,7 +303,11 @@ async fn run_as_the_unit(cgroup: &str) {
     let client = RidgeClient::new(&url).expect("client");
     let info = client.info().await.expect("GET /v1/info");
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(info.store, "sqlite:///var/lib/ridge/ridge.db");
+    assert!(
+        info.store.ends_with(":/var/lib/ridge/ridge.db"),
+        "the data directory of /etc/ridge/ridge.toml: {}",
+        info.store
+    );
     for p in &info.sandbox.protections {
         assert!(
             p.enforced || p.name == "hidden host paths",
