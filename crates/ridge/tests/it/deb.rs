@@ -223,7 +223,11 @@ fn check_contents(deb: &str) {
     for (_, owner, path) in &entries {
         assert_eq!(*owner, "root/root", "{path}: owners are set on install");
     }
-    assert_eq!(entries.first().map(|e| e.0), Some("drwxr-xr-x"), "the root `./`");
+    assert_eq!(
+        entries.first().map(|e| e.0),
+        Some("drwxr-xr-x"),
+        "the root `./`"
+    );
     let mode = |path: &str| {
         entries
             .iter()
