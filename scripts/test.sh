@@ -4,7 +4,8 @@
 # Keystone and SeaweedFS in venvs under target/), starts one real SeaweedFS S3 server
 # (scripts/s3-test.sh) and one throwaway PostgreSQL cluster for the run
 # (scripts/postgres-test.sh; each test makes its own database in it), then runs every test with
-# nextest (or cargo test).
+# nextest (or cargo test). As root, one of them builds the Debian package from the debug binary,
+# installs it, runs it as its systemd unit says and purges it (crates/ridge/tests/it/deb.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
