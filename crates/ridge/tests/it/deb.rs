@@ -382,3 +382,51 @@ async fn run_as_the_unit(cgroup: &str) {
         .expect("wait");
     assert!(status.success(), "{status}");
 }
+
+/// `ridge generate` (hidden, for packagers): completions and man pages from the CLI's own
+/// definition, and a clear failure where it cannot write.
+#[test]
+fn generate_writes_completions_and_man_pages_and_says_when_it_cannot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ridge = env!("CARGO_BIN_EXE_ridge");
+    let completions = dir.path().join("completions");
+    run(Command::new(ridge)
+        .args(["generate", "completions"])
+        .arg(&completions));
+    for file in ["ridge.bash", "_ridge", "ridge.fish"] {
+        let text = std::fs::read_to_string(completions.join(file)).expect(file);
+        assert!(
+            text.contains("migrate-only") && text.contains("function"),
+            "{file} completes `serve` flags and the subcommands"
+        );
+    }
+    let man = dir.path().join("man");
+    run(Command::new(ridge).args(["generate", "man"]).arg(&man));
+    let page = std::fs::read_to_string(man.join("ridge-serve.1")).expect("ridge-serve.1");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH ridge-serve"),
+        "{page}"
+    );
+    assert!(page.contains("migrate\\-only"), "{page}");
+    assert!(man.join("ridge-function-create.1").is_file());
+    assert!(
+        !man.join("ridge-generate.1").exists(),
+        "the command is hidden"
+    );
+    let help = run(Command::new(ridge).arg("--help"));
+    assert!(!help.contains("generate"), "hidden from --help: {help}");
+
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "").expect("write");
+    let out = Command::new(ridge)
+        .args(["generate", "man"])
+        .arg(blocked.join("man"))
+        .output()
+        .expect("ridge");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: cannot create the directory") && stderr.contains("a-file/man"),
+        "{stderr}"
+    );
+}
