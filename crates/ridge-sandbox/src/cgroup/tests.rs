@@ -1,5 +1,6 @@
 //! cgroup set-up, limits and kills as pure functions on a fake cgroup tree.
 
+use super::v2::enable_failure;
 use super::*;
 
 fn touch(root: &Path, path: &str, content: &str) {
