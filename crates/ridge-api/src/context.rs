@@ -35,6 +35,11 @@ impl Caller {
     }
 }
 
+/// Set by the server on every request of a TLS connection whose client certificate the
+/// `--tls-client-ca` vouches for (the handshake already refused one it does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCertified;
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -46,7 +51,20 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
-        state.auth.authenticate(state, &parts.headers, client).await
+        let caller = state
+            .auth
+            .authenticate(state, &parts.headers, client)
+            .await?;
+        if caller.is_admin
+            && state.config.admin_needs_client_cert
+            && parts.extensions.get::<ClientCertified>().is_none()
+        {
+            // A stolen admin token alone is not enough: the admin API wants the certificate too.
+            return Err(ApiError::Forbidden(
+                "admin credentials need a client certificate on this server: connect with a certificate its --tls-client-ca signed (ridge --cert and --key, openstack --os-cert and --os-key)".to_owned(),
+            ));
+        }
+        Ok(caller)
     }
 }
 

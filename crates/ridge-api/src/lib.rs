@@ -30,7 +30,7 @@ use ridge_store::Store;
 use tower::Layer;
 use tower::util::{MapRequest, MapRequestLayer};
 
-pub use context::Caller;
+pub use context::{Caller, ClientCertified};
 pub use error::ApiError;
 
 /// What the handlers share: trait objects for the store and packages, the engine, and settings.
@@ -78,6 +78,12 @@ pub struct ApiConfig {
     pub job_min_interval: std::time::Duration,
     /// Whether a function may be granted outbound network (`[sandbox] allow_function_network`).
     pub allow_function_network: bool,
+    /// Mutual TLS for the admin API (`--tls-client-ca`): admin credentials count only on a
+    /// connection whose client certificate that CA vouches for ([`ClientCertified`]).
+    pub admin_needs_client_cert: bool,
+    /// What this node calls the other nodes with (the workers API): trusting `--ca-bundle`, and
+    /// presenting this node's own certificate where admin calls need one.
+    pub peer_client: reqwest::Client,
 }
 
 /// The API as a service: the router behind a path normaliser, because Qinling clients send

@@ -4,7 +4,6 @@
 //! Each node checks the credentials itself, so passing a call on grants nothing: a client that
 //! sets the mark only gets the one node's answer.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::http::header::AUTHORIZATION;
@@ -55,19 +54,10 @@ pub fn share(total: usize, nodes: usize, index: usize) -> usize {
     total / nodes + usize::from(index < total % nodes)
 }
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(PEER_TIMEOUT)
-            .build()
-            .unwrap_or_default()
-    })
-}
-
 /// Passes the call (`method` `path`, with `body` as JSON when given) to `node` with the
-/// caller's credentials; its JSON answer, or `None` (logged) when it did not answer 2xx.
+/// caller's credentials, over `http` ([`crate::ApiConfig::peer_client`]); its JSON answer, or `None` (logged) when it did not answer 2xx.
 pub async fn pass_on(
+    http: &reqwest::Client,
     node: &Node,
     headers: &HeaderMap,
     method: Method,
@@ -75,7 +65,10 @@ pub async fn pass_on(
     body: Option<&Value>,
 ) -> Option<Value> {
     let url = format!("{}{path}", node.address.trim_end_matches('/'));
-    let mut request = client().request(method, &url).header(LOCAL_ONLY, "1");
+    let mut request = http
+        .request(method, &url)
+        .timeout(PEER_TIMEOUT)
+        .header(LOCAL_ONLY, "1");
     for name in [AUTHORIZATION.as_str(), TOKEN_HEADER] {
         if let Some(value) = headers.get(name) {
             request = request.header(name, value);

@@ -36,16 +36,31 @@ impl RidgeClient {
     /// A client of the server at `base_url` (`http://host:port`, optionally with a path prefix;
     /// a trailing slash is optional).
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        Self::build(base_url, None)
+        Self::build(base_url, None, None)
     }
 
     /// A client of an HTTPS server whose certificate `ca_pem` (PEM, one or more certificates)
     /// vouches for, besides the system's roots: a private CA, or a self-signed server.
     pub fn with_ca(base_url: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
-        Self::build(base_url, Some(ca_pem))
+        Self::build(base_url, Some(ca_pem), None)
     }
 
-    fn build(base_url: &str, ca_pem: Option<&[u8]>) -> Result<Self, ClientError> {
+    /// A client of an HTTPS server, trusting `ca_pem` besides the system's roots (when given),
+    /// and presenting the client certificate and key in `identity_pem` (PEM, both in one
+    /// buffer) to a server that asks for one (mutual TLS for its admin API).
+    pub fn with_tls(
+        base_url: &str,
+        ca_pem: Option<&[u8]>,
+        identity_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        Self::build(base_url, ca_pem, identity_pem)
+    }
+
+    fn build(
+        base_url: &str,
+        ca_pem: Option<&[u8]>,
+        identity_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
         let base = parse_base(base_url)?;
         let mut http = reqwest::Client::builder()
             .user_agent(concat!("ridge-client/", env!("CARGO_PKG_VERSION")))
@@ -60,6 +75,13 @@ impl RidgeClient {
             for cert in certs {
                 http = http.add_root_certificate(cert);
             }
+        }
+        if let Some(pem) = identity_pem {
+            let identity =
+                reqwest::Identity::from_pem(pem).map_err(|e| ClientError::InvalidIdentity {
+                    reason: e.to_string(),
+                })?;
+            http = http.identity(identity);
         }
         let http = http.build().map_err(ClientError::Http)?;
         Ok(Self {
@@ -449,5 +471,11 @@ mod tests {
         assert!(RidgeClient::new("https://example.com").is_ok());
         let empty = RidgeClient::with_ca("https://example.com", b"").expect_err("no CA");
         assert!(matches!(empty, ClientError::InvalidCa { .. }), "{empty}");
+        let junk = RidgeClient::with_tls("https://example.com", None, Some(b"not a key"))
+            .expect_err("no identity");
+        assert!(
+            matches!(junk, ClientError::InvalidIdentity { .. }),
+            "{junk}"
+        );
     }
 }

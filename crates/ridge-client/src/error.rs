@@ -14,6 +14,9 @@ pub enum ClientError {
     /// The CA bundle given to trust cannot be used.
     #[error("invalid CA certificate bundle: {reason}")]
     InvalidCa { reason: String },
+    /// The client certificate and key given cannot be used.
+    #[error("invalid client certificate or key: {reason}")]
+    InvalidIdentity { reason: String },
     /// No HTTP answer: the connection was refused or reset, the name did not resolve, the
     /// request timed out, or the body could not be read.
     #[error("{}", http_message(.0))]

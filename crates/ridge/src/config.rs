@@ -236,6 +236,8 @@ pub struct Settings {
     pub nodes: crate::nodes::NodeSettings,
     /// HTTPS: the certificate and key; `None` listens with plain HTTP.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// `--ca-bundle`: what outgoing connections trust besides the system's roots.
+    pub ca_bundle: Option<crate::tls::CaBundle>,
     /// How long finished executions are kept, and how they are purged.
     pub retention: ridge_engine::RetentionConfig,
     /// What the server's time-based decisions read (token expiry, the per-project rate, jobs,
@@ -260,9 +262,8 @@ pub struct Overrides {
     pub node_name: Option<String>,
     /// `--node-address` / `RIDGE_NODE_ADDRESS`.
     pub node_address: Option<String>,
-    /// `--tls-cert` / `RIDGE_TLS_CERT` and `--tls-key` / `RIDGE_TLS_KEY`.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
+    /// `--tls-cert`, `--tls-key`, `--tls-client-ca`, `--ca-bundle` (and their variables).
+    pub tls: crate::tls::TlsFlags,
 }
 
 impl Settings {
@@ -338,11 +339,20 @@ impl Settings {
         };
         let nodes =
             crate::nodes::NodeSettings::resolve(over.node_name, over.node_address, file.nodes)?;
-        let tls = crate::tls::TlsSettings::resolve(over.tls_cert, over.tls_key, file.tls)?;
+        let (tls, ca_bundle) = crate::tls::resolve(over.tls, file.tls)?;
+        let auth = auth.trusting(ca_bundle.as_ref());
+        let packages = packages.trusting(ca_bundle.as_ref());
+        let store = match (&store, &ca_bundle) {
+            (ridge_store::StoreUrl::Postgres(url), Some(bundle)) => {
+                ridge_store::StoreUrl::Postgres(with_root_cert(url, &bundle.path))
+            }
+            _ => store,
+        };
         let retention = crate::retention::config(file.executions)?;
         let settings = Settings {
             nodes,
             tls,
+            ca_bundle,
             retention,
             auth,
             quotas,
@@ -501,6 +511,21 @@ pub fn private_dir(data_dir: &Path) -> PathBuf {
     std::fs::canonicalize(data_dir)
         .or_else(|_| std::path::absolute(data_dir))
         .unwrap_or_else(|_| data_dir.to_owned())
+}
+
+/// A PostgreSQL URL that also trusts `bundle` (libpq's `sslrootcert`, which the driver adds to
+/// the system's roots), unless it names a root certificate of its own.
+fn with_root_cert(url: &str, bundle: &Path) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if parsed.query_pairs().any(|(key, _)| key == "sslrootcert") {
+        return url.to_owned();
+    }
+    parsed
+        .query_pairs_mut()
+        .append_pair("sslrootcert", &bundle.to_string_lossy());
+    parsed.to_string()
 }
 
 /// `$XDG_DATA_HOME/ridge`, else `~/.local/share/ridge`.

@@ -72,13 +72,14 @@ impl NodeSettings {
         })
     }
 
-    /// The engine's view, with the address completed from the bound listener.
-    pub fn config(&self, bound: SocketAddr) -> ridge_engine::NodeConfig {
+    /// The engine's view, with the address completed from the bound listener and the scheme
+    /// it serves (`https` with `--tls-cert`).
+    pub fn config(&self, bound: SocketAddr, scheme: &str) -> ridge_engine::NodeConfig {
         let address = self.address.clone().unwrap_or_else(|| {
             if bound.ip().is_unspecified() {
-                format!("http://{}:{}", host_name(), bound.port())
+                format!("{scheme}://{}:{}", host_name(), bound.port())
             } else {
-                format!("http://{bound}")
+                format!("{scheme}://{bound}")
             }
         });
         ridge_engine::NodeConfig {
@@ -117,9 +118,11 @@ mod tests {
 
         let n1 = NodeSettings::resolve(Some("n1".into()), None, None).expect("valid settings");
         assert_eq!(n1.lease, Duration::from_secs(DEFAULT_LEASE_SECS));
-        let config = n1.config("127.0.0.1:7071".parse().expect("an address"));
+        let config = n1.config("127.0.0.1:7071".parse().expect("an address"), "http");
         assert_eq!(config.address, "http://127.0.0.1:7071");
-        let everywhere = n1.config("0.0.0.0:7071".parse().expect("an address"));
+        let tls = n1.config("127.0.0.1:7071".parse().expect("an address"), "https");
+        assert_eq!(tls.address, "https://127.0.0.1:7071");
+        let everywhere = n1.config("0.0.0.0:7071".parse().expect("an address"), "http");
         assert!(everywhere.address.ends_with(":7071"));
         assert!(
             !everywhere.address.contains("0.0.0.0"),
@@ -128,7 +131,7 @@ mod tests {
         );
         let given = NodeSettings::resolve(None, Some("https://n2.internal:443".into()), None)
             .expect("valid settings")
-            .config("0.0.0.0:7071".parse().expect("an address"));
+            .config("0.0.0.0:7071".parse().expect("an address"), "http");
         assert_eq!(given.address, "https://n2.internal:443");
         assert!(!given.name.is_empty());
     }

@@ -90,6 +90,23 @@ pub enum PackagesSettings {
 }
 
 impl PackagesSettings {
+    /// An S3 endpoint over HTTPS also trusts `--ca-bundle`.
+    pub fn trusting(self, bundle: Option<&crate::tls::CaBundle>) -> Self {
+        match (self, bundle) {
+            (
+                PackagesSettings::S3 {
+                    location,
+                    mut config,
+                },
+                Some(bundle),
+            ) => {
+                config.ca_roots = bundle.roots.clone();
+                PackagesSettings::S3 { location, config }
+            }
+            (settings, _) => settings,
+        }
+    }
+
     /// `url` (flag or `RIDGE_PACKAGES`) over `[packages] url` over `<data_dir>/packages`.
     pub fn resolve(
         url: Option<String>,
@@ -213,6 +230,7 @@ fn s3_config(file: PackagesFile, env: AwsEnv) -> anyhow::Result<S3Config> {
             session_token: env.session_token.or(file.session_token),
         },
         allow_http,
+        ca_roots: Vec::new(),
     })
 }
 

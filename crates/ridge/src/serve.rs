@@ -67,6 +67,14 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert [env: RIDGE_TLS_KEY]
     #[arg(long, env = "RIDGE_TLS_KEY", hide_env = true)]
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS for the admin API: admin credentials count only from clients with a
+    /// certificate these PEM CAs signed [env: RIDGE_TLS_CLIENT_CA]
+    #[arg(long, env = "RIDGE_TLS_CLIENT_CA", hide_env = true)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// PEM CA certificates trusted, besides the system's roots, when connecting to Keystone,
+    /// S3, PostgreSQL and the other nodes [env: RIDGE_CA_BUNDLE]
+    #[arg(long, env = "RIDGE_CA_BUNDLE", hide_env = true)]
+    pub ca_bundle: Option<PathBuf>,
     /// How the server logs to stderr: `text` for people, `json` (one object per line) for log
     /// shippers [env: RIDGE_LOG_FORMAT]
     #[arg(long, env = "RIDGE_LOG_FORMAT", hide_env = true, value_enum, default_value_t = LogFormat::Text)]
@@ -253,7 +261,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             quotas: settings.quotas,
             startup_cooldown: settings.startup_cpu_cooldown,
             clock: clock.clone(),
-            node: settings.nodes.config(addr),
+            node: settings.nodes.config(
+                addr,
+                if settings.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                },
+            ),
             retention: settings.retention,
             // Check often enough that a worker outlives its expiry by at most half of it.
             reap_interval: (settings.function_service_expiration / 2)
@@ -280,6 +295,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             job_min_lead: triggers.job_min_lead,
             job_min_interval: triggers.job_min_interval,
             allow_function_network: settings.allow_function_network,
+            admin_needs_client_cert: settings
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.client_ca.is_some()),
+            peer_client: crate::tls::peer_client(
+                settings.tls.as_ref(),
+                settings.ca_bundle.as_ref(),
+            )?,
         }),
         webhook_limiter: Arc::new(RateLimiter::new(triggers.webhook_rate_limit)),
         webhook_secrets: Arc::new(SecretCheck::new(triggers.webhook_signature_window)),
@@ -333,6 +356,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 "https",
                 tokio::spawn(async move {
                     axum_server::from_tcp_rustls(listener, rustls)
+                        .map(crate::tls::ClientCertAcceptor::new)
                         .handle(handle)
                         .serve(service)
                         .await
@@ -475,8 +499,12 @@ fn overrides(args: ServeArgs) -> Overrides {
         store: args.store,
         node_name: args.node_name,
         node_address: args.node_address,
-        tls_cert: args.tls_cert,
-        tls_key: args.tls_key,
+        tls: crate::tls::TlsFlags {
+            cert: args.tls_cert,
+            key: args.tls_key,
+            client_ca: args.tls_client_ca,
+            ca_bundle: args.ca_bundle,
+        },
     }
 }
 

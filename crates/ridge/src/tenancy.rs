@@ -75,6 +75,17 @@ pub enum AuthSettings {
 }
 
 impl AuthSettings {
+    /// Keystone over HTTPS also trusts `--ca-bundle`.
+    pub fn trusting(self, bundle: Option<&crate::tls::CaBundle>) -> Self {
+        match (self, bundle) {
+            (AuthSettings::Keystone(mut k), Some(bundle)) => {
+                k.ca_roots = bundle.roots.clone();
+                AuthSettings::Keystone(k)
+            }
+            (settings, _) => settings,
+        }
+    }
+
     pub fn from_file(file: Option<AuthFile>) -> anyhow::Result<Self> {
         let file = file.unwrap_or_default();
         let mode = file.mode.unwrap_or(AuthModeFile::None);
@@ -106,9 +117,9 @@ impl AuthSettings {
                     })
                 };
                 let auth_url = need(k.auth_url, "auth_url")?;
-                if !auth_url.starts_with("http://") {
+                if !auth_url.starts_with("http://") && !auth_url.starts_with("https://") {
                     bail!(
-                        "invalid auth.keystone.auth_url `{auth_url}`: expected http://host:port/v3 (Ridge speaks plain HTTP to Keystone)"
+                        "invalid auth.keystone.auth_url `{auth_url}`: expected https://host:port/v3 (or http://)"
                     );
                 }
                 Ok(AuthSettings::Keystone(KeystoneSettings {
@@ -124,6 +135,7 @@ impl AuthSettings {
                         k.cache_seconds.unwrap_or(DEFAULT_KEYSTONE_CACHE_SECS),
                     ),
                     admin_roles: k.admin_roles.unwrap_or_else(|| vec!["admin".to_owned()]),
+                    ca_roots: Vec::new(),
                 }))
             }
         }
@@ -235,6 +247,23 @@ mod tests {
         assert_eq!(k.auth_url, "http://k:5000/v3");
         assert_eq!(k.project_name, "service");
         assert_eq!(k.cache_ttl, Duration::from_secs(60));
+        let keystone = |url: &str| {
+            parse(&format!(
+                "[auth]\nmode = \"keystone\"\n[auth.keystone]\nauth_url = \"{url}\"\nusername = \"ridge\"\npassword = \"pw\""
+            ))
+        };
+        // HTTPS, with --ca-bundle's roots added to the system's.
+        let tls = keystone("https://keystone.internal:5000/v3").expect("https");
+        let bundle = crate::tls::CaBundle {
+            path: "ca.pem".into(),
+            roots: Vec::new(),
+        };
+        assert!(matches!(
+            tls.trusting(Some(&bundle)),
+            AuthSettings::Keystone(_)
+        ));
+        let why = keystone("ftp://k/v3").expect_err("not HTTP");
+        assert!(why.to_string().contains("expected https://"), "{why}");
         assert!(parse("[auth]\nmode = \"keystone\"").is_err());
         assert!(parse("[auth]\nmode = \"ldap\"").is_err());
         assert!(parse("[auth]\nbootstrap_token = \"0123456789abcdef\"").is_err());

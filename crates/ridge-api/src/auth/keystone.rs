@@ -47,6 +47,8 @@ pub struct KeystoneSettings {
     pub cache_ttl: Duration,
     /// Role names that make a caller an admin (Qinling's `role:admin`).
     pub admin_roles: Vec<String>,
+    /// CA certificates trusted for an `https://` `auth_url` besides the system's roots.
+    pub ca_roots: Vec<reqwest::Certificate>,
 }
 
 #[derive(Debug)]
@@ -109,14 +111,16 @@ pub enum KeystoneError {
 
 impl KeystoneAuth {
     pub fn new(settings: KeystoneSettings) -> Result<Self, KeystoneError> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|source| KeystoneError::Unreachable {
-                url: settings.auth_url.clone(),
-                source,
-            })?;
+            .timeout(Duration::from_secs(30));
+        for root in &settings.ca_roots {
+            http = http.add_root_certificate(root.clone());
+        }
+        let http = http.build().map_err(|source| KeystoneError::Unreachable {
+            url: settings.auth_url.clone(),
+            source,
+        })?;
         Ok(Self {
             settings,
             http,
@@ -337,6 +341,7 @@ mod tests {
             project_domain_name: "Default".into(),
             cache_ttl,
             admin_roles: vec!["admin".into()],
+            ca_roots: Vec::new(),
         })
         .expect("a client")
     }

@@ -65,8 +65,9 @@ async fn scale_everywhere(
         }
         let body = part.map(|n| serde_json::json!({ "count": n }));
         let (node, headers, path) = (node.clone(), headers.clone(), uri.0.to_string());
+        let http = state.config.peer_client.clone();
         passed.spawn(async move {
-            peers::pass_on(&node, &headers, Method::POST, &path, body.as_ref()).await
+            peers::pass_on(&http, &node, &headers, Method::POST, &path, body.as_ref()).await
         });
     }
     let here = scale.part(
@@ -259,8 +260,9 @@ pub async fn list(
         let mut passed = tokio::task::JoinSet::new();
         for node in nodes.into_iter().enumerate().filter(|(i, _)| *i != mine) {
             let (headers, path) = (headers.clone(), uri.0.to_string());
+            let http = state.config.peer_client.clone();
             passed.spawn(async move {
-                peers::pass_on(&node.1, &headers, Method::GET, &path, None).await
+                peers::pass_on(&http, &node.1, &headers, Method::GET, &path, None).await
             });
         }
         for answer in passed.join_all().await.into_iter().flatten() {

@@ -70,6 +70,8 @@ impl Default for Setup {
                 job_min_lead: Duration::from_secs(60),
                 job_min_interval: Duration::from_secs(60),
                 allow_function_network: false,
+                admin_needs_client_cert: false,
+                peer_client: reqwest::Client::new(),
             },
             engine: EngineConfig::default(),
             quotas: Quotas::default(),

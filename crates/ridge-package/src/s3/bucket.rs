@@ -97,10 +97,14 @@ impl Bucket {
             Some(port) => format!("{host_name}:{port}"),
             None => host_name.to_owned(),
         };
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT);
+        for root in &config.ca_roots {
+            http = http.add_root_certificate(root.clone());
+        }
+        let http = http
             .build()
             .map_err(|e| invalid(format!("cannot set up an HTTP client: {e}")))?;
         Ok(Self {

@@ -51,6 +51,8 @@ pub struct S3Config {
     pub credentials: S3Credentials,
     /// Whether a plain `http://` endpoint is allowed (default false).
     pub allow_http: bool,
+    /// CA certificates trusted for an `https://` endpoint besides the system's roots.
+    pub ca_roots: Vec<reqwest::Certificate>,
 }
 
 impl S3Config {

@@ -77,6 +77,7 @@ impl TestS3 {
                 session_token: None,
             },
             allow_http: true,
+            ca_roots: Vec::new(),
         }
     }
 

@@ -310,6 +310,7 @@ async fn transient_refusals_are_retried_a_bounded_number_of_times() {
         region: "us-east-1".to_owned(),
         credentials: credentials.clone(),
         allow_http: true,
+        ca_roots: Vec::new(),
     };
     // Two busy answers, then a listing: the third try gets through.
     let (url, count) = busy_endpoint(2).await;

@@ -84,6 +84,27 @@ pub struct GlobalOpts {
         help_heading = "Global options"
     )]
     pub cacert: Option<std::path::PathBuf>,
+    /// Present this PEM client certificate (with --key) to a server that wants one for admin
+    /// calls (mutual TLS) [env: RIDGE_CERT]
+    #[arg(
+        long,
+        env = "RIDGE_CERT",
+        hide_env = true,
+        global = true,
+        requires = "key",
+        help_heading = "Global options"
+    )]
+    pub cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --cert [env: RIDGE_KEY]
+    #[arg(
+        long,
+        env = "RIDGE_KEY",
+        hide_env = true,
+        global = true,
+        requires = "cert",
+        help_heading = "Global options"
+    )]
+    pub key: Option<std::path::PathBuf>,
     /// Output format
     #[arg(
         short = 'f',
@@ -113,18 +134,24 @@ impl GlobalOpts {
 
     fn client(&self) -> anyhow::Result<RidgeClient> {
         let target = self.target()?;
-        let client = match &self.cacert {
-            None => RidgeClient::new(&target.url)?,
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot read the CA bundle `{}` (--cacert): {e}",
-                        path.display()
-                    )
-                })?;
-                RidgeClient::with_ca(&target.url, &pem)?
-            }
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the {what} `{}`: {e}", path.display()))
         };
+        let ca = match &self.cacert {
+            Some(path) => Some(read(path, "CA bundle (--cacert)")?),
+            None => None,
+        };
+        let identity = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read(cert, "client certificate (--cert)")?;
+                pem.push(b'\n');
+                pem.extend(read(key, "client key (--key)")?);
+                Some(pem)
+            }
+            _ => None,
+        };
+        let client = RidgeClient::with_tls(&target.url, ca.as_deref(), identity.as_deref())?;
         Ok(match target.token {
             Some(token) => client.with_token(token),
             None => client,

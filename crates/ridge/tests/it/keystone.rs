@@ -43,6 +43,7 @@ async fn keystone_tokens_decide_project_and_role_and_the_openstack_cli_finds_rid
         project_domain_name: "Default".into(),
         cache_ttl: Duration::from_secs(60),
         admin_roles: vec!["admin".into()],
+        ca_roots: Vec::new(),
     };
     let ts = TestServer::start_with(|s| s.auth = AuthSettings::Keystone(settings)).await;
     ks.catalog("function-engine", "qinling", &ts.url).await;

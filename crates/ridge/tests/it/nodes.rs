@@ -39,6 +39,20 @@ struct Cluster {
 impl Cluster {
     /// `count` nodes `n1`, `n2`, ... on one new database and one new bucket.
     async fn start(count: usize) -> Self {
+        Self::start_with(
+            count,
+            |_| Vec::new(),
+            |url| RidgeClient::new(url).expect("client"),
+        )
+        .await
+    }
+
+    /// [`Self::start`], with node `i`'s extra arguments and the client each node is called with.
+    async fn start_with(
+        count: usize,
+        args: impl Fn(usize) -> Vec<String>,
+        client: impl Fn(&str) -> RidgeClient,
+    ) -> Self {
         let db = TestDatabase::create().await;
         let s3 = TestS3::start();
         let bucket = s3.bucket().await;
@@ -66,9 +80,18 @@ impl Cluster {
         for i in 1..=count {
             let name = format!("n{i}");
             let data = tempfile::tempdir().expect("temp dir");
-            let (child, url) = serve(data.path(), &config, &name, db.url(), &packages, &s3).await;
+            let extra = args(i);
+            let (child, url) = serve(
+                data.path(),
+                &config,
+                (&name, &extra),
+                db.url(),
+                &packages,
+                &s3,
+            )
+            .await;
             nodes.push(Node {
-                client: RidgeClient::new(&url).expect("client"),
+                client: client(&url),
                 url,
                 name,
                 child,
@@ -91,7 +114,7 @@ impl Cluster {
 async fn serve(
     data: &Path,
     config: &str,
-    name: &str,
+    (name, extra): (&str, &[String]),
     store: &str,
     packages: &str,
     s3: &TestS3,
@@ -105,6 +128,7 @@ async fn serve(
             "--node-name",
             name,
         ]);
+        c.args(extra);
         c.env_remove("AWS_SESSION_TOKEN").env_remove("AWS_REGION");
         c.envs(s3.env());
     })
@@ -464,25 +488,24 @@ async fn jobs_fire_once_per_tick_and_quotas_hold_on_every_node() {
     );
 }
 
+/// The node of each of `function`'s workers, as `client`'s node lists them, sorted.
+async fn worker_nodes(client: &RidgeClient, function: &str) -> Vec<String> {
+    let mut by_node: Vec<String> = client
+        .list_workers(function, None)
+        .await
+        .expect("workers")
+        .into_iter()
+        .map(|w| w.node.expect("each worker names its node"))
+        .collect();
+    by_node.sort();
+    by_node
+}
+
 #[tokio::test]
 async fn the_workers_api_covers_every_node() {
     let cluster = Cluster::start(2).await;
     let function = function(cluster.client(0)).await;
-    let workers = |i: usize| {
-        let client = cluster.client(i);
-        let function = function.clone();
-        async move {
-            let mut by_node: Vec<String> = client
-                .list_workers(&function, None)
-                .await
-                .expect("workers")
-                .into_iter()
-                .map(|w| w.node.expect("each worker names its node"))
-                .collect();
-            by_node.sort();
-            by_node
-        }
-    };
+    let workers = |i: usize| worker_nodes(cluster.client(i), &function);
 
     // Four workers asked of node 1: two on each node, listed alike by either.
     cluster
@@ -582,4 +605,62 @@ async fn a_stopping_node_hands_its_queue_to_the_others() {
     let info = cluster.client(0).info().await.expect("info");
     let names: Vec<&str> = info.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["n1"]);
+}
+
+#[tokio::test]
+async fn nodes_reach_each_other_over_https_through_the_ca_bundle() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+
+    use crate::tls::{client_identity, leaf, test_ca, write};
+
+    // One private CA: it signs both nodes' certificates (server and client use: a node shows
+    // its own to the other when it passes a call on) and the operator's client certificate.
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (ca, ca_key) = test_ca("nodes");
+    let ca_file = write(certs.path(), "ca.pem", &ca.pem());
+    let (cert, key) = leaf(&ca, &ca_key, "node", &[ServerAuth, ClientAuth]);
+    let cert = write(certs.path(), "node.pem", &cert);
+    let key = write(certs.path(), "node.key", &key);
+    let operator = client_identity(&ca, &ca_key, "operator");
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    // Node 1 trusts the CA through --ca-bundle; node 2 does not.
+    let cluster = Cluster::start_with(
+        2,
+        |i| {
+            let mut args = vec![
+                "--tls-cert".to_owned(),
+                path(&cert),
+                "--tls-key".to_owned(),
+                path(&key),
+                "--tls-client-ca".to_owned(),
+                path(&ca_file),
+            ];
+            if i == 1 {
+                args.extend(["--ca-bundle".to_owned(), path(&ca_file)]);
+            }
+            args
+        },
+        |url| {
+            RidgeClient::with_tls(url, Some(ca.pem().as_bytes()), Some(operator.as_bytes()))
+                .expect("client")
+        },
+    )
+    .await;
+    assert!(cluster.nodes[0].url.starts_with("https://"));
+    let function = function(cluster.client(0)).await;
+    let workers = |i: usize| worker_nodes(cluster.client(i), &function);
+
+    // Through node 1, which trusts node 2's certificate: one worker on each node.
+    cluster
+        .client(0)
+        .scale_up(&function, 2)
+        .await
+        .expect("scale up");
+    let until = Instant::now() + Duration::from_secs(30);
+    while workers(0).await != ["n1", "n2"] {
+        assert!(Instant::now() < until, "workers: {:?}", workers(0).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Node 2 cannot verify node 1 without the bundle: it answers for itself only.
+    assert_eq!(workers(1).await, ["n2"]);
 }

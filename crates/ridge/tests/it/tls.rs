@@ -19,25 +19,47 @@ struct Issued {
 }
 
 fn issue(name: &str) -> Issued {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, format!("{name} test CA"));
-    let ca = ca.self_signed(&ca_key).expect("CA certificate");
-    let key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("server params")
-        .signed_by(&key, &ca, &ca_key)
-        .expect("server certificate");
+    let (ca, ca_key) = test_ca(name);
+    let (cert, key) = leaf(&ca, &ca_key, "server", &[]);
     Issued {
         ca: ca.pem(),
-        cert: server.pem(),
-        key: key.serialize_pem(),
+        cert,
+        key,
     }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+/// A test CA: its certificate and key.
+pub fn test_ca(name: &str) -> (rcgen::Certificate, KeyPair) {
+    let key = KeyPair::generate().expect("CA key");
+    let mut params = CertificateParams::new(Vec::new()).expect("CA params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{name} test CA"));
+    let cert = params.self_signed(&key).expect("CA certificate");
+    (cert, key)
+}
+
+/// A certificate `ca` signed for 127.0.0.1 and localhost, with `usages` (none: any), and its
+/// key: both PEM.
+pub fn leaf(
+    ca: &rcgen::Certificate,
+    ca_key: &KeyPair,
+    name: &str,
+    usages: &[rcgen::ExtendedKeyUsagePurpose],
+) -> (String, String) {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.extended_key_usages = usages.to_vec();
+    let cert = params.signed_by(&key, ca, ca_key).expect("certificate");
+    (cert.pem(), key.serialize_pem())
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write");
     path
@@ -205,4 +227,207 @@ async fn the_unchanged_openstack_cli_trusts_the_server_through_os_cacert() {
         why.to_lowercase().contains("certificate") || why.contains("SSL"),
         "{why}"
     );
+}
+
+/// A client certificate (PEM chain and key in one buffer) that `ca` signed, for client auth.
+pub fn client_identity(ca: &rcgen::Certificate, ca_key: &KeyPair, name: &str) -> String {
+    let (cert, key) = leaf(
+        ca,
+        ca_key,
+        name,
+        &[rcgen::ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    format!("{cert}{key}")
+}
+
+/// `ridge serve` over HTTPS with `server`'s pair, asking clients for a certificate the CA
+/// `clients` (PEM) signed; the files are written to `certs`.
+async fn serve_mutual_tls(
+    data: &Path,
+    config: Option<&str>,
+    certs: &Path,
+    server: &Issued,
+    clients: &str,
+) -> (tokio::process::Child, String) {
+    let cert = write(certs, "server.pem", &server.cert);
+    let key = write(certs, "server.key", &server.key);
+    let clients = write(certs, "clients.pem", clients);
+    serve_process_with(data, config, |c| {
+        c.arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .arg("--tls-client-ca")
+            .arg(&clients);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_a_client_ca_admin_credentials_need_a_client_certificate_and_members_do_not() {
+    const ADMIN: &str = "mutual-tls-admin-token";
+    let data = tempfile::tempdir().expect("tmp");
+    let certs = tempfile::tempdir().expect("tmp");
+    let server = issue("mtls");
+    let (ca, ca_key) = test_ca("operators");
+    let (stranger_ca, stranger_key) = test_ca("stranger");
+    let server_ca = write(certs.path(), "server-ca.pem", &server.ca);
+    let operator = client_identity(&ca, &ca_key, "operator");
+    let stranger = client_identity(&stranger_ca, &stranger_key, "stranger");
+    let config = format!("[auth]\nmode = \"token\"\nbootstrap_token = \"{ADMIN}\"\n");
+    let (_child, url) =
+        serve_mutual_tls(data.path(), Some(&config), certs.path(), &server, &ca.pem()).await;
+    let ca_pem = server.ca.as_bytes();
+
+    // The admin token alone: refused, saying what is missing.
+    let bare = RidgeClient::with_ca(&url, ca_pem)
+        .expect("client")
+        .with_token(ADMIN);
+    let refused = bare
+        .list_runtimes()
+        .await
+        .expect_err("no client certificate");
+    assert!(
+        matches!(&refused, ridge_client::ClientError::Api { status: 403, .. }),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("client certificate"),
+        "{refused}"
+    );
+    // With the operator's certificate: the admin API answers.
+    let admin = RidgeClient::with_tls(&url, Some(ca_pem), Some(operator.as_bytes()))
+        .expect("client")
+        .with_token(ADMIN);
+    admin
+        .list_runtimes()
+        .await
+        .expect("admin with a certificate");
+    // A certificate some other CA signed: refused in the handshake.
+    let forged = RidgeClient::with_tls(&url, Some(ca_pem), Some(stranger.as_bytes()))
+        .expect("client")
+        .with_token(ADMIN);
+    let refused = forged
+        .list_runtimes()
+        .await
+        .expect_err("a stranger's certificate");
+    assert!(
+        matches!(refused, ridge_client::ClientError::Http(_)),
+        "{refused:?}"
+    );
+
+    // The CLI, with --cert and --key; then a member, who needs no certificate.
+    let operator_cert = write(certs.path(), "operator.pem", &operator);
+    let ridge = |args: &[&str], token: &str, with_cert: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ridge"));
+        command
+            .args(args)
+            .args(["-f", "json", "--url", &url, "--token", token, "--cacert"])
+            .arg(&server_ca)
+            .env_remove("RIDGE_CLIENT_CONFIG");
+        if with_cert {
+            command
+                .arg("--cert")
+                .arg(&operator_cert)
+                .arg("--key")
+                .arg(&operator_cert);
+        }
+        command.output()
+    };
+    let without = ridge(&["project", "create", "team-a"], ADMIN, false)
+        .await
+        .expect("ridge runs");
+    assert!(!without.status.success());
+    let why = String::from_utf8_lossy(&without.stderr);
+    assert!(why.contains("client certificate"), "{why}");
+    for args in [
+        &["project", "create", "team-a"][..],
+        &["user", "create", "alice", "--project", "team-a"],
+    ] {
+        let made = ridge(args, ADMIN, true).await.expect("ridge runs");
+        assert!(
+            made.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let users = ridge(&["user", "list"], ADMIN, true)
+        .await
+        .expect("ridge runs");
+    let users: serde_json::Value = serde_json::from_slice(&users.stdout).expect("JSON");
+    let alice = users
+        .as_array()
+        .and_then(|all| all.iter().find(|u| u["name"] == "alice"))
+        .and_then(|u| u["id"].as_str())
+        .expect("alice is listed")
+        .to_owned();
+    let token = ridge(&["token", "create", &alice], ADMIN, true)
+        .await
+        .expect("ridge runs");
+    let token: serde_json::Value = serde_json::from_slice(&token.stdout).expect("JSON");
+    let member = token["token"].as_str().expect("the member's token");
+    let listed = ridge(&["runtime", "list"], member, false)
+        .await
+        .expect("ridge runs");
+    assert!(
+        listed.status.success(),
+        "a member needs no certificate: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_unchanged_openstack_cli_presents_a_client_certificate_with_os_cert() {
+    let data = tempfile::tempdir().expect("tmp");
+    let certs = tempfile::tempdir().expect("tmp");
+    let server = issue("openstack-mtls");
+    let (ca, ca_key) = test_ca("openstack operators");
+    let server_ca = write(certs.path(), "ca.pem", &server.ca);
+    let (client_cert, client_key) = leaf(
+        &ca,
+        &ca_key,
+        "operator",
+        &[rcgen::ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    let client_cert = write(certs.path(), "operator.pem", &client_cert);
+    let client_key = write(certs.path(), "operator.key", &client_key);
+    // Auth mode `none`: every caller is an admin, so every call needs the certificate.
+    let (_child, url) = serve_mutual_tls(data.path(), None, certs.path(), &server, &ca.pem()).await;
+    let openstack = |extra: &[&Path]| {
+        let mut command = Command::new(crate::common::openstack_cli());
+        command
+            .args([
+                "--os-auth-type",
+                "none",
+                "--os-endpoint",
+                &url,
+                "--os-cacert",
+            ])
+            .arg(&server_ca);
+        if let [cert, key] = extra {
+            command.arg("--os-cert").arg(cert).arg("--os-key").arg(key);
+        }
+        command
+            .args(["runtime", "list", "-f", "json"])
+            .env_remove("OS_CLOUD")
+            .env_remove("OS_AUTH_URL")
+            .env_remove("OS_CERT")
+            .env_remove("OS_KEY");
+        command.output()
+    };
+    let with = openstack(&[&client_cert, &client_key])
+        .await
+        .expect("openstack runs");
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let without = openstack(&[]).await.expect("openstack runs");
+    assert!(
+        !without.status.success(),
+        "admin calls without a certificate"
+    );
+    let why = String::from_utf8_lossy(&without.stderr);
+    assert!(why.contains("client certificate"), "{why}");
 }
