@@ -13,8 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ridge=${RIDGE_BIN:-target/debug/ridge}
-st=target/schemathesis-venv/bin/schemathesis
+ridge=${RIDGE_BIN:-$PWD/target/debug/ridge}
+st=$PWD/target/schemathesis-venv/bin/schemathesis
 examples=${RIDGE_FUZZ_EXAMPLES:-90}
 seed=${RIDGE_FUZZ_SEED:-18}
 min_total=${RIDGE_FUZZ_MIN:-10000}
@@ -67,14 +67,15 @@ for mode in none token; do
   if [ "$mode" = token ]; then auth=(--header "X-Auth-Token: $token"); fi
   echo "--- fuzzing $base in \`$mode\` mode (seed $seed, $examples examples per operation)" >&2
   status=0
-  "$st" run "$base/v1/openapi.json" \
+  # From the run's own directory: schemathesis keeps a cache (`.schemathesis/`) where it runs.
+  (cd "$dir" && "$st" run "$base/v1/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth \
     --phases examples,fuzzing,stateful \
     --max-examples "$examples" --seed "$seed" --workers 2 \
     --request-timeout 10 --request-retries 0 \
     --suppress-health-check all --no-color \
     --report ndjson --report-ndjson-path "$dir/events.ndjson" \
-    "${auth[@]}" >"$dir/schemathesis.log" 2>&1 || status=$?
+    "${auth[@]}") >"$dir/schemathesis.log" 2>&1 || status=$?
   stop_server
   # Every request made (one per test case step), from the run's events.
   count=$(python3 - "$dir/events.ndjson" <<'EOF'

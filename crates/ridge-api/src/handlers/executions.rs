@@ -201,7 +201,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "the execution's id")),
+    get, path = "/v1/executions/{id}", tag = "executions", params(("id" = String, Path, format = Uuid, description = "the execution's id")),
     responses((status = 200, description = "the execution", body = ExecutionView), Authed, Invalid, Missing),
 )]
 pub async fn show(
@@ -215,7 +215,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "the execution's id")),
+    delete, path = "/v1/executions/{id}", tag = "executions", params(("id" = String, Path, format = Uuid, description = "the execution's id")),
     responses((status = 204, description = "deleted"), Authed, Invalid, Missing),
 )]
 pub async fn delete(
@@ -229,7 +229,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(
-    get, path = "/v1/executions/{id}/log", tag = "executions", params(("id" = String, Path, description = "the execution's id")),
+    get, path = "/v1/executions/{id}/log", tag = "executions", params(("id" = String, Path, format = Uuid, description = "the execution's id")),
     responses((status = 200, description = "what the function wrote (stdout and stderr), capped", body = String, content_type = "text/plain"), Authed, Invalid, Missing),
 )]
 pub async fn log(

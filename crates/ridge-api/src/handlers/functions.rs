@@ -243,7 +243,7 @@ pub async fn list(
 
 #[utoipa::path(
     get, path = "/v1/functions/{id}", tag = "functions",
-    params(("id" = String, Path, description = "the function's id"), ("download" = Option<bool>, Query, description = "the package instead of the function")),
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("download" = Option<bool>, Query, description = "the package instead of the function")),
     responses(
         (status = 200, description = "the function, or with `download=true` its package",
             content((FunctionView = "application/json"), (String = "application/zip"))),
@@ -283,7 +283,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    put, path = "/v1/functions/{id}", tag = "functions", params(("id" = String, Path, description = "the function's id")),
+    put, path = "/v1/functions/{id}", tag = "functions", params(("id" = String, Path, format = Uuid, description = "the function's id")),
     request_body(content = FunctionUpdateForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "the function, as updated", body = FunctionView), Authed, Invalid, Denied, Missing,
@@ -338,7 +338,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/functions/{id}", tag = "functions", params(("id" = String, Path, description = "the function's id")),
+    delete, path = "/v1/functions/{id}", tag = "functions", params(("id" = String, Path, format = Uuid, description = "the function's id")),
     responses((status = 204, description = "deleted, with its package"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn delete(

@@ -163,7 +163,7 @@ pub async fn list_users(
 
 #[utoipa::path(
     delete, path = "/v1/users/{id}", tag = "identity",
-    params(("id" = String, Path, description = "the user's id")),
+    params(("id" = String, Path, format = Uuid, description = "the user's id")),
     responses((status = 204, description = "deleted, with its tokens"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn delete_user(
@@ -248,7 +248,7 @@ pub async fn list_tokens(
 /// `DELETE /v1/tokens/{id}`: revokes the token; it is kept, marked revoked, for the record.
 #[utoipa::path(
     delete, path = "/v1/tokens/{id}", tag = "identity",
-    params(("id" = String, Path, description = "the token's id")),
+    params(("id" = String, Path, format = Uuid, description = "the token's id")),
     responses((status = 204, description = "revoked"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn revoke_token(

@@ -132,7 +132,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job's id")),
+    get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job's id")),
     responses((status = 200, description = "the job", body = JobView), Authed, Invalid, Missing),
 )]
 pub async fn show(
@@ -144,7 +144,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    put, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job's id")), request_body = UpdateJob,
+    put, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job's id")), request_body = UpdateJob,
     responses((status = 200, description = "the job, as updated", body = JobView), Authed, Invalid, Denied, Missing),
 )]
 pub async fn update(
@@ -185,7 +185,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job's id")),
+    delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job's id")),
     responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn delete(

@@ -53,7 +53,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, description = "the runtime's id")),
+    get, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")),
     responses((status = 200, description = "the runtime", body = RuntimeView), Authed, Invalid, Missing),
 )]
 pub async fn show(
@@ -97,7 +97,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    put, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, description = "the runtime's id")), request_body = UpdateRuntime,
+    put, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")), request_body = UpdateRuntime,
     responses((status = 200, description = "the runtime, as updated", body = RuntimeView), Authed, Invalid, Denied, Missing, Clash),
 )]
 pub async fn update(
@@ -146,7 +146,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, description = "the runtime's id")),
+    delete, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")),
     responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn delete(
@@ -162,7 +162,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(
-    get, path = "/v1/runtimes/{id}/pool", tag = "runtimes", params(("id" = String, Path, description = "the runtime's id")),
+    get, path = "/v1/runtimes/{id}/pool", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")),
     responses((status = 200, description = "the runtime's workers on this node", body = PoolView), Authed, Invalid, Denied, Missing),
 )]
 pub async fn pool(

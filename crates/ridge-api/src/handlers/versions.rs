@@ -44,7 +44,7 @@ fn number(raw: &str) -> Result<i64, ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/v1/functions/{id}/versions", tag = "versions", params(("id" = String, Path, description = "the function's id")), request_body = CreateVersion,
+    post, path = "/v1/functions/{id}/versions", tag = "versions", params(("id" = String, Path, format = Uuid, description = "the function's id")), request_body = CreateVersion,
     responses((status = 201, description = "the new version: a snapshot of the function's code", body = VersionView), Authed, Invalid, Denied, Missing),
 )]
 pub async fn create(
@@ -70,7 +70,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/functions/{id}/versions", tag = "versions", params(("id" = String, Path, description = "the function's id")),
+    get, path = "/v1/functions/{id}/versions", tag = "versions", params(("id" = String, Path, format = Uuid, description = "the function's id")),
     responses((status = 200, description = "the function's versions", body = VersionList), Authed, Invalid, Missing),
 )]
 pub async fn list(
@@ -89,7 +89,7 @@ pub async fn list(
 
 #[utoipa::path(
     get, path = "/v1/functions/{id}/versions/{n}", tag = "versions",
-    params(("id" = String, Path, description = "the function's id"), ("n" = String, Path, description = "the version number"), ("download" = Option<bool>, Query, description = "the version's package instead of the version")),
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number"), ("download" = Option<bool>, Query, description = "the version's package instead of the version")),
     responses(
         (status = 200, description = "the version, or with `download=true` its package",
             content((VersionView = "application/json"), (String = "application/zip"))),
@@ -132,7 +132,7 @@ pub async fn show(
 
 #[utoipa::path(
     delete, path = "/v1/functions/{id}/versions/{n}", tag = "versions",
-    params(("id" = String, Path, description = "the function's id"), ("n" = String, Path, description = "the version number")),
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number")),
     responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn delete(

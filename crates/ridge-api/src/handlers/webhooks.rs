@@ -123,7 +123,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "the webhook's id")),
+    get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, format = Uuid, description = "the webhook's id")),
     responses((status = 200, description = "the webhook", body = WebhookView), Authed, Invalid, Missing),
 )]
 pub async fn show(
@@ -137,7 +137,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    put, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "the webhook's id")), request_body = WebhookRequest,
+    put, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, format = Uuid, description = "the webhook's id")), request_body = WebhookRequest,
     responses((status = 200, description = "the webhook, as updated", body = WebhookView), Authed, Invalid, Denied, Missing),
 )]
 pub async fn update(
@@ -211,7 +211,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "the webhook's id")),
+    delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, format = Uuid, description = "the webhook's id")),
     responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn delete(
@@ -228,7 +228,7 @@ pub async fn delete(
 
 /// `POST /v1/webhooks/{id}/invoke`: public, like Qinling's (no `Caller`).
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/invoke", tag = "webhooks", security(()), params(("id" = String, Path, description = "the webhook's id"),
+    post, path = "/v1/webhooks/{id}/invoke", tag = "webhooks", security(()), params(("id" = String, Path, format = Uuid, description = "the webhook's id"),
         ("X-Ridge-Timestamp" = Option<String>, Header, description = "with `X-Ridge-Signature`: Unix seconds"),
         ("X-Ridge-Signature" = Option<String>, Header, description = "`v1=<hex HMAC-SHA256 of \"<timestamp>.<body>\" keyed with the secret>`"),
         ("X-Hub-Signature-256" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of the body>` (GitHub's convention)"),

@@ -148,7 +148,7 @@ async fn versioned(
 }
 
 #[utoipa::path(
-    post, path = "/v1/functions/{id}/scale_up", tag = "workers", params(("id" = String, Path, description = "the function's id")), request_body = ScaleBody,
+    post, path = "/v1/functions/{id}/scale_up", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id")), request_body = ScaleBody,
     responses((status = 202, description = "`count` more warm workers are starting, spread over the nodes"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn scale_up(
@@ -165,7 +165,7 @@ pub async fn scale_up(
 }
 
 #[utoipa::path(
-    post, path = "/v1/functions/{id}/scale_down", tag = "workers", params(("id" = String, Path, description = "the function's id")), request_body = ScaleBody,
+    post, path = "/v1/functions/{id}/scale_down", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id")), request_body = ScaleBody,
     responses((status = 202, description = "up to `count` idle workers are stopping"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn scale_down(
@@ -182,7 +182,7 @@ pub async fn scale_down(
 }
 
 #[utoipa::path(
-    post, path = "/v1/functions/{id}/detach", tag = "workers", params(("id" = String, Path, description = "the function's id")),
+    post, path = "/v1/functions/{id}/detach", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id")),
     responses((status = 202, description = "the function's workers are stopping on every node"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn detach(
@@ -197,7 +197,7 @@ pub async fn detach(
 }
 
 #[utoipa::path(
-    post, path = "/v1/functions/{id}/versions/{n}/scale_up", tag = "workers", params(("id" = String, Path, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")), request_body = ScaleBody,
+    post, path = "/v1/functions/{id}/versions/{n}/scale_up", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")), request_body = ScaleBody,
     responses((status = 202, description = "`count` more warm workers of the version are starting"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn version_scale_up(
@@ -214,7 +214,7 @@ pub async fn version_scale_up(
 }
 
 #[utoipa::path(
-    post, path = "/v1/functions/{id}/versions/{n}/scale_down", tag = "workers", params(("id" = String, Path, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")), request_body = ScaleBody,
+    post, path = "/v1/functions/{id}/versions/{n}/scale_down", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")), request_body = ScaleBody,
     responses((status = 202, description = "up to `count` idle workers of the version are stopping"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn version_scale_down(
@@ -231,7 +231,7 @@ pub async fn version_scale_down(
 }
 
 #[utoipa::path(
-    post, path = "/v1/functions/{id}/versions/{n}/detach", tag = "workers", params(("id" = String, Path, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")),
+    post, path = "/v1/functions/{id}/versions/{n}/detach", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")),
     responses((status = 202, description = "the version's workers are stopping on every node"), Authed, Invalid, Denied, Missing),
 )]
 pub async fn version_detach(
@@ -247,7 +247,7 @@ pub async fn version_detach(
 
 #[utoipa::path(
     get, path = "/v1/functions/{id}/workers", tag = "workers",
-    params(("id" = String, Path, description = "the function's id"), ("function_version" = Option<u32>, Query, description = "only this version's workers")),
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("function_version" = Option<u32>, Query, description = "only this version's workers")),
     responses((status = 200, description = "the function's workers on every node", body = WorkerList), Authed, Invalid, Denied, Missing),
 )]
 pub async fn list(
