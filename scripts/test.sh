@@ -4,8 +4,9 @@
 # Keystone and SeaweedFS in venvs under target/), starts one real SeaweedFS S3 server
 # (scripts/s3-test.sh) and one throwaway PostgreSQL cluster for the run
 # (scripts/postgres-test.sh; each test makes its own database in it), then runs every test with
-# nextest (or cargo test). As root, one of them builds the Debian package from the debug binary,
-# installs it, runs it as its systemd unit says and purges it (crates/ridge/tests/it/deb.rs).
+# nextest (or cargo test), and last fuzzes the API against its OpenAPI document
+# (scripts/fuzz-api.sh). As root, one of the tests builds the Debian package from the debug
+# binary, installs it, runs it as its systemd unit says and purges it (crates/ridge/tests/it/deb.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,11 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
+fi
+
+# The API fuzzed against its own OpenAPI document (docs/testing.md), with the binary the tests
+# built; not when only some tests were asked for.
+if [ "$#" -eq 0 ]; then
+  cargo build --bin ridge
+  scripts/fuzz-api.sh
 fi

@@ -1,5 +1,6 @@
 //! Ridge's HTTP API: the Qinling v1 routes (so the `openstack` CLI and Qinling-era scripts work
-//! unchanged) and Ridge's own additions (`GET /v1/info`).
+//! unchanged) and Ridge's own additions (`GET /v1/info`), described by the OpenAPI document at
+//! `GET /v1/openapi.json` ([`openapi`]), which is built from the same calls as the router.
 //!
 //! Handlers are thin: they parse the request into typed values at the edge, call the store or
 //! the engine, and map the answer. No SQL and no process handling here. Every error goes through
@@ -11,6 +12,7 @@ mod context;
 mod error;
 mod handlers;
 mod kwargs;
+pub mod openapi;
 mod peers;
 mod query;
 pub mod secret_box;
@@ -18,10 +20,9 @@ pub mod webhook_guard;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use ridge_core::api::SandboxInfo;
 use ridge_core::{Clock, LimitsPolicy};
 use ridge_engine::Engine;
@@ -29,6 +30,9 @@ use ridge_package::PackageStore;
 use ridge_store::Store;
 use tower::Layer;
 use tower::util::{MapRequest, MapRequestLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use context::{Caller, ClientCertified};
 pub use error::ApiError;
@@ -95,130 +99,75 @@ pub fn service(state: AppState) -> ApiService {
     MapRequestLayer::new(normalize).layer(router(state))
 }
 
+/// The router of the API, with its OpenAPI document served at `GET /v1/openapi.json`.
 pub fn router(state: AppState) -> Router {
+    // Package uploads are bounded by the configured size (plus room for the form fields); the
+    // limit is checked while reading, and a bigger body gets a 413 that says the limit.
+    let upload_limit = state.config.max_package_size + 64 * 1024;
+    let (router, doc) = routes(upload_limit, state.config.webhook_max_body).split_for_parts();
+    let doc = openapi::Rendered::new(&openapi::finish(doc, state.auth.name()));
+    router
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(Extension(doc))
+        .with_state(state)
+}
+
+/// Every route with its operation in the OpenAPI document, registered together.
+///
+/// To add a route: give the handler `#[utoipa::path(get, path = "/v1/things/{id}", ...)]`
+/// (its parameters, body and answers, with the wire types of `ridge_core::api`; see any handler
+/// in `handlers/`) and add `.routes(routes!(things::show))` below. Handlers of one path may share
+/// one `routes!`. Never `.route(...)`: the route would be served but missing from the document,
+/// which `tests/it/openapi.rs` catches.
+fn routes(upload_limit: usize, invoke_limit: usize) -> OpenApiRouter<AppState> {
     use handlers::{
         aliases, executions, functions, identity, jobs, quotas, retention, root, runtimes,
         versions, webhooks, workers,
     };
-
-    // Package uploads are bounded by the configured size (plus room for the form fields); the
-    // limit is checked while reading, and a bigger body gets a 413 that says the limit.
-    let upload_limit = DefaultBodyLimit::max(state.config.max_package_size + 64 * 1024);
-    let invoke_limit = DefaultBodyLimit::max(state.config.webhook_max_body);
-    Router::new()
-        .route("/", get(root::versions))
-        .route("/v1", get(root::v1))
-        .route("/v1/info", get(root::info))
-        .route("/metrics", get(root::metrics))
-        .route("/v1/whoami", get(identity::whoami))
-        .route(
-            "/v1/projects",
-            get(identity::list_projects).post(identity::create_project),
-        )
-        .route("/v1/projects/{id}", get(identity::show_project))
-        .route(
-            "/v1/users",
-            get(identity::list_users).post(identity::create_user),
-        )
-        .route(
-            "/v1/users/{id}",
-            axum::routing::delete(identity::delete_user),
-        )
-        .route(
-            "/v1/tokens",
-            get(identity::list_tokens).post(identity::create_token),
-        )
-        .route(
-            "/v1/tokens/{id}",
-            axum::routing::delete(identity::revoke_token),
-        )
-        .route("/v1/quotas", get(quotas::mine))
-        .route("/v1/quotas/{project}", get(quotas::show).put(quotas::set))
-        .route("/v1/retention", get(retention::mine))
-        .route(
-            "/v1/retention/{project}",
-            get(retention::show).put(retention::set),
-        )
-        .route("/v1/runtimes", get(runtimes::list).post(runtimes::create))
-        .route(
-            "/v1/runtimes/{id}",
-            get(runtimes::show)
-                .put(runtimes::update)
-                .delete(runtimes::delete),
-        )
-        .route("/v1/runtimes/{id}/pool", get(runtimes::pool))
-        .route(
-            "/v1/functions",
-            get(functions::list)
-                .post(functions::create)
-                .layer(upload_limit),
-        )
-        .route(
-            "/v1/functions/{id}",
-            get(functions::show)
-                .put(functions::update)
-                .delete(functions::delete)
-                .layer(upload_limit),
-        )
-        .route("/v1/functions/{id}/scale_up", post(workers::scale_up))
-        .route("/v1/functions/{id}/scale_down", post(workers::scale_down))
-        .route("/v1/functions/{id}/detach", post(workers::detach))
-        .route("/v1/functions/{id}/workers", get(workers::list))
-        .route(
-            "/v1/functions/{id}/versions/{n}/scale_up",
-            post(workers::version_scale_up),
-        )
-        .route(
-            "/v1/functions/{id}/versions/{n}/scale_down",
-            post(workers::version_scale_down),
-        )
-        .route(
-            "/v1/functions/{id}/versions/{n}/detach",
-            post(workers::version_detach),
-        )
-        .route(
-            "/v1/executions",
-            get(executions::list).post(executions::create),
-        )
-        .route(
-            "/v1/executions/{id}",
-            get(executions::show).delete(executions::delete),
-        )
-        .route("/v1/executions/{id}/log", get(executions::log))
-        .route(
-            "/v1/functions/{id}/versions",
-            get(versions::list).post(versions::create),
-        )
-        .route(
-            "/v1/functions/{id}/versions/{n}",
-            get(versions::show).delete(versions::delete),
-        )
-        .route("/v1/aliases", get(aliases::list).post(aliases::create))
-        .route(
-            "/v1/aliases/{name}",
-            get(aliases::show)
-                .put(aliases::update)
-                .delete(aliases::delete),
-        )
-        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
-        .route(
-            "/v1/webhooks/{id}",
-            get(webhooks::show)
-                .put(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route(
-            "/v1/webhooks/{id}/invoke",
-            post(webhooks::invoke).layer(invoke_limit),
-        )
-        .route("/v1/jobs", get(jobs::list).post(jobs::create))
-        .route(
-            "/v1/jobs/{id}",
-            get(jobs::show).put(jobs::update).delete(jobs::delete),
-        )
-        .fallback(handlers::not_found)
-        .method_not_allowed_fallback(handlers::method_not_allowed)
-        .with_state(state)
+    let upload_limit = DefaultBodyLimit::max(upload_limit);
+    let invoke_limit = DefaultBodyLimit::max(invoke_limit);
+    OpenApiRouter::with_openapi(openapi::Header::openapi())
+        .routes(routes!(root::versions))
+        .routes(routes!(root::v1))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(root::info))
+        .routes(routes!(root::metrics))
+        .routes(routes!(identity::whoami))
+        .routes(routes!(identity::list_projects, identity::create_project))
+        .routes(routes!(identity::show_project))
+        .routes(routes!(identity::list_users, identity::create_user))
+        .routes(routes!(identity::delete_user))
+        .routes(routes!(identity::list_tokens, identity::create_token))
+        .routes(routes!(identity::revoke_token))
+        .routes(routes!(quotas::mine))
+        .routes(routes!(quotas::show, quotas::set))
+        .routes(routes!(retention::mine))
+        .routes(routes!(retention::show, retention::set))
+        .routes(routes!(runtimes::list, runtimes::create))
+        .routes(routes!(runtimes::show, runtimes::update, runtimes::delete))
+        .routes(routes!(runtimes::pool))
+        .routes(routes!(functions::list, functions::create).layer(upload_limit))
+        .routes(routes!(functions::show, functions::update, functions::delete).layer(upload_limit))
+        .routes(routes!(workers::scale_up))
+        .routes(routes!(workers::scale_down))
+        .routes(routes!(workers::detach))
+        .routes(routes!(workers::list))
+        .routes(routes!(workers::version_scale_up))
+        .routes(routes!(workers::version_scale_down))
+        .routes(routes!(workers::version_detach))
+        .routes(routes!(executions::list, executions::create))
+        .routes(routes!(executions::show, executions::delete))
+        .routes(routes!(executions::log))
+        .routes(routes!(versions::list, versions::create))
+        .routes(routes!(versions::show, versions::delete))
+        .routes(routes!(aliases::list, aliases::create))
+        .routes(routes!(aliases::show, aliases::update, aliases::delete))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::invoke).layer(invoke_limit))
+        .routes(routes!(jobs::list, jobs::create))
+        .routes(routes!(jobs::show, jobs::update, jobs::delete))
 }
 
 /// Collapses repeated slashes and drops a trailing one, keeping the query.

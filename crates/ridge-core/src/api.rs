@@ -17,6 +17,7 @@ pub use tenancy::*;
 
 /// A 4xx or 5xx body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fault {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faultcode: Option<String>,
@@ -25,7 +26,40 @@ pub struct Fault {
     pub debuginfo: Option<Value>,
 }
 
+/// `GET /`: the API versions this server offers (Qinling's discovery document).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiVersions {
+    pub versions: Vec<ApiVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiVersion {
+    /// `v1.0`.
+    pub id: String,
+    /// `CURRENT`.
+    pub status: String,
+    pub links: Vec<ApiLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiLink {
+    pub href: String,
+    pub target: String,
+    pub rel: String,
+}
+
+/// `GET /v1`: where the v1 API is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiRoot {
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuntimeView {
     pub id: String,
     pub name: Option<String>,
@@ -61,12 +95,14 @@ impl From<&Runtime> for RuntimeView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuntimeList {
     pub runtimes: Vec<RuntimeView>,
 }
 
 /// `POST /v1/runtimes`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRuntime {
     pub image: Option<String>,
@@ -82,6 +118,7 @@ pub struct CreateRuntime {
 
 /// `PUT /v1/runtimes/{id}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRuntime {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,12 +131,14 @@ pub struct UpdateRuntime {
 
 /// `GET /v1/runtimes/{id}/pool`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolView {
     pub name: String,
     pub capacity: PoolCapacity,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolCapacity {
     /// Workers of this runtime alive on this node.
     pub total: u64,
@@ -108,6 +147,7 @@ pub struct PoolCapacity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionView {
     pub id: String,
     pub name: Option<String>,
@@ -173,11 +213,13 @@ impl FunctionView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionList {
     pub functions: Vec<FunctionView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionView {
     pub id: String,
     pub function_id: String,
@@ -228,6 +270,7 @@ impl ExecutionView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionList {
     pub executions: Vec<ExecutionView>,
     /// The next page (the same query with `marker` set to this page's last execution), when
@@ -238,6 +281,7 @@ pub struct ExecutionList {
 
 /// `POST /v1/executions`. `input` is a string for Qinling clients; any JSON value is accepted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateExecution {
     #[serde(default)]
@@ -257,6 +301,7 @@ pub struct CreateExecution {
 
 /// `GET /v1/info`: Ridge's own description of this server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InfoView {
     pub version: String,
     pub store: String,
@@ -275,6 +320,7 @@ pub struct InfoView {
 
 /// One live node, as its last heartbeat described it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeInfo {
     pub name: String,
     /// How the other nodes reach it.
@@ -288,6 +334,7 @@ pub struct NodeInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuntimeKindInfo {
     pub kind: String,
     /// Whether this host can run it (for python3: an interpreter was found).
@@ -298,6 +345,7 @@ pub struct RuntimeKindInfo {
 /// What isolation this host offers and what Ridge applies. Every protection is listed with
 /// whether it is enforced, so an operator never has to guess.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SandboxInfo {
     /// `v1`, `v2`, `hybrid` or `none`: the cgroup layout found on this host.
     pub cgroup: String,
@@ -305,6 +353,7 @@ pub struct SandboxInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Protection {
     pub name: String,
     pub enforced: bool,
@@ -313,11 +362,13 @@ pub struct Protection {
 
 /// `GET /v1/functions/{id}/workers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerList {
     pub workers: Vec<WorkerView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerView {
     pub function_id: String,
     pub function_version: i64,
@@ -330,6 +381,7 @@ pub struct WorkerView {
 // Versions, aliases, webhooks and jobs (QINLING-API.md §3.4, §3.5, §3.7, §3.8).
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionView {
     pub id: String,
     pub function_id: String,
@@ -357,12 +409,14 @@ impl From<&crate::FunctionVersion> for VersionView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionList {
     pub function_versions: Vec<VersionView>,
 }
 
 /// `POST /v1/functions/{id}/versions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateVersion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -370,6 +424,7 @@ pub struct CreateVersion {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AliasView {
     pub id: String,
     pub name: String,
@@ -397,12 +452,14 @@ impl From<&crate::Alias> for AliasView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AliasList {
     pub function_aliases: Vec<AliasView>,
 }
 
 /// `POST /v1/aliases`. `function_version` is an int, a numeric string or null (0).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateAlias {
     #[serde(default)]
@@ -417,6 +474,7 @@ pub struct CreateAlias {
 
 /// `PUT /v1/aliases/{name}`: absent or null fields are unchanged; `name` is accepted and ignored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAlias {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,6 +488,7 @@ pub struct UpdateAlias {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookView {
     pub id: String,
     pub function_id: Option<String>,
@@ -468,6 +527,7 @@ impl WebhookView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookList {
     pub webhooks: Vec<WebhookView>,
 }
@@ -477,6 +537,7 @@ pub struct WebhookList {
 /// `secret` (Ridge): `true` generates one, a string of 16 to 255 characters sets it, and on
 /// update `false` or `""` removes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -493,11 +554,13 @@ pub struct WebhookRequest {
 
 /// `POST /v1/webhooks/{id}/invoke` answers 202 with this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvokeView {
     pub execution_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobView {
     pub id: String,
     pub name: Option<String>,
@@ -537,12 +600,14 @@ impl From<&crate::Job> for JobView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobList {
     pub jobs: Vec<JobView>,
 }
 
 /// `POST /v1/jobs`. Ints accept numeric strings; times are ISO 8601 (UTC without an offset).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -565,6 +630,7 @@ pub struct CreateJob {
 
 /// `PUT /v1/jobs/{id}`: null or absent fields are unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,7 @@ pub struct Limits {
 
 /// An allowed range with its default, for one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = LimitRange))]
 #[serde(deny_unknown_fields)]
 pub struct Range {
     pub default: u64,
@@ -28,6 +29,7 @@ pub struct Range {
 
 /// What the operator allows. The defaults are Qinling's `[resource_limits]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsPolicy {
     pub cpu: Range,

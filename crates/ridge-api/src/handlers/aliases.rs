@@ -11,6 +11,7 @@ use ridge_core::{Alias, AliasId, AliasName, FunctionId};
 use super::{JsonBody, check_text};
 use crate::access;
 use crate::context::Caller;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::query;
 use crate::{ApiError, AppState};
 
@@ -32,6 +33,10 @@ pub(crate) async fn check_target(
     Ok(())
 }
 
+#[utoipa::path(
+    post, path = "/v1/aliases", tag = "aliases", request_body = CreateAlias,
+    responses((status = 201, description = "the new alias", body = AliasView), Authed, Invalid, Missing),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,6 +69,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(AliasView::from(&alias))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/aliases", tag = "aliases", params(("all_projects" = Option<bool>, Query, description = "admins: every project's"), ("project_id" = Option<String>, Query, description = "admins: this project's")),
+    responses((status = 200, description = "the aliases", body = AliasList), Authed, Invalid, Denied),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,6 +86,10 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/aliases/{name}", tag = "aliases", params(("name" = String, Path, description = "the alias's name")),
+    responses((status = 200, description = "the alias", body = AliasView), Authed, Invalid, Missing),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,6 +99,10 @@ pub async fn show(
     Ok(Json(AliasView::from(&alias)))
 }
 
+#[utoipa::path(
+    put, path = "/v1/aliases/{name}", tag = "aliases", params(("name" = String, Path, description = "the alias's name")), request_body = UpdateAlias,
+    responses((status = 200, description = "the alias, as updated", body = AliasView), Authed, Invalid, Missing),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -126,6 +143,10 @@ pub async fn update(
     Ok(Json(AliasView::from(&alias)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/aliases/{name}", tag = "aliases", params(("name" = String, Path, description = "the alias's name")),
+    responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

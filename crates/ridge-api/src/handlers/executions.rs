@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use ridge_core::api::{CreateExecution, ExecutionList, ExecutionView};
+use ridge_core::api::{CreateExecution, ExecutionList, ExecutionView, Fault};
 use ridge_core::{Execution, ExecutionInput, ExecutionStatus, Filter, FunctionId, Target};
 use ridge_engine::{ExecutionRequest, Origin, RunTarget};
 use ridge_store::{ExecutionQuery, Page};
@@ -20,6 +20,7 @@ use ridge_store::{ExecutionQuery, Page};
 use super::{JsonBody, check_text, path_id};
 use crate::access::{self, Intent};
 use crate::context::{BaseUrl, Caller};
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::query;
 use crate::{ApiError, AppState};
 
@@ -27,6 +28,15 @@ async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Exec
     access::execution(state, caller, path_id(raw_id)?).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/executions", tag = "executions", request_body = CreateExecution,
+    responses(
+        (status = 201, description = "the execution: finished when `sync` (the default), else `running`", body = ExecutionView),
+        Authed, Invalid, Denied, Missing,
+        (status = 409, description = "the function's runtime is not available", body = Fault),
+        (status = 429, description = "a quota (rate, concurrency) or the queue is full", body = Fault),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,6 +133,18 @@ fn next_page(base: &BaseUrl, params: &BTreeMap<String, String>, last: &Execution
     format!("{}/v1/executions?{encoded}", base.0)
 }
 
+#[utoipa::path(
+    get, path = "/v1/executions", tag = "executions",
+    params(
+        ("function_id" = Option<String>, Query, description = "a filter: a function id, or `op:value` with op one of eq, neq, in, nin (in and nin take comma-separated values)"),
+        ("status" = Option<String>, Query, description = "a filter of statuses (`running`, `success`, `failed`, `error`), as `function_id`"),
+        ("description" = Option<String>, Query, description = "a filter of descriptions, as `function_id`"),
+        ("all_projects" = Option<bool>, Query, description = "admins: every project's"), ("project_id" = Option<String>, Query, description = "admins: this project's"),
+        ("limit" = Option<u64>, Query, minimum = 1, description = "executions in a page (default 100; more than 1000 is lowered to 1000)"),
+        ("marker" = Option<String>, Query, description = "the id of the last execution of the previous page"),
+    ),
+    responses((status = 200, description = "a page of executions, oldest first; `next` is the next page's URL when this one is full", body = ExecutionList), Authed, Invalid, Denied),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -178,6 +200,10 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/executions/{id}", tag = "executions", params(("id" = String, Path, format = Uuid, description = "the execution's id")),
+    responses((status = 200, description = "the execution", body = ExecutionView), Authed, Invalid, Missing),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,6 +214,10 @@ pub async fn show(
     )))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/executions/{id}", tag = "executions", params(("id" = String, Path, format = Uuid, description = "the execution's id")),
+    responses((status = 204, description = "deleted"), Authed, Invalid, Missing),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,6 +228,10 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get, path = "/v1/executions/{id}/log", tag = "executions", params(("id" = String, Path, format = Uuid, description = "the execution's id")),
+    responses((status = 200, description = "what the function wrote (stdout and stderr), capped", body = String, content_type = "text/plain"), Authed, Invalid, Missing),
+)]
 pub async fn log(
     State(state): State<AppState>,
     caller: Caller,

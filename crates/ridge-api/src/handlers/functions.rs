@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use ridge_core::api::{FunctionList, FunctionView};
+use ridge_core::api::{Fault, FunctionList, FunctionView};
 use ridge_core::function::CodeRequest;
 use ridge_core::{
     Entry, Function, FunctionId, FunctionPatch, NetworkAccess, RuntimeId, RuntimeStatus,
@@ -21,6 +21,7 @@ use super::path_id;
 use crate::access::{self, Intent};
 use crate::context::Caller;
 use crate::kwargs::Kwargs;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::query;
 use crate::{ApiError, AppState};
 
@@ -107,6 +108,77 @@ fn missing_package() -> ApiError {
     )
 }
 
+/// The fields of `POST /v1/functions` as Qinling's client sends them: multipart form fields, the
+/// package as the file field `package` (a urlencoded form or a JSON object body carry the same
+/// fields, without a package). Documentation only: `Kwargs` reads them.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the fields that `Kwargs` reads, for the OpenAPI document"
+)]
+struct NewFunctionForm {
+    /// JSON text: `{"source": "package"}`, with an optional `"md5sum"` of the package.
+    code: String,
+    runtime_id: String,
+    #[serde(flatten)]
+    fields: FunctionFields,
+    /// The zip archive (or `.wasm` module) of the function.
+    #[schema(value_type = String, format = Binary)]
+    package: Vec<u8>,
+}
+
+/// The fields of `PUT /v1/functions/{id}`: any of them; absent ones are unchanged. A new
+/// package is the file field `package`; `code` (or `source` and `md5sum`) may give its md5sum.
+/// `runtime_id` is accepted and ignored, as Qinling does.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the fields that `Kwargs` reads, for the OpenAPI document"
+)]
+struct FunctionUpdateForm {
+    code: Option<String>,
+    source: Option<String>,
+    md5sum: Option<String>,
+    runtime_id: Option<String>,
+    #[serde(flatten)]
+    fields: FunctionFields,
+    #[schema(value_type = Option<String>, format = Binary)]
+    package: Option<Vec<u8>>,
+}
+
+/// The optional fields of both forms.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the fields that `Kwargs` reads, for the OpenAPI document"
+)]
+struct FunctionFields {
+    #[schema(max_length = 255)]
+    name: Option<String>,
+    #[schema(max_length = 255)]
+    description: Option<String>,
+    /// `module.function` (default `main.main`).
+    entry: Option<String>,
+    /// Ridge: `loopback` (the default) or `outbound` (needs the operator's consent).
+    network: Option<String>,
+    /// Millicores.
+    cpu: Option<u64>,
+    /// Bytes.
+    memory_size: Option<u64>,
+    /// Seconds.
+    timeout: Option<u64>,
+}
+
+#[utoipa::path(
+    post, path = "/v1/functions", tag = "functions",
+    request_body(content = NewFunctionForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "the new function", body = FunctionView), Authed, Invalid, Denied, Missing,
+        (status = 409, description = "the runtime is not available", body = Fault),
+        (status = 413, description = "the package is larger than `max_package_size`", body = Fault),
+        (status = 415, description = "a body that is not multipart, urlencoded or JSON", body = Fault),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +224,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(FunctionView::detail(&function))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/functions", tag = "functions", params(("all_projects" = Option<bool>, Query, description = "admins: every project's"), ("project_id" = Option<String>, Query, description = "admins: this project's")),
+    responses((status = 200, description = "the functions (`code` as a JSON-encoded string, as Qinling lists it)", body = FunctionList), Authed, Invalid, Denied),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -165,6 +241,15 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/functions/{id}", tag = "functions",
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("download" = Option<bool>, Query, description = "the package instead of the function")),
+    responses(
+        (status = 200, description = "the function, or with `download=true` its package",
+            content((FunctionView = "application/json"), (String = "application/zip"))),
+        Authed, Invalid, Missing,
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,6 +282,15 @@ pub async fn show(
         .into_response())
 }
 
+#[utoipa::path(
+    put, path = "/v1/functions/{id}", tag = "functions", params(("id" = String, Path, format = Uuid, description = "the function's id")),
+    request_body(content = FunctionUpdateForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "the function, as updated", body = FunctionView), Authed, Invalid, Denied, Missing,
+        (status = 413, description = "the package is larger than `max_package_size`", body = Fault),
+        (status = 415, description = "a body that is not multipart, urlencoded or JSON", body = Fault),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,6 +337,10 @@ pub async fn update(
     Ok(Json(FunctionView::detail(&function)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/functions/{id}", tag = "functions", params(("id" = String, Path, format = Uuid, description = "the function's id")),
+    responses((status = 204, description = "deleted, with its package"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,6 +16,7 @@ use super::{JsonBody, check_text, path_id};
 use crate::access::{self, AdminOnly};
 use crate::auth::{Auth, token_hash};
 use crate::context::Caller;
+use crate::openapi::{Authed, Clash, Denied, Invalid, Missing};
 use crate::query;
 use crate::{ApiError, AppState};
 
@@ -39,6 +40,10 @@ fn identity_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/whoami", tag = "identity",
+    responses((status = 200, description = "who the server takes the caller for", body = WhoamiView), Authed),
+)]
 pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoamiView> {
     Json(WhoamiView {
         auth: state.auth.name().to_owned(),
@@ -49,6 +54,10 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<Whoam
     })
 }
 
+#[utoipa::path(
+    post, path = "/v1/projects", tag = "identity", request_body = CreateProject,
+    responses((status = 201, description = "the new project", body = ProjectView), Authed, Invalid, Denied, Clash),
+)]
 pub async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,6 +78,10 @@ pub async fn create_project(
     Ok((StatusCode::CREATED, Json(ProjectView::from(&project))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/projects", tag = "identity",
+    responses((status = 200, description = "every project", body = ProjectList), Authed, Invalid, Denied),
+)]
 pub async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +93,11 @@ pub async fn list_projects(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/projects/{id}", tag = "identity",
+    params(("id" = String, Path, description = "the project's id")),
+    responses((status = 200, description = "the project", body = ProjectView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn show_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,6 +108,10 @@ pub async fn show_project(
     Ok(Json(ProjectView::from(&project)))
 }
 
+#[utoipa::path(
+    post, path = "/v1/users", tag = "identity", request_body = CreateUser,
+    responses((status = 201, description = "the new user", body = UserView), Authed, Invalid, Denied, Missing, Clash),
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +139,11 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/users", tag = "identity",
+    params(("project_id" = Option<String>, Query, description = "only this project's users")),
+    responses((status = 200, description = "the users", body = UserList), Authed, Invalid, Denied),
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,6 +161,11 @@ pub async fn list_users(
     }))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/users/{id}", tag = "identity",
+    params(("id" = String, Path, format = Uuid, description = "the user's id")),
+    responses((status = 204, description = "deleted, with its tokens"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,6 +182,10 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/v1/tokens", tag = "identity", request_body = CreateToken,
+    responses((status = 201, description = "the new token, with its secret in `token` (shown only here)", body = TokenView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,6 +223,11 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/tokens", tag = "identity",
+    params(("user_id" = Option<String>, Query, description = "only this user's tokens")),
+    responses((status = 200, description = "the tokens, without their secrets", body = TokenList), Authed, Invalid, Denied),
+)]
 pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,6 +246,11 @@ pub async fn list_tokens(
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes the token; it is kept, marked revoked, for the record.
+#[utoipa::path(
+    delete, path = "/v1/tokens/{id}", tag = "identity",
+    params(("id" = String, Path, format = Uuid, description = "the token's id")),
+    responses((status = 204, description = "revoked"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,

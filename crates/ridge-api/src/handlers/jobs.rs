@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::{JsonBody, check_text, path_id};
 use crate::access;
 use crate::context::Caller;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::query;
 use crate::{ApiError, AppState};
 
@@ -53,6 +54,10 @@ fn count(raw: Option<&Value>) -> Result<Option<i64>, ApiError> {
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs", request_body = CreateJob,
+    responses((status = 201, description = "the new job", body = JobView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -109,6 +114,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(JobView::from(&job))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs", params(("all_projects" = Option<bool>, Query, description = "admins: every project's"), ("project_id" = Option<String>, Query, description = "admins: this project's")),
+    responses((status = 200, description = "the jobs", body = JobList), Authed, Invalid, Denied),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,6 +131,10 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job's id")),
+    responses((status = 200, description = "the job", body = JobView), Authed, Invalid, Missing),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,6 +143,10 @@ pub async fn show(
     Ok(Json(JobView::from(&visible(&state, &caller, &id).await?)))
 }
 
+#[utoipa::path(
+    put, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job's id")), request_body = UpdateJob,
+    responses((status = 200, description = "the job, as updated", body = JobView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +184,10 @@ pub async fn update(
     Ok(Json(JobView::from(&job)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job's id")),
+    responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

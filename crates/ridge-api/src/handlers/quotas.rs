@@ -10,6 +10,7 @@ use ridge_core::tenancy::Limit;
 
 use crate::access::{self, AdminOnly};
 use crate::context::Caller;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::{ApiError, AppState};
 
 async fn view(state: &AppState, project: &ProjectId) -> Result<QuotaView, ApiError> {
@@ -28,6 +29,10 @@ async fn view(state: &AppState, project: &ProjectId) -> Result<QuotaView, ApiErr
     ))
 }
 
+#[utoipa::path(
+    get, path = "/v1/quotas", tag = "quotas",
+    responses((status = 200, description = "the caller's project's quotas and use", body = QuotaView), Authed),
+)]
 pub async fn mine(
     State(state): State<AppState>,
     caller: Caller,
@@ -35,6 +40,11 @@ pub async fn mine(
     Ok(Json(view(&state, &caller.project).await?))
 }
 
+#[utoipa::path(
+    get, path = "/v1/quotas/{project}", tag = "quotas",
+    params(("project" = String, Path, description = "the project's id")),
+    responses((status = 200, description = "the project's quotas and use", body = QuotaView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,6 +94,11 @@ pub(crate) fn apply_changes<'a>(
     Ok(())
 }
 
+#[utoipa::path(
+    put, path = "/v1/quotas/{project}", tag = "quotas", request_body = SetQuotas,
+    params(("project" = String, Path, description = "the project's id")),
+    responses((status = 200, description = "the project's quotas and use, as set", body = QuotaView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn set(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,6 +12,7 @@ use ridge_core::tenancy::Limit;
 use super::quotas::{apply_changes, overrides_body};
 use crate::access::{self, AdminOnly};
 use crate::context::Caller;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::{ApiError, AppState};
 
 async fn view(state: &AppState, project: &ProjectId) -> Result<RetentionView, ApiError> {
@@ -19,6 +20,10 @@ async fn view(state: &AppState, project: &ProjectId) -> Result<RetentionView, Ap
     Ok(RetentionView::new(project, &retention))
 }
 
+#[utoipa::path(
+    get, path = "/v1/retention", tag = "retention",
+    responses((status = 200, description = "how long the caller's project's finished executions are kept", body = RetentionView), Authed),
+)]
 pub async fn mine(
     State(state): State<AppState>,
     caller: Caller,
@@ -26,6 +31,11 @@ pub async fn mine(
     Ok(Json(view(&state, &caller.project).await?))
 }
 
+#[utoipa::path(
+    get, path = "/v1/retention/{project}", tag = "retention",
+    params(("project" = String, Path, description = "the project's id")),
+    responses((status = 200, description = "the project's retention rules", body = RetentionView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -35,6 +45,11 @@ pub async fn show(
     Ok(Json(view(&state, &project).await?))
 }
 
+#[utoipa::path(
+    put, path = "/v1/retention/{project}", tag = "retention", request_body = SetRetention,
+    params(("project" = String, Path, description = "the project's id")),
+    responses((status = 200, description = "the project's retention rules, as set", body = RetentionView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn set(
     State(state): State<AppState>,
     caller: Caller,

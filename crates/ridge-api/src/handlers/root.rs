@@ -2,28 +2,50 @@
 
 use axum::Json;
 use axum::extract::State;
-use ridge_core::api::{InfoView, NodeInfo, RuntimeKindInfo};
-use serde_json::{Value, json};
+use ridge_core::api::{
+    ApiLink, ApiRoot, ApiVersion, ApiVersions, InfoView, NodeInfo, RuntimeKindInfo,
+};
 
 use crate::access::{self, AdminOnly};
 use crate::context::{BaseUrl, Caller};
+use crate::openapi::{Authed, Denied};
 use crate::{ApiError, AppState};
 
-pub async fn versions(BaseUrl(base): BaseUrl) -> Json<Value> {
-    Json(json!({
-        "versions": [{
-            "id": "v1.0",
-            "status": "CURRENT",
-            "links": [{"href": format!("{base}/v1"), "target": "v1", "rel": "self"}],
-        }]
-    }))
+/// `GET /`: public.
+#[utoipa::path(
+    get, path = "/", tag = "discovery", security(()),
+    responses((status = 200, description = "the API versions", body = ApiVersions)),
+)]
+pub async fn versions(BaseUrl(base): BaseUrl) -> Json<ApiVersions> {
+    Json(ApiVersions {
+        versions: vec![ApiVersion {
+            id: "v1.0".to_owned(),
+            status: "CURRENT".to_owned(),
+            links: vec![ApiLink {
+                href: format!("{base}/v1"),
+                target: "v1".to_owned(),
+                rel: "self".to_owned(),
+            }],
+        }],
+    })
 }
 
-pub async fn v1(BaseUrl(base): BaseUrl) -> Json<Value> {
-    Json(json!({ "uri": format!("{base}/v1") }))
+/// `GET /v1`: public.
+#[utoipa::path(
+    get, path = "/v1", tag = "discovery", security(()),
+    responses((status = 200, description = "where the v1 API is", body = ApiRoot)),
+)]
+pub async fn v1(BaseUrl(base): BaseUrl) -> Json<ApiRoot> {
+    Json(ApiRoot {
+        uri: format!("{base}/v1"),
+    })
 }
 
 /// `GET /v1/info`: for any authenticated caller.
+#[utoipa::path(
+    get, path = "/v1/info", tag = "info",
+    responses((status = 200, description = "this server: store, auth mode, runtimes, sandbox, limits, nodes", body = InfoView), Authed),
+)]
 pub async fn info(
     State(state): State<AppState>,
     _caller: Caller,
@@ -68,6 +90,14 @@ pub async fn info(
 /// `GET /metrics`: admin-only, since it names every project's functions. The format is
 /// negotiated as Prometheus' own client libraries do: OpenMetrics when the scraper's `Accept`
 /// asks for it, the classic text format otherwise (a plain `curl`, an older agent).
+#[utoipa::path(
+    get, path = "/metrics", tag = "info",
+    responses(
+        (status = 200, description = "the metrics, in the classic Prometheus text format, or OpenMetrics when `Accept` asks for `application/openmetrics-text`",
+            content((String = "text/plain"), (String = "application/openmetrics-text"))),
+        Authed, Denied,
+    ),
+)]
 pub async fn metrics(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,6 +11,7 @@ use ridge_core::{Runtime, RuntimeId, RuntimeStatus};
 use super::{JsonBody, path_id};
 use crate::access::{self, AdminOnly};
 use crate::context::Caller;
+use crate::openapi::{Authed, Clash, Denied, Invalid, Missing};
 use crate::{ApiError, AppState};
 
 const MAX_TEXT: usize = 255;
@@ -37,6 +38,10 @@ async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Runt
     access::runtime(state, caller, path_id(raw_id)?).await
 }
 
+#[utoipa::path(
+    get, path = "/v1/runtimes", tag = "runtimes",
+    responses((status = 200, description = "the runtimes the caller can use", body = RuntimeList), Authed),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,6 +52,10 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")),
+    responses((status = 200, description = "the runtime", body = RuntimeView), Authed, Invalid, Missing),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -55,6 +64,10 @@ pub async fn show(
     Ok(Json(view(&state, &visible(&state, &caller, &id).await?)))
 }
 
+#[utoipa::path(
+    post, path = "/v1/runtimes", tag = "runtimes", request_body = CreateRuntime,
+    responses((status = 201, description = "the new runtime, `creating` until this node has checked it", body = RuntimeView), Authed, Invalid, Denied),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,6 +96,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, &runtime))))
 }
 
+#[utoipa::path(
+    put, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")), request_body = UpdateRuntime,
+    responses((status = 200, description = "the runtime, as updated", body = RuntimeView), Authed, Invalid, Denied, Missing, Clash),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,6 +145,10 @@ pub async fn update(
     Ok(Json(view(&state, &runtime)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/runtimes/{id}", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")),
+    responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,6 +161,10 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get, path = "/v1/runtimes/{id}/pool", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")),
+    responses((status = 200, description = "the runtime's workers on this node", body = PoolView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn pool(
     State(state): State<AppState>,
     caller: Caller,

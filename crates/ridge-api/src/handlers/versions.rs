@@ -15,6 +15,7 @@ use ridge_core::{Function, FunctionId, VersionId};
 use super::{JsonBody, check_text, path_id};
 use crate::access::{self, Intent};
 use crate::context::Caller;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::query;
 use crate::{ApiError, AppState};
 
@@ -42,6 +43,10 @@ fn number(raw: &str) -> Result<i64, ApiError> {
     })
 }
 
+#[utoipa::path(
+    post, path = "/v1/functions/{id}/versions", tag = "versions", params(("id" = String, Path, format = Uuid, description = "the function's id")), request_body = CreateVersion,
+    responses((status = 201, description = "the new version: a snapshot of the function's code", body = VersionView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,6 +69,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(VersionView::from(&version))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/functions/{id}/versions", tag = "versions", params(("id" = String, Path, format = Uuid, description = "the function's id")),
+    responses((status = 200, description = "the function's versions", body = VersionList), Authed, Invalid, Missing),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,6 +87,15 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/functions/{id}/versions/{n}", tag = "versions",
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number"), ("download" = Option<bool>, Query, description = "the version's package instead of the version")),
+    responses(
+        (status = 200, description = "the version, or with `download=true` its package",
+            content((VersionView = "application/json"), (String = "application/zip"))),
+        Authed, Invalid, Missing,
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,6 +130,11 @@ pub async fn show(
         .into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/v1/functions/{id}/versions/{n}", tag = "versions",
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number")),
+    responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

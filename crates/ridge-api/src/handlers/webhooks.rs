@@ -15,7 +15,7 @@ use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
-use ridge_core::api::{InvokeView, WebhookList, WebhookRequest, WebhookView};
+use ridge_core::api::{Fault, InvokeView, WebhookList, WebhookRequest, WebhookView};
 use ridge_core::version::parse_version_number;
 use ridge_core::webhook::{generate_secret, validate_secret};
 use ridge_core::{AliasName, ExecutionInput, FunctionId, Target, Webhook, WebhookId};
@@ -26,6 +26,7 @@ use super::{JsonBody, check_text, path_id};
 use crate::access;
 use crate::context::{BaseUrl, Caller};
 use crate::kwargs::Kwargs;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::query;
 use crate::webhook_guard::{self, Refusal, Verdict};
 use crate::{ApiError, AppState};
@@ -69,6 +70,10 @@ async fn check(state: &AppState, caller: &Caller, target: &Target) -> Result<(),
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/webhooks", tag = "webhooks", request_body = WebhookRequest,
+    responses((status = 201, description = "the new webhook (with its secret, when one was generated or set)", body = WebhookView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,6 +104,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/webhooks", tag = "webhooks", params(("all_projects" = Option<bool>, Query, description = "admins: every project's"), ("project_id" = Option<String>, Query, description = "admins: this project's")),
+    responses((status = 200, description = "the webhooks", body = WebhookList), Authed, Invalid, Denied),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +122,10 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, format = Uuid, description = "the webhook's id")),
+    responses((status = 200, description = "the webhook", body = WebhookView), Authed, Invalid, Missing),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,6 +136,10 @@ pub async fn show(
     Ok(Json(view(&base, &webhook)))
 }
 
+#[utoipa::path(
+    put, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, format = Uuid, description = "the webhook's id")), request_body = WebhookRequest,
+    responses((status = 200, description = "the webhook, as updated", body = WebhookView), Authed, Invalid, Denied, Missing),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,6 +210,10 @@ pub async fn update(
     Ok(Json(shown))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, format = Uuid, description = "the webhook's id")),
+    responses((status = 204, description = "deleted"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,6 +227,27 @@ pub async fn delete(
 }
 
 /// `POST /v1/webhooks/{id}/invoke`: public, like Qinling's (no `Caller`).
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/invoke", tag = "webhooks", security(()), params(("id" = String, Path, format = Uuid, description = "the webhook's id"),
+        ("X-Ridge-Timestamp" = Option<String>, Header, description = "with `X-Ridge-Signature`: Unix seconds"),
+        ("X-Ridge-Signature" = Option<String>, Header, description = "`v1=<hex HMAC-SHA256 of \"<timestamp>.<body>\" keyed with the secret>`"),
+        ("X-Hub-Signature-256" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of the body>` (GitHub's convention)"),
+    ),
+    request_body(description = "the function's input: a JSON object, or form fields", content(
+        (Object = "application/json"),
+        (Object = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 202, description = "an execution was started", body = InvokeView),
+        Invalid, Missing,
+        (status = 401, description = "the webhook has a secret and the call did not prove it (or `Authorization: Bearer <secret>`)", body = Fault),
+        (status = 409, description = "the function's runtime is not available", body = Fault),
+        (status = 413, description = "a body larger than `webhook_max_body`", body = Fault),
+        (status = 415, description = "a body that is not a form or JSON", body = Fault),
+        (status = 429, description = "over the webhook's rate limit, or a quota", body = Fault),
+        (status = 500, description = "the platform failed", body = Fault),
+    ),
+)]
 pub async fn invoke(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::{JsonBody, path_id};
 use crate::access::{self, AdminOnly, Intent};
 use crate::context::Caller;
+use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::{ApiError, AppState};
 use crate::{peers, query};
 
@@ -85,10 +86,12 @@ async fn scale_everywhere(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleBody {
+    /// How many workers: an integer of at least 1 (a numeric string is accepted); default 1.
     #[serde(default)]
+    #[schema(value_type = Option<u64>, minimum = 1)]
     count: Option<Value>,
 }
 
@@ -145,6 +148,10 @@ async fn versioned(
     Ok((snapshot.apply(&function), version))
 }
 
+#[utoipa::path(
+    post, path = "/v1/functions/{id}/scale_up", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id")), request_body = ScaleBody,
+    responses((status = 202, description = "`count` more warm workers are starting, spread over the nodes"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn scale_up(
     State(state): State<AppState>,
     caller: Caller,
@@ -158,6 +165,10 @@ pub async fn scale_up(
     scale_everywhere(&state, (&headers, &uri), function, 0, scale).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/functions/{id}/scale_down", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id")), request_body = ScaleBody,
+    responses((status = 202, description = "up to `count` idle workers are stopping"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn scale_down(
     State(state): State<AppState>,
     caller: Caller,
@@ -171,6 +182,10 @@ pub async fn scale_down(
     scale_everywhere(&state, (&headers, &uri), function, 0, scale).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/functions/{id}/detach", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id")),
+    responses((status = 202, description = "the function's workers are stopping on every node"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn detach(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,6 +197,10 @@ pub async fn detach(
     scale_everywhere(&state, (&headers, &uri), function, 0, Scale::Detach).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/functions/{id}/versions/{n}/scale_up", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")), request_body = ScaleBody,
+    responses((status = 202, description = "`count` more warm workers of the version are starting"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn version_scale_up(
     State(state): State<AppState>,
     caller: Caller,
@@ -195,6 +214,10 @@ pub async fn version_scale_up(
     scale_everywhere(&state, (&headers, &uri), function, version, scale).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/functions/{id}/versions/{n}/scale_down", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")), request_body = ScaleBody,
+    responses((status = 202, description = "up to `count` idle workers of the version are stopping"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn version_scale_down(
     State(state): State<AppState>,
     caller: Caller,
@@ -208,6 +231,10 @@ pub async fn version_scale_down(
     scale_everywhere(&state, (&headers, &uri), function, version, scale).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/functions/{id}/versions/{n}/detach", tag = "workers", params(("id" = String, Path, format = Uuid, description = "the function's id"), ("n" = String, Path, description = "the version number (0: the function's current code)")),
+    responses((status = 202, description = "the version's workers are stopping on every node"), Authed, Invalid, Denied, Missing),
+)]
 pub async fn version_detach(
     State(state): State<AppState>,
     caller: Caller,
@@ -219,6 +246,11 @@ pub async fn version_detach(
     scale_everywhere(&state, (&headers, &uri), function, version, Scale::Detach).await
 }
 
+#[utoipa::path(
+    get, path = "/v1/functions/{id}/workers", tag = "workers",
+    params(("id" = String, Path, format = Uuid, description = "the function's id"), ("function_version" = Option<u32>, Query, description = "only this version's workers")),
+    responses((status = 200, description = "the function's workers on every node", body = WorkerList), Authed, Invalid, Denied, Missing),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -9,6 +9,7 @@ mod functions;
 mod harness;
 mod info;
 mod jobs;
+mod openapi;
 mod packages;
 mod quotas;
 mod runtimes;

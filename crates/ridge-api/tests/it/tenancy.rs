@@ -171,18 +171,12 @@ async fn tokens_expire_and_are_revoked() {
 
 /// The paths of every route in the API's router, read from its source, so that a new
 /// endpoint cannot escape the enumeration below.
-fn routes() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs"))
-        .expect("router source");
-    let mut out = BTreeSet::new();
-    let mut rest = source.as_str();
-    while let Some(i) = rest.find(".route(") {
-        rest = &rest[i + 7..];
-        let start = rest.find('"').expect("path literal") + 1;
-        let end = start + rest[start..].find('"').expect("closing quote");
-        out.insert(rest[start..end].to_owned());
-    }
-    out
+/// Every path the router serves, from its own route table.
+fn routes(state: &ridge_api::AppState) -> BTreeSet<String> {
+    crate::openapi::served(&ridge_api::router(state.clone()))
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect()
 }
 
 #[tokio::test]
@@ -707,11 +701,12 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
             404,
         ),
     ];
-    // Public by design: discovery, and webhook invoke (the webhook's own secret guards it).
-    let mut covered: BTreeSet<String> = ["/", "/v1", "/v1/webhooks/{id}/invoke"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    // Public by design: discovery, the OpenAPI document, and webhook invoke (the webhook's own secret guards it).
+    let mut covered: BTreeSet<String> =
+        ["/", "/v1", "/v1/openapi.json", "/v1/webhooks/{id}/invoke"]
+            .into_iter()
+            .map(String::from)
+            .collect();
     for (route, method, path, body, expected) in cases {
         covered.insert(route.to_owned());
         let (status, text) = call(ts, Some(&t.alice_token), method.clone(), &path, body).await;
@@ -736,7 +731,7 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
             .await,
     );
     assert_eq!(status, 404);
-    let missing: Vec<_> = routes().difference(&covered).cloned().collect();
+    let missing: Vec<_> = routes(&ts.state).difference(&covered).cloned().collect();
     assert!(missing.is_empty(), "routes not enumerated: {missing:?}");
 
     // Nothing of B changed.

@@ -9,6 +9,7 @@ use crate::retention::Retention;
 
 /// `GET /v1/retention`: the rules in force; `null` keeps executions forever by that rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionView {
     pub project_id: String,
     /// Seconds a finished execution is kept after it was created.
@@ -30,6 +31,7 @@ impl RetentionView {
 /// `PUT /v1/retention/{project_id}`: per rule, a number, `-1` to keep forever, `null` to go
 /// back to the server's default; an absent rule is left as it is (as `PUT /v1/quotas`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetRetention {
     #[serde(default, skip_serializing_if = "Option::is_none")]

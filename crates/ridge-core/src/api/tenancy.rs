@@ -9,6 +9,7 @@ use crate::time::format;
 use crate::{InvalidInput, ProjectId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectView {
     pub id: String,
     pub description: Option<String>,
@@ -26,12 +27,14 @@ impl From<&Project> for ProjectView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectList {
     pub projects: Vec<ProjectView>,
 }
 
 /// `POST /v1/projects`. Without `id` one is generated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,6 +44,7 @@ pub struct CreateProject {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub id: String,
     pub name: String,
@@ -62,12 +66,14 @@ impl From<&User> for UserView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserList {
     pub users: Vec<UserView>,
 }
 
 /// `POST /v1/users`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub name: Option<String>,
@@ -78,6 +84,7 @@ pub struct CreateUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: String,
     pub user_id: String,
@@ -105,12 +112,14 @@ impl From<&ApiToken> for TokenView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenList {
     pub tokens: Vec<TokenView>,
 }
 
 /// `POST /v1/tokens`: a token for `user_id`, valid for `expires_in` seconds (default: no expiry).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     pub user_id: Option<String>,
@@ -122,6 +131,7 @@ pub struct CreateToken {
 
 /// `GET /v1/whoami`: who the server takes the caller for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhoamiView {
     pub auth: String,
     pub project_id: String,
@@ -132,6 +142,7 @@ pub struct WhoamiView {
 
 /// One quota and what the project uses of it; `limit` null means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaItem {
     pub limit: Option<u64>,
     pub in_use: u64,
@@ -139,6 +150,7 @@ pub struct QuotaItem {
 
 /// `GET /v1/quotas`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaView {
     pub project_id: String,
     pub functions: QuotaItem,
@@ -171,6 +183,7 @@ impl QuotaView {
 /// `PUT /v1/quotas/{project_id}`: per quota, a number, `-1` for no limit, `null` to go back
 /// to the server's default; an absent quota is left as it is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetQuotas {
     #[serde(default, skip_serializing_if = "Option::is_none")]
