@@ -1,5 +1,6 @@
 //! Ridge's HTTP API: the Qinling v1 routes (so the `openstack` CLI and Qinling-era scripts work
-//! unchanged) and Ridge's own additions (`GET /v1/info`).
+//! unchanged) and Ridge's own additions (`GET /v1/info`, `GET /v1/statistics`), and the web
+//! dashboard's embedded files (`/dashboard/`, [`dashboard`]).
 //!
 //! Handlers are thin: they parse the request into typed values at the edge, call the store or
 //! the engine, and map the answer. No SQL and no process handling here. Every error goes through
@@ -8,6 +9,7 @@
 pub mod access;
 pub mod auth;
 mod context;
+pub mod dashboard;
 mod error;
 mod handlers;
 mod kwargs;
@@ -92,7 +94,7 @@ pub fn service(state: AppState) -> ApiService {
 pub fn router(state: AppState) -> Router {
     use handlers::{
         aliases, executions, functions, identity, jobs, quotas, retention, root, runtimes,
-        versions, webhooks, workers,
+        statistics, versions, webhooks, workers,
     };
 
     // Package uploads are bounded by the configured size (plus room for the form fields); the
@@ -103,6 +105,9 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(root::versions))
         .route("/v1", get(root::v1))
         .route("/v1/info", get(root::info))
+        .route("/v1/statistics", get(statistics::show))
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/{*path}", get(dashboard::asset))
         .route("/metrics", get(root::metrics))
         .route("/v1/whoami", get(identity::whoami))
         .route(
@@ -206,6 +211,7 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::invoke).layer(invoke_limit),
         )
         .route("/v1/jobs", get(jobs::list).post(jobs::create))
+        .route("/v1/jobs/schedule", get(jobs::schedule))
         .route(
             "/v1/jobs/{id}",
             get(jobs::show).put(jobs::update).delete(jobs::delete),

@@ -5,18 +5,33 @@ use axum::extract::State;
 use ridge_core::api::{InfoView, NodeInfo, RuntimeKindInfo};
 use serde_json::{Value, json};
 
+use axum::http::HeaderMap;
+use axum::http::header::VARY;
+use axum::response::{IntoResponse, Response};
+
 use crate::access::{self, AdminOnly};
 use crate::context::{BaseUrl, Caller};
+use crate::dashboard;
 use crate::{ApiError, AppState};
 
-pub async fn versions(BaseUrl(base): BaseUrl) -> Json<Value> {
-    Json(json!({
+/// `GET /`: Qinling's versions document; a browser (`Accept: text/html`) is sent to the
+/// dashboard instead.
+pub async fn versions(BaseUrl(base): BaseUrl, headers: HeaderMap) -> Response {
+    if dashboard::wants_html(&headers) {
+        return dashboard::redirect();
+    }
+    let mut response = Json(json!({
         "versions": [{
             "id": "v1.0",
             "status": "CURRENT",
             "links": [{"href": format!("{base}/v1"), "target": "v1", "rel": "self"}],
         }]
     }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(VARY, axum::http::HeaderValue::from_static("accept"));
+    response
 }
 
 pub async fn v1(BaseUrl(base): BaseUrl) -> Json<Value> {
