@@ -12,13 +12,14 @@ cd "$(dirname "$0")/.."
 # Debian packages: clang-14 and friends (C to WebAssembly, for the wasm tests), PostgreSQL 15
 # (scripts/postgres-test.sh runs a throwaway cluster from its binaries), passt and iproute2
 # (pasta: the outbound network of functions granted it), curl (scripts/s3-test.sh) and
-# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it).
+# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it), and chromium
+# with chromium-driver (the dashboard's browser test drives headless Chromium over WebDriver).
 debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl
-  python3-yaml)
+  python3-yaml chromium chromium-driver)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! dpkg -s "${debs[@]}" >/dev/null 2>&1; then
-  echo "installing ${debs[*]} (for the wasm, PostgreSQL, S3 and network tests)" >&2
+  echo "installing ${debs[*]} (for the wasm, PostgreSQL, S3, network and browser tests)" >&2
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${debs[@]}"
 fi

@@ -43,8 +43,10 @@ export function lineChart(title, series, unit = '') {
   t.textContent = `${title}, latest: ${last.join(', ')}`;
   root.append(t, svg('line', { x1: 0, y1: height - 1, x2: width, y2: height - 1, class: 'axis' }));
   for (const s of series) {
-    const n = Math.max(2, s.points.length);
-    const d = s.points.map((p, i) => (p === null ? null : `${(i / (n - 1)) * width},${height - 4 - (p / max) * (height - 16)}`))
+    // One sample is drawn as a flat line across, so a chart is never empty once data came.
+    const points = s.points.length === 1 ? [s.points[0], s.points[0]] : s.points;
+    const n = Math.max(2, points.length);
+    const d = points.map((p, i) => (p === null ? null : `${(i / (n - 1)) * width},${height - 4 - (p / max) * (height - 16)}`))
       .filter(Boolean).join(' ');
     if (d) root.append(svg('polyline', { points: d, class: `line ${s.cls}` }));
   }
