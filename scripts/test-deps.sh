@@ -13,16 +13,17 @@ cd "$(dirname "$0")/.."
 # Debian packages: clang-14 and friends (C to WebAssembly, for the wasm tests), PostgreSQL 15
 # (scripts/postgres-test.sh runs a throwaway cluster from its binaries), passt and iproute2
 # (pasta: the outbound network of functions granted it), curl (scripts/s3-test.sh) and
-# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it), and for the
+# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it), for the
 # Debian package's test: systemd (`systemd-analyze verify` on the unit; it need not run),
 # adduser (the package's postinst) and binutils (scripts/package-deb.sh reads the binary's glibc
-# symbol versions with objdump).
+# symbol versions with objdump), and chromium with chromium-driver (the dashboard's browser
+# test drives headless Chromium over WebDriver).
 debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl
-  python3-yaml systemd adduser binutils)
+  python3-yaml systemd adduser binutils chromium chromium-driver)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! dpkg -s "${debs[@]}" >/dev/null 2>&1; then
-  echo "installing ${debs[*]} (for the wasm, PostgreSQL, S3 and network tests)" >&2
+  echo "installing ${debs[*]} (for the wasm, PostgreSQL, S3, network and browser tests)" >&2
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${debs[@]}"
 fi

@@ -1,6 +1,7 @@
 //! Ridge's HTTP API: the Qinling v1 routes (so the `openstack` CLI and Qinling-era scripts work
-//! unchanged) and Ridge's own additions (`GET /v1/info`), described by the OpenAPI document at
-//! `GET /v1/openapi.json` ([`openapi`]), which is built from the same calls as the router.
+//! unchanged) and Ridge's own additions (`GET /v1/info`, `GET /v1/statistics`), described by the
+//! OpenAPI document at `GET /v1/openapi.json` ([`openapi`]), which is built from the same calls
+//! as the router; and the web dashboard's embedded files (`/dashboard/`, [`dashboard`]).
 //!
 //! Handlers are thin: they parse the request into typed values at the edge, call the store or
 //! the engine, and map the answer. No SQL and no process handling here. Every error goes through
@@ -9,6 +10,7 @@
 pub mod access;
 pub mod auth;
 mod context;
+pub mod dashboard;
 mod error;
 mod handlers;
 mod kwargs;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
+use axum::routing::get;
 use axum::{Extension, Router};
 use ridge_core::api::SandboxInfo;
 use ridge_core::{Clock, LimitsPolicy};
@@ -107,6 +110,9 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = routes(upload_limit, state.config.webhook_max_body).split_for_parts();
     let doc = openapi::Rendered::new(&openapi::finish(doc, state.auth.name()));
     router
+        // The dashboard's files: no API operation, so not in the document.
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/{*path}", get(dashboard::asset))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(Extension(doc))
@@ -123,7 +129,7 @@ pub fn router(state: AppState) -> Router {
 fn routes(upload_limit: usize, invoke_limit: usize) -> OpenApiRouter<AppState> {
     use handlers::{
         aliases, executions, functions, identity, jobs, quotas, retention, root, runtimes,
-        versions, webhooks, workers,
+        statistics, versions, webhooks, workers,
     };
     let upload_limit = DefaultBodyLimit::max(upload_limit);
     let invoke_limit = DefaultBodyLimit::max(invoke_limit);
@@ -132,6 +138,7 @@ fn routes(upload_limit: usize, invoke_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(root::v1))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(root::info))
+        .routes(routes!(statistics::show))
         .routes(routes!(root::metrics))
         .routes(routes!(identity::whoami))
         .routes(routes!(identity::list_projects, identity::create_project))
@@ -167,6 +174,7 @@ fn routes(upload_limit: usize, invoke_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::invoke).layer(invoke_limit))
         .routes(routes!(jobs::list, jobs::create))
+        .routes(routes!(jobs::schedule))
         .routes(routes!(jobs::show, jobs::update, jobs::delete))
 }
 

@@ -11,8 +11,10 @@ use crate::{Execution, Function, Runtime};
 mod retention;
 #[cfg(test)]
 mod shapes;
+mod statistics;
 mod tenancy;
 pub use retention::*;
+pub use statistics::*;
 pub use tenancy::*;
 
 /// A 4xx or 5xx body.

@@ -28,6 +28,13 @@ use crate::request::{ExecutionRequest, Started};
 use crate::resolve::resolve;
 use crate::retention::RetentionConfig;
 
+/// What [`Engine::node_counts`] sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeCounts {
+    pub warm_workers: u64,
+    pub cold_starts: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub scaling: ScalingPolicy,
@@ -399,6 +406,23 @@ impl Engine {
     /// Workers of one runtime alive on this node, and how many are idle.
     pub fn pool_stats(&self, runtime_id: RuntimeId) -> PoolStats {
         self.pools.stats(runtime_id)
+    }
+
+    /// This node's live workers and the cold starts since it started, summed over `functions`
+    /// (the dashboard's statistics of one project).
+    pub fn node_counts(&self, functions: &[FunctionId]) -> NodeCounts {
+        let live = self.pools.live_by_function();
+        let mut counts = NodeCounts::default();
+        for id in functions {
+            counts.warm_workers += live.get(id).copied().unwrap_or(0) as u64;
+            let labels = crate::metrics::FunctionLabels {
+                function: id.to_string(),
+            };
+            if let Some(counter) = self.metrics.cold_starts.get(&labels) {
+                counts.cold_starts += counter.get();
+            }
+        }
+        counts
     }
 
     /// The Prometheus text exposition of the engine's metrics.

@@ -37,7 +37,7 @@ mod startup;
 mod testing;
 
 pub use capacity::{host_memory, worker_memory_budget};
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, NodeCounts};
 pub use error::EngineError;
 pub use functions::{NewFunction, Upload};
 pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};

@@ -101,6 +101,17 @@ pub struct FunctionUsage {
     pub aliases: i64,
 }
 
+/// What [`Store::execution_statistics`] counts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExecutionStatistics {
+    /// Statuses with at least one execution, each once.
+    pub by_status: Vec<(ExecutionStatus, u64)>,
+    /// Executions accepted and not started yet (`running` without `started_at`).
+    pub queued: u64,
+    /// Seconds, of the newest finished executions that ran (newest first).
+    pub durations: Vec<f64>,
+}
+
 /// What the scheduler writes when it claims a job's tick.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobClaim {
@@ -187,6 +198,15 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     async fn get_execution_logs(&self, id: ExecutionId) -> Result<String>;
     /// `ExecutionNotFound` when absent.
     async fn delete_execution(&self, id: ExecutionId) -> Result<()>;
+    /// Executions of `scope` created at or after `since`, counted by status; the executions
+    /// queued now (running, not started; of any age); and the durations of at most
+    /// `max_durations` of the newest finished ones since `since`.
+    async fn execution_statistics(
+        &self,
+        scope: &ProjectScope,
+        since: Timestamp,
+        max_durations: u64,
+    ) -> Result<ExecutionStatistics>;
 
     // Nodes (docs/scale-out.md).
     /// Writes `node`'s heartbeat, inserting its row the first time. Refused when the name

@@ -197,3 +197,64 @@ pub async fn delete(
     state.store.delete_job(job.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// How many upcoming runs `GET /v1/jobs/schedule` lists.
+pub const PREVIEW_RUNS: usize = 5;
+
+/// `GET /v1/jobs/schedule?pattern=&first_execution_time=&count=` (Ridge): when a job created
+/// with these settings would run (its next [`PREVIEW_RUNS`] times), validated exactly as
+/// `POST /v1/jobs` validates them, so a form can show the times, or the error, before saving.
+#[utoipa::path(
+    get, path = "/v1/jobs/schedule", tag = "jobs",
+    params(
+        ("pattern" = Option<String>, Query, description = "a cron pattern, as a job's"),
+        ("first_execution_time" = Option<String>, Query, description = "as a job's"),
+        ("count" = Option<String>, Query, description = "how many times the job would run, as a job's"),
+    ),
+    responses(
+        (status = 200, description = "`next_execution_times`: when the job would run, at most five", body = Object),
+        Authed, Invalid,
+    ),
+)]
+pub async fn schedule(
+    State(state): State<AppState>,
+    _caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = query::parse(
+        raw.as_deref(),
+        &["pattern", "first_execution_time", "count"],
+    )?;
+    let first = params
+        .get("first_execution_time")
+        .filter(|t| !t.is_empty())
+        .map(|t| ridge_core::time::parse_user(t))
+        .transpose()?;
+    let runs = count(params.get("count").cloned().map(Value::String).as_ref())?;
+    let now = state.clock.now();
+    let schedule = plan(
+        params
+            .get("pattern")
+            .map(String::as_str)
+            .filter(|p| !p.is_empty()),
+        first,
+        runs,
+        now,
+        state.config.job_min_lead,
+    )?;
+    let mut times = vec![schedule.next_execution_time];
+    if let Some(pattern) = &schedule.pattern {
+        check_interval(pattern, &now, state.config.job_min_interval)?;
+        let limit = schedule
+            .count
+            .map_or(PREVIEW_RUNS, |c| (c.max(1) as usize).min(PREVIEW_RUNS));
+        while times.len() < limit {
+            let Some(next) = times.last().and_then(|t| pattern.next_after(t)) else {
+                break;
+            };
+            times.push(next);
+        }
+    }
+    let times: Vec<String> = times.iter().map(ridge_core::time::format).collect();
+    Ok(Json(serde_json::json!({ "next_execution_times": times })))
+}

@@ -9,6 +9,7 @@ pub mod quotas;
 pub mod retention;
 pub mod root;
 pub mod runtimes;
+pub mod statistics;
 pub mod versions;
 pub mod webhooks;
 pub mod workers;

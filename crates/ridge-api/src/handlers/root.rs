@@ -6,18 +6,30 @@ use ridge_core::api::{
     ApiLink, ApiRoot, ApiVersion, ApiVersions, InfoView, NodeInfo, RuntimeKindInfo,
 };
 
+use axum::http::HeaderMap;
+use axum::http::header::VARY;
+use axum::response::{IntoResponse, Response};
+
 use crate::access::{self, AdminOnly};
 use crate::context::{BaseUrl, Caller};
+use crate::dashboard;
 use crate::openapi::{Authed, Denied};
 use crate::{ApiError, AppState};
 
-/// `GET /`: public.
+/// `GET /`: public. Qinling's versions document; a browser (`Accept: text/html`) is sent to
+/// the dashboard instead.
 #[utoipa::path(
     get, path = "/", tag = "discovery", security(()),
-    responses((status = 200, description = "the API versions", body = ApiVersions)),
+    responses(
+        (status = 200, description = "the API versions", body = ApiVersions),
+        (status = 303, description = "a browser (`Accept: text/html`) is sent to `/dashboard/`"),
+    ),
 )]
-pub async fn versions(BaseUrl(base): BaseUrl) -> Json<ApiVersions> {
-    Json(ApiVersions {
+pub async fn versions(BaseUrl(base): BaseUrl, headers: HeaderMap) -> Response {
+    if dashboard::wants_html(&headers) {
+        return dashboard::redirect();
+    }
+    let mut response = Json(ApiVersions {
         versions: vec![ApiVersion {
             id: "v1.0".to_owned(),
             status: "CURRENT".to_owned(),
@@ -28,6 +40,11 @@ pub async fn versions(BaseUrl(base): BaseUrl) -> Json<ApiVersions> {
             }],
         }],
     })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(VARY, axum::http::HeaderValue::from_static("accept"));
+    response
 }
 
 /// `GET /v1`: public.

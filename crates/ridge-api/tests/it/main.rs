@@ -4,6 +4,7 @@
 //! end to end in `crates/ridge/tests`.
 
 mod aliases;
+mod dashboard;
 mod executions;
 mod functions;
 mod harness;

@@ -2,7 +2,7 @@
 //! clock the test moves, revocation), the access model (a member of project A reaches nothing
 //! of project B through any endpoint; admin-only endpoints), and `none` mode.
 
-mod setup;
+pub mod setup;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -254,6 +254,20 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
         ("/v1/info", Method::GET, "/v1/info".into(), None, 200),
         ("/metrics", Method::GET, "/metrics".into(), None, 403),
         ("/v1/whoami", Method::GET, "/v1/whoami".into(), None, 200),
+        (
+            "/v1/jobs/schedule",
+            Method::GET,
+            "/v1/jobs/schedule?pattern=0+0+*+*+*".into(),
+            None,
+            200,
+        ),
+        (
+            "/v1/statistics",
+            Method::GET,
+            "/v1/statistics?project_id=b".into(),
+            None,
+            200,
+        ),
         (
             "/v1/projects",
             Method::GET,
@@ -701,12 +715,19 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
             404,
         ),
     ];
-    // Public by design: discovery, the OpenAPI document, and webhook invoke (the webhook's own secret guards it).
-    let mut covered: BTreeSet<String> =
-        ["/", "/v1", "/v1/openapi.json", "/v1/webhooks/{id}/invoke"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+    // Public by design: discovery, the OpenAPI document, and webhook invoke (the webhook's own
+    // secret guards it). The dashboard's assets hold no data: it reads everything through the API.
+    let mut covered: BTreeSet<String> = [
+        "/",
+        "/v1",
+        "/v1/openapi.json",
+        "/v1/webhooks/{id}/invoke",
+        "/dashboard",
+        "/dashboard/{*path}",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     for (route, method, path, body, expected) in cases {
         covered.insert(route.to_owned());
         let (status, text) = call(ts, Some(&t.alice_token), method.clone(), &path, body).await;

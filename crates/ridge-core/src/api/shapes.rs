@@ -331,3 +331,28 @@ fn info_and_faults() {
         }
     );
 }
+
+#[test]
+fn statistics() {
+    let mut durations = vec![0.004, 0.012, 0.25];
+    assert_json_snapshot!(
+        "statistics",
+        StatisticsView {
+            window_seconds: 3600,
+            executions: StatusCounts {
+                running: 1,
+                success: 40,
+                failed: 2,
+                error: 0,
+            },
+            duration_p50: percentile(&mut durations, 50.0),
+            duration_p99: percentile(&mut durations, 99.0),
+            duration_samples: 3,
+            duration_sample_limit: 10_000,
+            cold_starts: 2,
+            warm_workers: 1,
+            queue_depth: 0,
+            node: "node-a".into(),
+        }
+    );
+}

@@ -26,6 +26,12 @@ mod jobs {
     crate::shared::jobs::jobs_queries!(sqlx::PgPool);
 }
 mod runtimes;
+mod statistics {
+    crate::shared::statistics::statistics_queries!(
+        sqlx::Postgres,
+        "CAST(CAST(result AS jsonb) ->> 'duration' AS DOUBLE PRECISION)"
+    );
+}
 mod tenancy;
 mod versions;
 /// SQL of the `webhooks` table: the same on both stores.
@@ -65,8 +71,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::url::redact;
 use crate::writer::Writer;
 use crate::{
-    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, PurgeBy,
-    PurgeScope, Result, Store, StoreError, WriteBatchObserver,
+    ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionUsage, JobClaim, Node,
+    ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError, WriteBatchObserver,
 };
 use writer::PostgresBatches;
 
@@ -249,6 +255,15 @@ impl Store for PostgresStore {
 
     async fn delete_execution(&self, id: ExecutionId) -> Result<()> {
         executions::delete(&self.pool, id).await
+    }
+
+    async fn execution_statistics(
+        &self,
+        scope: &ProjectScope,
+        since: Timestamp,
+        max_durations: u64,
+    ) -> Result<ExecutionStatistics> {
+        statistics::statistics(&self.pool, scope, since, max_durations).await
     }
 
     async fn heartbeat_node(&self, node: &Node, stale_before: Timestamp) -> Result<Option<Node>> {

@@ -2,4 +2,5 @@
 //! instantiates for its pool type (as [`crate::nodes`] and [`crate::signatures`] are).
 
 pub(crate) mod jobs;
+pub(crate) mod statistics;
 pub(crate) mod webhooks;

@@ -14,6 +14,12 @@ mod jobs {
     crate::shared::jobs::jobs_queries!(sqlx::SqlitePool);
 }
 mod runtimes;
+mod statistics {
+    crate::shared::statistics::statistics_queries!(
+        sqlx::Sqlite,
+        "CAST(json_extract(result, '$.duration') AS REAL)"
+    );
+}
 mod tenancy;
 mod versions;
 /// SQL of the `webhooks` table: the same on both stores.
@@ -54,8 +60,8 @@ use sqlx::{ConnectOptions, SqlitePool};
 
 use crate::writer::Writer;
 use crate::{
-    ExecutionOutcome, ExecutionQuery, FunctionUsage, JobClaim, Node, ProjectScope, PurgeBy,
-    PurgeScope, Result, Store, StoreError, WriteBatchObserver,
+    ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionUsage, JobClaim, Node,
+    ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError, WriteBatchObserver,
 };
 use writer::SqliteBatches;
 
@@ -239,6 +245,15 @@ impl Store for SqliteStore {
 
     async fn delete_execution(&self, id: ExecutionId) -> Result<()> {
         executions::delete(&self.pool, id).await
+    }
+
+    async fn execution_statistics(
+        &self,
+        scope: &ProjectScope,
+        since: Timestamp,
+        max_durations: u64,
+    ) -> Result<ExecutionStatistics> {
+        statistics::statistics(&self.pool, scope, since, max_durations).await
     }
 
     async fn heartbeat_node(&self, node: &Node, stale_before: Timestamp) -> Result<Option<Node>> {

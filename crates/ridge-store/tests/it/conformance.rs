@@ -84,6 +84,7 @@ store_suite!(
     executions::logs_are_stored_on_finish_only,
     executions::delete_execution_removes_it,
     executions::executions_are_listed_by_scope_in_order,
+    executions::execution_statistics_are_scoped_and_bounded,
     nodes::heartbeats_keep_a_name_to_one_live_node,
     triggers::a_webhook_signature_is_recorded_once_within_its_window,
     nodes::a_nodes_executions_are_listed_oldest_first,

@@ -6,6 +6,7 @@ mod cli_tenancy;
 mod cli_triggers;
 mod common;
 mod custom_runtime;
+mod dashboard;
 mod deb;
 mod executions;
 mod hostile;

@@ -399,3 +399,95 @@ pub async fn a_failing_write_fails_alone(store: &dyn Store) {
     assert_eq!(kept.status, ExecutionStatus::Success);
     assert_eq!(kept.created_at, taken.created_at);
 }
+
+/// Statistics count one project's executions since a time by status, the queued ones of any
+/// age, and at most the asked number of the newest finished durations.
+pub async fn execution_statistics_are_scoped_and_bounded(store: &dyn Store) {
+    let f = seed_function(store, "p1", 1).await;
+    let g = seed_function(store, "p2", 2).await;
+    let old = execution(&f, 10);
+    let queued = execution(&f, 20);
+    let started = execution(&f, 100);
+    let mut finished = Vec::new();
+    for (i, status) in [
+        ExecutionStatus::Success,
+        ExecutionStatus::Success,
+        ExecutionStatus::Failed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = execution(&f, 110 + i as i64);
+        store.create_execution(&e).await.expect("create");
+        let outcome = ExecutionOutcome {
+            status,
+            result: ExecutionResult::new(0.5 + i as f64, json!("out")),
+            logs: String::new(),
+        };
+        store
+            .finish_execution(e.id, &outcome)
+            .await
+            .expect("finish");
+        finished.push(e);
+    }
+    let platform = execution(&f, 120);
+    store.create_execution(&platform).await.expect("create");
+    let outcome = ExecutionOutcome {
+        status: ExecutionStatus::Error,
+        result: ExecutionResult::platform_error("no worker"),
+        logs: String::new(),
+    };
+    store
+        .finish_execution(platform.id, &outcome)
+        .await
+        .expect("finish");
+    let other = execution(&g, 130);
+    for e in [&old, &queued, &started, &other] {
+        store.create_execution(e).await.expect("create");
+    }
+    assert!(
+        store
+            .mark_execution_started(started.id, "local", at(101))
+            .await
+            .expect("start")
+    );
+
+    let p1 = ProjectScope::Project(project("p1"));
+    let mut stats = store
+        .execution_statistics(&p1, at(50), 10)
+        .await
+        .expect("statistics");
+    stats.by_status.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        stats.by_status,
+        vec![
+            (ExecutionStatus::Error, 1),
+            (ExecutionStatus::Failed, 1),
+            (ExecutionStatus::Running, 1),
+            (ExecutionStatus::Success, 2),
+        ],
+        "the old execution and project p2's are not counted"
+    );
+    assert_eq!(stats.queued, 2, "queued of any age, started ones not");
+    assert_eq!(
+        stats.durations,
+        vec![2.5, 1.5, 0.5],
+        "newest first; none for the platform error"
+    );
+
+    let bounded = store
+        .execution_statistics(&p1, at(50), 2)
+        .await
+        .expect("statistics");
+    assert_eq!(bounded.durations, vec![2.5, 1.5]);
+    let all = store
+        .execution_statistics(&ProjectScope::All, at(50), 10)
+        .await
+        .expect("statistics");
+    assert_eq!(all.queued, 3);
+    let nothing = store
+        .execution_statistics(&p1, at(1_000), 10)
+        .await
+        .expect("statistics");
+    assert!(nothing.by_status.is_empty() && nothing.durations.is_empty());
+}
