@@ -76,6 +76,10 @@ pub struct ApiConfig {
     pub job_min_lead: std::time::Duration,
     /// The shortest time a job's pattern may leave between two runs.
     pub job_min_interval: std::time::Duration,
+    /// The largest `prefetch` an event trigger may ask for (`[events] max_prefetch`).
+    pub event_max_prefetch: u16,
+    /// Event triggers a project may have (`[events] max_triggers_per_project`).
+    pub event_max_triggers: u64,
     /// Whether a function may be granted outbound network (`[sandbox] allow_function_network`).
     pub allow_function_network: bool,
 }
@@ -91,8 +95,8 @@ pub fn service(state: AppState) -> ApiService {
 
 pub fn router(state: AppState) -> Router {
     use handlers::{
-        aliases, executions, functions, identity, jobs, quotas, retention, root, runtimes,
-        versions, webhooks, workers,
+        aliases, event_triggers, executions, functions, identity, jobs, quotas, retention, root,
+        runtimes, versions, webhooks, workers,
     };
 
     // Package uploads are bounded by the configured size (plus room for the form fields); the
@@ -193,6 +197,21 @@ pub fn router(state: AppState) -> Router {
             get(aliases::show)
                 .put(aliases::update)
                 .delete(aliases::delete),
+        )
+        .route(
+            "/v1/event_triggers",
+            get(event_triggers::list).post(event_triggers::create),
+        )
+        .route(
+            "/v1/event_triggers/{id}",
+            get(event_triggers::show)
+                .put(event_triggers::update)
+                .delete(event_triggers::delete),
+        )
+        .route("/v1/event_triggers/{id}/pause", post(event_triggers::pause))
+        .route(
+            "/v1/event_triggers/{id}/resume",
+            post(event_triggers::resume),
         )
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(

@@ -3,7 +3,9 @@
 //! `harness.rs`). What needs real workers, processes, restarts of a process or the CLI is tested
 //! end to end in `crates/ridge/tests`.
 
+mod alerts;
 mod aliases;
+mod event_triggers;
 mod executions;
 mod functions;
 mod harness;
