@@ -12,15 +12,19 @@ cd "$(dirname "$0")/.."
 # Debian packages: clang-14 and friends (C to WebAssembly, for the wasm tests), PostgreSQL 15
 # (scripts/postgres-test.sh runs a throwaway cluster from its binaries), passt and iproute2
 # (pasta: the outbound network of functions granted it), curl (scripts/s3-test.sh) and
-# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it).
+# python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it), and
+# rabbitmq-server (scripts/rabbitmq-test.sh runs throwaway brokers from its binaries for the
+# event trigger tests).
 debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl
-  python3-yaml)
+  python3-yaml rabbitmq-server)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! dpkg -s "${debs[@]}" >/dev/null 2>&1; then
   echo "installing ${debs[*]} (for the wasm, PostgreSQL, S3 and network tests)" >&2
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${debs[@]}"
+  # A broker the package started by itself would hold the default ports: the tests run their own.
+  $sudo scripts/rabbitmq-test.sh quiet-system
 fi
 # pasta runs as each worker's uid and opens /dev/net/tun: Debian's udev rule makes it 0666,
 # some containers leave it 0600.
