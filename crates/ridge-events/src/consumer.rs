@@ -45,6 +45,10 @@ impl Consumer {
                 e = self.session(&mut reported) => e,
                 () = stopped(&mut stop) => return,
             };
+            if matches!(reported, Some((TriggerState::Active, _))) {
+                // It was consuming: a fresh failure starts the backoff again.
+                delay = Duration::from_secs(1);
+            }
             let message = error.to_string();
             tracing::warn!(trigger = %self.trigger.id, error = %message, "event trigger reconnecting");
             self.report(&mut reported, TriggerState::Reconnecting, Some(&message))

@@ -90,18 +90,6 @@ fn validate(state: &AppState, t: &EventTrigger) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn check_target(state: &AppState, caller: &Caller, target: &Target) -> Result<(), ApiError> {
-    match target {
-        Target::Alias(name) => {
-            access::alias(state, caller, name).await?;
-            Ok(())
-        }
-        Target::Function { id, version } => {
-            super::aliases::check_target(state, caller, *id, *version).await
-        }
-    }
-}
-
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -142,7 +130,7 @@ pub async fn create(
         updated_at: None,
     };
     validate(&state, &trigger)?;
-    check_target(&state, &caller, &trigger.target).await?;
+    super::webhooks::check(&state, &caller, &trigger.target).await?;
     let max = state.config.event_max_triggers;
     let used = state.store.count_event_triggers(&caller.project).await?;
     if used >= max {
@@ -196,7 +184,7 @@ pub async fn update(
             body.function_version.as_ref(),
         )?;
         if target != trigger.target {
-            check_target(&state, &caller, &target).await?;
+            super::webhooks::check(&state, &caller, &target).await?;
         }
         trigger.target = target;
     } else if body.function_version.is_some() {

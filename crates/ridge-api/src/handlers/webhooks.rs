@@ -56,8 +56,12 @@ fn secret(raw: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
 }
 
 /// Checks a target as Qinling does: an alias must exist in the caller's project; a function
-/// must be the caller's own and a version above 0 must exist.
-async fn check(state: &AppState, caller: &Caller, target: &Target) -> Result<(), ApiError> {
+/// must be the caller's own and a version above 0 must exist. Event triggers check theirs alike.
+pub(super) async fn check(
+    state: &AppState,
+    caller: &Caller,
+    target: &Target,
+) -> Result<(), ApiError> {
     match target {
         Target::Alias(name) => {
             access::alias(state, caller, name).await?;

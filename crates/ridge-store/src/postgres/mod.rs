@@ -30,7 +30,7 @@ mod tenancy;
 mod versions;
 /// SQL of the `event_triggers` table: the same on both stores.
 mod event_triggers {
-    crate::shared::event_triggers::event_triggers_queries!(sqlx::PgPool);
+    crate::shared::event_triggers::event_triggers_queries!(sqlx::PgPool, sqlx::Postgres);
 }
 
 /// SQL of the `webhooks` table: the same on both stores.

@@ -1,9 +1,9 @@
 //! SQL of the `event_triggers` table, the same for SQLite and PostgreSQL: placeholders are `$N`,
 //! each first used in order, which SQLite binds by position too. [`event_triggers_queries!`]
-//! instantiates it for one store's pool.
+//! instantiates it for one store's pool and database.
 
 macro_rules! event_triggers_queries {
-    ($pool:ty) => {
+    ($pool:ty, $db:ty) => {
         use ridge_core::{EventSource, EventTrigger, EventTriggerId, ProjectId, TriggerState};
 
         use crate::codec;
@@ -20,16 +20,13 @@ macro_rules! event_triggers_queries {
             }
         }
 
-        /// The columns after the target, in [`COLUMNS`]' order, as bound values.
-        struct Fields<'a> {
-            queue: Option<&'a str>,
-            exchange: Option<&'a str>,
-            binding_keys: String,
-            event_types: String,
-            desired: &'static str,
-        }
+        type Query<'q> =
+            sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
-        fn fields(t: &EventTrigger) -> Fields<'_> {
+        /// Binds the columns from `function_id` to `last_error`, in [`COLUMNS`]' order: all
+        /// but the id, the project and the two times.
+        fn bind_settings<'q>(query: Query<'q>, t: &'q EventTrigger) -> Result<Query<'q>> {
+            let c = target::columns(&t.target);
             let (queue, exchange, keys): (_, _, &[String]) = match &t.source {
                 EventSource::Queue(q) => (Some(q.as_str()), None, &[]),
                 EventSource::Exchange {
@@ -37,48 +34,42 @@ macro_rules! event_triggers_queries {
                     binding_keys,
                 } => (None, Some(exchange.as_str()), binding_keys),
             };
-            Fields {
-                queue,
-                exchange,
-                binding_keys: codec::json_text(&keys),
-                event_types: codec::json_text(&t.event_types),
-                desired: if t.paused { PAUSED } else { ACTIVE },
-            }
+            Ok(query
+                .bind(c.function_id)
+                .bind(c.function_version)
+                .bind(c.function_alias)
+                .bind(t.description.as_deref())
+                .bind(t.amqp_url.as_str())
+                .bind(t.amqp_url_sealed.as_str())
+                .bind(queue)
+                .bind(exchange)
+                .bind(codec::json_text(&keys))
+                .bind(codec::json_text(&t.event_types))
+                .bind(i64::from(t.options.prefetch))
+                .bind(i64::from(t.options.max_retries))
+                .bind(codec::int("retry_backoff_ms", t.options.retry_backoff_ms)?)
+                .bind(t.options.dead_letter_exchange.as_deref())
+                .bind(t.options.dead_letter_routing_key.as_deref())
+                .bind(t.options.reply_exchange.as_deref())
+                .bind(if t.paused { PAUSED } else { ACTIVE })
+                .bind(t.state.as_str())
+                .bind(t.last_error.as_deref()))
         }
 
         pub(super) async fn create(pool: &$pool, t: &EventTrigger) -> Result<()> {
-            let c = target::columns(&t.target);
-            let f = fields(t);
-            sqlx::query(&format!(
+            let sql = format!(
                 "INSERT INTO event_triggers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
                  $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-            ))
-            .bind(t.id.to_string())
-            .bind(t.project_id.as_str())
-            .bind(c.function_id)
-            .bind(c.function_version)
-            .bind(c.function_alias)
-            .bind(t.description.as_deref())
-            .bind(&t.amqp_url)
-            .bind(&t.amqp_url_sealed)
-            .bind(f.queue)
-            .bind(f.exchange)
-            .bind(&f.binding_keys)
-            .bind(&f.event_types)
-            .bind(i64::from(t.options.prefetch))
-            .bind(i64::from(t.options.max_retries))
-            .bind(codec::int("retry_backoff_ms", t.options.retry_backoff_ms)?)
-            .bind(t.options.dead_letter_exchange.as_deref())
-            .bind(t.options.dead_letter_routing_key.as_deref())
-            .bind(t.options.reply_exchange.as_deref())
-            .bind(f.desired)
-            .bind(t.state.as_str())
-            .bind(t.last_error.as_deref())
-            .bind(codec::ts(&t.created_at))
-            .bind(codec::opt_ts(t.updated_at.as_ref()))
-            .execute(pool)
-            .await
-            .map_err(|e| fk(e, t))?;
+            );
+            let query = sqlx::query(&sql)
+                .bind(t.id.to_string())
+                .bind(t.project_id.as_str());
+            bind_settings(query, t)?
+                .bind(codec::ts(&t.created_at))
+                .bind(codec::opt_ts(t.updated_at.as_ref()))
+                .execute(pool)
+                .await
+                .map_err(|e| fk(e, t))?;
             Ok(())
         }
 
@@ -125,40 +116,20 @@ macro_rules! event_triggers_queries {
 
         /// Writes every column but the id, project and creation time.
         pub(super) async fn update(pool: &$pool, t: &EventTrigger) -> Result<()> {
-            let c = target::columns(&t.target);
-            let f = fields(t);
-            let done = sqlx::query(
+            let query = sqlx::query(
                 "UPDATE event_triggers SET function_id = $1, function_version = $2, \
                  function_alias = $3, description = $4, amqp_url = $5, amqp_url_sealed = $6, \
                  queue = $7, exchange = $8, binding_keys = $9, event_types = $10, prefetch = $11, \
                  max_retries = $12, retry_backoff_ms = $13, dead_letter_exchange = $14, \
                  dead_letter_routing_key = $15, reply_exchange = $16, desired = $17, state = $18, \
                  last_error = $19, updated_at = $20 WHERE id = $21",
-            )
-            .bind(c.function_id)
-            .bind(c.function_version)
-            .bind(c.function_alias)
-            .bind(t.description.as_deref())
-            .bind(&t.amqp_url)
-            .bind(&t.amqp_url_sealed)
-            .bind(f.queue)
-            .bind(f.exchange)
-            .bind(&f.binding_keys)
-            .bind(&f.event_types)
-            .bind(i64::from(t.options.prefetch))
-            .bind(i64::from(t.options.max_retries))
-            .bind(codec::int("retry_backoff_ms", t.options.retry_backoff_ms)?)
-            .bind(t.options.dead_letter_exchange.as_deref())
-            .bind(t.options.dead_letter_routing_key.as_deref())
-            .bind(t.options.reply_exchange.as_deref())
-            .bind(f.desired)
-            .bind(t.state.as_str())
-            .bind(t.last_error.as_deref())
-            .bind(codec::opt_ts(t.updated_at.as_ref()))
-            .bind(t.id.to_string())
-            .execute(pool)
-            .await
-            .map_err(|e| fk(e, t))?;
+            );
+            let done = bind_settings(query, t)?
+                .bind(codec::opt_ts(t.updated_at.as_ref()))
+                .bind(t.id.to_string())
+                .execute(pool)
+                .await
+                .map_err(|e| fk(e, t))?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::EventTriggerNotFound { id: t.id });
             }

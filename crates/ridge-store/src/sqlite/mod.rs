@@ -18,7 +18,7 @@ mod tenancy;
 mod versions;
 /// SQL of the `event_triggers` table: the same on both stores.
 mod event_triggers {
-    crate::shared::event_triggers::event_triggers_queries!(sqlx::SqlitePool);
+    crate::shared::event_triggers::event_triggers_queries!(sqlx::SqlitePool, sqlx::Sqlite);
 }
 
 /// SQL of the `webhooks` table: the same on both stores.

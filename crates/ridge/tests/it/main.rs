@@ -6,6 +6,7 @@ mod cli_tenancy;
 mod cli_triggers;
 mod common;
 mod custom_runtime;
+mod events;
 mod executions;
 mod hostile;
 mod hostile_host;
