@@ -16,16 +16,19 @@ cd "$(dirname "$0")/.."
 # python3-yaml (the Kubernetes manifest test parses deploy/kubernetes/ with it), for the
 # Debian package's test: systemd (`systemd-analyze verify` on the unit; it need not run),
 # adduser (the package's postinst) and binutils (scripts/package-deb.sh reads the binary's glibc
-# symbol versions with objdump), and chromium with chromium-driver (the dashboard's browser
-# test drives headless Chromium over WebDriver).
+# symbol versions with objdump), chromium with chromium-driver (the dashboard's browser
+# test drives headless Chromium over WebDriver), and rabbitmq-server (scripts/rabbitmq-test.sh
+# runs throwaway brokers from its binaries for the event trigger tests).
 debs=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 postgresql-15 passt iproute2 curl
-  python3-yaml systemd adduser binutils chromium chromium-driver)
+  python3-yaml systemd adduser binutils chromium chromium-driver rabbitmq-server)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! dpkg -s "${debs[@]}" >/dev/null 2>&1; then
   echo "installing ${debs[*]} (for the wasm, PostgreSQL, S3, network and browser tests)" >&2
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${debs[@]}"
+  # A broker the package started by itself would hold the default ports: the tests run their own.
+  $sudo scripts/rabbitmq-test.sh quiet-system
 fi
 # pasta runs as each worker's uid and opens /dev/net/tun: Debian's udev rule makes it 0666,
 # some containers leave it 0600.

@@ -3,7 +3,8 @@
 # bring (scripts/test-deps.sh: clang-14 for the wasm C guests, the `openstack` CLI and
 # Keystone and SeaweedFS in venvs under target/), starts one real SeaweedFS S3 server
 # (scripts/s3-test.sh) and one throwaway PostgreSQL cluster for the run
-# (scripts/postgres-test.sh; each test makes its own database in it), then runs every test with
+# (scripts/postgres-test.sh; each test makes its own database in it) and one RabbitMQ broker
+# (scripts/rabbitmq-test.sh; each test makes its own queues), then runs every test with
 # nextest (or cargo test), and last fuzzes the API against its OpenAPI document
 # (scripts/fuzz-api.sh). As root, one of the tests builds the Debian package from the debug
 # binary, installs it, runs it as its systemd unit says and purges it (crates/ridge/tests/it/deb.rs).
@@ -15,12 +16,14 @@ export RIDGE_OPENSTACK_CLI="$PWD/target/openstack-venv/bin/openstack"
 RIDGE_KEYSTONE_VENV=$(scripts/keystone-venv.sh)
 export RIDGE_KEYSTONE_VENV
 
-# One real SeaweedFS (S3) and one PostgreSQL cluster for every test of the run, stopped on exit
+# One real SeaweedFS (S3), one RabbitMQ and one PostgreSQL cluster for every test of the run, stopped on exit
 # (SeaweedFS also by its watchdog if this script is killed).
 s3_env=$(scripts/s3-test.sh start $$)
 eval "$s3_env"
+amqp_env=$(scripts/rabbitmq-test.sh start $$)
+eval "$amqp_env"
 pg_dir=$(mktemp -d -t ridge-test-postgres.XXXXXX)
-trap 'scripts/s3-test.sh stop "$RIDGE_TEST_S3_STATE"; scripts/postgres-test.sh stop "$pg_dir"' EXIT
+trap 'scripts/s3-test.sh stop "$RIDGE_TEST_S3_STATE"; scripts/rabbitmq-test.sh stop "$RIDGE_TEST_AMQP_STATE"; scripts/postgres-test.sh stop "$pg_dir"' EXIT
 RIDGE_TEST_POSTGRES_URL=$(scripts/postgres-test.sh start "$pg_dir")
 export RIDGE_TEST_POSTGRES_URL
 

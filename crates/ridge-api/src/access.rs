@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use ridge_core::{
-    Alias, AliasName, Execution, ExecutionId, Function, FunctionId, Job, JobId, ProjectId, Runtime,
-    RuntimeId, Webhook, WebhookId,
+    Alias, AliasName, EventTrigger, EventTriggerId, Execution, ExecutionId, Function, FunctionId,
+    Job, JobId, ProjectId, Runtime, RuntimeId, Webhook, WebhookId,
 };
 use ridge_store::ProjectScope;
 
@@ -127,6 +127,16 @@ pub async fn webhook(
     let webhook = state.store.get_webhook(id).await?;
     let owner = webhook.project_id.clone();
     reached(caller, &owner, Intent::Use, webhook, "Webhook", &id)
+}
+
+pub async fn event_trigger(
+    state: &AppState,
+    caller: &Caller,
+    id: EventTriggerId,
+) -> Result<EventTrigger, ApiError> {
+    let trigger = state.store.get_event_trigger(id).await?;
+    let owner = trigger.project_id.clone();
+    reached(caller, &owner, Intent::Use, trigger, "event trigger", &id)
 }
 
 pub async fn job(state: &AppState, caller: &Caller, id: JobId) -> Result<Job, ApiError> {

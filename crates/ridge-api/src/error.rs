@@ -64,6 +64,7 @@ impl From<StoreError> for ApiError {
             | StoreError::AliasNotFound { .. }
             | StoreError::WebhookNotFound { .. }
             | StoreError::JobNotFound { .. }
+            | StoreError::EventTriggerNotFound { .. }
             | StoreError::ProjectNotFound { .. }
             | StoreError::UserNotFound { .. }
             | StoreError::TokenNotFound { .. } => ApiError::NotFound(e.to_string()),

@@ -83,6 +83,10 @@ pub struct ApiConfig {
     pub job_min_lead: std::time::Duration,
     /// The shortest time a job's pattern may leave between two runs.
     pub job_min_interval: std::time::Duration,
+    /// The largest `prefetch` an event trigger may ask for (`[events] max_prefetch`).
+    pub event_max_prefetch: u16,
+    /// Event triggers a project may have (`[events] max_triggers_per_project`).
+    pub event_max_triggers: u64,
     /// Whether a function may be granted outbound network (`[sandbox] allow_function_network`).
     pub allow_function_network: bool,
     /// Mutual TLS for the admin API (`--tls-client-ca`): admin credentials count only on a
@@ -128,8 +132,8 @@ pub fn router(state: AppState) -> Router {
 /// which `tests/it/openapi.rs` catches.
 fn routes(upload_limit: usize, invoke_limit: usize) -> OpenApiRouter<AppState> {
     use handlers::{
-        aliases, executions, functions, identity, jobs, quotas, retention, root, runtimes,
-        statistics, versions, webhooks, workers,
+        aliases, event_triggers, executions, functions, identity, jobs, quotas, retention, root,
+        runtimes, statistics, versions, webhooks, workers,
     };
     let upload_limit = DefaultBodyLimit::max(upload_limit);
     let invoke_limit = DefaultBodyLimit::max(invoke_limit);
@@ -170,6 +174,14 @@ fn routes(upload_limit: usize, invoke_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(versions::show, versions::delete))
         .routes(routes!(aliases::list, aliases::create))
         .routes(routes!(aliases::show, aliases::update, aliases::delete))
+        .routes(routes!(event_triggers::list, event_triggers::create))
+        .routes(routes!(
+            event_triggers::show,
+            event_triggers::update,
+            event_triggers::delete
+        ))
+        .routes(routes!(event_triggers::pause))
+        .routes(routes!(event_triggers::resume))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::invoke).layer(invoke_limit))

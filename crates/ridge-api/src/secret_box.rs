@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, AeadCore, OsRng, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
-use ridge_core::WebhookId;
+use ridge_core::{EventTriggerId, WebhookId};
 use ridge_store::{ProjectScope, Store, StoreError};
 
 /// What every sealed value starts with.
@@ -34,7 +34,16 @@ pub struct UnsealError {
     pub id: WebhookId,
 }
 
-/// Seals and opens webhook secrets with one key.
+/// A stored broker URL of an event trigger that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the broker URL of event trigger `{id}` cannot be opened: it was sealed under another key or is damaged (set it again with `ridge trigger update {id} --amqp-url ...`)"
+)]
+pub struct TriggerUnsealError {
+    pub id: EventTriggerId,
+}
+
+/// Seals and opens webhook secrets (and event triggers' broker URLs) with one key.
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
 }
@@ -64,8 +73,38 @@ impl SecretBox {
 
     /// The stored form of webhook `id`'s `secret`.
     pub fn seal(&self, id: WebhookId, secret: &str) -> String {
+        self.seal_with(&id.to_string(), secret)
+    }
+
+    /// Webhook `id`'s secret from its stored form.
+    pub fn open(&self, id: WebhookId, stored: &str) -> Result<String, UnsealError> {
+        let Some(sealed) = stored.strip_prefix(PREFIX) else {
+            return Ok(stored.to_owned());
+        };
+        self.open_with(&id.to_string(), sealed)
+            .ok_or(UnsealError { id })
+    }
+
+    /// The stored form of event trigger `id`'s broker URL (its own associated data, so a
+    /// sealed webhook secret does not open as a URL, nor one trigger's URL as another's).
+    pub fn seal_trigger_url(&self, id: EventTriggerId, url: &str) -> String {
+        self.seal_with(&format!("event-trigger:{id}"), url)
+    }
+
+    /// Event trigger `id`'s broker URL from its stored form.
+    pub fn open_trigger_url(
+        &self,
+        id: EventTriggerId,
+        stored: &str,
+    ) -> Result<String, TriggerUnsealError> {
+        stored
+            .strip_prefix(PREFIX)
+            .and_then(|sealed| self.open_with(&format!("event-trigger:{id}"), sealed))
+            .ok_or(TriggerUnsealError { id })
+    }
+
+    fn seal_with(&self, aad: &str, secret: &str) -> String {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let aad = id.to_string();
         let sealed = self
             .cipher
             .encrypt(
@@ -81,17 +120,13 @@ impl SecretBox {
         format!("{PREFIX}{}", hex::encode(bytes))
     }
 
-    /// Webhook `id`'s secret from its stored form.
-    pub fn open(&self, id: WebhookId, stored: &str) -> Result<String, UnsealError> {
-        let Some(sealed) = stored.strip_prefix(PREFIX) else {
-            return Ok(stored.to_owned());
-        };
-        let bytes = hex::decode(sealed).map_err(|_| UnsealError { id })?;
+    /// The hex after the prefix, opened; `None` when damaged or sealed otherwise.
+    fn open_with(&self, aad: &str, sealed: &str) -> Option<String> {
+        let bytes = hex::decode(sealed).ok()?;
         if bytes.len() < NONCE_LEN {
-            return Err(UnsealError { id });
+            return None;
         }
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let aad = id.to_string();
         let plain = self
             .cipher
             .decrypt(
@@ -101,8 +136,8 @@ impl SecretBox {
                     aad: aad.as_bytes(),
                 },
             )
-            .map_err(|_| UnsealError { id })?;
-        String::from_utf8(plain).map_err(|_| UnsealError { id })
+            .ok()?;
+        String::from_utf8(plain).ok()
     }
 }
 
@@ -215,6 +250,25 @@ mod tests {
             secrets.open(id, "plain-old-secret").expect("plain"),
             "plain-old-secret"
         );
+    }
+
+    #[test]
+    fn trigger_urls_open_only_for_their_trigger() {
+        let secrets = SecretBox::new(&SecretBox::generate_key());
+        let id = EventTriggerId::new();
+        let url = "amqp://nova:s3cr3t@rabbit/%2f";
+        let sealed = secrets.seal_trigger_url(id, url);
+        assert!(!sealed.contains("s3cr3t"));
+        assert_eq!(secrets.open_trigger_url(id, &sealed).expect("opens"), url);
+        assert!(
+            secrets
+                .open_trigger_url(EventTriggerId::new(), &sealed)
+                .is_err()
+        );
+        assert!(secrets.open_trigger_url(id, url).is_err(), "never plain");
+        // A webhook's sealed secret is not a trigger's URL, even with the same uuid.
+        let as_webhook = secrets.seal(id.to_string().parse().expect("uuid"), url);
+        assert!(secrets.open_trigger_url(id, &as_webhook).is_err());
     }
 
     #[test]

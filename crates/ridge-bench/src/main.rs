@@ -82,6 +82,9 @@ enum Command {
     /// 9: 1 and 4 on SQLite against PostgreSQL, and async on 1, 2 and 3 nodes sharing one
     /// PostgreSQL (not part of `all`: it needs PostgreSQL installed).
     Stores,
+    /// 10: messages of a RabbitMQ queue consumed per second by an event trigger running a
+    /// no-op function (not part of `all`: it needs rabbitmq-server installed).
+    Events,
 }
 
 impl Command {
@@ -105,6 +108,7 @@ impl Command {
             Command::Noisy => vec![S::Noisy],
             Command::Runtimes => vec![S::Runtimes],
             Command::Stores => vec![S::Stores],
+            Command::Events => vec![S::Events],
         }
     }
 }

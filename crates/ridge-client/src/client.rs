@@ -1,5 +1,6 @@
 //! [`RidgeClient`]: one method per API call, each returning the `ridge_core::api` view.
 
+mod events;
 mod tenancy;
 mod triggers;
 

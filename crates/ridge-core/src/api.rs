@@ -8,11 +8,13 @@ use serde_json::Value;
 use crate::time::format;
 use crate::{Execution, Function, Runtime};
 
+mod event_triggers;
 mod retention;
 #[cfg(test)]
 mod shapes;
 mod statistics;
 mod tenancy;
+pub use event_triggers::*;
 pub use retention::*;
 pub use statistics::*;
 pub use tenancy::*;
@@ -507,6 +509,9 @@ pub struct WebhookView {
     /// Ridge: the secret, only in the answer to the request that set it; never shown again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Ridge: one execution per alert of a grouped notification (shown only when set).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split_alerts: bool,
 }
 
 impl WebhookView {
@@ -524,6 +529,7 @@ impl WebhookView {
             webhook_url: crate::webhook::webhook_url(public_url, w.id),
             has_secret: w.secret.is_some(),
             secret: None,
+            split_alerts: w.split_alerts,
         }
     }
 }
@@ -552,6 +558,9 @@ pub struct WebhookRequest {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Value>,
+    /// Ridge: run one execution per alert of a body's `alerts` list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_alerts: Option<bool>,
 }
 
 /// `POST /v1/webhooks/{id}/invoke` answers 202 with this.
@@ -559,6 +568,10 @@ pub struct WebhookRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvokeView {
     pub execution_id: String,
+    /// Ridge: every execution started, when a webhook with `split_alerts` started several
+    /// (`execution_id` is the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub execution_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

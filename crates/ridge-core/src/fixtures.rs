@@ -143,6 +143,7 @@ pub fn webhook(function: &Function, created: i64) -> Webhook {
         },
         description: None,
         secret: None,
+        split_alerts: false,
         created_at: at(created),
         updated_at: None,
     }

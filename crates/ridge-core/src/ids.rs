@@ -85,6 +85,10 @@ uuid_id!(
     JobId
 );
 uuid_id!(
+    /// Identifies an event trigger (a message-queue source bound to a function).
+    EventTriggerId
+);
+uuid_id!(
     /// Identifies a user of Ridge's own (`token` mode) identity store.
     UserId
 );

@@ -10,6 +10,7 @@ pub mod alias;
 pub mod api;
 pub mod clock;
 pub mod error;
+pub mod event_trigger;
 pub mod execution;
 pub mod execution_log;
 pub mod filter;
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod job;
 pub mod json;
 pub mod limits;
+pub mod notification;
 pub mod retention;
 pub mod runtime;
 pub mod tenancy;
@@ -30,11 +32,13 @@ pub mod webhook;
 pub use alias::{Alias, AliasName, Target};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::InvalidInput;
+pub use event_trigger::{EventSource, EventTrigger, TriggerState};
 pub use execution::{Execution, ExecutionInput, ExecutionResult, ExecutionStatus};
 pub use filter::{Filter, FilterOp};
 pub use function::{Code, Entry, Function, FunctionPatch, NetworkAccess, RunShape};
 pub use ids::{
-    AliasId, ExecutionId, FunctionId, JobId, ProjectId, RuntimeId, VersionId, WebhookId,
+    AliasId, EventTriggerId, ExecutionId, FunctionId, JobId, ProjectId, RuntimeId, VersionId,
+    WebhookId,
 };
 pub use job::{CronPattern, Job, JobStatus};
 pub use limits::{Limits, LimitsPolicy};

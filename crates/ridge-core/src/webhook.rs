@@ -14,9 +14,16 @@ pub struct Webhook {
     /// shown once, in the answer to the request that set it, and never returned afterwards.
     /// Held sealed (`ridge_api::secret_box`): the store never sees it in the clear.
     pub secret: Option<String>,
+    /// Ridge: a JSON body with an `alerts` list (Alertmanager's grouped notification) runs one
+    /// execution per alert, each with the body and `alerts` holding that one alert.
+    pub split_alerts: bool,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
 }
+
+/// The most alerts one invoke of a webhook with `split_alerts` may carry (each is an
+/// execution): Alertmanager's `max_alerts` keeps a notification under it.
+pub const MAX_SPLIT_ALERTS: usize = 100;
 
 /// The shortest secret a client may choose.
 pub const MIN_SECRET_LEN: usize = 16;

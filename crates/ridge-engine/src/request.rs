@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use ridge_core::{Execution, ExecutionInput, Function, JobId, ProjectId, Target, WebhookId};
+use ridge_core::{
+    EventTriggerId, Execution, ExecutionInput, Function, JobId, ProjectId, Target, WebhookId,
+};
 use tokio::task::JoinHandle;
 
 use crate::error::EngineError;
@@ -47,6 +49,8 @@ pub enum Origin {
     Webhook { id: WebhookId },
     /// A job's tick.
     Job { id: JobId },
+    /// A message delivered to an event trigger.
+    EventTrigger { id: EventTriggerId },
 }
 
 impl fmt::Display for Origin {
@@ -55,6 +59,7 @@ impl fmt::Display for Origin {
             Origin::Api => f.write_str("api"),
             Origin::Webhook { id } => write!(f, "webhook {id}"),
             Origin::Job { id } => write!(f, "job {id}"),
+            Origin::EventTrigger { id } => write!(f, "event trigger {id}"),
         }
     }
 }

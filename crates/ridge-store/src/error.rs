@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use ridge_core::{
-    AliasName, ExecutionId, FunctionId, JobId, ProjectId, RuntimeId, TokenId, UserId, WebhookId,
+    AliasName, EventTriggerId, ExecutionId, FunctionId, JobId, ProjectId, RuntimeId, TokenId,
+    UserId, WebhookId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,8 @@ pub enum StoreError {
     WebhookNotFound { id: WebhookId },
     #[error("Job not found [id={id}]")]
     JobNotFound { id: JobId },
+    #[error("event trigger `{id}` not found")]
+    EventTriggerNotFound { id: EventTriggerId },
     #[error("project `{id}` not found")]
     ProjectNotFound { id: ProjectId },
     #[error("project `{id}` already exists")]

@@ -39,9 +39,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ridge_core::{
-    Alias, AliasName, Execution, ExecutionId, ExecutionResult, ExecutionStatus, Filter, Function,
-    FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides, Runtime,
-    RuntimeId, RuntimeStatus, Timestamp, VersionId, Webhook, WebhookId,
+    Alias, AliasName, EventTrigger, EventTriggerId, Execution, ExecutionId, ExecutionResult,
+    ExecutionStatus, Filter, Function, FunctionId, FunctionVersion, Job, JobId, JobStatus,
+    ProjectId, RetentionOverrides, Runtime, RuntimeId, RuntimeStatus, Timestamp, TriggerState,
+    VersionId, Webhook, WebhookId,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -310,10 +311,31 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     async fn get_webhook(&self, id: WebhookId) -> Result<Webhook>;
     /// By `created_at` then `id`.
     async fn list_webhooks(&self, scope: &ProjectScope) -> Result<Vec<Webhook>>;
-    /// Writes the target, description, secret and `updated_at`.
+    /// Writes the target, description, secret, `split_alerts` and `updated_at`.
     async fn update_webhook(&self, webhook: &Webhook) -> Result<()>;
     /// `WebhookNotFound` when absent.
     async fn delete_webhook(&self, id: WebhookId) -> Result<()>;
+
+    // Event triggers.
+    /// `FunctionNotFound` when a function target does not exist.
+    async fn create_event_trigger(&self, trigger: &EventTrigger) -> Result<()>;
+    /// `EventTriggerNotFound` when absent.
+    async fn get_event_trigger(&self, id: EventTriggerId) -> Result<EventTrigger>;
+    /// By `created_at` then `id`.
+    async fn list_event_triggers(&self, scope: &ProjectScope) -> Result<Vec<EventTrigger>>;
+    /// How many triggers `project` has.
+    async fn count_event_triggers(&self, project: &ProjectId) -> Result<u64>;
+    /// Writes every column but the id, project and creation time.
+    async fn update_event_trigger(&self, trigger: &EventTrigger) -> Result<()>;
+    /// What a consumer reports: writes only the state and the last error.
+    async fn set_event_trigger_state(
+        &self,
+        id: EventTriggerId,
+        state: TriggerState,
+        last_error: Option<&str>,
+    ) -> Result<()>;
+    /// `EventTriggerNotFound` when absent.
+    async fn delete_event_trigger(&self, id: EventTriggerId) -> Result<()>;
 
     // Jobs.
     /// `FunctionNotFound` when a function target does not exist.

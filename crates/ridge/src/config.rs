@@ -75,6 +75,8 @@ pub struct FileConfig {
     pub webhooks: Option<crate::triggers::WebhooksFile>,
     /// `[jobs]`: the scheduler's tick, minimum lead and missed-tick policy.
     pub jobs: Option<crate::triggers::JobsFile>,
+    /// `[events]`: event triggers' bounds and consumers.
+    pub events: Option<crate::events::EventsFile>,
     /// `[auth]`: `none`, `token` or `keystone`.
     pub auth: Option<crate::tenancy::AuthFile>,
     /// `[quotas]`: per-project defaults.
@@ -222,6 +224,8 @@ pub struct Settings {
     pub allow_function_network: bool,
     /// Versions, webhooks and jobs.
     pub triggers: crate::triggers::TriggerSettings,
+    /// Event triggers.
+    pub events: crate::events::EventSettings,
     /// How requests are authenticated.
     pub auth: crate::tenancy::AuthSettings,
     /// Per-project quota defaults.
@@ -318,6 +322,7 @@ impl Settings {
             file.webhooks,
             file.jobs,
         )?;
+        let events = crate::events::EventSettings::from_file(file.events)?;
         let runtime_kinds = runtime_kinds(
             file.runtime_kinds.unwrap_or_default(),
             &private_dir(&data_dir),
@@ -387,6 +392,7 @@ impl Settings {
             startup_cpu_cooldown,
             allow_function_network,
             triggers,
+            events,
             wasm,
             packages,
             store,

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod doctor;
+pub mod events;
 pub mod nodes;
 pub mod packages;
 pub mod retention;

@@ -42,6 +42,8 @@ enum Command {
     Webhook(cli::WebhookArgs),
     /// Run a function on a cron pattern or once at a given time.
     Job(cli::JobArgs),
+    /// Run a function for each message of a RabbitMQ queue or OpenStack notification.
+    Trigger(cli::TriggerArgs),
     /// Manage projects (admin, `token` auth mode).
     Project(cli::ProjectArgs),
     /// Manage users (admin, `token` auth mode).
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             Command::Execution(a) => cli::execution(a).await,
             Command::Alias(a) => cli::alias(a).await,
             Command::Webhook(a) => cli::webhook(a).await,
+            Command::Trigger(a) => cli::trigger(a).await,
             Command::Job(a) => cli::job(a).await,
             Command::Project(a) => cli::project(a).await,
             Command::User(a) => cli::user(a).await,

@@ -95,6 +95,9 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     /// The job scheduler; stopped first, so no job fires into a draining engine.
     jobs: JoinHandle<()>,
+    /// The event triggers' consumers; stopped first too (messages they held and did not
+    /// acknowledge go back to their queues).
+    events: JoinHandle<()>,
     /// `token` mode's generated first admin token, to be shown once.
     bootstrap_token: Option<String>,
 }
@@ -118,6 +121,7 @@ impl Server {
     /// and stops every worker. Queued async executions stay in the store for the next start.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.jobs.abort();
+        self.events.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -277,6 +281,19 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     );
     engine.boot().await.context("cannot start the engine")?;
     let jobs = JobScheduler::new(&engine, settings.triggers.scheduler).spawn();
+    let opener = secret_box.clone();
+    let open_url: ridge_events::OpenUrl = Arc::new(move |t: &ridge_core::EventTrigger| {
+        opener
+            .open_trigger_url(t.id, &t.amqp_url_sealed)
+            .map_err(|e| e.to_string())
+    });
+    let events = ridge_events::Supervisor::new(
+        engine.clone(),
+        store.clone(),
+        open_url,
+        settings.events.consumers,
+    )
+    .spawn();
     let triggers = &settings.triggers;
     let state = AppState {
         store,
@@ -294,6 +311,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             webhook_signature_window: triggers.webhook_signature_window,
             job_min_lead: triggers.job_min_lead,
             job_min_interval: triggers.job_min_interval,
+            event_max_prefetch: settings.events.max_prefetch,
+            event_max_triggers: settings.events.max_triggers,
             allow_function_network: settings.allow_function_network,
             admin_needs_client_cert: settings
                 .tls
@@ -373,6 +392,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         stop: Some(stop),
         task,
         jobs,
+        events,
         bootstrap_token,
     })
 }

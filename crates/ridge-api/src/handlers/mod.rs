@@ -1,6 +1,7 @@
 //! Route handlers, one file per resource.
 
 pub mod aliases;
+pub mod event_triggers;
 pub mod executions;
 pub mod functions;
 pub mod identity;

@@ -17,7 +17,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 use ridge_core::api::{Fault, InvokeView, WebhookList, WebhookRequest, WebhookView};
 use ridge_core::version::parse_version_number;
-use ridge_core::webhook::{generate_secret, validate_secret};
+use ridge_core::webhook::{MAX_SPLIT_ALERTS, generate_secret, validate_secret};
 use ridge_core::{AliasName, ExecutionInput, FunctionId, Target, Webhook, WebhookId};
 use ridge_engine::{ExecutionRequest, Origin, RunTarget};
 use serde_json::Value;
@@ -57,8 +57,12 @@ fn secret(raw: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
 }
 
 /// Checks a target as Qinling does: an alias must exist in the caller's project; a function
-/// must be the caller's own and a version above 0 must exist.
-async fn check(state: &AppState, caller: &Caller, target: &Target) -> Result<(), ApiError> {
+/// must be the caller's own and a version above 0 must exist. Event triggers check theirs alike.
+pub(super) async fn check(
+    state: &AppState,
+    caller: &Caller,
+    target: &Target,
+) -> Result<(), ApiError> {
     match target {
         Target::Alias(name) => {
             access::alias(state, caller, name).await?;
@@ -95,6 +99,7 @@ pub async fn create(
         target,
         description: body.description,
         secret: secret.as_deref().map(|s| state.secret_box.seal(id, s)),
+        split_alerts: body.split_alerts.unwrap_or(false),
         created_at: ridge_core::time::now(),
         updated_at: None,
     };
@@ -199,6 +204,9 @@ pub async fn update(
     webhook.target = target;
     if let Some(d) = body.description {
         webhook.description = Some(d);
+    }
+    if let Some(split) = body.split_alerts {
+        webhook.split_alerts = split;
     }
     if let Some(s) = &new_secret {
         webhook.secret = s.as_deref().map(|s| state.secret_box.seal(webhook.id, s));
@@ -346,22 +354,67 @@ pub async fn invoke(
             "unexpected file field `package`: a webhook takes form fields, a JSON object body and query parameters".to_owned(),
         ));
     }
-    let started = state
-        .engine
-        .start(ExecutionRequest {
-            project: webhook.project_id.clone(),
-            target: RunTarget::Named(webhook.target.clone()),
-            input: Some(ExecutionInput::Object(kwargs.fields)),
-            description: Some(format!("Created by Webhook {id}")),
-            sync: false,
-            origin: Origin::Webhook { id },
-        })
-        .await?;
+    let inputs = if webhook.split_alerts {
+        split_alerts(kwargs.fields)?
+    } else {
+        vec![kwargs.fields]
+    };
+    let mut ids = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        // One refused by admission ends the call; those already started run on.
+        let started = state
+            .engine
+            .start(ExecutionRequest {
+                project: webhook.project_id.clone(),
+                target: RunTarget::Named(webhook.target.clone()),
+                input: Some(ExecutionInput::Object(input)),
+                description: Some(format!("Created by Webhook {id}")),
+                sync: false,
+                origin: Origin::Webhook { id },
+            })
+            .await?;
+        ids.push(started.execution.id.to_string());
+    }
+    let first = ids.first().cloned().unwrap_or_default();
     Ok((
         StatusCode::ACCEPTED,
         Json(InvokeView {
-            execution_id: started.execution.id.to_string(),
+            execution_id: first,
+            execution_ids: if webhook.split_alerts {
+                ids
+            } else {
+                Vec::new()
+            },
         }),
     )
         .into_response())
+}
+
+/// A grouped alert notification (a body with an `alerts` list: Alertmanager's, and Grafana's
+/// unified alerting, which copies its shape) as one input per alert: the body with `alerts`
+/// holding that one alert, so that one function handles either way. A body without such a list
+/// is one input as it is.
+fn split_alerts(
+    fields: serde_json::Map<String, Value>,
+) -> Result<Vec<serde_json::Map<String, Value>>, ApiError> {
+    let Some(Value::Array(alerts)) = fields.get("alerts") else {
+        return Ok(vec![fields]);
+    };
+    if alerts.len() > MAX_SPLIT_ALERTS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{} alerts in one notification: a webhook with `split_alerts` runs at most {MAX_SPLIT_ALERTS} (set `max_alerts` in Alertmanager's webhook_config)",
+            alerts.len()
+        )));
+    }
+    if alerts.is_empty() {
+        return Ok(vec![fields]);
+    }
+    Ok(alerts
+        .iter()
+        .map(|alert| {
+            let mut one = fields.clone();
+            one.insert("alerts".to_owned(), Value::Array(vec![alert.clone()]));
+            one
+        })
+        .collect())
 }

@@ -69,6 +69,8 @@ impl Default for Setup {
                 webhook_signature_window: Duration::from_secs(300),
                 job_min_lead: Duration::from_secs(60),
                 job_min_interval: Duration::from_secs(60),
+                event_max_prefetch: 64,
+                event_max_triggers: 3,
                 allow_function_network: false,
                 admin_needs_client_cert: false,
                 peer_client: reqwest::Client::new(),

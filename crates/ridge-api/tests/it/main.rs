@@ -3,8 +3,10 @@
 //! `harness.rs`). What needs real workers, processes, restarts of a process or the CLI is tested
 //! end to end in `crates/ridge/tests`.
 
+mod alerts;
 mod aliases;
 mod dashboard;
+mod event_triggers;
 mod executions;
 mod functions;
 mod harness;

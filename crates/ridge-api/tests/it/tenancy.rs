@@ -224,6 +224,18 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
         })
         .await
         .expect("job");
+    let trigger = t
+        .bob
+        .post("/v1/event_triggers")
+        .json(&json!({
+            "function_id": f.id,
+            "amqp_url": "amqp://b:b-secret@127.0.0.1:5672/%2f",
+            "queue": "b-orders",
+        }))
+        .send()
+        .await;
+    assert_eq!(trigger.status, 201, "{:?}", trigger.value());
+    let trigger: ridge_core::api::EventTriggerView = trigger.json();
     let execution = t
         .bob
         .create_execution(&ridge_core::api::CreateExecution {
@@ -245,6 +257,8 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
         webhook.id.as_str(),
         job.id.as_str(),
         execution.id.as_str(),
+        trigger.id.as_str(),
+        "b-orders",
     ];
 
     let (fid, rid, wid, jid, eid) = (&f.id, &private.id, &webhook.id, &job.id, &execution.id);
@@ -675,6 +689,55 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
             "/v1/webhooks/{id}",
             Method::DELETE,
             format!("/v1/webhooks/{wid}"),
+            None,
+            404,
+        ),
+        (
+            "/v1/event_triggers",
+            Method::GET,
+            "/v1/event_triggers".into(),
+            None,
+            200,
+        ),
+        (
+            "/v1/event_triggers",
+            Method::POST,
+            "/v1/event_triggers".into(),
+            Some(json!({"function_id": fid, "amqp_url": "amqp://127.0.0.1/%2f", "queue": "q"})),
+            404,
+        ),
+        (
+            "/v1/event_triggers/{id}",
+            Method::GET,
+            format!("/v1/event_triggers/{}", trigger.id),
+            None,
+            404,
+        ),
+        (
+            "/v1/event_triggers/{id}",
+            Method::PUT,
+            format!("/v1/event_triggers/{}", trigger.id),
+            Some(json!({"description": "x"})),
+            404,
+        ),
+        (
+            "/v1/event_triggers/{id}",
+            Method::DELETE,
+            format!("/v1/event_triggers/{}", trigger.id),
+            None,
+            404,
+        ),
+        (
+            "/v1/event_triggers/{id}/pause",
+            Method::POST,
+            format!("/v1/event_triggers/{}/pause", trigger.id),
+            None,
+            404,
+        ),
+        (
+            "/v1/event_triggers/{id}/resume",
+            Method::POST,
+            format!("/v1/event_triggers/{}/resume", trigger.id),
             None,
             404,
         ),

@@ -3,6 +3,7 @@
 
 mod async_exec;
 mod cold;
+mod events;
 mod isolation;
 mod noisy;
 mod runtimes;
@@ -143,6 +144,7 @@ pub enum Scenario {
     Noisy,
     Runtimes,
     Stores,
+    Events,
 }
 
 impl Scenario {
@@ -156,6 +158,7 @@ impl Scenario {
             Scenario::Noisy => 7,
             Scenario::Runtimes => 8,
             Scenario::Stores => 9,
+            Scenario::Events => 10,
         }
     }
 
@@ -169,6 +172,7 @@ impl Scenario {
             Scenario::Noisy => "noisy neighbour",
             Scenario::Runtimes => "Wasm and Node.js variants of 1 and 3",
             Scenario::Stores => "SQLite vs PostgreSQL (1 and 4), async on 1, 2 and 3 nodes",
+            Scenario::Events => "event trigger: RabbitMQ messages consumed per second",
         }
     }
 
@@ -182,6 +186,7 @@ impl Scenario {
             Scenario::Noisy => noisy::run(ctx).await,
             Scenario::Runtimes => runtimes::run(ctx).await,
             Scenario::Stores => stores::run(ctx).await,
+            Scenario::Events => events::run(ctx).await,
         }
     }
 }

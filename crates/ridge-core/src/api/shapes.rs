@@ -196,6 +196,7 @@ fn webhooks() {
         "invoke",
         InvokeView {
             execution_id: execution().id.to_string(),
+            execution_ids: Vec::new(),
         }
     );
 }
@@ -353,6 +354,62 @@ fn statistics() {
             warm_workers: 1,
             queue_depth: 0,
             node: "node-a".into(),
+        }
+    );
+}
+
+#[test]
+fn event_triggers() {
+    use crate::event_trigger::DeliveryOptions;
+    let notifications = crate::EventTrigger {
+        id: fixed_id(0x10),
+        project_id: ProjectId::default_project(),
+        target: Target::Alias("prod".parse().expect("a valid alias")),
+        description: Some("new instances".into()),
+        amqp_url: "amqp://ridge:***@controller:5672/%2f".into(),
+        amqp_url_sealed: "sealed:v1:never-shown".into(),
+        source: crate::EventSource::Exchange {
+            exchange: "nova".into(),
+            binding_keys: vec!["notifications.info".into()],
+        },
+        options: DeliveryOptions {
+            prefetch: 8,
+            max_retries: 5,
+            retry_backoff_ms: 500,
+            dead_letter_exchange: Some(String::new()),
+            dead_letter_routing_key: Some("ridge.failed".into()),
+            reply_exchange: None,
+        },
+        event_types: vec!["compute.instance.create.end".into()],
+        paused: false,
+        state: crate::TriggerState::Reconnecting,
+        last_error: Some("broker: connection refused".into()),
+        created_at: at(7_000_000),
+        updated_at: Some(at(7_000_100)),
+    };
+    let queue = crate::EventTrigger {
+        id: fixed_id(0x11),
+        target: Target::Function {
+            id: function().id,
+            version: 2,
+        },
+        description: None,
+        source: crate::EventSource::Queue("orders".into()),
+        options: DeliveryOptions::default(),
+        event_types: Vec::new(),
+        paused: true,
+        state: crate::TriggerState::Active,
+        last_error: None,
+        updated_at: None,
+        ..notifications.clone()
+    };
+    assert_json_snapshot!(
+        "event_trigger_list",
+        EventTriggerList {
+            event_triggers: vec![
+                EventTriggerView::new(&notifications),
+                EventTriggerView::new(&queue)
+            ],
         }
     );
 }

@@ -54,6 +54,7 @@ pub const TABLES: &[Table] = &[
     table("function_aliases", "id"),
     table("webhooks", "id"),
     table("jobs", "id"),
+    table("event_triggers", "id"),
     table("executions", "id"),
 ];
 

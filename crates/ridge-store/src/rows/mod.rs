@@ -3,6 +3,7 @@
 //! timestamps, JSON text), so only the SQL that writes and selects rows differs per store.
 
 pub(crate) mod aliases;
+pub(crate) mod event_triggers;
 pub(crate) mod executions;
 pub(crate) mod functions;
 pub(crate) mod jobs;

@@ -9,7 +9,7 @@ use crate::{Result, StoreError};
 pub(crate) const TABLE: &str = "webhooks";
 
 pub(crate) const COLUMNS: &str = "id, project_id, function_id, function_version, function_alias, \
-                       description, secret, created_at, updated_at";
+                       description, secret, split_alerts, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct WebhookRow {
@@ -20,6 +20,7 @@ pub(crate) struct WebhookRow {
     function_alias: Option<String>,
     description: Option<String>,
     secret: Option<String>,
+    split_alerts: bool,
     created_at: String,
     updated_at: Option<String>,
 }
@@ -42,6 +43,7 @@ impl TryFrom<WebhookRow> for Webhook {
             updated_at: r.opt_ts("updated_at", row.updated_at.as_deref())?,
             description: row.description,
             secret: row.secret,
+            split_alerts: row.split_alerts,
         })
     }
 }

@@ -24,7 +24,8 @@ macro_rules! webhooks_queries {
             let t = target::columns(&webhook.target);
             sqlx::query(
                 "INSERT INTO webhooks (id, project_id, function_id, function_version, function_alias, \
-                 description, secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 description, secret, split_alerts, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(webhook.id.to_string())
             .bind(webhook.project_id.as_str())
@@ -33,6 +34,7 @@ macro_rules! webhooks_queries {
             .bind(t.function_alias)
             .bind(webhook.description.as_deref())
             .bind(webhook.secret.as_deref())
+            .bind(webhook.split_alerts)
             .bind(codec::ts(&webhook.created_at))
             .bind(codec::opt_ts(webhook.updated_at.as_ref()))
             .execute(pool)
@@ -71,18 +73,19 @@ macro_rules! webhooks_queries {
             rows.into_iter().map(Webhook::try_from).collect()
         }
 
-        /// Writes the target, description, secret and `updated_at`.
+        /// Writes the target, description, secret, `split_alerts` and `updated_at`.
         pub(super) async fn update(pool: &$pool, webhook: &Webhook) -> Result<()> {
             let t = target::columns(&webhook.target);
             let done = sqlx::query(
                 "UPDATE webhooks SET function_id = $1, function_version = $2, function_alias = $3, \
-                 description = $4, secret = $5, updated_at = $6 WHERE id = $7",
+                 description = $4, secret = $5, split_alerts = $6, updated_at = $7 WHERE id = $8",
             )
             .bind(t.function_id)
             .bind(t.function_version)
             .bind(t.function_alias)
             .bind(webhook.description.as_deref())
             .bind(webhook.secret.as_deref())
+            .bind(webhook.split_alerts)
             .bind(codec::opt_ts(webhook.updated_at.as_ref()))
             .bind(webhook.id.to_string())
             .execute(pool)

@@ -22,6 +22,11 @@ mod statistics {
 }
 mod tenancy;
 mod versions;
+/// SQL of the `event_triggers` table: the same on both stores.
+mod event_triggers {
+    crate::shared::event_triggers::event_triggers_queries!(sqlx::SqlitePool, sqlx::Sqlite);
+}
+
 /// SQL of the `webhooks` table: the same on both stores.
 mod webhooks {
     crate::shared::webhooks::webhooks_queries!(sqlx::SqlitePool);
@@ -48,9 +53,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::{
-    Alias, AliasName, Execution, ExecutionId, Function, FunctionId, FunctionVersion, Job, JobId,
-    JobStatus, ProjectId, RetentionOverrides, Runtime, RuntimeId, RuntimeStatus, Timestamp,
-    VersionId, Webhook, WebhookId,
+    Alias, AliasName, EventTrigger, EventTriggerId, Execution, ExecutionId, Function, FunctionId,
+    FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides, Runtime, RuntimeId,
+    RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -390,6 +395,39 @@ impl Store for SqliteStore {
 
     async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
         webhooks::delete(&self.pool, id).await
+    }
+
+    async fn create_event_trigger(&self, trigger: &EventTrigger) -> Result<()> {
+        event_triggers::create(&self.pool, trigger).await
+    }
+
+    async fn get_event_trigger(&self, id: EventTriggerId) -> Result<EventTrigger> {
+        event_triggers::get(&self.pool, id).await
+    }
+
+    async fn list_event_triggers(&self, scope: &ProjectScope) -> Result<Vec<EventTrigger>> {
+        event_triggers::list(&self.pool, scope).await
+    }
+
+    async fn count_event_triggers(&self, project: &ProjectId) -> Result<u64> {
+        event_triggers::count(&self.pool, project).await
+    }
+
+    async fn update_event_trigger(&self, trigger: &EventTrigger) -> Result<()> {
+        event_triggers::update(&self.pool, trigger).await
+    }
+
+    async fn set_event_trigger_state(
+        &self,
+        id: EventTriggerId,
+        state: TriggerState,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        event_triggers::set_state(&self.pool, id, state, last_error).await
+    }
+
+    async fn delete_event_trigger(&self, id: EventTriggerId) -> Result<()> {
+        event_triggers::delete(&self.pool, id).await
     }
 
     async fn create_job(&self, job: &Job) -> Result<()> {

@@ -3,6 +3,7 @@
 //! and [`PostgresStore`] on a real PostgreSQL (module `on_postgres`). A new store
 //! implementation adds one module to `store_suite!` with its own constructor.
 
+mod event_triggers;
 mod executions;
 mod filters;
 mod fixtures;
@@ -101,6 +102,7 @@ store_suite!(
     triggers::aliases_are_unique_and_guarded,
     triggers::webhooks_round_trip_and_hold_their_function,
     triggers::jobs_are_due_in_order_and_claimed_once,
+    event_triggers::event_triggers_round_trip_and_go_with_their_function,
     tenancy::projects_and_users_round_trip_and_are_unique,
     tenancy::tokens_are_found_by_hash_revoked_and_deleted_with_their_user,
     tenancy::quota_overrides_round_trip_and_usage_counts,

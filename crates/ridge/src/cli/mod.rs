@@ -19,6 +19,7 @@ mod retention;
 mod runtime;
 mod store;
 mod token;
+mod trigger;
 mod user;
 mod version;
 mod webhook;
@@ -37,6 +38,7 @@ pub use retention::{RetentionArgs, retention};
 pub use runtime::{RuntimeArgs, runtime};
 pub use store::{StoreArgs, store};
 pub use token::{TokenArgs, token};
+pub use trigger::{TriggerArgs, trigger};
 pub use user::{UserArgs, user};
 pub use webhook::{WebhookArgs, webhook};
 

@@ -114,6 +114,18 @@ impl Columns for WebhookView {
     ];
 }
 
+impl Columns for ridge_core::api::EventTriggerView {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "function_id",
+        "function_alias",
+        "queue",
+        "event_types",
+        "status",
+        "last_error",
+    ];
+}
+
 impl Columns for JobView {
     const COLUMNS: &'static [&'static str] = &[
         "id",

@@ -34,6 +34,9 @@ pub enum WebhookCommand {
         /// Require a secret on invoke; one is generated and printed once
         #[arg(long)]
         secret: bool,
+        /// Run one execution per alert of a grouped notification (Alertmanager, Grafana)
+        #[arg(long)]
+        split_alerts: bool,
     },
     /// List webhooks
     List,
@@ -64,6 +67,9 @@ pub enum WebhookCommand {
         /// Remove the secret: anyone with the URL can invoke
         #[arg(long, conflicts_with = "new_secret")]
         remove_secret: bool,
+        /// One execution per alert of a grouped notification (true), or one per call (false)
+        #[arg(long)]
+        split_alerts: Option<bool>,
     },
     /// Delete webhooks
     Delete {
@@ -94,6 +100,7 @@ pub async fn webhook(args: WebhookArgs) -> anyhow::Result<()> {
             function_alias,
             description,
             secret,
+            split_alerts,
         } => {
             let function_id = match function {
                 Some(f) => Some(resolve::function(&client, &f).await?),
@@ -105,6 +112,7 @@ pub async fn webhook(args: WebhookArgs) -> anyhow::Result<()> {
                 function_alias,
                 description,
                 secret: secret.then_some(Value::Bool(true)),
+                split_alerts: split_alerts.then_some(true),
             };
             let created = client.create_webhook(&body).await?;
             printer.show(&created)?;
@@ -123,6 +131,7 @@ pub async fn webhook(args: WebhookArgs) -> anyhow::Result<()> {
             description,
             new_secret,
             remove_secret,
+            split_alerts,
         } => {
             let function_id = match function {
                 Some(f) => Some(resolve::function(&client, &f).await?),
@@ -139,6 +148,7 @@ pub async fn webhook(args: WebhookArgs) -> anyhow::Result<()> {
                 function_alias,
                 description,
                 secret,
+                split_alerts,
             };
             printer.show(&client.update_webhook(&id, &body).await?)
         }

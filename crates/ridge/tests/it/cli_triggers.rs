@@ -159,3 +159,72 @@ async fn versions_aliases_webhooks_and_jobs_from_the_cli() {
     assert_eq!(code, 0, "{stderr}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn event_triggers_from_the_cli() {
+    let t = TestServer::start().await;
+    let url = t.url.clone();
+    let rt = t.python_runtime().await;
+    t.function(&rt, &returning("'one'")).await;
+    let created = json(
+        &url,
+        &[
+            "trigger",
+            "create",
+            "--function",
+            "function",
+            "--amqp-url",
+            "amqp://nova:hunter2-secret@127.0.0.1:1/%2f",
+            "--exchange",
+            "nova",
+            "--binding-key",
+            "notifications.info",
+            "--event-type",
+            "compute.instance.*.end",
+            "--prefetch",
+            "4",
+        ],
+    )
+    .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["amqp_url"], "amqp://nova:***@127.0.0.1:1/%2f");
+    assert_eq!(created["event_types"][0], "compute.instance.*.end");
+    let (code, table, _) = ridge(&url, &["trigger", "list"]).await;
+    assert_eq!(code, 0);
+    assert!(table.contains(&id) && !table.contains("hunter2"), "{table}");
+    let paused = json(&url, &["trigger", "pause", &id]).await;
+    assert_eq!(paused["status"], "paused");
+    let updated = json(&url, &["trigger", "update", &id, "--max-retries", "7"]).await;
+    assert_eq!(updated["max_retries"], 7);
+    let resumed = json(&url, &["trigger", "resume", &id]).await;
+    assert_ne!(resumed["status"], "paused");
+    let shown = json(&url, &["trigger", "show", &id]).await;
+    assert_eq!(shown["prefetch"], 4);
+
+    // Refusals: the server's faultstring on stderr and a non-zero exit.
+    let (code, _, stderr) = ridge(
+        &url,
+        &[
+            "trigger",
+            "create",
+            "--function",
+            "function",
+            "--amqp-url",
+            "http://not-amqp",
+            "--queue",
+            "q",
+        ],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("amqp://"), "{stderr}");
+    let (code, _, stderr) = ridge(&url, &["trigger", "create", "--function", "function"]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("amqp_url"), "{stderr}");
+
+    let (code, _, stderr) = ridge(&url, &["trigger", "delete", &id]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = ridge(&url, &["trigger", "show", &id]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("not found"), "{stderr}");
+}

@@ -8,6 +8,7 @@ mod common;
 mod custom_runtime;
 mod dashboard;
 mod deb;
+mod events;
 mod executions;
 mod hostile;
 mod hostile_host;

@@ -29,6 +29,7 @@ fn webhook(project_id: &ProjectId, target: Target, created: i64) -> Webhook {
         target,
         description: None,
         secret: Some("0123456789abcdef".into()),
+        split_alerts: true,
         created_at: at(created),
         updated_at: None,
     }
@@ -221,6 +222,7 @@ pub async fn webhooks_round_trip_and_hold_their_function(store: &dyn Store) {
         })
     ));
     w.secret = None;
+    w.split_alerts = false;
     w.description = Some("changed".into());
     w.updated_at = Some(at(3));
     store.update_webhook(&w).await.expect("update");
