@@ -15,6 +15,7 @@ route('/executions', () => import('./pages/executions.js'));
 route('/executions/:id', () => import('./pages/execution.js'));
 route('/webhooks', () => import('./pages/webhooks.js'));
 route('/jobs', () => import('./pages/jobs.js'));
+route('/triggers', () => import('./pages/triggers.js'));
 route('/runtimes', () => import('./pages/runtimes.js'));
 route('/admin', () => import('./pages/admin.js'));
 

@@ -85,6 +85,11 @@ async fn every_api_call_of_the_dashboard_reaches_a_route() {
         (Method::POST, "/v1/executions"),
         (Method::POST, "/v1/webhooks"),
         (Method::GET, "/v1/jobs/schedule"),
+        (Method::POST, "/v1/event_triggers"),
+        (
+            Method::POST,
+            "/v1/event_triggers/00000000-0000-4000-8000-000000000000/resume",
+        ),
     ] {
         assert!(
             calls.contains(&(expected.0.clone(), expected.1.to_owned())),

@@ -2,7 +2,8 @@
 //! real `token`-mode server with real Python workers. One browser session walks through what a
 //! new user does: sign in, upload a function, run it with JSON input and read its result and
 //! log, type a failing function and read its message, create a webhook and read its URL and
-//! curl line, preview a job's runs, and sign out. A screenshot of each main page is written to
+//! curl line, preview a job's runs, bind an event trigger (its broker password never shown
+//! back), and sign out. A screenshot of each main page is written to
 //! `target/tmp/dashboard-screenshots/`.
 
 mod webdriver;
@@ -203,6 +204,29 @@ async fn a_new_user_creates_runs_and_inspects_functions_in_the_dashboard() {
         "The specified pattern is not valid",
     )
     .await;
+    // An event trigger: a refusal names what to fix; the password is never shown back.
+    page(&b, &ts, "triggers", "Event triggers").await;
+    b.type_into(
+        "input[name=amqp_url]",
+        "amqp://ridge:hunter2@127.0.0.1:1/%2f",
+    )
+    .await;
+    b.click_css("main form button[type=submit]").await;
+    b.wait_text("main .alert", "queue").await;
+    b.type_into("input[name=queue]", "orders").await;
+    b.click_css("main form button[type=submit]").await;
+    b.wait_text("main table", "amqp://ridge:***@127.0.0.1:1")
+        .await;
+    b.click_css("main table button:not(.danger)").await;
+    b.wait_text("main table", "paused").await;
+    let text = b
+        .script("return document.body.textContent", json!([]))
+        .await;
+    assert!(
+        !text.as_str().unwrap_or_default().contains("hunter2"),
+        "the broker password is never shown back"
+    );
+    b.screenshot(&shots, "triggers").await;
     page(&b, &ts, "runtimes", "Runtimes").await;
     b.wait_text("main table", "python3").await;
     b.screenshot(&shots, "runtimes").await;
