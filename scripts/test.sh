@@ -36,6 +36,7 @@ fi
 # The API fuzzed against its own OpenAPI document (docs/testing.md), with the binary the tests
 # built; not when only some tests were asked for.
 if [ "$#" -eq 0 ]; then
-  cargo build --bin ridge
+  # The build the tests used (the same features), so nothing is compiled again.
+  cargo build --workspace --all-targets
   scripts/fuzz-api.sh
 fi
