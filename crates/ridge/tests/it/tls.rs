@@ -2,7 +2,7 @@
 //! by the `ridge` client and CLI through `--cacert`; a client that does not trust the CA is
 //! refused; SIGHUP swaps in a new certificate for new connections.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -59,7 +59,7 @@ pub fn leaf(
     (cert.pem(), key.serialize_pem())
 }
 
-pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write");
     path
@@ -70,13 +70,7 @@ async fn https_with_a_trusted_ca_a_refused_stranger_and_a_reload_on_sighup() {
     let data = tempfile::tempdir().expect("tmp");
     let certs = tempfile::tempdir().expect("tmp");
     let first = issue("first");
-    let cert = write(certs.path(), "server.pem", &first.cert);
-    let key = write(certs.path(), "server.key", &first.key);
-    let first_ca = write(certs.path(), "first-ca.pem", &first.ca);
-    let (child, url) = serve_process_with(data.path(), None, |c| {
-        c.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
-    })
-    .await;
+    let (child, url, files) = serve_tls(data.path(), None, certs.path(), &first, None).await;
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     // Trusted through the CA: the API answers.
@@ -96,7 +90,7 @@ async fn https_with_a_trusted_ca_a_refused_stranger_and_a_reload_on_sighup() {
     // The CLI, with --cacert.
     let listed = Command::new(env!("CARGO_BIN_EXE_ridge"))
         .args(["runtime", "list", "--url", &url, "--cacert"])
-        .arg(&first_ca)
+        .arg(&files.ca)
         .output()
         .await
         .expect("ridge runs");
@@ -115,8 +109,8 @@ async fn https_with_a_trusted_ca_a_refused_stranger_and_a_reload_on_sighup() {
 
     // A new certificate from another CA, then SIGHUP: new connections get it.
     let second = issue("second");
-    std::fs::write(&cert, &second.cert).expect("write");
-    std::fs::write(&key, &second.key).expect("write");
+    std::fs::write(&files.cert, &second.cert).expect("write");
+    std::fs::write(&files.key, &second.key).expect("write");
     let pid = child.id().expect("pid").to_string();
     let hup = Command::new("kill")
         .args(["-HUP", &pid])
@@ -140,7 +134,7 @@ async fn https_with_a_trusted_ca_a_refused_stranger_and_a_reload_on_sighup() {
         .expect_err("the old CA no longer vouches for the server");
 
     // A broken pair on SIGHUP keeps the server on the one it has.
-    std::fs::write(&key, "not a key").expect("write");
+    std::fs::write(&files.key, "not a key").expect("write");
     let hup = Command::new("kill")
         .args(["-HUP", &pid])
         .status()
@@ -185,13 +179,7 @@ async fn the_unchanged_openstack_cli_trusts_the_server_through_os_cacert() {
     let data = tempfile::tempdir().expect("tmp");
     let certs = tempfile::tempdir().expect("tmp");
     let issued = issue("openstack");
-    let cert = write(certs.path(), "server.pem", &issued.cert);
-    let key = write(certs.path(), "server.key", &issued.key);
-    let ca = write(certs.path(), "ca.pem", &issued.ca);
-    let (_child, url) = serve_process_with(data.path(), None, |c| {
-        c.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
-    })
-    .await;
+    let (_child, url, files) = serve_tls(data.path(), None, certs.path(), &issued, None).await;
     let openstack = |extra: &[&str]| {
         let mut command = Command::new(crate::common::openstack_cli());
         command
@@ -204,7 +192,7 @@ async fn the_unchanged_openstack_cli_trusts_the_server_through_os_cacert() {
             .env_remove("REQUESTS_CA_BUNDLE");
         command
     };
-    let ca = ca.to_str().expect("utf8").to_owned();
+    let ca = files.ca.to_str().expect("utf8").to_owned();
     let trusted = openstack(&["--os-cacert", &ca])
         .output()
         .await
@@ -240,27 +228,39 @@ pub fn client_identity(ca: &rcgen::Certificate, ca_key: &KeyPair, name: &str) ->
     format!("{cert}{key}")
 }
 
-/// `ridge serve` over HTTPS with `server`'s pair, asking clients for a certificate the CA
-/// `clients` (PEM) signed; the files are written to `certs`.
-async fn serve_mutual_tls(
+/// Where [`serve_tls`] wrote the server's pair and the CA that signed it.
+struct ServerFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+}
+
+/// `ridge serve` over HTTPS with `server`'s pair (and, given `clients`, a CA's PEM, asking
+/// clients for a certificate it signed); the files are written to `certs`.
+async fn serve_tls(
     data: &Path,
     config: Option<&str>,
     certs: &Path,
     server: &Issued,
-    clients: &str,
-) -> (tokio::process::Child, String) {
-    let cert = write(certs, "server.pem", &server.cert);
-    let key = write(certs, "server.key", &server.key);
-    let clients = write(certs, "clients.pem", clients);
-    serve_process_with(data, config, |c| {
+    clients: Option<&str>,
+) -> (tokio::process::Child, String, ServerFiles) {
+    let files = ServerFiles {
+        cert: write(certs, "server.pem", &server.cert),
+        key: write(certs, "server.key", &server.key),
+        ca: write(certs, "ca.pem", &server.ca),
+    };
+    let clients = clients.map(|pem| write(certs, "clients.pem", pem));
+    let (child, url) = serve_process_with(data, config, |c| {
         c.arg("--tls-cert")
-            .arg(&cert)
+            .arg(&files.cert)
             .arg("--tls-key")
-            .arg(&key)
-            .arg("--tls-client-ca")
-            .arg(&clients);
+            .arg(&files.key);
+        if let Some(clients) = &clients {
+            c.arg("--tls-client-ca").arg(clients);
+        }
     })
-    .await
+    .await;
+    (child, url, files)
 }
 
 #[tokio::test]
@@ -271,12 +271,17 @@ async fn with_a_client_ca_admin_credentials_need_a_client_certificate_and_member
     let server = issue("mtls");
     let (ca, ca_key) = test_ca("operators");
     let (stranger_ca, stranger_key) = test_ca("stranger");
-    let server_ca = write(certs.path(), "server-ca.pem", &server.ca);
     let operator = client_identity(&ca, &ca_key, "operator");
     let stranger = client_identity(&stranger_ca, &stranger_key, "stranger");
     let config = format!("[auth]\nmode = \"token\"\nbootstrap_token = \"{ADMIN}\"\n");
-    let (_child, url) =
-        serve_mutual_tls(data.path(), Some(&config), certs.path(), &server, &ca.pem()).await;
+    let (_child, url, files) = serve_tls(
+        data.path(),
+        Some(&config),
+        certs.path(),
+        &server,
+        Some(&ca.pem()),
+    )
+    .await;
     let ca_pem = server.ca.as_bytes();
 
     // The admin token alone: refused, saying what is missing.
@@ -323,7 +328,7 @@ async fn with_a_client_ca_admin_credentials_need_a_client_certificate_and_member
         command
             .args(args)
             .args(["-f", "json", "--url", &url, "--token", token, "--cacert"])
-            .arg(&server_ca)
+            .arg(&files.ca)
             .env_remove("RIDGE_CLIENT_CONFIG");
         if with_cert {
             command
@@ -382,7 +387,6 @@ async fn the_unchanged_openstack_cli_presents_a_client_certificate_with_os_cert(
     let certs = tempfile::tempdir().expect("tmp");
     let server = issue("openstack-mtls");
     let (ca, ca_key) = test_ca("openstack operators");
-    let server_ca = write(certs.path(), "ca.pem", &server.ca);
     let (client_cert, client_key) = leaf(
         &ca,
         &ca_key,
@@ -392,7 +396,8 @@ async fn the_unchanged_openstack_cli_presents_a_client_certificate_with_os_cert(
     let client_cert = write(certs.path(), "operator.pem", &client_cert);
     let client_key = write(certs.path(), "operator.key", &client_key);
     // Auth mode `none`: every caller is an admin, so every call needs the certificate.
-    let (_child, url) = serve_mutual_tls(data.path(), None, certs.path(), &server, &ca.pem()).await;
+    let (_child, url, files) =
+        serve_tls(data.path(), None, certs.path(), &server, Some(&ca.pem())).await;
     let openstack = |extra: &[&Path]| {
         let mut command = Command::new(crate::common::openstack_cli());
         command
@@ -403,7 +408,7 @@ async fn the_unchanged_openstack_cli_presents_a_client_certificate_with_os_cert(
                 &url,
                 "--os-cacert",
             ])
-            .arg(&server_ca);
+            .arg(&files.ca);
         if let [cert, key] = extra {
             command.arg("--os-cert").arg(cert).arg("--os-key").arg(key);
         }
