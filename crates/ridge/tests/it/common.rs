@@ -308,6 +308,22 @@ impl TestServer {
             .expect("function updated")
     }
 
+    /// Gives the function a timeout of `seconds`. Tests that check a 1-second timeout raise it
+    /// before they expect success again: the timeout also covers a fresh worker's cold start,
+    /// which a loaded CI machine can stretch past a second.
+    pub async fn set_timeout(&self, function: &FunctionView, seconds: u64) -> FunctionView {
+        self.client
+            .update_function(
+                &function.id,
+                &ridge_client::FunctionUpdate {
+                    timeout: Some(seconds),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("timeout updated")
+    }
+
     /// Polls (bounded, ~10 s) until `check` holds for the executions whose description
     /// contains `needle`; returns them.
     pub async fn executions_until(

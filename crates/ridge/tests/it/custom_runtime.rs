@@ -144,6 +144,8 @@ sub main {
     let first = t.run(&f, Some("{}")).await;
     assert_eq!(first.status, "success", "{first:?}");
     assert_timed_out(&t.run(&f, Some(r#"{"spin": 1}"#)).await);
+    // The memory limit, not the timeout, must stop the hog and its fresh worker's cold start.
+    let f = t.set_timeout(&f, 30).await;
     let e = t.run(&f, Some(r#"{"hog": 1}"#)).await;
     assert_eq!(e.status, "failed", "{e:?}");
     assert_eq!(output(&e), json!(RESOURCE));

@@ -142,6 +142,7 @@ def main(sleep=0, **kw):
     assert_eq!(f.timeout, 1);
     assert_timed_out(&t.run(&f, Some(r#"{"sleep": 30}"#)).await);
 
+    let f = t.set_timeout(&f, 30).await;
     let again = t.run(&f, Some(r#"{"sleep": 0}"#)).await;
     assert_eq!(again.status, "success");
     assert_eq!(output(&again), json!("woke"));

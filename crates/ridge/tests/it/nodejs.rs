@@ -160,6 +160,7 @@ async fn an_endless_loop_stops_at_the_timeout_and_a_fresh_worker_follows() {
     )
     .await;
     assert_timed_out(&t.run(&f, Some(r#"{"spin": true}"#)).await);
+    let f = t.set_timeout(&f, 30).await;
     let again = t.run(&f, None).await;
     assert_eq!(again.status, "success", "{again:?}");
     assert_eq!(output(&again), json!("done"));
