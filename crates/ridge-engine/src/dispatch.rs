@@ -18,7 +18,7 @@ use std::time::Duration;
 use ridge_core::{Clock, Execution, Function, Runtime};
 use ridge_package::PackageStore;
 use ridge_runtime::{Invocation, StartError, Worker, WorkerSpec};
-use ridge_store::{ExecutionOutcome, Store};
+use ridge_store::{Durability, ExecutionOutcome, Store};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -395,7 +395,12 @@ impl Dispatcher {
     async fn claim(&self, execution: &Execution) -> bool {
         match self
             .store
-            .mark_execution_started(execution.id, &self.config.node, ridge_core::time::now())
+            .mark_execution_started(
+                execution.id,
+                &self.config.node,
+                ridge_core::time::now(),
+                Durability::before_finish(execution),
+            )
             .await
         {
             Ok(claimed) => claimed,

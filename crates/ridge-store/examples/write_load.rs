@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ridge_core::{ExecutionResult, ExecutionStatus, Function};
-use ridge_store::{ExecutionOutcome, SqliteStore, Store};
+use ridge_store::{Durability, ExecutionOutcome, SqliteStore, Store};
 
 /// The conformance suite's stored runtime and function.
 #[path = "../tests/it/conformance/fixtures.rs"]
@@ -115,7 +115,12 @@ async fn run(
         let t = Instant::now();
         assert!(
             store
-                .mark_execution_started(execution.id, "local", ridge_core::time::now())
+                .mark_execution_started(
+                    execution.id,
+                    "local",
+                    ridge_core::time::now(),
+                    Durability::Flushed
+                )
                 .await?
         );
         timed(&totals.start, t);

@@ -86,6 +86,36 @@ pub struct Page {
     pub marker: Option<ExecutionId>,
 }
 
+/// When a write of the execution hot path may return: once its commit is on disk, or once it
+/// is committed (visible to every reader) with its flush to disk left to a later commit.
+///
+/// A sync execution's caller is answered only after the execution's finish, whose flushed
+/// commit also puts every earlier commit on disk (PostgreSQL's log is one sequence), so its
+/// create and start need not wait for the disk each: that is two flushes fewer per sync
+/// execution. A crash before the finish may lose such a row, but nobody was told of it. An
+/// async execution's create is flushed: its caller is answered at once. SQLite, whose commits
+/// never wait for the disk (`synchronous = NORMAL` in WAL mode), treats both alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The write returns once its commit is on disk.
+    Flushed,
+    /// The write returns once committed; a later flushed commit (or the database's own
+    /// background flush, within PostgreSQL's `wal_writer_delay`) puts it on disk.
+    Deferred,
+}
+
+impl Durability {
+    /// What the writes of `execution` that come before its finish need: deferred for a sync
+    /// execution, flushed for an async one.
+    pub fn before_finish(execution: &Execution) -> Self {
+        if execution.sync {
+            Durability::Deferred
+        } else {
+            Durability::Flushed
+        }
+    }
+}
+
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionOutcome {
@@ -170,7 +200,8 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
 
     // Executions.
     /// Inserts the execution and, for `function_version` 0, increments its function's `count`,
-    /// in one transaction. `FunctionNotFound` when the function does not exist.
+    /// in one transaction (flushed for an async execution, deferred for a sync one:
+    /// [`Durability::before_finish`]). `FunctionNotFound` when the function does not exist.
     async fn create_execution(&self, execution: &Execution) -> Result<()>;
     /// `ExecutionNotFound` when absent.
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution>;
@@ -180,12 +211,13 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     /// Records that a worker of `node` took the execution. Compare-and-swap: returns false
     /// (and changes nothing) unless the execution is `running`, not yet started and held by
     /// `node`, so no execution is run twice, by one node or two. Sets `started_at` and
-    /// `updated_at` to `at`.
+    /// `updated_at` to `at`. Returns once the commit is on disk, or, `Deferred`, once committed.
     async fn mark_execution_started(
         &self,
         id: ExecutionId,
         node: &str,
         at: Timestamp,
+        durability: Durability,
     ) -> Result<bool>;
     /// Writes the final status, result and logs, and sets `updated_at`, only if it is still
     /// `running`; returns the execution as stored then, or `None` when it was not running (an

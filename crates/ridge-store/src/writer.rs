@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use ridge_core::{Execution, ExecutionId, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{ExecutionOutcome, Result, StoreError, WriteBatchObserver};
+use crate::{Durability, ExecutionOutcome, Result, StoreError, WriteBatchObserver};
 
 /// Most writes in one transaction. Large enough that a burst of a few hundred concurrent
 /// executions commits in one or two transactions; small enough that one commit stays short.
@@ -43,6 +43,7 @@ pub(crate) enum Write {
         id: ExecutionId,
         node: String,
         at: Timestamp,
+        durability: Durability,
     },
     Finish {
         id: ExecutionId,
@@ -57,6 +58,27 @@ impl Write {
             Write::CreateExecution(execution) => execution.id,
             Write::MarkStarted { id, .. } | Write::Finish { id, .. } => *id,
         }
+    }
+
+    /// When the write may return: a finish is always flushed.
+    pub(crate) fn durability(&self) -> Durability {
+        match self {
+            Write::CreateExecution(execution) => Durability::before_finish(execution),
+            Write::MarkStarted { durability, .. } => *durability,
+            Write::Finish { .. } => Durability::Flushed,
+        }
+    }
+}
+
+/// What one commit of `writes` needs: flushed as soon as one of them does.
+pub(crate) fn batch_durability(writes: &[&Write]) -> Durability {
+    if writes
+        .iter()
+        .all(|write| write.durability() == Durability::Deferred)
+    {
+        Durability::Deferred
+    } else {
+        Durability::Flushed
     }
 }
 
@@ -133,11 +155,13 @@ impl Writer {
         id: ExecutionId,
         node: &str,
         at: Timestamp,
+        durability: Durability,
     ) -> Result<bool> {
         self.swap(Write::MarkStarted {
             id,
             node: node.to_owned(),
             at,
+            durability,
         })
         .await
     }
@@ -287,5 +311,62 @@ fn observe(observer: &Observer, writes: usize) {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(observe) = observer.as_ref() {
         observe(writes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ridge_core::fixtures;
+
+    use super::*;
+
+    fn create(sync: bool) -> Write {
+        let function = fixtures::function("p1", ridge_core::RuntimeId::new(), 1);
+        let mut execution = fixtures::execution(&function, 2);
+        execution.sync = sync;
+        Write::CreateExecution(Box::new(execution))
+    }
+
+    fn start(durability: Durability) -> Write {
+        Write::MarkStarted {
+            id: ExecutionId::new(),
+            node: "local".to_owned(),
+            at: fixtures::at(3),
+            durability,
+        }
+    }
+
+    fn finish() -> Write {
+        Write::Finish {
+            id: ExecutionId::new(),
+            outcome: Box::new(ExecutionOutcome {
+                status: ridge_core::ExecutionStatus::Success,
+                result: ridge_core::ExecutionResult::new(0.1, serde_json::json!(null)),
+                logs: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_deferred_only_when_every_write_is() {
+        let (sync_create, async_create) = (create(true), create(false));
+        let (deferred, flushed, finish) = (
+            start(Durability::Deferred),
+            start(Durability::Flushed),
+            finish(),
+        );
+        assert_eq!(
+            batch_durability(&[&sync_create, &deferred]),
+            Durability::Deferred,
+            "a sync execution's create and start wait for its finish's flush"
+        );
+        for flushing in [&async_create, &flushed, &finish] {
+            assert_eq!(
+                batch_durability(&[&sync_create, &deferred, flushing]),
+                Durability::Flushed,
+                "one write that must be on disk flushes the whole commit"
+            );
+            assert_eq!(batch_durability(&[flushing]), Durability::Flushed);
+        }
     }
 }

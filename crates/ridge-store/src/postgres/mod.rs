@@ -76,8 +76,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::url::redact;
 use crate::writer::Writer;
 use crate::{
-    ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionUsage, JobClaim, Node,
-    ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError, WriteBatchObserver,
+    Durability, ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionUsage, JobClaim,
+    Node, ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError, WriteBatchObserver,
 };
 use writer::PostgresBatches;
 
@@ -242,8 +242,9 @@ impl Store for PostgresStore {
         id: ExecutionId,
         node: &str,
         at: Timestamp,
+        durability: Durability,
     ) -> Result<bool> {
-        self.writer.mark_started(id, node, at).await
+        self.writer.mark_started(id, node, at, durability).await
     }
 
     async fn finish_execution(

@@ -17,6 +17,13 @@
 //! statement without a transaction around it ([`executions::create_one`] for a create), and the
 //! connection stays open from batch to batch (it is not pinged first): at low load a write
 //! costs one round trip, as it did before batching.
+//!
+//! A batch whose writes are all [`Durability::Deferred`] (a sync execution's create and start)
+//! commits with `synchronous_commit = off`: committed and visible at once, without waiting for
+//! the log's flush, which the execution's finish (always flushed) does for it. The setting is
+//! the connection's, changed only when a batch needs the other one, so a run of async creates
+//! or of sync executions costs no statement more; the writer's connections are its own, so no
+//! other write ever runs with it off.
 
 use async_trait::async_trait;
 use ridge_core::Execution;
@@ -24,8 +31,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::executions;
-use crate::writer::{ApplyBatch, Done, Write};
-use crate::{Result, StoreError};
+use crate::writer::{ApplyBatch, Done, Write, batch_durability};
+use crate::{Durability, Result, StoreError};
 
 /// Most times one batch is applied when PostgreSQL aborts it for a deadlock or a
 /// serialization failure, or the connection fails under it.
@@ -37,11 +44,18 @@ const ATTEMPTS: u32 = 5;
 pub(super) struct PostgresBatches {
     pool: PgPool,
     conn: Option<PoolConnection<Postgres>>,
+    /// The held connection's `synchronous_commit`, as this writer last set it (`None`: unknown,
+    /// after a `SET` that failed).
+    commits: Option<Durability>,
 }
 
 impl PostgresBatches {
     pub(super) fn new(pool: PgPool) -> Self {
-        Self { pool, conn: None }
+        Self {
+            pool,
+            conn: None,
+            commits: None,
+        }
     }
 }
 
@@ -53,12 +67,21 @@ impl ApplyBatch for PostgresBatches {
             let conn = match self.conn.take() {
                 Some(conn) => conn,
                 None => match self.pool.acquire().await {
-                    Ok(conn) => conn,
+                    Ok(conn) => {
+                        // The writer's pool is its own and gets a connection back only when
+                        // the writer closes: this one has the database's setting.
+                        self.commits = Some(Durability::Flushed);
+                        conn
+                    }
                     Err(e) => return unavailable(writes, e),
                 },
             };
             let conn = self.conn.insert(conn);
-            match apply_once(conn, writes).await {
+            let applied = match commit_as(conn, &mut self.commits, batch_durability(writes)).await {
+                Ok(()) => apply_once(conn, writes).await,
+                Err(e) => Err(e),
+            };
+            match applied {
                 // The connection failed, not a statement: drop it, and apply the batch again
                 // on a new one (or fail it at once if none comes).
                 Err(StoreError::Database(e)) if is_lost(&e) => {
@@ -83,6 +106,28 @@ impl ApplyBatch for PostgresBatches {
         drop(self.conn.take());
         self.pool.close().await;
     }
+}
+
+/// Sets the connection's `synchronous_commit` for `durability`, unless `current` says it is
+/// set so already.
+async fn commit_as(
+    conn: &mut PgConnection,
+    current: &mut Option<Durability>,
+    durability: Durability,
+) -> Result<()> {
+    if *current == Some(durability) {
+        return Ok(());
+    }
+    // Unknown until it is set again, should the statement fail.
+    *current = None;
+    let statement = match durability {
+        // Back to the database's own setting (`on`, or what its operator chose).
+        Durability::Flushed => "RESET synchronous_commit",
+        Durability::Deferred => "SET synchronous_commit = off",
+    };
+    sqlx::query(statement).execute(&mut *conn).await?;
+    *current = Some(durability);
+    Ok(())
 }
 
 /// No connection came (the database is unreachable and the pool gave up waiting for it): no
@@ -154,7 +199,7 @@ async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Re
 /// applies).
 async fn swap(conn: &mut PgConnection, write: &Write) -> Result<Option<Done>> {
     Ok(Some(match write {
-        Write::MarkStarted { id, node, at } => {
+        Write::MarkStarted { id, node, at, .. } => {
             Done::Swapped(executions::mark_started(conn, *id, node, *at).await?)
         }
         Write::Finish { id, outcome } => {

@@ -65,8 +65,8 @@ use sqlx::{ConnectOptions, SqlitePool};
 
 use crate::writer::Writer;
 use crate::{
-    ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionUsage, JobClaim, Node,
-    ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError, WriteBatchObserver,
+    Durability, ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionUsage, JobClaim,
+    Node, ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError, WriteBatchObserver,
 };
 use writer::SqliteBatches;
 
@@ -232,8 +232,9 @@ impl Store for SqliteStore {
         id: ExecutionId,
         node: &str,
         at: Timestamp,
+        durability: Durability,
     ) -> Result<bool> {
-        self.writer.mark_started(id, node, at).await
+        self.writer.mark_started(id, node, at, durability).await
     }
 
     async fn finish_execution(

@@ -40,7 +40,8 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<Done> {
         Write::CreateExecution(execution) => executions::create(conn, execution)
             .await
             .map(|()| Done::Created),
-        Write::MarkStarted { id, node, at } => executions::mark_started(conn, *id, node, *at)
+        // SQLite's commits do not wait for the disk: every write is deferred already.
+        Write::MarkStarted { id, node, at, .. } => executions::mark_started(conn, *id, node, *at)
             .await
             .map(Done::Swapped),
         Write::Finish { id, outcome } => executions::finish(conn, *id, outcome)

@@ -13,8 +13,8 @@ use ridge_core::{
 };
 use ridge_store::testing::TestDatabase;
 use ridge_store::{
-    CopyProgress, ExecutionOutcome, ExecutionQuery, Page, ProjectScope, SqliteStore, Store,
-    StoreCopy, StoreError, StoreUrl,
+    CopyProgress, Durability, ExecutionOutcome, ExecutionQuery, Page, ProjectScope, SqliteStore,
+    Store, StoreCopy, StoreError, StoreUrl,
 };
 use serde_json::json;
 
@@ -146,7 +146,7 @@ async fn fill(store: &dyn Store) {
     for (i, e) in executions.iter().take(30).enumerate() {
         assert!(
             store
-                .mark_execution_started(e.id, "local", at(5_000))
+                .mark_execution_started(e.id, "local", at(5_000), Durability::Flushed)
                 .await
                 .expect("start")
         );

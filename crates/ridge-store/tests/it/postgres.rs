@@ -8,7 +8,7 @@ use ridge_core::fixtures::{self, at};
 use ridge_core::{Execution, ExecutionStatus, Function, JobStatus};
 use ridge_store::testing::TestDatabase;
 use ridge_store::{
-    ExecutionOutcome, JobClaim, PostgresStore, PurgeBy, PurgeScope, Store, StoreError,
+    Durability, ExecutionOutcome, JobClaim, PostgresStore, PurgeBy, PurgeScope, Store, StoreError,
 };
 use sqlx::Connection;
 
@@ -104,10 +104,10 @@ async fn what_one_node_writes_another_reads_and_started_executions_are_claimed_o
     // Both nodes race to start every execution, each from two connections at once.
     let races = executions.iter().map(|e| async {
         let (w, x, y, z) = tokio::join!(
-            a.mark_execution_started(e.id, "local", at(50)),
-            b.mark_execution_started(e.id, "local", at(51)),
-            a.mark_execution_started(e.id, "local", at(52)),
-            b.mark_execution_started(e.id, "local", at(53)),
+            a.mark_execution_started(e.id, "local", at(50), Durability::Flushed),
+            b.mark_execution_started(e.id, "local", at(51), Durability::Flushed),
+            a.mark_execution_started(e.id, "local", at(52), Durability::Flushed),
+            b.mark_execution_started(e.id, "local", at(53), Durability::Flushed),
         );
         [w, x, y, z]
             .into_iter()
@@ -158,7 +158,9 @@ async fn two_nodes_creating_one_functions_executions_at_once_batch_and_count_eve
         let outcome = &outcome;
         async move {
             node.create_execution(e).await?;
-            let started = node.mark_execution_started(e.id, "local", at(50)).await?;
+            let started = node
+                .mark_execution_started(e.id, "local", at(50), Durability::Flushed)
+                .await?;
             let finished = node.finish_execution(e.id, outcome).await?;
             Ok::<_, StoreError>((started, finished.is_some()))
         }

@@ -5,7 +5,7 @@ use ridge_core::fixtures::{at, execution, project};
 use ridge_core::{
     Execution, ExecutionId, ExecutionInput, ExecutionResult, ExecutionStatus, FunctionId, ProjectId,
 };
-use ridge_store::{ExecutionOutcome, ProjectScope, Store, StoreError};
+use ridge_store::{Durability, ExecutionOutcome, ProjectScope, Store, StoreError};
 use serde_json::json;
 
 use super::filters::all_of;
@@ -128,13 +128,13 @@ pub async fn mark_started_is_compare_and_swap(store: &dyn Store) {
 
     assert!(
         store
-            .mark_execution_started(e.id, "local", at(5))
+            .mark_execution_started(e.id, "local", at(5), Durability::Flushed)
             .await
             .expect("mark")
     );
     assert!(
         !store
-            .mark_execution_started(e.id, "local", at(6))
+            .mark_execution_started(e.id, "local", at(6), Durability::Flushed)
             .await
             .expect("mark")
     );
@@ -160,7 +160,7 @@ pub async fn mark_started_is_compare_and_swap(store: &dyn Store) {
     );
     assert!(
         !store
-            .mark_execution_started(queued.id, "local", at(7))
+            .mark_execution_started(queued.id, "local", at(7), Durability::Flushed)
             .await
             .expect("mark")
     );
@@ -175,7 +175,7 @@ pub async fn mark_started_is_compare_and_swap(store: &dyn Store) {
 
     assert!(
         !store
-            .mark_execution_started(ExecutionId::new(), "local", at(8))
+            .mark_execution_started(ExecutionId::new(), "local", at(8), Durability::Flushed)
             .await
             .expect("unknown id changes nothing")
     );
@@ -187,7 +187,7 @@ pub async fn finish_is_compare_and_swap(store: &dyn Store) {
     store.create_execution(&e).await.expect("create");
     assert!(
         store
-            .mark_execution_started(e.id, "local", at(3))
+            .mark_execution_started(e.id, "local", at(3), Durability::Flushed)
             .await
             .expect("mark")
     );
@@ -308,8 +308,12 @@ pub async fn executions_are_listed_by_scope_in_order(store: &dyn Store) {
 /// Creates, starts (twice: the second must lose) and finishes `e`.
 async fn lifecycle(store: &dyn Store, e: &Execution) -> (bool, bool, bool) {
     store.create_execution(e).await.expect("create");
-    let started = store.mark_execution_started(e.id, "local", at(5_000)).await;
-    let again = store.mark_execution_started(e.id, "local", at(5_001)).await;
+    let started = store
+        .mark_execution_started(e.id, "local", at(5_000), Durability::Flushed)
+        .await;
+    let again = store
+        .mark_execution_started(e.id, "local", at(5_001), Durability::Flushed)
+        .await;
     let done = store
         .finish_execution(e.id, &success(json!(e.id.to_string()), "out"))
         .await;
@@ -364,7 +368,12 @@ pub async fn a_failing_write_fails_alone(store: &dyn Store) {
     let (created, swaps) = tokio::join!(
         join_all(creates),
         // Compare-and-swaps on a finished execution lose, in the same burst.
-        join_all((0..5).map(|_| store.mark_execution_started(taken.id, "local", at(9)))),
+        join_all((0..5).map(|_| store.mark_execution_started(
+            taken.id,
+            "local",
+            at(9),
+            Durability::Flushed
+        ))),
     );
     let (ok, failed) = created.split_at(good.len());
     assert!(ok.iter().all(Result::is_ok), "{ok:?}");
@@ -447,7 +456,7 @@ pub async fn execution_statistics_are_scoped_and_bounded(store: &dyn Store) {
     }
     assert!(
         store
-            .mark_execution_started(started.id, "local", at(101))
+            .mark_execution_started(started.id, "local", at(101), Durability::Flushed)
             .await
             .expect("start")
     );

@@ -3,7 +3,7 @@
 
 use ridge_core::fixtures::{at, execution};
 use ridge_core::{Execution, ExecutionResult, ExecutionStatus};
-use ridge_store::{ExecutionOutcome, Node, Store};
+use ridge_store::{Durability, ExecutionOutcome, Node, Store};
 
 use super::fixtures::seed_function;
 
@@ -102,7 +102,7 @@ pub async fn a_nodes_executions_are_listed_oldest_first(store: &dyn Store) {
     }
     assert!(
         store
-            .mark_execution_started(started.id, "local", at(31))
+            .mark_execution_started(started.id, "local", at(31), Durability::Flushed)
             .await
             .expect("mark")
     );
@@ -153,7 +153,7 @@ pub async fn stranded_executions_are_taken_once_and_started_only_by_their_node(s
     for (e, by) in [(&orphan, "live"), (&handed, "live"), (&kept, "other")] {
         assert!(
             !store
-                .mark_execution_started(e.id, by, at(40))
+                .mark_execution_started(e.id, by, at(40), Durability::Flushed)
                 .await
                 .expect("mark"),
             "{by} started an execution it does not hold"
@@ -193,7 +193,7 @@ pub async fn stranded_executions_are_taken_once_and_started_only_by_their_node(s
     );
     assert!(
         store
-            .mark_execution_started(orphan.id, "live", at(41))
+            .mark_execution_started(orphan.id, "live", at(41), Durability::Flushed)
             .await
             .expect("mark")
     );
@@ -233,7 +233,7 @@ pub async fn a_stopping_node_hands_back_only_queued_async_executions(store: &dyn
     }
     assert!(
         store
-            .mark_execution_started(started.id, "local", at(21))
+            .mark_execution_started(started.id, "local", at(21), Durability::Flushed)
             .await
             .expect("mark")
     );
@@ -251,7 +251,7 @@ pub async fn a_stopping_node_hands_back_only_queued_async_executions(store: &dyn
     // Handed back, it is no longer this node's to start.
     assert!(
         !store
-            .mark_execution_started(queued.id, "local", at(50))
+            .mark_execution_started(queued.id, "local", at(50), Durability::Flushed)
             .await
             .expect("mark")
     );
