@@ -30,9 +30,10 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let sqlite =
         RidgeServer::start_on(&ctx.programs, "stores-sqlite", "", sqlite_backing, None).await?;
     let postgres_backing = backends.backing("postgres", &postgres, false).await?;
+    let pg_url = postgres_backing.store.clone();
     let pg =
         RidgeServer::start_on(&ctx.programs, "stores-postgres", "", postgres_backing, None).await?;
-    let warm_errors = warm_both(ctx, &sqlite, &pg, &mut rows).await?;
+    let warm_errors = warm_both(ctx, &sqlite, &pg, pg_url.as_deref(), &mut rows).await?;
     let mut async_runs = Vec::new();
     for (label, server) in [("SQLite", &sqlite), ("PostgreSQL", &pg)] {
         let id = server.python_noop("noop-async").await?;
@@ -117,6 +118,7 @@ async fn warm_both(
     ctx: &Ctx,
     sqlite: &RidgeServer,
     pg: &RidgeServer,
+    pg_url: Option<&str>,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<u64> {
     let b = ctx.budget;
@@ -131,9 +133,11 @@ async fn warm_both(
         ));
     }
     let mut measured = Vec::new();
+    let mut flushes = Vec::new();
     for c in LEVELS {
         let load = b.warm_load(c);
         let mut pair = Vec::new();
+        let before = pg_url.and_then(wal_syncs);
         for (url, body, pid) in &targets {
             let (h, u, bd) = (http.clone(), url.clone(), body.clone());
             pair.push(
@@ -143,6 +147,13 @@ async fn warm_both(
                 })
                 .await,
             );
+        }
+        // The WAL syncs of the level's PostgreSQL side (and of anything else the cluster did
+        // meanwhile: the bench's own databases are idle then).
+        if let (Some(before), Some(after), Some(p)) =
+            (before, pg_url.and_then(wal_syncs), pair.get(1))
+        {
+            flushes.push((c, after.saturating_sub(before), p.load.requests()));
         }
         measured.push((c, pair));
     }
@@ -167,7 +178,32 @@ async fn warm_both(
             );
         }
     }
+    for (c, syncs, requests) in flushes {
+        rows.push(
+            Row::value(
+                format!("PostgreSQL WAL syncs per sync execution, concurrency {c}"),
+                syncs as f64 / requests.max(1) as f64,
+                "",
+            )
+            .note(format!(
+                "{syncs} syncs (pg_stat_wal.wal_sync) for {requests} executions; with fsync on, each is one flush to disk"
+            )),
+        );
+    }
     Ok(errors)
+}
+
+/// The cluster's WAL syncs so far (`pg_stat_wal`, PostgreSQL 14 and later), read with `psql`;
+/// `None` when it cannot be read.
+fn wal_syncs(url: &str) -> Option<u64> {
+    let output = std::process::Command::new("psql")
+        .args([url, "-Atc", "SELECT wal_sync FROM pg_stat_wal"])
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
 /// Scenario 4 over `count` fresh nodes sharing a fresh database on `store`.
