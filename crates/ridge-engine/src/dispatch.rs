@@ -428,7 +428,7 @@ impl Dispatcher {
                 match dispatcher.start_worker(&adapter, &function, version).await {
                     Ok(worker) => {
                         lease.set_worker(worker);
-                        lease.give_back().await;
+                        lease.give_back_prewarmed().await;
                     }
                     Err(e) => {
                         tracing::warn!(function = %function.id, error = %e, "cannot pre-warm a worker");

@@ -42,7 +42,8 @@ pub struct EngineConfig {
     pub log_cap: usize,
     /// Cap on an execution's output, in bytes of JSON.
     pub result_cap: usize,
-    /// How often idle workers are checked against the idle expiry.
+    /// How often idle workers are checked against their keep-alive window, the inter-arrival
+    /// counts flushed to the store and due pre-warms started.
     pub reap_interval: Duration,
     /// Host-wide budget: the sum of the live workers' `memory_size`, in bytes.
     pub worker_memory_budget: u64,
@@ -156,7 +157,7 @@ impl Engine {
         self.membership
             .join(self.store.as_ref(), &self.dispatcher, self.room())
             .await?;
-        tokio::spawn(reap(Arc::downgrade(&self.pools), self.config.reap_interval));
+        tokio::spawn(reap(Arc::downgrade(self), self.config.reap_interval));
         tokio::spawn(heartbeat(
             Arc::downgrade(self),
             self.membership.beat_interval(),
@@ -254,6 +255,9 @@ impl Engine {
             node: Some(self.membership.name().to_owned()),
         };
         self.store.create_execution(&execution).await?;
+        self.pools
+            .arrivals
+            .arrived(resolved.function.id, resolved.version);
         let finished =
             self.dispatcher
                 .submit(execution.clone(), resolved.function, resolved.runtime);
@@ -332,6 +336,7 @@ impl Engine {
     pub async fn delete_function(&self, function: &Function) -> Result<(), EngineError> {
         self.store.delete_function(function.id).await?;
         self.pools.release_function(function.id).await;
+        self.pools.arrivals.forget(function.id);
         self.functions().remove_all(function).await;
         Ok(())
     }
@@ -425,8 +430,72 @@ impl Engine {
         counts
     }
 
+    /// One round of the keep-alive policy (every `reap_interval`): releases idle workers past
+    /// their window, flushes the inter-arrival counts to the store and learns each called
+    /// function's window from its whole history, then starts the pre-warms that came due.
+    pub async fn keep_alive_round(&self) {
+        self.pools.reap_idle().await;
+        let arrivals = &self.pools.arrivals;
+        for (id, pending) in arrivals.take_pending() {
+            if let Err(e) = self.store.add_arrivals(id, &pending).await {
+                tracing::warn!(function = %id, error = %e, "cannot record inter-arrival times; kept for the next round");
+                arrivals.restore(id, &pending);
+                continue;
+            }
+            match self.store.arrival_histogram(id).await {
+                Ok(history) => {
+                    arrivals.forget_if_gone(id, &history, !pending.is_empty());
+                    if let Some(window) = arrivals.learn(id, &history) {
+                        self.pools.set_window(id, window);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(function = %id, error = %e, "cannot read inter-arrival times")
+                }
+            }
+        }
+        for (id, version) in arrivals.due_prewarms() {
+            if self.pools.idle(id, version) > 0 {
+                continue;
+            }
+            match crate::resolve::resolve_version(self.store.as_ref(), id, version).await {
+                Ok((function, runtime)) => {
+                    tracing::debug!(function = %id, version, "pre-warming a worker");
+                    self.metrics
+                        .prewarms
+                        .get_or_create(&FunctionLabels {
+                            function: id.to_string(),
+                        })
+                        .inc();
+                    self.dispatcher
+                        .prewarm(function, version, &runtime, 1)
+                        .await;
+                }
+                Err(e) => tracing::debug!(function = %id, error = %e, "no pre-warm"),
+            }
+        }
+    }
+
     /// The Prometheus text exposition of the engine's metrics.
     pub fn metrics_text(&self) -> String {
+        self.metrics.keep_alive_seconds.clear();
+        self.metrics.prewarm_seconds.clear();
+        for view in self.pools.arrivals.views() {
+            let labels = crate::metrics::KeepAliveLabels {
+                function: view.function.to_string(),
+                basis: view.window.basis.as_str().to_owned(),
+            };
+            let prewarm = view.window.prewarm;
+            let end = prewarm + view.window.keep_alive;
+            self.metrics
+                .keep_alive_seconds
+                .get_or_create(&labels)
+                .set(end.as_secs_f64());
+            self.metrics
+                .prewarm_seconds
+                .get_or_create(&labels)
+                .set(prewarm.as_secs_f64());
+        }
         self.metrics.warm_workers.clear();
         for (id, n) in self.pools.live_by_function() {
             self.metrics
@@ -514,14 +583,16 @@ async fn purge(engine: Weak<Engine>, every: Duration) {
     }
 }
 
-/// Releases idle workers every `every` until the pools are dropped.
-async fn reap(pools: Weak<Pools>, every: Duration) {
+/// Runs a [keep-alive round](Engine::keep_alive_round) every `every` until the engine is
+/// dropped.
+async fn reap(engine: Weak<Engine>, every: Duration) {
     let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(pools) = pools.upgrade() else {
+        let Some(engine) = engine.upgrade() else {
             break;
         };
-        pools.reap_idle().await;
+        engine.keep_alive_round().await;
     }
 }

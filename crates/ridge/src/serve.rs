@@ -256,6 +256,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             scaling: ScalingPolicy {
                 max_workers: settings.max_workers_per_function,
                 idle_expiry: settings.function_service_expiration,
+                keep_alive: settings.keep_alive,
+                bucket: settings.keep_alive_bucket,
             },
             log_cap: usize::try_from(settings.log_cap).unwrap_or(usize::MAX),
             result_cap: usize::try_from(settings.result_cap).unwrap_or(usize::MAX),
