@@ -1,4 +1,4 @@
--- Each function's inter-arrival times (docs/scaling.md, "Keep-alive"): one row per bucket that
+-- Each function's inter-arrival times (docs/keep-alive.md): one row per bucket that
 -- was hit, at most 241 per function (bucket 240 counts the times past the last bucket). Nodes
 -- add their counts to these rows, so what several nodes saw merges by addition.
 CREATE TABLE arrival_histograms (

@@ -233,7 +233,7 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     /// take; returns how many.
     async fn hand_back_executions(&self, node: &str) -> Result<u64>;
 
-    // Keep-alive history (docs/scaling.md).
+    // Keep-alive history (docs/keep-alive.md).
     /// Adds `arrivals` to the function's inter-arrival histogram: counts add up, whichever node
     /// writes them. Nothing is written for a function that does not exist (deleted meanwhile).
     async fn add_arrivals(&self, function: FunctionId, arrivals: &ArrivalHistogram) -> Result<()>;

@@ -276,9 +276,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 },
             ),
             retention: settings.retention,
-            // Check often enough that a worker outlives its expiry by at most half of it.
-            reap_interval: (settings.function_service_expiration / 2)
-                .clamp(Duration::from_millis(100), Duration::from_secs(10)),
+            // Check often enough that a worker outlives its expiry by at most half of it, and
+            // that a pre-warm comes at most half a histogram bucket late.
+            reap_interval: (settings
+                .function_service_expiration
+                .min(settings.keep_alive_bucket)
+                / 2)
+            .clamp(Duration::from_millis(100), Duration::from_secs(10)),
         },
     );
     engine.boot().await.context("cannot start the engine")?;
