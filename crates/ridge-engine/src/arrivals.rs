@@ -95,7 +95,9 @@ impl Arrivals {
     fn basis(&self) -> Basis {
         match self.policy.keep_alive {
             crate::policy::KeepAlive::Fixed => Basis::Fixed,
-            crate::policy::KeepAlive::Adaptive => Basis::Learning,
+            crate::policy::KeepAlive::Adaptive | crate::policy::KeepAlive::Histogram => {
+                Basis::Learning
+            }
         }
     }
 

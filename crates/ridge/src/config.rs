@@ -104,7 +104,9 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct KeepAliveFile {
     /// `adaptive` (default): each function's window learned from its inter-arrival times,
-    /// `function_service_expiration` until then; `fixed`: always `function_service_expiration`.
+    /// `function_service_expiration` until then (and at most that without a pre-warm);
+    /// `histogram`: the same without that cap (the paper's policy as it is); `fixed`: always
+    /// `function_service_expiration`.
     pub policy: Option<KeepAlivePolicy>,
     /// Seconds per bucket of the inter-arrival histogram (default 60; 240 buckets).
     pub bucket: Option<u64>,
@@ -114,6 +116,7 @@ pub struct KeepAliveFile {
 #[serde(rename_all = "lowercase")]
 pub enum KeepAlivePolicy {
     Adaptive,
+    Histogram,
     Fixed,
 }
 
@@ -404,6 +407,7 @@ impl Settings {
             ),
             keep_alive: match file.keep_alive.as_ref().and_then(|k| k.policy) {
                 Some(KeepAlivePolicy::Fixed) => ridge_engine::KeepAlive::Fixed,
+                Some(KeepAlivePolicy::Histogram) => ridge_engine::KeepAlive::Histogram,
                 Some(KeepAlivePolicy::Adaptive) | None => ridge_engine::KeepAlive::Adaptive,
             },
             keep_alive_bucket: Duration::from_secs(

@@ -1,4 +1,5 @@
-//! Scenario 11: the keep-alive policy over a synthetic trace, fixed against adaptive.
+//! Scenario 11: the keep-alive policies over a synthetic trace: fixed, adaptive, and the
+//! paper's uncapped histogram policy.
 //!
 //! What it is, honestly: a **simulation** in trace time, not a replay against a server. A trace
 //! of periodic, bursty, frequent and rare functions is generated from a seed ([`trace`]); each
@@ -95,35 +96,38 @@ fn alive(prewarm: Duration, keep_alive: Duration, gap: f64) -> (bool, f64) {
     (warm, (gap.min(until) - from).max(0.0))
 }
 
-/// Plays both policies over every function of the trace, by class.
-fn compare(trace: &Trace, policy: ScalingPolicy) -> Vec<(Class, Tally, Tally)> {
-    let fixed = ScalingPolicy {
-        keep_alive: KeepAlive::Fixed,
-        ..policy
-    };
-    let adaptive = ScalingPolicy {
-        keep_alive: KeepAlive::Adaptive,
-        ..policy
-    };
+/// The policies compared, as their setting names them.
+const POLICIES: [(&str, KeepAlive); 3] = [
+    ("fixed", KeepAlive::Fixed),
+    ("adaptive", KeepAlive::Adaptive),
+    ("histogram", KeepAlive::Histogram),
+];
+
+/// Plays every policy over every function of the trace; by class, a tally per policy.
+fn compare(trace: &Trace, policy: ScalingPolicy) -> Vec<(Class, [Tally; 3])> {
     Class::ALL
         .iter()
         .map(|&class| {
-            let mut f = Tally::default();
-            let mut a = Tally::default();
-            for function in trace.functions.iter().filter(|f| f.class == class) {
-                f.add(play(&fixed, &function.calls, trace.seconds));
-                a.add(play(&adaptive, &function.calls, trace.seconds));
+            let mut tallies = [Tally::default(); 3];
+            for (tally, (_, keep_alive)) in tallies.iter_mut().zip(POLICIES) {
+                let policy = ScalingPolicy {
+                    keep_alive,
+                    ..policy
+                };
+                for function in trace.functions.iter().filter(|f| f.class == class) {
+                    tally.add(play(&policy, &function.calls, trace.seconds));
+                }
             }
-            (class, f, a)
+            (class, tallies)
         })
         .collect()
 }
 
-fn rows(by_class: &[(Class, Tally, Tally)], hours: f64) -> (Vec<Row>, Tally, Tally) {
+fn rows(by_class: &[(Class, [Tally; 3])], hours: f64) -> (Vec<Row>, [Tally; 3]) {
     let mut rows = Vec::new();
-    let (mut fixed, mut adaptive) = (Tally::default(), Tally::default());
-    let mut push = |name: &str, f: &Tally, a: &Tally| {
-        for (policy, t) in [("fixed", f), ("adaptive", a)] {
+    let mut all = [Tally::default(); 3];
+    let mut push = |name: &str, tallies: &[Tally; 3]| {
+        for (t, (policy, _)) in tallies.iter().zip(POLICIES) {
             rows.push(
                 Row::value(
                     format!("trace, {name}: cold-start rate, {policy}"),
@@ -133,7 +137,7 @@ fn rows(by_class: &[(Class, Tally, Tally)], hours: f64) -> (Vec<Row>, Tally, Tal
                 .note(format!("{} of {} calls cold", t.cold, t.calls)),
             );
         }
-        for (policy, t) in [("fixed", f), ("adaptive", a)] {
+        for (t, (policy, _)) in tallies.iter().zip(POLICIES) {
             rows.push(
                 Row::value(
                     format!("trace, {name}: idle worker-seconds, {policy}"),
@@ -147,13 +151,27 @@ fn rows(by_class: &[(Class, Tally, Tally)], hours: f64) -> (Vec<Row>, Tally, Tal
             );
         }
     };
-    for (class, f, a) in by_class {
-        push(class.name(), f, a);
-        fixed.add(*f);
-        adaptive.add(*a);
+    for (class, tallies) in by_class {
+        push(class.name(), tallies);
+        for (sum, t) in all.iter_mut().zip(tallies) {
+            sum.add(*t);
+        }
     }
-    push("all", &fixed, &adaptive);
-    (rows, fixed, adaptive)
+    push("all", &all);
+    (rows, all)
+}
+
+/// One policy against the fixed one, in words.
+fn against_fixed(name: &str, fixed: &Tally, t: &Tally) -> String {
+    let cut = 1.0 - t.cold_rate() / fixed.cold_rate().max(f64::MIN_POSITIVE);
+    let memory = t.idle_seconds / fixed.idle_seconds.max(f64::MIN_POSITIVE);
+    format!(
+        "{name} against fixed: {:.0}% fewer cold starts, {:.2}x the idle worker-seconds; \
+         {:.0}% of its calls had a learned window",
+        cut * 100.0,
+        memory,
+        100.0 * t.learned_calls as f64 / t.calls.max(1) as f64
+    )
 }
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
@@ -165,9 +183,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         ..ScalingPolicy::default()
     };
     let by_class = compare(&trace, policy);
-    let (rows, fixed, adaptive) = rows(&by_class, f64::from(hours));
-    let cut = 1.0 - adaptive.cold_rate() / fixed.cold_rate().max(f64::MIN_POSITIVE);
-    let memory = adaptive.idle_seconds / fixed.idle_seconds.max(f64::MIN_POSITIVE);
+    let (rows, [fixed, adaptive, histogram]) = rows(&by_class, f64::from(hours));
     let notes = vec![
         format!(
             "simulated in trace time (not a replay against a server) with Ridge's policy code: \
@@ -175,13 +191,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
              function_service_expiration 300 s, 1-minute buckets",
             fixed.calls
         ),
-        format!(
-            "adaptive against fixed: {:.0}% fewer cold starts, {:.2}x the idle worker-seconds; \
-             {:.0}% of the adaptive policy's calls had a learned window",
-            cut * 100.0,
-            memory,
-            100.0 * adaptive.learned_calls as f64 / adaptive.calls.max(1) as f64
-        ),
+        against_fixed("adaptive", &fixed, &adaptive),
+        against_fixed("histogram (the paper's, uncapped)", &fixed, &histogram),
     ];
     Ok(Outcome::ran(rows, notes))
 }

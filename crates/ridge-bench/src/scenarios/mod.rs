@@ -177,7 +177,7 @@ impl Scenario {
             Scenario::Stores => "SQLite vs PostgreSQL (1 and 4), async on 1, 2 and 3 nodes",
             Scenario::Events => "event trigger: RabbitMQ messages consumed per second",
             Scenario::KeepAlive => {
-                "keep-alive over a synthetic trace: fixed vs adaptive (simulated with Ridge's policy)"
+                "keep-alive over a synthetic trace: fixed vs adaptive vs histogram (simulated)"
             }
         }
     }

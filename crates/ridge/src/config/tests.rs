@@ -57,6 +57,10 @@ fn the_keep_alive_policy_is_adaptive_by_default_and_can_be_fixed() {
     let s = Settings::merge(over(), file).expect("valid");
     assert_eq!(s.keep_alive, ridge_engine::KeepAlive::Fixed);
     assert_eq!(s.keep_alive_bucket, Duration::from_secs(5));
+    let paper: FileConfig =
+        toml::from_str("[keep_alive]\npolicy = \"histogram\"").expect("valid toml");
+    let s = Settings::merge(over(), paper).expect("valid");
+    assert_eq!(s.keep_alive, ridge_engine::KeepAlive::Histogram);
     let zero: FileConfig = toml::from_str("[keep_alive]\nbucket = 0").expect("valid toml");
     let err = format!(
         "{:#}",

@@ -95,7 +95,7 @@ fn calls(rng: &mut Rng, class: Class, end: f64) -> Vec<f64> {
     let mut calls = Vec::new();
     match class {
         Class::Periodic => {
-            let period =
+            let period: f64 =
                 60.0 * rng.pick(&[2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0]);
             let jitter = (0.05 * period).min(30.0);
             let mut at = rng.between(0.0, period);
