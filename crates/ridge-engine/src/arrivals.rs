@@ -147,14 +147,18 @@ impl Arrivals {
         }
     }
 
-    /// The (function, version) pairs whose pre-warm time after their last call has come and
-    /// whose keep-alive window has not passed, each once per call.
-    pub fn due_prewarms(&self) -> Vec<(FunctionId, i64)> {
+    /// Up to `most` (function, version) pairs whose pre-warm time after their last call has
+    /// come and whose keep-alive window has not passed, each once per call; the others stay due
+    /// for the next round.
+    pub fn due_prewarms(&self, most: usize) -> Vec<(FunctionId, i64)> {
         let now = self.clock.instant();
         let mut due = Vec::new();
         for (id, b) in self.books().iter_mut() {
             if b.prewarmed || !b.window.release_after_call() {
                 continue;
+            }
+            if due.len() >= most {
+                break;
             }
             let from = b.last + b.window.prewarm;
             if now >= from {
@@ -248,15 +252,16 @@ mod tests {
         assert_eq!(a.window(f), w);
         assert_eq!(a.prewarm_in(f), Some(Duration::from_secs(540)));
         clock.advance(Duration::from_secs(539));
-        assert!(a.due_prewarms().is_empty(), "before the pre-warm time");
+        assert!(a.due_prewarms(10).is_empty(), "before the pre-warm time");
         clock.advance(Duration::from_secs(1));
-        assert_eq!(a.due_prewarms(), [(f, 3)]);
-        assert!(a.due_prewarms().is_empty(), "once per call");
+        assert!(a.due_prewarms(0).is_empty(), "none this round: at most 0");
+        assert_eq!(a.due_prewarms(10), [(f, 3)], "still due the next round");
+        assert!(a.due_prewarms(10).is_empty(), "once per call");
         clock.advance(Duration::from_secs(60));
         a.arrived(f, 3);
         clock.advance(Duration::from_secs(600) + w.keep_alive);
         assert!(
-            a.due_prewarms().is_empty(),
+            a.due_prewarms(10).is_empty(),
             "a pre-warm whose window passed unseen is skipped"
         );
     }

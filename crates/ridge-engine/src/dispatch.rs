@@ -482,7 +482,7 @@ fn discard_in_background(lease: Lease) {
 /// them ends late and many pass their function's timeout, while a few per core keep the cores
 /// busy and each start short. The others wait in the queue, where the wait is not part of the
 /// function's timeout.
-fn cold_start_permits() -> usize {
+pub(crate) fn cold_start_permits() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
 

@@ -454,7 +454,9 @@ impl Engine {
                 }
             }
         }
-        for (id, version) in arrivals.due_prewarms() {
+        // At most as many pre-warms per round as cold starts may run at once; the rest come
+        // due again at the next round.
+        for (id, version) in arrivals.due_prewarms(crate::dispatch::cold_start_permits()) {
             if self.pools.idle(id, version) > 0 {
                 continue;
             }

@@ -356,7 +356,7 @@ mod tests {
         assert_eq!(pools.memory_used(), 0);
 
         clock.advance(window.prewarm);
-        assert_eq!(pools.arrivals.due_prewarms(), [(function.id, 0)]);
+        assert_eq!(pools.arrivals.due_prewarms(10), [(function.id, 0)]);
         let mut lease = pool.try_start().expect("room for a pre-warm");
         lease.set_worker(Box::new(Named("prewarmed".into())));
         lease.give_back_prewarmed().await;

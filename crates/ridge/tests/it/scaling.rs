@@ -216,12 +216,7 @@ async fn the_host_memory_budget_evicts_idle_workers_of_other_functions() {
 
 /// One line of `/metrics` for the function: the value of `name` (0 when absent).
 async fn metric(t: &TestServer, name: &str, f: &FunctionView) -> (f64, String) {
-    let text = reqwest::get(format!("{}/metrics", t.url))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = t.metrics().await;
     let needle = format!("function=\"{}\"", f.id);
     text.lines()
         .find(|l| l.starts_with(name) && l.contains(&needle))
