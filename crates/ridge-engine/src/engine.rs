@@ -186,6 +186,7 @@ impl Engine {
         for (id, _) in self.pools.live_by_function() {
             if let Err(StoreError::FunctionNotFound { .. }) = self.store.get_function(id).await {
                 self.pools.release_function(id).await;
+                self.pools.arrivals.forget(id);
             }
         }
     }
@@ -430,52 +431,15 @@ impl Engine {
         counts
     }
 
-    /// One round of the keep-alive policy (every `reap_interval`): releases idle workers past
-    /// their window, flushes the inter-arrival counts to the store and learns each called
-    /// function's window from its whole history, then starts the pre-warms that came due.
+    /// One round of the keep-alive policy, every `reap_interval` (see [`crate::keep_alive`]).
     pub async fn keep_alive_round(&self) {
-        self.pools.reap_idle().await;
-        let arrivals = &self.pools.arrivals;
-        for (id, pending) in arrivals.take_pending() {
-            if let Err(e) = self.store.add_arrivals(id, &pending).await {
-                tracing::warn!(function = %id, error = %e, "cannot record inter-arrival times; kept for the next round");
-                arrivals.restore(id, &pending);
-                continue;
-            }
-            match self.store.arrival_histogram(id).await {
-                Ok(history) => {
-                    arrivals.forget_if_gone(id, &history, !pending.is_empty());
-                    if let Some(window) = arrivals.learn(id, &history) {
-                        self.pools.set_window(id, window);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(function = %id, error = %e, "cannot read inter-arrival times")
-                }
-            }
-        }
-        // At most as many pre-warms per round as cold starts may run at once; the rest come
-        // due again at the next round.
-        for (id, version) in arrivals.due_prewarms(crate::dispatch::cold_start_permits()) {
-            if self.pools.idle(id, version) > 0 {
-                continue;
-            }
-            match crate::resolve::resolve_version(self.store.as_ref(), id, version).await {
-                Ok((function, runtime)) => {
-                    tracing::debug!(function = %id, version, "pre-warming a worker");
-                    self.metrics
-                        .prewarms
-                        .get_or_create(&FunctionLabels {
-                            function: id.to_string(),
-                        })
-                        .inc();
-                    self.dispatcher
-                        .prewarm(function, version, &runtime, 1)
-                        .await;
-                }
-                Err(e) => tracing::debug!(function = %id, error = %e, "no pre-warm"),
-            }
-        }
+        crate::keep_alive::round(
+            self.store.as_ref(),
+            &self.pools,
+            &self.dispatcher,
+            &self.metrics,
+        )
+        .await;
     }
 
     /// The Prometheus text exposition of the engine's metrics.

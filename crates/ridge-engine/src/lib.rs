@@ -23,6 +23,7 @@ mod engine;
 mod error;
 mod functions;
 pub mod jobs;
+mod keep_alive;
 mod membership;
 mod metrics;
 mod outcome;
