@@ -5,8 +5,9 @@
 //!
 //! It is a program, not a test: it has no thresholds, but it exits non-zero when a scenario that
 //! should run could not. It deliberately does not link Ridge's server crates: it talks HTTP to
-//! the release binary, as a user would. The one exception is `ridge-runtime-wasm`, for the test
-//! module it uploads and one in-process figure of scenario 8.
+//! the release binary, as a user would. The exceptions are `ridge-runtime-wasm`, for the test
+//! module it uploads and one in-process figure of scenario 8, and `ridge-engine`'s pure
+//! keep-alive policy, which scenario 11 plays over a synthetic trace.
 
 mod backends;
 mod ff;
@@ -85,6 +86,9 @@ enum Command {
     /// 10: messages of a RabbitMQ queue consumed per second by an event trigger running a
     /// no-op function (not part of `all`: it needs rabbitmq-server installed).
     Events,
+    /// 11: cold-start rate and idle worker-seconds of the fixed and adaptive keep-alive
+    /// policies over a synthetic trace (a simulation with Ridge's policy code; no server).
+    Keepalive,
 }
 
 impl Command {
@@ -99,6 +103,7 @@ impl Command {
                 S::Isolation,
                 S::Noisy,
                 S::Runtimes,
+                S::KeepAlive,
             ],
             Command::Warm => vec![S::Warm],
             Command::Cold => vec![S::Cold],
@@ -109,6 +114,7 @@ impl Command {
             Command::Runtimes => vec![S::Runtimes],
             Command::Stores => vec![S::Stores],
             Command::Events => vec![S::Events],
+            Command::Keepalive => vec![S::KeepAlive],
         }
     }
 }

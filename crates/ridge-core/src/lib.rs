@@ -8,6 +8,7 @@
 
 pub mod alias;
 pub mod api;
+pub mod arrivals;
 pub mod clock;
 pub mod error;
 pub mod event_trigger;
@@ -30,6 +31,7 @@ pub mod version;
 pub mod webhook;
 
 pub use alias::{Alias, AliasName, Target};
+pub use arrivals::ArrivalHistogram;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::InvalidInput;
 pub use event_trigger::{EventSource, EventTrigger, TriggerState};

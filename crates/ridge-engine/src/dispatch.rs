@@ -433,7 +433,7 @@ impl Dispatcher {
                 match dispatcher.start_worker(&adapter, &function, version).await {
                     Ok(worker) => {
                         lease.set_worker(worker);
-                        lease.give_back().await;
+                        lease.give_back_prewarmed().await;
                     }
                     Err(e) => {
                         tracing::warn!(function = %function.id, error = %e, "cannot pre-warm a worker");
@@ -487,7 +487,7 @@ fn discard_in_background(lease: Lease) {
 /// them ends late and many pass their function's timeout, while a few per core keep the cores
 /// busy and each start short. The others wait in the queue, where the wait is not part of the
 /// function's timeout.
-fn cold_start_permits() -> usize {
+pub(crate) fn cold_start_permits() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
 

@@ -42,7 +42,8 @@ pub struct EngineConfig {
     pub log_cap: usize,
     /// Cap on an execution's output, in bytes of JSON.
     pub result_cap: usize,
-    /// How often idle workers are checked against the idle expiry.
+    /// How often idle workers are checked against their keep-alive window, the inter-arrival
+    /// counts flushed to the store and due pre-warms started.
     pub reap_interval: Duration,
     /// Host-wide budget: the sum of the live workers' `memory_size`, in bytes.
     pub worker_memory_budget: u64,
@@ -156,7 +157,7 @@ impl Engine {
         self.membership
             .join(self.store.as_ref(), &self.dispatcher, self.room())
             .await?;
-        tokio::spawn(reap(Arc::downgrade(&self.pools), self.config.reap_interval));
+        tokio::spawn(reap(Arc::downgrade(self), self.config.reap_interval));
         tokio::spawn(heartbeat(
             Arc::downgrade(self),
             self.membership.beat_interval(),
@@ -185,6 +186,7 @@ impl Engine {
         for (id, _) in self.pools.live_by_function() {
             if let Err(StoreError::FunctionNotFound { .. }) = self.store.get_function(id).await {
                 self.pools.release_function(id).await;
+                self.pools.arrivals.forget(id);
             }
         }
     }
@@ -254,6 +256,9 @@ impl Engine {
             node: Some(self.membership.name().to_owned()),
         };
         self.store.create_execution(&execution).await?;
+        self.pools
+            .arrivals
+            .arrived(resolved.function.id, resolved.version);
         let finished =
             self.dispatcher
                 .submit(execution.clone(), resolved.function, resolved.runtime);
@@ -332,6 +337,7 @@ impl Engine {
     pub async fn delete_function(&self, function: &Function) -> Result<(), EngineError> {
         self.store.delete_function(function.id).await?;
         self.pools.release_function(function.id).await;
+        self.pools.arrivals.forget(function.id);
         self.functions().remove_all(function).await;
         Ok(())
     }
@@ -425,8 +431,37 @@ impl Engine {
         counts
     }
 
+    /// One round of the keep-alive policy, every `reap_interval` (see [`crate::keep_alive`]).
+    pub async fn keep_alive_round(&self) {
+        crate::keep_alive::round(
+            self.store.as_ref(),
+            &self.pools,
+            &self.dispatcher,
+            &self.metrics,
+        )
+        .await;
+    }
+
     /// The Prometheus text exposition of the engine's metrics.
     pub fn metrics_text(&self) -> String {
+        self.metrics.keep_alive_seconds.clear();
+        self.metrics.prewarm_seconds.clear();
+        for view in self.pools.arrivals.views() {
+            let labels = crate::metrics::KeepAliveLabels {
+                function: view.function.to_string(),
+                basis: view.window.basis.as_str().to_owned(),
+            };
+            let prewarm = view.window.prewarm;
+            let end = prewarm + view.window.keep_alive;
+            self.metrics
+                .keep_alive_seconds
+                .get_or_create(&labels)
+                .set(end.as_secs_f64());
+            self.metrics
+                .prewarm_seconds
+                .get_or_create(&labels)
+                .set(prewarm.as_secs_f64());
+        }
         self.metrics.warm_workers.clear();
         for (id, n) in self.pools.live_by_function() {
             self.metrics
@@ -514,14 +549,16 @@ async fn purge(engine: Weak<Engine>, every: Duration) {
     }
 }
 
-/// Releases idle workers every `every` until the pools are dropped.
-async fn reap(pools: Weak<Pools>, every: Duration) {
+/// Runs a [keep-alive round](Engine::keep_alive_round) every `every` until the engine is
+/// dropped.
+async fn reap(engine: Weak<Engine>, every: Duration) {
     let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(pools) = pools.upgrade() else {
+        let Some(engine) = engine.upgrade() else {
             break;
         };
-        pools.reap_idle().await;
+        engine.keep_alive_round().await;
     }
 }

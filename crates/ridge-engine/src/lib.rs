@@ -4,7 +4,8 @@
 //! job): the target is resolved once (`resolve`), admitted against the project's quotas and
 //! this node's queue (`admission`), recorded, and handed to the dispatcher (`dispatch`). It
 //! leases a worker from the function version's pool (`pools`; one pool's mechanism is `pool`,
-//! its decisions are [`policy`]), claims the execution, starts a worker if needed, calls it
+//! its decisions are [`policy`], each function's keep-alive window learned from its calls in
+//! `arrivals`), claims the execution, starts a worker if needed, calls it
 //! within the function's timeout (one deadline for the cold start and the call), and records
 //! the outcome. `recovery` resolves what a crash left `running` and `membership` what a lost node held, [`retention`] purges finished executions past their time, [`jobs`] fires jobs through
 //! [`Engine::start`], and `functions` holds the rules for changing a function. [`Engine`]
@@ -15,12 +16,14 @@
 
 mod adapters;
 mod admission;
+mod arrivals;
 mod capacity;
 mod dispatch;
 mod engine;
 mod error;
 mod functions;
 pub mod jobs;
+mod keep_alive;
 mod membership;
 mod metrics;
 mod outcome;
@@ -43,6 +46,7 @@ pub use functions::{NewFunction, Upload};
 pub use jobs::{JobScheduler, MissedTicks, SchedulerConfig};
 pub use membership::NodeConfig;
 pub use metrics::openmetrics_to_classic;
+pub use policy::KeepAlive;
 pub use pools::{PoolStats, WorkerInfo};
 pub use request::{ExecutionRequest, Origin, RunTarget, Started};
 pub use retention::RetentionConfig;

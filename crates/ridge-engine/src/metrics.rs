@@ -19,6 +19,17 @@ pub(crate) struct FunctionLabels {
     pub function: String,
 }
 
+/// A function's keep-alive window and why it is what it is (`basis`: fixed, learning,
+/// out_of_bounds, no_pattern or learned).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct KeepAliveLabels {
+    pub function: String,
+    pub basis: String,
+}
+
+/// A gauge of seconds.
+pub(crate) type Seconds = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 pub(crate) struct Metrics {
     registry: Registry,
     pub executions: Family<StatusLabels, Counter>,
@@ -31,6 +42,9 @@ pub(crate) struct Metrics {
     pub capacity_used: Gauge,
     pub write_batch_size: Histogram,
     pub executions_purged: Counter,
+    pub keep_alive_seconds: Family<KeepAliveLabels, Seconds>,
+    pub prewarm_seconds: Family<KeepAliveLabels, Seconds>,
+    pub prewarms: Family<FunctionLabels, Counter>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -104,8 +118,29 @@ impl Metrics {
             "Finished executions deleted by retention (by age or by count per function)",
             executions_purged.clone(),
         );
+        let keep_alive_seconds = Family::<KeepAliveLabels, Seconds>::default();
+        registry.register(
+            "keep_alive_seconds",
+            "How long after its last call a function keeps a worker (pre-warm time included), by function and the window's basis",
+            keep_alive_seconds.clone(),
+        );
+        let prewarm_seconds = Family::<KeepAliveLabels, Seconds>::default();
+        registry.register(
+            "prewarm_seconds",
+            "How long after its last call a worker is pre-warmed (0: kept from the call on), by function and the window's basis",
+            prewarm_seconds.clone(),
+        );
+        let prewarms = Family::<FunctionLabels, Counter>::default();
+        registry.register(
+            "prewarms",
+            "Workers pre-warmed by the keep-alive policy ahead of an expected call, by function",
+            prewarms.clone(),
+        );
         Self {
             registry,
+            keep_alive_seconds,
+            prewarm_seconds,
+            prewarms,
             executions,
             duration,
             queue_wait,

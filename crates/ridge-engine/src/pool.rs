@@ -1,6 +1,8 @@
 //! The pool mechanism: the warm workers of one (function, version), how many are alive, their
-//! names, and who waits for one. Decisions come from [`ScalingPolicy`]; memory comes from the
-//! host-wide [`Capacity`]; how long a worker has been idle is read on the engine's [`Clock`].
+//! names, and who waits for one. Decisions come from [`ScalingPolicy`], with the function's
+//! keep-alive [`Window`] (a window with a pre-warm time releases each worker as its execution
+//! ends); memory comes from the host-wide [`Capacity`]; how long a worker has been idle is read
+//! on the engine's [`Clock`].
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,7 +13,7 @@ use ridge_runtime::Worker;
 use tokio::sync::Notify;
 
 use crate::capacity::Capacity;
-use crate::policy::{Acquire, Keep, ScalingPolicy};
+use crate::policy::{Acquire, Keep, ScalingPolicy, Window};
 
 /// A pool serves one (function, version).
 pub(crate) type PoolKey = (ridge_core::FunctionId, i64);
@@ -23,7 +25,6 @@ struct IdleWorker {
     since: Instant,
 }
 
-#[derive(Default)]
 struct State {
     idle: Vec<IdleWorker>,
     /// Idle, busy and starting workers.
@@ -32,6 +33,8 @@ struct State {
     names: BTreeSet<String>,
     /// Set when the pool is replaced or released: returned workers are stopped.
     retired: bool,
+    /// How long the function's idle workers stay.
+    window: Window,
 }
 
 /// The pool could start a worker but the host-wide memory budget is spent.
@@ -58,6 +61,7 @@ impl Pool {
         policy: ScalingPolicy,
         capacity: Arc<Capacity>,
         clock: Arc<dyn Clock>,
+        window: Window,
     ) -> Arc<Self> {
         Arc::new(Self {
             runtime_id,
@@ -65,7 +69,13 @@ impl Pool {
             policy,
             capacity,
             clock,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                live: 0,
+                names: BTreeSet::new(),
+                retired: false,
+                window,
+            }),
             returned: Notify::new(),
         })
     }
@@ -164,10 +174,12 @@ impl Pool {
     /// pool's clock).
     pub fn reap(&self, now: Instant) -> Vec<Box<dyn Worker>> {
         let mut state = self.state();
-        let (expired, kept): (Vec<_>, Vec<_>) = state
-            .idle
-            .drain(..)
-            .partition(|i| self.policy.keep_idle(now.duration_since(i.since)) == Keep::Release);
+        let window = state.window;
+        let (expired, kept): (Vec<_>, Vec<_>) = state.idle.drain(..).partition(|i| {
+            self.policy
+                .keep_idle(now.saturating_duration_since(i.since), &window)
+                == Keep::Release
+        });
         state.idle = kept;
         let expired: Vec<_> = expired.into_iter().map(|i| i.worker).collect();
         self.forget(&mut state, &expired);
@@ -220,6 +232,11 @@ impl Pool {
         self.state().names.iter().cloned().collect()
     }
 
+    /// Sets how long the function's idle workers stay (learned from its calls).
+    pub fn set_window(&self, window: Window) {
+        self.state().window = window;
+    }
+
     pub fn is_retired(&self) -> bool {
         self.state().retired
     }
@@ -233,9 +250,17 @@ impl Pool {
         self.state().names.insert(name.to_owned());
     }
 
-    fn give_back(&self, worker: Box<dyn Worker>, started: Instant) -> Option<Box<dyn Worker>> {
+    /// Takes a worker back as idle; hands it out for stopping when the pool was retired, or
+    /// when the window says to release workers after their call (`after_call`; a pre-warmed
+    /// worker is given back with `after_call` false and stays).
+    fn give_back(
+        &self,
+        worker: Box<dyn Worker>,
+        started: Instant,
+        after_call: bool,
+    ) -> Option<Box<dyn Worker>> {
         let mut state = self.state();
-        let back = if state.retired {
+        let back = if state.retired || (after_call && state.window.release_after_call()) {
             self.forget(&mut state, std::slice::from_ref(&worker));
             Some(worker)
         } else {
@@ -306,12 +331,22 @@ impl Lease {
         self.worker.as_mut()
     }
 
-    /// Returns a healthy worker to the pool (or stops it if the pool was retired meanwhile).
-    pub async fn give_back(mut self) {
+    /// Returns a healthy worker to the pool after its execution (or stops it, if the pool was
+    /// retired meanwhile or the function's window releases workers after their call).
+    pub async fn give_back(self) {
+        self.return_worker(true).await;
+    }
+
+    /// Returns a worker just started ahead of calls (pre-warmed): it stays idle in any window.
+    pub async fn give_back_prewarmed(self) {
+        self.return_worker(false).await;
+    }
+
+    async fn return_worker(mut self, after_call: bool) {
         self.done = true;
         match self.worker.take() {
             Some(worker) => {
-                if let Some(mut stale) = self.pool.give_back(worker, self.started) {
+                if let Some(mut stale) = self.pool.give_back(worker, self.started, after_call) {
                     stale.kill().await;
                 }
             }
@@ -367,9 +402,11 @@ mod tests {
             ScalingPolicy {
                 max_workers,
                 idle_expiry: Duration::from_secs(60),
+                ..ScalingPolicy::default()
             },
             Arc::new(Capacity::new(budget)),
             Arc::new(ridge_core::SystemClock),
+            ScalingPolicy::default().fixed_window(crate::policy::Basis::Fixed),
         )
     }
 

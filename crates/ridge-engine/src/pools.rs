@@ -1,16 +1,19 @@
 //! Every pool of this node and their bookkeeping: which pool serves a function version (and
 //! retiring one started for what the function no longer is), waiting for a lease when the
 //! host's memory budget is spent, releasing idle workers, and the counts the API and metrics
-//! show. The mechanism of one pool is [`crate::pool`]; its decisions are [`crate::policy`].
-//! Idle time is read on the engine's [`Clock`], so tests move it instead of waiting.
+//! show. The mechanism of one pool is [`crate::pool`]; its decisions are [`crate::policy`];
+//! each function's keep-alive window comes from its calls ([`crate::arrivals`]), and is given
+//! to its pools when learned. Idle time is read on the engine's [`Clock`], so tests move it
+//! instead of waiting.
 
 use ridge_core::{Clock, Function, FunctionId, RuntimeId};
 use ridge_runtime::Worker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::arrivals::Arrivals;
 use crate::capacity::Capacity;
-use crate::policy::ScalingPolicy;
+use crate::policy::{ScalingPolicy, Window};
 use crate::pool::{Lease, Pool, PoolKey};
 
 /// One live worker, as the workers API lists it.
@@ -33,6 +36,8 @@ pub(crate) struct Pools {
     capacity: Arc<Capacity>,
     scaling: ScalingPolicy,
     clock: Arc<dyn Clock>,
+    /// Each function's calls and keep-alive window.
+    pub arrivals: Arrivals,
 }
 
 impl Pools {
@@ -41,6 +46,7 @@ impl Pools {
             map: Mutex::new(HashMap::new()),
             capacity: Arc::new(Capacity::new(memory_budget)),
             scaling,
+            arrivals: Arrivals::new(scaling, clock.clone()),
             clock,
         }
     }
@@ -74,6 +80,7 @@ impl Pools {
                         self.scaling,
                         self.capacity.clone(),
                         self.clock.clone(),
+                        self.arrivals.window(function.id),
                     );
                     let stale = pools.insert(key, pool.clone());
                     (pool, stale)
@@ -200,6 +207,20 @@ impl Pools {
         }
     }
 
+    /// Gives the function's pools the window learned from its calls.
+    pub fn set_window(&self, id: FunctionId, window: Window) {
+        for ((f, _), pool) in self.map().iter() {
+            if *f == id {
+                pool.set_window(window);
+            }
+        }
+    }
+
+    /// Idle workers of one function version.
+    pub fn idle(&self, id: FunctionId, version: i64) -> usize {
+        self.map().get(&(id, version)).map_or(0, |p| p.counts().1)
+    }
+
     /// The live workers of a function, of one version or of all.
     pub fn workers(&self, id: FunctionId, version: Option<i64>) -> Vec<WorkerInfo> {
         let pools = self.map();
@@ -274,6 +295,7 @@ mod tests {
             ScalingPolicy {
                 max_workers: 2,
                 idle_expiry: Duration::from_secs(60),
+                ..ScalingPolicy::default()
             },
             u64::MAX,
             clock.clone(),
@@ -298,5 +320,52 @@ mod tests {
         assert_eq!(pools.stats(runtime), PoolStats::default());
         assert!(pools.map().is_empty(), "the empty pool is forgotten");
         assert_eq!(pools.memory_used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_learned_prewarm_releases_after_the_call_and_keeps_the_prewarmed_worker() {
+        let clock = Arc::new(ManualClock::starting_now());
+        let pools = Pools::new(
+            ScalingPolicy {
+                max_workers: 2,
+                idle_expiry: Duration::from_secs(300),
+                keep_alive: crate::policy::KeepAlive::Adaptive,
+                bucket: Duration::from_secs(60),
+            },
+            u64::MAX,
+            clock.clone(),
+        );
+        let runtime = RuntimeId::new();
+        let function = ridge_core::fixtures::function("default", runtime, 0);
+        let live = |pools: &Pools| pools.workers(function.id, None).len();
+        pools.arrivals.arrived(function.id, 0);
+        let pool = pools.pool_for(&function, 0, runtime).await;
+        // Called every 10 minutes: pre-warm at 9 min less 10%, keep until 11 min plus 10%.
+        let mut history = ridge_core::ArrivalHistogram::default();
+        history.add(10, 40);
+        let window = pools
+            .arrivals
+            .learn(function.id, &history)
+            .expect("learned");
+        pools.set_window(function.id, window);
+
+        let mut lease = pools.lease(&pool).await;
+        lease.set_worker(Box::new(Named("called".into())));
+        lease.give_back().await;
+        assert_eq!(live(&pools), 0, "released right after its call");
+        assert_eq!(pools.memory_used(), 0);
+
+        clock.advance(window.prewarm);
+        assert_eq!(pools.arrivals.due_prewarms(10), [(function.id, 0)]);
+        let mut lease = pool.try_start().expect("room for a pre-warm");
+        lease.set_worker(Box::new(Named("prewarmed".into())));
+        lease.give_back_prewarmed().await;
+        assert_eq!(pools.idle(function.id, 0), 1, "a pre-warmed worker stays");
+        clock.advance(window.keep_alive - Duration::from_secs(1));
+        pools.reap_idle().await;
+        assert_eq!(live(&pools), 1, "within its keep-alive window");
+        clock.advance(Duration::from_secs(1));
+        pools.reap_idle().await;
+        assert_eq!(live(&pools), 0, "released at the end of the window");
     }
 }

@@ -56,8 +56,17 @@ pub(crate) async fn resolve_stored(
     store: &dyn Store,
     execution: &Execution,
 ) -> Result<(Function, Runtime), StoreError> {
-    let function = store.get_function(execution.function_id).await?;
-    let function = at_version(store, function, execution.function_version).await?;
+    resolve_version(store, execution.function_id, execution.function_version).await
+}
+
+/// What a function version runs (for a pre-warm): the function at `version`, and its runtime.
+pub(crate) async fn resolve_version(
+    store: &dyn Store,
+    id: ridge_core::FunctionId,
+    version: i64,
+) -> Result<(Function, Runtime), StoreError> {
+    let function = store.get_function(id).await?;
+    let function = at_version(store, function, version).await?;
     let runtime = store.get_runtime(function.runtime_id).await?;
     Ok((function, runtime))
 }

@@ -39,10 +39,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ridge_core::{
-    Alias, AliasName, EventTrigger, EventTriggerId, Execution, ExecutionId, ExecutionResult,
-    ExecutionStatus, Filter, Function, FunctionId, FunctionVersion, Job, JobId, JobStatus,
-    ProjectId, RetentionOverrides, Runtime, RuntimeId, RuntimeStatus, Timestamp, TriggerState,
-    VersionId, Webhook, WebhookId,
+    Alias, AliasName, ArrivalHistogram, EventTrigger, EventTriggerId, Execution, ExecutionId,
+    ExecutionResult, ExecutionStatus, Filter, Function, FunctionId, FunctionVersion, Job, JobId,
+    JobStatus, ProjectId, RetentionOverrides, Runtime, RuntimeId, RuntimeStatus, Timestamp,
+    TriggerState, VersionId, Webhook, WebhookId,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -264,6 +264,14 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     /// Hands back the async executions `node` holds that have not started, for any node to
     /// take; returns how many.
     async fn hand_back_executions(&self, node: &str) -> Result<u64>;
+
+    // Keep-alive history (docs/keep-alive.md).
+    /// Adds `arrivals` to the function's inter-arrival histogram: counts add up, whichever node
+    /// writes them. Nothing is written for a function that does not exist (deleted meanwhile).
+    async fn add_arrivals(&self, function: FunctionId, arrivals: &ArrivalHistogram) -> Result<()>;
+    /// The function's inter-arrival histogram, empty when none was recorded. Deleting the
+    /// function deletes it.
+    async fn arrival_histogram(&self, function: FunctionId) -> Result<ArrivalHistogram>;
 
     // Webhook signatures.
     /// Records a timestamped signature of `webhook`, valid until `until` (Unix seconds), and

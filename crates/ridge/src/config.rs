@@ -27,6 +27,8 @@ pub const DEFAULT_MAX_QUEUE_WAIT_SECS: u64 = 60;
 pub const DEFAULT_WORKER_MEMORY_SHARE: f64 = 0.5;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_STARTUP_CPU_COOLDOWN_SECS: u64 = 60;
+/// One bucket of the inter-arrival histogram ("Serverless in the Wild"'s minute).
+pub const DEFAULT_KEEP_ALIVE_BUCKET_SECS: u64 = 60;
 
 /// The TOML file, every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +59,8 @@ pub struct FileConfig {
     pub function_service_expiration: Option<u64>,
     /// Allowed ranges and defaults of `cpu`, `memory_size` and `timeout`.
     pub resource_limits: Option<LimitsPolicy>,
+    /// `[keep_alive]`: how long idle workers stay, fixed or learned per function.
+    pub keep_alive: Option<KeepAliveFile>,
     /// Most executions waiting for a worker before new ones get 429.
     pub max_queue_length: Option<usize>,
     /// Seconds a sync execution may wait for a worker before it ends `error`.
@@ -93,6 +97,27 @@ pub struct FileConfig {
     pub tls: Option<crate::tls::TlsFile>,
     /// `[executions]`: how long finished executions are kept (`[executions.retention]`).
     pub executions: Option<crate::retention::ExecutionsFile>,
+}
+
+/// `[keep_alive]`: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepAliveFile {
+    /// `adaptive` (default): each function's window learned from its inter-arrival times,
+    /// `function_service_expiration` until then (and at most that without a pre-warm);
+    /// `histogram`: the same without that cap (the paper's policy as it is); `fixed`: always
+    /// `function_service_expiration`.
+    pub policy: Option<KeepAlivePolicy>,
+    /// Seconds per bucket of the inter-arrival histogram (default 60; 240 buckets).
+    pub bucket: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepAlivePolicy {
+    Adaptive,
+    Histogram,
+    Fixed,
 }
 
 /// `[store]`: every key optional.
@@ -211,6 +236,10 @@ pub struct Settings {
     pub runtime_kinds: Vec<ridge_runtime_process::CustomKind>,
     pub max_workers_per_function: usize,
     pub function_service_expiration: Duration,
+    /// `[keep_alive] policy`.
+    pub keep_alive: ridge_engine::KeepAlive,
+    /// `[keep_alive] bucket`: one bucket of the inter-arrival histogram.
+    pub keep_alive_bucket: Duration,
     pub limits: LimitsPolicy,
     pub max_queue_length: usize,
     pub max_queue_wait: Duration,
@@ -376,6 +405,17 @@ impl Settings {
                 file.function_service_expiration
                     .unwrap_or(DEFAULT_IDLE_EXPIRY_SECS),
             ),
+            keep_alive: match file.keep_alive.as_ref().and_then(|k| k.policy) {
+                Some(KeepAlivePolicy::Fixed) => ridge_engine::KeepAlive::Fixed,
+                Some(KeepAlivePolicy::Histogram) => ridge_engine::KeepAlive::Histogram,
+                Some(KeepAlivePolicy::Adaptive) | None => ridge_engine::KeepAlive::Adaptive,
+            },
+            keep_alive_bucket: Duration::from_secs(
+                file.keep_alive
+                    .as_ref()
+                    .and_then(|k| k.bucket)
+                    .unwrap_or(DEFAULT_KEEP_ALIVE_BUCKET_SECS),
+            ),
             limits,
             max_queue_length: file.max_queue_length.unwrap_or(DEFAULT_MAX_QUEUE_LENGTH),
             max_queue_wait: Duration::from_secs(
@@ -403,6 +443,9 @@ impl Settings {
                 "invalid worker_memory_share {}: expected a fraction of the host's memory, 0 < share <= 1",
                 settings.worker_memory_share
             );
+        }
+        if settings.keep_alive_bucket.is_zero() {
+            bail!("invalid [keep_alive] bucket 0: a bucket of the histogram is at least 1 second");
         }
         if settings.max_workers_per_function == 0 {
             bail!("invalid max_workers_per_function 0: at least one worker is needed");

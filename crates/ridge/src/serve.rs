@@ -256,6 +256,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
             scaling: ScalingPolicy {
                 max_workers: settings.max_workers_per_function,
                 idle_expiry: settings.function_service_expiration,
+                keep_alive: settings.keep_alive,
+                bucket: settings.keep_alive_bucket,
             },
             log_cap: usize::try_from(settings.log_cap).unwrap_or(usize::MAX),
             result_cap: usize::try_from(settings.result_cap).unwrap_or(usize::MAX),
@@ -274,9 +276,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 },
             ),
             retention: settings.retention,
-            // Check often enough that a worker outlives its expiry by at most half of it.
-            reap_interval: (settings.function_service_expiration / 2)
-                .clamp(Duration::from_millis(100), Duration::from_secs(10)),
+            // Check often enough that a worker outlives its expiry by at most half of it, and
+            // that a pre-warm comes at most half a histogram bucket late.
+            reap_interval: (settings
+                .function_service_expiration
+                .min(settings.keep_alive_bucket)
+                / 2)
+            .clamp(Duration::from_millis(100), Duration::from_secs(10)),
         },
     );
     engine.boot().await.context("cannot start the engine")?;

@@ -5,6 +5,7 @@ mod async_exec;
 mod cold;
 mod events;
 mod isolation;
+mod keepalive;
 mod noisy;
 mod runtimes;
 mod scale;
@@ -145,6 +146,7 @@ pub enum Scenario {
     Runtimes,
     Stores,
     Events,
+    KeepAlive,
 }
 
 impl Scenario {
@@ -159,6 +161,7 @@ impl Scenario {
             Scenario::Runtimes => 8,
             Scenario::Stores => 9,
             Scenario::Events => 10,
+            Scenario::KeepAlive => 11,
         }
     }
 
@@ -173,6 +176,9 @@ impl Scenario {
             Scenario::Runtimes => "Wasm and Node.js variants of 1 and 3",
             Scenario::Stores => "SQLite vs PostgreSQL (1 and 4), async on 1, 2 and 3 nodes",
             Scenario::Events => "event trigger: RabbitMQ messages consumed per second",
+            Scenario::KeepAlive => {
+                "keep-alive over a synthetic trace: fixed vs adaptive vs histogram (simulated)"
+            }
         }
     }
 
@@ -187,6 +193,7 @@ impl Scenario {
             Scenario::Runtimes => runtimes::run(ctx).await,
             Scenario::Stores => stores::run(ctx).await,
             Scenario::Events => events::run(ctx).await,
+            Scenario::KeepAlive => keepalive::run(ctx).await,
         }
     }
 }

@@ -62,8 +62,14 @@ pub const TABLES: &[Table] = &[
 /// the live nodes' heartbeats (the target's nodes write their own; an execution still held by
 /// a node of the source is stranded on the target, and taken over by its first node), and the
 /// signatures seen within the last few minutes (a window that has passed by the time a copy
-/// is served).
-pub const NOT_COPIED: &[&str] = &["_sqlx_migrations", "nodes", "webhook_signatures"];
+/// is served), and the keep-alive policy's inter-arrival histograms (learned again from the
+/// traffic; until then the fixed expiry applies).
+pub const NOT_COPIED: &[&str] = &[
+    "_sqlx_migrations",
+    "nodes",
+    "webhook_signatures",
+    "arrival_histograms",
+];
 
 /// Rows read from the source per query, and inserted into the target per statement.
 pub const PAGE_ROWS: u64 = 1000;

@@ -55,6 +55,11 @@ mod retention {
     crate::retention::retention_queries!(sqlx::PgPool, crate::retention::SKIP_LOCKED);
 }
 
+/// Inter-arrival histograms: the same SQL on both stores.
+mod arrivals {
+    crate::shared::arrivals::arrival_queries!(sqlx::PgPool, sqlx::Postgres);
+}
+
 /// Webhook signatures: the same SQL on both stores.
 mod signatures {
     crate::signatures::signature_queries!(sqlx::PgPool);
@@ -65,9 +70,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::{
-    Alias, AliasName, EventTrigger, EventTriggerId, Execution, ExecutionId, Function, FunctionId,
-    FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides, Runtime, RuntimeId,
-    RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
+    Alias, AliasName, ArrivalHistogram, EventTrigger, EventTriggerId, Execution, ExecutionId,
+    Function, FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides,
+    Runtime, RuntimeId, RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -302,6 +307,14 @@ impl Store for PostgresStore {
 
     async fn hand_back_executions(&self, node: &str) -> Result<u64> {
         nodes::hand_back(&self.pool, node).await
+    }
+
+    async fn add_arrivals(&self, function: FunctionId, arrivals: &ArrivalHistogram) -> Result<()> {
+        arrivals::add(&self.pool, function, arrivals).await
+    }
+
+    async fn arrival_histogram(&self, function: FunctionId) -> Result<ArrivalHistogram> {
+        arrivals::get(&self.pool, function).await
     }
 
     async fn record_webhook_signature(

@@ -43,6 +43,11 @@ mod retention {
     crate::retention::retention_queries!(sqlx::SqlitePool, "");
 }
 
+/// Inter-arrival histograms: the same SQL on both stores.
+mod arrivals {
+    crate::shared::arrivals::arrival_queries!(sqlx::SqlitePool, sqlx::Sqlite);
+}
+
 /// Webhook signatures: the same SQL on both stores.
 mod signatures {
     crate::signatures::signature_queries!(sqlx::SqlitePool);
@@ -53,9 +58,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::{
-    Alias, AliasName, EventTrigger, EventTriggerId, Execution, ExecutionId, Function, FunctionId,
-    FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides, Runtime, RuntimeId,
-    RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
+    Alias, AliasName, ArrivalHistogram, EventTrigger, EventTriggerId, Execution, ExecutionId,
+    Function, FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides,
+    Runtime, RuntimeId, RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -292,6 +297,14 @@ impl Store for SqliteStore {
 
     async fn hand_back_executions(&self, node: &str) -> Result<u64> {
         nodes::hand_back(&self.pool, node).await
+    }
+
+    async fn add_arrivals(&self, function: FunctionId, arrivals: &ArrivalHistogram) -> Result<()> {
+        arrivals::add(&self.pool, function, arrivals).await
+    }
+
+    async fn arrival_histogram(&self, function: FunctionId) -> Result<ArrivalHistogram> {
+        arrivals::get(&self.pool, function).await
     }
 
     async fn record_webhook_signature(

@@ -3,6 +3,7 @@
 //! and [`PostgresStore`] on a real PostgreSQL (module `on_postgres`). A new store
 //! implementation adds one module to `store_suite!` with its own constructor.
 
+mod arrivals;
 mod event_triggers;
 mod executions;
 mod filters;
@@ -109,4 +110,5 @@ store_suite!(
     retention::purge_by_age_deletes_old_finished_executions_in_batches,
     retention::purge_by_count_keeps_the_newest_of_each_function,
     retention::retention_overrides_round_trip_and_take_a_project_out_of_the_defaults,
+    arrivals::arrival_histograms_add_up_and_go_with_their_function,
 );

@@ -44,6 +44,33 @@ fn the_sandbox_table_denies_by_default_and_grants_explicitly() {
 }
 
 #[test]
+fn the_keep_alive_policy_is_adaptive_by_default_and_can_be_fixed() {
+    let over = || Overrides {
+        data_dir: Some("/d".into()),
+        ..Overrides::default()
+    };
+    let s = Settings::merge(over(), FileConfig::default()).expect("valid");
+    assert_eq!(s.keep_alive, ridge_engine::KeepAlive::Adaptive);
+    assert_eq!(s.keep_alive_bucket, Duration::from_secs(60));
+    let file: FileConfig =
+        toml::from_str("[keep_alive]\npolicy = \"fixed\"\nbucket = 5").expect("valid toml");
+    let s = Settings::merge(over(), file).expect("valid");
+    assert_eq!(s.keep_alive, ridge_engine::KeepAlive::Fixed);
+    assert_eq!(s.keep_alive_bucket, Duration::from_secs(5));
+    let paper: FileConfig =
+        toml::from_str("[keep_alive]\npolicy = \"histogram\"").expect("valid toml");
+    let s = Settings::merge(over(), paper).expect("valid");
+    assert_eq!(s.keep_alive, ridge_engine::KeepAlive::Histogram);
+    let zero: FileConfig = toml::from_str("[keep_alive]\nbucket = 0").expect("valid toml");
+    let err = format!(
+        "{:#}",
+        Settings::merge(over(), zero).expect_err("zero bucket")
+    );
+    assert!(err.contains("bucket 0"), "{err}");
+    assert!(toml::from_str::<FileConfig>("[keep_alive]\npolicy = \"learned\"").is_err());
+}
+
+#[test]
 fn the_pasta_of_outbound_network_can_be_named() {
     let over = || Overrides {
         data_dir: Some("/d".into()),

@@ -152,6 +152,16 @@ impl TestServer {
             .expect("function created")
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Runs the function synchronously with `input` (a string, as Qinling clients send it).
     pub async fn run(&self, function: &FunctionView, input: Option<&str>) -> ExecutionView {
         self.client

@@ -53,12 +53,7 @@ async fn executions_until(
 }
 
 async fn purged_total(t: &TestServer) -> String {
-    let text = reqwest::get(format!("{}/metrics", t.url))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = t.metrics().await;
     text.lines()
         .find(|l| l.starts_with("ridge_executions_purged_total"))
         .unwrap_or("missing")

@@ -1,6 +1,7 @@
 //! The engine at work through the API with real workers: warm reuse, pool growth up to its
 //! limit, queueing, 429 on a full queue, capacity errors for sync callers, idle release,
-//! fairness between functions and the host memory budget. The admin scale calls and metrics
+//! fairness between functions, the host memory budget, and the adaptive keep-alive (a learned
+//! period releases the worker after each call and pre-warms one before the next). The admin scale calls and metrics
 //! are tested through the router in `crates/ridge-api/tests/it/workers.rs`.
 
 use std::sync::Arc;
@@ -210,5 +211,76 @@ async fn the_host_memory_budget_evicts_idle_workers_of_other_functions() {
         "a's idle worker made room for b's"
     );
     assert_eq!(workers(&t, &b).await.len(), 1);
+    t.stop().await;
+}
+
+/// One line of `/metrics` for the function: the value of `name` (0 when absent).
+async fn metric(t: &TestServer, name: &str, f: &FunctionView) -> (f64, String) {
+    let text = t.metrics().await;
+    let needle = format!("function=\"{}\"", f.id);
+    text.lines()
+        .find(|l| l.starts_with(name) && l.contains(&needle))
+        .map(|l| {
+            let value = l.rsplit(' ').next().and_then(|v| v.parse().ok());
+            (value.unwrap_or(f64::NAN), l.to_owned())
+        })
+        .unwrap_or((0.0, String::new()))
+}
+
+#[tokio::test]
+async fn a_function_with_a_learned_period_is_prewarmed_before_its_next_call() {
+    // Buckets of 100 ms on a clock the test moves: calls 1 s apart land in bucket 10, so the
+    // policy pre-warms 0.9 s after a call. The reaper runs every 100 ms of real time.
+    let clock = Arc::new(ManualClock::starting_now());
+    let t = TestServer::start_with(|s| {
+        s.keep_alive = ridge_engine::KeepAlive::Adaptive;
+        s.keep_alive_bucket = Duration::from_millis(100);
+        s.clock = clock.clone();
+    })
+    .await;
+    let rt = t.python_runtime().await;
+    let f = t.function(&rt, SLEEPER).await;
+    for n in 0..11 {
+        if n > 0 {
+            clock.advance(Duration::from_secs(1));
+        }
+        assert_eq!(t.run(&f, None).await.status, "success");
+    }
+    assert_eq!(
+        workers(&t, &f).await.len(),
+        1,
+        "while it learns, the fixed expiry (300 s) keeps the worker"
+    );
+    let mut learned = String::new();
+    for _ in 0..300 {
+        learned = metric(&t, "ridge_prewarm_seconds", &f).await.1;
+        if learned.contains("basis=\"learned\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(learned.contains("basis=\"learned\""), "{learned:?}");
+    assert!(learned.ends_with(" 0.9"), "pre-warm 0.9 s: {learned}");
+
+    // Past the learned window (so no pre-warm for the last call), then a call: its worker is
+    // released as soon as it is done.
+    clock.advance(Duration::from_millis(1500));
+    assert_eq!(t.run(&f, None).await.status, "success");
+    await_workers(&t, &f, 0).await;
+    let cold = metric(&t, "ridge_cold_starts_total", &f).await.0;
+
+    // 0.9 s after that call a worker is started ahead of the next one...
+    clock.advance(Duration::from_millis(900));
+    await_workers(&t, &f, 1).await;
+    // ...which runs on it, warm, and releases it again.
+    clock.advance(Duration::from_millis(100));
+    assert_eq!(t.run(&f, None).await.status, "success");
+    assert_eq!(
+        metric(&t, "ridge_cold_starts_total", &f).await.0,
+        cold,
+        "the call found the pre-warmed worker"
+    );
+    assert_eq!(metric(&t, "ridge_prewarms_total", &f).await.0, 1.0);
+    await_workers(&t, &f, 0).await;
     t.stop().await;
 }
