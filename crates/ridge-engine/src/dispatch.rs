@@ -537,6 +537,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_caller_that_goes_away_at_any_point_leaves_no_execution_unrun() {
+        // Each start is dropped after a different time, from at once to after it returned:
+        // before anything is written, while the create is under way, between the create and
+        // the submit. Whatever was recorded runs.
+        let slow = Slow {
+            start: Duration::from_millis(1),
+            call: Duration::from_millis(1),
+        };
+        let fx = Fixture::with_adapters(EngineConfig::default(), vec![Arc::new(slow)]).await;
+        for step in 0..100u64 {
+            let start = fx.engine.start(ExecutionRequest {
+                project: fx.function.project_id.clone(),
+                target: RunTarget::Loaded {
+                    function: fx.function.clone(),
+                    version: 0,
+                },
+                input: None,
+                description: Some(format!("dropped after {} us", step * 30)),
+                sync: step % 2 == 0,
+                origin: Origin::Api,
+            });
+            let _ = tokio::time::timeout(Duration::from_micros(step * 30), start).await;
+        }
+        let all = ridge_store::ExecutionQuery {
+            scope: ridge_store::ProjectScope::All,
+            function_id: None,
+            status: None,
+            description: None,
+            page: ridge_store::Page::default(),
+        };
+        let mut running = Vec::new();
+        for _ in 0..500 {
+            let executions = fx.store.list_executions(&all).await.expect("list");
+            running = executions
+                .into_iter()
+                .filter(|e| e.status == ExecutionStatus::Running)
+                .collect();
+            if running.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            running.is_empty(),
+            "recorded but never run: {:?}",
+            running.iter().map(|e| &e.description).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
     async fn a_cold_start_and_the_call_share_the_timeout() {
         // Each would fit in 1 s; together they do not, and the execution ends at the limit
         // (not at 1.4 s, as when each had the whole timeout).

@@ -255,14 +255,24 @@ impl Engine {
             updated_at: None,
             node: Some(self.membership.name().to_owned()),
         };
-        self.store.create_execution(&execution).await?;
-        self.pools
-            .arrivals
-            .arrived(resolved.function.id, resolved.version);
-        let finished =
-            self.dispatcher
-                .submit(execution.clone(), resolved.function, resolved.runtime);
-        Ok(Started::new(execution, finished))
+        // Recorded and submitted in a task of its own, so that a caller that goes away
+        // meanwhile (an HTTP client that disconnects, a trigger's consumer that stops) cannot
+        // leave behind a row `running` that nothing runs: once written, it is always run.
+        let (store, pools, dispatcher) = (
+            self.store.clone(),
+            self.pools.clone(),
+            self.dispatcher.clone(),
+        );
+        let recorded = tokio::spawn(async move {
+            store.create_execution(&execution).await?;
+            pools
+                .arrivals
+                .arrived(resolved.function.id, resolved.version);
+            let finished =
+                dispatcher.submit(execution.clone(), resolved.function, resolved.runtime);
+            Ok::<_, EngineError>(Started::new(execution, finished))
+        });
+        recorded.await.map_err(EngineError::Lost)?
     }
 
     /// The store this engine records executions in (the job scheduler reads jobs from it).

@@ -73,7 +73,8 @@ pub enum EngineError {
         "node name `{name}` is in use by a live node at {address}: give each node its own --node-name (RIDGE_NODE_NAME)"
     )]
     NodeNameInUse { name: String, address: String },
-    /// The task running a sync execution ended without an answer (it panicked).
+    /// The task recording an execution, or running a sync one, ended without an answer (it
+    /// panicked).
     #[error("the execution's task ended without an answer")]
     Lost(#[source] tokio::task::JoinError),
 }
