@@ -213,6 +213,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
 
     let process = ProcessConfig {
         sandbox: Some(sandbox),
+        slots_dir: Some(settings.data_dir.join("prestart-slots")),
         ..process_defaults
     };
     let mut adapters: Vec<Arc<dyn RuntimeAdapter>> = vec![
@@ -274,6 +275,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 },
             ),
             retention: settings.retention,
+            prestart: settings.prestart,
             // Check often enough that a worker outlives its expiry by at most half of it.
             reap_interval: (settings.function_service_expiration / 2)
                 .clamp(Duration::from_millis(100), Duration::from_secs(10)),

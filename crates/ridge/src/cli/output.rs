@@ -159,7 +159,13 @@ impl Columns for ridge_core::api::TokenView {
 }
 
 impl Columns for PoolView {
-    const COLUMNS: &'static [&'static str] = &["name", "capacity.total", "capacity.available"];
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "capacity.total",
+        "capacity.available",
+        "prestarted.size",
+        "prestarted.ready",
+    ];
 }
 
 #[derive(Debug, Clone, Copy)]
