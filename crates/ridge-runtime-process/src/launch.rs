@@ -214,6 +214,9 @@ impl RuntimeAdapter for ProcessAdapter {
                 }
             }
         }
+        // A new name: a failed assignment may have renamed the discarded worker's cgroups to
+        // the first one, and they go in the background.
+        let name = worker_name(&self.kind, spec);
         let shape = Shape {
             memory_bytes: spec.limits.memory_size,
             cpu_millicores: spec.limits.cpu,

@@ -282,15 +282,19 @@ impl WorkerCgroup {
     /// Changes the worker's memory limit (no-op without a memory controller). Lowering it
     /// below what the worker uses makes the kernel reclaim, then OOM-kill the worker.
     pub fn set_memory(&self, bytes: u64) -> io::Result<()> {
+        let limits = CgroupLimits {
+            memory_bytes: bytes,
+            cpu_millicores: 0,
+            pids: 0,
+        };
         match &self.memory {
-            Some((version, dir)) => {
-                let limits = CgroupLimits {
-                    memory_bytes: bytes,
-                    cpu_millicores: 0,
-                    pids: 0,
-                };
-                write_limits(*version, dir, Controller::Memory, limits)
+            // v1 refuses a memory limit above memory+swap's: raising, memory+swap goes first
+            // (refused when lowering, which the second write then does).
+            Some((Version::V1, dir)) => {
+                let _ = write_if_present(dir, "memory.memsw.limit_in_bytes", &bytes.to_string());
+                write_limits(Version::V1, dir, Controller::Memory, limits)
             }
+            Some((version, dir)) => write_limits(*version, dir, Controller::Memory, limits),
             None => Ok(()),
         }
     }

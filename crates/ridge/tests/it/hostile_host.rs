@@ -59,18 +59,11 @@ def main(**kw):
 
 /// The worker processes (not zombies) of `function`, by the name in their command line.
 fn worker_pids(function: &FunctionView) -> Vec<u32> {
-    let marker = format!("python3-{}-", &function.id[..8]);
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&marker) {
-            pids.push(pid);
-        }
-    }
-    pids
+    // By command line or cgroup: a pre-started worker's names the pool, its cgroup the function.
+    crate::hostile::host_processes(&crate::hostile::worker_marker(function))
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// How many inotify instances process `pid` holds.
