@@ -122,7 +122,8 @@ pub async fn measure_with(
             );
         }
         let fresh = when_ready(&server.client, &runtime, &http, &url, &more).await?;
-        for id in &more {
+        // The first functions' workers too, warm again since their "after detach" row.
+        for id in ids.iter().chain(&more) {
             server.client.detach(id).await?;
         }
         wait_released(&server.client, &runtime).await?;
