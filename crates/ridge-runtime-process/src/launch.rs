@@ -223,6 +223,7 @@ impl RuntimeAdapter for ProcessAdapter {
             startup_allowance: spec.startup_allowance,
             network: spec.network,
             log_cap: spec.log_cap,
+            prestarted: false,
         };
         let args = self.starter.launcher.args(spec, &name);
         let mut worker = self

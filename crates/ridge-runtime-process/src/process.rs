@@ -209,6 +209,32 @@ impl ProcessWorker {
         self.exchange.set_caps(caps);
     }
 
+    /// Waits for a pre-started worker's `waiting` frame: it is past its start-up and blocked
+    /// reading its init frame.
+    pub(crate) async fn wait_started(&mut self, timeout: Duration) -> Result<(), StartError> {
+        let read = crate::frame::read_body(&mut self.stdout, 1024);
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(Some(body))) => match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(frame) if frame["type"] == "waiting" => Ok(()),
+                _ => Err(self.spawn_error(format!(
+                    "unexpected frame from a pre-started worker: {}",
+                    String::from_utf8_lossy(&body)
+                ))),
+            },
+            Ok(Ok(None)) => {
+                let how = self.end().await;
+                Err(self.spawn_error(format!("the pre-started worker exited: {how}")))
+            }
+            Ok(Err(e)) => {
+                Err(self.spawn_error(format!("the pre-started worker broke the protocol: {e}")))
+            }
+            Err(_) => Err(self.spawn_error(format!(
+                "the pre-started worker did not start within {} s",
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
     /// Whether the process is still running (a pre-started worker may have died idle).
     pub(crate) fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -16,6 +16,9 @@ use crate::launch::{Launcher, ProcessConfig, Resolved, WORKER_ENV};
 use crate::process::{Channel, ProcessWorker};
 use crate::protocol::Caps;
 
+/// Set for a pre-started worker: it writes a `waiting` frame once past its start-up.
+pub(crate) const PRESTARTED_VAR: &str = "RIDGE_PRESTARTED";
+
 /// What a worker's sandbox is made for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shape {
@@ -25,6 +28,8 @@ pub(crate) struct Shape {
     pub network: ridge_core::NetworkAccess,
     /// Bytes of output kept before the function's own cap applies.
     pub log_cap: usize,
+    /// Started ahead of its function: the worker says `waiting` before it reads its init frame.
+    pub prestarted: bool,
 }
 
 /// What starting a worker process needs, shared with the pre-started pool's refills.
@@ -66,6 +71,7 @@ impl Starter {
             .copied()
             .chain(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .chain(fd_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .chain(shape.prestarted.then_some((PRESTARTED_VAR, "1")))
             .collect();
         let jail_spec = JailSpec {
             name: &name,

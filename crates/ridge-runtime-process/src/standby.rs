@@ -236,10 +236,16 @@ impl Standby {
             startup_allowance: true,
             network: NetworkAccess::Loopback,
             log_cap: PRESTART_LOG_CAP,
+            prestarted: true,
         };
         let path = slot.path().to_owned();
         let mut worker = starter.spawn(resolved, name, &path, args, shape)?;
         worker.hold_slot(slot);
+        // Ready only once past the interpreter's start and the worker program's imports.
+        if let Err(e) = worker.wait_started(starter.config.load_timeout).await {
+            worker.kill().await;
+            return Err(e);
+        }
         Ok(worker)
     }
 }

@@ -344,6 +344,9 @@ def _main():
     write_bytes = None
     try:
         read_frame, write_bytes = _take_protocol_fds()
+        if os.environ.pop("RIDGE_PRESTARTED", None):
+            # Started ahead of its function (a pre-started worker): past start-up and imports.
+            write_bytes(b'{"type": "waiting"}')
         init = read_frame()
         if init is None:
             return 0
