@@ -157,7 +157,7 @@ fn routes(upload_limit: usize, invoke_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(retention::show, retention::set))
         .routes(routes!(runtimes::list, runtimes::create))
         .routes(routes!(runtimes::show, runtimes::update, runtimes::delete))
-        .routes(routes!(runtimes::pool))
+        .routes(routes!(runtimes::pool, runtimes::set_pool))
         .routes(routes!(functions::list, functions::create).layer(upload_limit))
         .routes(routes!(functions::show, functions::update, functions::delete).layer(upload_limit))
         .routes(routes!(workers::scale_up))

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use reqwest::{Method, RequestBuilder, Response, Url};
 use ridge_core::api::{
     CreateExecution, CreateRuntime, ExecutionList, ExecutionView, FunctionList, FunctionView,
-    InfoView, PoolView, RuntimeList, RuntimeView, UpdateRuntime,
+    InfoView, PoolView, RuntimeList, RuntimeView, UpdatePool, UpdateRuntime,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -165,6 +165,19 @@ impl RidgeClient {
     pub async fn runtime_pool(&self, id: &str) -> Result<PoolView, ClientError> {
         self.json(self.request(Method::GET, &["v1", "runtimes", id, "pool"]))
             .await
+    }
+
+    /// `PUT /v1/runtimes/{id}/pool` (Ridge): the runtime's pre-started pool size.
+    pub async fn set_runtime_pool(
+        &self,
+        id: &str,
+        body: &UpdatePool,
+    ) -> Result<PoolView, ClientError> {
+        self.json(
+            self.request(Method::PUT, &["v1", "runtimes", id, "pool"])
+                .json(body),
+        )
+        .await
     }
 
     // Functions.

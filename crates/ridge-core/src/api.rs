@@ -139,6 +139,45 @@ pub struct UpdateRuntime {
 pub struct PoolView {
     pub name: String,
     pub capacity: PoolCapacity,
+    /// Ridge: the runtime's pre-started workers on this node.
+    #[serde(default)]
+    pub prestarted: PrestartedView,
+}
+
+/// Ridge: a runtime's pool of pre-started workers (sandboxed interpreters started before any
+/// function needs them, each given to one function's first execution).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrestartedView {
+    /// The size an admin set for this runtime; `null`: the server's default.
+    pub setting: Option<u32>,
+    /// The server's default size (`[runtimes] pool_size`).
+    pub default_size: u32,
+    /// The most an admin may set (`[runtimes] max_pool_size`).
+    pub max_size: u32,
+    /// How many this node keeps: the setting (or default) within the host's worker memory
+    /// budget; 0 when this node cannot pre-start workers of the runtime.
+    pub size: u64,
+    /// Of those, how many are started and waiting for a function.
+    pub ready: u64,
+    /// The names of those (in their command lines).
+    pub workers: Vec<String>,
+    /// Why this node cannot pre-start workers of the runtime (functions then cold-start as
+    /// before).
+    pub unavailable: Option<String>,
+    /// The last failure to pre-start a worker (the pool stops refilling until its size is set
+    /// again).
+    pub last_error: Option<String>,
+}
+
+/// Ridge: `PUT /v1/runtimes/{id}/pool`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePool {
+    /// Pre-started workers each node keeps for the runtime, 0 to keep none; `null` returns to
+    /// the server's default.
+    pub size: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

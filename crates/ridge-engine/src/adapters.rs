@@ -29,6 +29,13 @@ impl Adapters {
         runtime.kind().and_then(|k| self.by_kind.get(&k).cloned())
     }
 
+    /// Stops every adapter's pre-started workers.
+    pub async fn stop_prestarted(&self) {
+        for adapter in self.by_kind.values() {
+            adapter.stop_prestarted().await;
+        }
+    }
+
     /// Checks every kind on this host and remembers what was found.
     pub async fn check_all(&self) {
         for (kind, adapter) in &self.by_kind {

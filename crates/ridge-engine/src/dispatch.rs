@@ -461,6 +461,7 @@ impl Dispatcher {
                 source: None,
             })?;
         let spec = WorkerSpec {
+            runtime_id: function.runtime_id,
             function_id: function.id,
             function_version: version,
             package_dir,

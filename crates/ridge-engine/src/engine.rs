@@ -24,9 +24,11 @@ use crate::membership::{Membership, NodeConfig};
 use crate::metrics::{FunctionLabels, Metrics};
 use crate::policy::ScalingPolicy;
 use crate::pools::{PoolStats, Pools, WorkerInfo};
+use crate::prestart::{Prestart, PrestartConfig};
 use crate::request::{ExecutionRequest, Started};
 use crate::resolve::resolve;
 use crate::retention::RetentionConfig;
+use ridge_runtime::Prestarted;
 
 /// What [`Engine::node_counts`] sums.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub struct EngineConfig {
     pub node: NodeConfig,
     /// How long finished executions are kept, and how they are purged.
     pub retention: RetentionConfig,
+    /// Pre-started workers per runtime: the default and the most an admin may set.
+    pub prestart: PrestartConfig,
 }
 
 impl Default for EngineConfig {
@@ -80,6 +84,7 @@ impl Default for EngineConfig {
             clock: Arc::new(SystemClock),
             node: NodeConfig::default(),
             retention: RetentionConfig::default(),
+            prestart: PrestartConfig::default(),
         }
     }
 }
@@ -89,6 +94,7 @@ pub struct Engine {
     packages: Arc<dyn PackageStore>,
     adapters: Arc<Adapters>,
     pools: Arc<Pools>,
+    prestart: Prestart,
     dispatcher: Arc<Dispatcher>,
     admission: Admission,
     membership: Membership,
@@ -131,6 +137,7 @@ impl Engine {
             store,
             packages,
             adapters,
+            prestart: Prestart::new(pools.capacity()),
             pools,
             dispatcher,
             admission: Admission::new(config.quotas, config.clock.clone()),
@@ -152,6 +159,7 @@ impl Engine {
                 RuntimeStatus::Creating | RuntimeStatus::Available | RuntimeStatus::Error
             ) {
                 settle_runtime(self.store.as_ref(), &self.adapters, &runtime).await;
+                self.apply_runtime_pool(&runtime).await;
             }
         }
         self.membership
@@ -381,10 +389,58 @@ impl Engine {
 
     /// Brings a newly created (or re-imaged) runtime to `available`, or `error` when this host
     /// cannot run its kind. Runs in the background; the API has already answered `creating`.
-    pub fn prepare_runtime(&self, runtime: Runtime) {
-        let store = self.store.clone();
-        let adapters = self.adapters.clone();
-        tokio::spawn(async move { settle_runtime(store.as_ref(), &adapters, &runtime).await });
+    pub fn prepare_runtime(self: &Arc<Self>, runtime: Runtime) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            settle_runtime(engine.store.as_ref(), &engine.adapters, &runtime).await;
+            engine.apply_runtime_pool(&runtime).await;
+        });
+    }
+
+    /// The pre-started pools' default size and the most an admin may set.
+    pub fn prestart_config(&self) -> PrestartConfig {
+        self.config.prestart
+    }
+
+    /// Gives the runtime's pre-started pool the size its admin set (or the default), within
+    /// the memory budget; returns how many workers were granted. None when this host cannot
+    /// run the runtime.
+    pub async fn apply_runtime_pool(&self, runtime: &Runtime) -> usize {
+        let Some(adapter) = self.adapters.for_runtime(runtime) else {
+            return 0;
+        };
+        if self.adapters.problem(runtime).is_some() {
+            return self.prestart.apply(&adapter, runtime.id, 0);
+        }
+        let size = match self.store.runtime_pool_size(runtime.id).await {
+            Ok(size) => size.unwrap_or(self.config.prestart.default_size),
+            Err(e) => {
+                tracing::warn!(runtime = %runtime.id, error = %e, "cannot read the runtime's pool size");
+                self.config.prestart.default_size
+            }
+        };
+        self.prestart.apply(&adapter, runtime.id, size as usize)
+    }
+
+    /// Stops the runtime's pre-started workers (the runtime is deleted, or changes kind).
+    pub fn stop_runtime_pool(&self, runtime: &Runtime) {
+        if let Some(adapter) = self.adapters.for_runtime(runtime) {
+            self.prestart.apply(&adapter, runtime.id, 0);
+        }
+    }
+
+    /// The runtime's pre-started workers on this node.
+    pub fn prestarted(&self, runtime: &Runtime) -> Prestarted {
+        match self.adapters.for_runtime(runtime) {
+            Some(adapter) => adapter.prestarted(runtime.id),
+            None => Prestarted {
+                unavailable: Some(format!(
+                    "this server has no `{}` runtime kind",
+                    runtime.image
+                )),
+                ..Prestarted::default()
+            },
+        }
     }
 
     /// Pre-warms up to `count` workers for the function version in the background (Qinling's
@@ -414,9 +470,10 @@ impl Engine {
         self.pools.workers(id, version)
     }
 
-    /// Stops every worker of functions of this runtime.
-    pub async fn release_runtime(&self, id: RuntimeId) {
-        self.pools.release_runtime(id).await;
+    /// Stops every worker of functions of this runtime, and its pre-started workers.
+    pub async fn release_runtime(&self, runtime: &Runtime) {
+        self.stop_runtime_pool(runtime);
+        self.pools.release_runtime(runtime.id).await;
     }
 
     /// Workers of one runtime alive on this node, and how many are idle.
@@ -513,6 +570,8 @@ impl Engine {
     /// Stops every idle worker and retires every pool; busy workers stop when their execution
     /// ends (or when the process exits). Executions still running are resolved at next start.
     pub async fn shutdown(&self) {
+        self.adapters.stop_prestarted().await;
+        self.prestart.clear();
         self.pools.shutdown().await;
         if let Err(e) = self.membership.leave(self.store.as_ref()).await {
             tracing::error!(error = %e, "cannot remove this node from the store");

@@ -51,6 +51,11 @@ impl Pools {
         }
     }
 
+    /// The host's worker memory budget, shared with the pre-started pools.
+    pub fn capacity(&self) -> Arc<Capacity> {
+        self.capacity.clone()
+    }
+
     fn map(&self) -> MutexGuard<'_, HashMap<PoolKey, Arc<Pool>>> {
         // Only bookkeeping happens under this lock; a poisoned one still holds consistent data.
         self.map

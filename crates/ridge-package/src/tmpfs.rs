@@ -177,16 +177,32 @@ fn mount_tmpfs(target: &Path, size: u64) -> io::Result<()> {
 
 /// Remounts the tmpfs at `target` read-only: the server's own copy is as read-only as the
 /// workers' binds.
+///
+/// The kernel refuses (`EBUSY`) while a file of it is open for writing, and a worker being
+/// spawned meanwhile holds a copy of the unpacker's descriptors between its `fork` and `exec`
+/// (close-on-exec closes them only at the `exec`): retried for up to ~1 s.
 fn seal(target: &Path) -> io::Result<()> {
-    mount(
-        None::<&str>,
-        target,
-        None::<&str>,
-        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        None::<&str>,
-    )
-    .map_err(io::Error::from)
+    let mut attempt = 0;
+    loop {
+        let sealed = mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            None::<&str>,
+        );
+        match sealed {
+            Err(nix::errno::Errno::EBUSY) if attempt < SEAL_ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other.map_err(io::Error::from),
+        }
+    }
 }
+
+/// Attempts of [`seal`] while the file system is busy.
+const SEAL_ATTEMPTS: u32 = 200;
 
 /// The bytes the tmpfs at `target` holds (whole pages).
 fn used_bytes(target: &Path) -> io::Result<u64> {

@@ -39,6 +39,7 @@ async fn main() {
     )
     .expect("write");
     let spec = WorkerSpec {
+        runtime_id: ridge_core::RuntimeId::new(),
         function_id: FunctionId::new(),
         function_version: 0,
         package_dir: package.path().to_owned(),

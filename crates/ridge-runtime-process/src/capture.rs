@@ -174,6 +174,20 @@ impl Capture {
         Ok((Self { shared, reader }, write))
     }
 
+    /// Changes the cap (a pre-started worker learns its function's when it is taken).
+    pub(crate) fn set_cap(&self, cap: usize) {
+        let mut sink = self
+            .shared
+            .sink
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        sink.cap = cap;
+        if sink.bytes.len() > cap {
+            sink.dropped += (sink.bytes.len() - cap) as u64;
+            sink.bytes.truncate(cap);
+        }
+    }
+
     /// Everything written since the last call, cut at the cap: what the pipe holds now is read
     /// first, so the output of an execution that has replied is all in.
     pub(crate) fn take(&self) -> Captured {

@@ -65,6 +65,11 @@ impl Exchange {
         }
     }
 
+    /// Replaces the caps before the first request (a pre-started worker's, once taken).
+    pub(crate) fn set_caps(&mut self, caps: Caps) {
+        self.caps = caps;
+    }
+
     pub(crate) fn caps(&self) -> Caps {
         self.caps
     }

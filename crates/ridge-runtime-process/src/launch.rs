@@ -23,16 +23,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ridge_core::RuntimeId;
 use ridge_core::RuntimeKind;
-use ridge_runtime::{CheckError, RuntimeAdapter, StartError, Worker, WorkerSpec};
-use ridge_sandbox::{JailSpec, Rlimits, SYSTEM_PATH, Sandbox};
+use ridge_runtime::{CheckError, Prestarted, RuntimeAdapter, StartError, Worker, WorkerSpec};
+use ridge_sandbox::{Rlimits, SYSTEM_PATH, Sandbox};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
-use crate::capture::Capture;
 use crate::frame::MAX_FRAME;
-use crate::process::{Channel, ProcessWorker};
+use crate::process::ProcessWorker;
 use crate::protocol::{Caps, Request};
+use crate::spawn::{Shape, Starter};
+use crate::standby::Standby;
 
 /// The environment every worker starts with, before what its launcher adds.
 pub const WORKER_ENV: &[(&str, &str)] =
@@ -54,6 +56,9 @@ pub struct ProcessConfig {
     /// A backstop for a worker that neither loads nor fails; the engine's own timeout usually
     /// ends a slow start first.
     pub load_timeout: Duration,
+    /// Where the package slots of pre-started workers are mounted (a tmpfs of the server's own
+    /// mount namespace); `None`: no pre-started workers.
+    pub slots_dir: Option<PathBuf>,
     /// The sandbox every worker starts in. `None` applies only [`ProcessConfig::rlimits`] and
     /// the process-group kill: for tests of the runtime itself, never for a server.
     pub sandbox: Option<Arc<Sandbox>>,
@@ -65,6 +70,7 @@ impl Default for ProcessConfig {
             nofile: Rlimits::DEFAULT_NOFILE,
             fsize: Rlimits::DEFAULT_FSIZE,
             load_timeout: Duration::from_secs(300),
+            slots_dir: None,
             sandbox: None,
         }
     }
@@ -105,6 +111,12 @@ pub(crate) trait Launcher: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The arguments of a worker started before its function is known (the pre-started
+    /// pool), or `None` when the command line depends on the function.
+    fn prestart_args(&self, _name: &str) -> Option<Vec<OsString>> {
+        None
+    }
+
     /// Whether `RLIMIT_AS` may stand in for a missing cgroup memory controller. Not for V8,
     /// which reserves far more address space than it uses.
     fn address_space_limit(&self) -> bool {
@@ -116,10 +128,9 @@ pub(crate) trait Launcher: Send + Sync + 'static {
 /// protocol.
 pub struct ProcessAdapter {
     kind: RuntimeKind,
-    launcher: Box<dyn Launcher>,
-    config: ProcessConfig,
-    sandbox: Arc<Sandbox>,
-    resolved: OnceCell<Resolved>,
+    starter: Arc<Starter>,
+    /// Workers started ahead of need, per runtime ([`Launcher::prestartable`] kinds only).
+    standby: Arc<Standby>,
 }
 
 impl ProcessAdapter {
@@ -132,24 +143,27 @@ impl ProcessAdapter {
             .sandbox
             .clone()
             .unwrap_or_else(|| Arc::new(Sandbox::unconfined(config.rlimits())));
-        Self {
-            kind,
-            launcher,
+        let starter = Arc::new(Starter {
+            kind: kind.clone(),
+            launcher: Arc::from(launcher),
             config,
             sandbox,
             resolved: OnceCell::new(),
+        });
+        Self {
+            kind,
+            standby: Arc::new(Standby::new(starter.clone())),
+            starter,
         }
     }
 
     pub fn config(&self) -> &ProcessConfig {
-        &self.config
+        &self.starter.config
     }
 
     /// The resolved interpreter; resolved on first use and cached (failures are not cached).
     async fn resolved(&self) -> Result<&Resolved, CheckError> {
-        self.resolved
-            .get_or_try_init(|| self.launcher.resolve())
-            .await
+        self.starter.resolved().await
     }
 }
 
@@ -160,12 +174,13 @@ impl RuntimeAdapter for ProcessAdapter {
     }
 
     async fn check(&self) -> Result<String, CheckError> {
-        if let Some(reason) = self.sandbox.refusal() {
+        if let Some(reason) = self.starter.sandbox.refusal() {
             return Err(CheckError::Unavailable(reason));
         }
         let resolved = self.resolved().await?;
         // A prefix of `/` or one holding the data directory would show it all to workers.
-        self.sandbox
+        self.starter
+            .sandbox
             .shown_paths(&resolved.read_only)
             .map_err(|why| CheckError::Unavailable(format!("{}: {why}", resolved.description)))?;
         Ok(resolved.description.clone())
@@ -186,48 +201,83 @@ impl RuntimeAdapter for ProcessAdapter {
                 source: Some(e),
             })?;
         let name = worker_name(&self.kind, spec);
-        // The worker's fds 1 and 2: a pipe Ridge drains, never a file.
-        let capture = Capture::new(spec.log_cap)
-            .map_err(|e| spawn_io("cannot create the worker's output pipe".to_owned(), e))?;
-        let channel = Channel::new()
-            .map_err(|e| spawn_io("cannot create the worker's pipes".to_owned(), e))?;
-        let fd_env = channel.env();
-        let extra_env = self.launcher.env();
-        let env: Vec<(&str, &str)> = WORKER_ENV
-            .iter()
-            .copied()
-            .chain(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .chain(fd_env.iter().map(|(k, v)| (*k, v.as_str())))
-            .collect();
-        let jail_spec = JailSpec {
-            name: &name,
-            program: &resolved.program,
-            args: self.launcher.args(spec, &name),
-            env: &env,
-            package_dir: &package_dir,
-            read_only: &resolved.read_only,
+        if spec.network == ridge_core::NetworkAccess::Loopback
+            && let Some(worker) = self.standby.take(spec.runtime_id)
+        {
+            match self.assign(worker, &name, &package_dir, spec) {
+                Ok(mut worker) => {
+                    self.handshake(&mut worker, spec).await?;
+                    return Ok(Box::new(worker));
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %name, error = %e, "cannot give a pre-started worker its function; starting a new one");
+                }
+            }
+        }
+        // A new name: a failed assignment may have renamed the discarded worker's cgroups to
+        // the first one, and they go in the background.
+        let name = worker_name(&self.kind, spec);
+        let shape = Shape {
             memory_bytes: spec.limits.memory_size,
-            address_space_limit: self.launcher.address_space_limit(),
             cpu_millicores: spec.limits.cpu,
             startup_allowance: spec.startup_allowance,
-            network: match spec.network {
-                ridge_core::NetworkAccess::Loopback => ridge_sandbox::Network::Loopback,
-                ridge_core::NetworkAccess::Outbound => ridge_sandbox::Network::Outbound,
-            },
-            keep_fds: &channel.worker_fds(),
+            network: spec.network,
+            log_cap: spec.log_cap,
+            prestarted: false,
         };
-        let (command, jail) = self
-            .sandbox
-            .command(&jail_spec)
-            .map_err(|e| StartError::Spawn {
-                detail: format!("cannot sandbox worker `{name}`: {e}"),
-                source: None,
-            })?;
-        let package_path = jail.package_path().to_owned();
-        let caps = Caps::new(spec.result_cap, spec.log_cap);
-        let mut worker =
-            ProcessWorker::spawn(name, Command::from(command), jail, channel, capture, caps)?;
+        let args = self.starter.launcher.args(spec, &name);
+        let mut worker = self
+            .starter
+            .spawn(resolved, name, &package_dir, args, shape)?;
+        self.handshake(&mut worker, spec).await?;
+        Ok(Box::new(worker))
+    }
 
+    fn set_prestarted(&self, runtime: RuntimeId, size: usize) {
+        self.standby.set_size(runtime, size);
+    }
+
+    fn prestarted(&self, runtime: RuntimeId) -> Prestarted {
+        self.standby.stats(runtime)
+    }
+
+    async fn stop_prestarted(&self) {
+        self.standby.stop_all().await;
+    }
+}
+
+impl ProcessAdapter {
+    /// Gives a pre-started worker to the function of `spec`: its package in the slot, its
+    /// limits in its cgroups, its name.
+    fn assign(
+        &self,
+        mut worker: ProcessWorker,
+        name: &str,
+        package_dir: &Path,
+        spec: &WorkerSpec,
+    ) -> Result<ProcessWorker, String> {
+        let startup =
+            spec.startup_allowance && self.starter.sandbox.config().startup_cpu > spec.limits.cpu;
+        worker
+            .fill_slot(package_dir)
+            .map_err(|e| format!("cannot show the package to the worker: {e}"))?;
+        worker
+            .jail_mut()
+            .assign(name, spec.limits.memory_size, spec.limits.cpu, startup)
+            .map_err(|e| format!("cannot set the function's limits: {e}"))?;
+        worker.rename(name.to_owned());
+        Ok(worker)
+    }
+
+    /// Sends the init frame of `spec`'s function and waits until it is loaded.
+    async fn handshake(
+        &self,
+        worker: &mut ProcessWorker,
+        spec: &WorkerSpec,
+    ) -> Result<(), StartError> {
+        let caps = Caps::new(spec.result_cap, spec.log_cap);
+        worker.set_caps(caps);
+        let package_path = worker.package_path().to_owned();
         let (module, function) = spec.entry.split();
         let init_id = worker.init_id().clone();
         let init = Request::Init {
@@ -238,22 +288,16 @@ impl RuntimeAdapter for ProcessAdapter {
             entry: spec.entry.as_str(),
             function_id: spec.function_id,
             function_version: spec.function_version,
-            kill_strays: self.sandbox.pid_namespace(),
-            rlimits: self.config.rlimits().into(),
+            kill_strays: self.starter.sandbox.pid_namespace(),
+            rlimits: self.starter.config.rlimits().into(),
             max_frame: MAX_FRAME,
             max_output: caps.result,
             max_message: caps.message,
             max_log: caps.log,
         };
-        worker.handshake(&init, self.config.load_timeout).await?;
-        Ok(Box::new(worker))
-    }
-}
-
-fn spawn_io(detail: String, e: std::io::Error) -> StartError {
-    StartError::Spawn {
-        detail: format!("{detail}: {e}"),
-        source: Some(e),
+        worker
+            .handshake(&init, self.starter.config.load_timeout)
+            .await
     }
 }
 

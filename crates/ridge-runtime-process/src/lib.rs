@@ -20,6 +20,8 @@ mod node;
 mod process;
 mod protocol;
 mod python;
+mod spawn;
+mod standby;
 
 pub use custom::{CustomKind, CustomKindError, CustomKindSpec, DIR_PLACEHOLDER};
 pub use launch::{ProcessAdapter, ProcessConfig, WORKER_ENV};

@@ -18,7 +18,9 @@ use async_trait::async_trait;
 use ridge_core::ExecutionId;
 use ridge_core::execution_log::{LogEnd, frame};
 use ridge_runtime::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
-use ridge_sandbox::Jail;
+use std::path::Path;
+
+use ridge_sandbox::{Jail, PackageSlot};
 use tokio::io::BufReader;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
@@ -99,6 +101,8 @@ pub(crate) struct ProcessWorker {
     state: State,
     /// The worker's sandbox: its cgroups (limits, whole-tree kill, OOM report).
     jail: Jail,
+    /// A pre-started worker's package slot, unmounted after the worker is gone.
+    slot: Option<PackageSlot>,
 }
 
 impl ProcessWorker {
@@ -168,7 +172,72 @@ impl ProcessWorker {
             exchange: Exchange::new(caps),
             state: State::Busy,
             jail,
+            slot: None,
         })
+    }
+
+    /// Keeps a pre-started worker's package slot for as long as the worker lives.
+    pub(crate) fn hold_slot(&mut self, slot: PackageSlot) {
+        self.slot = Some(slot);
+    }
+
+    /// Shows `package_dir` in a pre-started worker's slot.
+    pub(crate) fn fill_slot(&mut self, package_dir: &Path) -> std::io::Result<()> {
+        match &mut self.slot {
+            Some(slot) => slot.fill(package_dir),
+            None => Err(std::io::Error::other("the worker has no package slot")),
+        }
+    }
+
+    pub(crate) fn jail_mut(&mut self) -> &mut Jail {
+        &mut self.jail
+    }
+
+    /// Where the worker sees its package.
+    pub(crate) fn package_path(&self) -> &Path {
+        self.jail.package_path()
+    }
+
+    /// A pre-started worker takes the name of the worker it becomes.
+    pub(crate) fn rename(&mut self, name: String) {
+        self.name = name;
+    }
+
+    /// Sets the caps of the function the worker is about to load.
+    pub(crate) fn set_caps(&mut self, caps: Caps) {
+        self.capture.set_cap(caps.log);
+        self.exchange.set_caps(caps);
+    }
+
+    /// Waits for a pre-started worker's `waiting` frame: it is past its start-up and blocked
+    /// reading its init frame.
+    pub(crate) async fn wait_started(&mut self, timeout: Duration) -> Result<(), StartError> {
+        let read = crate::frame::read_body(&mut self.stdout, 1024);
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(Some(body))) => match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(frame) if frame["type"] == "waiting" => Ok(()),
+                _ => Err(self.spawn_error(format!(
+                    "unexpected frame from a pre-started worker: {}",
+                    String::from_utf8_lossy(&body)
+                ))),
+            },
+            Ok(Ok(None)) => {
+                let how = self.end().await;
+                Err(self.spawn_error(format!("the pre-started worker exited: {how}")))
+            }
+            Ok(Err(e)) => {
+                Err(self.spawn_error(format!("the pre-started worker broke the protocol: {e}")))
+            }
+            Err(_) => Err(self.spawn_error(format!(
+                "the pre-started worker did not start within {} s",
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// Whether the process is still running (a pre-started worker may have died idle).
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// The id the init frame must carry.

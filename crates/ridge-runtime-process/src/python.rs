@@ -65,6 +65,17 @@ impl Launcher for Python {
             .chain([OsString::from("-c"), WORKER_SOURCE.into(), name.into()])
             .collect()
     }
+
+    /// Nothing of the command line depends on the function.
+    fn prestart_args(&self, name: &str) -> Option<Vec<OsString>> {
+        Some(
+            PYTHON_FLAGS
+                .iter()
+                .map(OsString::from)
+                .chain([OsString::from("-c"), WORKER_SOURCE.into(), name.into()])
+                .collect(),
+        )
+    }
 }
 
 async fn resolve(configured: Option<&Path>) -> Result<Resolved, CheckError> {

@@ -37,6 +37,7 @@ pub const CLANG: &str = "clang-14";
 /// limits (32 MiB, 5 s), a 64 KiB log.
 pub fn spec(package_dir: PathBuf) -> WorkerSpec {
     WorkerSpec {
+        runtime_id: ridge_core::RuntimeId::new(),
         function_id: FunctionId::new(),
         function_version: 0,
         package_dir,

@@ -13,12 +13,14 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use ridge_core::{Entry, ExecutionId, ExecutionInput, FunctionId, Limits, RuntimeKind};
+use ridge_core::{Entry, ExecutionId, ExecutionInput, FunctionId, Limits, RuntimeId, RuntimeKind};
 use serde_json::Value;
 
 /// What a worker is started for.
 #[derive(Debug, Clone)]
 pub struct WorkerSpec {
+    /// The function's runtime: whose pre-started workers (if any) may serve it.
+    pub runtime_id: RuntimeId,
     pub function_id: FunctionId,
     pub function_version: i64,
     /// The unpacked package, read-only.
@@ -108,8 +110,48 @@ pub trait RuntimeAdapter: Send + Sync + 'static {
     /// The `Ok` text describes what was found, for `GET /v1/info`.
     async fn check(&self) -> Result<String, CheckError>;
 
-    /// Starts a worker and waits until it has loaded the function.
+    /// Starts a worker and waits until it has loaded the function: one of the runtime's
+    /// pre-started workers when one is ready, otherwise a new one.
     async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError>;
+
+    /// Keeps `size` pre-started workers ready for `runtime` (0 stops them). Refilled in the
+    /// background after each one taken. Adapters that cannot pre-start ignore it.
+    fn set_prestarted(&self, _runtime: RuntimeId, _size: usize) {}
+
+    /// The runtime's pre-started workers on this node.
+    fn prestarted(&self, _runtime: RuntimeId) -> Prestarted {
+        Prestarted {
+            unavailable: Some(format!(
+                "the `{}` runtime kind has no pre-started workers",
+                self.kind()
+            )),
+            ..Prestarted::default()
+        }
+    }
+
+    /// Stops every pre-started worker (server shutdown).
+    async fn stop_prestarted(&self) {}
+}
+
+/// The memory limit of a pre-started worker while it waits for its function (an idle
+/// interpreter uses a few MiB); the function's own applies once it is taken. The engine counts
+/// this much per pre-started worker against the host's worker memory budget.
+pub const PRESTART_MEMORY: u64 = 64 * 1024 * 1024;
+
+/// A runtime's pool of pre-started workers on this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prestarted {
+    /// How many the pool keeps.
+    pub size: usize,
+    /// How many are started and waiting for a function.
+    pub ready: usize,
+    /// The names of those (their command lines carry them).
+    pub workers: Vec<String>,
+    /// Why this node cannot pre-start workers of the runtime, when it cannot (then functions
+    /// start workers as before).
+    pub unavailable: Option<String>,
+    /// The last failure to pre-start a worker, if the latest attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// One function (version), loaded once, serving executions one at a time.

@@ -279,6 +279,44 @@ impl WorkerCgroup {
         }
     }
 
+    /// Changes the worker's memory limit (no-op without a memory controller). Lowering it
+    /// below what the worker uses makes the kernel reclaim, then OOM-kill the worker.
+    pub fn set_memory(&self, bytes: u64) -> io::Result<()> {
+        let limits = CgroupLimits {
+            memory_bytes: bytes,
+            cpu_millicores: 0,
+            pids: 0,
+        };
+        match &self.memory {
+            // v1 refuses a memory limit above memory+swap's: raising, memory+swap goes first
+            // (refused when lowering, which the second write then does).
+            Some((Version::V1, dir)) => {
+                let _ = write_if_present(dir, "memory.memsw.limit_in_bytes", &bytes.to_string());
+                write_limits(Version::V1, dir, Controller::Memory, limits)
+            }
+            Some((version, dir)) => write_limits(*version, dir, Controller::Memory, limits),
+            None => Ok(()),
+        }
+    }
+
+    /// Renames the worker's cgroup directories to `name` (same parents), so that a worker
+    /// started before it served anyone is listed under the name of the worker it became.
+    pub fn rename(&mut self, name: &str) -> io::Result<()> {
+        for (_, dir) in &mut self.dirs {
+            let renamed = dir.with_file_name(name);
+            fs::rename(&*dir, &renamed)?;
+            for slot in [&mut self.memory, &mut self.cpu, &mut self.freezer] {
+                if let Some((_, d)) = slot
+                    && d == dir
+                {
+                    d.clone_from(&renamed);
+                }
+            }
+            *dir = renamed;
+        }
+        Ok(())
+    }
+
     /// Moves running process `pid` into every directory. What it allocated before stays
     /// charged where it was; what it allocates from now on is the worker's.
     pub(crate) fn adopt(&self, pid: i32) -> io::Result<()> {

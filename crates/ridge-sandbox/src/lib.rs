@@ -21,6 +21,7 @@ mod path;
 mod process;
 mod rlimits;
 mod seccomp;
+mod slots;
 mod uids;
 #[expect(unsafe_code, reason = "the fork that creates the user namespace")]
 mod userns;
@@ -36,6 +37,7 @@ pub use path::{SYSTEM_PATH, find_on_path, is_executable, shown_path};
 pub use process::{kill_process_group, signal_name, wait_for_exit_without_reaping};
 pub use rlimits::Rlimits;
 pub use seccomp::denied_names;
+pub use slots::{PackageSlot, PackageSlots};
 pub use uids::UidRange;
 
 #[derive(Debug, thiserror::Error)]

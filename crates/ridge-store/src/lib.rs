@@ -175,6 +175,12 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     async fn update_runtime(&self, runtime: &Runtime) -> Result<()>;
     /// Sets the status and `updated_at` (to now). `RuntimeNotFound` when absent.
     async fn set_runtime_status(&self, id: RuntimeId, status: RuntimeStatus) -> Result<()>;
+    /// How many pre-started workers each node keeps for the runtime, when an admin set it
+    /// (`None`: the server's default). `RuntimeNotFound` when absent.
+    async fn runtime_pool_size(&self, id: RuntimeId) -> Result<Option<u32>>;
+    /// Sets (or with `None` clears) the runtime's pre-started pool size. `RuntimeNotFound`
+    /// when absent.
+    async fn set_runtime_pool_size(&self, id: RuntimeId, size: Option<u32>) -> Result<()>;
     /// `RuntimeInUse` if any function of any project uses it; `RuntimeNotFound` when absent.
     async fn delete_runtime(&self, id: RuntimeId) -> Result<()>;
 

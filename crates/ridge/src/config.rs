@@ -20,6 +20,8 @@ pub const DEFAULT_UNPACK_CACHE_SIZE: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_LOG_CAP: u64 = 1024 * 1024;
 /// Lambda's limit on a synchronous response.
 pub const DEFAULT_RESULT_CAP: u64 = 6 * 1024 * 1024;
+/// The ceiling of `max_runtime_pool_size`: every pre-started worker holds memory.
+const MAX_RUNTIME_POOL_SIZE: u32 = 256;
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 pub const DEFAULT_IDLE_EXPIRY_SECS: u64 = 300;
 pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 10_000;
@@ -55,6 +57,11 @@ pub struct FileConfig {
     pub runtime_kinds: Option<Vec<RuntimeKindFile>>,
     /// Most warm workers per function version.
     pub max_workers_per_function: Option<usize>,
+    /// Pre-started workers each runtime keeps on this node unless its admin set another size
+    /// (`PUT /v1/runtimes/{id}/pool`).
+    pub runtime_pool_size: Option<u32>,
+    /// The largest pre-started pool an admin may set for one runtime.
+    pub max_runtime_pool_size: Option<u32>,
     /// Seconds a worker may stay idle before it is stopped (Qinling's name).
     pub function_service_expiration: Option<u64>,
     /// Allowed ranges and defaults of `cpu`, `memory_size` and `timeout`.
@@ -235,6 +242,8 @@ pub struct Settings {
     /// Runtime kinds declared in the configuration file, checked against this host.
     pub runtime_kinds: Vec<ridge_runtime_process::CustomKind>,
     pub max_workers_per_function: usize,
+    /// `runtime_pool_size` and `max_runtime_pool_size`.
+    pub prestart: ridge_engine::PrestartConfig,
     pub function_service_expiration: Duration,
     /// `[keep_alive] policy`.
     pub keep_alive: ridge_engine::KeepAlive,
@@ -401,6 +410,14 @@ impl Settings {
             node: over.node.or(file.node),
             runtime_kinds,
             max_workers_per_function: file.max_workers_per_function.unwrap_or(DEFAULT_MAX_WORKERS),
+            prestart: ridge_engine::PrestartConfig {
+                default_size: file
+                    .runtime_pool_size
+                    .unwrap_or(ridge_engine::PrestartConfig::DEFAULT_SIZE),
+                max_size: file
+                    .max_runtime_pool_size
+                    .unwrap_or(ridge_engine::PrestartConfig::MAX_SIZE),
+            },
             function_service_expiration: Duration::from_secs(
                 file.function_service_expiration
                     .unwrap_or(DEFAULT_IDLE_EXPIRY_SECS),
@@ -446,6 +463,19 @@ impl Settings {
         }
         if settings.keep_alive_bucket.is_zero() {
             bail!("invalid [keep_alive] bucket 0: a bucket of the histogram is at least 1 second");
+        }
+        if settings.prestart.max_size > MAX_RUNTIME_POOL_SIZE {
+            bail!(
+                "invalid max_runtime_pool_size {}: at most {MAX_RUNTIME_POOL_SIZE} pre-started workers per runtime",
+                settings.prestart.max_size
+            );
+        }
+        if settings.prestart.default_size > settings.prestart.max_size {
+            bail!(
+                "invalid runtime_pool_size {}: above max_runtime_pool_size {}",
+                settings.prestart.default_size,
+                settings.prestart.max_size
+            );
         }
         if settings.max_workers_per_function == 0 {
             bail!("invalid max_workers_per_function 0: at least one worker is needed");

@@ -213,6 +213,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
 
     let process = ProcessConfig {
         sandbox: Some(sandbox),
+        slots_dir: Some(settings.data_dir.join("prestart-slots")),
         ..process_defaults
     };
     let mut adapters: Vec<Arc<dyn RuntimeAdapter>> = vec![
@@ -276,6 +277,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
                 },
             ),
             retention: settings.retention,
+            prestart: settings.prestart,
             // Check often enough that a worker outlives its expiry by at most half of it, and
             // that a pre-warm comes at most half a histogram bucket late.
             reap_interval: (settings

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ridge_core::api::{
-    CreateRuntime, PoolCapacity, PoolView, RuntimeList, RuntimeView, UpdateRuntime,
+    CreateRuntime, PoolCapacity, PoolView, PrestartedView, RuntimeList, RuntimeView, UpdatePool,
+    UpdateRuntime,
 };
 use ridge_core::{Runtime, RuntimeId, RuntimeStatus};
 
@@ -135,6 +136,8 @@ pub async fn update(
     }
     runtime.updated_at = Some(ridge_core::time::now());
     if let Some(image) = new_image {
+        // The old kind's pre-started workers cannot serve the new one.
+        state.engine.stop_runtime_pool(&runtime);
         runtime.image = image;
         runtime.status = RuntimeStatus::Creating;
         state.store.update_runtime(&runtime).await?;
@@ -157,7 +160,7 @@ pub async fn delete(
     access::require(&caller, AdminOnly::ChangeRuntime)?;
     let runtime = visible(&state, &caller, &id).await?;
     state.store.delete_runtime(runtime.id).await?;
-    state.engine.release_runtime(runtime.id).await;
+    state.engine.release_runtime(&runtime).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -172,12 +175,60 @@ pub async fn pool(
 ) -> Result<Json<PoolView>, ApiError> {
     access::require(&caller, AdminOnly::RuntimePool)?;
     let runtime = visible(&state, &caller, &id).await?;
+    Ok(Json(pool_view(&state, &runtime).await?))
+}
+
+#[utoipa::path(
+    put, path = "/v1/runtimes/{id}/pool", tag = "runtimes", params(("id" = String, Path, format = Uuid, description = "the runtime's id")), request_body = UpdatePool,
+    responses((status = 200, description = "the runtime's workers on this node, with the new size", body = PoolView), Authed, Invalid, Denied, Missing),
+)]
+pub async fn set_pool(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdatePool>,
+) -> Result<Json<PoolView>, ApiError> {
+    access::require(&caller, AdminOnly::ChangeRuntime)?;
+    let runtime = visible(&state, &caller, &id).await?;
+    let max = state.engine.prestart_config().max_size;
+    let size = match body.size {
+        None => None,
+        Some(n) => Some(
+            u32::try_from(n)
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "invalid pool size `{n}`: give a number of pre-started workers from 0 to {max}, or null for the default"
+                    ))
+                })?,
+        ),
+    };
+    state.store.set_runtime_pool_size(runtime.id, size).await?;
+    state.engine.apply_runtime_pool(&runtime).await;
+    Ok(Json(pool_view(&state, &runtime).await?))
+}
+
+async fn pool_view(state: &AppState, runtime: &Runtime) -> Result<PoolView, ApiError> {
     let stats = state.engine.pool_stats(runtime.id);
-    Ok(Json(PoolView {
+    let setting = state.store.runtime_pool_size(runtime.id).await?;
+    let bounds = state.engine.prestart_config();
+    let prestarted = state.engine.prestarted(runtime);
+    Ok(PoolView {
         name: runtime.id.to_string(),
         capacity: PoolCapacity {
             total: stats.total,
             available: stats.available,
         },
-    }))
+        prestarted: PrestartedView {
+            setting,
+            default_size: bounds.default_size,
+            max_size: bounds.max_size,
+            size: prestarted.size as u64,
+            ready: prestarted.ready as u64,
+            workers: prestarted.workers,
+            unavailable: prestarted.unavailable,
+            last_error: prestarted.last_error,
+        },
+    })
 }

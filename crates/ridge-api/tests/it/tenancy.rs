@@ -418,6 +418,13 @@ async fn a_member_of_project_a_reaches_nothing_of_project_b_through_any_endpoint
             403,
         ),
         (
+            "/v1/runtimes/{id}/pool",
+            Method::PUT,
+            format!("/v1/runtimes/{rid}/pool"),
+            Some(json!({"size": 1})),
+            403,
+        ),
+        (
             "/v1/functions",
             Method::GET,
             "/v1/functions".into(),
@@ -877,6 +884,11 @@ async fn admin_only_endpoints_refuse_members_and_serve_admins() {
             Some(json!({"description": "d"})),
         ),
         (Method::GET, format!("/v1/runtimes/{rid}/pool"), None),
+        (
+            Method::PUT,
+            format!("/v1/runtimes/{rid}/pool"),
+            Some(json!({"size": 1})),
+        ),
         (Method::GET, format!("/v1/functions/{fid}/workers"), None),
         (Method::POST, format!("/v1/functions/{fid}/scale_up"), None),
         (

@@ -1,6 +1,9 @@
 //! Scenario 3: cold starts. The time from an execution request to its result for functions
 //! with no warm worker: freshly created ones, and the same ones after `detach` stopped their
-//! workers (the unpacked package stays cached).
+//! workers (the unpacked package stays cached). Python runs twice: with the runtime's pool of
+//! pre-started workers off (`runtime_pool_size = 0`) and at its default; with the pool on, cold
+//! starts one after another outrun its refill, so the rows say both what a cold start costs
+//! when a pre-started worker is ready (the pool refilled before each) and back to back.
 
 use std::time::{Duration, Instant};
 
@@ -17,12 +20,26 @@ use crate::server::RidgeServer;
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let rows = measure(ctx, "python3", |i| {
-        // A distinct package each, so nothing is shared between the functions.
-        funcs::package(&format!("{}# {i}\n", funcs::NOOP))
-    })
-    .await?;
+    // A distinct package each, so nothing is shared between the functions.
+    let package = |i| funcs::package(&format!("{}# {i}\n", funcs::NOOP));
+    let mut rows = labelled(
+        measure_with(ctx, "python3", package, "runtime_pool_size = 0", false).await?,
+        "pool off",
+    );
+    rows.extend(labelled(
+        measure_with(ctx, "python3", package, "", true).await?,
+        "pool on",
+    ));
     Ok(Outcome::ran(rows, vec![notes(ctx)]))
+}
+
+fn labelled(rows: Vec<Row>, label: &str) -> Vec<Row> {
+    rows.into_iter()
+        .map(|mut row| {
+            row.case = format!("{label}: {}", row.case);
+            row
+        })
+        .collect()
 }
 
 /// How the cold rows were measured.
@@ -41,8 +58,20 @@ pub async fn measure(
     image: &str,
     package: impl Fn(usize) -> anyhow::Result<bytes::Bytes>,
 ) -> anyhow::Result<Vec<Row>> {
+    measure_with(ctx, image, package, "", false).await
+}
+
+/// [`measure`] on a server with `config`; `ready_rows` adds the cold starts measured with the
+/// runtime's pre-started pool refilled before each (more functions, created for them).
+pub async fn measure_with(
+    ctx: &Ctx,
+    image: &str,
+    package: impl Fn(usize) -> anyhow::Result<bytes::Bytes>,
+    config: &str,
+    ready_rows: bool,
+) -> anyhow::Result<Vec<Row>> {
     let n = ctx.budget.cold_functions;
-    let server = RidgeServer::start(&ctx.programs, &format!("cold-{image}"), "").await?;
+    let server = RidgeServer::start(&ctx.programs, &format!("cold-{image}"), config).await?;
     let runtime = server.runtime(image).await?;
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
@@ -71,15 +100,88 @@ pub async fn measure(
     }
     wait_released(&server.client, &runtime).await?;
     let released = sequential(&http, &url, &ids).await;
-    server.stop().await?;
-
-    Ok(vec![
+    let mut rows = vec![
         Row::load("freshly created function, first execution", &fresh)
             .note("package unpacked + worker started + entry imported"),
         Row::load("after detach", &released)
             .note("worker started + entry imported; package already unpacked"),
         Row::load("warm, same functions (reference)", &warm),
-    ])
+    ];
+    if ready_rows {
+        let mut more = Vec::with_capacity(n);
+        for i in 0..n {
+            more.push(
+                funcs::create(
+                    &server.client,
+                    &runtime,
+                    &format!("cold-ready-{i}"),
+                    &package(n + i)?,
+                    None,
+                )
+                .await?,
+            );
+        }
+        let fresh = when_ready(&server.client, &runtime, &http, &url, &more).await?;
+        // The first functions' workers too, warm again since their "after detach" row.
+        for id in ids.iter().chain(&more) {
+            server.client.detach(id).await?;
+        }
+        wait_released(&server.client, &runtime).await?;
+        let released = when_ready(&server.client, &runtime, &http, &url, &more).await?;
+        rows.insert(
+            0,
+            Row::load(
+                "freshly created function, first execution, pre-started worker ready",
+                &fresh,
+            )
+            .note("package unpacked + package mounted into the worker + entry imported"),
+        );
+        rows.insert(
+            2,
+            Row::load("after detach, pre-started worker ready", &released)
+                .note("package mounted into the worker + entry imported"),
+        );
+    }
+    server.stop().await?;
+    Ok(rows)
+}
+
+/// Like [`sequential`], each execution only once the runtime's pre-started pool is full again
+/// (bounded; the wait is not timed).
+async fn when_ready(
+    client: &RidgeClient,
+    runtime: &str,
+    http: &reqwest::Client,
+    url: &str,
+    ids: &[String],
+) -> anyhow::Result<LoadResult> {
+    let mut result = LoadResult {
+        latencies: Vec::with_capacity(ids.len()),
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+    };
+    for id in ids {
+        let start = Instant::now();
+        loop {
+            let pool = client.runtime_pool(runtime).await?;
+            if pool.prestarted.size > 0 && pool.prestarted.ready >= pool.prestarted.size {
+                break;
+            }
+            if start.elapsed() > RELEASE_TIMEOUT {
+                bail!("the pre-started pool did not refill: {:?}", pool.prestarted);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let one = sequential(http, url, std::slice::from_ref(id)).await;
+        result.latencies.extend(one.latencies);
+        result.errors += one.errors;
+        if let Some(e) = one.first_error {
+            result.first_error.get_or_insert(e);
+        }
+        result.elapsed += one.elapsed;
+    }
+    Ok(result)
 }
 
 /// One synchronous execution per function, one after another, each timed.

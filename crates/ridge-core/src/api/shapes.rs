@@ -87,6 +87,16 @@ fn runtimes() {
                 total: 3,
                 available: 1,
             },
+            prestarted: PrestartedView {
+                setting: Some(4),
+                default_size: 2,
+                max_size: 32,
+                size: 4,
+                ready: 1,
+                workers: vec!["python3-prestarted-4021-7".to_owned()],
+                unavailable: None,
+                last_error: None,
+            },
         }
     );
 }

@@ -31,6 +31,7 @@ fn package(files: &[(&str, &str)]) -> TempDir {
 
 fn spec(dir: &Path, entry: &str) -> WorkerSpec {
     WorkerSpec {
+        runtime_id: ridge_core::RuntimeId::new(),
         function_id: FunctionId::new(),
         function_version: 0,
         package_dir: dir.to_owned(),

@@ -233,6 +233,9 @@ def _setup(init):
         resource.setrlimit(which, (value, value))
     global _KILL_STRAYS
     _KILL_STRAYS = bool(init["kill_strays"])
+    # Again: a pre-started worker's package was mounted over its working directory after it
+    # started, and the old directory is the empty one beneath.
+    os.chdir(init["package_dir"])
     sys.path.insert(0, init["package_dir"])
     _fresh_stdio()
     for stream in (sys.stdout, sys.stderr):
@@ -341,6 +344,9 @@ def _main():
     write_bytes = None
     try:
         read_frame, write_bytes = _take_protocol_fds()
+        if os.environ.pop("RIDGE_PRESTARTED", None):
+            # Started ahead of its function (a pre-started worker): past start-up and imports.
+            write_bytes(b'{"type": "waiting"}')
         init = read_frame()
         if init is None:
             return 0

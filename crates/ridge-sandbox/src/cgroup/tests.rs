@@ -170,6 +170,26 @@ fn v1_uses_one_directory_per_hierarchy_under_ridges_own_cgroups() {
         .join(&server)
         .join("w");
     assert_eq!(read(&freezer.join("freezer.state")), "THAWED");
+
+    // A pre-started worker given to a function: renamed, with the function's memory limit.
+    let mut cg = cg;
+    touch(&memory, "w/memory.memsw.limit_in_bytes", "67108864");
+    cg.rename("f").expect("rename");
+    assert!(!memory.join("w").exists() && memory.join("f").is_dir());
+    assert_eq!(cg.dirs().count(), 4);
+    assert!(
+        cg.dirs().all(|d| d.ends_with("f")),
+        "every hierarchy renamed"
+    );
+    cg.set_memory(128 * 1024 * 1024).expect("raise");
+    assert_eq!(read(&memory.join("f/memory.limit_in_bytes")), "134217728");
+    assert_eq!(
+        read(&memory.join("f/memory.memsw.limit_in_bytes")),
+        "134217728"
+    );
+    cg.set_cpu(300).expect("set cpu after the rename");
+    assert_eq!(read(&cpu.join("f/cpu.cfs_quota_us")), "30000");
+    assert!(cg.oom_killed(), "the memory directory followed the rename");
 }
 
 #[test]

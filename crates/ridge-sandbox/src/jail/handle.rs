@@ -102,6 +102,31 @@ impl Jail {
         self.cpu_millicores = millicores;
     }
 
+    /// Gives a pre-started worker to one function: renames its cgroups to `name` and sets its
+    /// memory limit and function CPU quota. Its CPU quota stays at the start-up allowance when
+    /// `startup_allowance` (until [`Jail::finish_startup`]); otherwise it is the function's at
+    /// once. An error means the limits may not hold, and the worker must not be used.
+    pub fn assign(
+        &mut self,
+        name: &str,
+        memory_bytes: u64,
+        cpu_millicores: u32,
+        startup_allowance: bool,
+    ) -> std::io::Result<()> {
+        self.cpu_millicores = cpu_millicores;
+        let Some(cg) = &mut self.cgroup else {
+            return Err(std::io::Error::other(
+                "the worker has no cgroup to set limits in",
+            ));
+        };
+        cg.rename(name)?;
+        cg.set_memory(memory_bytes)?;
+        if !startup_allowance {
+            cg.set_cpu(cpu_millicores)?;
+        }
+        Ok(())
+    }
+
     /// Where the package is, as the worker sees it.
     pub fn package_path(&self) -> &Path {
         &self.package_path

@@ -273,6 +273,11 @@ impl Sandbox {
         }
     }
 
+    /// Whether workers' memory is limited by a cgroup (whose limit can change while they run).
+    pub fn memory_cgroup(&self) -> bool {
+        self.cgroups.version_of(Controller::Memory).is_some()
+    }
+
     /// Whether workers get their own PID namespace (so a worker may kill every other process
     /// it sees after an execution).
     pub fn pid_namespace(&self) -> bool {

@@ -202,6 +202,14 @@ impl Store for PostgresStore {
         runtimes::set_status(&self.pool, id, status).await
     }
 
+    async fn runtime_pool_size(&self, id: RuntimeId) -> Result<Option<u32>> {
+        runtimes::pool_size(&self.pool, id).await
+    }
+
+    async fn set_runtime_pool_size(&self, id: RuntimeId, size: Option<u32>) -> Result<()> {
+        runtimes::set_pool_size(&self.pool, id, size).await
+    }
+
     async fn delete_runtime(&self, id: RuntimeId) -> Result<()> {
         runtimes::delete(&self.pool, id).await
     }

@@ -69,6 +69,7 @@ store_suite!(
     runtimes::runtime_status_change_sets_updated_at,
     runtimes::runtime_in_use_cannot_be_deleted,
     runtimes::missing_runtimes_are_not_found,
+    runtimes::runtime_pool_size_is_kept_and_cleared,
     functions::function_round_trips,
     functions::functions_are_listed_by_scope_in_order,
     functions::function_update_keeps_counters,

@@ -159,7 +159,13 @@ impl Columns for ridge_core::api::TokenView {
 }
 
 impl Columns for PoolView {
-    const COLUMNS: &'static [&'static str] = &["name", "capacity.total", "capacity.available"];
+    const COLUMNS: &'static [&'static str] = &[
+        "name",
+        "capacity.total",
+        "capacity.available",
+        "prestarted.size",
+        "prestarted.ready",
+    ];
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -368,7 +374,10 @@ mod tests {
 
     fn pool() -> PoolView {
         serde_json::from_value(serde_json::json!({
-            "name": "rt-1", "capacity": {"total": 3, "available": 2}
+            "name": "rt-1", "capacity": {"total": 3, "available": 2},
+            "prestarted": {"setting": null, "default_size": 2, "max_size": 32, "size": 4,
+                           "ready": 1, "workers": ["python3-prestarted-1-1"],
+                           "unavailable": null, "last_error": null}
         }))
         .expect("a pool view")
     }
@@ -426,11 +435,12 @@ mod tests {
     #[test]
     fn nested_objects_are_flattened() {
         let out = printer(Format::Table).render_one(&pool()).expect("renders");
-        assert!(out.contains("| capacity.total     | 3 "), "{out}");
+        assert!(out.contains("| capacity.total          | 3 "), "{out}");
+        assert!(out.contains("| prestarted.ready        | 1 "), "{out}");
         let out = printer(Format::Value)
             .render_list(&[pool()])
             .expect("renders");
-        assert_eq!(out, "rt-1 3 2\n");
+        assert_eq!(out, "rt-1 3 2 4 1\n");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `ridge runtime ...` (`openstack runtime ...`): register and manage runtimes (admin).
 
 use clap::{ArgGroup, Subcommand};
-use ridge_core::api::{CreateRuntime, UpdateRuntime};
+use ridge_core::api::{CreateRuntime, UpdatePool, UpdateRuntime};
 
 use super::{GlobalOpts, delete_each, resolve};
 
@@ -65,10 +65,31 @@ pub enum RuntimeCommand {
         #[arg(required = true)]
         runtimes: Vec<String>,
     },
-    /// Show a runtime's worker pool
+    /// A runtime's workers on this node: the warm ones and the pre-started pool
     Pool {
+        #[command(subcommand)]
+        command: PoolCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Show a runtime's worker pool: warm workers, and the pre-started pool's size and readiness
+    Show {
         /// Runtime name or id
         runtime: String,
+    },
+    /// Set how many pre-started workers each node keeps for a runtime (admin)
+    #[command(group(ArgGroup::new("to").required(true).args(["size", "default"])))]
+    Set {
+        /// Runtime name or id
+        runtime: String,
+        /// Pre-started workers to keep (0 keeps none)
+        #[arg(long, allow_negative_numbers = true)]
+        size: Option<i64>,
+        /// Return to the server's default size
+        #[arg(long)]
+        default: bool,
     },
 }
 
@@ -122,9 +143,18 @@ pub async fn runtime(args: RuntimeArgs) -> anyhow::Result<()> {
             })
             .await
         }
-        RuntimeCommand::Pool { runtime } => {
+        RuntimeCommand::Pool {
+            command: PoolCommand::Show { runtime },
+        } => {
             let id = resolve::runtime(&client, &runtime).await?;
             printer.show(&client.runtime_pool(&id).await?)
+        }
+        RuntimeCommand::Pool {
+            command: PoolCommand::Set { runtime, size, .. },
+        } => {
+            let id = resolve::runtime(&client, &runtime).await?;
+            let body = UpdatePool { size };
+            printer.show(&client.set_runtime_pool(&id, &body).await?)
         }
     }
 }
@@ -177,6 +207,35 @@ mod tests {
     fn update_needs_a_change() {
         assert!(parse(&["update", "py"]).is_err());
         assert!(parse(&["update", "py", "--image", "python3"]).is_ok());
+    }
+
+    #[test]
+    fn pool_set_takes_a_size_or_the_default() {
+        let args = parse(&["pool", "set", "py", "--size", "4"]).expect("parses");
+        assert!(matches!(
+            args.command,
+            RuntimeCommand::Pool {
+                command: PoolCommand::Set {
+                    size: Some(4),
+                    default: false,
+                    ..
+                }
+            }
+        ));
+        let args = parse(&["pool", "set", "py", "--default"]).expect("parses");
+        assert!(matches!(
+            args.command,
+            RuntimeCommand::Pool {
+                command: PoolCommand::Set {
+                    size: None,
+                    default: true,
+                    ..
+                }
+            }
+        ));
+        assert!(parse(&["pool", "set", "py"]).is_err(), "a size is needed");
+        assert!(parse(&["pool", "set", "py", "--size", "1", "--default"]).is_err());
+        assert!(parse(&["pool", "show", "py"]).is_ok());
     }
 
     #[test]

@@ -338,3 +338,23 @@ fn the_debian_config_loads_lists_every_setting_and_shows_the_defaults() {
     .expect("ridge.toml's defaults, uncommented, are valid");
     assert_eq!(format!("{defaults:?}"), format!("{shipped:?}"));
 }
+
+#[test]
+fn the_runtime_pool_sizes_are_bounded() {
+    let merge = |text: &str| {
+        let file: FileConfig = toml::from_str(text).expect("valid toml");
+        Settings::merge(Overrides::default(), file)
+    };
+    let defaults = merge("").expect("valid");
+    assert_eq!(defaults.prestart, ridge_engine::PrestartConfig::default());
+    let set = merge("runtime_pool_size = 4\nmax_runtime_pool_size = 8").expect("valid");
+    assert_eq!((set.prestart.default_size, set.prestart.max_size), (4, 8));
+    let over = merge("runtime_pool_size = 9\nmax_runtime_pool_size = 8").expect_err("over");
+    assert!(
+        over.to_string().contains("invalid runtime_pool_size 9"),
+        "{over}"
+    );
+    let huge = merge("max_runtime_pool_size = 257").expect_err("too large");
+    assert!(huge.to_string().contains("at most 256"), "{huge}");
+    assert!(toml::from_str::<FileConfig>("runtime_pool_size = -1").is_err());
+}

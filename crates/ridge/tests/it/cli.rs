@@ -6,13 +6,13 @@ use crate::common::{TestServer, serve_process};
 use serde_json::Value;
 use tokio::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-async fn ridge(url: &str, args: &[&str]) -> Run {
+pub(crate) async fn ridge(url: &str, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_ridge"))
         .args(args)
         .env("RIDGE_URL", url)
@@ -26,7 +26,7 @@ async fn ridge(url: &str, args: &[&str]) -> Run {
     }
 }
 
-async fn json(url: &str, args: &[&str]) -> Value {
+pub(crate) async fn json(url: &str, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["-f", "json"]);
     let run = ridge(url, &all).await;

@@ -95,8 +95,18 @@ impl TestServer {
     }
 
     /// Creates a python3 runtime and waits (bounded) until it is available.
+    /// Waits too (bounded) until a pre-started worker is ready when this host can pre-start
+    /// them, so that a first execution takes one (the hostile and limits tests run in them).
     pub async fn python_runtime(&self) -> RuntimeView {
-        self.runtime("python3").await
+        let rt = self.runtime("python3").await;
+        for _ in 0..400 {
+            let pool = self.client.runtime_pool(&rt.id).await.expect("pool");
+            if pool.prestarted.ready > 0 || pool.prestarted.unavailable.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        rt
     }
 
     /// Creates a runtime of the kind `image` names and waits (bounded) until it is available.

@@ -88,8 +88,9 @@ pub(crate) fn worker_marker(function: &FunctionView) -> String {
     format!("python3-{}-", &function.id[..8])
 }
 
-/// Live (non-zombie) processes on the host whose command line contains `marker`.
-fn host_processes(marker: &str) -> Vec<(u32, String)> {
+/// Live (non-zombie) processes on the host whose command line or cgroup path contains
+/// `marker` (a pre-started worker's command line names the pool, its cgroup the function).
+pub(crate) fn host_processes(marker: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -105,7 +106,8 @@ fn host_processes(marker: &str) -> Vec<(u32, String)> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if !zombie && cmdline.contains(marker) {
+        let cgroup = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+        if !zombie && (cmdline.contains(marker) || cgroup.contains(marker)) {
             found.push((pid, cmdline.chars().take(200).collect()));
         }
     }
@@ -153,7 +155,7 @@ pub(crate) fn worker_cgroups(marker: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..250 {
         if done() {
             return;

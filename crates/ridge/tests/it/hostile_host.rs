@@ -59,18 +59,11 @@ def main(**kw):
 
 /// The worker processes (not zombies) of `function`, by the name in their command line.
 fn worker_pids(function: &FunctionView) -> Vec<u32> {
-    let marker = format!("python3-{}-", &function.id[..8]);
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&marker) {
-            pids.push(pid);
-        }
-    }
-    pids
+    // By command line or cgroup: a pre-started worker's names the pool, its cgroup the function.
+    crate::hostile::host_processes(&crate::hostile::worker_marker(function))
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// How many inotify instances process `pid` holds.
@@ -330,6 +323,18 @@ async fn run_once(client: &RidgeClient, source: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    // With a pre-started worker ready, so that what the probe sees is what a taken one shows.
+    for _ in 0..400 {
+        let pool = client.runtime_pool(&rt.id).await.expect("pool");
+        if pool.prestarted.ready > 0 {
+            break;
+        }
+        assert_eq!(
+            pool.prestarted.unavailable, None,
+            "pre-started workers run as root"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let f = client
         .create_function(&FunctionUpload {
             name: Some("probe".to_owned()),
@@ -354,9 +359,11 @@ async fn run_once(client: &RidgeClient, source: &str) -> Value {
 /// The worker's mount tables, as the kernel shows them to it.
 const MOUNT_TABLES: &str = r#"
 def main(**kw):
+    argv = [a for a in open("/proc/self/cmdline", "rb").read().split(b"\0") if a]
     return {
         "mountinfo": open("/proc/self/mountinfo").read(),
         "mounts": open("/proc/self/mounts").read(),
+        "worker": argv[-1].decode(),
     }
 "#;
 
@@ -380,14 +387,30 @@ async fn a_workers_mount_table_shows_no_host_path() {
     let mountinfo = out["mountinfo"].as_str().expect("text");
     let mounts = out["mounts"].as_str().expect("text");
 
-    // The real table: the package is there, a tmpfs of its own whose root is `/`.
-    let function = mountinfo
+    // The real table: the package is there, a tmpfs of its own whose root is `/`. A
+    // pre-started worker's is mounted over its slot (an empty directory of the slots' tmpfs,
+    // whose root is the slot's name): the last mount at `/function` is the one seen.
+    let function: Vec<Vec<&str>> = mountinfo
         .lines()
         .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find(|f| f.get(4) == Some(&"/function"))
+        .filter(|f| f.get(4) == Some(&"/function"))
+        .collect();
+    let package = function
+        .last()
         .unwrap_or_else(|| panic!("no /function mount:\n{mountinfo}"));
-    assert_eq!(function[3], "/", "the package's mount root: {function:?}");
-    assert!(function.contains(&"tmpfs"), "{function:?}");
+    assert_eq!(package[3], "/", "the package's mount root: {package:?}");
+    assert!(package.contains(&"tmpfs"), "{package:?}");
+    let worker = out["worker"].as_str().expect("a name");
+    assert!(
+        worker.starts_with("python3-prestarted-"),
+        "a pre-started worker: {worker}"
+    );
+    // Taken before bubblewrap had bound its slot, it got the package directly: one mount.
+    if let [slot, _] = function.as_slice() {
+        assert!(slot[3].starts_with("/python3-prestarted-"), "{function:?}");
+    } else {
+        assert_eq!(function.len(), 1, "{function:?}");
+    }
     assert!(
         mounts
             .lines()

@@ -22,6 +22,7 @@ mod nodes;
 mod openstack;
 mod packages_s3;
 mod postgres;
+mod prestart;
 mod restart;
 mod retention;
 mod scaling;

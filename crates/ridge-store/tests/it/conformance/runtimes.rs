@@ -159,3 +159,39 @@ pub async fn missing_runtimes_are_not_found(store: &dyn Store) {
     }
     assert!(store.all_runtimes().await.expect("all").is_empty());
 }
+
+pub async fn runtime_pool_size_is_kept_and_cleared(store: &dyn Store) {
+    let rt = runtime("p1", true, 1);
+    store.create_runtime(&rt).await.expect("create");
+    assert_eq!(store.runtime_pool_size(rt.id).await.expect("read"), None);
+    store
+        .set_runtime_pool_size(rt.id, Some(5))
+        .await
+        .expect("set");
+    assert_eq!(store.runtime_pool_size(rt.id).await.expect("read"), Some(5));
+    // Other fields are left alone, and an update of them leaves the size alone.
+    assert_eq!(store.get_runtime(rt.id).await.expect("get"), rt);
+    let mut renamed = rt.clone();
+    renamed.name = Some("renamed".to_owned());
+    store.update_runtime(&renamed).await.expect("update");
+    assert_eq!(store.runtime_pool_size(rt.id).await.expect("read"), Some(5));
+    store
+        .set_runtime_pool_size(rt.id, Some(0))
+        .await
+        .expect("zero");
+    assert_eq!(store.runtime_pool_size(rt.id).await.expect("read"), Some(0));
+    store
+        .set_runtime_pool_size(rt.id, None)
+        .await
+        .expect("clear");
+    assert_eq!(store.runtime_pool_size(rt.id).await.expect("read"), None);
+    let missing = RuntimeId::new();
+    assert!(matches!(
+        store.runtime_pool_size(missing).await,
+        Err(StoreError::RuntimeNotFound { .. })
+    ));
+    assert!(matches!(
+        store.set_runtime_pool_size(missing, Some(1)).await,
+        Err(StoreError::RuntimeNotFound { .. })
+    ));
+}
