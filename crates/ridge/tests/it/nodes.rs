@@ -320,8 +320,10 @@ async fn any_node_answers_and_a_killed_node_loses_no_execution() {
             other => panic!("execution {i} ended {other}: {e:?}"),
         }
     }
-    // Node 3 ran at most its 4 workers' worth when it died; what it had queued ran elsewhere.
-    assert!(lost <= 4, "{lost} executions lost with node 3");
+    // Node 3 had started at most two executions per worker (4) when it died: one running,
+    // and one whose worker had answered and was already given back but whose finish was not
+    // yet written. What it had queued ran elsewhere.
+    assert!(lost <= 2 * 4, "{lost} executions lost with node 3");
     assert!(
         taken_over > 0,
         "nothing of node 3's queue ran on another node"
