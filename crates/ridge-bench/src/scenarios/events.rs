@@ -151,6 +151,24 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         let drained = start.elapsed();
         server.client.delete_event_trigger(&trigger.id).await?;
+        // Its consumer stops at the server's next look at the triggers (`poll_ms`): wait for
+        // that, or it would take messages of the next round.
+        let deleted = Instant::now();
+        while channel
+            .queue_declare(
+                ShortString::from(QUEUE),
+                declare(true),
+                FieldTable::default(),
+            )
+            .await?
+            .consumer_count()
+            > 0
+        {
+            if deleted.elapsed() > Duration::from_secs(30) {
+                bail!("the deleted trigger still consumes the queue after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         rows.push(
             Row::value(
                 format!("consume {n} messages, no-op Python, prefetch {prefetch}"),
