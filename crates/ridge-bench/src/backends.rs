@@ -361,6 +361,21 @@ async fn create_database(admin: &str, name: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
+/// The cluster's WAL syncs so far (`pg_stat_wal`, PostgreSQL 14 and later), read with
+/// `psql`; `None` when it cannot be read.
+pub async fn wal_syncs(url: &str) -> Option<u64> {
+    let out = Command::new(pg_tool("psql"))
+        .args([url, "-Atc", "SELECT wal_sync FROM pg_stat_wal"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 /// A PostgreSQL client program: from `RIDGE_PG_BIN` or the newest `/usr/lib/postgresql/*/bin`,
 /// as `scripts/postgres-test.sh` picks them, else from `PATH`.
 fn pg_tool(name: &str) -> PathBuf {

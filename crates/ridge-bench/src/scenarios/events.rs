@@ -80,15 +80,10 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    let declare = |passive| QueueDeclareOptions {
-        passive,
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
     channel
         .queue_declare(
             ShortString::from(QUEUE),
-            declare(false),
+            QueueDeclareOptions::durable(),
             FieldTable::default(),
         )
         .await?;
@@ -120,14 +115,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         // admission) or waiting for a retry, which are neither.
         let mut succeeded = 0;
         loop {
-            let ready = channel
-                .queue_declare(
-                    ShortString::from(QUEUE),
-                    declare(true),
-                    FieldTable::default(),
-                )
-                .await?
-                .message_count();
+            let ready = peek(&channel).await?.message_count();
             let running = server
                 .client
                 .list_executions(&[
@@ -154,16 +142,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         // Its consumer stops at the server's next look at the triggers (`poll_ms`): wait for
         // that, or it would take messages of the next round.
         let deleted = Instant::now();
-        while channel
-            .queue_declare(
-                ShortString::from(QUEUE),
-                declare(true),
-                FieldTable::default(),
-            )
-            .await?
-            .consumer_count()
-            > 0
-        {
+        while peek(&channel).await?.consumer_count() > 0 {
             if deleted.elapsed() > Duration::from_secs(30) {
                 bail!("the deleted trigger still consumes the queue after 30 s");
             }
@@ -191,6 +170,17 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
                 .to_owned(),
         ],
     ))
+}
+
+/// The queue's counts now (a passive declare: it must exist).
+async fn peek(channel: &lapin::Channel) -> anyhow::Result<lapin::Queue> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::durable()
+    };
+    Ok(channel
+        .queue_declare(ShortString::from(QUEUE), passive, FieldTable::default())
+        .await?)
 }
 
 /// Publishes `n` persistent messages to the queue and waits for the broker's confirmations.

@@ -8,7 +8,7 @@
 use super::async_exec::{self, AsyncRun};
 use super::warm::{self, LEVELS};
 use super::{Ctx, Outcome};
-use crate::backends::StoreChoice;
+use crate::backends::{StoreChoice, wal_syncs};
 use crate::funcs;
 use crate::report::{Row, Status};
 use crate::server::RidgeServer;
@@ -137,7 +137,10 @@ async fn warm_both(
     for c in LEVELS {
         let load = b.warm_load(c);
         let mut pair = Vec::new();
-        let before = pg_url.and_then(wal_syncs);
+        let before = match pg_url {
+            Some(url) => wal_syncs(url).await,
+            None => None,
+        };
         for (url, body, pid) in &targets {
             let (h, u, bd) = (http.clone(), url.clone(), body.clone());
             pair.push(
@@ -150,9 +153,11 @@ async fn warm_both(
         }
         // The WAL syncs of the level's PostgreSQL side (and of anything else the cluster did
         // meanwhile: the bench's own databases are idle then).
-        if let (Some(before), Some(after), Some(p)) =
-            (before, pg_url.and_then(wal_syncs), pair.get(1))
-        {
+        let after = match pg_url {
+            Some(url) => wal_syncs(url).await,
+            None => None,
+        };
+        if let (Some(before), Some(after), Some(p)) = (before, after, pair.get(1)) {
             flushes.push((c, after.saturating_sub(before), p.load.requests()));
         }
         measured.push((c, pair));
@@ -191,19 +196,6 @@ async fn warm_both(
         );
     }
     Ok(errors)
-}
-
-/// The cluster's WAL syncs so far (`pg_stat_wal`, PostgreSQL 14 and later), read with `psql`;
-/// `None` when it cannot be read.
-fn wal_syncs(url: &str) -> Option<u64> {
-    let output = std::process::Command::new("psql")
-        .args([url, "-Atc", "SELECT wal_sync FROM pg_stat_wal"])
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
 /// Scenario 4 over `count` fresh nodes sharing a fresh database on `store`.
