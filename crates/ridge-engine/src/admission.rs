@@ -113,13 +113,14 @@ impl Admission {
     }
 
     /// Before recording an execution of `project`, whatever its origin: its rate and
-    /// concurrency quotas, then the queue of every node (`load`).
+    /// concurrency quotas, then the queue of every node (`load`). The quotas in force when it
+    /// is admitted.
     pub async fn admit_execution(
         &self,
         store: &dyn Store,
         project: &ProjectId,
         load: NodesLoad,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Quotas, EngineError> {
         let quotas = self.in_force(store, project).await?;
         if let Limit::At(per_second) = quotas.executions_per_second {
             // A bucket of one second's worth: bursts up to the rate, refilled at the rate. With
@@ -153,7 +154,7 @@ impl Admission {
                 limit: load.max_queue,
             });
         }
-        Ok(())
+        Ok(quotas)
     }
 }
 

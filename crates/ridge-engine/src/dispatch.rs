@@ -18,7 +18,7 @@ use std::time::Duration;
 use ridge_core::{Clock, Execution, Function, Runtime};
 use ridge_package::PackageStore;
 use ridge_runtime::{Invocation, StartError, Worker, WorkerSpec};
-use ridge_store::{Durability, ExecutionOutcome, Store};
+use ridge_store::{Durability, ExecutionOutcome, Store, StoreError};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -29,6 +29,12 @@ use crate::outcome;
 use crate::pool::Lease;
 use crate::pools::Pools;
 use crate::startup::StartupAllowance;
+
+/// How long a sync execution given a warm worker before it was recorded
+/// ([`Dispatcher::submit_warm`]) runs before it is recorded `running`: one that ends sooner is
+/// recorded once, complete; a longer one shows in listings, counts against quotas and is ended
+/// by a lost node's takeover like any other.
+const RECORD_RUNNING_AFTER: Duration = Duration::from_millis(50);
 
 /// What dispatch needs from the engine's configuration.
 #[derive(Debug, Clone)]
@@ -178,6 +184,50 @@ impl Dispatcher {
             drop(in_flight);
             done
         })
+    }
+
+    /// Runs a sync execution that holds a warm worker and is not recorded yet, in its own task
+    /// (its `started_at` is set: it had its worker at once). Recorded once, complete, when it
+    /// ends within [`RECORD_RUNNING_AFTER`]: one write instead of a create, a claim and a
+    /// finish. A longer one is recorded `running` then, and finished as any other.
+    pub fn submit_warm(
+        self: &Arc<Self>,
+        execution: Execution,
+        function: Function,
+        lease: Lease,
+    ) -> JoinHandle<Execution> {
+        let in_flight = Counted::new(&self.load.in_flight);
+        let dispatcher = self.clone();
+        tokio::spawn(async move {
+            let done = dispatcher.run_warm(execution, &function, lease).await;
+            drop(in_flight);
+            done
+        })
+    }
+
+    async fn run_warm(&self, execution: Execution, function: &Function, lease: Lease) -> Execution {
+        let deadline = Deadline::from_now(function.limits.timeout);
+        let (outcome, recorded) = {
+            let invoke = self.invoke(lease, &execution, function, deadline);
+            tokio::pin!(invoke);
+            tokio::select! {
+                biased;
+                outcome = &mut invoke => (outcome, false),
+                () = tokio::time::sleep(RECORD_RUNNING_AFTER) => {
+                    let (created, outcome) =
+                        tokio::join!(self.store.create_execution(&execution), invoke);
+                    if let Err(e) = created {
+                        tracing::warn!(execution = %execution.id, error = %e, "cannot record a running sync execution");
+                    }
+                    (outcome, true)
+                }
+            }
+        };
+        if recorded {
+            self.finish(execution, function, outcome).await
+        } else {
+            self.record(execution, function, outcome).await
+        }
     }
 
     /// `None` when the execution was not ours to run (the compare-and-swap claim lost).
@@ -347,6 +397,33 @@ impl Dispatcher {
         }
     }
 
+    /// Records an execution that finished before it was recorded, in one write, and returns it
+    /// as written.
+    async fn record(
+        &self,
+        execution: Execution,
+        function: &Function,
+        outcome: ExecutionOutcome,
+    ) -> Execution {
+        self.count(function, &outcome);
+        let finished = Execution {
+            status: outcome.status,
+            result: Some(outcome.result),
+            updated_at: Some(ridge_core::time::now()),
+            ..execution
+        };
+        match self.store.record_execution(&finished, &outcome.logs).await {
+            Ok(()) => {}
+            Err(e @ (StoreError::FunctionNotFound { .. } | StoreError::VersionNotFound { .. })) => {
+                tracing::debug!(execution = %finished.id, error = %e, "deleted while it ran: not recorded");
+            }
+            Err(e) => {
+                tracing::error!(execution = %finished.id, error = %e, "cannot record execution outcome");
+            }
+        }
+        finished
+    }
+
     /// Records the outcome and returns the execution as the store has it now.
     async fn finish(
         &self,
@@ -354,6 +431,24 @@ impl Dispatcher {
         function: &Function,
         outcome: ExecutionOutcome,
     ) -> Execution {
+        self.count(function, &outcome);
+        match self.store.finish_execution(execution.id, &outcome).await {
+            Ok(Some(finished)) => finished,
+            // Deleted or finished elsewhere meanwhile.
+            Ok(None) => self.reload(execution).await,
+            Err(e) => {
+                tracing::error!(execution = %execution.id, error = %e, "cannot record execution outcome");
+                Execution {
+                    status: outcome.status,
+                    result: Some(outcome.result),
+                    ..execution
+                }
+            }
+        }
+    }
+
+    /// Counts the outcome in the metrics.
+    fn count(&self, function: &Function, outcome: &ExecutionOutcome) {
         self.metrics
             .executions
             .get_or_create(&StatusLabels {
@@ -368,19 +463,6 @@ impl Dispatcher {
                     function: function.id.to_string(),
                 })
                 .observe(took);
-        }
-        match self.store.finish_execution(execution.id, &outcome).await {
-            Ok(Some(finished)) => finished,
-            // Deleted or finished elsewhere meanwhile.
-            Ok(None) => self.reload(execution).await,
-            Err(e) => {
-                tracing::error!(execution = %execution.id, error = %e, "cannot record execution outcome");
-                Execution {
-                    status: outcome.status,
-                    result: Some(outcome.result),
-                    ..execution
-                }
-            }
         }
     }
 
@@ -613,21 +695,7 @@ mod tests {
         };
         let fx = Fixture::with_adapters(config, vec![crashing.clone()]).await;
         let run = || async {
-            let started = fx
-                .engine
-                .start(ExecutionRequest {
-                    project: fx.function.project_id.clone(),
-                    target: RunTarget::Loaded {
-                        function: fx.function.clone(),
-                        version: 0,
-                    },
-                    input: None,
-                    description: None,
-                    sync: true,
-                    origin: Origin::Api,
-                })
-                .await
-                .expect("started");
+            let started = fx.engine.start(sync_request(&fx)).await.expect("started");
             let done = started.finished().await.expect("finished");
             assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
         };
@@ -642,6 +710,174 @@ mod tests {
             [true, false, false, true],
             "only the first start, and the first after the cooldown, get the allowance"
         );
+    }
+
+    /// The writes the engine's store has committed so far (`store_write_batch_size`'s sum).
+    fn writes(fx: &Fixture) -> f64 {
+        let text = fx.engine.metrics_text();
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("ridge_store_write_batch_size_sum"))
+            .unwrap_or_else(|| panic!("no write batch sum in {text}"));
+        line.rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a number in {line}"))
+    }
+
+    fn sync_request(fx: &Fixture) -> ExecutionRequest {
+        ExecutionRequest {
+            project: fx.function.project_id.clone(),
+            target: RunTarget::Loaded {
+                function: fx.function.clone(),
+                version: 0,
+            },
+            input: None,
+            description: None,
+            sync: true,
+            origin: Origin::Api,
+        }
+    }
+
+    async fn slow_fixture(call: u64, config: EngineConfig) -> Fixture {
+        let slow = Slow {
+            start: Duration::from_millis(1),
+            call: Duration::from_millis(call),
+        };
+        Fixture::with_adapters(config, vec![Arc::new(slow)]).await
+    }
+
+    #[tokio::test]
+    async fn a_sync_execution_on_an_idle_warm_worker_is_written_once_complete() {
+        let fx = slow_fixture(1, EngineConfig::default()).await;
+        let run = || async {
+            let started = fx.engine.start(sync_request(&fx)).await.expect("started");
+            started.finished().await.expect("finished")
+        };
+        // Cold: recorded `running`, claimed, finished.
+        let cold = run().await;
+        assert_eq!(cold.status, ExecutionStatus::Success, "{cold:?}");
+        assert_eq!(writes(&fx), 3.0);
+        for n in 1..=3 {
+            let warm = run().await;
+            assert_eq!(
+                writes(&fx),
+                3.0 + f64::from(n),
+                "one write per warm execution"
+            );
+            let stored = fx.store.get_execution(warm.id).await.expect("stored");
+            assert_eq!(warm, stored, "what the caller gets is the stored row");
+            assert_eq!(warm.status, ExecutionStatus::Success);
+            assert!(
+                warm.started_at.is_some() && warm.updated_at.is_some(),
+                "{warm:?}"
+            );
+            assert_eq!(
+                fx.store.get_execution_logs(warm.id).await.expect("logs"),
+                "slept 1ms\n"
+            );
+        }
+        let function = fx.store.get_function(fx.function.id).await.expect("get");
+        assert_eq!(function.count, 4, "every execution is counted");
+    }
+
+    #[tokio::test]
+    async fn a_long_warm_sync_execution_is_shown_running_while_it_runs() {
+        let fx = slow_fixture(600, EngineConfig::default()).await;
+        let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+        first.finished().await.expect("the cold one");
+        let started = fx.engine.start(sync_request(&fx)).await.expect("started");
+        let id = started.execution.id;
+        let mut seen = None;
+        for _ in 0..50 {
+            if let Ok(row) = fx.store.get_execution(id).await {
+                seen = Some(row);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seen = seen.expect("recorded while it runs");
+        assert_eq!(seen.status, ExecutionStatus::Running, "{seen:?}");
+        assert!(seen.started_at.is_some());
+        let done = started.finished().await.expect("finished");
+        assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+        assert_eq!(done, fx.store.get_execution(id).await.expect("stored"));
+        assert_eq!(
+            fx.store.get_execution_logs(id).await.expect("logs"),
+            "slept 600ms\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn under_a_concurrency_quota_a_sync_execution_is_recorded_before_it_runs() {
+        let config = EngineConfig {
+            quotas: ridge_core::tenancy::Quotas {
+                concurrent_executions: ridge_core::tenancy::Limit::At(1),
+                ..ridge_core::tenancy::Quotas::default()
+            },
+            ..EngineConfig::default()
+        };
+        let fx = slow_fixture(300, config).await;
+        let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+        first.finished().await.expect("the cold one");
+        let started = fx.engine.start(sync_request(&fx)).await.expect("started");
+        let row = fx
+            .store
+            .get_execution(started.execution.id)
+            .await
+            .expect("recorded when start returns");
+        assert_eq!(row.status, ExecutionStatus::Running);
+        // It counts: the next is refused at once, on this node and on any other.
+        let refused = fx.engine.start(sync_request(&fx)).await;
+        assert!(
+            matches!(refused, Err(crate::EngineError::ConcurrencyQuota { .. })),
+            "{:?}",
+            refused.map(|s| s.execution)
+        );
+        let done = started.finished().await.expect("finished");
+        assert_eq!(done.status, ExecutionStatus::Success);
+    }
+
+    #[tokio::test]
+    async fn a_function_deleted_while_its_warm_sync_execution_runs_leaves_no_row() {
+        let fx = slow_fixture(200, EngineConfig::default()).await;
+        let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+        first.finished().await.expect("the cold one");
+        // Deleted before the execution is recorded: the caller still gets its outcome.
+        let fast = slow_fixture(20, EngineConfig::default()).await;
+        let warmup = fast
+            .engine
+            .start(sync_request(&fast))
+            .await
+            .expect("started");
+        warmup.finished().await.expect("the cold one");
+        let started = fast
+            .engine
+            .start(sync_request(&fast))
+            .await
+            .expect("started");
+        fast.store
+            .delete_function(fast.function.id)
+            .await
+            .expect("delete");
+        let done = started.finished().await.expect("finished");
+        assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+        assert!(matches!(
+            fast.store.get_execution(done.id).await,
+            Err(ridge_store::StoreError::ExecutionNotFound { .. })
+        ));
+        // Deleted after it was recorded `running`: its row goes with the function.
+        let started = fx.engine.start(sync_request(&fx)).await.expect("started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        fx.store
+            .delete_function(fx.function.id)
+            .await
+            .expect("delete");
+        let done = started.finished().await.expect("finished");
+        assert!(matches!(
+            fx.store.get_execution(done.id).await,
+            Err(ridge_store::StoreError::ExecutionNotFound { .. })
+        ));
     }
 
     #[tokio::test]

@@ -239,15 +239,24 @@ impl Engine {
             max_queue: self.config.max_queue_length,
             nodes: self.node_count(),
         };
-        if let Err(refused) = self
+        let quotas = match self
             .admission
             .admit_execution(self.store.as_ref(), project, load)
             .await
         {
-            tracing::debug!(origin = %request.origin, %project, reason = %refused, "execution refused");
-            return Err(refused);
-        }
-        let execution = Execution {
+            Ok(quotas) => quotas,
+            Err(refused) => {
+                tracing::debug!(origin = %request.origin, %project, reason = %refused, "execution refused");
+                return Err(refused);
+            }
+        };
+        // A sync execution whose caller waits for the outcome may run before it is recorded,
+        // when a warm worker is idle: it is then written once, complete, before the caller
+        // is answered (`Dispatcher::submit_warm`). Not when its project's concurrency quota
+        // counts the executions recorded as `running`: every node must see it at once.
+        let record_late =
+            request.sync && quotas.concurrent_executions == ridge_core::tenancy::Limit::Unlimited;
+        let mut execution = Execution {
             id: ExecutionId::new(),
             project_id: project.clone(),
             function_id: resolved.function.id,
@@ -272,6 +281,22 @@ impl Engine {
             self.dispatcher.clone(),
         );
         let recorded = tokio::spawn(async move {
+            let warm = if record_late {
+                let runtime = resolved.runtime.id;
+                pools
+                    .try_warm(&resolved.function, resolved.version, runtime)
+                    .await
+            } else {
+                None
+            };
+            if let Some(lease) = warm {
+                pools
+                    .arrivals
+                    .arrived(resolved.function.id, resolved.version);
+                execution.started_at = Some(ridge_core::time::now());
+                let finished = dispatcher.submit_warm(execution.clone(), resolved.function, lease);
+                return Ok(Started::new(execution, finished));
+            }
             store.create_execution(&execution).await?;
             pools
                 .arrivals

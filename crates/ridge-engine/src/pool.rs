@@ -128,6 +128,16 @@ impl Pool {
         }
     }
 
+    /// An idle warm worker, without waiting and without starting one: `None` when none is idle.
+    pub fn try_reuse(self: &Arc<Self>) -> Option<Lease> {
+        let mut state = self.state();
+        if state.retired {
+            return None;
+        }
+        let idle = state.idle.pop()?;
+        Some(Lease::new(self.clone(), Some((idle.worker, idle.started))))
+    }
+
     /// A slot for one more worker, without waiting (pre-warming): `None` at the pool limit or
     /// when the host budget is spent.
     pub fn try_start(self: &Arc<Self>) -> Option<Lease> {

@@ -98,6 +98,19 @@ impl Pools {
         pool
     }
 
+    /// An idle warm worker of the function version, if one is idle now (see
+    /// [`Pool::try_reuse`]).
+    pub async fn try_warm(
+        &self,
+        function: &Function,
+        version: i64,
+        runtime_id: RuntimeId,
+    ) -> Option<Lease> {
+        self.pool_for(function, version, runtime_id)
+            .await
+            .try_reuse()
+    }
+
     /// Waits for a lease on `pool`: freeing host memory held by idle workers of other pools
     /// when the budget is spent, or waiting for memory to be given back.
     pub async fn lease(&self, pool: &Arc<Pool>) -> Lease {

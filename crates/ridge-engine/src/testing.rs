@@ -138,7 +138,7 @@ impl Worker for SlowWorker {
         tokio::time::sleep(self.call).await;
         Ok(InvocationOutcome {
             output: Ok(serde_json::json!("done")),
-            logs: String::new(),
+            logs: format!("slept {:?}\n", self.call),
         })
     }
 

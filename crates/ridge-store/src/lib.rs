@@ -209,6 +209,12 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     /// in one transaction (flushed for an async execution, deferred for a sync one:
     /// [`Durability::before_finish`]). `FunctionNotFound` when the function does not exist.
     async fn create_execution(&self, execution: &Execution) -> Result<()>;
+    /// Inserts an execution that finished before it was recorded (a sync execution that a warm
+    /// worker answered at once: one write instead of a create, a start and a finish), complete
+    /// with its `logs`, and counts it as [`Store::create_execution`] does, in one commit that
+    /// is on disk when this returns. `FunctionNotFound` or `VersionNotFound` when its target is
+    /// gone, and then nothing was written.
+    async fn record_execution(&self, execution: &Execution, logs: &str) -> Result<()>;
     /// `ExecutionNotFound` when absent.
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution>;
     /// By `created_at` then `id`. `InvalidFilter` for a single-valued operator without exactly

@@ -36,9 +36,16 @@ const MAX_BATCH: usize = 256;
 /// Writes waiting for the task; past this, callers wait to enqueue (back-pressure).
 const QUEUE: usize = 4096;
 
+/// An execution row to insert: `running` with no logs yet, or one that finished before it was
+/// recorded (a sync execution a warm worker answered at once), complete with its logs.
+pub(crate) struct NewExecution {
+    pub execution: Execution,
+    pub logs: String,
+}
+
 /// One write of the hot path.
 pub(crate) enum Write {
-    CreateExecution(Box<Execution>),
+    CreateExecution(Box<NewExecution>),
     MarkStarted {
         id: ExecutionId,
         node: String,
@@ -55,15 +62,17 @@ impl Write {
     /// The execution the write is about.
     pub(crate) fn execution_id(&self) -> ExecutionId {
         match self {
-            Write::CreateExecution(execution) => execution.id,
+            Write::CreateExecution(new) => new.execution.id,
             Write::MarkStarted { id, .. } | Write::Finish { id, .. } => *id,
         }
     }
 
-    /// When the write may return: a finish is always flushed.
+    /// When the write may return: a finish is always flushed, and so is a finished execution's
+    /// one record.
     pub(crate) fn durability(&self) -> Durability {
         match self {
-            Write::CreateExecution(execution) => Durability::before_finish(execution),
+            Write::CreateExecution(new) if new.execution.status.is_final() => Durability::Flushed,
+            Write::CreateExecution(new) => Durability::before_finish(&new.execution),
             Write::MarkStarted { durability, .. } => *durability,
             Write::Finish { .. } => Durability::Flushed,
         }
@@ -144,8 +153,13 @@ impl Writer {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(observer);
     }
 
-    pub(crate) async fn create_execution(&self, execution: &Execution) -> Result<()> {
-        self.send(Write::CreateExecution(Box::new(execution.clone())))
+    /// Inserts `execution` with `logs` (empty for a `running` one).
+    pub(crate) async fn create_execution(&self, execution: &Execution, logs: &str) -> Result<()> {
+        let new = NewExecution {
+            execution: execution.clone(),
+            logs: logs.to_owned(),
+        };
+        self.send(Write::CreateExecution(Box::new(new)))
             .await
             .map(|_| ())
     }
@@ -324,7 +338,20 @@ mod tests {
         let function = fixtures::function("p1", ridge_core::RuntimeId::new(), 1);
         let mut execution = fixtures::execution(&function, 2);
         execution.sync = sync;
-        Write::CreateExecution(Box::new(execution))
+        Write::CreateExecution(Box::new(NewExecution {
+            execution,
+            logs: String::new(),
+        }))
+    }
+
+    /// A sync execution that finished before it was recorded.
+    fn record() -> Write {
+        let Write::CreateExecution(mut new) = create(true) else {
+            unreachable!("create makes a create")
+        };
+        new.execution.status = ridge_core::ExecutionStatus::Success;
+        new.logs = "hello\n".to_owned();
+        Write::CreateExecution(new)
     }
 
     fn start(durability: Durability) -> Write {
@@ -360,7 +387,7 @@ mod tests {
             Durability::Deferred,
             "a sync execution's create and start wait for its finish's flush"
         );
-        for flushing in [&async_create, &flushed, &finish] {
+        for flushing in [&async_create, &flushed, &finish, &record()] {
             assert_eq!(
                 batch_durability(&[&sync_create, &deferred, flushing]),
                 Durability::Flushed,

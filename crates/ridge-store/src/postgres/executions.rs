@@ -11,13 +11,15 @@ use crate::codec;
 use crate::codec::RowReader;
 use crate::filter::{self, Column};
 use crate::rows::executions::{COLUMNS, ExecutionRow, TABLE};
+use crate::writer::NewExecution;
 use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, StoreError};
 
-/// Creates one execution and counts it on its function (version 0) or its version, in one
-/// statement that commits itself: a lone create costs one round trip, as many as a start or a
-/// finish. `FunctionNotFound` or `VersionNotFound` when the target does not exist, and then
+/// Creates one execution (with its logs, when it finished before it was recorded) and counts
+/// it on its function (version 0) or its version, in one statement that commits itself: a lone
+/// create costs one round trip, as many as a start or a finish. `FunctionNotFound` or `VersionNotFound` when the target does not exist, and then
 /// nothing was written.
-pub(super) async fn create_one(conn: &mut PgConnection, execution: &Execution) -> Result<()> {
+pub(super) async fn create_one(conn: &mut PgConnection, new: &NewExecution) -> Result<()> {
+    let execution = &new.execution;
     let inserted = with_rows(
         concat!(
             "WITH counted AS (\
@@ -30,7 +32,7 @@ pub(super) async fn create_one(conn: &mut PgConnection, execution: &Execution) -
             insert_rows!(),
             " WHERE EXISTS (SELECT 1 FROM counted) OR EXISTS (SELECT 1 FROM bumped)"
         ),
-        &[execution],
+        &[new],
     )
     .execute(&mut *conn)
     .await?;
@@ -65,11 +67,12 @@ pub(super) async fn create_one(conn: &mut PgConnection, execution: &Execution) -
 /// counted rows stay locked until the commit, so no target vanishes before its inserts.
 pub(super) async fn create_batch(
     conn: &mut PgConnection,
-    executions: &[&Execution],
+    news: &[&NewExecution],
 ) -> Result<Vec<Result<()>>> {
+    let executions: Vec<&Execution> = news.iter().map(|new| &new.execution).collect();
     let mut functions: BTreeMap<String, i64> = BTreeMap::new();
     let mut versions: BTreeMap<(String, i64), i64> = BTreeMap::new();
-    for execution in executions {
+    for execution in &executions {
         let function = execution.function_id.to_string();
         match execution.function_version {
             0 => *functions.entry(function).or_default() += 1,
@@ -130,7 +133,7 @@ pub(super) async fn create_batch(
             }
         })
         .collect();
-    let found: Vec<&Execution> = executions
+    let found: Vec<&NewExecution> = news
         .iter()
         .zip(&results)
         .filter(|(_, result)| result.is_ok())
@@ -141,7 +144,7 @@ pub(super) async fn create_batch(
 }
 
 /// Inserts `executions` in one statement.
-async fn insert(conn: &mut PgConnection, executions: &[&Execution]) -> Result<()> {
+async fn insert(conn: &mut PgConnection, executions: &[&NewExecution]) -> Result<()> {
     if !executions.is_empty() {
         with_rows(insert_rows!(), executions)
             .execute(&mut *conn)
@@ -150,21 +153,23 @@ async fn insert(conn: &mut PgConnection, executions: &[&Execution]) -> Result<()
     Ok(())
 }
 
-/// `INSERT INTO executions ... SELECT` the rows bound by [`with_rows`] (`$1` to `$14`).
+/// `INSERT INTO executions ... SELECT` the rows bound by [`with_rows`] (`$1` to `$15`).
 macro_rules! insert_rows {
     () => {
         "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
-           description, status, sync, input, result, started_at, created_at, updated_at, node) \
+           description, status, sync, input, result, started_at, created_at, updated_at, node, \
+           logs) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
            $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], \
-           $12::text[], $13::text[], $14::text[]) AS rows"
+           $12::text[], $13::text[], $14::text[], $15::bytea[]) AS rows"
     };
 }
 use insert_rows;
 
-/// `sql` with `executions` bound as one array per column, `$1` to `$14` (so one prepared
-/// statement whatever their number).
-fn with_rows<'q>(sql: &'q str, executions: &[&Execution]) -> Query<'q, Postgres, PgArguments> {
+/// `sql` with `news` bound as one array per column, `$1` to `$15` (so one prepared statement
+/// whatever their number).
+fn with_rows<'q>(sql: &'q str, news: &[&NewExecution]) -> Query<'q, Postgres, PgArguments> {
+    let executions: Vec<&Execution> = news.iter().map(|new| &new.execution).collect();
     let column = |f: fn(&Execution) -> Option<String>| -> Vec<Option<String>> {
         executions.iter().map(|e| f(e)).collect()
     };
@@ -192,6 +197,12 @@ fn with_rows<'q>(sql: &'q str, executions: &[&Execution]) -> Query<'q, Postgres,
         .bind(column(|e| Some(codec::ts(&e.created_at))))
         .bind(column(|e| codec::opt_ts(e.updated_at.as_ref())))
         .bind(column(|e| e.node.clone()))
+        // `bytea`, as the finish writes them ([`finish`]).
+        .bind(
+            news.iter()
+                .map(|new| new.logs.as_bytes().to_vec())
+                .collect::<Vec<Vec<u8>>>(),
+        )
 }
 
 pub(super) async fn get(pool: &PgPool, id: ExecutionId) -> Result<Execution> {

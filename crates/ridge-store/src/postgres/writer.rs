@@ -26,12 +26,11 @@
 //! other write ever runs with it off.
 
 use async_trait::async_trait;
-use ridge_core::Execution;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::executions;
-use crate::writer::{ApplyBatch, Done, Write, batch_durability};
+use crate::writer::{ApplyBatch, Done, NewExecution, Write, batch_durability};
 use crate::{Durability, Result, StoreError};
 
 /// Most times one batch is applied when PostgreSQL aborts it for a deadlock or a
@@ -154,12 +153,10 @@ async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Re
     // A lone write is one statement, which commits itself.
     if let [write] = writes {
         return Ok(vec![match write {
-            Write::CreateExecution(execution) => {
-                match executions::create_one(conn, execution).await {
-                    Err(e @ StoreError::Database(_)) => return Err(e),
-                    created => created.map(|()| Done::Created),
-                }
-            }
+            Write::CreateExecution(new) => match executions::create_one(conn, new).await {
+                Err(e @ StoreError::Database(_)) => return Err(e),
+                created => created.map(|()| Done::Created),
+            },
             Write::MarkStarted { .. } | Write::Finish { .. } => match swap(conn, write).await? {
                 Some(done) => Ok(done),
                 None => Err(StoreError::WriterStopped),
@@ -168,16 +165,16 @@ async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Re
     }
     let mut tx = conn.begin().await?;
     let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
-    let creates: Vec<(usize, &Execution)> = writes
+    let creates: Vec<(usize, &NewExecution)> = writes
         .iter()
         .enumerate()
         .filter_map(|(i, write)| match write {
-            Write::CreateExecution(execution) => Some((i, &**execution)),
+            Write::CreateExecution(new) => Some((i, &**new)),
             Write::MarkStarted { .. } | Write::Finish { .. } => None,
         })
         .collect();
-    let executions: Vec<&Execution> = creates.iter().map(|(_, e)| *e).collect();
-    let created = executions::create_batch(&mut tx, &executions).await?;
+    let news: Vec<&NewExecution> = creates.iter().map(|(_, new)| *new).collect();
+    let created = executions::create_batch(&mut tx, &news).await?;
     for ((i, _), result) in creates.iter().zip(created) {
         results[*i] = Some(result.map(|()| Done::Created));
     }

@@ -8,10 +8,14 @@ use crate::filter::{self, Column};
 use crate::rows::executions::{COLUMNS, ExecutionRow};
 use crate::{ExecutionOutcome, ExecutionQuery, ProjectScope, Result, StoreError};
 
-/// Inserts the execution and counts it on its function (version 0) or its version; the caller
-/// commits. `FunctionNotFound` or `VersionNotFound` when the target does not exist, and then
-/// nothing was written (the writer relies on it to keep the rest of a batch).
-pub(super) async fn create(conn: &mut SqliteConnection, execution: &Execution) -> Result<()> {
+/// Inserts the execution with `logs` and counts it on its function (version 0) or its version;
+/// the caller commits. `FunctionNotFound` or `VersionNotFound` when the target does not exist,
+/// and then nothing was written (the writer relies on it to keep the rest of a batch).
+pub(super) async fn create(
+    conn: &mut SqliteConnection,
+    execution: &Execution,
+    logs: &str,
+) -> Result<()> {
     let function_id = execution.function_id.to_string();
     if execution.function_version != 0 {
         // Counted first: a missing version fails before anything is written.
@@ -41,8 +45,8 @@ pub(super) async fn create(conn: &mut SqliteConnection, execution: &Execution) -
     }
     sqlx::query(
         "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
-         description, status, sync, input, result, started_at, created_at, updated_at, node) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         description, status, sync, input, result, logs, started_at, created_at, updated_at, \
+         node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(execution.id.to_string())
     .bind(execution.project_id.as_str())
@@ -59,6 +63,7 @@ pub(super) async fn create(conn: &mut SqliteConnection, execution: &Execution) -
             .map(|input| codec::json_text(&input.to_stored())),
     )
     .bind(execution.result.as_ref().map(codec::json_text))
+    .bind(logs)
     .bind(codec::opt_ts(execution.started_at.as_ref()))
     .bind(codec::ts(&execution.created_at))
     .bind(codec::opt_ts(execution.updated_at.as_ref()))

@@ -229,7 +229,11 @@ impl Store for SqliteStore {
     }
 
     async fn create_execution(&self, execution: &Execution) -> Result<()> {
-        self.writer.create_execution(execution).await
+        self.writer.create_execution(execution, "").await
+    }
+
+    async fn record_execution(&self, execution: &Execution, logs: &str) -> Result<()> {
+        self.writer.create_execution(execution, logs).await
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {

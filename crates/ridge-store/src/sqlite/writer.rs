@@ -37,7 +37,7 @@ impl ApplyBatch for SqliteBatches {
 
 async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<Done> {
     match write {
-        Write::CreateExecution(execution) => executions::create(conn, execution)
+        Write::CreateExecution(new) => executions::create(conn, &new.execution, &new.logs)
             .await
             .map(|()| Done::Created),
         // SQLite's commits do not wait for the disk: every write is deferred already.

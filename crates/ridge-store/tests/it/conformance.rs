@@ -82,6 +82,7 @@ store_suite!(
     executions::a_burst_of_writes_all_land,
     executions::a_failing_write_fails_alone,
     executions::execution_needs_an_existing_function,
+    executions::a_finished_execution_is_recorded_complete_in_one_write,
     executions::mark_started_is_compare_and_swap,
     executions::finish_is_compare_and_swap,
     executions::logs_are_stored_on_finish_only,

@@ -121,6 +121,94 @@ pub async fn execution_needs_an_existing_function(store: &dyn Store) {
     assert_eq!(store.get_function(f.id).await.expect("get").count, 0);
 }
 
+/// A sync execution that a warm worker answered before it was recorded: one write, complete
+/// with its logs, counted like any other, and final (no finish swaps it again).
+pub async fn a_finished_execution_is_recorded_complete_in_one_write(store: &dyn Store) {
+    let f = seed_function(store, "p1", 1).await;
+    store
+        .create_version(f.id, ridge_core::VersionId::new(), None, at(5), 10)
+        .await
+        .expect("version 1");
+    let finished = |version: i64, second: i64| {
+        let mut e = execution(&f, second);
+        e.sync = true;
+        e.function_version = version;
+        e.status = ExecutionStatus::Success;
+        e.result = Some(ExecutionResult::new(0.002, json!({"n": second})));
+        e.started_at = Some(at(second));
+        e.updated_at = Some(at(second + 1));
+        e
+    };
+    // Alone, and many at once (in the writer's batches, beside running creates).
+    let alone = finished(0, 10);
+    store
+        .record_execution(&alone, "out\n")
+        .await
+        .expect("record");
+    assert_eq!(store.get_execution(alone.id).await.expect("get"), alone);
+    assert_eq!(
+        store.get_execution_logs(alone.id).await.expect("logs"),
+        "out\n"
+    );
+    let many: Vec<Execution> = (0..20).map(|i| finished(i % 2, 20 + i)).collect();
+    let running: Vec<Execution> = (0..10).map(|i| execution(&f, 50 + i)).collect();
+    let recorded = join_all(many.iter().map(|e| store.record_execution(e, "many")));
+    let created = join_all(running.iter().map(|e| store.create_execution(e)));
+    let (recorded, created) = tokio::join!(recorded, created);
+    for result in recorded.into_iter().chain(created) {
+        result.expect("every write lands");
+    }
+    for e in &many {
+        assert_eq!(&store.get_execution(e.id).await.expect("get"), e);
+        assert_eq!(store.get_execution_logs(e.id).await.expect("logs"), "many");
+    }
+    assert_eq!(
+        store.get_function(f.id).await.expect("get").count,
+        1 + 10 + 10
+    );
+    assert_eq!(store.get_version(f.id, 1).await.expect("get").count, 10);
+    // Final: a finish finds nothing running to swap.
+    assert!(
+        store
+            .finish_execution(alone.id, &success(json!(2), "late"))
+            .await
+            .expect("finish")
+            .is_none()
+    );
+    assert_eq!(
+        store.get_execution_logs(alone.id).await.expect("logs"),
+        "out\n"
+    );
+    // A target that is gone: refused, nothing written.
+    let mut orphan = finished(0, 80);
+    orphan.function_id = FunctionId::new();
+    let err = store
+        .record_execution(&orphan, "")
+        .await
+        .expect_err("orphan");
+    assert!(
+        matches!(err, StoreError::FunctionNotFound { id } if id == orphan.function_id),
+        "{err:?}"
+    );
+    let mut no_version = finished(0, 81);
+    no_version.function_version = 7;
+    let err = store
+        .record_execution(&no_version, "")
+        .await
+        .expect_err("no version");
+    assert!(
+        matches!(err, StoreError::VersionNotFound { version: 7, .. }),
+        "{err:?}"
+    );
+    for gone in [orphan.id, no_version.id] {
+        assert!(matches!(
+            store.get_execution(gone).await,
+            Err(StoreError::ExecutionNotFound { .. })
+        ));
+    }
+    assert_eq!(store.get_function(f.id).await.expect("get").count, 21);
+}
+
 pub async fn mark_started_is_compare_and_swap(store: &dyn Store) {
     let f = seed_function(store, "p1", 1).await;
     let e = execution(&f, 2);
