@@ -43,43 +43,12 @@ pub(super) async fn create(
             });
         }
     }
-    sqlx::query(
-        "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
-         description, status, sync, input, result, logs, started_at, created_at, updated_at, \
-         node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(execution.id.to_string())
-    .bind(execution.project_id.as_str())
-    .bind(&function_id)
-    .bind(execution.function_version)
-    .bind(execution.function_alias.as_deref())
-    .bind(execution.description.as_deref())
-    .bind(execution.status.as_str())
-    .bind(execution.sync)
-    .bind(
-        execution
-            .input
-            .as_ref()
-            .map(|input| codec::json_text(&input.to_stored())),
-    )
-    .bind(execution.result.as_ref().map(codec::json_text))
-    .bind(logs)
-    .bind(codec::opt_ts(execution.started_at.as_ref()))
-    .bind(codec::ts(&execution.created_at))
-    .bind(codec::opt_ts(execution.updated_at.as_ref()))
-    .bind(execution.node.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| match &e {
-        // A failed statement changes nothing; with a version, its row (and so the function)
-        // was found above, so this happens for version 0 only.
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            StoreError::FunctionNotFound {
-                id: execution.function_id,
-            }
-        }
-        _ => StoreError::Database(e),
-    })?;
+    insert(INSERT, execution, logs)
+        .execute(&mut *conn)
+        .await
+        // A failed statement changes nothing; with a version, its row (and so the function) was
+        // found above, so this happens for version 0 only.
+        .map_err(|e| not_found_or(e, execution))?;
     if execution.function_version == 0 {
         sqlx::query("UPDATE functions SET count = count + 1 WHERE id = ?")
             .bind(&function_id)
@@ -87,6 +56,89 @@ pub(super) async fn create(
             .await?;
     }
     Ok(())
+}
+
+/// The insert of [`create`], its parameters bound by [`insert`].
+macro_rules! insert_sql {
+    () => {
+        "INSERT INTO executions (id, project_id, function_id, function_version, \
+         function_alias, description, status, sync, input, result, logs, started_at, \
+         created_at, updated_at, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    };
+}
+const INSERT: &str = insert_sql!();
+
+/// [`create`] for a write alone in its batch, of version 0: the transaction, the insert and the
+/// count in one multi-statement query, one message to the connection's thread instead of four
+/// (sqlx binds the `?` of each statement in turn). At concurrency 1 every write is alone, and
+/// each message is two context switches. On failure the transaction is rolled back, so nothing
+/// is written.
+pub(super) async fn create_alone(
+    conn: &mut SqliteConnection,
+    execution: &Execution,
+    logs: &str,
+) -> Result<()> {
+    debug_assert_eq!(
+        execution.function_version, 0,
+        "a version's create counts first"
+    );
+    const SQL: &str = concat!(
+        "BEGIN IMMEDIATE; ",
+        insert_sql!(),
+        "; UPDATE functions SET count = count + 1 WHERE id = ?; COMMIT"
+    );
+    let done = insert(SQL, execution, logs)
+        .bind(execution.function_id.to_string())
+        .execute(&mut *conn)
+        .await;
+    if let Err(e) = done {
+        // The transaction may be open (a statement after BEGIN failed) or not (BEGIN itself
+        // did): roll back what there is, and report the statement's error.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(not_found_or(e, execution));
+    }
+    Ok(())
+}
+
+/// `sql` ([`INSERT`], alone or first) with the execution's columns and `logs` bound.
+fn insert<'q>(
+    sql: &'q str,
+    execution: &'q Execution,
+    logs: &'q str,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    sqlx::query(sql)
+        .bind(execution.id.to_string())
+        .bind(execution.project_id.as_str())
+        .bind(execution.function_id.to_string())
+        .bind(execution.function_version)
+        .bind(execution.function_alias.as_deref())
+        .bind(execution.description.as_deref())
+        .bind(execution.status.as_str())
+        .bind(execution.sync)
+        .bind(
+            execution
+                .input
+                .as_ref()
+                .map(|input| codec::json_text(&input.to_stored())),
+        )
+        .bind(execution.result.as_ref().map(codec::json_text))
+        .bind(logs)
+        .bind(codec::opt_ts(execution.started_at.as_ref()))
+        .bind(codec::ts(&execution.created_at))
+        .bind(codec::opt_ts(execution.updated_at.as_ref()))
+        .bind(execution.node.as_deref())
+}
+
+/// A foreign key violation of the insert: its function is gone.
+fn not_found_or(e: sqlx::Error, execution: &Execution) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::FunctionNotFound {
+                id: execution.function_id,
+            }
+        }
+        _ => StoreError::Database(e),
+    }
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: ExecutionId) -> Result<Execution> {
@@ -156,7 +208,9 @@ pub(super) async fn finish(
     id: ExecutionId,
     outcome: &ExecutionOutcome,
 ) -> Result<Option<Execution>> {
-    let row: Option<ExecutionRow> = sqlx::query_as(&format!(
+    // Run to its end (`fetch_all`, at most one row), not dropped after the first row: alone in
+    // its batch it commits itself, when the statement is done.
+    let mut rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
         "UPDATE executions SET status = ?, result = ?, logs = ?, updated_at = ? \
          WHERE id = ? AND status = 'running' RETURNING {COLUMNS}"
     ))
@@ -165,9 +219,9 @@ pub(super) async fn finish(
     .bind(&outcome.logs)
     .bind(codec::ts(&ridge_core::time::now()))
     .bind(id.to_string())
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    row.map(Execution::try_from).transpose()
+    rows.pop().map(Execution::try_from).transpose()
 }
 
 pub(super) async fn logs(pool: &SqlitePool, id: ExecutionId) -> Result<String> {

@@ -15,6 +15,12 @@ pub(super) struct SqliteBatches(pub(super) SqliteConnection);
 #[async_trait]
 impl ApplyBatch for SqliteBatches {
     async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
+        if let [write] = writes {
+            return match alone(&mut self.0, write).await {
+                Err(e @ StoreError::Database(_)) => Err(e),
+                result => Ok(vec![result]),
+            };
+        }
         let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
         let mut results = Vec::with_capacity(writes.len());
         for write in writes {
@@ -32,6 +38,27 @@ impl ApplyBatch for SqliteBatches {
         if let Err(e) = self.0.close().await {
             tracing::warn!(error = %e, "cannot close the store's write connection cleanly");
         }
+    }
+}
+
+/// A write alone in its batch (every write at concurrency 1) as one message to the
+/// connection's thread, not one each for `BEGIN`, each statement and `COMMIT`: a start or a
+/// finish is one statement, atomic on its own; a create of version 0 one multi-statement query
+/// ([`executions::create_alone`]). A version's create keeps its transaction.
+async fn alone(conn: &mut SqliteConnection, write: &Write) -> Result<Done> {
+    match write {
+        Write::CreateExecution(new) if new.execution.function_version == 0 => {
+            executions::create_alone(conn, &new.execution, &new.logs)
+                .await
+                .map(|()| Done::Created)
+        }
+        Write::CreateExecution(_) => {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            let done = apply(&mut tx, write).await?;
+            tx.commit().await?;
+            Ok(done)
+        }
+        Write::MarkStarted { .. } | Write::Finish { .. } => apply(conn, write).await,
     }
 }
 
