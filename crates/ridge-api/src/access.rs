@@ -20,7 +20,7 @@ use ridge_core::{
     Alias, AliasName, EventTrigger, EventTriggerId, Execution, ExecutionId, Function, FunctionId,
     Job, JobId, ProjectId, Runtime, RuntimeId, Webhook, WebhookId,
 };
-use ridge_store::ProjectScope;
+use ridge_store::{FunctionToRun, ProjectScope};
 
 use crate::context::Caller;
 use crate::query;
@@ -79,6 +79,18 @@ pub async fn function(
     let function = state.store.get_function(id).await?;
     let owner = function.project_id.clone();
     reached(caller, &owner, intent, function, "Function", &id)
+}
+
+/// [`function`] for running it: read with its runtime and its project's quota overrides in one
+/// query, which the engine then does not read again.
+pub async fn function_to_run(
+    state: &AppState,
+    caller: &Caller,
+    id: FunctionId,
+) -> Result<FunctionToRun, ApiError> {
+    let to_run = state.store.get_function_to_run(id).await?;
+    let owner = to_run.function.project_id.clone();
+    reached(caller, &owner, Intent::Use, to_run, "Function", &id)
 }
 
 /// Deleting a function: only its own project may, even an admin gets 403 (Qinling §3.3).

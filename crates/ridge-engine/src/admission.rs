@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use ridge_core::tenancy::{Limit, Quotas};
+use ridge_core::tenancy::{Limit, QuotaOverrides, Quotas};
 use ridge_core::{Clock, ProjectId};
 use ridge_package::PackageStore;
 use ridge_store::Store;
@@ -113,15 +113,20 @@ impl Admission {
     }
 
     /// Before recording an execution of `project`, whatever its origin: its rate and
-    /// concurrency quotas, then the queue of every node (`load`). The quotas in force when it
-    /// is admitted.
+    /// concurrency quotas, then the queue of every node (`load`). The project's overrides are
+    /// read unless given (`overrides`, read with the function). The quotas in force when it is
+    /// admitted.
     pub async fn admit_execution(
         &self,
         store: &dyn Store,
         project: &ProjectId,
+        overrides: Option<QuotaOverrides>,
         load: NodesLoad,
     ) -> Result<Quotas, EngineError> {
-        let quotas = self.in_force(store, project).await?;
+        let quotas = match overrides {
+            Some(overrides) => overrides.over(&self.defaults),
+            None => self.in_force(store, project).await?,
+        };
         if let Limit::At(per_second) = quotas.executions_per_second {
             // A bucket of one second's worth: bursts up to the rate, refilled at the rate. With
             // several nodes each refills at its share, so that together they keep to the rate

@@ -241,7 +241,7 @@ impl Engine {
         };
         let quotas = match self
             .admission
-            .admit_execution(self.store.as_ref(), project, load)
+            .admit_execution(self.store.as_ref(), project, resolved.quotas, load)
             .await
         {
             Ok(quotas) => quotas,

@@ -31,6 +31,13 @@ pub enum RunTarget {
     /// A function the caller has already read (to check access to it), and a version of it:
     /// handed on so that it is not read again.
     Loaded { function: Function, version: i64 },
+    /// A function read with its runtime and its project's quota overrides in one query
+    /// (`Store::get_function_to_run`) by a caller that checked access to it, and a version of
+    /// it: none of them is read again.
+    Prepared {
+        to_run: Box<ridge_store::FunctionToRun>,
+        version: i64,
+    },
 }
 
 impl From<Target> for RunTarget {

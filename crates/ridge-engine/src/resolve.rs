@@ -2,6 +2,7 @@
 //! its version applied, and its runtime, each read from the store once. Every execution is
 //! resolved here when it starts, so executions, webhooks and jobs follow aliases alike.
 
+use ridge_core::tenancy::QuotaOverrides;
 use ridge_core::{AliasName, Execution, Function, ProjectId, Runtime, RuntimeStatus, Target};
 use ridge_store::{Store, StoreError};
 
@@ -18,6 +19,9 @@ pub(crate) struct Resolved {
     pub alias: Option<AliasName>,
     /// The function's runtime, handed on to dispatch.
     pub runtime: Runtime,
+    /// The project's quota overrides when they were read with the function
+    /// ([`RunTarget::Prepared`]); admission reads them otherwise.
+    pub quotas: Option<QuotaOverrides>,
 }
 
 /// Resolves `target` in `project` (aliases are looked up there) now: an alias to its current
@@ -28,6 +32,21 @@ pub(crate) async fn resolve(
     target: RunTarget,
 ) -> Result<Resolved, EngineError> {
     let (function, version, alias) = match target {
+        RunTarget::Prepared { to_run, version } => {
+            let ridge_store::FunctionToRun {
+                function,
+                runtime,
+                quotas,
+            } = *to_run;
+            let function = at_version(store, function, version).await?;
+            return available(Resolved {
+                function,
+                version,
+                alias: None,
+                runtime,
+                quotas: Some(quotas),
+            });
+        }
         RunTarget::Loaded { function, version } => (function, version, None),
         RunTarget::Named(Target::Function { id, version }) => {
             (store.get_function(id).await?, version, None)
@@ -40,15 +59,23 @@ pub(crate) async fn resolve(
     };
     let function = at_version(store, function, version).await?;
     let runtime = store.get_runtime(function.runtime_id).await?;
-    if runtime.status != RuntimeStatus::Available {
-        return Err(EngineError::RuntimeUnavailable { id: runtime.id });
-    }
-    Ok(Resolved {
+    available(Resolved {
         function,
         version,
         alias,
         runtime,
+        quotas: None,
     })
+}
+
+/// `resolved`, if its runtime is available.
+fn available(resolved: Resolved) -> Result<Resolved, EngineError> {
+    if resolved.runtime.status != RuntimeStatus::Available {
+        return Err(EngineError::RuntimeUnavailable {
+            id: resolved.runtime.id,
+        });
+    }
+    Ok(resolved)
 }
 
 /// What a stored execution runs (for recovery): its function at its version, and its runtime.

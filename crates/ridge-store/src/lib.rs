@@ -116,6 +116,16 @@ impl Durability {
     }
 }
 
+/// A function read with what running it needs ([`Store::get_function_to_run`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionToRun {
+    pub function: Function,
+    /// The function's runtime (every version of a function has its runtime).
+    pub runtime: Runtime,
+    /// The quota overrides of the function's project.
+    pub quotas: ridge_core::tenancy::QuotaOverrides,
+}
+
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionOutcome {
@@ -189,6 +199,9 @@ pub trait Store: TenancyStore + Send + Sync + 'static {
     async fn create_function(&self, function: &Function) -> Result<()>;
     /// `FunctionNotFound` when absent.
     async fn get_function(&self, id: FunctionId) -> Result<Function>;
+    /// The function, its runtime and its project's quota overrides, read together in one query
+    /// (to run it: one read instead of three). `FunctionNotFound` when absent.
+    async fn get_function_to_run(&self, id: FunctionId) -> Result<FunctionToRun>;
     /// By `created_at` then `id`.
     async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>>;
     /// Writes every mutable field (name, description, code, entry, limits, updated_at) as

@@ -18,7 +18,7 @@ use ridge_engine::{ExecutionRequest, Origin, RunTarget};
 use ridge_store::{ExecutionQuery, Page};
 
 use super::{JsonBody, check_text, path_id};
-use crate::access::{self, Intent};
+use crate::access;
 use crate::context::{BaseUrl, Caller};
 use crate::openapi::{Authed, Denied, Invalid, Missing};
 use crate::query;
@@ -50,8 +50,8 @@ pub async fn create(
     )?;
     check_text("description", body.description.as_deref())?;
     let target = match target {
-        Target::Function { id, version } => RunTarget::Loaded {
-            function: access::function(&state, &caller, id, Intent::Use).await?,
+        Target::Function { id, version } => RunTarget::Prepared {
+            to_run: Box::new(access::function_to_run(&state, &caller, id).await?),
             version,
         },
         alias @ Target::Alias(_) => RunTarget::Named(alias),

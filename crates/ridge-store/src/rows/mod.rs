@@ -10,5 +10,6 @@ pub(crate) mod jobs;
 pub(crate) mod runtimes;
 pub(crate) mod target;
 pub(crate) mod tenancy;
+pub(crate) mod to_run;
 pub(crate) mod versions;
 pub(crate) mod webhooks;

@@ -12,16 +12,16 @@ pub(crate) const COLUMNS: &str =
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RuntimeRow {
-    id: String,
-    project_id: String,
-    name: Option<String>,
-    description: Option<String>,
-    image: String,
-    status: String,
-    is_public: bool,
-    trusted: bool,
-    created_at: String,
-    updated_at: Option<String>,
+    pub(crate) id: String,
+    pub(crate) project_id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) image: String,
+    pub(crate) status: String,
+    pub(crate) is_public: bool,
+    pub(crate) trusted: bool,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: Option<String>,
 }
 
 impl TryFrom<RuntimeRow> for Runtime {

@@ -86,12 +86,12 @@ impl TryFrom<TokenRow> for ApiToken {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct QuotaRow {
-    project_id: String,
-    functions: Option<i64>,
-    package_bytes: Option<i64>,
-    concurrent_executions: Option<i64>,
-    executions_per_second: Option<i64>,
-    jobs: Option<i64>,
+    pub(crate) project_id: String,
+    pub(crate) functions: Option<i64>,
+    pub(crate) package_bytes: Option<i64>,
+    pub(crate) concurrent_executions: Option<i64>,
+    pub(crate) executions_per_second: Option<i64>,
+    pub(crate) jobs: Option<i64>,
 }
 
 /// A stored override: NULL keeps the default, -1 is no limit.

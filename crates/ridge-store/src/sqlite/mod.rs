@@ -70,8 +70,9 @@ use sqlx::{ConnectOptions, SqlitePool};
 
 use crate::writer::Writer;
 use crate::{
-    Durability, ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionUsage, JobClaim,
-    Node, ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError, WriteBatchObserver,
+    Durability, ExecutionOutcome, ExecutionQuery, ExecutionStatistics, FunctionToRun,
+    FunctionUsage, JobClaim, Node, ProjectScope, PurgeBy, PurgeScope, Result, Store, StoreError,
+    WriteBatchObserver,
 };
 use writer::SqliteBatches;
 
@@ -210,6 +211,10 @@ impl Store for SqliteStore {
 
     async fn get_function(&self, id: FunctionId) -> Result<Function> {
         functions::get(&self.pool, id).await
+    }
+
+    async fn get_function_to_run(&self, id: FunctionId) -> Result<FunctionToRun> {
+        functions::get_to_run(&self.pool, id).await
     }
 
     async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {

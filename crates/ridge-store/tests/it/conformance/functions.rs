@@ -160,3 +160,41 @@ pub async fn missing_functions_are_not_found(store: &dyn Store) {
         "{delete:?}"
     );
 }
+
+/// What running a function needs, in one read: the same rows as three reads give.
+pub async fn a_function_to_run_comes_with_its_runtime_and_quotas(store: &dyn Store) {
+    use ridge_core::tenancy::{Limit, QuotaOverrides};
+    let f = seed_function(store, "p1", 1).await;
+    let other = seed_function(store, "p2", 2).await;
+    let read = store.get_function_to_run(f.id).await.expect("to run");
+    assert_eq!(read.function, store.get_function(f.id).await.expect("get"));
+    assert_eq!(
+        read.runtime,
+        store.get_runtime(f.runtime_id).await.expect("runtime")
+    );
+    assert_eq!(read.quotas, QuotaOverrides::default(), "none set");
+    let overrides = QuotaOverrides {
+        concurrent_executions: Some(Limit::At(3)),
+        executions_per_second: Some(Limit::Unlimited),
+        ..QuotaOverrides::default()
+    };
+    store
+        .set_quota_overrides(&project("p1"), &overrides)
+        .await
+        .expect("set quotas");
+    let read = store.get_function_to_run(f.id).await.expect("to run");
+    assert_eq!(read.quotas, overrides);
+    assert_eq!(
+        read.quotas,
+        store.quota_overrides(&project("p1")).await.expect("quotas")
+    );
+    // Another project's function: its own (no) overrides, its own runtime.
+    let read = store.get_function_to_run(other.id).await.expect("to run");
+    assert_eq!(read.quotas, QuotaOverrides::default());
+    assert_eq!(read.runtime.id, other.runtime_id);
+    let missing = FunctionId::new();
+    assert!(matches!(
+        store.get_function_to_run(missing).await,
+        Err(StoreError::FunctionNotFound { id }) if id == missing
+    ));
+}
