@@ -19,12 +19,20 @@
 
 use std::fs::{self, File};
 use std::os::fd::OwnedFd;
+use std::sync::{Mutex, PoisonError};
 
+use nix::fcntl::OFlag;
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, fork, pipe, read, write};
+use nix::unistd::{ForkResult, fork, pipe2, read, write};
 
 use crate::SandboxError;
+
+/// One helper at a time. A helper forked while another's pipes are open inherits them and,
+/// never exec'ing, holds them: two concurrent helpers then each hold the other's `done` pipe
+/// open, neither reads end-of-file, and both spawning threads wait for ever (seen with
+/// concurrent cold starts on 2026-12-06).
+static HELPER: Mutex<()> = Mutex::new(());
 
 fn err(detail: String) -> SandboxError {
     SandboxError::UserNamespace(detail)
@@ -43,8 +51,10 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     if uid == 0 || gid == 0 {
         return Err(err("the sandbox uid and gid must not be 0".to_owned()));
     }
-    let (ready_r, ready_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
-    let (done_r, done_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
+    let _one_at_a_time = HELPER.lock().unwrap_or_else(PoisonError::into_inner);
+    // Close-on-exec: a worker spawned meanwhile by another thread must not keep them either.
+    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| err(format!("pipe: {e}")))?;
+    let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| err(format!("pipe: {e}")))?;
     let flags = if net {
         CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET
     } else {
