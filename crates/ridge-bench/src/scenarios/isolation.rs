@@ -6,7 +6,8 @@
 //! interleaved case by case so drift on a shared machine hits both alike: Python cold starts
 //! one after another (p50, p99), then warm synchronous no-ops at concurrency 1 and 8
 //! (throughput, p50, p99, server-side CPU per request, workers included). The ratios on/off
-//! are what isolation costs.
+//! are what isolation costs. A third warm case, sandbox on with `cpu` = 1000 millicores, tells
+//! the default CPU quota's share (a worker held to a tenth of a core) from the other layers'.
 
 use super::cold::sequential;
 use super::warm::{Measured, measured};
@@ -16,17 +17,20 @@ use crate::load::LoadResult;
 use crate::report::Row;
 use crate::server::RidgeServer;
 
-/// The pool off in both, so that a cold start pays for the sandbox's set-up.
-const SANDBOX_ON: &str = "runtime_pool_size = 0\n[sandbox]\nmode = \"refuse\"\n";
+/// The pool off in both, so that a cold start pays for the sandbox's set-up; the sandboxed
+/// server allows a whole core to a function (Qinling's range stops at 300 millicores).
+const SANDBOX_ON: &str = "runtime_pool_size = 0\n[resource_limits.cpu]\ndefault = 100\nmin = 100\nmax = 1000\n\
+                          [sandbox]\nmode = \"refuse\"\n";
 const SANDBOX_OFF: &str = "runtime_pool_size = 0\n[sandbox]\nmode = \"off\"\n";
 /// Warm concurrency levels.
 const LEVELS: [usize; 2] = [1, 8];
-
-/// What one server measured.
-struct Figures {
-    cold: LoadResult,
-    warm: Vec<(usize, Measured)>,
-}
+/// The warm cases: a label, the server (0: on, 1: off), and the function's `cpu` (`None`: the
+/// default, 100 millicores). The last is the baseline of the ratios.
+const WARM: [(&str, usize, Option<u64>); 3] = [
+    ("sandbox on", 0, None),
+    ("sandbox on, cpu 1000", 0, Some(1000)),
+    ("sandbox off", 1, None),
+];
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let on = RidgeServer::start(&ctx.programs, "isolation-on", SANDBOX_ON).await?;
@@ -34,17 +38,18 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let figures = measure(ctx, [&on, &off]).await;
     off.stop().await?;
     on.stop().await?;
-    let [on, off] = figures?;
+    let ([cold_on, cold_off], warm) = figures?;
 
     let mut rows = vec![
-        Row::load("cold (pool off), sandbox on", &on.cold),
-        Row::load("cold (pool off), sandbox off", &off.cold),
+        Row::load("cold (pool off), sandbox on", &cold_on),
+        Row::load("cold (pool off), sandbox off", &cold_off),
     ];
-    for ((c, a), (_, b)) in on.warm.iter().zip(&off.warm) {
-        rows.push(a.row(format!("warm c={c}, sandbox on")));
-        rows.push(b.row(format!("warm c={c}, sandbox off")));
+    for (i, c) in LEVELS.iter().enumerate() {
+        for ((label, ..), by_level) in WARM.iter().zip(&warm) {
+            rows.push(by_level[i].row(format!("warm c={c}, {label}")));
+        }
     }
-    if let (Some(a), Some(b)) = (on.cold.latency(), off.cold.latency()) {
+    if let (Some(a), Some(b)) = (cold_on.latency(), cold_off.latency()) {
         rows.push(
             Row::value("ratio on/off cold p50", a.p50_ms / b.p50_ms.max(1e-9), "x")
                 .note(format!("+{:.2} ms for the sandbox", a.p50_ms - b.p50_ms)),
@@ -54,119 +59,125 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
                 .note(format!("+{:.2} ms", a.p99_ms - b.p99_ms)),
         );
     }
-    for ((c, a), (_, b)) in on.warm.iter().zip(&off.warm) {
-        rows.push(
-            Row::value(
-                format!("ratio on/off warm c={c} throughput"),
-                a.load.throughput() / b.load.throughput().max(1e-9),
-                "x",
-            )
-            .note("below 1: the sandbox costs throughput"),
-        );
-        if let (Some(la), Some(lb)) = (a.load.latency(), b.load.latency()) {
-            rows.push(
-                Row::value(
-                    format!("ratio on/off warm c={c} p50"),
-                    la.p50_ms / lb.p50_ms.max(1e-9),
-                    "x",
-                )
-                .note(format!("+{:.3} ms", la.p50_ms - lb.p50_ms)),
-            );
-            rows.push(Row::value(
-                format!("ratio on/off warm c={c} p99"),
-                la.p99_ms / lb.p99_ms.max(1e-9),
-                "x",
+    let baseline = &warm[WARM.len() - 1];
+    for (i, c) in LEVELS.iter().enumerate() {
+        for ((label, ..), by_level) in WARM.iter().zip(&warm).take(WARM.len() - 1) {
+            rows.extend(ratios(
+                &format!("{label}/off, warm c={c}"),
+                &by_level[i],
+                &baseline[i],
             ));
         }
-        rows.push(
-            Row::value(
-                format!("ratio on/off warm c={c} CPU per request"),
-                a.cpu_per_request() / b.cpu_per_request().max(1e-12),
-                "x",
-            )
-            .note(format!(
-                "+{:.0} us per request",
-                (a.cpu_per_request() - b.cpu_per_request()) * 1e6
-            )),
-        );
     }
     let notes = vec![
         format!(
             "two servers at once, both `runtime_pool_size = 0`; on: `[sandbox] mode = \"refuse\"` \
              (every protection of this host), off: `mode = \"off\"` (plain child processes); \
              cold: {} fresh no-op functions each, one at a time, alternating between the \
-             servers; warm: the same no-op, sync, alternating level by level",
+             servers; warm: the same no-op, sync, alternating case by case at each level; \
+             `cpu 1000`: the no-op given a whole core instead of the default tenth",
             ctx.budget.cold_functions
         ),
         "server-side CPU counts the server and its workers (the whole process tree)".to_owned(),
     ];
-    let errors: u64 = on.cold.errors
-        + off.cold.errors
-        + on.warm
-            .iter()
-            .chain(&off.warm)
-            .map(|(_, m)| m.load.errors)
-            .sum::<u64>();
+    let errors: u64 = cold_on.errors
+        + cold_off.errors
+        + warm.iter().flatten().map(|m| m.load.errors).sum::<u64>();
     Ok(Outcome::ran_counting(rows, notes, errors))
 }
 
-/// Cold starts of fresh functions on each server, alternating one function at a time, then
-/// warm calls at each level, alternating level by level.
-async fn measure(ctx: &Ctx, servers: [&RidgeServer; 2]) -> anyhow::Result<[Figures; 2]> {
+/// The ratios of `a` to the baseline `b`: throughput, p50, p99, CPU per request.
+fn ratios(name: &str, a: &Measured, b: &Measured) -> Vec<Row> {
+    let mut rows = vec![
+        Row::value(
+            format!("ratio {name} throughput"),
+            a.load.throughput() / b.load.throughput().max(1e-9),
+            "x",
+        )
+        .note("below 1: the sandbox costs throughput"),
+    ];
+    if let (Some(la), Some(lb)) = (a.load.latency(), b.load.latency()) {
+        rows.push(
+            Row::value(
+                format!("ratio {name} p50"),
+                la.p50_ms / lb.p50_ms.max(1e-9),
+                "x",
+            )
+            .note(format!("+{:.3} ms", la.p50_ms - lb.p50_ms)),
+        );
+        rows.push(Row::value(
+            format!("ratio {name} p99"),
+            la.p99_ms / lb.p99_ms.max(1e-9),
+            "x",
+        ));
+    }
+    rows.push(
+        Row::value(
+            format!("ratio {name} CPU per request"),
+            a.cpu_per_request() / b.cpu_per_request().max(1e-12),
+            "x",
+        )
+        .note(format!(
+            "+{:.0} us per request",
+            (a.cpu_per_request() - b.cpu_per_request()) * 1e6
+        )),
+    );
+    rows
+}
+
+/// Cold starts of fresh functions on each server, alternating one function at a time; then
+/// the [`WARM`] cases at each level, one after another. Returns the cold results per server
+/// and the warm ones per case, by level.
+async fn measure(
+    ctx: &Ctx,
+    servers: [&RidgeServer; 2],
+) -> anyhow::Result<([LoadResult; 2], Vec<Vec<Measured>>)> {
     let n = ctx.budget.cold_functions;
     let http = funcs::http_client(64)?;
     let mut ids: [Vec<String>; 2] = Default::default();
-    let mut urls: [String; 2] = Default::default();
-    let mut noops: [String; 2] = Default::default();
+    let mut runtimes: [String; 2] = Default::default();
     for (k, server) in servers.iter().enumerate() {
-        let runtime = server.python_runtime().await?;
+        runtimes[k] = server.python_runtime().await?;
         for i in 0..n {
             let source = format!("{}# {i}\n", funcs::NOOP);
-            ids[k].push(
-                funcs::create(
-                    &server.client,
-                    &runtime,
-                    &format!("iso-{i}"),
-                    &funcs::package(&source)?,
-                    None,
-                )
-                .await?,
-            );
+            let package = funcs::package(&source)?;
+            let name = format!("iso-{i}");
+            ids[k].push(funcs::create(&server.client, &runtimes[k], &name, &package, None).await?);
         }
-        urls[k] = format!("{}/v1/executions", server.url);
-        let package = funcs::package(funcs::NOOP)?;
-        noops[k] = funcs::create(&server.client, &runtime, "iso-warm", &package, None).await?;
     }
+    let urls = servers.map(|s| format!("{}/v1/executions", s.url));
     let mut cold: [Vec<LoadResult>; 2] = Default::default();
     for i in 0..n {
         for k in 0..2 {
             cold[k].push(sequential(&http, &urls[k], &ids[k][i..=i]).await);
         }
     }
-    let mut warm: [Vec<(usize, Measured)>; 2] = Default::default();
+    let mut noops = Vec::new();
+    for (j, (_, k, cpu)) in WARM.iter().enumerate() {
+        let upload = ridge_client::FunctionUpload {
+            name: Some(format!("iso-warm-{j}")),
+            runtime_id: Some(runtimes[*k].clone()),
+            entry: Some("main.main".to_owned()),
+            cpu: *cpu,
+            package: Some(funcs::package(funcs::NOOP)?),
+            ..Default::default()
+        };
+        let f = servers[*k].client.create_function(&upload).await?;
+        noops.push(f.id);
+    }
+    let mut warm: Vec<Vec<Measured>> = WARM.iter().map(|_| Vec::new()).collect();
     for c in LEVELS {
-        for (k, server) in servers.iter().enumerate() {
-            let (h, u, b) = (http.clone(), urls[k].clone(), funcs::sync_body(&noops[k]));
-            let m = measured(ctx.budget.warm_load(c), server.pid(), move || {
+        for (j, (_, k, _)) in WARM.iter().enumerate() {
+            let (h, u, b) = (http.clone(), urls[*k].clone(), funcs::sync_body(&noops[j]));
+            let m = measured(ctx.budget.warm_load(c), servers[*k].pid(), move || {
                 let (h, u, b) = (h.clone(), u.clone(), b.clone());
                 async move { funcs::execute(&h, &u, b, "success").await }
             })
             .await;
-            warm[k].push((c, m));
+            warm[j].push(m);
         }
     }
-    let [cold_on, cold_off] = cold.map(merge);
-    let [warm_on, warm_off] = warm;
-    Ok([
-        Figures {
-            cold: cold_on,
-            warm: warm_on,
-        },
-        Figures {
-            cold: cold_off,
-            warm: warm_off,
-        },
-    ])
+    Ok((cold.map(merge), warm))
 }
 
 /// One result from single-execution runs.
