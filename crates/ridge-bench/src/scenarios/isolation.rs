@@ -52,11 +52,11 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     if let (Some(a), Some(b)) = (cold_on.latency(), cold_off.latency()) {
         rows.push(
             Row::value("ratio on/off cold p50", a.p50_ms / b.p50_ms.max(1e-9), "x")
-                .note(format!("+{:.2} ms for the sandbox", a.p50_ms - b.p50_ms)),
+                .note(format!("{:+.2} ms for the sandbox", a.p50_ms - b.p50_ms)),
         );
         rows.push(
             Row::value("ratio on/off cold p99", a.p99_ms / b.p99_ms.max(1e-9), "x")
-                .note(format!("+{:.2} ms", a.p99_ms - b.p99_ms)),
+                .note(format!("{:+.2} ms", a.p99_ms - b.p99_ms)),
         );
     }
     let baseline = &warm[WARM.len() - 1];
@@ -103,7 +103,7 @@ fn ratios(name: &str, a: &Measured, b: &Measured) -> Vec<Row> {
                 la.p50_ms / lb.p50_ms.max(1e-9),
                 "x",
             )
-            .note(format!("+{:.3} ms", la.p50_ms - lb.p50_ms)),
+            .note(format!("{:+.3} ms", la.p50_ms - lb.p50_ms)),
         );
         rows.push(Row::value(
             format!("ratio {name} p99"),
@@ -118,7 +118,7 @@ fn ratios(name: &str, a: &Measured, b: &Measured) -> Vec<Row> {
             "x",
         )
         .note(format!(
-            "+{:.0} us per request",
+            "{:+.0} us per request",
             (a.cpu_per_request() - b.cpu_per_request()) * 1e6
         )),
     );
