@@ -24,6 +24,10 @@
 //! - cgroup `memory` (swap off), `cpu` (CFS quota from millicores) and `pids`
 //!   ([`SandboxConfig::pids`]), with whole-cgroup kill.
 //!
+//! [`Enforcement::Off`], an operator's explicit choice and never the default, sets none of this
+//! up: a worker is a plain child process in its package directory, with only the rlimits, a
+//! cleared environment and the protocol's descriptors ([`Sandbox::command`]).
+//!
 //! One file per concern: `bwrap.rs` finds bubblewrap, tries it at start-up and writes its
 //! command line (options through a pipe); `preexec.rs` is the hook that runs between `fork` and
 //! `exec`, and all of this module's `unsafe`; `protections.rs` is the honest report of what is
