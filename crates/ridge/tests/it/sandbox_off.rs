@@ -192,3 +192,40 @@ fn alive(pid: u64) -> bool {
             .is_some_and(|close| !stat[close + 1..].trim_start().starts_with('Z'))
     })
 }
+
+/// `ridge doctor` marks what the operator turned off as `OFF`, not missing, and says so; `ridge
+/// serve` refuses a mode it does not know, naming the three.
+#[test]
+fn doctor_says_the_sandbox_is_off_and_serve_refuses_an_unknown_mode() {
+    let data = tempfile::tempdir().expect("tmp");
+    let config = data.path().join("ridge.toml");
+    let ridge = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ridge"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data.path().join("data"))
+            .output()
+            .expect("ridge runs")
+    };
+    std::fs::write(&config, "[sandbox]\nmode = \"off\"\n").expect("config");
+    let out = ridge(&["doctor"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("OFF     sandbox: seccomp: off by the operator's choice"),
+        "{report}"
+    );
+    assert!(report.contains("THE SANDBOX IS OFF"), "{report}");
+    assert!(!report.contains("MISSING sandbox:"), "{report}");
+    assert!(report.contains("ok      sandbox: rlimits: "), "{report}");
+
+    std::fs::write(&config, "[sandbox]\nmode = \"disabled\"\n").expect("config");
+    let out = ridge(&["serve", "--listen", "127.0.0.1:0"]);
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{errors}");
+    assert!(
+        errors.contains("unknown variant `disabled`, expected one of `refuse`, `degraded`, `off`"),
+        "{errors}"
+    );
+}
