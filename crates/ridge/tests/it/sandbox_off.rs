@@ -229,3 +229,46 @@ fn doctor_says_the_sandbox_is_off_and_serve_refuses_an_unknown_mode() {
         "{errors}"
     );
 }
+
+/// `ridge serve` warns at every start, naming what is off.
+#[tokio::test]
+async fn serve_warns_at_start_naming_what_is_off() {
+    use tokio::io::AsyncBufReadExt;
+    let data = tempfile::tempdir().expect("tmp");
+    let mut child = crate::common::serve_command(data.path(), Some("[sandbox]\nmode = \"off\"\n"))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut before = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.starts_with("Ridge listening on ") {
+                return;
+            }
+            before.push(line);
+        }
+        panic!("the server exited before listening: {before:?}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("the server starts within a minute");
+    let warning = before
+        .iter()
+        .find(|l| l.contains("THE SANDBOX IS OFF"))
+        .unwrap_or_else(|| panic!("no warning in {before:?}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    for name in ["namespaces", "seccomp", "memory limit", "process tree kill"] {
+        assert!(warning.contains(name), "{name} not named: {warning}");
+    }
+    assert!(
+        !before
+            .iter()
+            .any(|l| l.contains("not enforced on this host")),
+        "turned off is not missing: {before:?}"
+    );
+    child.kill().await.expect("kill");
+}
