@@ -110,3 +110,35 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Concurrent cold starts create namespaces from several threads at once; each helper must
+    /// still end (two helpers forked together once held each other's pipes and hung for ever).
+    #[test]
+    fn concurrent_helpers_all_finish() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: only root creates user namespaces owned by another uid");
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in 0..4u32 {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..10u32 {
+                    let made = create(1_879_000_000 + t * 100 + i, 65534, false);
+                    let _ = tx.send(made.map(|ns| drop(ns.user)).map_err(|e| e.to_string()));
+                }
+            });
+        }
+        drop(tx);
+        for _ in 0..40 {
+            let made = rx
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("every helper ends");
+            made.expect("a user namespace");
+        }
+    }
+}
