@@ -14,8 +14,6 @@ use crate::stats::Latency;
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
 pub enum Status {
     Ran,
-    /// Expected to run but a prerequisite is missing in this build; does not fail the run.
-    NotMeasurable(String),
     /// Expected to run and could not: the run exits non-zero.
     Failed(String),
 }
@@ -130,7 +128,6 @@ impl Report {
         for s in &self.scenarios {
             let state = match &s.status {
                 Status::Ran => format!("{:.0} s", s.seconds),
-                Status::NotMeasurable(r) => format!("NOT MEASURABLE YET: {r}"),
                 Status::Failed(r) => format!("FAILED: {r}"),
             };
             t.add_row([

@@ -390,9 +390,17 @@ pub struct RuntimeKindInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SandboxInfo {
+    /// `[sandbox] mode`: `refuse` (the default), `degraded`, or `off`: no sandbox at all, by
+    /// the operator's choice (workers are plain processes; only for trusted code).
+    #[serde(default = "default_sandbox_mode")]
+    pub mode: String,
     /// `v1`, `v2`, `hybrid` or `none`: the cgroup layout found on this host.
     pub cgroup: String,
     pub protections: Vec<Protection>,
+}
+
+fn default_sandbox_mode() -> String {
+    "refuse".to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -400,6 +408,10 @@ pub struct SandboxInfo {
 pub struct Protection {
     pub name: String,
     pub enforced: bool,
+    /// Not enforced because the operator turned the sandbox off (`mode` `off`), not because
+    /// this host lacks it.
+    #[serde(default)]
+    pub turned_off: bool,
     pub detail: String,
 }
 

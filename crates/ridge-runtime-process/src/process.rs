@@ -181,10 +181,12 @@ impl ProcessWorker {
         self.slot = Some(slot);
     }
 
-    /// Shows `package_dir` in a pre-started worker's slot.
+    /// Shows `package_dir` to a pre-started worker: in its slot, or (a plain process, the
+    /// sandbox off) by telling it the path.
     pub(crate) fn fill_slot(&mut self, package_dir: &Path) -> std::io::Result<()> {
         match &mut self.slot {
             Some(slot) => slot.fill(package_dir),
+            None if self.jail.is_plain() => self.jail.show_package_at(package_dir),
             None => Err(std::io::Error::other("the worker has no package slot")),
         }
     }

@@ -9,6 +9,10 @@
 //! the function's package at `/function` through its slot (`ridge_sandbox::PackageSlot`). It
 //! serves that one function until it is killed: it never returns to the pool.
 //!
+//! With the sandbox off (`sandbox.mode = "off"`) a pre-started worker is a plain process
+//! waiting in `/`, with no cgroup and no slot; taking it only tells it where its function's
+//! package is (the init frame's `package_dir`).
+//!
 //! The pool of a runtime is refilled in the background after each take, one start at a time. A
 //! start that fails stops the refill until the size is set again (the error is reported in
 //! [`Prestarted::last_error`]), so a broken host does not spin.
@@ -67,6 +71,10 @@ impl Standby {
                  instant (their command line), so they cannot be started ahead",
                 self.starter.kind
             ));
+        }
+        if self.starter.sandbox.is_off() {
+            // Plain processes: a taken worker is told where its package is; no slot, no mount.
+            return None;
         }
         if !self.starter.sandbox.pid_namespace() {
             return Some("pre-started workers need the sandbox (bubblewrap)".to_owned());
@@ -215,7 +223,6 @@ impl Standby {
             .resolved()
             .await
             .map_err(|e| spawn_error(e.to_string()))?;
-        let slots = self.slots().map_err(spawn_error)?;
         // The server's pid: names stay unique among servers sharing a host (and its cgroups).
         let name = format!(
             "{}-prestarted-{}-{}",
@@ -227,9 +234,19 @@ impl Standby {
             .launcher
             .prestart_args(&name)
             .ok_or_else(|| spawn_error("this runtime kind cannot pre-start workers".to_owned()))?;
-        let slot = slots
-            .slot(&name)
-            .map_err(|e| spawn_error(format!("cannot make the package slot of `{name}`: {e}")))?;
+        // A plain worker (sandbox off) waits in `/` and is told its package's path; a
+        // sandboxed one is shown its package in a slot of its own.
+        let slot = match starter.sandbox.is_off() {
+            true => None,
+            false => Some(
+                self.slots()
+                    .map_err(spawn_error)?
+                    .slot(&name)
+                    .map_err(|e| {
+                        spawn_error(format!("cannot make the package slot of `{name}`: {e}"))
+                    })?,
+            ),
+        };
         let shape = Shape {
             memory_bytes: PRESTART_MEMORY,
             cpu_millicores: starter.sandbox.config().startup_cpu.max(100),
@@ -238,9 +255,13 @@ impl Standby {
             log_cap: PRESTART_LOG_CAP,
             prestarted: true,
         };
-        let path = slot.path().to_owned();
+        let path = slot
+            .as_ref()
+            .map_or_else(|| std::path::PathBuf::from("/"), |s| s.path().to_owned());
         let mut worker = starter.spawn(resolved, name, &path, args, shape)?;
-        worker.hold_slot(slot);
+        if let Some(slot) = slot {
+            worker.hold_slot(slot);
+        }
         // Ready only once past the interpreter's start and the worker program's imports.
         if let Err(e) = worker.wait_started(starter.config.load_timeout).await {
             worker.kill().await;

@@ -6,7 +6,10 @@
 //! ([`HostCapabilities`]) and the list of protections ([`Protection`]) with whether each is
 //! really applied ([`Sandbox::protections`]), and the server's private mount namespace
 //! ([`enter_private_mount_namespace`]). It does not speak the worker protocol or decide
-//! when a worker dies (`ridge-runtime-process` and `ridge-engine` do).
+//! when a worker dies (`ridge-runtime-process` and `ridge-engine` do). An operator may turn
+//! the sandbox off for trusted code ([`Enforcement::Off`]): workers are then plain child
+//! processes, and every protection but the rlimits and the cleared environment is reported as
+//! turned off.
 //!
 //! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
 //! (`jail/preexec.rs`), the fork that creates the user namespace (`userns.rs`), and the pidfd

@@ -19,12 +19,20 @@
 
 use std::fs::{self, File};
 use std::os::fd::OwnedFd;
+use std::sync::{Mutex, PoisonError};
 
+use nix::fcntl::OFlag;
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, fork, pipe, read, write};
+use nix::unistd::{ForkResult, fork, pipe2, read, write};
 
 use crate::SandboxError;
+
+/// One helper at a time. A helper forked while another's pipes are open inherits them and,
+/// never exec'ing, holds them: two concurrent helpers then each hold the other's `done` pipe
+/// open, neither reads end-of-file, and both spawning threads wait for ever (seen with
+/// concurrent cold starts on 2026-12-06).
+static HELPER: Mutex<()> = Mutex::new(());
 
 fn err(detail: String) -> SandboxError {
     SandboxError::UserNamespace(detail)
@@ -43,8 +51,10 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     if uid == 0 || gid == 0 {
         return Err(err("the sandbox uid and gid must not be 0".to_owned()));
     }
-    let (ready_r, ready_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
-    let (done_r, done_w) = pipe().map_err(|e| err(format!("pipe: {e}")))?;
+    let _one_at_a_time = HELPER.lock().unwrap_or_else(PoisonError::into_inner);
+    // Close-on-exec: a worker spawned meanwhile by another thread must not keep them either.
+    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| err(format!("pipe: {e}")))?;
+    let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| err(format!("pipe: {e}")))?;
     let flags = if net {
         CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET
     } else {
@@ -97,6 +107,38 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
             drop(done_w);
             let _ = waitpid(child, None);
             result
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Concurrent cold starts create namespaces from several threads at once; each helper must
+    /// still end (two helpers forked together once held each other's pipes and hung for ever).
+    #[test]
+    fn concurrent_helpers_all_finish() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: only root creates user namespaces owned by another uid");
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in 0..4u32 {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..10u32 {
+                    let made = create(1_879_000_000 + t * 100 + i, 65534, false);
+                    let _ = tx.send(made.map(|ns| drop(ns.user)).map_err(|e| e.to_string()));
+                }
+            });
+        }
+        drop(tx);
+        for _ in 0..40 {
+            let made = rx
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("every helper ends");
+            made.expect("a user namespace");
         }
     }
 }

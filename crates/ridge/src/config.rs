@@ -140,7 +140,8 @@ pub struct StoreFile {
 #[serde(deny_unknown_fields)]
 pub struct SandboxFile {
     /// `refuse` (default): run no function when a protection cannot be applied on this host;
-    /// `degraded`: run them with what can be applied.
+    /// `degraded`: run them with what can be applied; `off`: no sandbox at all, workers are
+    /// plain child processes (only for deployments that run trusted code).
     pub mode: Option<SandboxMode>,
     /// `loopback` (default) or `host`: the host's network for every function.
     pub network: Option<SandboxNetwork>,
@@ -195,6 +196,7 @@ pub struct RuntimeKindFile {
 pub enum SandboxMode {
     Refuse,
     Degraded,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -541,6 +543,7 @@ fn sandbox_config(file: SandboxFile) -> anyhow::Result<ridge_sandbox::SandboxCon
     let config = SandboxConfig {
         enforcement: match file.mode {
             Some(SandboxMode::Degraded) => Enforcement::Degraded,
+            Some(SandboxMode::Off) => Enforcement::Off,
             Some(SandboxMode::Refuse) | None => Enforcement::Refuse,
         },
         network: match file.network {

@@ -19,6 +19,9 @@ const LOW_DISK_BYTES: u64 = 1024 * 1024 * 1024;
 pub struct Finding {
     pub what: String,
     pub ok: bool,
+    /// Not there because the operator turned it off (`sandbox.mode = "off"`): reported, not
+    /// counted as missing.
+    pub turned_off: bool,
     /// How it is there, or why not.
     pub detail: String,
     /// For a missing piece: what fixes it.
@@ -41,7 +44,8 @@ pub async fn examine(settings: &Settings) -> anyhow::Result<Vec<Finding>> {
         .map(|p| Finding {
             what: format!("sandbox: {}", p.protection),
             ok: p.enforced,
-            fix: (!p.enforced).then(|| fix(p.protection, &host, &p.detail)),
+            turned_off: p.turned_off,
+            fix: (!p.enforced && !p.turned_off).then(|| fix(p.protection, &host, &p.detail)),
             detail: p.detail,
         })
         .collect();
@@ -64,6 +68,7 @@ pub async fn examine(settings: &Settings) -> anyhow::Result<Vec<Finding>> {
         findings.push(Finding {
             what: format!("runtime: {}", adapter.kind()),
             ok: found.is_ok(),
+            turned_off: false,
             fix: found.is_err().then(|| remedy.to_owned()),
             detail: found.unwrap_or_else(|why| why),
         });
@@ -122,6 +127,7 @@ fn disk(data_dir: &Path) -> Finding {
             Finding {
                 what,
                 ok,
+                turned_off: false,
                 detail: format!("{} MiB free", free / (1024 * 1024)),
                 fix: (!ok).then(|| {
                     "free space there, or point --data-dir at a larger disk (packages, unpacked copies and SQLite live there)".to_owned()
@@ -131,9 +137,17 @@ fn disk(data_dir: &Path) -> Finding {
         Err(e) => Finding {
             what,
             ok: false,
+            turned_off: false,
             detail: format!("cannot read its file system: {e}"),
             fix: Some("create the data directory, or pass --data-dir".to_owned()),
         },
+    }
+}
+
+impl Finding {
+    /// Missing on this host (not there, and not turned off by the operator).
+    pub fn missing(&self) -> bool {
+        !self.ok && !self.turned_off
     }
 }
 
@@ -141,13 +155,25 @@ fn disk(data_dir: &Path) -> Finding {
 pub fn render(findings: &[Finding]) -> String {
     let mut out = String::new();
     for f in findings {
-        let mark = if f.ok { "ok     " } else { "MISSING" };
+        let mark = match (f.ok, f.turned_off) {
+            (true, _) => "ok     ",
+            (false, true) => "OFF    ",
+            (false, false) => "MISSING",
+        };
         out.push_str(&format!("{mark} {}: {}\n", f.what, f.detail));
         if let Some(fix) = &f.fix {
             out.push_str(&format!("        fix: {fix}\n"));
         }
     }
-    let missing = findings.iter().filter(|f| !f.ok).count();
+    let off = findings.iter().filter(|f| f.turned_off).count();
+    if off > 0 {
+        out.push_str(&format!(
+            "THE SANDBOX IS OFF (sandbox.mode = \"off\"): {off} protection(s) turned off; workers \
+             are plain processes of the server. Run only trusted functions, or set \
+             sandbox.mode = \"refuse\".\n"
+        ));
+    }
+    let missing = findings.iter().filter(|f| f.missing()).count();
     out.push_str(&match missing {
         0 => "Everything Ridge needs is here.\n".to_owned(),
         n => format!("{n} missing: functions may be refused or run with less isolation.\n"),
@@ -201,12 +227,14 @@ mod tests {
             Finding {
                 what: "sandbox: seccomp".into(),
                 ok: true,
+                turned_off: false,
                 detail: "filters loaded".into(),
                 fix: None,
             },
             Finding {
                 what: "runtime: nodejs".into(),
                 ok: false,
+                turned_off: false,
                 detail: "node not found".into(),
                 fix: Some("install Node.js".into()),
             },
@@ -226,5 +254,27 @@ mod tests {
             text.ends_with("1 missing: functions may be refused or run with less isolation.\n")
         );
         assert!(disk(Path::new("/")).detail.ends_with("MiB free"));
+    }
+
+    #[test]
+    fn protections_the_operator_turned_off_are_reported_but_not_missing() {
+        let findings = [Finding {
+            what: "sandbox: seccomp".into(),
+            ok: false,
+            turned_off: true,
+            detail: "off by the operator's choice".into(),
+            fix: None,
+        }];
+        assert!(!findings[0].missing());
+        let text = render(&findings);
+        assert!(
+            text.starts_with("OFF     sandbox: seccomp: off by the operator's choice\n"),
+            "{text}"
+        );
+        assert!(text.contains("THE SANDBOX IS OFF"), "{text}");
+        assert!(
+            text.ends_with("Everything Ridge needs is here.\n"),
+            "{text}"
+        );
     }
 }

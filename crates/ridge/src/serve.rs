@@ -189,7 +189,19 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let process_defaults = ProcessConfig::default();
     let sandbox = Arc::new(build_sandbox(&settings, package_tmpfs).await?);
     let sandbox_view = sandbox_info(&sandbox);
-    for p in sandbox_view.protections.iter().filter(|p| !p.enforced) {
+    if sandbox.is_off() {
+        tracing::warn!(
+            off = %sandbox.turned_off().join(", "),
+            "THE SANDBOX IS OFF (sandbox.mode = \"off\"): workers run as plain child processes \
+             of this server, as its user, seeing its files and network, with no memory, cpu or \
+             pids limit; run only trusted functions, or set sandbox.mode = \"refuse\""
+        );
+    }
+    for p in sandbox_view
+        .protections
+        .iter()
+        .filter(|p| !p.enforced && !p.turned_off)
+    {
         tracing::warn!(protection = %p.name, detail = %p.detail, "protection not enforced on this host");
     }
     if let Some(reason) = sandbox.refusal() {
@@ -490,6 +502,7 @@ pub async fn build_sandbox(
 /// What this host offers and what Ridge applies, for the start-up log and `GET /v1/info`.
 fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
     SandboxInfo {
+        mode: sandbox.config().enforcement.name().to_owned(),
         cgroup: sandbox.host().cgroup.name().to_owned(),
         protections: sandbox
             .protections()
@@ -497,6 +510,7 @@ fn sandbox_info(sandbox: &ridge_sandbox::Sandbox) -> SandboxInfo {
             .map(|p| Protection {
                 name: p.protection.name().to_owned(),
                 enforced: p.enforced,
+                turned_off: p.turned_off,
                 detail: p.detail,
             })
             .collect(),
@@ -509,7 +523,7 @@ pub async fn doctor(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(overrides(args))?;
     let findings = crate::doctor::examine(&settings).await?;
     print!("{}", crate::doctor::render(&findings));
-    let missing = findings.iter().filter(|f| !f.ok).count();
+    let missing = findings.iter().filter(|f| f.missing()).count();
     anyhow::ensure!(missing == 0, "{missing} missing on this host (see above)");
     Ok(())
 }

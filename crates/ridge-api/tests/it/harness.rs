@@ -85,10 +85,12 @@ impl Default for Setup {
 /// What `GET /v1/info` reports of the sandbox: fixed here, since no worker is sandboxed.
 fn sandbox_info() -> SandboxInfo {
     SandboxInfo {
+        mode: "refuse".to_owned(),
         cgroup: "none".to_owned(),
         protections: vec![Protection {
             name: "stand-in workers".to_owned(),
             enforced: false,
+            turned_off: false,
             detail: "the router tests run no process".to_owned(),
         }],
     }

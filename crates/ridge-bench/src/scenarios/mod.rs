@@ -39,6 +39,14 @@ impl Outcome {
             notes,
         }
     }
+
+    /// [`Outcome::ran`], with a note when `errors` requests failed.
+    pub fn ran_counting(rows: Vec<Row>, mut notes: Vec<String>, errors: u64) -> Self {
+        if errors > 0 {
+            notes.push(format!("{errors} request(s) failed; see the err column"));
+        }
+        Self::ran(rows, notes)
+    }
 }
 
 /// Sizes of one run.

@@ -117,13 +117,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         .iter()
         .map(|(_, r, p)| r.load.errors + p.load.errors)
         .sum();
-    let mut outcome = Outcome::ran(rows, notes);
-    if errors > 0 {
-        outcome
-            .notes
-            .push(format!("{errors} request(s) failed; see the err column"));
-    }
-    Ok(outcome)
+    Ok(Outcome::ran_counting(rows, notes, errors))
 }
 
 /// A load run and the CPU time the target's whole process tree spent on it.
@@ -134,7 +128,7 @@ pub(super) struct Measured {
 
 impl Measured {
     /// Seconds of CPU per successful request.
-    fn cpu_per_request(&self) -> f64 {
+    pub(super) fn cpu_per_request(&self) -> f64 {
         self.cpu.as_secs_f64() / self.load.latencies.len().max(1) as f64
     }
 

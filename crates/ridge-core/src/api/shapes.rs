@@ -314,10 +314,12 @@ fn info_and_faults() {
                 detail: "Python 3.12.3 at /usr/bin/python3".into(),
             }],
             sandbox: SandboxInfo {
+                mode: "refuse".into(),
                 cgroup: "v2".into(),
                 protections: vec![Protection {
                     name: "network isolation".into(),
                     enforced: true,
+                    turned_off: false,
                     detail: "loopback only".into(),
                 }],
             },

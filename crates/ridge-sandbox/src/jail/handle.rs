@@ -24,6 +24,9 @@ pub struct Jail {
     transient: Vec<OwnedFd>,
     package_path: PathBuf,
     bwrap: bool,
+    /// A plain process (`sandbox.mode = "off"`): no cgroup, and a pre-started one is told
+    /// where its package is rather than shown it in a slot.
+    plain: bool,
     /// Root mode: the worker's own host uid, held until the jail is dropped.
     uid: Option<UidLease>,
     /// Root mode: the user namespace (owned by that uid) the worker enters, and its network
@@ -50,6 +53,7 @@ impl Jail {
             transient,
             package_path: PathBuf::from(PACKAGE_MOUNT),
             bwrap: true,
+            plain: false,
             uid,
             namespaces,
             pasta,
@@ -64,10 +68,44 @@ impl Jail {
             transient: Vec::new(),
             package_path: package_dir.to_owned(),
             bwrap: false,
+            plain: false,
             uid: None,
             namespaces: None,
             pasta: None,
         }
+    }
+
+    /// A worker run as a plain process by the operator's choice (`sandbox.mode = "off"`): no
+    /// cgroup, its package where it is.
+    pub(super) fn plain(package_dir: &Path) -> Self {
+        Self {
+            cgroup: None,
+            cpu_millicores: 0,
+            transient: Vec::new(),
+            package_path: package_dir.to_owned(),
+            bwrap: false,
+            plain: true,
+            uid: None,
+            namespaces: None,
+            pasta: None,
+        }
+    }
+
+    /// Whether the worker is a plain process (`sandbox.mode = "off"`).
+    pub fn is_plain(&self) -> bool {
+        self.plain
+    }
+
+    /// Points a pre-started plain worker at its function's package, which it reads where it
+    /// is on the host (see [`Jail::plain`]). Sandboxed workers are shown theirs in a slot.
+    pub fn show_package_at(&mut self, package_dir: &Path) -> std::io::Result<()> {
+        if !self.plain {
+            return Err(std::io::Error::other(
+                "a sandboxed worker sees its package only through its slot",
+            ));
+        }
+        package_dir.clone_into(&mut self.package_path);
+        Ok(())
     }
 
     pub(super) fn cgroup(&self) -> Option<&WorkerCgroup> {
@@ -114,6 +152,10 @@ impl Jail {
         startup_allowance: bool,
     ) -> std::io::Result<()> {
         self.cpu_millicores = cpu_millicores;
+        if self.plain {
+            // No limits to set, by the operator's choice.
+            return Ok(());
+        }
         let Some(cg) = &mut self.cgroup else {
             return Err(std::io::Error::other(
                 "the worker has no cgroup to set limits in",

@@ -24,6 +24,10 @@
 //! - cgroup `memory` (swap off), `cpu` (CFS quota from millicores) and `pids`
 //!   ([`SandboxConfig::pids`]), with whole-cgroup kill.
 //!
+//! [`Enforcement::Off`], an operator's explicit choice and never the default, sets none of this
+//! up: a worker is a plain child process in its package directory, with only the rlimits, a
+//! cleared environment and the protocol's descriptors ([`Sandbox::command`]).
+//!
 //! One file per concern: `bwrap.rs` finds bubblewrap, tries it at start-up and writes its
 //! command line (options through a pipe); `preexec.rs` is the hook that runs between `fork` and
 //! `exec`, and all of this module's `unsafe`; `protections.rs` is the honest report of what is
@@ -63,6 +67,8 @@ pub const PACKAGE_MOUNT: &str = "/function";
 /// Address space allowed above `memory_size` when `RLIMIT_AS` stands in for the memory
 /// controller.
 const AS_HEADROOM: u64 = 64 * 1024 * 1024;
+/// Why a protection is not applied when the operator turned the sandbox off.
+const OFF_REASON: &str = "off by the operator's choice (sandbox.mode = \"off\")";
 
 /// What Ridge does when this host cannot apply a protection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +78,23 @@ pub enum Enforcement {
     Refuse,
     /// Run functions with what can be applied, and the listed fallbacks.
     Degraded,
+    /// No sandbox, by the operator's choice, for deployments that run only trusted code:
+    /// workers are plain child processes of the server (no bubblewrap, namespaces, seccomp,
+    /// cgroups or uid of their own), in the package directory. What stays: the rlimits, a
+    /// cleared environment, no inherited descriptor, and the process group killed at the
+    /// timeout. Never the default.
+    Off,
+}
+
+impl Enforcement {
+    /// The `[sandbox] mode` value that selects it, as `GET /v1/info` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Enforcement::Refuse => "refuse",
+            Enforcement::Degraded => "degraded",
+            Enforcement::Off => "off",
+        }
+    }
 }
 
 /// The network a worker gets.
@@ -201,6 +224,9 @@ impl Sandbox {
     /// programs, prepares the cgroup subtrees. Never fails: what cannot be applied is listed by
     /// [`Sandbox::protections`], and [`Sandbox::refusal`] says whether functions may run.
     pub fn new(config: SandboxConfig, host: HostCapabilities) -> Self {
+        if config.enforcement == Enforcement::Off {
+            return Self::off(config, host);
+        }
         let seccomp = seccomp::programs().map_err(|e| e.to_string());
         let cgroups = Cgroups::prepare(Path::new("/"), &host.cgroup, &config.cgroup_name);
         let uids = UidPool::new(config.uids);
@@ -236,6 +262,27 @@ impl Sandbox {
         }
     }
 
+    /// The sandbox of `sandbox.mode = "off"`: nothing is probed or prepared (no bubblewrap
+    /// run, no seccomp program compiled, no cgroup created), and every worker is a plain
+    /// process ([`Sandbox::command`]).
+    fn off(config: SandboxConfig, host: HostCapabilities) -> Self {
+        let off = || OFF_REASON.to_owned();
+        Self {
+            uids: UidPool::new(config.uids),
+            config,
+            host,
+            isolation: Err(off()),
+            outbound: Err(off()),
+            seccomp: Err(off()),
+            cgroups: Cgroups::default(),
+        }
+    }
+
+    /// Whether the operator turned the sandbox off (`sandbox.mode = "off"`).
+    pub fn is_off(&self) -> bool {
+        self.config.enforcement == Enforcement::Off
+    }
+
     pub fn config(&self) -> &SandboxConfig {
         &self.config
     }
@@ -246,7 +293,11 @@ impl Sandbox {
     }
 
     /// Whether a function granted outbound network can run on this host, and if not, why.
+    /// With the sandbox off every worker has the host's network, a granted one included.
     pub fn outbound_network(&self) -> Result<(), String> {
+        if self.is_off() {
+            return Ok(());
+        }
         self.outbound.as_ref().map(drop).map_err(Clone::clone)
     }
 
@@ -286,7 +337,11 @@ impl Sandbox {
 
     /// `paths` with their links resolved, if every one may be shown to workers (see
     /// [`crate::shown_path`]); otherwise why not.
+    /// With the sandbox off nothing is shown: workers see the host as the server does.
     pub fn shown_paths(&self, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+        if self.is_off() {
+            return Ok(paths.to_vec());
+        }
         paths
             .iter()
             .map(|p| crate::shown_path(p, &self.config.hidden))
@@ -297,6 +352,9 @@ impl Sandbox {
     pub fn command(&self, spec: &JailSpec<'_>) -> Result<(Command, Jail), SandboxError> {
         if let Some(reason) = self.refusal() {
             return Err(SandboxError::Refused(reason));
+        }
+        if self.is_off() {
+            return self.plain_command(spec);
         }
         let read_only = self
             .shown_paths(spec.read_only)
@@ -349,6 +407,22 @@ impl Sandbox {
         };
         command.env_clear().envs(spec.env.iter().copied());
         jail.set_function_cpu(spec.cpu_millicores);
+        Ok((command, jail))
+    }
+
+    /// A worker as a plain child process (`sandbox.mode = "off"`): in its package directory,
+    /// with the cleared environment, the rlimits (no `RLIMIT_AS`: no memory limit) and only
+    /// the protocol's descriptors; no cgroup, so no limit on memory, CPU or processes.
+    fn plain_command(&self, spec: &JailSpec<'_>) -> Result<(Command, Jail), SandboxError> {
+        let mut command = Command::new(spec.program);
+        command
+            .args(&spec.args)
+            .current_dir(spec.package_dir)
+            .env_clear()
+            .envs(spec.env.iter().copied());
+        let jail = Jail::plain(spec.package_dir);
+        let hooks = self.hooks(&jail, spec.keep_fds.to_vec(), None, 0)?;
+        preexec::install(&mut command, hooks);
         Ok((command, jail))
     }
 

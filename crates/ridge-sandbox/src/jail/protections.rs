@@ -97,6 +97,9 @@ impl fmt::Display for Protection {
 pub struct ProtectionStatus {
     pub protection: Protection,
     pub enforced: bool,
+    /// Not applied because the operator turned the sandbox off (`sandbox.mode = "off"`), as
+    /// opposed to this host not offering it.
+    pub turned_off: bool,
     /// How it is applied, or why not.
     pub detail: String,
 }
@@ -107,10 +110,21 @@ impl Sandbox {
         Protection::ALL
             .into_iter()
             .map(|protection| {
+                if self.is_off()
+                    && let Some(detail) = off_status(protection)
+                {
+                    return ProtectionStatus {
+                        protection,
+                        enforced: false,
+                        turned_off: true,
+                        detail,
+                    };
+                }
                 let (enforced, detail) = self.status(protection);
                 ProtectionStatus {
                     protection,
                     enforced,
+                    turned_off: false,
                     detail,
                 }
             })
@@ -120,7 +134,10 @@ impl Sandbox {
     /// `None` if functions may run; otherwise why not (enforcement is `refuse` and a protection
     /// cannot be applied).
     pub fn refusal(&self) -> Option<String> {
-        if self.config.enforcement == Enforcement::Degraded {
+        if matches!(
+            self.config.enforcement,
+            Enforcement::Degraded | Enforcement::Off
+        ) {
             return None;
         }
         let granted_network = self.config.network == Network::Host;
@@ -289,6 +306,16 @@ impl Sandbox {
         }
     }
 
+    /// What the operator's `sandbox.mode = "off"` leaves: the names of the protections turned
+    /// off, for the start-up warning.
+    pub fn turned_off(&self) -> Vec<&'static str> {
+        self.protections()
+            .into_iter()
+            .filter(|p| p.turned_off)
+            .map(|p| p.protection.name())
+            .collect()
+    }
+
     /// A cgroup limit: which hierarchy applies `what`, or why none does.
     fn controller_status(&self, controller: Controller, what: &str) -> (bool, String) {
         match self.cgroups.version_of(controller) {
@@ -312,6 +339,31 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// With `sandbox.mode = "off"`: how `protection` stands, or `None` for the ones that still
+/// apply to a plain process (rlimits, the cleared environment), reported as usual.
+fn off_status(protection: Protection) -> Option<String> {
+    let what = match protection {
+        Protection::Rlimits | Protection::ClearedEnvironment => return None,
+        Protection::Namespaces => "workers are plain child processes of the server",
+        Protection::UnprivilegedUser => "workers run as Ridge's own user",
+        Protection::FilesystemView => {
+            "workers see the host's whole filesystem with Ridge's permissions, their package \
+             where it is unpacked"
+        }
+        Protection::NetworkIsolation => "workers share the host's network",
+        Protection::Seccomp => "no system call is filtered",
+        Protection::MemoryLimit => "memory_size is not enforced",
+        Protection::CpuLimit => "cpu is not enforced",
+        Protection::PidsLimit => "a worker may start any number of processes",
+        Protection::ProcessTreeKill => {
+            "on timeout or discard only the worker's process group is killed; a process that \
+             calls setsid() escapes"
+        }
+        Protection::HiddenHostPaths => "workers see the data directory's path",
+    };
+    Some(format!("{}: {what}", super::OFF_REASON))
 }
 
 #[cfg(test)]
@@ -379,6 +431,65 @@ mod tests {
             .expect("listed");
         assert!(!hidden.enforced, "{hidden:?}");
         assert!(!reason.contains("hidden host paths"), "{reason}");
+    }
+
+    #[test]
+    fn an_off_sandbox_runs_plain_processes_and_says_each_protection_is_turned_off() {
+        let config = SandboxConfig {
+            enforcement: Enforcement::Off,
+            // Not looked for: nothing is probed when the sandbox is off.
+            bwrap: Some("/nonexistent/bwrap".into()),
+            ..SandboxConfig::default()
+        };
+        let sandbox = Sandbox::new(config, crate::HostCapabilities::probe());
+        assert!(sandbox.is_off());
+        assert_eq!(sandbox.refusal(), None);
+        assert_eq!(sandbox.outbound_network(), Ok(()));
+        assert!(!sandbox.pid_namespace() && !sandbox.memory_cgroup());
+        for p in sandbox.protections() {
+            let kept = matches!(
+                p.protection,
+                Protection::Rlimits | Protection::ClearedEnvironment
+            );
+            assert_eq!(p.enforced, kept, "{p:?}");
+            assert_eq!(p.turned_off, !kept, "{p:?}");
+            if !kept {
+                assert!(
+                    p.detail.starts_with("off by the operator's choice"),
+                    "{p:?}"
+                );
+            }
+        }
+        assert_eq!(sandbox.turned_off().len(), Protection::ALL.len() - 2);
+
+        let package = tempfile::tempdir().expect("tempdir");
+        let spec = crate::JailSpec {
+            name: "plain-1",
+            program: std::path::Path::new("/bin/true"),
+            args: vec!["x".into()],
+            env: &[("PATH", "/usr/bin")],
+            package_dir: package.path(),
+            read_only: &[],
+            memory_bytes: 64 << 20,
+            address_space_limit: true,
+            cpu_millicores: 100,
+            startup_allowance: true,
+            network: Network::Outbound,
+            keep_fds: &[],
+        };
+        let (command, mut jail) = sandbox.command(&spec).expect("a plain command");
+        assert_eq!(command.get_program(), "/bin/true");
+        assert_eq!(command.get_current_dir(), Some(package.path()));
+        let envs: Vec<_> = command.get_envs().collect();
+        assert_eq!(envs, [("PATH".as_ref(), Some("/usr/bin".as_ref()))]);
+        assert!(jail.is_plain() && jail.kill_handle().is_none());
+        assert_eq!(jail.package_path(), package.path());
+        // A pre-started plain worker is told where its function's package is.
+        jail.assign("plain-2", 1 << 30, 500, false)
+            .expect("no limits to set");
+        jail.show_package_at(std::path::Path::new("/elsewhere"))
+            .expect("plain");
+        assert_eq!(jail.package_path(), std::path::Path::new("/elsewhere"));
     }
 
     #[test]

@@ -44,6 +44,27 @@ fn the_sandbox_table_denies_by_default_and_grants_explicitly() {
 }
 
 #[test]
+fn the_sandbox_can_be_turned_off_and_an_unknown_mode_names_the_three() {
+    let over = || Overrides {
+        data_dir: Some("/d".into()),
+        ..Overrides::default()
+    };
+    let file: FileConfig = toml::from_str("[sandbox]\nmode = \"off\"").expect("valid toml");
+    let s = Settings::merge(over(), file).expect("valid");
+    assert_eq!(s.sandbox.enforcement, ridge_sandbox::Enforcement::Off);
+    assert_eq!(s.sandbox.enforcement.name(), "off");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ridge.toml");
+    std::fs::write(&path, "[sandbox]\nmode = \"disabled\"\n").expect("write");
+    let error = format!("{:#}", FileConfig::load(&path).expect_err("refused"));
+    assert!(error.contains("unknown variant `disabled`"), "{error}");
+    assert!(
+        error.contains("expected one of `refuse`, `degraded`, `off`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn the_keep_alive_policy_is_adaptive_by_default_and_can_be_fixed() {
     let over = || Overrides {
         data_dir: Some("/d".into()),

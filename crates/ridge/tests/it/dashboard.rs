@@ -267,3 +267,26 @@ async fn a_new_user_creates_runs_and_inspects_functions_in_the_dashboard() {
     assert_eq!(kept, Value::Null);
     b.quit().await;
 }
+
+/// With `[sandbox] mode = "off"` the overview says the operator turned the sandbox off (not
+/// that the host lacks protections), and badges each protection `turned off`.
+#[tokio::test]
+async fn the_overview_says_when_the_operator_turned_the_sandbox_off() {
+    let driver = Driver::start().await;
+    let ts = TestServer::start_with(|s| {
+        s.sandbox.enforcement = ridge_sandbox::Enforcement::Off;
+    })
+    .await;
+    let b = driver.session(1280, 900).await;
+    page(&b, &ts, "overview", "Overview").await;
+    b.wait_text(".alert", "The sandbox is off (sandbox.mode = \"off\")")
+        .await;
+    b.wait_text(".protections", "turned off").await;
+    let text = b
+        .script("return document.querySelector('main').innerText", json!([]))
+        .await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(!text.contains("not enforced on this host"), "{text}");
+    b.screenshot(&screenshots(), "overview-sandbox-off").await;
+    b.quit().await;
+}

@@ -253,7 +253,7 @@ def main(**kw):
 
 /// Writes forged replies to every descriptor it can reach: 0 to 63, whatever /proc/self/fd
 /// lists, and any descriptor a module global of the worker names.
-const FORGER: &str = r#"
+pub(crate) const FORGER: &str = r#"
 import json, os, sys
 def forged(text):
     body = json.dumps({"type": "returned", "output": text}).encode()

@@ -25,6 +25,7 @@ mod postgres;
 mod prestart;
 mod restart;
 mod retention;
+mod sandbox_off;
 mod scaling;
 mod store_copy;
 mod timeouts;

@@ -58,13 +58,15 @@ export async function render(main, ctx) {
 
   try {
     const info = await api.get('/v1/info');
-    const missing = info.sandbox.protections.filter((p) => !p.enforced);
+    const missing = info.sandbox.protections.filter((p) => !p.enforced && !p.turned_off);
+    const turnedOff = info.sandbox.protections.filter((p) => p.turned_off);
+    const warnings = [];
+    if (turnedOff.length) warnings.push(h('p', { class: 'alert warn', role: 'alert', text: `The sandbox is off (sandbox.mode = "off"): workers are plain processes of the server, and ${turnedOff.length} protection(s) are turned off by the operator: ${turnedOff.map((p) => p.name).join(', ')}. Run only trusted functions.` }));
+    if (missing.length) warnings.push(h('p', { class: 'alert warn', role: 'alert', text: `${missing.length} sandbox protection(s) are not enforced on this host: ${missing.map((p) => p.name).join(', ')}. Untrusted code is less contained.` }));
     sandbox.append(
-      missing.length
-        ? h('p', { class: 'alert warn', role: 'alert', text: `${missing.length} sandbox protection(s) are not enforced on this host: ${missing.map((p) => p.name).join(', ')}. Untrusted code is less contained.` })
-        : h('p', { class: 'ok', text: 'Every sandbox protection is enforced on this host.' }),
+      ...(warnings.length ? warnings : [h('p', { class: 'ok', text: 'Every sandbox protection is enforced on this host.' })]),
       h('ul', { class: 'protections' }, info.sandbox.protections.map((p) => h('li', { class: p.enforced ? 'on' : 'off' },
-        h('span', { class: 'badge', text: p.enforced ? 'enforced' : 'missing' }), ' ', h('strong', { text: p.name }), ` ${p.detail}`))),
+        h('span', { class: 'badge', text: p.enforced ? 'enforced' : (p.turned_off ? 'turned off' : 'missing') }), ' ', h('strong', { text: p.name }), ` ${p.detail}`))),
       h('p', { class: 'muted', text: `Ridge ${info.version} · auth ${info.auth} · store ${info.store} · cgroup ${info.sandbox.cgroup} · ${info.nodes.length || 1} node(s)` }));
   } catch (err) {
     sandbox.append(errorBox(err));
