@@ -31,7 +31,7 @@ use crate::pools::Pools;
 use crate::startup::StartupAllowance;
 
 /// How long a sync execution given a warm worker before it was recorded
-/// ([`Dispatcher::submit_warm`]) runs before it is recorded `running`: one that ends sooner is
+/// ([`Dispatcher::run_warm`]) runs before it is recorded `running`: one that ends sooner is
 /// recorded once, complete; a longer one shows in listings, counts against quotas and is ended
 /// by a lost node's takeover like any other.
 const RECORD_RUNNING_AFTER: Duration = Duration::from_millis(50);
@@ -186,26 +186,19 @@ impl Dispatcher {
         })
     }
 
-    /// Runs a sync execution that holds a warm worker and is not recorded yet, in its own task
-    /// (its `started_at` is set: it had its worker at once). Recorded once, complete, when it
-    /// ends within [`RECORD_RUNNING_AFTER`]: one write instead of a create, a claim and a
-    /// finish. A longer one is recorded `running` then, and finished as any other.
-    pub fn submit_warm(
-        self: &Arc<Self>,
+    /// Runs a sync execution that holds a warm worker and is not recorded yet, and returns it
+    /// as stored (its `started_at` is set: it had its worker at once). The caller runs this in
+    /// a task of its own, so that a sync caller that goes away does not abandon it. Recorded
+    /// once, complete, when it ends within [`RECORD_RUNNING_AFTER`]: one write instead of a
+    /// create, a claim and a finish. A longer one is recorded `running` then, and finished as
+    /// any other.
+    pub async fn run_warm(
+        &self,
         execution: Execution,
-        function: Function,
+        function: &Function,
         lease: Lease,
-    ) -> JoinHandle<Execution> {
-        let in_flight = Counted::new(&self.load.in_flight);
-        let dispatcher = self.clone();
-        tokio::spawn(async move {
-            let done = dispatcher.run_warm(execution, &function, lease).await;
-            drop(in_flight);
-            done
-        })
-    }
-
-    async fn run_warm(&self, execution: Execution, function: &Function, lease: Lease) -> Execution {
+    ) -> Execution {
+        let _in_flight = Counted::new(&self.load.in_flight);
         let deadline = Deadline::from_now(function.limits.timeout);
         let (outcome, recorded) = {
             let invoke = self.invoke(lease, &execution, function, deadline);
@@ -432,17 +425,22 @@ impl Dispatcher {
         outcome: ExecutionOutcome,
     ) -> Execution {
         self.count(function, &outcome);
+        let unrecorded = |execution: Execution, outcome: ExecutionOutcome| Execution {
+            status: outcome.status,
+            result: Some(outcome.result),
+            updated_at: Some(ridge_core::time::now()),
+            ..execution
+        };
         match self.store.finish_execution(execution.id, &outcome).await {
             Ok(Some(finished)) => finished,
-            // Deleted or finished elsewhere meanwhile.
-            Ok(None) => self.reload(execution).await,
+            // Finished elsewhere meanwhile, or deleted: then the caller still learns what ran.
+            Ok(None) => match self.store.get_execution(execution.id).await {
+                Ok(stored) => stored,
+                Err(_) => unrecorded(execution, outcome),
+            },
             Err(e) => {
                 tracing::error!(execution = %execution.id, error = %e, "cannot record execution outcome");
-                Execution {
-                    status: outcome.status,
-                    result: Some(outcome.result),
-                    ..execution
-                }
+                unrecorded(execution, outcome)
             }
         }
     }
@@ -643,16 +641,13 @@ mod tests {
             });
             let _ = tokio::time::timeout(Duration::from_micros(step * 30), start).await;
         }
-        let all = ridge_store::ExecutionQuery {
-            scope: ridge_store::ProjectScope::All,
-            function_id: None,
-            status: None,
-            description: None,
-            page: ridge_store::Page::default(),
-        };
         let mut running = Vec::new();
         for _ in 0..500 {
-            let executions = fx.store.list_executions(&all).await.expect("list");
+            let executions = fx
+                .store
+                .list_executions(&all_executions())
+                .await
+                .expect("list");
             running = executions
                 .into_iter()
                 .filter(|e| e.status == ExecutionStatus::Running)
@@ -710,6 +705,16 @@ mod tests {
             [true, false, false, true],
             "only the first start, and the first after the cooldown, get the allowance"
         );
+    }
+
+    fn all_executions() -> ridge_store::ExecutionQuery {
+        ridge_store::ExecutionQuery {
+            scope: ridge_store::ProjectScope::All,
+            function_id: None,
+            status: None,
+            description: None,
+            page: ridge_store::Page::default(),
+        }
     }
 
     /// The writes the engine's store has committed so far (`store_write_batch_size`'s sum).
@@ -786,24 +791,34 @@ mod tests {
         let fx = slow_fixture(600, EngineConfig::default()).await;
         let first = fx.engine.start(sync_request(&fx)).await.expect("started");
         first.finished().await.expect("the cold one");
-        let started = fx.engine.start(sync_request(&fx)).await.expect("started");
-        let id = started.execution.id;
+        let engine = fx.engine.clone();
+        let request = sync_request(&fx);
+        let run = tokio::spawn(async move {
+            let started = engine.start(request).await.expect("started");
+            started.finished().await.expect("finished")
+        });
+        let running = |e: &Execution| e.status == ExecutionStatus::Running;
         let mut seen = None;
         for _ in 0..50 {
-            if let Ok(row) = fx.store.get_execution(id).await {
+            let all = fx
+                .store
+                .list_executions(&all_executions())
+                .await
+                .expect("list");
+            if let Some(row) = all.into_iter().find(running) {
                 seen = Some(row);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let seen = seen.expect("recorded while it runs");
-        assert_eq!(seen.status, ExecutionStatus::Running, "{seen:?}");
-        assert!(seen.started_at.is_some());
-        let done = started.finished().await.expect("finished");
+        assert!(seen.started_at.is_some(), "{seen:?}");
+        let done = run.await.expect("the run");
+        assert_eq!(done.id, seen.id);
         assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
-        assert_eq!(done, fx.store.get_execution(id).await.expect("stored"));
+        assert_eq!(done, fx.store.get_execution(done.id).await.expect("stored"));
         assert_eq!(
-            fx.store.get_execution_logs(id).await.expect("logs"),
+            fx.store.get_execution_logs(done.id).await.expect("logs"),
             "slept 600ms\n"
         );
     }
@@ -840,44 +855,40 @@ mod tests {
 
     #[tokio::test]
     async fn a_function_deleted_while_its_warm_sync_execution_runs_leaves_no_row() {
-        let fx = slow_fixture(200, EngineConfig::default()).await;
-        let first = fx.engine.start(sync_request(&fx)).await.expect("started");
-        first.finished().await.expect("the cold one");
-        // Deleted before the execution is recorded: the caller still gets its outcome.
-        let fast = slow_fixture(20, EngineConfig::default()).await;
-        let warmup = fast
-            .engine
-            .start(sync_request(&fast))
-            .await
-            .expect("started");
-        warmup.finished().await.expect("the cold one");
-        let started = fast
-            .engine
-            .start(sync_request(&fast))
-            .await
-            .expect("started");
-        fast.store
-            .delete_function(fast.function.id)
-            .await
-            .expect("delete");
-        let done = started.finished().await.expect("finished");
-        assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
-        assert!(matches!(
-            fast.store.get_execution(done.id).await,
-            Err(ridge_store::StoreError::ExecutionNotFound { .. })
-        ));
-        // Deleted after it was recorded `running`: its row goes with the function.
-        let started = fx.engine.start(sync_request(&fx)).await.expect("started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        fx.store
-            .delete_function(fx.function.id)
-            .await
-            .expect("delete");
-        let done = started.finished().await.expect("finished");
-        assert!(matches!(
-            fx.store.get_execution(done.id).await,
-            Err(ridge_store::StoreError::ExecutionNotFound { .. })
-        ));
+        // Deleted at `after_ms` into a call of `call_ms`: before the execution is recorded,
+        // or after it was recorded `running` (its row goes with the function). Either way the
+        // caller gets its outcome, and no row is left.
+        for (call_ms, after_ms) in [(30, 10), (200, 100)] {
+            let fx = slow_fixture(call_ms, EngineConfig::default()).await;
+            let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+            first.finished().await.expect("the cold one");
+            let engine = fx.engine.clone();
+            let request = sync_request(&fx);
+            let run = tokio::spawn(async move {
+                let started = engine.start(request).await.expect("started");
+                started.finished().await.expect("finished")
+            });
+            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            fx.store
+                .delete_function(fx.function.id)
+                .await
+                .expect("delete");
+            let done = run.await.expect("the run");
+            assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+            assert!(
+                matches!(
+                    fx.store.get_execution(done.id).await,
+                    Err(ridge_store::StoreError::ExecutionNotFound { .. })
+                ),
+                "deleted after {after_ms} ms"
+            );
+            let left = fx
+                .store
+                .list_executions(&all_executions())
+                .await
+                .expect("list");
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 
     #[tokio::test]

@@ -252,7 +252,7 @@ impl Engine {
         };
         // A sync execution whose caller waits for the outcome may run before it is recorded,
         // when a warm worker is idle: it is then written once, complete, before the caller
-        // is answered (`Dispatcher::submit_warm`). Not when its project's concurrency quota
+        // is answered (`Dispatcher::run_warm`). Not when its project's concurrency quota
         // counts the executions recorded as `running`: every node must see it at once.
         let record_late =
             request.sync && quotas.concurrent_executions == ridge_core::tenancy::Limit::Unlimited;
@@ -294,8 +294,11 @@ impl Engine {
                     .arrivals
                     .arrived(resolved.function.id, resolved.version);
                 execution.started_at = Some(ridge_core::time::now());
-                let finished = dispatcher.submit_warm(execution.clone(), resolved.function, lease);
-                return Ok(Started::new(execution, finished));
+                // Run here, in this task: no second task to hand it to and wait on.
+                let done = dispatcher
+                    .run_warm(execution, &resolved.function, lease)
+                    .await;
+                return Ok(Started::done(done));
             }
             store.create_execution(&execution).await?;
             pools

@@ -74,22 +74,43 @@ impl fmt::Display for Origin {
 /// A recorded execution, submitted to run.
 #[derive(Debug)]
 pub struct Started {
-    /// The execution as recorded (`running`).
+    /// The execution as recorded (`running`), or, for a sync execution that ran at once on a
+    /// warm worker, as it finished.
     pub execution: Execution,
-    finished: JoinHandle<Execution>,
+    finished: Finished,
+}
+
+/// How a [`Started`] execution ends.
+#[derive(Debug)]
+enum Finished {
+    /// In the dispatcher's task.
+    Running(JoinHandle<Execution>),
+    /// Already: a sync execution on a warm worker runs in the task that started it.
+    Done,
 }
 
 impl Started {
     pub(crate) fn new(execution: Execution, finished: JoinHandle<Execution>) -> Self {
         Self {
             execution,
-            finished,
+            finished: Finished::Running(finished),
+        }
+    }
+
+    /// An execution that has finished already, as stored.
+    pub(crate) fn done(execution: Execution) -> Self {
+        Self {
+            execution,
+            finished: Finished::Done,
         }
     }
 
     /// Waits until the execution has finished and returns it as stored then. Dropping a
     /// `Started` instead does not stop the execution (async callers do that).
     pub async fn finished(self) -> Result<Execution, EngineError> {
-        self.finished.await.map_err(EngineError::Lost)
+        match self.finished {
+            Finished::Running(task) => task.await.map_err(EngineError::Lost),
+            Finished::Done => Ok(self.execution),
+        }
     }
 }
