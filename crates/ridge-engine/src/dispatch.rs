@@ -744,6 +744,16 @@ mod tests {
         }
     }
 
+    /// One sync execution of the fixture's function, run to its end in a task of its own.
+    fn spawn_sync(fx: &Fixture) -> tokio::task::JoinHandle<Execution> {
+        let engine = fx.engine.clone();
+        let request = sync_request(fx);
+        tokio::spawn(async move {
+            let started = engine.start(request).await.expect("started");
+            started.finished().await.expect("finished")
+        })
+    }
+
     async fn slow_fixture(call: u64, config: EngineConfig) -> Fixture {
         let slow = Slow {
             start: Duration::from_millis(1),
@@ -791,12 +801,7 @@ mod tests {
         let fx = slow_fixture(600, EngineConfig::default()).await;
         let first = fx.engine.start(sync_request(&fx)).await.expect("started");
         first.finished().await.expect("the cold one");
-        let engine = fx.engine.clone();
-        let request = sync_request(&fx);
-        let run = tokio::spawn(async move {
-            let started = engine.start(request).await.expect("started");
-            started.finished().await.expect("finished")
-        });
+        let run = spawn_sync(&fx);
         let running = |e: &Execution| e.status == ExecutionStatus::Running;
         let mut seen = None;
         for _ in 0..50 {
@@ -862,12 +867,7 @@ mod tests {
             let fx = slow_fixture(call_ms, EngineConfig::default()).await;
             let first = fx.engine.start(sync_request(&fx)).await.expect("started");
             first.finished().await.expect("the cold one");
-            let engine = fx.engine.clone();
-            let request = sync_request(&fx);
-            let run = tokio::spawn(async move {
-                let started = engine.start(request).await.expect("started");
-                started.finished().await.expect("finished")
-            });
+            let run = spawn_sync(&fx);
             tokio::time::sleep(Duration::from_millis(after_ms)).await;
             fx.store
                 .delete_function(fx.function.id)
