@@ -186,6 +186,28 @@ impl Dispatcher {
         })
     }
 
+    /// Runs a recorded execution that already holds a warm worker and was recorded as started
+    /// by this node (an async one that found an idle worker), in its own task: no claim to
+    /// write, no wait in the queue. The task ends with the execution as stored afterwards.
+    pub fn submit_claimed(
+        self: &Arc<Self>,
+        execution: Execution,
+        function: Function,
+        lease: Lease,
+    ) -> JoinHandle<Execution> {
+        let in_flight = Counted::new(&self.load.in_flight);
+        let dispatcher = self.clone();
+        tokio::spawn(async move {
+            let deadline = Deadline::from_now(function.limits.timeout);
+            let outcome = dispatcher
+                .invoke(lease, &execution, &function, deadline)
+                .await;
+            let done = dispatcher.finish(execution, &function, outcome).await;
+            drop(in_flight);
+            done
+        })
+    }
+
     /// Runs a sync execution that holds a warm worker and is not recorded yet, and returns it
     /// as stored (its `started_at` is set: it had its worker at once). The caller runs this in
     /// a task of its own, so that a sync caller that goes away does not abandon it. Recorded
@@ -794,6 +816,33 @@ mod tests {
         }
         let function = fx.store.get_function(fx.function.id).await.expect("get");
         assert_eq!(function.count, 4, "every execution is counted");
+    }
+
+    #[tokio::test]
+    async fn an_async_execution_on_an_idle_warm_worker_is_recorded_started_then_finished() {
+        let fx = slow_fixture(1, EngineConfig::default()).await;
+        let run = || async {
+            let request = ExecutionRequest {
+                sync: false,
+                ..sync_request(&fx)
+            };
+            let started = fx.engine.start(request).await.expect("started");
+            // On disk before the caller hears of it.
+            let recorded = fx.store.get_execution(started.execution.id).await;
+            assert_eq!(recorded.expect("recorded").id, started.execution.id);
+            started.finished().await.expect("finished")
+        };
+        // Cold: recorded, claimed, finished.
+        let cold = run().await;
+        assert_eq!(cold.status, ExecutionStatus::Success, "{cold:?}");
+        assert_eq!(writes(&fx), 3.0);
+        // Warm: recorded as started by this node, finished; no claim.
+        let warm = run().await;
+        assert_eq!(writes(&fx), 5.0, "two writes for a warm async execution");
+        assert_eq!(warm.status, ExecutionStatus::Success, "{warm:?}");
+        assert!(warm.started_at.is_some());
+        assert_eq!(warm.node.as_deref(), Some("local"));
+        assert_eq!(warm, fx.store.get_execution(warm.id).await.expect("stored"));
     }
 
     #[tokio::test]

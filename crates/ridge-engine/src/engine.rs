@@ -281,7 +281,9 @@ impl Engine {
             self.dispatcher.clone(),
         );
         let recorded = tokio::spawn(async move {
-            let warm = if record_late {
+            // An idle warm worker, taken now: a sync execution that may be recorded late, or an
+            // async one (recorded first in any case).
+            let warm = if record_late || !execution.sync {
                 let runtime = resolved.runtime.id;
                 pools
                     .try_warm(&resolved.function, resolved.version, runtime)
@@ -294,11 +296,22 @@ impl Engine {
                     .arrivals
                     .arrived(resolved.function.id, resolved.version);
                 execution.started_at = Some(ridge_core::time::now());
-                // Run here, in this task: no second task to hand it to and wait on.
-                let done = dispatcher
-                    .run_warm(execution, &resolved.function, lease)
-                    .await;
-                return Ok(Started::done(done));
+                if execution.sync {
+                    // Run here, in this task: no second task to hand it to and wait on.
+                    let done = dispatcher
+                        .run_warm(execution, &resolved.function, lease)
+                        .await;
+                    return Ok(Started::done(done));
+                }
+                // Recorded as started by this node (it holds its worker: no claim to write),
+                // on disk before its caller hears of it, then run.
+                if let Err(e) = store.create_execution(&execution).await {
+                    lease.give_back().await;
+                    return Err(e.into());
+                }
+                let finished =
+                    dispatcher.submit_claimed(execution.clone(), resolved.function, lease);
+                return Ok(Started::new(execution, finished));
             }
             store.create_execution(&execution).await?;
             pools
