@@ -196,6 +196,8 @@ impl Dispatcher {
         lease: Lease,
     ) -> JoinHandle<Execution> {
         let in_flight = Counted::new(&self.load.in_flight);
+        // It waited for no worker.
+        self.metrics.queue_wait.observe(0.0);
         let dispatcher = self.clone();
         tokio::spawn(async move {
             let deadline = Deadline::from_now(function.limits.timeout);
@@ -221,6 +223,8 @@ impl Dispatcher {
         lease: Lease,
     ) -> Execution {
         let _in_flight = Counted::new(&self.load.in_flight);
+        // It waited for no worker.
+        self.metrics.queue_wait.observe(0.0);
         let deadline = Deadline::from_now(function.limits.timeout);
         let (outcome, recorded) = {
             let invoke = self.invoke(lease, &execution, function, deadline);

@@ -13,13 +13,13 @@ use ridge_runtime::{Invocation, RuntimeAdapter};
 use ridge_runtime_wasm::{WasmAdapter, WasmConfig, guests};
 use serde_json::json;
 
-use super::{Ctx, cold};
+use super::{Ctx, cold, warm};
 use crate::funcs;
-use crate::load::{self, LoadResult};
+use crate::load::LoadResult;
 use crate::report::Row;
 use crate::server::RidgeServer;
 
-const LEVELS: [usize; 2] = [1, 8];
+const LEVELS: [usize; 3] = [1, 8, 64];
 
 /// In-process executions measured.
 const IN_PROCESS: usize = 5_000;
@@ -42,17 +42,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let url = format!("{}/v1/executions", server.url);
     let body = funcs::sync_body(&id);
     for c in LEVELS {
-        let load = b.warm_load(c);
         let (h, u, bd) = (http.clone(), url.clone(), body.clone());
-        let result = load::run(load, move || {
+        let measured = warm::measured(b.warm_load(c), server.pid(), move || {
             let (h, u, bd) = (h.clone(), u.clone(), bd.clone());
             async move { funcs::execute(&h, &u, bd, "success").await }
         })
         .await;
-        rows.push(Row::load(
-            format!("WebAssembly: warm, concurrency {c}"),
-            &result,
-        ));
+        rows.push(measured.row(format!("WebAssembly: warm, concurrency {c}")));
     }
     server.stop().await?;
     Ok(rows)
