@@ -226,7 +226,9 @@ impl Engine {
     /// Starts an execution, whatever asked for it: resolves the target (reading the function,
     /// version and runtime once), admits it (quotas, rate, queue length), records it as
     /// `running` (counting it on the function or version) and submits it. Nothing is written
-    /// when it is refused.
+    /// when it is refused. One that finds an idle warm worker takes it at once: a sync one is
+    /// run in this call's task and may be recorded only when it ends, an async one is recorded
+    /// already started (docs/architecture.md, step 2).
     pub async fn start(&self, request: ExecutionRequest) -> Result<Started, EngineError> {
         let resolved = resolve(self.store.as_ref(), &request.project, request.target).await?;
         let project = &resolved.function.project_id;
