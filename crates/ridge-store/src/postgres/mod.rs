@@ -55,6 +55,11 @@ mod retention {
     crate::retention::retention_queries!(sqlx::PgPool, crate::retention::SKIP_LOCKED);
 }
 
+/// A function with what running it needs: the same SQL on both stores.
+mod to_run {
+    crate::rows::to_run::to_run_query!(sqlx::PgPool);
+}
+
 /// Inter-arrival histograms: the same SQL on both stores.
 mod arrivals {
     crate::shared::arrivals::arrival_queries!(sqlx::PgPool, sqlx::Postgres);
@@ -224,7 +229,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_function_to_run(&self, id: FunctionId) -> Result<FunctionToRun> {
-        functions::get_to_run(&self.pool, id).await
+        to_run::get(&self.pool, id).await
     }
 
     async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {

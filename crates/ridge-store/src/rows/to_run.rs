@@ -2,6 +2,8 @@
 //! the function's columns as they are, its runtime's and its project's quota row's renamed
 //! (`rt_*`, `q_*`), since `functions`, `runtimes` and `quotas` share column names.
 
+use std::sync::LazyLock;
+
 use ridge_core::Runtime;
 use ridge_core::tenancy::QuotaOverrides;
 use sqlx::FromRow;
@@ -11,8 +13,8 @@ use super::runtimes::RuntimeRow;
 use super::tenancy::QuotaRow;
 use crate::{FunctionToRun, Result};
 
-/// The query, with `placeholder` for the function's id (`?` or `$1`).
-pub(crate) fn sql(placeholder: &str) -> String {
+/// The query: the function whose id is `$1` (SQLite reads `$1` as PostgreSQL does).
+pub(crate) static SQL: LazyLock<String> = LazyLock::new(|| {
     let function: Vec<String> = super::functions::COLUMNS
         .split(',')
         .map(|column| format!("f.{}", column.trim()))
@@ -28,10 +30,30 @@ pub(crate) fn sql(placeholder: &str) -> String {
            q.executions_per_second AS q_executions_per_second, q.jobs AS q_jobs \
          FROM functions f JOIN runtimes r ON r.id = f.runtime_id \
          LEFT JOIN quotas q ON q.project_id = f.project_id \
-         WHERE f.id = {placeholder}",
+         WHERE f.id = $1",
         function.join(", ")
     )
+});
+
+/// `Store::get_function_to_run` for one store's pool type: [`SQL`], read by [`read`].
+macro_rules! to_run_query {
+    ($pool:ty) => {
+        use ridge_core::FunctionId;
+
+        use crate::rows::to_run;
+        use crate::{FunctionToRun, Result, StoreError};
+
+        pub(super) async fn get(pool: &$pool, id: FunctionId) -> Result<FunctionToRun> {
+            let row = sqlx::query(&to_run::SQL)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::FunctionNotFound { id })?;
+            to_run::read(&row)
+        }
+    };
 }
+pub(crate) use to_run_query;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct JoinedRuntime {

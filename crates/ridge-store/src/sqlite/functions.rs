@@ -5,8 +5,7 @@ use sqlx::SqlitePool;
 
 use crate::codec;
 use crate::rows::functions::{COLUMNS, FunctionRow};
-use crate::rows::to_run;
-use crate::{FunctionToRun, FunctionUsage, ProjectScope, Result, StoreError};
+use crate::{FunctionUsage, ProjectScope, Result, StoreError};
 
 /// `RuntimeNotFound` when the function's runtime does not exist.
 pub(super) async fn create(pool: &SqlitePool, function: &Function) -> Result<()> {
@@ -52,17 +51,6 @@ pub(super) async fn get_in(
             .fetch_optional(&mut **tx)
             .await?;
     row.ok_or(StoreError::FunctionNotFound { id })?.try_into()
-}
-
-/// The function with its runtime and quota overrides, in one query ([`crate::rows::to_run`]).
-pub(super) async fn get_to_run(pool: &SqlitePool, id: FunctionId) -> Result<FunctionToRun> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| to_run::sql("?"));
-    let row = sqlx::query(&SQL)
-        .bind(id.to_string())
-        .fetch_optional(pool)
-        .await?
-        .ok_or(StoreError::FunctionNotFound { id })?;
-    to_run::read(&row)
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: FunctionId) -> Result<Function> {

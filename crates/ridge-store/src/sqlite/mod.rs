@@ -43,6 +43,11 @@ mod retention {
     crate::retention::retention_queries!(sqlx::SqlitePool, "");
 }
 
+/// A function with what running it needs: the same SQL on both stores.
+mod to_run {
+    crate::rows::to_run::to_run_query!(sqlx::SqlitePool);
+}
+
 /// Inter-arrival histograms: the same SQL on both stores.
 mod arrivals {
     crate::shared::arrivals::arrival_queries!(sqlx::SqlitePool, sqlx::Sqlite);
@@ -214,7 +219,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_function_to_run(&self, id: FunctionId) -> Result<FunctionToRun> {
-        functions::get_to_run(&self.pool, id).await
+        to_run::get(&self.pool, id).await
     }
 
     async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {
