@@ -1,0 +1,358 @@
+//! Dispatch's tests: on a temporary SQLite store, with stand-in workers (`crate::testing`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ridge_core::{Execution, ExecutionStatus, Limits};
+use serde_json::json;
+
+use crate::testing::{Crashing, Fixture, Slow};
+use crate::{EngineConfig, ExecutionRequest, Origin, RunTarget};
+
+/// Runs one sync execution of a function with `timeout` seconds on a stand-in worker that
+/// takes `start` to start and `call` to answer; returns it and how long it took.
+async fn run(timeout: u32, start: u64, call: u64) -> (Execution, Duration, Fixture) {
+    let slow = Slow {
+        start: Duration::from_millis(start),
+        call: Duration::from_millis(call),
+    };
+    let fx = Fixture::with_adapters(EngineConfig::default(), vec![Arc::new(slow)]).await;
+    let mut function = fx.function.clone();
+    function.limits = Limits {
+        timeout,
+        ..function.limits
+    };
+    fx.store.update_function(&function).await.expect("update");
+    let began = Instant::now();
+    let started = fx
+        .engine
+        .start(ExecutionRequest {
+            project: function.project_id.clone(),
+            target: RunTarget::Loaded {
+                function,
+                version: 0,
+            },
+            input: None,
+            description: None,
+            sync: true,
+            origin: Origin::Api,
+        })
+        .await
+        .expect("started");
+    let done = started.finished().await.expect("finished");
+    (done, began.elapsed(), fx)
+}
+
+#[tokio::test]
+async fn a_caller_that_goes_away_at_any_point_leaves_no_execution_unrun() {
+    // Each start is dropped after a different time, from at once to after it returned:
+    // before anything is written, while the create is under way, between the create and
+    // the submit. Whatever was recorded runs.
+    let slow = Slow {
+        start: Duration::from_millis(1),
+        call: Duration::from_millis(1),
+    };
+    let fx = Fixture::with_adapters(EngineConfig::default(), vec![Arc::new(slow)]).await;
+    for step in 0..100u64 {
+        let start = fx.engine.start(ExecutionRequest {
+            project: fx.function.project_id.clone(),
+            target: RunTarget::Loaded {
+                function: fx.function.clone(),
+                version: 0,
+            },
+            input: None,
+            description: Some(format!("dropped after {} us", step * 30)),
+            sync: step % 2 == 0,
+            origin: Origin::Api,
+        });
+        let _ = tokio::time::timeout(Duration::from_micros(step * 30), start).await;
+    }
+    let mut running = Vec::new();
+    for _ in 0..500 {
+        let executions = fx
+            .store
+            .list_executions(&all_executions())
+            .await
+            .expect("list");
+        running = executions
+            .into_iter()
+            .filter(|e| e.status == ExecutionStatus::Running)
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        running.is_empty(),
+        "recorded but never run: {:?}",
+        running.iter().map(|e| &e.description).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_cold_start_and_the_call_share_the_timeout() {
+    // Each would fit in 1 s; together they do not, and the execution ends at the limit
+    // (not at 1.4 s, as when each had the whole timeout).
+    let (done, took, _fx) = run(1, 700, 700).await;
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+    let result = done.result.expect("a result");
+    assert_eq!(result.output, json!("Function execution timeout."));
+    assert!(took < Duration::from_millis(1_350), "took {took:?}");
+    assert!(
+        result.duration.is_some_and(|d| (1.0..1.35).contains(&d)),
+        "a timed-out execution reports the time it was given: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_function_whose_workers_crash_young_loses_the_startup_allowance_for_a_while() {
+    let clock = Arc::new(ridge_core::ManualClock::starting_now());
+    let crashing = Arc::new(Crashing::default());
+    let config = EngineConfig {
+        startup_cooldown: Duration::from_secs(60),
+        clock: clock.clone(),
+        ..EngineConfig::default()
+    };
+    let fx = Fixture::with_adapters(config, vec![crashing.clone()]).await;
+    let run = || async {
+        let started = fx.engine.start(sync_request(&fx)).await.expect("started");
+        let done = started.finished().await.expect("finished");
+        assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
+    };
+    for _ in 0..3 {
+        run().await;
+    }
+    clock.advance(Duration::from_secs(60));
+    run().await;
+    let allowances = crashing.allowances.lock().expect("not poisoned").clone();
+    assert_eq!(
+        allowances,
+        [true, false, false, true],
+        "only the first start, and the first after the cooldown, get the allowance"
+    );
+}
+
+fn all_executions() -> ridge_store::ExecutionQuery {
+    ridge_store::ExecutionQuery {
+        scope: ridge_store::ProjectScope::All,
+        function_id: None,
+        status: None,
+        description: None,
+        page: ridge_store::Page::default(),
+    }
+}
+
+/// The writes the engine's store has committed so far (`store_write_batch_size`'s sum).
+fn writes(fx: &Fixture) -> f64 {
+    let text = fx.engine.metrics_text();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("ridge_store_write_batch_size_sum"))
+        .unwrap_or_else(|| panic!("no write batch sum in {text}"));
+    line.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a number in {line}"))
+}
+
+fn sync_request(fx: &Fixture) -> ExecutionRequest {
+    ExecutionRequest {
+        project: fx.function.project_id.clone(),
+        target: RunTarget::Loaded {
+            function: fx.function.clone(),
+            version: 0,
+        },
+        input: None,
+        description: None,
+        sync: true,
+        origin: Origin::Api,
+    }
+}
+
+/// One sync execution of the fixture's function, run to its end in a task of its own.
+fn spawn_sync(fx: &Fixture) -> tokio::task::JoinHandle<Execution> {
+    let engine = fx.engine.clone();
+    let request = sync_request(fx);
+    tokio::spawn(async move {
+        let started = engine.start(request).await.expect("started");
+        started.finished().await.expect("finished")
+    })
+}
+
+async fn slow_fixture(call: u64, config: EngineConfig) -> Fixture {
+    let slow = Slow {
+        start: Duration::from_millis(1),
+        call: Duration::from_millis(call),
+    };
+    Fixture::with_adapters(config, vec![Arc::new(slow)]).await
+}
+
+#[tokio::test]
+async fn a_sync_execution_on_an_idle_warm_worker_is_written_once_complete() {
+    let fx = slow_fixture(1, EngineConfig::default()).await;
+    let run = || async {
+        let started = fx.engine.start(sync_request(&fx)).await.expect("started");
+        started.finished().await.expect("finished")
+    };
+    // Cold: recorded `running`, claimed, finished.
+    let cold = run().await;
+    assert_eq!(cold.status, ExecutionStatus::Success, "{cold:?}");
+    assert_eq!(writes(&fx), 3.0);
+    for n in 1..=3 {
+        let warm = run().await;
+        assert_eq!(
+            writes(&fx),
+            3.0 + f64::from(n),
+            "one write per warm execution"
+        );
+        let stored = fx.store.get_execution(warm.id).await.expect("stored");
+        assert_eq!(warm, stored, "what the caller gets is the stored row");
+        assert_eq!(warm.status, ExecutionStatus::Success);
+        assert!(
+            warm.started_at.is_some() && warm.updated_at.is_some(),
+            "{warm:?}"
+        );
+        assert_eq!(
+            fx.store.get_execution_logs(warm.id).await.expect("logs"),
+            "slept 1ms\n"
+        );
+    }
+    let function = fx.store.get_function(fx.function.id).await.expect("get");
+    assert_eq!(function.count, 4, "every execution is counted");
+}
+
+#[tokio::test]
+async fn an_async_execution_on_an_idle_warm_worker_is_recorded_started_then_finished() {
+    let fx = slow_fixture(1, EngineConfig::default()).await;
+    let run = || async {
+        let request = ExecutionRequest {
+            sync: false,
+            ..sync_request(&fx)
+        };
+        let started = fx.engine.start(request).await.expect("started");
+        // On disk before the caller hears of it.
+        let recorded = fx.store.get_execution(started.execution.id).await;
+        assert_eq!(recorded.expect("recorded").id, started.execution.id);
+        started.finished().await.expect("finished")
+    };
+    // Cold: recorded, claimed, finished.
+    let cold = run().await;
+    assert_eq!(cold.status, ExecutionStatus::Success, "{cold:?}");
+    assert_eq!(writes(&fx), 3.0);
+    // Warm: recorded as started by this node, finished; no claim.
+    let warm = run().await;
+    assert_eq!(writes(&fx), 5.0, "two writes for a warm async execution");
+    assert_eq!(warm.status, ExecutionStatus::Success, "{warm:?}");
+    assert!(warm.started_at.is_some());
+    assert_eq!(warm.node.as_deref(), Some("local"));
+    assert_eq!(warm, fx.store.get_execution(warm.id).await.expect("stored"));
+}
+
+#[tokio::test]
+async fn a_long_warm_sync_execution_is_shown_running_while_it_runs() {
+    let fx = slow_fixture(600, EngineConfig::default()).await;
+    let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+    first.finished().await.expect("the cold one");
+    let run = spawn_sync(&fx);
+    let running = |e: &Execution| e.status == ExecutionStatus::Running;
+    let mut seen = None;
+    for _ in 0..50 {
+        let all = fx
+            .store
+            .list_executions(&all_executions())
+            .await
+            .expect("list");
+        if let Some(row) = all.into_iter().find(running) {
+            seen = Some(row);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = seen.expect("recorded while it runs");
+    assert!(seen.started_at.is_some(), "{seen:?}");
+    let done = run.await.expect("the run");
+    assert_eq!(done.id, seen.id);
+    assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+    assert_eq!(done, fx.store.get_execution(done.id).await.expect("stored"));
+    assert_eq!(
+        fx.store.get_execution_logs(done.id).await.expect("logs"),
+        "slept 600ms\n"
+    );
+}
+
+#[tokio::test]
+async fn under_a_concurrency_quota_a_sync_execution_is_recorded_before_it_runs() {
+    let config = EngineConfig {
+        quotas: ridge_core::tenancy::Quotas {
+            concurrent_executions: ridge_core::tenancy::Limit::At(1),
+            ..ridge_core::tenancy::Quotas::default()
+        },
+        ..EngineConfig::default()
+    };
+    let fx = slow_fixture(300, config).await;
+    let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+    first.finished().await.expect("the cold one");
+    let started = fx.engine.start(sync_request(&fx)).await.expect("started");
+    let row = fx
+        .store
+        .get_execution(started.execution.id)
+        .await
+        .expect("recorded when start returns");
+    assert_eq!(row.status, ExecutionStatus::Running);
+    // It counts: the next is refused at once, on this node and on any other.
+    let refused = fx.engine.start(sync_request(&fx)).await;
+    assert!(
+        matches!(refused, Err(crate::EngineError::ConcurrencyQuota { .. })),
+        "{:?}",
+        refused.map(|s| s.execution)
+    );
+    let done = started.finished().await.expect("finished");
+    assert_eq!(done.status, ExecutionStatus::Success);
+}
+
+#[tokio::test]
+async fn a_function_deleted_while_its_warm_sync_execution_runs_leaves_no_row() {
+    // Deleted at `after_ms` into a call of `call_ms`: before the execution is recorded,
+    // or after it was recorded `running` (its row goes with the function). Either way the
+    // caller gets its outcome, and no row is left.
+    for (call_ms, after_ms) in [(30, 10), (200, 100)] {
+        let fx = slow_fixture(call_ms, EngineConfig::default()).await;
+        let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+        first.finished().await.expect("the cold one");
+        let run = spawn_sync(&fx);
+        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        fx.store
+            .delete_function(fx.function.id)
+            .await
+            .expect("delete");
+        let done = run.await.expect("the run");
+        assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+        assert!(
+            matches!(
+                fx.store.get_execution(done.id).await,
+                Err(ridge_store::StoreError::ExecutionNotFound { .. })
+            ),
+            "deleted after {after_ms} ms"
+        );
+        let left = fx
+            .store
+            .list_executions(&all_executions())
+            .await
+            .expect("list");
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+#[tokio::test]
+async fn within_the_timeout_the_finished_row_comes_from_the_store() {
+    let (done, _, fx) = run(1, 100, 100).await;
+    assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+    assert_eq!(
+        done.result.as_ref().map(|r| &r.output),
+        Some(&json!("done"))
+    );
+    let stored = fx.store.get_execution(done.id).await.expect("stored");
+    assert_eq!(done, stored, "what the caller gets is the stored row");
+    assert!(done.updated_at.is_some());
+}
