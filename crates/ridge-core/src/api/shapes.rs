@@ -9,7 +9,7 @@ use crate::fixtures::{self, at, fixed_id};
 use crate::tenancy::{Limit, Quotas};
 use crate::{
     ApiToken, CronPattern, ExecutionInput, ExecutionResult, ExecutionStatus, FunctionVersion,
-    JobStatus, LimitsPolicy, Project, ProjectId, Role, Target, User,
+    JobStatus, LimitsPolicy, Project, ProjectId, Role, Runtime, Target, User,
 };
 
 fn runtime() -> Runtime {
