@@ -17,20 +17,12 @@ port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0));
 "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data" >"$data/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-"$python" - "$port" "$server" "$n" <<'PY'
-import glob, http.client, io, json, os, sys, time, zipfile
+"$python" - "$port" "$server" "$n" "$(dirname "$0")" <<'PY'
+import glob, os, sys, time
 port, server, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+sys.path.insert(0, sys.argv[4])
+from bench_noop import create_noop, warm_runner
 tick = os.sysconf("SC_CLK_TCK")
-
-def api(method, path, body=None, headers=None):
-    for _ in range(100):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            c.request(method, path, body, headers or {"content-type": "application/json"})
-            return json.loads(c.getresponse().read() or b"null")
-        except ConnectionError:
-            time.sleep(0.1)
-    sys.exit("the server did not answer")
 
 def cpu(pid):
     """utime + stime of one process, in seconds (0 once it is gone)."""
@@ -62,30 +54,7 @@ def switches():
         by_name[name] = by_name.get(name, 0) + count
     return by_name
 
-runtime = api("POST", "/v1/runtimes", json.dumps({"image": "python3", "name": "py"}))["id"]
-for _ in range(100):
-    if api("GET", f"/v1/runtimes/{runtime}")["status"] == "available":
-        break
-    time.sleep(0.1)
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, "w") as z:
-    z.writestr("main.py", "def main(**kw):\n    return 1\n")
-boundary = "ridgehotpath"
-fields = {"runtime_id": runtime, "name": "noop", "entry": "main.main",
-          "code": json.dumps({"source": "package"})}
-body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
-               for k, v in fields.items()).encode()
-body += (f'--{boundary}\r\nContent-Disposition: form-data; name="package"; filename="p.zip"\r\n'
-         'Content-Type: application/zip\r\n\r\n').encode() + buf.getvalue()
-body += f"\r\n--{boundary}--\r\n".encode()
-function = api("POST", "/v1/functions", body,
-               {"content-type": f"multipart/form-data; boundary={boundary}"})["id"]
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-run_body = json.dumps({"function_id": function})
-def run():
-    c.request("POST", "/v1/executions", run_body, {"content-type": "application/json"})
-    answer = json.loads(c.getresponse().read())
-    assert answer["status"] == "success", answer
+run = warm_runner(port, create_noop(port))
 for _ in range(20):
     run()
 workers = descendants(server)

@@ -1,0 +1,54 @@
+"""What the benchmark scripts share (bench-hot-path.sh, bench-pg-flushes.sh): calls to a
+`ridge serve` on loopback, and a Python no-op function created on it, ready to run warm."""
+import http.client
+import io
+import json
+import sys
+import time
+import zipfile
+
+
+def api(port, method, path, body=None, headers=None):
+    """One call on a fresh connection, retried while the server is not up yet."""
+    for _ in range(100):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            c.request(method, path, body, headers or {"content-type": "application/json"})
+            return json.loads(c.getresponse().read() or b"null")
+        except ConnectionError:
+            time.sleep(0.1)
+    sys.exit("the server did not answer")
+
+
+def create_noop(port):
+    """A python3 runtime (once available) and a no-op function on it; the function's id."""
+    runtime = api(port, "POST", "/v1/runtimes", json.dumps({"image": "python3", "name": "py"}))["id"]
+    for _ in range(100):
+        if api(port, "GET", f"/v1/runtimes/{runtime}")["status"] == "available":
+            break
+        time.sleep(0.1)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("main.py", "def main(**kw):\n    return 1\n")
+    boundary = "ridgebench"
+    fields = {"runtime_id": runtime, "name": "noop", "entry": "main.main",
+              "code": json.dumps({"source": "package"})}
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in fields.items()).encode()
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="package"; filename="p.zip"\r\n'
+             'Content-Type: application/zip\r\n\r\n').encode() + buf.getvalue()
+    body += f"\r\n--{boundary}--\r\n".encode()
+    return api(port, "POST", "/v1/functions", body,
+               {"content-type": f"multipart/form-data; boundary={boundary}"})["id"]
+
+
+def warm_runner(port, function):
+    """A call that runs `function` sync over one kept-alive connection and checks it succeeded."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"function_id": function})
+
+    def run():
+        c.request("POST", "/v1/executions", body, {"content-type": "application/json"})
+        answer = json.loads(c.getresponse().read())
+        assert answer["status"] == "success", answer
+    return run
