@@ -4,5 +4,6 @@
 pub(crate) mod arrivals;
 pub(crate) mod event_triggers;
 pub(crate) mod jobs;
+pub(crate) mod runtime_pools;
 pub(crate) mod statistics;
 pub(crate) mod webhooks;

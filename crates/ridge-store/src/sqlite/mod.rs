@@ -48,6 +48,11 @@ mod to_run {
     crate::rows::to_run::to_run_query!(sqlx::SqlitePool);
 }
 
+/// Runtimes' pre-started pool sizes: the same SQL on both stores.
+mod runtime_pools {
+    crate::shared::runtime_pools::runtime_pool_queries!(sqlx::SqlitePool);
+}
+
 /// Inter-arrival histograms: the same SQL on both stores.
 mod arrivals {
     crate::shared::arrivals::arrival_queries!(sqlx::SqlitePool, sqlx::Sqlite);
@@ -199,11 +204,11 @@ impl Store for SqliteStore {
     }
 
     async fn runtime_pool_size(&self, id: RuntimeId) -> Result<Option<u32>> {
-        runtimes::pool_size(&self.pool, id).await
+        runtime_pools::size(&self.pool, id).await
     }
 
     async fn set_runtime_pool_size(&self, id: RuntimeId, size: Option<u32>) -> Result<()> {
-        runtimes::set_pool_size(&self.pool, id, size).await
+        runtime_pools::set_size(&self.pool, id, size).await
     }
 
     async fn delete_runtime(&self, id: RuntimeId) -> Result<()> {
