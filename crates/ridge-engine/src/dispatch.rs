@@ -428,13 +428,8 @@ impl Dispatcher {
         outcome: ExecutionOutcome,
     ) -> Execution {
         self.count(function, &outcome);
-        let finished = Execution {
-            status: outcome.status,
-            result: Some(outcome.result),
-            updated_at: Some(ridge_core::time::now()),
-            ..execution
-        };
-        match self.store.record_execution(&finished, &outcome.logs).await {
+        let (finished, logs) = concluded(execution, outcome);
+        match self.store.record_execution(&finished, &logs).await {
             Ok(()) => {}
             Err(e @ (StoreError::FunctionNotFound { .. } | StoreError::VersionNotFound { .. })) => {
                 tracing::debug!(execution = %finished.id, error = %e, "deleted while it ran: not recorded");
@@ -454,22 +449,16 @@ impl Dispatcher {
         outcome: ExecutionOutcome,
     ) -> Execution {
         self.count(function, &outcome);
-        let unrecorded = |execution: Execution, outcome: ExecutionOutcome| Execution {
-            status: outcome.status,
-            result: Some(outcome.result),
-            updated_at: Some(ridge_core::time::now()),
-            ..execution
-        };
         match self.store.finish_execution(execution.id, &outcome).await {
             Ok(Some(finished)) => finished,
             // Finished elsewhere meanwhile, or deleted: then the caller still learns what ran.
             Ok(None) => match self.store.get_execution(execution.id).await {
                 Ok(stored) => stored,
-                Err(_) => unrecorded(execution, outcome),
+                Err(_) => concluded(execution, outcome).0,
             },
             Err(e) => {
                 tracing::error!(execution = %execution.id, error = %e, "cannot record execution outcome");
-                unrecorded(execution, outcome)
+                concluded(execution, outcome).0
             }
         }
     }
@@ -583,6 +572,18 @@ impl Dispatcher {
         };
         adapter.start(&spec).await
     }
+}
+
+/// The execution with `outcome` applied, as a finish writes it (status, result, `updated_at`),
+/// and the outcome's logs.
+fn concluded(execution: Execution, outcome: ExecutionOutcome) -> (Execution, String) {
+    let finished = Execution {
+        status: outcome.status,
+        result: Some(outcome.result),
+        updated_at: Some(ridge_core::time::now()),
+        ..execution
+    };
+    (finished, outcome.logs)
 }
 
 /// Stops a worker that ran out of time without making its execution wait: the outcome is
