@@ -187,11 +187,10 @@ impl TestApi {
         let mut setup = Setup::default();
         adjust(&mut setup);
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_in(dir, setup).await
+        Self::start_in(dir, setup, Arc::new(ManualClock::starting_now())).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, setup: Setup) -> Self {
-        let clock = Arc::new(ManualClock::starting_now());
+    async fn start_in(dir: tempfile::TempDir, setup: Setup, clock: Arc<ManualClock>) -> Self {
         let gate = Gate::closed();
         let state = state(dir.path(), &setup, clock.clone(), &gate).await;
         let mut api = Api::new(ridge_api::service(state.clone()));
@@ -209,18 +208,21 @@ impl TestApi {
     }
 
     /// Stops this server and starts another on the same data directory, with `adjust`ed
-    /// settings: what a restart keeps is what the stores keep.
+    /// settings: what a restart keeps is what the stores keep, on the same test clock.
     pub async fn restart(self, adjust: impl FnOnce(&mut Setup)) -> Self {
         let TestApi {
             state,
             dir,
             mut setup,
+            clock,
             ..
         } = self;
         state.engine.shutdown().await;
         drop(state);
         adjust(&mut setup);
-        Self::start_in(dir, setup).await
+        // The same test clock: time goes on across a restart, it does not jump to the wall
+        // clock (which may have passed a second, and so signed another timestamp).
+        Self::start_in(dir, setup, clock).await
     }
 
     /// A client sending `token`.
