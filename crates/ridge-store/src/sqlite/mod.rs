@@ -144,6 +144,9 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // A file opened by this process has no network to fail: the ping sqlx sends before
+            // lending a connection is one more round trip to the connection's thread per read.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
