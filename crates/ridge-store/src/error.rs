@@ -114,6 +114,9 @@ pub enum StoreError {
     },
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A failure of the SQLite store's hot path, which calls SQLite directly (`sqlite::native`).
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -121,6 +124,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::Database(e)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
     }
 }
 

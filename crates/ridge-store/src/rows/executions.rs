@@ -29,6 +29,23 @@ pub(crate) struct ExecutionRow {
     node: Option<String>,
 }
 
+native_row!(ExecutionRow {
+    id,
+    project_id,
+    function_id,
+    function_version,
+    function_alias,
+    description,
+    status,
+    sync,
+    input,
+    result,
+    started_at,
+    created_at,
+    updated_at,
+    node,
+});
+
 impl TryFrom<ExecutionRow> for Execution {
     type Error = StoreError;
 

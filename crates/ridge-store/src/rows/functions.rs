@@ -29,6 +29,24 @@ pub(crate) struct FunctionRow {
     updated_at: Option<String>,
 }
 
+native_row!(FunctionRow {
+    id,
+    project_id,
+    name,
+    description,
+    runtime_id,
+    code,
+    entry,
+    cpu,
+    memory_size,
+    timeout,
+    network,
+    count,
+    latest_version,
+    created_at,
+    updated_at,
+});
+
 impl TryFrom<FunctionRow> for Function {
     type Error = StoreError;
 

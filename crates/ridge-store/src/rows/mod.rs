@@ -2,6 +2,21 @@
 //! the same columns with the same conventions (UUID text ids, fixed-width UTC RFC 3339 text
 //! timestamps, JSON text), so only the SQL that writes and selects rows differs per store.
 
+/// `from_native`: the row read from a row of SQLite's C API (`rusqlite`, the SQLite store's hot
+/// path, `sqlite::native`), each field from the column of its name, as sqlx's `FromRow` reads
+/// it. Listing every field is checked by the compiler (a struct literal names them all).
+macro_rules! native_row {
+    ($row:ident { $($field:ident),* $(,)? }) => {
+        impl $row {
+            pub(crate) fn from_native(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self {
+                    $($field: row.get(stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+
 pub(crate) mod aliases;
 pub(crate) mod event_triggers;
 pub(crate) mod executions;

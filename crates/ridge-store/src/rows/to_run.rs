@@ -79,7 +79,28 @@ pub(crate) struct JoinedQuotas {
     q_jobs: Option<i64>,
 }
 
-/// Reads one row of [`sql`].
+native_row!(JoinedRuntime {
+    rt_id,
+    rt_project_id,
+    rt_name,
+    rt_description,
+    rt_image,
+    rt_status,
+    rt_is_public,
+    rt_trusted,
+    rt_created_at,
+    rt_updated_at,
+});
+
+native_row!(JoinedQuotas {
+    q_functions,
+    q_package_bytes,
+    q_concurrent_executions,
+    q_executions_per_second,
+    q_jobs,
+});
+
+/// Reads one row of [`SQL`] through sqlx.
 pub(crate) fn read<'r, R>(row: &'r R) -> Result<FunctionToRun>
 where
     R: sqlx::Row,
@@ -87,8 +108,24 @@ where
     JoinedRuntime: sqlx::FromRow<'r, R>,
     JoinedQuotas: sqlx::FromRow<'r, R>,
 {
-    let function = ridge_core::Function::try_from(FunctionRow::from_row(row)?)?;
-    let r = JoinedRuntime::from_row(row)?;
+    assemble(
+        FunctionRow::from_row(row)?,
+        JoinedRuntime::from_row(row)?,
+        JoinedQuotas::from_row(row)?,
+    )
+}
+
+/// Reads one row of [`SQL`] through SQLite's C API (`sqlite::native`).
+pub(crate) fn read_native(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<FunctionToRun>> {
+    Ok(assemble(
+        FunctionRow::from_native(row)?,
+        JoinedRuntime::from_native(row)?,
+        JoinedQuotas::from_native(row)?,
+    ))
+}
+
+fn assemble(function: FunctionRow, r: JoinedRuntime, q: JoinedQuotas) -> Result<FunctionToRun> {
+    let function = ridge_core::Function::try_from(function)?;
     let runtime = Runtime::try_from(RuntimeRow {
         id: r.rt_id,
         project_id: r.rt_project_id,
@@ -101,7 +138,6 @@ where
         created_at: r.rt_created_at,
         updated_at: r.rt_updated_at,
     })?;
-    let q = JoinedQuotas::from_row(row)?;
     let quotas = QuotaOverrides::try_from(QuotaRow {
         project_id: function.project_id.as_str().to_owned(),
         functions: q.q_functions,

@@ -10,6 +10,7 @@ pub(crate) mod copy;
 mod executions;
 mod functions;
 /// SQL of the `jobs` table: the same on both stores.
+mod native;
 mod jobs {
     crate::shared::jobs::jobs_queries!(sqlx::SqlitePool);
 }
@@ -43,11 +44,6 @@ mod retention {
     crate::retention::retention_queries!(sqlx::SqlitePool, "");
 }
 
-/// A function with what running it needs: the same SQL on both stores.
-mod to_run {
-    crate::rows::to_run::to_run_query!(sqlx::SqlitePool);
-}
-
 /// Runtimes' pre-started pool sizes: the same SQL on both stores.
 mod runtime_pools {
     crate::shared::runtime_pools::runtime_pool_queries!(sqlx::SqlitePool);
@@ -64,6 +60,7 @@ mod signatures {
 }
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -72,11 +69,11 @@ use ridge_core::{
     Function, FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides,
     Runtime, RuntimeId, RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
 };
+use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, SqlitePool};
 
 use crate::writer::Writer;
 use crate::{
@@ -111,6 +108,7 @@ const AUTO_VACUUM_INCREMENTAL: i64 = 2;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    readers: Arc<native::Readers>,
     writer: Writer,
     path: PathBuf,
 }
@@ -147,7 +145,7 @@ impl SqliteStore {
             // A file opened by this process has no network to fail: the ping sqlx sends before
             // lending a connection is one more round trip to the connection's thread per read.
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
@@ -159,10 +157,14 @@ impl SqliteStore {
             tracing::info!(path = %path.display(), "converting the database to incremental auto-vacuum (once)");
             sqlx::query("VACUUM").execute(&pool).await?;
         }
-        let writer = Writer::spawn(vec![SqliteBatches(options.connect().await?)]);
+        let writer = Writer::spawn(vec![SqliteBatches::new(
+            native::connect(path)?,
+            pool.clone(),
+        )?]);
         tracing::debug!(path = %path.display(), "opened sqlite store");
         Ok(Self {
             pool,
+            readers: Arc::new(native::Readers::new(path)),
             writer,
             path: path.to_path_buf(),
         })
@@ -227,7 +229,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_function_to_run(&self, id: FunctionId) -> Result<FunctionToRun> {
-        to_run::get(&self.pool, id).await
+        self.readers.function_to_run(id)
     }
 
     async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {
@@ -255,7 +257,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
-        executions::get(&self.pool, id).await
+        self.readers.execution(id)
     }
 
     async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>> {

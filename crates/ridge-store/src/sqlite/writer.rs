@@ -1,78 +1,265 @@
 //! How the SQLite store applies a batch of the writer's ([`crate::writer`]) writes: one
 //! `BEGIN IMMEDIATE` transaction on the writer's own connection, each write's statements in
-//! turn (SQLite has one writer at a time, so there are no row locks to order).
+//! turn (SQLite has one writer at a time, so there are no row locks to order), run in the
+//! writer's task through SQLite's C API ([`super::native`]): a commit into the WAL with
+//! `synchronous=NORMAL` writes to the page cache and flushes nothing, so it costs microseconds,
+//! less than the two context switches a hop to another thread would.
+//!
+//! Two things could make it wait, and neither does on an async worker thread:
+//! - another connection's write lock (a function's update, a job's claim, a purge through the
+//!   pool): the connection's busy timeout is zero, and a `BEGIN` refused as busy is tried again
+//!   after an asynchronous pause, until the store's busy timeout;
+//! - the WAL's checkpoint, which flushes the database file: this connection never checkpoints
+//!   itself (`wal_autocheckpoint=0`); every so many commits the writer has the pool run one, on
+//!   sqlx's connection thread, and awaits it ([`SqliteBatches::checkpoint`]).
+
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::{Connection, SqliteConnection};
+use ridge_core::{Execution, ExecutionId, Timestamp};
+use rusqlite::{Connection, params};
+use sqlx::SqlitePool;
 
-use super::executions;
+use super::{BUSY_TIMEOUT, native};
+use crate::codec;
+use crate::rows::executions::{COLUMNS, ExecutionRow};
 use crate::writer::{ApplyBatch, Done, Write};
-use crate::{Result, StoreError};
+use crate::{ExecutionOutcome, Result, StoreError};
 
-/// The writer's connection.
-pub(super) struct SqliteBatches(pub(super) SqliteConnection);
+/// Commits, or writes, after which the writer checkpoints: about what SQLite's own automatic
+/// checkpoint (every 1,000 WAL pages) would do, since a commit of one execution adds about ten
+/// pages (the table's, its indexes', its function's) and a write in a large batch one or two.
+const CHECKPOINT_AFTER_COMMITS: usize = 100;
+const CHECKPOINT_AFTER_WRITES: usize = 1000;
+
+/// Pauses between tries of a write lock another connection holds, doubling from the first:
+/// about what SQLite's own busy handler waits.
+const FIRST_PAUSE: Duration = Duration::from_millis(1);
+const LONGEST_PAUSE: Duration = Duration::from_millis(25);
+
+/// The writer's connection, and the pool that checkpoints what it writes.
+pub(super) struct SqliteBatches {
+    conn: Connection,
+    pool: SqlitePool,
+    /// Commits and writes since the last checkpoint.
+    commits: usize,
+    writes: usize,
+}
+
+impl SqliteBatches {
+    pub(super) fn new(conn: Connection, pool: SqlitePool) -> Result<Self> {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.busy_timeout(Duration::ZERO)?;
+        Ok(Self {
+            conn,
+            pool,
+            commits: 0,
+            writes: 0,
+        })
+    }
+
+    /// Copies the WAL's pages into the database file, on one of the pool's connections (sqlx
+    /// runs it on that connection's thread), while this writer waits: with no write under way
+    /// it completes, so that the next write starts the WAL over rather than growing it.
+    async fn checkpoint(&mut self) {
+        (self.commits, self.writes) = (0, 0);
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot checkpoint the store's WAL");
+        }
+    }
+
+    async fn transaction(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
+        begin(&mut self.conn).await?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            match apply(&self.conn, write) {
+                Err(e @ StoreError::Sqlite(_)) => {
+                    rollback(&self.conn);
+                    return Err(e);
+                }
+                // Any other error left nothing behind (`create`).
+                result => results.push(result),
+            }
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            rollback(&self.conn);
+            return Err(e.into());
+        }
+        Ok(results)
+    }
+}
 
 #[async_trait]
 impl ApplyBatch for SqliteBatches {
     async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
-        if let [write] = writes {
-            return match alone(&mut self.0, write).await {
-                Err(e @ StoreError::Database(_)) => Err(e),
-                result => Ok(vec![result]),
-            };
+        let results = self.transaction(writes).await?;
+        self.commits += 1;
+        self.writes += writes.len();
+        if self.commits >= CHECKPOINT_AFTER_COMMITS || self.writes >= CHECKPOINT_AFTER_WRITES {
+            self.checkpoint().await;
         }
-        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            match apply(&mut tx, write).await {
-                Err(e @ StoreError::Database(_)) => return Err(e),
-                // Any other error left nothing behind (`executions::create`).
-                result => results.push(result),
-            }
-        }
-        tx.commit().await?;
         Ok(results)
     }
 
     async fn close(self) {
-        if let Err(e) = self.0.close().await {
+        if let Err((_, e)) = self.conn.close() {
             tracing::warn!(error = %e, "cannot close the store's write connection cleanly");
         }
     }
 }
 
-/// A write alone in its batch (every write at concurrency 1) as one message to the
-/// connection's thread, not one each for `BEGIN`, each statement and `COMMIT`: a start or a
-/// finish is one statement, atomic on its own; a create of version 0 one multi-statement query
-/// ([`executions::create_alone`]). A version's create keeps its transaction.
-async fn alone(conn: &mut SqliteConnection, write: &Write) -> Result<Done> {
-    match write {
-        Write::CreateExecution(new) if new.execution.function_version == 0 => {
-            executions::create_alone(conn, &new.execution, &new.logs)
-                .await
-                .map(|()| Done::Created)
+/// Takes the write lock: at once, or (another connection holds it) trying again after a
+/// pause, without holding the thread, until the busy timeout. (A busy handler would block the
+/// thread, and on a single-threaded runtime the very task that holds the lock.)
+async fn begin(conn: &mut Connection) -> Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Err(e) if native::is_busy(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LONGEST_PAUSE);
+            }
+            begun => return Ok(begun?),
         }
-        Write::CreateExecution(_) => {
-            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-            let done = apply(&mut tx, write).await?;
-            tx.commit().await?;
-            Ok(done)
-        }
-        Write::MarkStarted { .. } | Write::Finish { .. } => apply(conn, write).await,
     }
 }
 
-async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<Done> {
-    match write {
-        Write::CreateExecution(new) => executions::create(conn, &new.execution, &new.logs)
-            .await
-            .map(|()| Done::Created),
-        // SQLite's commits do not wait for the disk: every write is deferred already.
-        Write::MarkStarted { id, node, at, .. } => executions::mark_started(conn, *id, node, *at)
-            .await
-            .map(Done::Swapped),
-        Write::Finish { id, outcome } => executions::finish(conn, *id, outcome)
-            .await
-            .map(|row| Done::Finished(row.map(Box::new))),
+/// Rolls back what a failed statement left open (some failures end the transaction
+/// themselves).
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %e, "cannot roll back a failed batch of writes");
     }
+}
+
+fn apply(conn: &Connection, write: &Write) -> Result<Done> {
+    match write {
+        Write::CreateExecution(new) => {
+            create(conn, &new.execution, &new.logs).map(|()| Done::Created)
+        }
+        // SQLite's commits do not wait for the disk: every write is deferred already.
+        Write::MarkStarted { id, node, at, .. } => {
+            mark_started(conn, *id, node, *at).map(Done::Swapped)
+        }
+        Write::Finish { id, outcome } => {
+            finish(conn, *id, outcome).map(|row| Done::Finished(row.map(Box::new)))
+        }
+    }
+}
+
+/// Inserts the execution with `logs` and counts it on its function (version 0) or its version,
+/// in the open transaction. `FunctionNotFound` or `VersionNotFound` when the target does not
+/// exist, and then nothing was written (the batch carries on without this write).
+fn create(conn: &Connection, execution: &Execution, logs: &str) -> Result<()> {
+    let function_id = execution.function_id.to_string();
+    if execution.function_version != 0 {
+        // Counted first: a missing version fails before anything is written.
+        let counted = conn
+            .prepare_cached(
+                "UPDATE function_versions SET count = count + 1 \
+                 WHERE function_id = ?1 AND version_number = ?2",
+            )?
+            .execute(params![function_id, execution.function_version])?;
+        if counted == 0 {
+            let function = conn
+                .prepare_cached("SELECT 1 FROM functions WHERE id = ?1")?
+                .exists([&function_id])?;
+            return Err(if function {
+                StoreError::VersionNotFound {
+                    function_id: execution.function_id,
+                    version: execution.function_version,
+                }
+            } else {
+                StoreError::FunctionNotFound {
+                    id: execution.function_id,
+                }
+            });
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO executions (id, project_id, function_id, function_version, \
+         function_alias, description, status, sync, input, result, logs, started_at, \
+         created_at, updated_at, node) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        execution.id.to_string(),
+        execution.project_id.as_str(),
+        function_id,
+        execution.function_version,
+        execution.function_alias.as_deref(),
+        execution.description.as_deref(),
+        execution.status.as_str(),
+        execution.sync,
+        execution
+            .input
+            .as_ref()
+            .map(|input| codec::json_text(&input.to_stored())),
+        execution.result.as_ref().map(codec::json_text),
+        logs,
+        codec::opt_ts(execution.started_at.as_ref()),
+        codec::ts(&execution.created_at),
+        codec::opt_ts(execution.updated_at.as_ref()),
+        execution.node.as_deref(),
+    ])
+    // A failed statement changes nothing; with a version, its row (and so the function) was
+    // found above, so this happens for version 0 only.
+    .map_err(|e| match native::is_foreign_key(&e) {
+        true => StoreError::FunctionNotFound {
+            id: execution.function_id,
+        },
+        false => StoreError::Sqlite(e),
+    })?;
+    if execution.function_version == 0 {
+        conn.prepare_cached("UPDATE functions SET count = count + 1 WHERE id = ?1")?
+            .execute([&function_id])?;
+    }
+    Ok(())
+}
+
+/// Compare-and-swap: false unless the execution is `running` and not yet started.
+fn mark_started(conn: &Connection, id: ExecutionId, node: &str, at: Timestamp) -> Result<bool> {
+    let at = codec::ts(&at);
+    let swapped = conn
+        .prepare_cached(
+            "UPDATE executions SET started_at = ?1, updated_at = ?1 \
+             WHERE id = ?2 AND status = 'running' AND started_at IS NULL AND node = ?3",
+        )?
+        .execute(params![at, id.to_string(), node])?;
+    Ok(swapped == 1)
+}
+
+/// Compare-and-swap: `None` unless the execution is still `running`; else the row as written.
+fn finish(
+    conn: &Connection,
+    id: ExecutionId,
+    outcome: &ExecutionOutcome,
+) -> Result<Option<Execution>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "UPDATE executions SET status = ?1, result = ?2, logs = ?3, updated_at = ?4 \
+             WHERE id = ?5 AND status = 'running' RETURNING {COLUMNS}"
+        )
+    });
+    let mut statement = conn.prepare_cached(&SQL)?;
+    let mut rows = statement.query(params![
+        outcome.status.as_str(),
+        codec::json_text(&outcome.result),
+        outcome.logs,
+        codec::ts(&ridge_core::time::now()),
+        id.to_string(),
+    ])?;
+    let row = match rows.next()? {
+        Some(row) => Some(ExecutionRow::from_native(row)?),
+        None => None,
+    };
+    // Stepped to its end: the update is done when the statement is.
+    while rows.next()?.is_some() {}
+    row.map(Execution::try_from).transpose()
 }

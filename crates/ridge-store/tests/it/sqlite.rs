@@ -364,16 +364,20 @@ async fn an_older_database_is_switched_to_incremental_auto_vacuum_once() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn execution_writes_go_on_while_a_purge_runs() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("ridge.db"))
-        .await
-        .expect("open");
+/// A store at `path` with one function to execute.
+async fn open_with_function(path: &Path) -> (SqliteStore, Function) {
+    let store = SqliteStore::open(path).await.expect("open");
     let rt = runtime();
     store.create_runtime(&rt).await.expect("runtime");
     let f = function(rt.id);
     store.create_function(&f).await.expect("function");
+    (store, f)
+}
+
+#[tokio::test]
+async fn execution_writes_go_on_while_a_purge_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, f) = open_with_function(&dir.path().join("ridge.db")).await;
     for i in 0..2_000 {
         let old = Execution {
             status: ExecutionStatus::Success,
@@ -417,5 +421,67 @@ async fn execution_writes_go_on_while_a_purge_runs() {
         store.list_executions(&query).await.expect("list").len(),
         300
     );
+    store.close().await;
+}
+
+/// The writer's commits run on the calling thread: when another connection holds the write lock
+/// (a function's update through the pool, which awaits between its statements), the writer
+/// waits for it without holding the thread, here the runtime's only one, which the lock's
+/// holder needs to finish.
+#[tokio::test]
+async fn an_execution_write_waits_for_another_writers_lock_without_holding_the_thread() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ridge.db");
+    let (store, f) = open_with_function(&path).await;
+
+    let mut other = raw(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("take the write lock");
+    let released = Arc::new(Mutex::new(None));
+    let holder = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sqlx::query("COMMIT")
+            .execute(&mut other)
+            .await
+            .expect("release");
+        *released.lock().expect("lock") = Some(std::time::Instant::now());
+    };
+    let e = execution(&f);
+    let write = async {
+        store
+            .create_execution(&e)
+            .await
+            .expect("written once the lock is free");
+        std::time::Instant::now()
+    };
+    let ((), written) = tokio::join!(holder, write);
+    let released = released.lock().expect("lock").expect("released");
+    assert!(written >= released, "the write waited for the lock");
+    assert_eq!(store.get_execution(e.id).await.expect("get"), e);
+    store.close().await;
+}
+
+/// The writer's connection does not checkpoint on its own (a checkpoint flushes the file): the
+/// writer has one run every so many commits, so the WAL is started over instead of growing
+/// with every execution.
+#[tokio::test]
+async fn the_wal_is_checkpointed_as_executions_are_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ridge.db");
+    let (store, f) = open_with_function(&path).await;
+    for i in 0..3_000 {
+        store
+            .create_execution(&fixtures::execution(&f, i))
+            .await
+            .expect("create");
+    }
+    let wal = std::fs::metadata(dir.path().join("ridge.db-wal"))
+        .expect("the WAL")
+        .len();
+    // A commit of one execution adds about ten 4 KiB pages: 3,000 of them, never checkpointed,
+    // would make it about 120 MB.
+    assert!(wal < 16 << 20, "the WAL holds {wal} bytes");
     store.close().await;
 }
