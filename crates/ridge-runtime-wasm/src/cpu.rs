@@ -1,5 +1,5 @@
-//! The function's `cpu` for WebAssembly. A guest runs on one thread of the server; at every
-//! epoch tick (10 ms by default) its thread's CPU time is compared with what its share allows
+//! The function's `cpu` for WebAssembly. A guest runs on one thread of the server at a time; at
+//! every epoch tick (10 ms by default) its thread's CPU time is compared with what its share allows
 //! since the execution began (`cpu` millicores: 100 is a tenth of a core). A guest ahead of its
 //! share pauses until the share catches up: its future sleeps, so the thread is idle, and the
 //! timeout and a kill still end it meanwhile. A guest at 1000 millicores or more is never
@@ -9,16 +9,24 @@
 //! costs nothing, and a guest overtaken by the host's other work is not paused for time it did
 //! not get.
 
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeVal;
 
-/// One execution's share of a core, measured from its start on the thread that runs it.
+/// One execution's share of a core, measured from its start on the threads that run it: an
+/// execution starts on an async worker and, if it outlasts its first epoch tick, goes on on a
+/// blocking thread (`worker.rs`). Each [`CpuShare::pause`] adds what the guest's thread used
+/// since the last one; on a thread it has not seen, it starts counting there (what the old
+/// thread ran after the last check, at most one tick, goes uncounted).
 pub(crate) struct CpuShare {
     millicores: u32,
     wall_start: Instant,
-    cpu_start: Duration,
+    /// CPU time counted on earlier threads and, on `thread`, up to `cpu_mark`.
+    used: Duration,
+    thread: ThreadId,
+    cpu_mark: Duration,
 }
 
 impl CpuShare {
@@ -27,18 +35,27 @@ impl CpuShare {
         Self {
             millicores,
             wall_start: Instant::now(),
-            cpu_start: thread_cpu_time(),
+            used: Duration::ZERO,
+            thread: std::thread::current().id(),
+            cpu_mark: thread_cpu_time(),
         }
     }
 
     /// How long the guest must pause now to stay within its share, if at all. Call on the
     /// thread that runs it.
-    pub(crate) fn pause(&self) -> Option<Duration> {
+    pub(crate) fn pause(&mut self) -> Option<Duration> {
         if self.millicores >= 1000 {
             return None;
         }
-        let used = thread_cpu_time().saturating_sub(self.cpu_start);
-        pause_for(self.millicores, used, self.wall_start.elapsed())
+        let now = thread_cpu_time();
+        let thread = std::thread::current().id();
+        if thread == self.thread {
+            self.used += now.saturating_sub(self.cpu_mark);
+        } else {
+            self.thread = thread;
+        }
+        self.cpu_mark = now;
+        pause_for(self.millicores, self.used, self.wall_start.elapsed())
     }
 }
 
@@ -91,18 +108,37 @@ mod tests {
 
     #[test]
     fn a_whole_core_is_never_paused_and_time_is_measured_on_the_thread() {
-        let share = CpuShare::start(1000);
+        let mut share = CpuShare::start(1000);
         spin(30 * MS);
         assert_eq!(share.pause(), None);
 
-        let share = CpuShare::start(100);
+        let mut share = CpuShare::start(100);
         spin(30 * MS);
         assert!(
             share.pause().is_some(),
             "30 ms of spinning is ahead of a tenth of a core"
         );
-        let idle = CpuShare::start(100);
+        let mut idle = CpuShare::start(100);
         std::thread::sleep(30 * MS);
         assert_eq!(idle.pause(), None, "sleeping uses no CPU");
+    }
+
+    #[test]
+    fn a_share_that_moves_to_another_thread_keeps_what_it_used() {
+        let mut share = CpuShare::start(100);
+        spin(30 * MS);
+        let before = share
+            .pause()
+            .expect("30 ms of spinning is ahead of a tenth of a core");
+        // The new thread has used almost nothing: its clock must not be read against the old
+        // thread's mark (which would give nothing, or a huge figure).
+        let after = std::thread::spawn(move || share.pause())
+            .join()
+            .expect("thread")
+            .expect("still ahead after the move");
+        assert!(
+            after <= before && after + 10 * MS >= before,
+            "{after:?} against {before:?}"
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::output::{Capture, Captured};
 /// Where a module sees its scratch directory, when the server grants one.
 pub(crate) const SCRATCH_GUEST_PATH: &str = "/tmp";
 
-/// Everything one execution needs; moved to the thread that runs it.
+/// Everything one execution needs.
 pub(crate) struct Job {
     pub pre: InstancePre<Guest>,
     /// The module's file name, the guest's `argv[0]`.
@@ -134,7 +134,8 @@ impl Job {
         // pauses are ended by the `select!` below.
         let deadline = Instant::now() + self.timeout;
         let killed = self.kill.clone();
-        let share = CpuShare::start(self.cpu_millicores);
+        let mut share = CpuShare::start(self.cpu_millicores);
+        let mut first_tick = true;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             // A dropped sender is a worker dropped without `kill`: stop all the same.
@@ -143,6 +144,10 @@ impl Job {
                 UpdateDeadline::Interrupt
             } else if let Some(pause) = share.pause() {
                 UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause)))
+            } else if std::mem::take(&mut first_tick) {
+                // The execution may have started on an async worker (`worker.rs`): it leaves
+                // it here, at most one tick in, and goes on on a blocking thread.
+                UpdateDeadline::Yield(1)
             } else {
                 UpdateDeadline::Continue(1)
             })

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -91,11 +92,21 @@ impl Worker for WasmWorker {
             kill: self.kill.subscribe(),
             memory_refused: self.memory_refused.clone(),
         };
-        // The module's code runs on a blocking thread, never on the async workers.
+        // Most executions end within their first slice, which runs here: a module that is
+        // still running at its first epoch tick yields there (`execute.rs`), so it holds this
+        // async worker one tick at most. Handing every execution to a blocking thread and back
+        // cost more than a no-op's whole run.
+        let mut run = Box::pin(job.run());
+        if let Poll::Ready(ran) =
+            std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await
+        {
+            return outcome(invocation.execution_id, ran, self.memory_limit);
+        }
+        // The rest (a module that computes, or waits in a host call) on a blocking thread.
         let runtime = tokio::runtime::Handle::current();
-        let running = self.running.insert(tokio::task::spawn_blocking(move || {
-            runtime.block_on(job.run())
-        }));
+        let running = self
+            .running
+            .insert(tokio::task::spawn_blocking(move || runtime.block_on(run)));
         let joined = running.await;
         self.running = None;
         match joined {

@@ -532,6 +532,38 @@ async fn spinning_guests_use_no_more_than_their_cpu_and_still_stop_at_the_timeou
     );
 }
 
+/// An execution starts on the async thread that asked for it; one still running at its first
+/// epoch tick leaves it there. On a single-threaded runtime, a spinning guest that kept the
+/// thread would stop every other task until its timeout.
+#[tokio::test]
+async fn a_spinning_guest_leaves_the_async_thread_after_its_first_tick() {
+    let fx = Fixture::new();
+    let spin = guests::wat(guests::SPIN_WAT);
+    let whole_core = Limits {
+        cpu: 1000,
+        ..timeout(1)
+    };
+    let mut worker = fx.start_with(&spin, "main.main", whole_core).await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let ticker = async {
+        let mut ticks = 0_u32;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            ticks += 1;
+        }
+        ticks
+    };
+    let guest = async {
+        let ran = run(&mut worker, None).await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        ran
+    };
+    let (ticks, ran) = tokio::join!(ticker, guest);
+    assert_eq!(ran.output, Err(messages::TIMEOUT.to_owned()));
+    // About 200 ticks of 5 ms in the guest's second; none if it held the thread throughout.
+    assert!(ticks >= 50, "the runtime's other task ran {ticks} times");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_oversized_module_and_a_giant_function_are_refused_before_compiling() {
     let fx = Fixture::with(|c| c.max_module_size = 64);
