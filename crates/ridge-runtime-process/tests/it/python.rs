@@ -247,7 +247,11 @@ async fn an_exception_fails_with_its_message_and_a_user_only_traceback() {
         )),
         "{logs}"
     );
-    assert!(!logs.contains("<string>"), "worker frames leak: {logs}");
+    assert!(
+        !logs.contains("<ridge-worker>"),
+        "worker frames leak: {logs}"
+    );
+    assert!(!logs.contains("<string>"), "bootstrap frames leak: {logs}");
     assert!(!logs.contains("_invoke"), "worker frames leak: {logs}");
 
     // The worker survives the failure, and sys.exit() too.
@@ -508,9 +512,12 @@ async fn the_environment_and_import_path_are_the_workers_own() {
     );
     let (dir, mut worker) = start(
         "import os, sys\n\
+         def link(fd):\n    try:\n        return os.readlink('/proc/self/fd/' + fd)\n    \
+             except OSError:\n        return ''\n\
          def main(**kwargs):\n    return {\n        \
              'env': dict(os.environ), 'cwd': os.getcwd(), 'path': sys.path,\n        \
-             'flags': [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],\n    }\n",
+             'flags': [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],\n        \
+             'fds': [link(fd) for fd in os.listdir('/proc/self/fd')],\n    }\n",
     )
     .await;
     let output = invoke(&mut worker, None).await.output.expect("returns");
@@ -533,6 +540,10 @@ async fn the_environment_and_import_path_are_the_workers_own() {
         output["path"]
     );
     assert_eq!(output["flags"], json!([1, 1, 1]));
+    // The memfd the worker's code came in is closed before the function loads.
+    let fds = output["fds"].to_string();
+    assert!(fds.contains("pipe:"), "{fds}");
+    assert!(!fds.contains("ridge-worker-code"), "{fds}");
 }
 
 #[tokio::test]

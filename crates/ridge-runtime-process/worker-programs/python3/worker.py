@@ -1,9 +1,10 @@
 """Ridge's Python worker: loads one function once, then runs its executions one at a time.
 
-ridge-runtime-process embeds this file and starts it as `python3 -I -S -B -c <this source>` with a
-cleared environment, in the package directory, as the leader of its own process group (inside
-the server's sandbox, where the package is at /function and this worker is alone in its PID
-namespace). It implements the worker protocol of docs/runtime-protocol.md: length-prefixed
+ridge-runtime-process embeds this file, compiles it once with the worker's interpreter, and
+starts each worker as `python3 -I -S -B -c <bootstrap>`, which runs that code from the memfd
+named by RIDGE_FD_CODE (src/python.rs), with a cleared environment, in the package directory,
+as the leader of its own process group (inside the server's sandbox, where the package is at
+/function and this worker is alone in its PID namespace). It implements the worker protocol of docs/runtime-protocol.md: length-prefixed
 frames (4-byte big-endian length, then UTF-8 JSON) on the descriptors named by RIDGE_FD_IN and
 RIDGE_FD_OUT. Its fd 0 reads /dev/null and fds 1 and 2 append to the capture file that Ridge
 reads after each execution, so everything the function (or a process it starts) prints is
@@ -18,12 +19,19 @@ named by no module global; the function can still find them (this is one process
 why Ridge checks the ids.
 """
 
-import json
 import os
 import resource
 import sys
-import time
-import traceback
+
+# Imports are memory every idle worker holds (docs/benchmarks.md, "idle worker memory"): the
+# worker imports only what start-up and a call need, and `traceback` (with `linecache`,
+# `tokenize`, `re`...) or `time` where they are used. JSON goes through the C accelerator
+# `_json` directly: `json` would import `re` and its dependencies, about 1 MiB per worker.
+try:
+    from _json import encode_basestring as _encode_str, make_encoder as _make_encoder
+    from _json import make_scanner as _make_scanner
+except ImportError:  # an interpreter built without the accelerator
+    _make_scanner = None
 
 # Filled in by _main(); module globals so that the helpers stay small. The protocol's
 # descriptors are not among them: see _channel().
@@ -68,7 +76,7 @@ def _channel(fd_in, fd_out):
         body = read_exact(size)
         if body is None:
             raise _ProtocolError("pipe closed in the middle of a frame")
-        message = json.loads(body.decode("utf-8"))
+        message = _decode(body.decode("utf-8"))
         if not isinstance(message, dict):
             raise _ProtocolError("frame is not a JSON object")
         return message
@@ -82,9 +90,57 @@ def _channel(fd_in, fd_out):
     return read_frame, write_bytes
 
 
+class _Decoding:
+    """What `_json.make_scanner` reads from its context (json.JSONDecoder's defaults)."""
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name):  # NaN, Infinity: never in Ridge's frames
+        raise _ProtocolError("frame holds the non-standard JSON constant %s" % name)
+
+
+def _not_serializable(value):
+    raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+
+
+if _make_scanner is not None:
+    _scan = _make_scanner(_Decoding())
+
+    def _decode(text):
+        """json.loads(text) for a frame: one JSON value, nothing after it but whitespace."""
+        start = len(text) - len(text.lstrip(" \t\n\r"))
+        try:
+            value, end = _scan(text, start)
+        except StopIteration:
+            raise _ProtocolError("frame is not JSON")
+        if text[end:].strip(" \t\n\r"):
+            raise _ProtocolError("frame has data after its JSON value")
+        return value
+
+    def _dumps(message):
+        """json.dumps(message, ensure_ascii=False, allow_nan=False), without importing json: a
+        new encoder each time, as json.dumps makes (a failed call may leave entries in the
+        cycle check's dict)."""
+        encoder = _make_encoder({}, _not_serializable, _encode_str, None, ": ", ", ", False,
+                                False, False)
+        return "".join(encoder(message, 0))
+else:
+    def _decode(text):
+        import json
+        return json.loads(text)
+
+    def _dumps(message):
+        import json
+        return json.dumps(message, ensure_ascii=False, allow_nan=False)
+
+
 def _encode(message):
     # "replace": a lone surrogate in a str becomes "?" rather than invalid UTF-8 on the wire.
-    return json.dumps(message, ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
+    return _dumps(message).encode("utf-8", "replace")
 
 
 def _hide(fd):
@@ -101,7 +157,11 @@ def _hide(fd):
 
 
 def _take_protocol_fds():
-    """Finds the protocol's descriptors, hides them, and returns their channel."""
+    """Finds the protocol's descriptors, hides them, and returns their channel. Closes the
+    memfd this code came in, which the function must not inherit."""
+    code_fd = os.environ.pop("RIDGE_FD_CODE", None)
+    if code_fd is not None:
+        os.close(int(code_fd))
     fd_in = _hide(int(os.environ.pop("RIDGE_FD_IN")))
     fd_out = _hide(int(os.environ.pop("RIDGE_FD_OUT")))
     return _channel(fd_in, fd_out)
@@ -164,6 +224,7 @@ def _user_traceback(exc, message):
     """The traceback of `exc` without the worker's own (and importlib's) leading frames, within
     the log cap. `message` is str(exc) already cut: when it was cut, the traceback shows it
     rather than formatting the whole text again."""
+    import traceback
     tb = exc.__traceback__
     while tb is not None and _is_platform_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
@@ -203,6 +264,7 @@ def _leave_if_forked(code):
     if os.getpid() != _PID:
         _flush_stdio()
         if _KILL_STRAYS:
+            import time
             while True:
                 time.sleep(3600)
         os._exit(code)
