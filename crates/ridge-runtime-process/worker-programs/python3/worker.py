@@ -19,14 +19,15 @@ named by no module global; the function can still find them (this is one process
 why Ridge checks the ids.
 """
 
-import os
+import posix
 import resource
 import sys
 
 # Imports are memory every idle worker holds (docs/benchmarks.md, "idle worker memory"): the
 # worker imports only what start-up and a call need, and `traceback` (with `linecache`,
-# `tokenize`, `re`...) or `time` where they are used. JSON goes through the C accelerator
-# `_json` directly: `json` would import `re` and its dependencies, about 1 MiB per worker.
+# `tokenize`, `re`...) or `time` where they are used. `posix` is the built-in module behind
+# `os`, already loaded: `os` would import six more modules (0.15 MiB). JSON goes through the C
+# accelerator `_json` directly: `json` would import `re` and its dependencies, about 1 MiB.
 try:
     from _json import encode_basestring as _encode_str, make_encoder as _make_encoder
     from _json import make_scanner as _make_scanner
@@ -40,7 +41,7 @@ _MAX_OUTPUT = 6 * 1024 * 1024
 _MAX_MESSAGE = 64 * 1024
 _MAX_LOG = 1024 * 1024
 _WORKER_FILE = ""  # the filename of this code, whose frames are kept out of tracebacks
-_PID = os.getpid()  # a process the function forked must never reach the protocol
+_PID = posix.getpid()  # a process the function forked must never reach the protocol
 _KILL_STRAYS = False  # alone in a PID namespace: see _kill_strays()
 
 # Qinling's message for a function that ran out of a resource (memory, processes, ...).
@@ -58,7 +59,7 @@ def _channel(fd_in, fd_out):
     def read_exact(n):
         chunks = []
         while n > 0:
-            chunk = os.read(fd_in, min(n, 1 << 20))
+            chunk = posix.read(fd_in, min(n, 1 << 20))
             if not chunk:
                 return None
             chunks.append(chunk)
@@ -84,7 +85,7 @@ def _channel(fd_in, fd_out):
     def write_bytes(body):
         data = memoryview(len(body).to_bytes(4, "big") + body)
         while data:
-            written = os.write(fd_out, data)
+            written = posix.write(fd_out, data)
             data = data[written:]
 
     return read_frame, write_bytes
@@ -150,20 +151,30 @@ def _hide(fd):
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     high = min(soft if soft >= 0 else 4096, 4096) - 16
     low = min(100, max(high, 3))
-    start = low + int.from_bytes(os.urandom(2), "big") % max(high - low, 1)
+    start = low + int.from_bytes(posix.urandom(2), "big") % max(high - low, 1)
     moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
-    os.close(fd)
+    posix.close(fd)
     return moved
+
+
+def _take_var(name):
+    """Removes `name` from the environment, as os.environ.pop does, and returns its value (or
+    None). The function's os.environ, built when it imports os, does not have it either."""
+    value = posix.environ.pop(name.encode(), None)
+    if value is None:
+        return None
+    posix.unsetenv(name)
+    return value.decode()
 
 
 def _take_protocol_fds():
     """Finds the protocol's descriptors, hides them, and returns their channel. Closes the
     memfd this code came in, which the function must not inherit."""
-    code_fd = os.environ.pop("RIDGE_FD_CODE", None)
+    code_fd = _take_var("RIDGE_FD_CODE")
     if code_fd is not None:
-        os.close(int(code_fd))
-    fd_in = _hide(int(os.environ.pop("RIDGE_FD_IN")))
-    fd_out = _hide(int(os.environ.pop("RIDGE_FD_OUT")))
+        posix.close(int(code_fd))
+    fd_in = _hide(int(_take_var("RIDGE_FD_IN")))
+    fd_out = _hide(int(_take_var("RIDGE_FD_OUT")))
     return _channel(fd_in, fd_out)
 
 
@@ -261,13 +272,13 @@ def _leave_if_forked(code):
     stop that process instead. In a PID namespace it waits for the end of the execution, which
     kills it: so a fork bomb's children keep their slots, the pids limit holds, and the function
     itself soon fails to fork (rather than churning until its timeout)."""
-    if os.getpid() != _PID:
+    if posix.getpid() != _PID:
         _flush_stdio()
         if _KILL_STRAYS:
             import time
             while True:
                 time.sleep(3600)
-        os._exit(code)
+        posix._exit(code)
 
 
 def _kill_strays():
@@ -275,12 +286,12 @@ def _kill_strays():
     sandbox's init, is spared by the kernel), then reaps its own children: nothing a function
     started outlives its execution."""
     try:
-        os.kill(-1, 9)
+        posix.kill(-1, 9)
     except OSError:  # ESRCH: nobody else
         pass
     while True:
         try:
-            os.waitpid(-1, 0)
+            posix.waitpid(-1, 0)
         except ChildProcessError:
             return
         except InterruptedError:
@@ -297,7 +308,7 @@ def _setup(init):
     _KILL_STRAYS = bool(init["kill_strays"])
     # Again: a pre-started worker's package was mounted over its working directory after it
     # started, and the old directory is the empty one beneath.
-    os.chdir(init["package_dir"])
+    posix.chdir(init["package_dir"])
     sys.path.insert(0, init["package_dir"])
     _fresh_stdio()
     for stream in (sys.stdout, sys.stderr):
@@ -406,7 +417,7 @@ def _main():
     write_bytes = None
     try:
         read_frame, write_bytes = _take_protocol_fds()
-        if os.environ.pop("RIDGE_PRESTARTED", None):
+        if _take_var("RIDGE_PRESTARTED"):
             # Started ahead of its function (a pre-started worker): past start-up and imports.
             write_bytes(b'{"type": "waiting"}')
         init = read_frame()
@@ -431,7 +442,7 @@ def _main():
 
 
 def _fatal(write_bytes, reply_id, text):
-    os.write(2, ("ridge-worker: %s\n" % text).encode("utf-8", "replace"))
+    posix.write(2, ("ridge-worker: %s\n" % text).encode("utf-8", "replace"))
     if write_bytes is None:
         return
     try:
@@ -443,4 +454,4 @@ def _fatal(write_bytes, reply_id, text):
 _code = _main()
 _flush_stdio()
 # Not sys.exit(): threads the function started must not keep a discarded worker alive.
-os._exit(_code)
+posix._exit(_code)
