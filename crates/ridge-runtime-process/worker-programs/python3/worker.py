@@ -147,14 +147,25 @@ def _encode(message):
 def _hide(fd):
     """A close-on-exec copy of `fd` at a random high number (below the open files limit), the
     original closed: not where a function looks first, and kept from processes it starts."""
-    import fcntl
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     high = min(soft if soft >= 0 else 4096, 4096) - 16
     low = min(100, max(high, 3))
-    start = low + int.from_bytes(posix.urandom(2), "big") % max(high - low, 1)
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
+    target = low + int.from_bytes(posix.urandom(2), "big") % max(high - low, 1)
+    # The first free number from there, as fcntl(F_DUPFD_CLOEXEC) would pick it, without the
+    # fcntl module: nothing else in this process opens descriptors meanwhile.
+    while _is_open(target):
+        target += 1
+    moved = posix.dup2(fd, target, False)
     posix.close(fd)
     return moved
+
+
+def _is_open(fd):
+    try:
+        posix.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _take_var(name):
