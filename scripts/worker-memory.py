@@ -6,8 +6,8 @@ worker memory"). A measurement, not a test: figures are printed, nothing is asse
 
 A worker is a child of the server whose process tree runs Python: bubblewrap, the sandbox's
 init (bubblewrap again, PID 1 of the worker's PID namespace) and the interpreter. For each
-kind of process it prints the mean over the warm workers (those serving a function; pre-started
-ones waiting for theirs are shown apart) of `smaps_rollup`'s Pss, Private_Dirty and shared
+kind of process it prints the mean over the workers (pre-started ones still waiting for their
+function included, as in ridge-bench) of `smaps_rollup`'s Pss, Private_Dirty and shared
 (Shared_Clean + Shared_Dirty) sizes, then the interpreter's Pss by mapping: the interpreter's
 writable data (static objects and relocations of libpython or the python binary), the malloc
 heap, anonymous mappings (pymalloc's arenas), the stack, and file text shared with every other
@@ -101,17 +101,16 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     server = int(sys.argv[1])
-    groups = {"warm": {}, "pre-started": {}}
-    python_maps = {"warm": [], "pre-started": []}
-    counts = {"warm": 0, "pre-started": 0}
+    groups = {"": {}}
+    python_maps = {"": []}
+    counts = {"": 0}
     for child in children(server):
         pids = tree(child)
         roles = [(p, role(p, i, argv(p))) for i, p in enumerate(pids)]
         pythons = [p for p, r in roles if r == "python"]
         if not pythons:
             continue  # a helper, not a worker
-        name = argv(pythons[0])[-1]
-        group = "pre-started" if "prestarted" in name else "warm"
+        group = ""
         counts[group] += 1
         try:
             for pid, r in roles:
@@ -122,7 +121,7 @@ def main():
     for group, roles in groups.items():
         if not roles:
             continue
-        print(f"{counts[group]} {group} workers, mean per worker (KiB):")
+        print(f"{counts[group]} workers, mean per worker (KiB):")
         print(f"  {'process':36} {'Pss':>7} {'Private_Dirty':>14} {'shared':>8} {'Rss':>7}")
         total = 0.0
         for r, rows in roles.items():
