@@ -105,7 +105,7 @@ class _Decoding:
 
 
 def _not_serializable(value):
-    raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+    raise TypeError("Object of type %s is not JSON serializable" % value.__class__.__name__)
 
 
 if _make_scanner is not None:
