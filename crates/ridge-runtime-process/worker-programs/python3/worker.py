@@ -326,10 +326,100 @@ def _setup(init):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
 
 
+def _compile_apart(data, path):
+    """The code of the module source `data`, compiled in a forked child and sent back as
+    marshal data; None when that fails (the caller compiles here, for the real error).
+
+    The first compile() in a process builds the `ast` module's node types, 0.2 MiB that an idle
+    worker would keep for good (docs/benchmarks.md, "idle worker memory"); the child builds
+    them and exits. It never returns into the worker, and writes nothing but the pipe."""
+    import marshal
+    try:
+        alone = len(posix.listdir("/proc/self/task")) == 1
+    except OSError:
+        alone = False
+    if not alone:  # a module started a thread: forking now could deadlock the child
+        return None
+    read_end, write_end = posix.pipe()
+    try:
+        pid = posix.fork()
+    except OSError:  # the pids limit: compile here instead
+        posix.close(read_end)
+        posix.close(write_end)
+        return None
+    if pid == 0:
+        code = 1
+        try:
+            posix.close(read_end)
+            blob = memoryview(marshal.dumps(compile(data, path, "exec", dont_inherit=True)))
+            while blob:
+                blob = blob[posix.write(write_end, blob):]
+            code = 0
+        finally:
+            posix._exit(code)
+    posix.close(write_end)
+    chunks = []
+    try:
+        while True:
+            chunk = posix.read(read_end, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        posix.close(read_end)
+        while True:
+            try:
+                _, status = posix.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    if status != 0:
+        return None
+    return marshal.loads(b"".join(chunks))
+
+
+def _compiling_apart(package_dir):
+    """A path hook for the package's directories whose finders load source modules with
+    _compile_apart; the caller removes it, and the finders it made, once the function loaded."""
+    bootstrap = sys.modules["_frozen_importlib_external"]
+
+    class CompiledApartLoader(bootstrap.SourceFileLoader):
+        def source_to_code(self, data, path, *, _optimize=-1):
+            code = None
+            if _optimize == -1:
+                code = _compile_apart(data, path)
+            if code is None:
+                code = super().source_to_code(data, path, _optimize=_optimize)
+            return code
+
+    def hook(path):
+        if path != package_dir and not path.startswith(package_dir + "/"):
+            raise ImportError("not the package")
+        return bootstrap.FileFinder(
+            path,
+            (bootstrap.ExtensionFileLoader, bootstrap.EXTENSION_SUFFIXES),
+            (CompiledApartLoader, bootstrap.SOURCE_SUFFIXES),
+            (bootstrap.SourcelessFileLoader, bootstrap.BYTECODE_SUFFIXES))
+    return hook
+
+
 def _load(init):
-    # __import__ rather than importlib.import_module: importing importlib costs milliseconds
-    # of every cold start. It binds the top package; the module itself is in sys.modules.
-    __import__(init["module"])
+    # Imports of the package's own modules while the function loads compile apart (see
+    # _compile_apart); later ones, once the function runs (and may have started threads), as
+    # usual.
+    package_dir = init["package_dir"]
+    hook = _compiling_apart(package_dir)
+    sys.path_hooks.insert(0, hook)
+    try:
+        # __import__ rather than importlib.import_module: importing importlib costs
+        # milliseconds of every cold start. It binds the top package; the module itself is in
+        # sys.modules.
+        __import__(init["module"])
+    finally:
+        sys.path_hooks.remove(hook)
+        for path in list(sys.path_importer_cache):
+            if path == package_dir or path.startswith(package_dir + "/"):
+                del sys.path_importer_cache[path]
     module = sys.modules[init["module"]]
     func = getattr(module, init["function"])
     if not callable(func):
