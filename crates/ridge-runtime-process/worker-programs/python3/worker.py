@@ -4,11 +4,11 @@ ridge-runtime-process embeds this file, compiles it once with the worker's inter
 starts each worker as `python3 -I -S -B -c <bootstrap>`, which runs that code from the memfd
 named by RIDGE_FD_CODE (src/python.rs), with a cleared environment, in the package directory,
 as the leader of its own process group (inside the server's sandbox, where the package is at
-/function and this worker is alone in its PID namespace). It implements the worker protocol of docs/runtime-protocol.md: length-prefixed
-frames (4-byte big-endian length, then UTF-8 JSON) on the descriptors named by RIDGE_FD_IN and
-RIDGE_FD_OUT. Its fd 0 reads /dev/null and fds 1 and 2 append to the capture file that Ridge
-reads after each execution, so everything the function (or a process it starts) prints is
-captured without this worker's help.
+/function and this worker is alone in its PID namespace). It implements the worker protocol of
+docs/runtime-protocol.md: length-prefixed frames (4-byte big-endian length, then UTF-8 JSON) on
+the descriptors named by RIDGE_FD_IN and RIDGE_FD_OUT. Its fd 0 reads /dev/null and fds 1 and
+2 append to the capture file that Ridge reads after each execution, so everything the function
+(or a process it starts) prints is captured without this worker's help.
 
 Frames from Ridge:   init, invoke.
 Frames to Ridge:     loading, ready, load_error, returned, raised, fatal.
