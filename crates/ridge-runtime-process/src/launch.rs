@@ -40,6 +40,10 @@ use crate::standby::Standby;
 pub const WORKER_ENV: &[(&str, &str)] =
     &[("PATH", SYSTEM_PATH), ("LANG", "C.UTF-8"), ("HOME", "/tmp")];
 
+/// Names the descriptor of a memfd holding the worker program's code, for a launcher that has
+/// one ([`Launcher::code`]); the worker closes it.
+pub(crate) const CODE_VAR: &str = "RIDGE_FD_CODE";
+
 /// How long an interpreter probe may take (a cold pyenv shim is slow, but not this slow).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -114,6 +118,12 @@ pub(crate) trait Launcher: Send + Sync + 'static {
     /// The arguments of a worker started before its function is known (the pre-started
     /// pool), or `None` when the command line depends on the function.
     fn prestart_args(&self, _name: &str) -> Option<Vec<OsString>> {
+        None
+    }
+
+    /// The worker program's code, handed to each worker in a memfd named by [`CODE_VAR`]
+    /// rather than on its command line; `None`: the arguments carry the program.
+    fn code(&self) -> Option<&[u8]> {
         None
     }
 
@@ -312,6 +322,16 @@ fn worker_name(kind: &RuntimeKind, spec: &WorkerSpec) -> String {
 /// Runs `program args` (in Ridge's environment: a shim such as pyenv's needs it) and returns
 /// its stdout, or why it failed; `what` names the interpreter in messages.
 pub(crate) async fn probe(program: &Path, args: &[&str], what: &str) -> Result<String, CheckError> {
+    let stdout = probe_bytes(program, args, what).await?;
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
+
+/// [`probe`], for a program whose stdout is binary.
+pub(crate) async fn probe_bytes(
+    program: &Path,
+    args: &[&str],
+    what: &str,
+) -> Result<Vec<u8>, CheckError> {
     let shown = program.display();
     let run = Command::new(program).args(args).kill_on_drop(true).output();
     let output = tokio::time::timeout(PROBE_TIMEOUT, run)
@@ -330,7 +350,7 @@ pub(crate) async fn probe(program: &Path, args: &[&str], what: &str) -> Result<S
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok(output.stdout)
 }
 
 /// The directories to show read-only so that `executable` runs in the sandbox: none under

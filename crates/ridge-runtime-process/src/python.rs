@@ -1,4 +1,4 @@
-//! The Python 3 launcher: `python3 -I -S -B -c <worker-programs/python3/worker.py> <worker name>`.
+//! The Python 3 launcher: `python3 -I -S -B -c <bootstrap> <worker name>`.
 //!
 //! - the real interpreter (a shim such as pyenv's is resolved once), in isolated mode without
 //!   `site` and without writing `.pyc` files, so only the standard library and the package's own
@@ -6,21 +6,38 @@
 //! - the interpreter's prefixes are shown read-only in the sandbox (the standard library lives
 //!   there); the package directory is the first entry of `sys.path`.
 //!
-//! The worker program is passed with `-c`: nothing is written to disk, so there is no file to
-//! go stale, be swapped or be cleaned up; the cost is a long command line in `ps`.
+//! The worker program (`worker-programs/python3/worker.py`) is compiled once, by the resolved
+//! interpreter when the runtime is first used, into `marshal` data; each worker gets that code in
+//! a memfd named by `RIDGE_FD_CODE` and runs it (the [`BOOTSTRAP`] is its whole command line).
+//! Compiling the source in every worker left about 1.4 MiB of the compiler's freed memory in each
+//! idle worker's heap, and the source on the command line cost another 0.3 MiB in the worker
+//! and its two bubblewrap processes (docs/benchmarks.md, "idle worker memory"). Nothing is
+//! written to disk, so there is no file to go stale, be swapped or be cleaned up.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, WorkerSpec};
 use ridge_sandbox::find_on_path;
 
-use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, probe};
+use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, probe, probe_bytes};
 
 /// The worker program, embedded at build time.
 const WORKER_SOURCE: &str = include_str!("../worker-programs/python3/worker.py");
+
+/// The worker's command line: runs the compiled worker program from the memfd named by
+/// `RIDGE_FD_CODE` (the worker program closes it). `marshal` and `posix` are built in and
+/// already loaded at start-up, so this imports nothing.
+const BOOTSTRAP: &str = "import marshal,posix;_fd=int(posix.environ[b'RIDGE_FD_CODE']);\
+                         exec(marshal.loads(posix.pread(_fd,posix.fstat(_fd).st_size,0)))";
+
+/// Compiles the worker program (its source is the argument) and writes the `marshal` data of
+/// the code to stdout. The file name is the one worker frames carry in tracebacks.
+const COMPILE: &str = "import marshal,sys;sys.stdout.buffer.write(marshal.dumps(\
+                       compile(sys.argv[1],'<ridge-worker>','exec')))";
 
 /// Interpreter flags: isolated mode (no `PYTHON*` variables, no user site, no script directory
 /// on `sys.path`), no `site` module (no site-packages), no bytecode writes.
@@ -41,7 +58,10 @@ impl ProcessAdapter {
     pub fn python(interpreter: Option<PathBuf>, config: ProcessConfig) -> Self {
         Self::new(
             RuntimeKind::PYTHON3,
-            Box::new(Python { interpreter }),
+            Box::new(Python {
+                interpreter,
+                code: OnceLock::new(),
+            }),
             config,
         )
     }
@@ -49,33 +69,53 @@ impl ProcessAdapter {
 
 struct Python {
     interpreter: Option<PathBuf>,
+    /// The worker program compiled by the resolved interpreter (`marshal` data).
+    code: OnceLock<Vec<u8>>,
 }
 
 #[async_trait]
 impl Launcher for Python {
     async fn resolve(&self) -> Result<Resolved, CheckError> {
-        resolve(self.interpreter.as_deref()).await
+        let resolved = resolve(self.interpreter.as_deref()).await?;
+        let code = probe_bytes(
+            &resolved.program,
+            &["-I", "-S", "-B", "-c", COMPILE, WORKER_SOURCE],
+            "python interpreter",
+        )
+        .await?;
+        if code.is_empty() {
+            return Err(CheckError::Unavailable(format!(
+                "{} compiled the worker program to nothing",
+                resolved.description
+            )));
+        }
+        // Resolved once (the adapter caches the result): a second call keeps the first code,
+        // compiled by the same interpreter.
+        let _ = self.code.set(code);
+        Ok(resolved)
     }
 
     fn args(&self, _spec: &WorkerSpec, name: &str) -> Vec<OsString> {
-        // sys.argv[1] names the worker in `ps`.
-        PYTHON_FLAGS
-            .iter()
-            .map(OsString::from)
-            .chain([OsString::from("-c"), WORKER_SOURCE.into(), name.into()])
-            .collect()
+        worker_args(name)
     }
 
     /// Nothing of the command line depends on the function.
     fn prestart_args(&self, name: &str) -> Option<Vec<OsString>> {
-        Some(
-            PYTHON_FLAGS
-                .iter()
-                .map(OsString::from)
-                .chain([OsString::from("-c"), WORKER_SOURCE.into(), name.into()])
-                .collect(),
-        )
+        Some(worker_args(name))
     }
+
+    fn code(&self) -> Option<&[u8]> {
+        self.code.get().map(Vec::as_slice)
+    }
+}
+
+/// The interpreter's arguments; sys.argv[1] names the worker in `ps`.
+fn worker_args(name: &str) -> Vec<OsString> {
+    PYTHON_FLAGS
+        .iter()
+        .map(OsString::from)
+        .chain([OsString::from("-c"), BOOTSTRAP.into(), name.into()])
+        .collect()
 }
 
 async fn resolve(configured: Option<&Path>) -> Result<Resolved, CheckError> {
@@ -143,6 +183,7 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::launch::CODE_VAR;
 
     #[test]
     fn parses_versions() {
@@ -155,5 +196,10 @@ mod tests {
     #[test]
     fn the_embedded_worker_is_the_runtime_program() {
         assert!(WORKER_SOURCE.contains("def _main():"));
+        assert!(
+            WORKER_SOURCE.contains(CODE_VAR),
+            "the worker closes its code's descriptor"
+        );
+        assert!(BOOTSTRAP.contains(CODE_VAR));
     }
 }

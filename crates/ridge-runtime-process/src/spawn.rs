@@ -2,6 +2,8 @@
 //! ([`crate::ProcessAdapter`]) and the pre-started pool's refills ([`crate::standby`]).
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use crate::capture::Capture;
-use crate::launch::{Launcher, ProcessConfig, Resolved, WORKER_ENV};
+use crate::launch::{CODE_VAR, Launcher, ProcessConfig, Resolved, WORKER_ENV};
 use crate::process::{Channel, ProcessWorker};
 use crate::protocol::Caps;
 
@@ -64,6 +66,16 @@ impl Starter {
             .map_err(|e| spawn_io("cannot create the worker's output pipe".to_owned(), e))?;
         let channel = Channel::new()
             .map_err(|e| spawn_io("cannot create the worker's pipes".to_owned(), e))?;
+        // Held until the worker has its own copy (the spawn), then closed.
+        let code = self
+            .launcher
+            .code()
+            .map(code_memfd)
+            .transpose()
+            .map_err(|e| spawn_io("cannot hand the worker its program".to_owned(), e))?;
+        let code_var = code.as_ref().map(|fd| fd.as_raw_fd().to_string());
+        let mut keep_fds = channel.worker_fds().to_vec();
+        keep_fds.extend(code.as_ref().map(AsRawFd::as_raw_fd));
         let fd_env = channel.env();
         let extra_env = self.launcher.env();
         let env: Vec<(&str, &str)> = WORKER_ENV
@@ -71,6 +83,7 @@ impl Starter {
             .copied()
             .chain(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .chain(fd_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .chain(code_var.as_deref().map(|fd| (CODE_VAR, fd)))
             .chain(shape.prestarted.then_some((PRESTARTED_VAR, "1")))
             .collect();
         let jail_spec = JailSpec {
@@ -88,7 +101,7 @@ impl Starter {
                 ridge_core::NetworkAccess::Loopback => ridge_sandbox::Network::Loopback,
                 ridge_core::NetworkAccess::Outbound => ridge_sandbox::Network::Outbound,
             },
-            keep_fds: &channel.worker_fds(),
+            keep_fds: &keep_fds,
         };
         let (command, jail) = self
             .sandbox
@@ -98,8 +111,22 @@ impl Starter {
                 source: None,
             })?;
         let caps = Caps::new(0, 0);
-        ProcessWorker::spawn(name, Command::from(command), jail, channel, capture, caps)
+        let worker =
+            ProcessWorker::spawn(name, Command::from(command), jail, channel, capture, caps);
+        drop(code);
+        worker
     }
+}
+
+/// A memfd holding `code`, close-on-exec (the sandbox's pre-exec hook keeps it for the worker):
+/// memory, not a file, so nothing goes stale or needs cleaning up, and each worker has its own.
+fn code_memfd(code: &[u8]) -> std::io::Result<OwnedFd> {
+    let fd =
+        nix::sys::memfd::memfd_create(c"ridge-worker-code", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(std::io::Error::from)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(code)?;
+    Ok(OwnedFd::from(file))
 }
 
 fn spawn_io(detail: String, e: std::io::Error) -> StartError {

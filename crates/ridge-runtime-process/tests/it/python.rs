@@ -247,7 +247,11 @@ async fn an_exception_fails_with_its_message_and_a_user_only_traceback() {
         )),
         "{logs}"
     );
-    assert!(!logs.contains("<string>"), "worker frames leak: {logs}");
+    assert!(
+        !logs.contains("<ridge-worker>"),
+        "worker frames leak: {logs}"
+    );
+    assert!(!logs.contains("<string>"), "bootstrap frames leak: {logs}");
     assert!(!logs.contains("_invoke"), "worker frames leak: {logs}");
 
     // The worker survives the failure, and sys.exit() too.
@@ -353,6 +357,92 @@ async fn vendored_modules_and_dotted_entries_import_from_the_package() {
         .expect("starts");
     let done = invoke(&mut worker, object(json!({"word": "ridge"}))).await;
     assert_eq!(done.output, Ok(json!("RIDGE")));
+}
+
+const HANDLER: &str = r#"import sys
+from app import helper, threaded
+from vendor import deep
+
+def main(fail=False, **kwargs):
+    if fail:
+        helper.fail()
+    from app import late
+    kind = lambda m: type(m.__loader__).__name__
+    return {"helper": kind(helper), "deep": kind(deep), "late": kind(late),
+            "after_thread": kind(threaded.after_thread),
+            "values": [deep.VALUE, late.VALUE, threaded.after_thread.VALUE],
+            "hooks": [getattr(h, "__qualname__", "") for h in sys.path_hooks]}
+"#;
+
+const THREADED: &str = r#"import threading, time
+threading.Thread(target=time.sleep, args=(0.5,), daemon=True).start()
+from app import after_thread
+"#;
+
+/// The package's modules imported while the function loads are compiled in a forked child (so
+/// the worker never builds the `ast` types, docs/benchmarks.md): the same code, with its files'
+/// names in tracebacks, and nothing of the child left behind. Modules imported during a call
+/// load as usual, and so does one imported after a module started a thread.
+#[tokio::test]
+async fn modules_loaded_with_the_function_are_compiled_apart() {
+    let dir = package(&[
+        (
+            "app/__init__.py",
+            "import threading\nfrom app import helper\nfrom vendor import deep\n",
+        ),
+        (
+            "app/helper.py",
+            "def fail():\n    raise ValueError('from helper')\n",
+        ),
+        ("vendor/__init__.py", ""),
+        ("vendor/deep.py", "VALUE = 'deep'\n"),
+        ("app/threaded.py", THREADED),
+        ("app/after_thread.py", "VALUE = 'after a thread'\n"),
+        ("app/late.py", "VALUE = 'late'\n"),
+        ("app/handler.py", HANDLER),
+    ]);
+    let mut worker = RUNTIME
+        .start(&spec(dir.path(), "app.handler.main"))
+        .await
+        .expect("starts");
+    let done = invoke(&mut worker, None).await;
+    let out = done.output.expect("returns");
+    assert_eq!(out["helper"], "CompiledApartLoader", "{out}");
+    assert_eq!(out["deep"], "CompiledApartLoader", "{out}");
+    assert_eq!(out["late"], "SourceFileLoader", "{out}");
+    // Imported while a thread runs: compiled in place (forking a threaded process could
+    // deadlock the child), by the same loader, with no warning.
+    assert_eq!(out["after_thread"], "CompiledApartLoader", "{out}");
+    assert_eq!(
+        out["values"],
+        json!(["deep", "late", "after a thread"]),
+        "{out}"
+    );
+    assert!(
+        !out["hooks"].to_string().contains("_compiling_apart"),
+        "the load's path hook is gone: {out}"
+    );
+    assert!(!done.logs.contains("Warning"), "{}", done.logs);
+    let failed = invoke(&mut worker, object(json!({"fail": true}))).await;
+    assert_eq!(failed.output, Err("from helper".to_owned()));
+    assert!(
+        failed.logs.contains("app/helper.py\", line 2, in fail"),
+        "{}",
+        failed.logs
+    );
+
+    // A syntax error still fails the load with the interpreter's own message.
+    let broken = package(&[("function.py", "def main(**kwargs)\n    return 1\n")]);
+    let err = RUNTIME
+        .start(&spec(broken.path(), "function.main"))
+        .await
+        .err()
+        .expect("a load error");
+    let text = err.to_string();
+    assert!(
+        text.contains("expected ':'") || text.contains("invalid syntax"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -508,9 +598,12 @@ async fn the_environment_and_import_path_are_the_workers_own() {
     );
     let (dir, mut worker) = start(
         "import os, sys\n\
+         def link(fd):\n    try:\n        return os.readlink('/proc/self/fd/' + fd)\n    \
+             except OSError:\n        return ''\n\
          def main(**kwargs):\n    return {\n        \
              'env': dict(os.environ), 'cwd': os.getcwd(), 'path': sys.path,\n        \
-             'flags': [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],\n    }\n",
+             'flags': [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],\n        \
+             'fds': [link(fd) for fd in os.listdir('/proc/self/fd')],\n    }\n",
     )
     .await;
     let output = invoke(&mut worker, None).await.output.expect("returns");
@@ -533,6 +626,10 @@ async fn the_environment_and_import_path_are_the_workers_own() {
         output["path"]
     );
     assert_eq!(output["flags"], json!([1, 1, 1]));
+    // The memfd the worker's code came in is closed before the function loads.
+    let fds = output["fds"].to_string();
+    assert!(fds.contains("pipe:"), "{fds}");
+    assert!(!fds.contains("ridge-worker-code"), "{fds}");
 }
 
 #[tokio::test]

@@ -1,13 +1,14 @@
 """Ridge's Python worker: loads one function once, then runs its executions one at a time.
 
-ridge-runtime-process embeds this file and starts it as `python3 -I -S -B -c <this source>` with a
-cleared environment, in the package directory, as the leader of its own process group (inside
-the server's sandbox, where the package is at /function and this worker is alone in its PID
-namespace). It implements the worker protocol of docs/runtime-protocol.md: length-prefixed
-frames (4-byte big-endian length, then UTF-8 JSON) on the descriptors named by RIDGE_FD_IN and
-RIDGE_FD_OUT. Its fd 0 reads /dev/null and fds 1 and 2 append to the capture file that Ridge
-reads after each execution, so everything the function (or a process it starts) prints is
-captured without this worker's help.
+ridge-runtime-process embeds this file, compiles it once with the worker's interpreter, and
+starts each worker as `python3 -I -S -B -c <bootstrap>`, which runs that code from the memfd
+named by RIDGE_FD_CODE (src/python.rs), with a cleared environment, in the package directory,
+as the leader of its own process group (inside the server's sandbox, where the package is at
+/function and this worker is alone in its PID namespace). It implements the worker protocol of
+docs/runtime-protocol.md: length-prefixed frames (4-byte big-endian length, then UTF-8 JSON) on
+the descriptors named by RIDGE_FD_IN and RIDGE_FD_OUT. Its fd 0 reads /dev/null and fds 1 and
+2 append to the capture file that Ridge reads after each execution, so everything the function
+(or a process it starts) prints is captured without this worker's help.
 
 Frames from Ridge:   init, invoke.
 Frames to Ridge:     loading, ready, load_error, returned, raised, fatal.
@@ -18,12 +19,20 @@ named by no module global; the function can still find them (this is one process
 why Ridge checks the ids.
 """
 
-import json
-import os
+import posix
 import resource
 import sys
-import time
-import traceback
+
+# Imports are memory every idle worker holds (docs/benchmarks.md, "idle worker memory"): the
+# worker imports only what start-up and a call need, and `traceback` (with `linecache`,
+# `tokenize`, `re`...) or `time` where they are used. `posix` is the built-in module behind
+# `os`, already loaded: `os` would import six more modules (0.15 MiB). JSON goes through the C
+# accelerator `_json` directly: `json` would import `re` and its dependencies, about 1 MiB.
+try:
+    from _json import encode_basestring as _encode_str, make_encoder as _make_encoder
+    from _json import make_scanner as _make_scanner
+except ImportError:  # an interpreter built without the accelerator
+    _make_scanner = None
 
 # Filled in by _main(); module globals so that the helpers stay small. The protocol's
 # descriptors are not among them: see _channel().
@@ -32,7 +41,7 @@ _MAX_OUTPUT = 6 * 1024 * 1024
 _MAX_MESSAGE = 64 * 1024
 _MAX_LOG = 1024 * 1024
 _WORKER_FILE = ""  # the filename of this code, whose frames are kept out of tracebacks
-_PID = os.getpid()  # a process the function forked must never reach the protocol
+_PID = posix.getpid()  # a process the function forked must never reach the protocol
 _KILL_STRAYS = False  # alone in a PID namespace: see _kill_strays()
 
 # Qinling's message for a function that ran out of a resource (memory, processes, ...).
@@ -50,7 +59,7 @@ def _channel(fd_in, fd_out):
     def read_exact(n):
         chunks = []
         while n > 0:
-            chunk = os.read(fd_in, min(n, 1 << 20))
+            chunk = posix.read(fd_in, min(n, 1 << 20))
             if not chunk:
                 return None
             chunks.append(chunk)
@@ -68,7 +77,7 @@ def _channel(fd_in, fd_out):
         body = read_exact(size)
         if body is None:
             raise _ProtocolError("pipe closed in the middle of a frame")
-        message = json.loads(body.decode("utf-8"))
+        message = _decode(body.decode("utf-8"))
         if not isinstance(message, dict):
             raise _ProtocolError("frame is not a JSON object")
         return message
@@ -76,34 +85,107 @@ def _channel(fd_in, fd_out):
     def write_bytes(body):
         data = memoryview(len(body).to_bytes(4, "big") + body)
         while data:
-            written = os.write(fd_out, data)
+            written = posix.write(fd_out, data)
             data = data[written:]
 
     return read_frame, write_bytes
 
 
+class _Decoding:
+    """What `_json.make_scanner` reads from its context (json.JSONDecoder's defaults)."""
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name):  # NaN, Infinity: never in Ridge's frames
+        raise _ProtocolError("frame holds the non-standard JSON constant %s" % name)
+
+
+def _not_serializable(value):
+    raise TypeError("Object of type %s is not JSON serializable" % value.__class__.__name__)
+
+
+if _make_scanner is not None:
+    _scan = _make_scanner(_Decoding())
+
+    def _decode(text):
+        """json.loads(text) for a frame: one JSON value, nothing after it but whitespace."""
+        start = len(text) - len(text.lstrip(" \t\n\r"))
+        try:
+            value, end = _scan(text, start)
+        except StopIteration:
+            raise _ProtocolError("frame is not JSON")
+        if text[end:].strip(" \t\n\r"):
+            raise _ProtocolError("frame has data after its JSON value")
+        return value
+
+    def _dumps(message):
+        """json.dumps(message, ensure_ascii=False, allow_nan=False), without importing json: a
+        new encoder each time, as json.dumps makes (a failed call may leave entries in the
+        cycle check's dict)."""
+        encoder = _make_encoder({}, _not_serializable, _encode_str, None, ": ", ", ", False,
+                                False, False)
+        return "".join(encoder(message, 0))
+else:
+    def _decode(text):
+        import json
+        return json.loads(text)
+
+    def _dumps(message):
+        import json
+        return json.dumps(message, ensure_ascii=False, allow_nan=False)
+
+
 def _encode(message):
     # "replace": a lone surrogate in a str becomes "?" rather than invalid UTF-8 on the wire.
-    return json.dumps(message, ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
+    return _dumps(message).encode("utf-8", "replace")
 
 
 def _hide(fd):
     """A close-on-exec copy of `fd` at a random high number (below the open files limit), the
     original closed: not where a function looks first, and kept from processes it starts."""
-    import fcntl
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     high = min(soft if soft >= 0 else 4096, 4096) - 16
     low = min(100, max(high, 3))
-    start = low + int.from_bytes(os.urandom(2), "big") % max(high - low, 1)
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
-    os.close(fd)
+    target = low + int.from_bytes(posix.urandom(2), "big") % max(high - low, 1)
+    # The first free number from there, as fcntl(F_DUPFD_CLOEXEC) would pick it, without the
+    # fcntl module: nothing else in this process opens descriptors meanwhile.
+    while _is_open(target):
+        target += 1
+    moved = posix.dup2(fd, target, False)
+    posix.close(fd)
     return moved
 
 
+def _is_open(fd):
+    try:
+        posix.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _take_var(name):
+    """Removes `name` from the environment, as os.environ.pop does, and returns its value (or
+    None). The function's os.environ, built when it imports os, does not have it either."""
+    value = posix.environ.pop(name.encode(), None)
+    if value is None:
+        return None
+    posix.unsetenv(name)
+    return value.decode()
+
+
 def _take_protocol_fds():
-    """Finds the protocol's descriptors, hides them, and returns their channel."""
-    fd_in = _hide(int(os.environ.pop("RIDGE_FD_IN")))
-    fd_out = _hide(int(os.environ.pop("RIDGE_FD_OUT")))
+    """Finds the protocol's descriptors, hides them, and returns their channel. Closes the
+    memfd this code came in, which the function must not inherit."""
+    code_fd = _take_var("RIDGE_FD_CODE")
+    if code_fd is not None:
+        posix.close(int(code_fd))
+    fd_in = _hide(int(_take_var("RIDGE_FD_IN")))
+    fd_out = _hide(int(_take_var("RIDGE_FD_OUT")))
     return _channel(fd_in, fd_out)
 
 
@@ -164,6 +246,7 @@ def _user_traceback(exc, message):
     """The traceback of `exc` without the worker's own (and importlib's) leading frames, within
     the log cap. `message` is str(exc) already cut: when it was cut, the traceback shows it
     rather than formatting the whole text again."""
+    import traceback
     tb = exc.__traceback__
     while tb is not None and _is_platform_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
@@ -200,12 +283,13 @@ def _leave_if_forked(code):
     stop that process instead. In a PID namespace it waits for the end of the execution, which
     kills it: so a fork bomb's children keep their slots, the pids limit holds, and the function
     itself soon fails to fork (rather than churning until its timeout)."""
-    if os.getpid() != _PID:
+    if posix.getpid() != _PID:
         _flush_stdio()
         if _KILL_STRAYS:
+            import time
             while True:
                 time.sleep(3600)
-        os._exit(code)
+        posix._exit(code)
 
 
 def _kill_strays():
@@ -213,12 +297,12 @@ def _kill_strays():
     sandbox's init, is spared by the kernel), then reaps its own children: nothing a function
     started outlives its execution."""
     try:
-        os.kill(-1, 9)
+        posix.kill(-1, 9)
     except OSError:  # ESRCH: nobody else
         pass
     while True:
         try:
-            os.waitpid(-1, 0)
+            posix.waitpid(-1, 0)
         except ChildProcessError:
             return
         except InterruptedError:
@@ -235,17 +319,107 @@ def _setup(init):
     _KILL_STRAYS = bool(init["kill_strays"])
     # Again: a pre-started worker's package was mounted over its working directory after it
     # started, and the old directory is the empty one beneath.
-    os.chdir(init["package_dir"])
+    posix.chdir(init["package_dir"])
     sys.path.insert(0, init["package_dir"])
     _fresh_stdio()
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
 
 
+def _compile_apart(data, path):
+    """The code of the module source `data`, compiled in a forked child and sent back as
+    marshal data; None when that fails (the caller compiles here, for the real error).
+
+    The first compile() in a process builds the `ast` module's node types, 0.2 MiB that an idle
+    worker would keep for good (docs/benchmarks.md, "idle worker memory"); the child builds
+    them and exits. It never returns into the worker, and writes nothing but the pipe."""
+    import marshal
+    try:
+        alone = len(posix.listdir("/proc/self/task")) == 1
+    except OSError:
+        alone = False
+    if not alone:  # a module started a thread: forking now could deadlock the child
+        return None
+    read_end, write_end = posix.pipe()
+    try:
+        pid = posix.fork()
+    except OSError:  # the pids limit: compile here instead
+        posix.close(read_end)
+        posix.close(write_end)
+        return None
+    if pid == 0:
+        code = 1
+        try:
+            posix.close(read_end)
+            blob = memoryview(marshal.dumps(compile(data, path, "exec", dont_inherit=True)))
+            while blob:
+                blob = blob[posix.write(write_end, blob):]
+            code = 0
+        finally:
+            posix._exit(code)
+    posix.close(write_end)
+    chunks = []
+    try:
+        while True:
+            chunk = posix.read(read_end, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        posix.close(read_end)
+        while True:
+            try:
+                _, status = posix.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    if status != 0:
+        return None
+    return marshal.loads(b"".join(chunks))
+
+
+def _compiling_apart(package_dir):
+    """A path hook for the package's directories whose finders load source modules with
+    _compile_apart; the caller removes it, and the finders it made, once the function loaded."""
+    bootstrap = sys.modules["_frozen_importlib_external"]
+
+    class CompiledApartLoader(bootstrap.SourceFileLoader):
+        def source_to_code(self, data, path, *, _optimize=-1):
+            code = None
+            if _optimize == -1:
+                code = _compile_apart(data, path)
+            if code is None:
+                code = super().source_to_code(data, path, _optimize=_optimize)
+            return code
+
+    def hook(path):
+        if path != package_dir and not path.startswith(package_dir + "/"):
+            raise ImportError("not the package")
+        return bootstrap.FileFinder(
+            path,
+            (bootstrap.ExtensionFileLoader, bootstrap.EXTENSION_SUFFIXES),
+            (CompiledApartLoader, bootstrap.SOURCE_SUFFIXES),
+            (bootstrap.SourcelessFileLoader, bootstrap.BYTECODE_SUFFIXES))
+    return hook
+
+
 def _load(init):
-    # __import__ rather than importlib.import_module: importing importlib costs milliseconds
-    # of every cold start. It binds the top package; the module itself is in sys.modules.
-    __import__(init["module"])
+    # Imports of the package's own modules while the function loads compile apart (see
+    # _compile_apart); later ones, once the function runs (and may have started threads), as
+    # usual.
+    package_dir = init["package_dir"]
+    hook = _compiling_apart(package_dir)
+    sys.path_hooks.insert(0, hook)
+    try:
+        # __import__ rather than importlib.import_module: importing importlib costs
+        # milliseconds of every cold start. It binds the top package; the module itself is in
+        # sys.modules.
+        __import__(init["module"])
+    finally:
+        sys.path_hooks.remove(hook)
+        for path in list(sys.path_importer_cache):
+            if path == package_dir or path.startswith(package_dir + "/"):
+                del sys.path_importer_cache[path]
     module = sys.modules[init["module"]]
     func = getattr(module, init["function"])
     if not callable(func):
@@ -344,7 +518,7 @@ def _main():
     write_bytes = None
     try:
         read_frame, write_bytes = _take_protocol_fds()
-        if os.environ.pop("RIDGE_PRESTARTED", None):
+        if _take_var("RIDGE_PRESTARTED"):
             # Started ahead of its function (a pre-started worker): past start-up and imports.
             write_bytes(b'{"type": "waiting"}')
         init = read_frame()
@@ -369,7 +543,7 @@ def _main():
 
 
 def _fatal(write_bytes, reply_id, text):
-    os.write(2, ("ridge-worker: %s\n" % text).encode("utf-8", "replace"))
+    posix.write(2, ("ridge-worker: %s\n" % text).encode("utf-8", "replace"))
     if write_bytes is None:
         return
     try:
@@ -381,4 +555,4 @@ def _fatal(write_bytes, reply_id, text):
 _code = _main()
 _flush_stdio()
 # Not sys.exit(): threads the function started must not keep a discarded worker alive.
-os._exit(_code)
+posix._exit(_code)

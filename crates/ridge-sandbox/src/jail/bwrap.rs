@@ -34,6 +34,21 @@ const ETC_FILES: &[&str] = &[
 ];
 /// Top-level directories (or merged-`/usr` links) a worker sees besides `/usr`.
 const SYSTEM_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+/// bubblewrap's own malloc settings (glibc tunables): set in its environment, and unset before
+/// it starts the worker (`--unsetenv`). Large blocks are mapped and unmapped and the heap's top
+/// is given back, so the memory of bubblewrap's setup (the mount table, parsed for each bind,
+/// grows with the server's mounts) does not stay resident in the two bubblewrap processes each
+/// worker keeps: about 50 KiB a worker (docs/benchmarks.md, "idle worker memory").
+pub(super) const MALLOC_TUNABLES: (&str, &str) = (
+    "GLIBC_TUNABLES",
+    "glibc.malloc.mmap_threshold=4096:glibc.malloc.trim_threshold=0:glibc.malloc.top_pad=0",
+);
+
+/// Whether bubblewrap gets [`MALLOC_TUNABLES`]: unless the worker's environment sets the
+/// variable itself (a runtime kind's `env`), which then reaches the worker untouched.
+pub(super) fn tunes_malloc(spec: &JailSpec<'_>) -> bool {
+    !spec.env.iter().any(|(key, _)| *key == MALLOC_TUNABLES.0)
+}
 
 /// bubblewrap, found and checked to work on this host.
 #[derive(Debug)]
@@ -112,6 +127,11 @@ impl BwrapPlan<'_> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
         push(&["--die-with-parent", "--new-session"]);
+        if let Purpose::Worker(spec) = self.purpose
+            && tunes_malloc(spec)
+        {
+            push(&["--unsetenv", MALLOC_TUNABLES.0]);
+        }
         if self.setpriv.is_none() {
             push(&["--unshare-user"]);
         } else {

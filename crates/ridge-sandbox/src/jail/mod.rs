@@ -406,6 +406,9 @@ impl Sandbox {
             }
         };
         command.env_clear().envs(spec.env.iter().copied());
+        if self.isolation.is_ok() && bwrap::tunes_malloc(spec) {
+            command.env(bwrap::MALLOC_TUNABLES.0, bwrap::MALLOC_TUNABLES.1);
+        }
         jail.set_function_cpu(spec.cpu_millicores);
         Ok((command, jail))
     }

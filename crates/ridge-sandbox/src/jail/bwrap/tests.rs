@@ -117,6 +117,28 @@ fn a_worker_granted_the_network() {
     insta::assert_snapshot!(invocation(&plan(Purpose::Worker(&spec), &config)));
 }
 
+/// bubblewrap's malloc settings stay bubblewrap's: unset before the worker starts, unless the
+/// worker's own environment sets the variable (a runtime kind's `env`), which then wins.
+#[test]
+fn malloc_tunables_are_unset_for_the_worker_unless_its_own() {
+    let dirs = runtime_dirs();
+    let config = SandboxConfig::default();
+    let spec = worker(&dirs, Network::Loopback);
+    let unset = format!("--unsetenv {}", MALLOC_TUNABLES.0);
+    let options = joined(&plan(Purpose::Worker(&spec), &config).options(&SECCOMP_FDS));
+    assert!(tunes_malloc(&spec));
+    assert!(options.contains(&unset), "{options}");
+
+    let env = [(MALLOC_TUNABLES.0, "glibc.malloc.arena_max=1")];
+    let own = JailSpec {
+        env: &env,
+        ..worker(&dirs, Network::Loopback)
+    };
+    let options = joined(&plan(Purpose::Worker(&own), &config).options(&SECCOMP_FDS));
+    assert!(!tunes_malloc(&own));
+    assert!(!options.contains(&unset), "{options}");
+}
+
 /// Where each mount of `options` lands, in order. `--dir`, `--perms`, `--chdir` and
 /// `--remount-ro` mount nothing.
 fn mount_points(options: &[OsString]) -> Vec<PathBuf> {
