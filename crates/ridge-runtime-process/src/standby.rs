@@ -148,6 +148,7 @@ impl Standby {
                 .unwrap_or_default(),
             unavailable,
             last_error: pool.and_then(|p| p.last_error.clone()),
+            memory_size: self.starter.launcher.prestart_memory(),
         }
     }
 

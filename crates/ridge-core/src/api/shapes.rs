@@ -96,6 +96,7 @@ fn runtimes() {
                 workers: vec!["python3-prestarted-4021-7".to_owned()],
                 unavailable: None,
                 last_error: None,
+                memory_size: None,
             },
         }
     );
