@@ -270,27 +270,32 @@ async fn a_prestarted_worker_holds_the_functions_memory_limit_and_timeout() {
 #[tokio::test]
 async fn deleting_the_runtime_or_stopping_the_server_stops_the_pool() {
     let ts = TestServer::start().await;
-    let rt = ts.python_runtime().await;
-    let names = ready(&ts, &rt, 2).await;
-    for name in &names {
-        assert!(
-            !host_processes(&format!("{name} ")).is_empty(),
-            "{name} runs"
-        );
-    }
-    ts.client.delete_runtime(&rt.id).await.expect("deleted");
-    for name in &names {
-        let marker = format!("{name} ");
-        eventually(&format!("no process of `{name}` is left"), || {
-            host_processes(&marker).is_empty()
-        })
-        .await;
+    // Python's and Node.js's pools alike.
+    for image in ["python3", "nodejs"] {
+        let rt = ts.runtime(image).await;
+        let names = ready(&ts, &rt, 2).await;
+        for name in &names {
+            assert!(
+                !host_processes(&format!("{name} ")).is_empty(),
+                "{name} runs"
+            );
+        }
+        ts.client.delete_runtime(&rt.id).await.expect("deleted");
+        all_gone(&names).await;
     }
 
-    let rt = ts.python_runtime().await;
-    let names = ready(&ts, &rt, 2).await;
+    let mut names = Vec::new();
+    for image in ["python3", "nodejs"] {
+        let rt = ts.runtime(image).await;
+        names.extend(ready(&ts, &rt, 2).await);
+    }
     ts.stop().await;
-    for name in &names {
+    all_gone(&names).await;
+}
+
+/// Waits (bounded) until no process of the workers `names` is left.
+async fn all_gone(names: &[String]) {
+    for name in names {
         let marker = format!("{name} ");
         eventually(&format!("no process of `{name}` is left"), || {
             host_processes(&marker).is_empty()
