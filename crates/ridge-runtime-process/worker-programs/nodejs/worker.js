@@ -9,6 +9,10 @@
 // capture file Ridge reads after each execution, so console.log, process.stdout.write and the
 // output of child processes are all captured without this worker's help.
 //
+// A pre-started worker (RIDGE_PRESTARTED=1) is started before its function is known, in an
+// empty directory over which its package is mounted later: it writes a `waiting` frame once
+// past its start-up, and changes into `package_dir` when its init frame comes.
+//
 // Qinling's contract: entry `module.function` (default `main.main`); the function is called as
 // `fn(context, input)`; its return value, or the value of a returned Promise, is the output.
 // A thrown error (or a rejected Promise) fails the execution with its message; its stack goes
