@@ -113,7 +113,7 @@ pub struct PrestartedView {
     pub last_error: Option<String>,
     /// Only functions with this `memory_size` (bytes; the same whole MiB) take one of these
     /// workers, whose command line carries it (Node.js: V8's heap limit); others start a worker
-    /// cold. Absent: any function of the runtime may.
+    /// cold. Absent: any function of the runtime may (or, with `unavailable`, none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_size: Option<u64>,
 }
