@@ -145,7 +145,7 @@ pub(crate) trait Launcher: Send + Sync + 'static {
 pub struct ProcessAdapter {
     kind: RuntimeKind,
     starter: Arc<Starter>,
-    /// Workers started ahead of need, per runtime (kinds whose [`Launcher::prestart_args`] are known ahead).
+    /// Workers started ahead of need, per runtime (kinds with [`Launcher::prestart_args`]).
     standby: Arc<Standby>,
 }
 
