@@ -230,7 +230,9 @@ async fn a_prestarted_worker_holds_the_functions_memory_limit_and_timeout() {
             &rt,
             zip_files(&[(
                 "function.py",
-                "def main(**kw):\n    blocks = []\n    while True:\n        blocks.append(bytearray(8 * 1024 * 1024))\n",
+                // 40 MiB: over the function's 32 MiB, within the 64 MiB the worker had while
+                // it waited, so only a limit lowered when it was taken stops it.
+                "def main(**kw):\n    blocks = [bytearray(8 * 1024 * 1024) for _ in range(5)]\n    return len(blocks)\n",
             )]),
             |u| u.memory_size = Some(32 * 1024 * 1024),
         )
