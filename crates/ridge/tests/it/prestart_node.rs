@@ -86,6 +86,21 @@ async fn a_prestarted_node_worker_serves_one_function_and_the_pool_refills() {
         refilled,
         "none taken"
     );
+
+    // Sized as Python's: the surplus is stopped at once; 0 keeps none.
+    let shown = cli_json(
+        &ts.url,
+        &["runtime", "pool", "set", "nodejs", "--size", "1"],
+    )
+    .await;
+    assert_eq!(shown["prestarted"]["setting"], 1);
+    assert_eq!(shown["prestarted"]["ready"], 1);
+    let shown = cli_json(
+        &ts.url,
+        &["runtime", "pool", "set", "nodejs", "--size", "0"],
+    )
+    .await;
+    assert_eq!(shown["prestarted"]["ready"], 0);
     ts.stop().await;
 }
 
