@@ -63,6 +63,10 @@ pub struct ProcessConfig {
     /// Where the package slots of pre-started workers are mounted (a tmpfs of the server's own
     /// mount namespace); `None`: no pre-started workers.
     pub slots_dir: Option<PathBuf>,
+    /// The `memory_size` pre-started workers are made for when a runtime's command line
+    /// depends on it (Node.js: V8's heap limit); only functions with it take one. The
+    /// operator's default `memory_size`.
+    pub prestart_memory_size: u64,
     /// The sandbox every worker starts in. `None` applies only [`ProcessConfig::rlimits`] and
     /// the process-group kill: for tests of the runtime itself, never for a server.
     pub sandbox: Option<Arc<Sandbox>>,
@@ -75,6 +79,7 @@ impl Default for ProcessConfig {
             fsize: Rlimits::DEFAULT_FSIZE,
             load_timeout: Duration::from_secs(300),
             slots_dir: None,
+            prestart_memory_size: ridge_core::LimitsPolicy::default().memory_size.default,
             sandbox: None,
         }
     }
@@ -127,6 +132,17 @@ pub(crate) trait Launcher: Send + Sync + 'static {
         None
     }
 
+    /// The `memory_size` a pre-started worker is made for, when only functions with that
+    /// limit may take one (its command line depends on it); `None`: any function may.
+    fn prestart_memory(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether a pre-started worker may serve `spec`'s function.
+    fn prestart_fits(&self, _spec: &WorkerSpec) -> bool {
+        true
+    }
+
     /// Whether `RLIMIT_AS` may stand in for a missing cgroup memory controller. Not for V8,
     /// which reserves far more address space than it uses.
     fn address_space_limit(&self) -> bool {
@@ -139,7 +155,7 @@ pub(crate) trait Launcher: Send + Sync + 'static {
 pub struct ProcessAdapter {
     kind: RuntimeKind,
     starter: Arc<Starter>,
-    /// Workers started ahead of need, per runtime ([`Launcher::prestartable`] kinds only).
+    /// Workers started ahead of need, per runtime (kinds with [`Launcher::prestart_args`]).
     standby: Arc<Standby>,
 }
 
@@ -212,6 +228,7 @@ impl RuntimeAdapter for ProcessAdapter {
             })?;
         let name = worker_name(&self.kind, spec);
         if spec.network == ridge_core::NetworkAccess::Loopback
+            && self.starter.launcher.prestart_fits(spec)
             && let Some(worker) = self.standby.take(spec.runtime_id)
         {
             match self.assign(worker, &name, &package_dir, spec) {

@@ -7,6 +7,12 @@
 //!   the cgroup limit rather than growing as if the host's memory were its own, and a function
 //!   that really needs more memory is ended by the cgroup's OOM killer (reported as too much
 //!   resource consumption);
+//! - pre-started workers ([`crate::standby`]) are started with the heap of
+//!   [`ProcessConfig::prestart_memory_size`] (the operator's default `memory_size`), and only a
+//!   function whose `memory_size` gives the same heap takes one: V8 fixes its heap limit when
+//!   the isolate is made, and `v8.setFlagsFromString('--max-old-space-size=...')` afterwards
+//!   changes nothing (`v8.getHeapStatistics().heap_size_limit` stays as it was, and the heap
+//!   grows past the new value). Other functions start a worker cold;
 //! - no `RLIMIT_AS` fallback: V8 reserves gigabytes of address space it never touches, so an
 //!   address-space limit would keep node from starting. Without a cgroup memory controller
 //!   (a degraded sandbox) Node functions have no memory limit beyond V8's heap size;
@@ -37,12 +43,22 @@ const MIB: u64 = 1024 * 1024;
 impl ProcessAdapter {
     /// The `nodejs` runtime. `node: None` looks for `node` on `PATH`.
     pub fn nodejs(node: Option<PathBuf>, config: ProcessConfig) -> Self {
-        Self::new(RuntimeKind::NODEJS, Box::new(Node { node }), config)
+        let pooled_memory = config.prestart_memory_size;
+        Self::new(
+            RuntimeKind::NODEJS,
+            Box::new(Node {
+                node,
+                pooled_memory,
+            }),
+            config,
+        )
     }
 }
 
 struct Node {
     node: Option<PathBuf>,
+    /// The `memory_size` pre-started workers are made for.
+    pooled_memory: u64,
 }
 
 #[async_trait]
@@ -86,20 +102,38 @@ impl Launcher for Node {
     }
 
     fn args(&self, spec: &WorkerSpec, name: &str) -> Vec<OsString> {
-        let (old, young) = heap_mib(spec.limits.memory_size);
-        vec![
-            format!("--max-old-space-size={old}").into(),
-            format!("--max-semi-space-size={young}").into(),
-            "-e".into(),
-            WORKER_SOURCE.into(),
-            // process.argv[1] names the worker in `ps`.
-            name.into(),
-        ]
+        command(spec.limits.memory_size, name)
+    }
+
+    fn prestart_args(&self, name: &str) -> Option<Vec<OsString>> {
+        Some(command(self.pooled_memory, name))
+    }
+
+    fn prestart_memory(&self) -> Option<u64> {
+        Some(self.pooled_memory)
+    }
+
+    /// The heap limit is on the command line: only a function with the same one.
+    fn prestart_fits(&self, spec: &WorkerSpec) -> bool {
+        heap_mib(spec.limits.memory_size) == heap_mib(self.pooled_memory)
     }
 
     fn address_space_limit(&self) -> bool {
         false
     }
+}
+
+/// The arguments of a worker whose function may use `memory_bytes`.
+fn command(memory_bytes: u64, name: &str) -> Vec<OsString> {
+    let (old, young) = heap_mib(memory_bytes);
+    vec![
+        format!("--max-old-space-size={old}").into(),
+        format!("--max-semi-space-size={young}").into(),
+        "-e".into(),
+        WORKER_SOURCE.into(),
+        // process.argv[1] names the worker in `ps`.
+        name.into(),
+    ]
 }
 
 /// V8's old-generation and semi-space sizes, in MiB, for a memory limit in bytes.
@@ -129,6 +163,43 @@ mod tests {
         assert_eq!(heap_mib(32 * MIB), (32, 2));
         assert_eq!(heap_mib(1024 * MIB), (1024, 16));
         assert_eq!(heap_mib(0), (16, 1));
+    }
+
+    #[test]
+    fn a_prestarted_worker_serves_only_functions_of_its_heap() {
+        let node = Node {
+            node: None,
+            pooled_memory: 32 * MIB,
+        };
+        let args = node
+            .prestart_args("nodejs-prestarted-1-1")
+            .expect("pre-startable");
+        assert_eq!(args[0], "--max-old-space-size=32");
+        assert_eq!(args[1], "--max-semi-space-size=2");
+        assert_eq!(
+            args.last().map(|a| a.as_os_str()),
+            Some("nodejs-prestarted-1-1".as_ref())
+        );
+        let spec = |memory_size| WorkerSpec {
+            runtime_id: ridge_core::RuntimeId::new(),
+            function_id: ridge_core::FunctionId::new(),
+            function_version: 0,
+            package_dir: PathBuf::from("/function"),
+            entry: ridge_core::Entry::try_from("main.main".to_owned()).expect("an entry"),
+            limits: ridge_core::Limits {
+                cpu: 100,
+                memory_size,
+                timeout: 5,
+            },
+            network: ridge_core::NetworkAccess::Loopback,
+            log_cap: 1024,
+            result_cap: 1024,
+            startup_allowance: true,
+        };
+        assert!(node.prestart_fits(&spec(32 * MIB)));
+        assert!(node.prestart_fits(&spec(32 * MIB + 1000)), "the same heap");
+        assert!(!node.prestart_fits(&spec(33 * MIB)));
+        assert!(!node.prestart_fits(&spec(128 * MIB)));
     }
 
     #[test]

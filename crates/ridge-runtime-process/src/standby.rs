@@ -138,6 +138,11 @@ impl Standby {
 
     pub(crate) fn stats(&self, runtime: RuntimeId) -> Prestarted {
         let unavailable = self.unavailable();
+        // Which functions may take one: said only when there can be one to take.
+        let memory_size = match unavailable {
+            None => self.starter.launcher.prestart_memory(),
+            Some(_) => None,
+        };
         let pools = self.pools();
         let pool = pools.get(&runtime);
         Prestarted {
@@ -148,6 +153,7 @@ impl Standby {
                 .unwrap_or_default(),
             unavailable,
             last_error: pool.and_then(|p| p.last_error.clone()),
+            memory_size,
         }
     }
 

@@ -152,6 +152,9 @@ pub struct Prestarted {
     pub unavailable: Option<String>,
     /// The last failure to pre-start a worker, if the latest attempt failed.
     pub last_error: Option<String>,
+    /// The `memory_size` the workers are made for, when only functions with it may take one
+    /// (Node.js: the heap limit is on the command line); `None`: any function may.
+    pub memory_size: Option<u64>,
 }
 
 /// One function (version), loaded once, serving executions one at a time.

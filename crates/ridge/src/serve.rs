@@ -226,6 +226,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let process = ProcessConfig {
         sandbox: Some(sandbox),
         slots_dir: Some(settings.data_dir.join("prestart-slots")),
+        // Most functions keep the default: Node.js workers are pre-started for it.
+        prestart_memory_size: settings.limits.memory_size.default,
         ..process_defaults
     };
     let mut adapters: Vec<Arc<dyn RuntimeAdapter>> = vec![

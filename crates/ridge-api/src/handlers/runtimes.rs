@@ -229,6 +229,7 @@ async fn pool_view(state: &AppState, runtime: &Runtime) -> Result<PoolView, ApiE
             workers: prestarted.workers,
             unavailable: prestarted.unavailable,
             last_error: prestarted.last_error,
+            memory_size: prestarted.memory_size,
         },
     })
 }

@@ -33,7 +33,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     Ok(Outcome::ran(rows, vec![notes(ctx)]))
 }
 
-fn labelled(rows: Vec<Row>, label: &str) -> Vec<Row> {
+/// `rows` with their case prefixed by `label`.
+pub fn labelled(rows: Vec<Row>, label: &str) -> Vec<Row> {
     rows.into_iter()
         .map(|mut row| {
             row.case = format!("{label}: {}", row.case);

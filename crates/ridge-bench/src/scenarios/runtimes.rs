@@ -1,6 +1,6 @@
 //! Scenario 8: the other runtimes' variants of scenarios 1 and 3: WebAssembly (`wasm.rs`:
 //! cold starts, warm load, and one in-process figure) and Node.js (cold starts, with the warm
-//! reference).
+//! reference), with the runtime's pre-started pool off and on, as scenario 3 measures Python.
 
 use super::{Ctx, Outcome, cold};
 use crate::funcs;
@@ -14,13 +14,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         notes.push("Node.js: skipped, no `node` on PATH".to_owned());
         return Ok(Outcome::ran(rows, notes));
     }
-    let node = cold::measure(ctx, "nodejs", |i| {
-        funcs::package_file("main.js", &format!("{}// {i}\n", funcs::NODE_NOOP))
-    })
-    .await?;
-    rows.extend(node.into_iter().map(|mut row| {
-        row.case = format!("Node.js: {}", row.case);
-        row
-    }));
+    let package = |i| funcs::package_file("main.js", &format!("{}// {i}\n", funcs::NODE_NOOP));
+    for (config, ready_rows, label) in [
+        ("runtime_pool_size = 0", false, "Node.js, pool off"),
+        ("", true, "Node.js, pool on"),
+    ] {
+        let measured = cold::measure_with(ctx, "nodejs", package, config, ready_rows).await?;
+        rows.extend(cold::labelled(measured, label));
+    }
     Ok(Outcome::ran(rows, notes))
 }

@@ -111,6 +111,11 @@ pub struct PrestartedView {
     /// The last failure to pre-start a worker (the pool stops refilling until its size is set
     /// again).
     pub last_error: Option<String>,
+    /// Only functions with this `memory_size` (bytes; the same whole MiB) take one of these
+    /// workers, whose command line carries it (Node.js: V8's heap limit); others start a worker
+    /// cold. Absent: any function of the runtime may (or, with `unavailable`, none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_size: Option<u64>,
 }
 
 /// Ridge: `PUT /v1/runtimes/{id}/pool`.

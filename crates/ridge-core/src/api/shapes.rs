@@ -96,7 +96,26 @@ fn runtimes() {
                 workers: vec!["python3-prestarted-4021-7".to_owned()],
                 unavailable: None,
                 last_error: None,
+                memory_size: None,
             },
+        }
+    );
+    // Node.js: only functions of the memory_size its workers' heap was made for take one.
+    assert_json_snapshot!(
+        "pool_nodejs",
+        PrestartedView {
+            setting: None,
+            default_size: 2,
+            max_size: 32,
+            size: 2,
+            ready: 2,
+            workers: vec![
+                "nodejs-prestarted-4021-8".to_owned(),
+                "nodejs-prestarted-4021-9".to_owned(),
+            ],
+            unavailable: None,
+            last_error: None,
+            memory_size: Some(33_554_432),
         }
     );
 }

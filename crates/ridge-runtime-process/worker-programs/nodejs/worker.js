@@ -9,6 +9,10 @@
 // capture file Ridge reads after each execution, so console.log, process.stdout.write and the
 // output of child processes are all captured without this worker's help.
 //
+// A pre-started worker (RIDGE_PRESTARTED=1) is started before its function is known, in an
+// empty directory over which its package is mounted later: it writes a `waiting` frame once
+// past its start-up, and changes into `package_dir` when its init frame comes.
+//
 // Qinling's contract: entry `module.function` (default `main.main`); the function is called as
 // `fn(context, input)`; its return value, or the value of a returned Promise, is the output.
 // A thrown error (or a rejected Promise) fails the execution with its message; its stack goes
@@ -27,8 +31,11 @@ const { pathToFileURL } = require('url');
 
 const FD_IN = Number(process.env.RIDGE_FD_IN);
 const FD_OUT = Number(process.env.RIDGE_FD_OUT);
+// Started ahead of its function (a pre-started worker): it says `waiting` once past start-up.
+const PRESTARTED = process.env.RIDGE_PRESTARTED === '1';
 delete process.env.RIDGE_FD_IN;
 delete process.env.RIDGE_FD_OUT;
+delete process.env.RIDGE_PRESTARTED;
 
 let maxFrame = 64 * 1024 * 1024;
 let maxOutput = maxFrame;
@@ -231,6 +238,9 @@ async function serve(frames) {
   maxMessage = init.max_message || maxMessage;
   maxLog = init.max_log || maxLog;
   const id = init.id === undefined ? null : init.id;
+  // Again: a pre-started worker's package was mounted over its working directory after it
+  // started, and the old directory is the empty one beneath.
+  process.chdir(init.package_dir);
   writeFrame({ type: 'loading', id });
   try {
     entry = await load();
@@ -276,6 +286,7 @@ if (!Number.isInteger(FD_IN) || !Number.isInteger(FD_OUT)) {
   process.exit(1);
 }
 const input = new net.Socket({ fd: FD_IN, readable: true, writable: false });
+if (PRESTARTED) writeFrame({ type: 'waiting' });
 serve(readFrames(input)).catch((error) => {
   fatal(error instanceof ProtocolError ? `protocol error: ${error.message}` : `worker failed: ${stack(error)}`);
 });

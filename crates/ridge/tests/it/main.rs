@@ -23,6 +23,7 @@ mod openstack;
 mod packages_s3;
 mod postgres;
 mod prestart;
+mod prestart_node;
 mod restart;
 mod retention;
 mod sandbox_off;

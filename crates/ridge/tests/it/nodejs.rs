@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 const RESOURCE: &str = "Function execution failed because of too much resource consumption";
 
 /// A function from `files`, entry `main.main` (Qinling's default).
-async fn node_function(
+pub(crate) async fn node_function(
     t: &TestServer,
     rt: &RuntimeView,
     files: &[(&str, &str)],

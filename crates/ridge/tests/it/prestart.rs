@@ -12,7 +12,8 @@ use crate::cli::{json as cli_json, ridge};
 use crate::common::{TestServer, api_error, assert_timed_out, output, zip_files};
 use crate::hostile::{eventually, host_processes};
 
-const RESOURCE: &str = "Function execution failed because of too much resource consumption";
+pub(crate) const RESOURCE: &str =
+    "Function execution failed because of too much resource consumption";
 
 /// Returns the worker's name (the last argument of its command line), `MARK`, and what its
 /// package directory holds.
@@ -24,12 +25,12 @@ def main(**kw):
     return {"worker": argv[-1].decode(), "mark": MARK, "files": sorted(os.listdir("."))}
 "#;
 
-async fn pool(ts: &TestServer, rt: &RuntimeView) -> PoolView {
+pub(crate) async fn pool(ts: &TestServer, rt: &RuntimeView) -> PoolView {
     ts.client.runtime_pool(&rt.id).await.expect("pool")
 }
 
 /// Waits (bounded) until the runtime's pool has `n` workers ready; returns their names.
-async fn ready(ts: &TestServer, rt: &RuntimeView, n: u64) -> Vec<String> {
+pub(crate) async fn ready(ts: &TestServer, rt: &RuntimeView, n: u64) -> Vec<String> {
     let mut last = None;
     for _ in 0..400 {
         let view = pool(ts, rt).await;
@@ -46,7 +47,7 @@ async fn who(ts: &TestServer, rt: &RuntimeView, mark: &str) -> FunctionView {
     ts.function(rt, &WHO.replace("%MARK%", mark)).await
 }
 
-fn served_by(e: &ExecutionView) -> String {
+pub(crate) fn served_by(e: &ExecutionView) -> String {
     assert_eq!(e.status, "success", "{e:?}");
     output(e)["worker"]
         .as_str()
@@ -55,7 +56,7 @@ fn served_by(e: &ExecutionView) -> String {
 }
 
 /// The pre-started workers taken since `before` (none is ever given back).
-fn taken(before: &[String], now: &[String]) -> usize {
+pub(crate) fn taken(before: &[String], now: &[String]) -> usize {
     let now: HashSet<&String> = now.iter().collect();
     before.iter().filter(|n| !now.contains(n)).count()
 }
@@ -173,35 +174,49 @@ async fn a_prestarted_worker_serves_one_function_and_the_pool_refills() {
     let ts = TestServer::start().await;
     let rt = ts.python_runtime().await;
     let before = ready(&ts, &rt, 2).await;
-
     let one = who(&ts, &rt, "one").await;
-    let first = ts.run(&one, None).await;
-    let one_worker = served_by(&first);
-    assert!(
-        before.contains(&one_worker),
-        "{one_worker} not in {before:?}"
-    );
-    assert_eq!(output(&first)["mark"], "one");
-    assert_eq!(output(&first)["files"], json!(["function.py"]));
-
     let two = who(&ts, &rt, "two").await;
-    let second = ts.run(&two, None).await;
-    let two_worker = served_by(&second);
-    assert!(
-        before.contains(&two_worker),
-        "{two_worker} not in {before:?}"
-    );
-    assert_ne!(one_worker, two_worker, "two functions never share a worker");
-    assert_eq!(output(&second)["mark"], "two");
-
-    // Each keeps its own warm worker.
-    assert_eq!(served_by(&ts.run(&one, None).await), one_worker);
-    assert_eq!(served_by(&ts.run(&two, None).await), two_worker);
-
-    // Refilled with new workers; the taken ones never come back.
-    let refilled = ready(&ts, &rt, 2).await;
-    assert!(!refilled.contains(&one_worker) && !refilled.contains(&two_worker));
+    each_takes_its_own(&ts, &rt, &before, [&one, &two], json!(["function.py"])).await;
     ts.stop().await;
+}
+
+/// Runs `functions` (whose outputs carry `worker`, `mark`: "one" and "two", and `files`, what
+/// their working directory holds: `files`): each takes one of the ready workers `before`,
+/// keeps it warm and shares it with no other; the pool refills with new ones. Returns the
+/// first execution and the refilled pool's workers.
+pub(crate) async fn each_takes_its_own(
+    ts: &TestServer,
+    rt: &RuntimeView,
+    before: &[String],
+    functions: [&FunctionView; 2],
+    files: Value,
+) -> (ExecutionView, Vec<String>) {
+    let mut workers = Vec::new();
+    let mut first = None;
+    for (function, mark) in functions.iter().zip(["one", "two"]) {
+        let e = ts.run(function, None).await;
+        let worker = served_by(&e);
+        assert!(before.contains(&worker), "{worker} not in {before:?}");
+        assert_eq!(output(&e)["mark"], mark);
+        assert_eq!(output(&e)["files"], files, "its package");
+        assert!(
+            !workers.contains(&worker),
+            "two functions never share a worker"
+        );
+        workers.push(worker);
+        first.get_or_insert(e);
+    }
+    // Each keeps its own warm worker.
+    for (function, worker) in functions.iter().zip(&workers) {
+        assert_eq!(&served_by(&ts.run(function, None).await), worker);
+    }
+    // Refilled with new workers; the taken ones never come back.
+    let refilled = ready(ts, rt, 2).await;
+    assert!(
+        workers.iter().all(|w| !refilled.contains(w)),
+        "{refilled:?}"
+    );
+    (first.expect("two executions"), refilled)
 }
 
 #[tokio::test]
@@ -215,7 +230,9 @@ async fn a_prestarted_worker_holds_the_functions_memory_limit_and_timeout() {
             &rt,
             zip_files(&[(
                 "function.py",
-                "def main(**kw):\n    blocks = []\n    while True:\n        blocks.append(bytearray(8 * 1024 * 1024))\n",
+                // 40 MiB: over the function's 32 MiB, within the 64 MiB the worker had while
+                // it waited, so only a limit lowered when it was taken stops it.
+                "def main(**kw):\n    blocks = [bytearray(8 * 1024 * 1024) for _ in range(5)]\n    return len(blocks)\n",
             )]),
             |u| u.memory_size = Some(32 * 1024 * 1024),
         )
@@ -255,27 +272,32 @@ async fn a_prestarted_worker_holds_the_functions_memory_limit_and_timeout() {
 #[tokio::test]
 async fn deleting_the_runtime_or_stopping_the_server_stops_the_pool() {
     let ts = TestServer::start().await;
-    let rt = ts.python_runtime().await;
-    let names = ready(&ts, &rt, 2).await;
-    for name in &names {
-        assert!(
-            !host_processes(&format!("{name} ")).is_empty(),
-            "{name} runs"
-        );
-    }
-    ts.client.delete_runtime(&rt.id).await.expect("deleted");
-    for name in &names {
-        let marker = format!("{name} ");
-        eventually(&format!("no process of `{name}` is left"), || {
-            host_processes(&marker).is_empty()
-        })
-        .await;
+    // Python's and Node.js's pools alike.
+    for image in ["python3", "nodejs"] {
+        let rt = ts.runtime(image).await;
+        let names = ready(&ts, &rt, 2).await;
+        for name in &names {
+            assert!(
+                !host_processes(&format!("{name} ")).is_empty(),
+                "{name} runs"
+            );
+        }
+        ts.client.delete_runtime(&rt.id).await.expect("deleted");
+        all_gone(&names).await;
     }
 
-    let rt = ts.python_runtime().await;
-    let names = ready(&ts, &rt, 2).await;
+    let mut names = Vec::new();
+    for image in ["python3", "nodejs"] {
+        let rt = ts.runtime(image).await;
+        names.extend(ready(&ts, &rt, 2).await);
+    }
     ts.stop().await;
-    for name in &names {
+    all_gone(&names).await;
+}
+
+/// Waits (bounded) until no process of the workers `names` is left.
+async fn all_gone(names: &[String]) {
+    for name in names {
         let marker = format!("{name} ");
         eventually(&format!("no process of `{name}` is left"), || {
             host_processes(&marker).is_empty()

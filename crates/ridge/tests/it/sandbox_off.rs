@@ -130,14 +130,17 @@ async fn every_runtime_runs_as_a_plain_process_and_the_guarantees_hold() {
         assert_eq!(output(&e), json!(n), "{e:?}");
     }
 
-    // Node.js and a declared kind (Perl) run too, in their package directories.
+    // Node.js (from its pre-started pool too) and a declared kind (Perl) run too, in their
+    // package directories.
     let node = ts.runtime("nodejs").await;
+    crate::prestart::ready(&ts, &node, 2).await;
     let nf = ts
         .function_with(
             &node,
             zip_files(&[(
                 "main.js",
-                "exports.main = () => ({cwd: process.cwd(), uid: process.getuid()});",
+                "exports.main = () => ({cwd: process.cwd(), uid: process.getuid(), \
+                 worker: process.argv[process.argv.length - 1]});",
             )]),
             |u| u.entry = Some("main.main".to_owned()),
         )
@@ -146,6 +149,12 @@ async fn every_runtime_runs_as_a_plain_process_and_the_guarantees_hold() {
     assert_eq!(e.status, "success", "{e:?}");
     let cwd = output(&e)["cwd"].as_str().expect("cwd").to_owned();
     assert!(Path::new(&cwd).join("main.js").is_file(), "{e:?}");
+    assert!(
+        output(&e)["worker"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("nodejs-prestarted-")),
+        "a pre-started worker served it: {e:?}"
+    );
     let perl = ts.runtime("perl").await;
     let pf = ts
         .function_with(
