@@ -160,6 +160,7 @@ impl SqliteStore {
         let writer = Writer::spawn(vec![SqliteBatches::new(
             native::connect(path)?,
             pool.clone(),
+            path,
         )?]);
         tracing::debug!(path = %path.display(), "opened sqlite store");
         Ok(Self {

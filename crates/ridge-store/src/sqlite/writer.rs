@@ -10,9 +10,17 @@
 //!   pool): the connection's busy timeout is zero, and a `BEGIN` refused as busy is tried again
 //!   after an asynchronous pause, until the store's busy timeout;
 //! - the WAL's checkpoint, which flushes the database file: this connection never checkpoints
-//!   itself (`wal_autocheckpoint=0`); every so many commits the writer has the pool run one, on
-//!   sqlx's connection thread, and awaits it ([`SqliteBatches::checkpoint`]).
+//!   itself (`wal_autocheckpoint=0`); every so many commits the writer has the pool run a
+//!   passive one beside its writes, on sqlx's connection thread ([`SqliteBatches::checkpoint`]).
+//!   A checkpoint that runs while commits go on rarely finds the whole WAL copied, which is when
+//!   the next commit starts the WAL over, so under a steady load the WAL grows: past
+//!   [`WAL_LIMIT`] the writer waits for a checkpoint that empties it. When it checkpointed after
+//!   every 100 commits and waited each time, those waits were the p99 of a warm execution at
+//!   concurrency 1 (about 5 ms, docs/benchmarks.md).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -32,6 +40,10 @@ use crate::{ExecutionOutcome, Result, StoreError};
 const CHECKPOINT_AFTER_COMMITS: usize = 100;
 const CHECKPOINT_AFTER_WRITES: usize = 1000;
 
+/// The WAL's size past which the writer stops for a checkpoint that truncates it: about 800
+/// commits of one execution each.
+const WAL_LIMIT: u64 = 32 << 20;
+
 /// Pauses between tries of a write lock another connection holds, doubling from the first:
 /// about what SQLite's own busy handler waits.
 const FIRST_PAUSE: Duration = Duration::from_millis(1);
@@ -41,34 +53,59 @@ const LONGEST_PAUSE: Duration = Duration::from_millis(25);
 pub(super) struct SqliteBatches {
     conn: Connection,
     pool: SqlitePool,
+    /// The WAL file, `<database>-wal`.
+    wal: PathBuf,
     /// Commits and writes since the last checkpoint.
     commits: usize,
     writes: usize,
+    /// A checkpoint beside the writes is under way.
+    checkpointing: Arc<AtomicBool>,
 }
 
 impl SqliteBatches {
-    pub(super) fn new(conn: Connection, pool: SqlitePool) -> Result<Self> {
+    pub(super) fn new(conn: Connection, pool: SqlitePool, database: &Path) -> Result<Self> {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(Duration::ZERO)?;
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Self {
             conn,
             pool,
+            wal: PathBuf::from(wal),
             commits: 0,
             writes: 0,
+            checkpointing: Arc::default(),
         })
     }
 
-    /// Copies the WAL's pages into the database file, on one of the pool's connections (sqlx
-    /// runs it on that connection's thread), while this writer waits: with no write under way
-    /// it completes, so that the next write starts the WAL over rather than growing it.
+    /// Copies the WAL's pages into the database file on one of the pool's connections (sqlx
+    /// runs it on that connection's thread): beside the writes, one at a time; or, the WAL past
+    /// [`WAL_LIMIT`], while this writer waits, emptying the WAL.
     async fn checkpoint(&mut self) {
         (self.commits, self.writes) = (0, 0);
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot checkpoint the store's WAL");
+        let size = std::fs::metadata(&self.wal).map_or(0, |wal| wal.len());
+        if size > WAL_LIMIT {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, wal_bytes = size, "cannot empty the store's WAL");
+            }
+            return;
         }
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, checkpointing) = (self.pool.clone(), self.checkpointing.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot checkpoint the store's WAL");
+            }
+            checkpointing.store(false, Ordering::Release);
+        });
     }
 
     async fn transaction(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
