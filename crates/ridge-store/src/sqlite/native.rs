@@ -10,7 +10,8 @@
 //! migrations) stays on sqlx's pool.
 //!
 //! What could block here is bounded: a reader in WAL mode never waits for the writer, and the
-//! writer waits for another writer's lock off the async workers ([`super::writer`]).
+//! writer waits for another writer's lock in asynchronous pauses, never holding its thread
+//! ([`super::writer`]).
 //!
 //! [`Store::get_function_to_run`]: crate::Store::get_function_to_run
 
