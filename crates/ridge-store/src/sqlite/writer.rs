@@ -53,8 +53,10 @@ const LONGEST_PAUSE: Duration = Duration::from_millis(25);
 pub(super) struct SqliteBatches {
     conn: Connection,
     pool: SqlitePool,
-    /// The WAL file, `<database>-wal`.
+    /// The WAL file, `<database>-wal`, and its size past which the writer waits for a
+    /// checkpoint that empties it ([`WAL_LIMIT`]).
     wal: PathBuf,
+    wal_limit: u64,
     /// Commits and writes since the last checkpoint.
     commits: usize,
     writes: usize,
@@ -72,6 +74,7 @@ impl SqliteBatches {
             conn,
             pool,
             wal: PathBuf::from(wal),
+            wal_limit: WAL_LIMIT,
             commits: 0,
             writes: 0,
             checkpointing: Arc::default(),
@@ -84,7 +87,7 @@ impl SqliteBatches {
     async fn checkpoint(&mut self) {
         (self.commits, self.writes) = (0, 0);
         let size = std::fs::metadata(&self.wal).map_or(0, |wal| wal.len());
-        if size > WAL_LIMIT {
+        if size > self.wal_limit {
             if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&self.pool)
                 .await
@@ -299,4 +302,66 @@ fn finish(
     // Stepped to its end: the update is done when the statement is.
     while rows.next()?.is_some() {}
     row.map(Execution::try_from).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use ridge_core::fixtures;
+
+    use super::*;
+    use crate::Store;
+    use crate::writer::NewExecution;
+
+    /// Under a steady stream of commits the checkpoints beside them may never empty the WAL:
+    /// past its limit, the writer waits for one that does. Here none runs beside the writes
+    /// (one is marked under way), so only the limit can empty it.
+    #[tokio::test]
+    async fn past_its_limit_the_wal_is_emptied_before_the_next_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ridge.db");
+        let store = crate::SqliteStore::open(&path).await.expect("open");
+        let runtime = fixtures::runtime("p1", true, 0);
+        store.create_runtime(&runtime).await.expect("runtime");
+        let function = fixtures::function("p1", runtime.id, 0);
+        store.create_function(&function).await.expect("function");
+
+        let conn = native::connect(&path).expect("connect");
+        let mut batches = SqliteBatches::new(conn, store.pool.clone(), &path).expect("writer");
+        batches.wal_limit = 64 << 10;
+        batches.checkpointing.store(true, Ordering::Release);
+        let wal_size =
+            |batches: &SqliteBatches| std::fs::metadata(&batches.wal).map_or(0, |m| m.len());
+        for i in 0..CHECKPOINT_AFTER_COMMITS {
+            let new = NewExecution {
+                execution: fixtures::execution(&function, i64::try_from(i).expect("small")),
+                logs: String::new(),
+            };
+            let write = Write::CreateExecution(Box::new(new));
+            if i + 1 == CHECKPOINT_AFTER_COMMITS {
+                let before = wal_size(&batches);
+                assert!(
+                    before > batches.wal_limit,
+                    "{before} bytes of WAL before the check"
+                );
+            }
+            let results = batches.apply(&[&write]).await.expect("commit");
+            assert!(matches!(results.as_slice(), [Ok(Done::Created)]));
+        }
+        assert_eq!(
+            wal_size(&batches),
+            0,
+            "the check after the last commit emptied the WAL"
+        );
+        assert_eq!(
+            store
+                .get_function(function.id)
+                .await
+                .expect("function")
+                .count,
+            i64::try_from(CHECKPOINT_AFTER_COMMITS).expect("small"),
+            "what the WAL held is in the database"
+        );
+        batches.close().await;
+        store.close().await;
+    }
 }
