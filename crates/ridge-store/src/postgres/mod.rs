@@ -55,9 +55,23 @@ mod retention {
     crate::retention::retention_queries!(sqlx::PgPool, crate::retention::SKIP_LOCKED);
 }
 
-/// A function with what running it needs: the same SQL on both stores.
+/// A function with what running it needs (`rows::to_run`; SQLite reads it through
+/// `sqlite::native`).
 mod to_run {
-    crate::rows::to_run::to_run_query!(sqlx::PgPool);
+    use ridge_core::FunctionId;
+    use sqlx::PgPool;
+
+    use crate::rows::to_run;
+    use crate::{FunctionToRun, Result, StoreError};
+
+    pub(super) async fn get(pool: &PgPool, id: FunctionId) -> Result<FunctionToRun> {
+        let row = sqlx::query(&to_run::SQL)
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?
+            .ok_or(StoreError::FunctionNotFound { id })?;
+        to_run::read(&row)
+    }
 }
 
 /// Runtimes' pre-started pool sizes: the same SQL on both stores.

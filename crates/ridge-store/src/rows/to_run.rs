@@ -35,26 +35,6 @@ pub(crate) static SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// `Store::get_function_to_run` for one store's pool type: [`SQL`], read by [`read`].
-macro_rules! to_run_query {
-    ($pool:ty) => {
-        use ridge_core::FunctionId;
-
-        use crate::rows::to_run;
-        use crate::{FunctionToRun, Result, StoreError};
-
-        pub(super) async fn get(pool: &$pool, id: FunctionId) -> Result<FunctionToRun> {
-            let row = sqlx::query(&to_run::SQL)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::FunctionNotFound { id })?;
-            to_run::read(&row)
-        }
-    };
-}
-pub(crate) use to_run_query;
-
 #[derive(sqlx::FromRow)]
 pub(crate) struct JoinedRuntime {
     rt_id: String,
@@ -100,7 +80,7 @@ native_row!(JoinedQuotas {
     q_jobs,
 });
 
-/// Reads one row of [`SQL`] through sqlx.
+/// Reads one row of [`SQL`] through sqlx (PostgreSQL's store).
 pub(crate) fn read<'r, R>(row: &'r R) -> Result<FunctionToRun>
 where
     R: sqlx::Row,
