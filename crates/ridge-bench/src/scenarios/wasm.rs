@@ -114,7 +114,7 @@ async fn in_process() -> anyhow::Result<Row> {
         "WebAssembly in-process: execution of a compiled module on a fresh instance",
         &result,
     )
-    .note("instantiate + run + teardown, on a blocking thread; no HTTP, no store"))
+    .note("instantiate + run + teardown, on the calling thread (as the server runs a short one); no HTTP, no store"))
 }
 
 /// `module` with a custom section naming `i` appended: the same code, a different package.
