@@ -215,7 +215,7 @@ impl Dispatcher {
     /// create, a claim and a finish. A longer one is recorded `running` then, and finished as
     /// any other.
     pub async fn run_warm(
-        &self,
+        self: &Arc<Self>,
         execution: Execution,
         function: &Function,
         lease: Lease,
@@ -254,7 +254,7 @@ impl Dispatcher {
 
     /// `None` when the execution was not ours to run (the compare-and-swap claim lost).
     async fn execute(
-        &self,
+        self: &Arc<Self>,
         waiting: Counted,
         execution: &Execution,
         function: &Function,
@@ -324,7 +324,8 @@ impl Dispatcher {
             .queue_wait
             .observe(waited.elapsed().as_secs_f64());
         if !self.claim(execution).await {
-            lease.give_back().await;
+            // No call ran: nothing the pool could want to grow for.
+            let _ = lease.give_back().await;
             return Acquired::Ended(None);
         }
         Acquired::Claimed { lease, starting }
@@ -376,7 +377,7 @@ impl Dispatcher {
     /// Calls the lease's worker until the deadline; a worker that fails or runs out of time is
     /// discarded, a healthy one given back.
     async fn invoke(
-        &self,
+        self: &Arc<Self>,
         mut lease: Lease,
         execution: &Execution,
         function: &Function,
@@ -394,7 +395,9 @@ impl Dispatcher {
         let took = invoked.elapsed();
         match result {
             Ok(Ok(done)) => {
-                lease.give_back().await;
+                if lease.give_back().await {
+                    self.grow(function, execution.function_version);
+                }
                 outcome::completed(done, took)
             }
             Ok(Err(e)) => {
@@ -538,6 +541,31 @@ impl Dispatcher {
                         lease.discard().await;
                         break;
                     }
+                }
+            }
+        });
+    }
+
+    /// Starts one more worker for a function version whose workers are held at their CPU quota
+    /// while its calls keep coming (see [`crate::pool`]), in the background, as a pre-warm.
+    fn grow(self: &Arc<Self>, function: &Function, version: i64) {
+        let dispatcher = self.clone();
+        let function = function.clone();
+        tokio::spawn(async move {
+            match dispatcher.store.get_runtime(function.runtime_id).await {
+                Ok(runtime) => {
+                    tracing::debug!(function = %function.id, version, "its workers are throttled: one more");
+                    dispatcher
+                        .metrics
+                        .throttled_starts
+                        .get_or_create(&FunctionLabels {
+                            function: function.id.to_string(),
+                        })
+                        .inc();
+                    dispatcher.prewarm(function, version, &runtime, 1).await;
+                }
+                Err(e) => {
+                    tracing::warn!(function = %function.id, error = %e, "cannot start a worker for a throttled function");
                 }
             }
         });

@@ -308,7 +308,8 @@ impl Engine {
                 // Recorded as started by this node (it holds its worker: no claim to write),
                 // on disk before its caller hears of it, then run.
                 if let Err(e) = store.create_execution(&execution).await {
-                    lease.give_back().await;
+                    // No call ran: nothing the pool could want to grow for.
+                    let _ = lease.give_back().await;
                     return Err(e.into());
                 }
                 let finished =

@@ -45,6 +45,7 @@ pub(crate) struct Metrics {
     pub keep_alive_seconds: Family<KeepAliveLabels, Seconds>,
     pub prewarm_seconds: Family<KeepAliveLabels, Seconds>,
     pub prewarms: Family<FunctionLabels, Counter>,
+    pub throttled_starts: Family<FunctionLabels, Counter>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -136,8 +137,15 @@ impl Metrics {
             "Workers pre-warmed by the keep-alive policy ahead of an expected call, by function",
             prewarms.clone(),
         );
+        let throttled_starts = Family::<FunctionLabels, Counter>::default();
+        registry.register(
+            "throttled_starts",
+            "Workers asked for because the function's workers were held at their CPU quota while its calls kept coming, by function",
+            throttled_starts.clone(),
+        );
         Self {
             registry,
+            throttled_starts,
             keep_alive_seconds,
             prewarm_seconds,
             prewarms,

@@ -3,10 +3,19 @@
 //! keep-alive [`Window`] (a window with a pre-warm time releases each worker as its execution
 //! ends); memory comes from the host-wide [`Capacity`]; how long a worker has been idle is read
 //! on the engine's [`Clock`].
+//!
+//! A worker's `cpu` is a CFS quota per 100 ms period. A function called many times a second can
+//! use all of it on one worker even at concurrency 1, and its calls then wait for the next
+//! period although the pool could start more workers. So a worker given back throttled (see
+//! [`Worker::throttled`]) makes the pool spread its calls: for [`SPREAD_FOR`] it hands out the
+//! least recently used idle worker rather than the most recent one, and it asks for one more
+//! worker (at most one every [`GROW_EVERY`], within `max_workers` and the memory budget), until
+//! the workers' shares of the calls fit their quotas. Otherwise the most recently used worker
+//! goes first, so that the others go idle and are released.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ridge_core::{Clock, RunShape, RuntimeId};
 use ridge_runtime::Worker;
@@ -14,6 +23,13 @@ use tokio::sync::Notify;
 
 use crate::capacity::Capacity;
 use crate::policy::{Acquire, Keep, ScalingPolicy, Window};
+
+/// How long after a worker was throttled the pool hands out its least recently used worker.
+pub(crate) const SPREAD_FOR: Duration = Duration::from_secs(10);
+
+/// Fewest time between two workers asked for because workers were throttled: long enough for
+/// the one started before to take its share of the calls.
+pub(crate) const GROW_EVERY: Duration = Duration::from_secs(1);
 
 /// A pool serves one (function, version).
 pub(crate) type PoolKey = (ridge_core::FunctionId, i64);
@@ -35,6 +51,23 @@ struct State {
     retired: bool,
     /// How long the function's idle workers stay.
     window: Window,
+    /// Until when calls are spread over the workers (a worker was throttled).
+    spread_until: Option<Instant>,
+    /// When the pool last asked for one more worker because a worker was throttled.
+    grew_at: Option<Instant>,
+}
+
+impl State {
+    /// The idle worker to hand out: the most recently used, or while calls are spread, the
+    /// least recently used.
+    fn take_idle(&mut self, now: Instant) -> Option<IdleWorker> {
+        if self.spread_until.is_some_and(|until| now < until) {
+            let oldest = (0..self.idle.len()).min_by_key(|&i| self.idle[i].since)?;
+            Some(self.idle.remove(oldest))
+        } else {
+            self.idle.pop()
+        }
+    }
 }
 
 /// The pool could start a worker but the host-wide memory budget is spent.
@@ -75,6 +108,8 @@ impl Pool {
                 names: BTreeSet::new(),
                 retired: false,
                 window,
+                spread_until: None,
+                grew_at: None,
             }),
             returned: Notify::new(),
         })
@@ -97,7 +132,9 @@ impl Pool {
         let mut state = self.state();
         match self.policy.acquire(state.idle.len(), state.live) {
             Acquire::Reuse => {
-                let idle = state.idle.pop().expect("policy said an idle worker exists");
+                let idle = state
+                    .take_idle(self.clock.instant())
+                    .expect("policy said an idle worker exists");
                 Some(Ok(Lease::new(
                     self.clone(),
                     Some((idle.worker, idle.started)),
@@ -134,7 +171,7 @@ impl Pool {
         if state.retired {
             return None;
         }
-        let idle = state.idle.pop()?;
+        let idle = state.take_idle(self.clock.instant())?;
         Some(Lease::new(self.clone(), Some((idle.worker, idle.started))))
     }
 
@@ -262,15 +299,29 @@ impl Pool {
 
     /// Takes a worker back as idle; hands it out for stopping when the pool was retired, or
     /// when the window says to release workers after their call (`after_call`; a pre-warmed
-    /// worker is given back with `after_call` false and stays).
+    /// worker is given back with `after_call` false and stays). A `throttled` worker starts
+    /// (or prolongs) the spreading of calls, and may ask for one more worker.
     fn give_back(
         &self,
         worker: Box<dyn Worker>,
         started: Instant,
         after_call: bool,
-    ) -> Option<Box<dyn Worker>> {
+        throttled: bool,
+    ) -> Returned {
         let mut state = self.state();
-        let back = if state.retired || (after_call && state.window.release_after_call()) {
+        let mut grow = false;
+        if throttled && !state.retired {
+            let now = self.clock.instant();
+            state.spread_until = Some(now + SPREAD_FOR);
+            let due = state
+                .grew_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= GROW_EVERY);
+            if due && state.live < self.policy.max_workers {
+                state.grew_at = Some(now);
+                grow = true;
+            }
+        }
+        let stale = if state.retired || (after_call && state.window.release_after_call()) {
             self.forget(&mut state, std::slice::from_ref(&worker));
             Some(worker)
         } else {
@@ -283,7 +334,7 @@ impl Pool {
         };
         drop(state);
         self.returned.notify_one();
-        back
+        Returned { stale, grow }
     }
 
     fn forget_one(&self, name: Option<&str>) {
@@ -295,6 +346,14 @@ impl Pool {
         drop(state);
         self.returned.notify_one();
     }
+}
+
+/// What [`Pool::give_back`] did with a worker.
+struct Returned {
+    /// The worker, when it is to be stopped rather than kept.
+    stale: Option<Box<dyn Worker>>,
+    /// Whether the pool wants one more worker, its workers being throttled.
+    grow: bool,
 }
 
 /// The right to use one worker slot of a pool: holds the worker while an execution runs.
@@ -342,25 +401,36 @@ impl Lease {
     }
 
     /// Returns a healthy worker to the pool after its execution (or stops it, if the pool was
-    /// retired meanwhile or the function's window releases workers after their call).
-    pub async fn give_back(self) {
-        self.return_worker(true).await;
+    /// retired meanwhile or the function's window releases workers after their call). True
+    /// when the pool wants one more worker: its workers are held at their CPU quota while
+    /// calls keep coming (the caller starts one, as a pre-warm).
+    #[must_use = "a pool whose workers are throttled wants one more worker"]
+    pub async fn give_back(self) -> bool {
+        self.return_worker(true).await
     }
 
     /// Returns a worker just started ahead of calls (pre-warmed): it stays idle in any window.
     pub async fn give_back_prewarmed(self) {
-        self.return_worker(false).await;
+        let _ = self.return_worker(false).await;
     }
 
-    async fn return_worker(mut self, after_call: bool) {
+    async fn return_worker(mut self, after_call: bool) -> bool {
         self.done = true;
         match self.worker.take() {
-            Some(worker) => {
-                if let Some(mut stale) = self.pool.give_back(worker, self.started, after_call) {
+            Some(mut worker) => {
+                let throttled = after_call && worker.throttled();
+                let returned = self
+                    .pool
+                    .give_back(worker, self.started, after_call, throttled);
+                if let Some(mut stale) = returned.stale {
                     stale.kill().await;
                 }
+                returned.grow
             }
-            None => self.pool.forget_one(None),
+            None => {
+                self.pool.forget_one(None);
+                false
+            }
         }
     }
 
@@ -397,6 +467,10 @@ mod tests {
     use crate::testing::Named;
 
     fn pool(max_workers: usize, budget: u64) -> Arc<Pool> {
+        pool_on(max_workers, budget, Arc::new(ridge_core::SystemClock))
+    }
+
+    fn pool_on(max_workers: usize, budget: u64, clock: Arc<dyn Clock>) -> Arc<Pool> {
         Pool::new(
             RuntimeId::new(),
             RunShape {
@@ -415,7 +489,7 @@ mod tests {
                 ..ScalingPolicy::default()
             },
             Arc::new(Capacity::new(budget)),
-            Arc::new(ridge_core::SystemClock),
+            clock,
             ScalingPolicy::default().fixed_window(crate::policy::Basis::Fixed),
         )
     }
@@ -438,7 +512,7 @@ mod tests {
             async move {
                 let lease = p.acquire().await.expect("capacity");
                 let warm = lease.is_warm();
-                lease.give_back().await;
+                assert!(!lease.give_back().await, "not throttled");
                 warm
             }
         });
@@ -447,7 +521,7 @@ mod tests {
             !waiter.is_finished(),
             "a third execution waits at the limit"
         );
-        a.give_back().await;
+        assert!(!a.give_back().await, "not throttled");
         assert!(
             waiter.await.expect("joined"),
             "it gets the returned warm worker"
@@ -478,7 +552,7 @@ mod tests {
             started(&p, "c").await,
         ];
         for lease in leases {
-            lease.give_back().await;
+            assert!(!lease.give_back().await, "not throttled");
         }
         assert_eq!(p.counts(), (3, 3));
         assert_eq!(p.scale_down(10).len(), 2);
@@ -486,7 +560,7 @@ mod tests {
         let busy = p.acquire().await.expect("warm");
         assert!(busy.is_warm());
         assert!(p.retire().is_empty(), "the only worker is busy");
-        busy.give_back().await;
+        assert!(!busy.give_back().await, "not throttled");
         assert_eq!(
             p.counts(),
             (0, 0),
@@ -494,6 +568,94 @@ mod tests {
         );
         assert!(p.worker_names().is_empty());
         assert!(p.try_start().is_none(), "a retired pool starts nothing");
+    }
+
+    /// A stand-in worker that says, after each call, whether its quota held it back.
+    struct Held(String, bool);
+
+    #[async_trait::async_trait]
+    impl Worker for Held {
+        fn name(&self) -> &str {
+            &self.0
+        }
+
+        fn pid(&self) -> Option<u32> {
+            None
+        }
+
+        async fn invoke(
+            &mut self,
+            _: &ridge_runtime::Invocation,
+        ) -> Result<ridge_runtime::InvocationOutcome, ridge_runtime::WorkerError> {
+            unreachable!("pools do not call workers")
+        }
+
+        async fn kill(&mut self) {}
+
+        fn throttled(&mut self) -> bool {
+            self.1
+        }
+    }
+
+    /// One call on the worker the pool hands out next, given back with `throttled`: that
+    /// worker's name, and whether the pool asked for one more.
+    async fn call(pool: &Arc<Pool>, throttled: bool) -> (String, bool) {
+        let mut lease = pool.acquire().await.expect("warm");
+        let name = lease.worker().expect("warm").name().to_owned();
+        lease.set_worker(Box::new(Held(name.clone(), throttled)));
+        (name, lease.give_back().await)
+    }
+
+    #[tokio::test]
+    async fn a_throttled_worker_spreads_the_calls_and_asks_for_one_more_at_a_time() {
+        let clock = Arc::new(ridge_core::ManualClock::starting_now());
+        let tick = || clock.advance(Duration::from_millis(1));
+        let p = pool_on(3, 1000, clock.clone());
+        let (a, b) = (started(&p, "a").await, started(&p, "b").await);
+        assert!(!a.give_back().await, "not throttled: nothing to grow for");
+        tick();
+        assert!(!b.give_back().await);
+        for _ in 0..3 {
+            tick();
+            assert_eq!(
+                call(&p, false).await,
+                ("b".into(), false),
+                "most recent first"
+            );
+        }
+
+        tick();
+        assert_eq!(
+            call(&p, true).await,
+            ("b".into(), true),
+            "throttled: one more"
+        );
+        // Spreading: the least recently used first, so each worker gets its share of calls.
+        for expected in ["a", "b", "a"] {
+            tick();
+            assert_eq!(call(&p, false).await.0, expected);
+        }
+        tick();
+        assert!(!call(&p, true).await.1, "at most one more every GROW_EVERY");
+
+        // The worker asked for arrives: the pool is at its limit of 3.
+        let busy = [p.acquire().await, p.acquire().await];
+        let c = started(&p, "c").await;
+        for lease in busy.into_iter().chain([Ok(c)]) {
+            assert!(!lease.expect("warm").give_back().await, "not throttled");
+        }
+        assert_eq!(p.counts(), (3, 3));
+        clock.advance(GROW_EVERY);
+        assert!(!call(&p, true).await.1, "at max_workers, no more");
+
+        clock.advance(SPREAD_FOR);
+        let (last, _) = call(&p, false).await;
+        tick();
+        assert_eq!(call(&p, false).await.0, last, "most recent first again");
+        let mut busy = p.acquire().await.expect("warm");
+        assert_eq!(p.retire().len(), 2, "the other two, idle");
+        busy.set_worker(Box::new(Held("x".into(), true)));
+        assert!(!busy.give_back().await, "a retired pool wants nothing");
     }
 
     #[tokio::test]

@@ -323,7 +323,7 @@ mod tests {
         let pool = pools.pool_for(&function, 0, runtime).await;
         let mut lease = pools.lease(&pool).await;
         lease.set_worker(Box::new(Named("w".into())));
-        lease.give_back().await;
+        assert!(!lease.give_back().await, "not throttled");
         let live = |pools: &Pools| pools.workers(function.id, None).len();
 
         pools.reap_idle().await;
@@ -369,7 +369,7 @@ mod tests {
 
         let mut lease = pools.lease(&pool).await;
         lease.set_worker(Box::new(Named("called".into())));
-        lease.give_back().await;
+        assert!(!lease.give_back().await, "not throttled");
         assert_eq!(live(&pools), 0, "released right after its call");
         assert_eq!(pools.memory_used(), 0);
 

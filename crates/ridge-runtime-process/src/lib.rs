@@ -22,6 +22,7 @@ mod protocol;
 mod python;
 mod spawn;
 mod standby;
+mod throttle;
 
 pub use custom::{CustomKind, CustomKindError, CustomKindSpec, DIR_PLACEHOLDER};
 pub use launch::{ProcessAdapter, ProcessConfig, WORKER_ENV};

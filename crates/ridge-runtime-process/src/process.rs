@@ -30,6 +30,7 @@ use crate::exchange::{Exchange, Received};
 use crate::exit::{End, SIGKILL, describe_exit};
 use crate::frame::{FrameError, write_frame};
 use crate::protocol::{Caps, Reply, Request, WireInput};
+use crate::throttle::ThrottleWatch;
 
 /// How long a worker that closed its protocol pipe gets to finish exiting before Ridge kills it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -103,6 +104,8 @@ pub(crate) struct ProcessWorker {
     jail: Jail,
     /// A pre-started worker's package slot, unmounted after the worker is gone.
     slot: Option<PackageSlot>,
+    /// Whether its CPU quota held it back since the engine last asked.
+    throttle: ThrottleWatch,
 }
 
 impl ProcessWorker {
@@ -173,6 +176,7 @@ impl ProcessWorker {
             state: State::Busy,
             jail,
             slot: None,
+            throttle: ThrottleWatch::default(),
         })
     }
 
@@ -588,6 +592,12 @@ impl Worker for ProcessWorker {
 
     fn hit_resource_limit(&self) -> bool {
         self.jail.hit_resource_limit()
+    }
+
+    fn throttled(&mut self) -> bool {
+        let jail = &self.jail;
+        self.throttle
+            .after_call(std::time::Instant::now(), || jail.throttled_periods())
     }
 
     async fn invoke(&mut self, invocation: &Invocation) -> Result<InvocationOutcome, WorkerError> {

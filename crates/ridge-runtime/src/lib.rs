@@ -173,6 +173,15 @@ pub trait Worker: Send + 'static {
     /// Kills the worker's whole process tree and reaps it. Idempotent.
     async fn kill(&mut self);
 
+    /// Whether the kernel held the worker at its CPU quota while it served several calls
+    /// since this was last asked: calls that more workers, each with its own quota, could
+    /// share (the engine then spreads the function's calls and starts one more). Asked after
+    /// each call; a worker may look only every so often and answer false in between. A worker
+    /// without a CPU quota of its own answers false.
+    fn throttled(&mut self) -> bool {
+        false
+    }
+
     /// Whether the worker ran into its memory or process limit (an OOM kill, a fork refused at
     /// the pids limit). Lets a timeout caused by exhausted resources be reported as such.
     fn hit_resource_limit(&self) -> bool {

@@ -376,6 +376,16 @@ impl WorkerCgroup {
         })
     }
 
+    /// How many CFS periods the kernel held the worker at its CPU quota so far (`cpu.stat`'s
+    /// `nr_throttled`, v1 and v2 alike); `None` without a cpu controller or when unreadable.
+    pub fn throttled_periods(&self) -> Option<u64> {
+        let (_, dir) = self.cpu.as_ref()?;
+        let text = fs::read_to_string(dir.join("cpu.stat")).ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("nr_throttled "))
+            .and_then(|n| n.trim().parse().ok())
+    }
+
     /// Whether a `fork` of this worker failed at the pids limit (`pids.events`, v1 and v2).
     pub fn pids_exhausted(&self) -> bool {
         self.dirs.iter().any(|(_, dir)| {

@@ -72,6 +72,12 @@ fn v2_enables_controllers_down_the_path_and_writes_limits() {
         "memory.events",
         "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
     );
+    touch(
+        &dir,
+        "cpu.stat",
+        "usage_usec 900\nuser_usec 800\nsystem_usec 100\nnr_periods 12\nnr_throttled 3\nthrottled_usec 4000\n",
+    );
+    assert_eq!(cg.throttled_periods(), Some(3), "v2's cpu.stat");
     assert!(cg.oom_killed());
     assert!(!cg.pids_exhausted());
     touch(&dir, "pids.events", "max 0\n");
@@ -161,6 +167,13 @@ fn v1_uses_one_directory_per_hierarchy_under_ridges_own_cgroups() {
         "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
     );
     assert!(cg.oom_killed());
+    assert_eq!(cg.throttled_periods(), None, "no cpu.stat yet");
+    touch(
+        &cpu,
+        "w/cpu.stat",
+        "nr_periods 40\nnr_throttled 7\nthrottled_time 123456\n",
+    );
+    assert_eq!(cg.throttled_periods(), Some(7));
     // No processes: kill freezes, finds nobody, thaws.
     touch(&memory, "w/cgroup.procs", "");
     cg.kill();

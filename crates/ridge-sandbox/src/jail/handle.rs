@@ -213,6 +213,14 @@ impl Jail {
         self.cgroup.as_ref().is_some_and(WorkerCgroup::oom_killed)
     }
 
+    /// How many CFS periods the worker was held at its CPU quota so far (`None` without a
+    /// CPU quota of its own).
+    pub fn throttled_periods(&self) -> Option<u64> {
+        self.cgroup
+            .as_ref()
+            .and_then(WorkerCgroup::throttled_periods)
+    }
+
     /// Whether the worker ran into its memory or pids limit at some point.
     pub fn hit_resource_limit(&self) -> bool {
         self.cgroup

@@ -284,3 +284,31 @@ async fn a_function_with_a_learned_period_is_prewarmed_before_its_next_call() {
     await_workers(&t, &f, 0).await;
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_function_held_at_its_cpu_quota_gets_more_workers_even_one_call_at_a_time() {
+    // About 2 ms of CPU a call under the default quota, a tenth of a core: back to back, one
+    // worker uses its 10 ms of each 100 ms period in a few calls and waits out the rest. A
+    // second worker, with its own quota, takes half of the calls.
+    let t = TestServer::start().await;
+    let rt = t.python_runtime().await;
+    let busy =
+        "def main(**kw):\n    n = 0\n    for i in range(20000):\n        n += i\n    return n\n";
+    let f = t.function(&rt, busy).await;
+    let mut calls = 0;
+    while calls < 600 && workers(&t, &f).await.len() < 2 {
+        for _ in 0..10 {
+            assert_eq!(t.run(&f, None).await.status, "success");
+        }
+        calls += 10;
+    }
+    let w = workers(&t, &f).await;
+    assert!(
+        w.len() >= 2,
+        "still {} worker(s) after {calls} calls",
+        w.len()
+    );
+    let (asked, line) = metric(&t, "ridge_throttled_starts_total", &f).await;
+    assert!(asked >= 1.0, "{line:?}");
+    t.stop().await;
+}
