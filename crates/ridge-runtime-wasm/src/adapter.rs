@@ -12,6 +12,7 @@ use wasmtime::{ExternType, Module};
 use crate::cache::Lookup;
 use crate::entry::{self, INITIALIZE_EXPORT, ModuleFile, START_EXPORT};
 use crate::host::Host;
+use crate::kept::Kept;
 use crate::worker::{Prepared, WasmWorker};
 use crate::{WasmError, cache};
 
@@ -38,6 +39,10 @@ pub struct WasmConfig {
     /// The largest module file a function may have, in bytes; a larger one fails to load
     /// before anything reads or compiles it.
     pub max_module_size: u64,
+    /// Bytes of machine code of compiled modules kept in memory after their workers are
+    /// gone, so that starting a worker again costs no load (least recently started first out;
+    /// 0 keeps none). See `kept.rs`.
+    pub module_memory: u64,
 }
 
 impl WasmConfig {
@@ -46,6 +51,7 @@ impl WasmConfig {
     pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;
     pub const DEFAULT_TICK: Duration = Duration::from_millis(10);
     pub const DEFAULT_MAX_MODULE_SIZE: u64 = 32 << 20;
+    pub const DEFAULT_MODULE_MEMORY: u64 = 128 << 20;
 }
 
 impl Default for WasmConfig {
@@ -57,6 +63,7 @@ impl Default for WasmConfig {
             max_memory: Self::DEFAULT_MAX_MEMORY,
             tick: Self::DEFAULT_TICK,
             max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
+            module_memory: Self::DEFAULT_MODULE_MEMORY,
         }
     }
 }
@@ -65,6 +72,8 @@ pub struct WasmAdapter {
     config: WasmConfig,
     /// The engine, or why it could not be set up (reported by `check`).
     host: Result<Arc<Host>, String>,
+    /// Linked modules kept for the next worker of the same package.
+    kept: Kept<Prepared>,
 }
 
 impl WasmAdapter {
@@ -81,7 +90,8 @@ impl WasmAdapter {
             None => Ok(()),
         };
         let host = scratch.and_then(|()| Host::new(&config).map_err(|e| e.to_string()));
-        Self { config, host }
+        let kept = Kept::new(config.module_memory);
+        Self { config, host, kept }
     }
 
     pub fn config(&self) -> &WasmConfig {
@@ -208,6 +218,10 @@ impl RuntimeAdapter for WasmAdapter {
             Some(dir) => format!("compiled modules cached in {}", dir.display()),
             None => "no compiled-module cache".to_owned(),
         };
+        let cache = format!(
+            "{cache} and up to {} MiB of them kept in memory",
+            self.config.module_memory >> 20
+        );
         let filesystem = match &self.config.scratch_dir {
             Some(_) => "a scratch /tmp per execution",
             None => "no filesystem",
@@ -220,8 +234,15 @@ impl RuntimeAdapter for WasmAdapter {
 
     async fn start(&self, spec: &WorkerSpec) -> Result<Box<dyn Worker>, StartError> {
         let host = self.host()?;
+        let key = (spec.package_dir.clone(), spec.entry.to_string());
+        if let Some(prepared) = self.kept.get(&key) {
+            return Ok(Box::new(WasmWorker::new(spec, prepared)));
+        }
         let (module, file) = load(host, &self.config, spec).await?;
-        let prepared = prepare(host, &self.config, spec, &module, file)?;
-        Ok(Box::new(WasmWorker::new(spec, Arc::new(prepared))))
+        let prepared = Arc::new(prepare(host, &self.config, spec, &module, file)?);
+        let code = module.image_range();
+        let bytes = (code.end.addr() - code.start.addr()) as u64;
+        self.kept.keep(key, prepared.clone(), bytes);
+        Ok(Box::new(WasmWorker::new(spec, prepared)))
     }
 }

@@ -31,6 +31,7 @@ mod execute;
 #[cfg(feature = "guests")]
 pub mod guests;
 mod host;
+mod kept;
 mod output;
 mod worker;
 

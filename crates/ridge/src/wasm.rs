@@ -18,6 +18,9 @@ pub struct WasmFile {
     pub max_instances: Option<u32>,
     /// The largest module file a function may have, in bytes (default 32 MiB).
     pub max_module_size: Option<u64>,
+    /// Bytes of compiled machine code kept in memory after workers stop, so that a worker
+    /// started again costs no load (default 128 MiB; 0 keeps none).
+    pub module_memory: Option<u64>,
 }
 
 /// The runtime's configuration for a server with data directory `data_dir`.
@@ -43,6 +46,9 @@ pub fn config(file: Option<WasmFile>, data_dir: &Path) -> anyhow::Result<WasmCon
             .then(|| data_dir.join("run").join("wasm")),
         max_instances,
         max_module_size,
+        module_memory: file
+            .module_memory
+            .unwrap_or(WasmConfig::DEFAULT_MODULE_MEMORY),
         ..WasmConfig::default()
     })
 }

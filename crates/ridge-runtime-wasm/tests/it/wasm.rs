@@ -345,7 +345,8 @@ async fn bad_packages_fail_to_load_with_what_to_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compiled_modules_are_cached_and_a_damaged_cache_is_rebuilt() {
-    let fx = Fixture::new();
+    // The disk cache alone: no module kept in memory between workers.
+    let fx = Fixture::with(|c| c.module_memory = 0);
     let module = guests::wat(guests::ECHO_WAT);
     let spec = fx.spec(&[("main.wasm", &module)], "main.main", limits());
     fx.runtime.start(&spec).await.expect("starts");
@@ -389,6 +390,45 @@ async fn compiled_modules_are_cached_and_a_damaged_cache_is_rebuilt() {
         b"not a compiled module"
     );
     assert_eq!(fx.cached_files().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_module_is_kept_in_memory_for_the_next_worker_within_its_budget() {
+    let module = guests::wat(guests::ECHO_WAT);
+    let fx = Fixture::new();
+    let spec = fx.spec(&[("main.wasm", &module)], "main.main", limits());
+    fx.runtime.start(&spec).await.expect("starts").kill().await;
+    // With its package file and its compiled file gone, only a kept module can start it.
+    std::fs::remove_file(spec.package_dir.join("main.wasm")).expect("rm module");
+    std::fs::remove_dir_all(fx.cache.path()).expect("rm cache");
+    let mut worker = fx.runtime.start(&spec).await.expect("starts from memory");
+    assert_eq!(
+        run(&mut worker, Some(json!([2]))).await.output,
+        Ok(json!([2]))
+    );
+    let other = fx.spec(&[("main.wasm", &module)], "main.main", limits());
+    fx.runtime
+        .start(&other)
+        .await
+        .expect("another package starts");
+
+    // A budget smaller than the module keeps nothing.
+    let tight = Fixture::with(|c| c.module_memory = 1024);
+    let spec = tight.spec(&[("main.wasm", &module)], "main.main", limits());
+    tight
+        .runtime
+        .start(&spec)
+        .await
+        .expect("starts")
+        .kill()
+        .await;
+    std::fs::remove_file(spec.package_dir.join("main.wasm")).expect("rm module");
+    std::fs::remove_dir_all(tight.cache.path()).expect("rm cache");
+    let message = load_error(&tight.runtime, spec).await;
+    assert!(
+        message.contains("main.wasm"),
+        "loaded from disk again: {message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
