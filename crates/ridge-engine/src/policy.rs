@@ -31,8 +31,14 @@ pub enum Acquire {
     Reuse,
     /// Start a new worker (cold start).
     Start,
-    /// Wait until a worker is returned.
+    /// Wait until a worker is returned (the pool is at its limit), or until one is up (every
+    /// worker of the pool is still starting, and will be up no later than one started now).
     Wait,
+    /// Wait for a busy worker to be returned, for at most about what a cold start takes, then
+    /// start one: a worker that will be free sooner than a new one could start is not worth a
+    /// new one (waiting as long as a start costs, then starting, is at most twice the best
+    /// choice, whatever the calls' length).
+    WaitThenStart,
 }
 
 /// Whether an idle worker should be kept.
@@ -135,14 +141,21 @@ impl Default for ScalingPolicy {
 }
 
 impl ScalingPolicy {
-    /// `idle` workers are free, `live` is every worker of the pool (idle, busy and starting).
-    pub fn acquire(&self, idle: usize, live: usize) -> Acquire {
+    /// `idle` workers are free, `live` is every worker of the pool (idle, busy and starting),
+    /// `starting` those not started yet. A pool with no worker starts one; while all its
+    /// workers are starting, the executions behind them wait for them (a burst of short calls
+    /// on a new function is served by the first worker rather than starting one each).
+    pub fn acquire(&self, idle: usize, live: usize, starting: usize) -> Acquire {
         if idle > 0 {
             Acquire::Reuse
-        } else if live < self.max_workers {
-            Acquire::Start
-        } else {
+        } else if live >= self.max_workers {
             Acquire::Wait
+        } else if live == 0 {
+            Acquire::Start
+        } else if starting >= live {
+            Acquire::Wait
+        } else {
+            Acquire::WaitThenStart
         }
     }
 
@@ -212,10 +225,20 @@ mod tests {
             idle_expiry: Duration::from_secs(60),
             ..ScalingPolicy::default()
         };
-        assert_eq!(p.acquire(1, 2), Acquire::Reuse);
-        assert_eq!(p.acquire(0, 0), Acquire::Start);
-        assert_eq!(p.acquire(0, 1), Acquire::Start);
-        assert_eq!(p.acquire(0, 2), Acquire::Wait);
+        assert_eq!(p.acquire(1, 2, 0), Acquire::Reuse);
+        assert_eq!(p.acquire(0, 0, 0), Acquire::Start, "none yet: start one");
+        assert_eq!(
+            p.acquire(0, 1, 1),
+            Acquire::Wait,
+            "the one starting serves the calls behind it first"
+        );
+        assert_eq!(
+            p.acquire(0, 1, 0),
+            Acquire::WaitThenStart,
+            "busy: worth a start only if it stays busy"
+        );
+        assert_eq!(p.acquire(0, 2, 0), Acquire::Wait);
+        assert_eq!(p.acquire(0, 2, 1), Acquire::Wait);
     }
 
     #[test]

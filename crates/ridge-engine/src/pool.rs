@@ -12,6 +12,10 @@
 //! worker (at most one every [`GROW_EVERY`], within `max_workers` and the memory budget), until
 //! the workers' shares of the calls fit their quotas. Otherwise the most recently used worker
 //! goes first, so that the others go idle and are released.
+//!
+//! An execution that finds no idle worker waits ([`ScalingPolicy::acquire`]): behind workers
+//! still starting, until one is up; for a busy worker, at most about as long as this pool's
+//! starts take ([`PATIENCE_BOUNDS`]), and then starts one (docs/architecture.md, *Scaling*).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +35,11 @@ pub(crate) const SPREAD_FOR: Duration = Duration::from_secs(10);
 /// the one started before to take its share of the calls.
 pub(crate) const GROW_EVERY: Duration = Duration::from_secs(1);
 
+/// How long an execution waits for a busy worker before starting one, before the pool has
+/// timed a start of its own; then it waits as long as its starts take, within these bounds.
+pub(crate) const DEFAULT_PATIENCE: Duration = Duration::from_millis(10);
+const PATIENCE_BOUNDS: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(1));
+
 /// A pool serves one (function, version).
 pub(crate) type PoolKey = (ridge_core::FunctionId, i64);
 
@@ -45,6 +54,10 @@ struct State {
     idle: Vec<IdleWorker>,
     /// Idle, busy and starting workers.
     live: usize,
+    /// Workers being started (counted in `live`).
+    starting: usize,
+    /// How long this pool's workers took to start, smoothed (none timed yet: `None`).
+    start_time: Option<Duration>,
     /// Names of the started workers, idle or busy.
     names: BTreeSet<String>,
     /// Set when the pool is replaced or released: returned workers are stopped.
@@ -105,6 +118,8 @@ impl Pool {
             state: Mutex::new(State {
                 idle: Vec::new(),
                 live: 0,
+                starting: 0,
+                start_time: None,
                 names: BTreeSet::new(),
                 retired: false,
                 window,
@@ -127,41 +142,72 @@ impl Pool {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// One attempt: `None` when the pool is at its limit and the caller must wait.
-    fn try_acquire(self: &Arc<Self>) -> Option<Result<Lease, NoCapacity>> {
+    /// One attempt. `impatient`: the caller waited its patience for a busy worker, and
+    /// starts one if the pool may.
+    fn try_acquire(self: &Arc<Self>, impatient: bool) -> Attempt {
         let mut state = self.state();
-        match self.policy.acquire(state.idle.len(), state.live) {
+        match self
+            .policy
+            .acquire(state.idle.len(), state.live, state.starting)
+        {
             Acquire::Reuse => {
                 let idle = state
                     .take_idle(self.clock.instant())
                     .expect("policy said an idle worker exists");
-                Some(Ok(Lease::new(
+                Attempt::Done(Ok(Lease::new(
                     self.clone(),
                     Some((idle.worker, idle.started)),
                 )))
             }
-            Acquire::Start => {
-                if !self.capacity.try_reserve(self.memory()) {
-                    return Some(Err(NoCapacity));
-                }
-                state.live += 1;
-                Some(Ok(Lease::new(self.clone(), None)))
+            Acquire::Start => Attempt::Done(self.reserve(&mut state).ok_or(NoCapacity)),
+            Acquire::WaitThenStart if impatient => {
+                Attempt::Done(self.reserve(&mut state).ok_or(NoCapacity))
             }
-            Acquire::Wait => None,
+            Acquire::WaitThenStart => {
+                let (low, high) = PATIENCE_BOUNDS;
+                let patience = state.start_time.unwrap_or(DEFAULT_PATIENCE);
+                Attempt::Wait(Some(patience.clamp(low, high)))
+            }
+            Acquire::Wait => Attempt::Wait(None),
         }
+    }
+
+    /// A lease on a worker to start, its memory reserved; `None` when the budget is spent.
+    fn reserve(self: &Arc<Self>, state: &mut State) -> Option<Lease> {
+        if !self.capacity.try_reserve(self.memory()) {
+            return None;
+        }
+        state.live += 1;
+        state.starting += 1;
+        Some(Lease::new(self.clone(), None))
     }
 
     /// Waits for a warm worker or for the right to start one. `NoCapacity` when a worker
     /// should start but the host budget is spent: the caller frees memory or waits for it.
     pub async fn acquire(self: &Arc<Self>) -> Result<Lease, NoCapacity> {
+        // When this execution's patience with busy workers runs out.
+        let mut give_up: Option<tokio::time::Instant> = None;
         loop {
             let notified = self.returned.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(acquired) = self.try_acquire() {
-                return acquired;
+            let impatient = give_up.is_some_and(|at| tokio::time::Instant::now() >= at);
+            match self.try_acquire(impatient) {
+                Attempt::Done(acquired) => return acquired,
+                Attempt::Wait(Some(patience)) => {
+                    let at = *give_up.get_or_insert_with(|| tokio::time::Instant::now() + patience);
+                    tokio::select! {
+                        () = &mut notified => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                Attempt::Wait(None) => {
+                    // At the limit, or behind workers still starting: patience counts anew
+                    // once a worker is up.
+                    give_up = None;
+                    notified.await;
+                }
             }
-            notified.await;
         }
     }
 
@@ -182,11 +228,7 @@ impl Pool {
         if state.retired || state.live >= self.policy.max_workers {
             return None;
         }
-        if !self.capacity.try_reserve(self.memory()) {
-            return None;
-        }
-        state.live += 1;
-        Some(Lease::new(self.clone(), None))
+        self.reserve(&mut state)
     }
 
     /// Removes up to `count` idle workers, keeping at least one worker alive (Qinling's
@@ -297,6 +339,22 @@ impl Pool {
         self.state().names.insert(name.to_owned());
     }
 
+    /// A worker being started is up (`took` its start) or was given up (`None`). Executions
+    /// waiting behind it look again: with a worker up, they may start more.
+    fn start_settled(&self, took: Option<Duration>) {
+        let mut state = self.state();
+        state.starting = state.starting.saturating_sub(1);
+        if let Some(took) = took {
+            // Smoothed over about the last four starts.
+            state.start_time = Some(match state.start_time {
+                Some(before) => (before * 3 + took) / 4,
+                None => took,
+            });
+        }
+        drop(state);
+        self.returned.notify_waiters();
+    }
+
     /// Takes a worker back as idle; hands it out for stopping when the pool was retired, or
     /// when the window says to release workers after their call (`after_call`; a pre-warmed
     /// worker is given back with `after_call` false and stays). A `throttled` worker starts
@@ -348,6 +406,14 @@ impl Pool {
     }
 }
 
+/// What one [`Pool::try_acquire`] came to.
+enum Attempt {
+    Done(Result<Lease, NoCapacity>),
+    /// Wait for a returned worker: for at most this long before starting one, or (`None`)
+    /// until something changes.
+    Wait(Option<Duration>),
+}
+
 /// What [`Pool::give_back`] did with a worker.
 struct Returned {
     /// The worker, when it is to be stopped rather than kept.
@@ -365,20 +431,34 @@ pub(crate) struct Lease {
     /// When the worker started, on the pool's clock; for a lease without a worker yet, when
     /// the lease was taken (its cold start begins then).
     started: Instant,
+    /// While its worker is being started: since when (real time, to time the start).
+    starting: Option<tokio::time::Instant>,
     done: bool,
 }
 
 impl Lease {
     fn new(pool: Arc<Pool>, worker: Option<(Box<dyn Worker>, Instant)>) -> Self {
-        let (worker, started) = match worker {
-            Some((worker, started)) => (Some(worker), started),
-            None => (None, pool.clock.instant()),
+        let (worker, started, starting) = match worker {
+            Some((worker, started)) => (Some(worker), started, None),
+            None => (
+                None,
+                pool.clock.instant(),
+                Some(tokio::time::Instant::now()),
+            ),
         };
         Self {
             pool,
             worker,
             started,
+            starting,
             done: false,
+        }
+    }
+
+    /// Its worker is up (`up`) or will not be: the pool counts one start fewer.
+    fn settle_start(&mut self, up: bool) {
+        if let Some(since) = self.starting.take() {
+            self.pool.start_settled(up.then(|| since.elapsed()));
         }
     }
 
@@ -394,6 +474,7 @@ impl Lease {
     pub fn set_worker(&mut self, worker: Box<dyn Worker>) {
         self.pool.started(worker.name());
         self.worker = Some(worker);
+        self.settle_start(true);
     }
 
     pub fn worker(&mut self) -> Option<&mut Box<dyn Worker>> {
@@ -416,6 +497,7 @@ impl Lease {
 
     async fn return_worker(mut self, after_call: bool) -> bool {
         self.done = true;
+        self.settle_start(false);
         match self.worker.take() {
             Some(mut worker) => {
                 let throttled = after_call && worker.throttled();
@@ -437,6 +519,7 @@ impl Lease {
     /// Stops the worker (if any) and frees the slot.
     pub async fn discard(mut self) {
         self.done = true;
+        self.settle_start(false);
         let name = match self.worker.take() {
             Some(mut worker) => {
                 worker.kill().await;
@@ -450,6 +533,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        self.settle_start(false);
         if !self.done {
             let name = self.worker.as_ref().map(|w| w.name().to_owned());
             self.pool.forget_one(name.as_deref());
@@ -458,212 +542,4 @@ impl Drop for Lease {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use ridge_core::{Entry, Limits, RuntimeId};
-
-    use super::*;
-    use crate::testing::Named;
-
-    fn pool(max_workers: usize, budget: u64) -> Arc<Pool> {
-        pool_on(max_workers, budget, Arc::new(ridge_core::SystemClock))
-    }
-
-    fn pool_on(max_workers: usize, budget: u64, clock: Arc<dyn Clock>) -> Arc<Pool> {
-        Pool::new(
-            RuntimeId::new(),
-            RunShape {
-                md5sum: "x".into(),
-                entry: Entry::default_entry(),
-                limits: Limits {
-                    cpu: 100,
-                    memory_size: 10,
-                    timeout: 5,
-                },
-                network: ridge_core::NetworkAccess::Loopback,
-            },
-            ScalingPolicy {
-                max_workers,
-                idle_expiry: Duration::from_secs(60),
-                ..ScalingPolicy::default()
-            },
-            Arc::new(Capacity::new(budget)),
-            clock,
-            ScalingPolicy::default().fixed_window(crate::policy::Basis::Fixed),
-        )
-    }
-
-    async fn started(pool: &Arc<Pool>, name: &str) -> Lease {
-        let mut lease = pool.acquire().await.expect("capacity");
-        assert!(!lease.is_warm());
-        lease.set_worker(Box::new(Named(name.into())));
-        lease
-    }
-
-    #[tokio::test]
-    async fn starts_up_to_the_limit_then_waits_for_a_returned_worker() {
-        let p = pool(2, 1000);
-        let a = started(&p, "a").await;
-        let _b = started(&p, "b").await;
-        assert_eq!(p.counts(), (2, 0));
-        let waiter = tokio::spawn({
-            let p = p.clone();
-            async move {
-                let lease = p.acquire().await.expect("capacity");
-                let warm = lease.is_warm();
-                assert!(!lease.give_back().await, "not throttled");
-                warm
-            }
-        });
-        tokio::task::yield_now().await;
-        assert!(
-            !waiter.is_finished(),
-            "a third execution waits at the limit"
-        );
-        assert!(!a.give_back().await, "not throttled");
-        assert!(
-            waiter.await.expect("joined"),
-            "it gets the returned warm worker"
-        );
-        assert_eq!(p.worker_names(), vec!["a".to_owned(), "b".to_owned()]);
-        assert_eq!(p.counts(), (2, 1));
-    }
-
-    #[tokio::test]
-    async fn the_memory_budget_stops_starts_and_is_given_back() {
-        let p = pool(5, 25);
-        let a = started(&p, "a").await;
-        let _b = started(&p, "b").await;
-        assert!(
-            matches!(p.acquire().await, Err(NoCapacity)),
-            "a third 10-byte worker does not fit in 25"
-        );
-        a.discard().await;
-        assert!(p.acquire().await.is_ok(), "discarding gave the memory back");
-    }
-
-    #[tokio::test]
-    async fn scale_down_keeps_one_and_retire_stops_what_comes_back() {
-        let p = pool(5, 1000);
-        let leases = [
-            started(&p, "a").await,
-            started(&p, "b").await,
-            started(&p, "c").await,
-        ];
-        for lease in leases {
-            assert!(!lease.give_back().await, "not throttled");
-        }
-        assert_eq!(p.counts(), (3, 3));
-        assert_eq!(p.scale_down(10).len(), 2);
-        assert_eq!(p.counts(), (1, 1));
-        let busy = p.acquire().await.expect("warm");
-        assert!(busy.is_warm());
-        assert!(p.retire().is_empty(), "the only worker is busy");
-        assert!(!busy.give_back().await, "not throttled");
-        assert_eq!(
-            p.counts(),
-            (0, 0),
-            "a retired pool stops workers handed back"
-        );
-        assert!(p.worker_names().is_empty());
-        assert!(p.try_start().is_none(), "a retired pool starts nothing");
-    }
-
-    /// A stand-in worker that says, after each call, whether its quota held it back.
-    struct Held(String, bool);
-
-    #[async_trait::async_trait]
-    impl Worker for Held {
-        fn name(&self) -> &str {
-            &self.0
-        }
-
-        fn pid(&self) -> Option<u32> {
-            None
-        }
-
-        async fn invoke(
-            &mut self,
-            _: &ridge_runtime::Invocation,
-        ) -> Result<ridge_runtime::InvocationOutcome, ridge_runtime::WorkerError> {
-            unreachable!("pools do not call workers")
-        }
-
-        async fn kill(&mut self) {}
-
-        fn throttled(&mut self) -> bool {
-            self.1
-        }
-    }
-
-    /// One call on the worker the pool hands out next, given back with `throttled`: that
-    /// worker's name, and whether the pool asked for one more.
-    async fn call(pool: &Arc<Pool>, throttled: bool) -> (String, bool) {
-        let mut lease = pool.acquire().await.expect("warm");
-        let name = lease.worker().expect("warm").name().to_owned();
-        lease.set_worker(Box::new(Held(name.clone(), throttled)));
-        (name, lease.give_back().await)
-    }
-
-    #[tokio::test]
-    async fn a_throttled_worker_spreads_the_calls_and_asks_for_one_more_at_a_time() {
-        let clock = Arc::new(ridge_core::ManualClock::starting_now());
-        let tick = || clock.advance(Duration::from_millis(1));
-        let p = pool_on(3, 1000, clock.clone());
-        let (a, b) = (started(&p, "a").await, started(&p, "b").await);
-        assert!(!a.give_back().await, "not throttled: nothing to grow for");
-        tick();
-        assert!(!b.give_back().await);
-        for _ in 0..3 {
-            tick();
-            assert_eq!(
-                call(&p, false).await,
-                ("b".into(), false),
-                "most recent first"
-            );
-        }
-
-        tick();
-        assert_eq!(
-            call(&p, true).await,
-            ("b".into(), true),
-            "throttled: one more"
-        );
-        // Spreading: the least recently used first, so each worker gets its share of calls.
-        for expected in ["a", "b", "a"] {
-            tick();
-            assert_eq!(call(&p, false).await.0, expected);
-        }
-        tick();
-        assert!(!call(&p, true).await.1, "at most one more every GROW_EVERY");
-
-        // The worker asked for arrives: the pool is at its limit of 3.
-        let busy = [p.acquire().await, p.acquire().await];
-        let c = started(&p, "c").await;
-        for lease in busy.into_iter().chain([Ok(c)]) {
-            assert!(!lease.expect("warm").give_back().await, "not throttled");
-        }
-        assert_eq!(p.counts(), (3, 3));
-        clock.advance(GROW_EVERY);
-        assert!(!call(&p, true).await.1, "at max_workers, no more");
-
-        clock.advance(SPREAD_FOR);
-        let (last, _) = call(&p, false).await;
-        tick();
-        assert_eq!(call(&p, false).await.0, last, "most recent first again");
-        let mut busy = p.acquire().await.expect("warm");
-        assert_eq!(p.retire().len(), 2, "the other two, idle");
-        busy.set_worker(Box::new(Held("x".into(), true)));
-        assert!(!busy.give_back().await, "a retired pool wants nothing");
-    }
-
-    #[tokio::test]
-    async fn a_dropped_lease_frees_its_slot() {
-        let p = pool(1, 1000);
-        drop(started(&p, "a").await);
-        assert_eq!(p.counts(), (0, 0));
-        assert!(p.worker_names().is_empty());
-        assert!(p.acquire().await.is_ok());
-    }
-}
+mod tests;
