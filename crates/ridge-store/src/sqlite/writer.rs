@@ -318,7 +318,7 @@ fn finish(
         id.to_string(),
     ])?;
     let row = match rows.next()? {
-        Some(row) => Some(ExecutionRow::from_native(row)?),
+        Some(row) => Some(ExecutionRow::from_native(row, 0)?),
         None => None,
     };
     // Stepped to its end: the update is done when the statement is.
