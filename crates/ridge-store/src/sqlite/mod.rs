@@ -11,6 +11,8 @@ mod executions;
 mod functions;
 /// SQL of the `jobs` table: the same on both stores.
 mod native;
+#[cfg(test)]
+mod plans;
 mod jobs {
     crate::shared::jobs::jobs_queries!(sqlx::SqlitePool);
 }
