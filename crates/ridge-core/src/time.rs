@@ -1,8 +1,8 @@
 //! Timestamps, rendered the way Qinling renders them (`2019-06-11T00:16:54Z`), and the way the
 //! stores keep them (`2019-06-11T00:16:54.123456Z`). Both fixed formats are written by hand:
-//! chrono's general formatting (`strftime` items, `to_rfc3339_opts`) was about 2% of the
-//! server's CPU for a warm execution (docs/benchmarks.md); chrono still writes what the hand
-//! does not, years outside 0 to 9999 and leap seconds.
+//! chrono's general formatting (`strftime` items, `to_rfc3339_opts`) was 0.5% to 2% of the
+//! server's CPU for a warm execution, the hand-written one a tenth of that (docs/benchmarks.md);
+//! chrono still writes what the hand does not, years outside 0 to 9999 and leap seconds.
 
 use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Timelike, Utc};
 
