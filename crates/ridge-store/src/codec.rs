@@ -4,7 +4,7 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use ridge_core::{Limits, Timestamp};
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ use crate::{Result, StoreError};
 /// A timestamp as stored: UTC RFC 3339 with exactly six fractional digits, so that text order is
 /// time order and a microsecond-precision value ([`ridge_core::time::now`]) round-trips exactly.
 pub(crate) fn ts(ts: &Timestamp) -> String {
-    ts.to_rfc3339_opts(SecondsFormat::Micros, true)
+    ridge_core::time::format_micros(ts)
 }
 
 pub(crate) fn opt_ts(value: Option<&Timestamp>) -> Option<String> {

@@ -4,8 +4,12 @@
 //! parameter. `neq` and `nin` also match rows where the column is NULL (an execution without a
 //! description is "not equal" to any description), unlike a bare SQL `!=`. The SQL is the same
 //! for every store but for the substring operator ([`Dialect::LIKE`]).
+//!
+//! A status filter that can only match unsuccessful rows also says `status <> 'success'`, the
+//! condition of the partial index `executions_unsuccessful` (migration 0012): SQLite uses a
+//! partial index only where the query's WHERE repeats the index's own condition.
 
-use ridge_core::{Filter, FilterOp};
+use ridge_core::{ExecutionStatus, Filter, FilterOp};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use uuid::Uuid;
 
@@ -87,6 +91,9 @@ where
                 list.push_bind(column.normalize(value));
             }
             list.push_unseparated(if negated { "))" } else { ")" });
+            if !negated && only_unsuccessful(column, &filter.values) {
+                sql.push(UNSUCCESSFUL);
+            }
         }
         FilterOp::Has => {
             let value = single(column, filter)?;
@@ -106,11 +113,27 @@ where
                 FilterOp::Lte => "<=",
                 FilterOp::In | FilterOp::Nin | FilterOp::Has => unreachable!("handled above"),
             };
+            let unsuccessful =
+                op == FilterOp::Eq && only_unsuccessful(column, std::slice::from_ref(&value));
             sql.push(format!(" AND {name} {operator} "))
                 .push_bind(value);
+            if unsuccessful {
+                sql.push(UNSUCCESSFUL);
+            }
         }
     }
     Ok(())
+}
+
+/// The condition of the partial index `executions_unsuccessful`, as a filter appends it.
+const UNSUCCESSFUL: &str = " AND status <> 'success'";
+
+/// Whether `column = ANY(values)` implies [`UNSUCCESSFUL`] (the values are compared as stored,
+/// byte for byte): then the filter says so, and the store can look the rows up in that partial
+/// index instead of reading the whole table.
+fn only_unsuccessful(column: Column, values: &[String]) -> bool {
+    let success = ExecutionStatus::Success.as_str();
+    column == Column::Status && values.iter().all(|v| v != success)
 }
 
 fn single(column: Column, filter: &Filter) -> Result<&str> {
@@ -165,6 +188,38 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_of_unsuccessful_statuses_names_the_partial_index_condition() {
+        let unsuccessful = UNSUCCESSFUL;
+        let list = |op, values: &[&str]| Filter {
+            op,
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        assert_eq!(
+            render(Column::Status, &Filter::eq("error")),
+            format!("SELECT * FROM executions WHERE 1 = 1 AND status = ?{unsuccessful}")
+        );
+        assert_eq!(
+            render(Column::Status, &list(FilterOp::In, &["error", "failed"])),
+            format!("SELECT * FROM executions WHERE 1 = 1 AND status IN (?, ?){unsuccessful}")
+        );
+        // Not where a successful row could match.
+        for filter in [
+            Filter::eq("success"),
+            list(FilterOp::In, &["failed", "success"]),
+            list(FilterOp::Nin, &["success"]),
+            list(FilterOp::Neq, &["success"]),
+            list(FilterOp::Gt, &["error"]),
+            list(FilterOp::Has, &["err"]),
+        ] {
+            let sql = render(Column::Status, &filter);
+            assert!(!sql.contains(unsuccessful), "{filter:?}: {sql}");
+        }
+        // Nor on another column.
+        let sql = render(Column::Description, &Filter::eq("error"));
+        assert!(!sql.contains(unsuccessful), "{sql}");
+    }
+
+    #[test]
     fn postgres_gets_its_placeholders_and_case_insensitive_has() {
         let mut sql = QueryBuilder::<sqlx::Postgres>::new("SELECT 1 WHERE 1 = 1");
         let has = Filter {
@@ -175,7 +230,7 @@ mod tests {
         push(&mut sql, Column::Status, &Filter::eq("failed")).expect("valid");
         assert_eq!(
             sql.sql(),
-            r"SELECT 1 WHERE 1 = 1 AND description ILIKE $1 ESCAPE '\' AND status = $2"
+            r"SELECT 1 WHERE 1 = 1 AND description ILIKE $1 ESCAPE '\' AND status = $2 AND status <> 'success'"
         );
     }
 

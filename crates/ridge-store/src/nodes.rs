@@ -74,8 +74,9 @@ pub(crate) const NODE_COLUMNS: &str =
     "name, address, incarnation, started_at, heartbeat_at, running, waiting";
 
 /// Running executions that no live node holds: handed back (`node` NULL), or held by a node
-/// that has no row (its row was removed as lost, or it stopped).
-pub(crate) const STRANDED: &str = "status = 'running' \
+/// that has no row (its row was removed as lost, or it stopped). `status <> 'success'`: the
+/// condition of the partial index that holds running rows (migration 0012).
+pub(crate) const STRANDED: &str = "status = 'running' AND status <> 'success' \
     AND (node IS NULL OR node NOT IN (SELECT name FROM nodes))";
 
 /// The two values of a heartbeat that are counts, as the INTEGER columns hold them.

@@ -13,6 +13,14 @@ use crate::rows::tenancy::{
 };
 use crate::{ProjectUsage, Result, StoreError, TenancyStore};
 
+/// A project's functions, unfinished executions and jobs that may still run. `status <>
+/// 'success'`: the condition of the partial index that holds running rows (migration 0012).
+pub(super) const PROJECT_USAGE: &str = "SELECT \
+    (SELECT COUNT(*) FROM functions WHERE project_id = $1), \
+    (SELECT COUNT(*) FROM executions WHERE project_id = $1 AND status = 'running' \
+     AND status <> 'success'), \
+    (SELECT COUNT(*) FROM jobs WHERE project_id = $1 AND status IN ('running', 'paused'))";
+
 #[async_trait]
 impl TenancyStore for PostgresStore {
     async fn create_project(&self, project: &Project) -> Result<()> {
@@ -234,15 +242,10 @@ impl TenancyStore for PostgresStore {
     }
 
     async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage> {
-        let (functions, unfinished, jobs): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM functions WHERE project_id = $1), \
-             (SELECT COUNT(*) FROM executions WHERE project_id = $1 AND status = 'running'), \
-             (SELECT COUNT(*) FROM jobs WHERE project_id = $1 \
-              AND status IN ('running', 'paused'))",
-        )
-        .bind(project.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+        let (functions, unfinished, jobs): (i64, i64, i64) = sqlx::query_as(PROJECT_USAGE)
+            .bind(project.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         let r = RowReader::new("functions", project.as_str());
         Ok(ProjectUsage {
             functions: r.int("count", functions)?,

@@ -97,10 +97,12 @@ where
 
 /// Reads one row of [`SQL`] through SQLite's C API (`sqlite::native`).
 pub(crate) fn read_native(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<FunctionToRun>> {
+    let runtime = FunctionRow::NATIVE_FIELDS.len();
+    let quotas = runtime + JoinedRuntime::NATIVE_FIELDS.len();
     Ok(assemble(
-        FunctionRow::from_native(row)?,
-        JoinedRuntime::from_native(row)?,
-        JoinedQuotas::from_native(row)?,
+        FunctionRow::from_native(row, 0)?,
+        JoinedRuntime::from_native(row, runtime)?,
+        JoinedQuotas::from_native(row, quotas)?,
     ))
 }
 

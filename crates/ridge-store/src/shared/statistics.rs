@@ -3,6 +3,11 @@
 //! for both stores but for how a duration is read out of the `result` JSON text, which
 //! [`statistics_queries!`] takes as its second argument.
 
+/// The executions waiting for a worker, of every project (a scope's clause follows). `status <>
+/// 'success'`: the condition of the partial index that holds running rows (migration 0012).
+pub(crate) const QUEUED: &str = "SELECT COUNT(*) FROM executions WHERE status = 'running' \
+    AND status <> 'success' AND started_at IS NULL";
+
 macro_rules! statistics_queries {
     ($db:ty, $duration:literal) => {
         use ridge_core::{ExecutionStatus, Timestamp};
@@ -46,9 +51,7 @@ macro_rules! statistics_queries {
                 })
                 .collect::<Result<Vec<_>>>()?;
 
-            let mut sql = QueryBuilder::<$db>::new(
-                "SELECT COUNT(*) FROM executions WHERE status = 'running' AND started_at IS NULL",
-            );
+            let mut sql = QueryBuilder::<$db>::new($crate::shared::statistics::QUEUED);
             scoped(&mut sql, scope);
             let (queued,): (i64,) = sql.build_query_as().fetch_one(pool).await?;
 

@@ -11,6 +11,8 @@ mod executions;
 mod functions;
 /// SQL of the `jobs` table: the same on both stores.
 mod native;
+#[cfg(test)]
+mod plans;
 mod jobs {
     crate::shared::jobs::jobs_queries!(sqlx::SqlitePool);
 }
@@ -139,7 +141,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // A pool's commit that starts the WAL over cuts the file back as the writer's does.
+            .pragma("journal_size_limit", writer::WAL_LIMIT.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             // A file opened by this process has no network to fail: the ping sqlx sends before

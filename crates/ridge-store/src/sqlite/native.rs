@@ -91,7 +91,7 @@ impl Readers {
         let row = self.with(|conn| {
             Ok(conn
                 .prepare_cached(&SQL)?
-                .query_row([id.to_string()], ExecutionRow::from_native)
+                .query_row([id.to_string()], |row| ExecutionRow::from_native(row, 0))
                 .optional()?)
         })?;
         row.ok_or(StoreError::ExecutionNotFound { id })?.try_into()

@@ -14,9 +14,16 @@
 //!   passive one beside its writes, on sqlx's connection thread ([`SqliteBatches::checkpoint`]).
 //!   A checkpoint that runs while commits go on rarely finds the whole WAL copied, which is when
 //!   the next commit starts the WAL over, so under a steady load the WAL grows: past
-//!   [`WAL_LIMIT`] the writer waits for a checkpoint that empties it. When it checkpointed after
-//!   every 100 commits and waited each time, those waits were the p99 of a warm execution at
-//!   concurrency 1 (about 5 ms, docs/benchmarks.md).
+//!   [`WAL_LIMIT`] the writer waits for a checkpoint that copies all of it and makes the next
+//!   commit start it over (`RESTART`). When it checkpointed after every 100 commits and waited
+//!   each time, those waits were the p99 of a warm execution at concurrency 1 (about 5 ms,
+//!   docs/benchmarks.md).
+//!
+//! The WAL file is started over, not emptied: its next frames overwrite blocks the file already
+//! has, where a file truncated to nothing has the filesystem allocate them again as it regrows
+//! (with the truncation, about 3% of the server's CPU per warm execution, docs/benchmarks.md).
+//! The commit that starts it over cuts it back to [`WAL_LIMIT`] (`journal_size_limit`), so the
+//! file stays about that size, and its size stays the measure of how much the WAL holds.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,9 +47,10 @@ use crate::{ExecutionOutcome, Result, StoreError};
 const CHECKPOINT_AFTER_COMMITS: usize = 100;
 const CHECKPOINT_AFTER_WRITES: usize = 1000;
 
-/// The WAL's size past which the writer stops for a checkpoint that truncates it: about 800
-/// commits of one execution each.
-const WAL_LIMIT: u64 = 32 << 20;
+/// The WAL's size past which the writer stops for a checkpoint that starts it over, and to
+/// which the commit that starts it over cuts the file back: about 800 commits of one
+/// execution each.
+pub(super) const WAL_LIMIT: u64 = 32 << 20;
 
 /// Pauses between tries of a write lock another connection holds, doubling from the first:
 /// about what SQLite's own busy handler waits.
@@ -54,7 +62,7 @@ pub(super) struct SqliteBatches {
     conn: Connection,
     pool: SqlitePool,
     /// The WAL file, `<database>-wal`, and its size past which the writer waits for a
-    /// checkpoint that empties it ([`WAL_LIMIT`]).
+    /// checkpoint that starts it over ([`WAL_LIMIT`]).
     wal: PathBuf,
     wal_limit: u64,
     /// Commits and writes since the last checkpoint.
@@ -66,7 +74,21 @@ pub(super) struct SqliteBatches {
 
 impl SqliteBatches {
     pub(super) fn new(conn: Connection, pool: SqlitePool, database: &Path) -> Result<Self> {
+        Self::with_wal_limit(conn, pool, database, WAL_LIMIT)
+    }
+
+    fn with_wal_limit(
+        conn: Connection,
+        pool: SqlitePool,
+        database: &Path,
+        wal_limit: u64,
+    ) -> Result<Self> {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            codec::int("wal_limit", wal_limit)?,
+        )?;
         conn.busy_timeout(Duration::ZERO)?;
         let mut wal = database.as_os_str().to_owned();
         wal.push("-wal");
@@ -74,7 +96,7 @@ impl SqliteBatches {
             conn,
             pool,
             wal: PathBuf::from(wal),
-            wal_limit: WAL_LIMIT,
+            wal_limit,
             commits: 0,
             writes: 0,
             checkpointing: Arc::default(),
@@ -83,16 +105,16 @@ impl SqliteBatches {
 
     /// Copies the WAL's pages into the database file on one of the pool's connections (sqlx
     /// runs it on that connection's thread): beside the writes, one at a time; or, the WAL past
-    /// [`WAL_LIMIT`], while this writer waits, emptying the WAL.
+    /// [`WAL_LIMIT`], while this writer waits, so that its next commit starts the WAL over.
     async fn checkpoint(&mut self) {
         (self.commits, self.writes) = (0, 0);
         let size = std::fs::metadata(&self.wal).map_or(0, |wal| wal.len());
         if size > self.wal_limit {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                 .execute(&self.pool)
                 .await
             {
-                tracing::warn!(error = %e, wal_bytes = size, "cannot empty the store's WAL");
+                tracing::warn!(error = %e, wal_bytes = size, "cannot start the store's WAL over");
             }
             return;
         }
@@ -296,7 +318,7 @@ fn finish(
         id.to_string(),
     ])?;
     let row = match rows.next()? {
-        Some(row) => Some(ExecutionRow::from_native(row)?),
+        Some(row) => Some(ExecutionRow::from_native(row, 0)?),
         None => None,
     };
     // Stepped to its end: the update is done when the statement is.
@@ -313,10 +335,11 @@ mod tests {
     use crate::writer::NewExecution;
 
     /// Under a steady stream of commits the checkpoints beside them may never empty the WAL:
-    /// past its limit, the writer waits for one that does. Here none runs beside the writes
-    /// (one is marked under way), so only the limit can empty it.
+    /// past its limit, the writer waits for one that makes its next commit start the WAL over,
+    /// in a file cut back to the limit. Here none runs beside the writes (one is marked under
+    /// way), so only the limit can start it over.
     #[tokio::test]
-    async fn past_its_limit_the_wal_is_emptied_before_the_next_write() {
+    async fn past_its_limit_the_wal_is_started_over_by_the_next_write() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("ridge.db");
         let store = crate::SqliteStore::open(&path).await.expect("open");
@@ -326,12 +349,14 @@ mod tests {
         store.create_function(&function).await.expect("function");
 
         let conn = native::connect(&path).expect("connect");
-        let mut batches = SqliteBatches::new(conn, store.pool.clone(), &path).expect("writer");
-        batches.wal_limit = 64 << 10;
+        let limit = 64 << 10;
+        let mut batches =
+            SqliteBatches::with_wal_limit(conn, store.pool.clone(), &path, limit).expect("writer");
         batches.checkpointing.store(true, Ordering::Release);
         let wal_size =
             |batches: &SqliteBatches| std::fs::metadata(&batches.wal).map_or(0, |m| m.len());
-        for i in 0..CHECKPOINT_AFTER_COMMITS {
+        let commits = CHECKPOINT_AFTER_COMMITS + 1;
+        for i in 0..commits {
             let new = NewExecution {
                 execution: fixtures::execution(&function, i64::try_from(i).expect("small")),
                 logs: String::new(),
@@ -339,26 +364,33 @@ mod tests {
             let write = Write::CreateExecution(Box::new(new));
             if i + 1 == CHECKPOINT_AFTER_COMMITS {
                 let before = wal_size(&batches);
-                assert!(
-                    before > batches.wal_limit,
-                    "{before} bytes of WAL before the check"
-                );
+                assert!(before > limit, "{before} bytes of WAL before the check");
             }
             let results = batches.apply(&[&write]).await.expect("commit");
             assert!(matches!(results.as_slice(), [Ok(Done::Created)]));
         }
-        assert_eq!(
-            wal_size(&batches),
-            0,
-            "the check after the last commit emptied the WAL"
+        // The commit after the check wrote its frames at the WAL's start and cut the file back.
+        let (_, frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&store.pool)
+            .await
+            .expect("checkpoint");
+        let page_size: i64 = batches
+            .conn
+            .pragma_query_value(None, "page_size", |row| row.get(0))
+            .expect("page size");
+        assert!(
+            frames * page_size < i64::try_from(limit).expect("small"),
+            "the WAL holds {frames} frames after the commit that should have started it over"
         );
+        // Cut back to the limit, not to nothing: the blocks the file keeps are written over.
+        assert_eq!(wal_size(&batches), limit, "the WAL file's size");
         assert_eq!(
             store
                 .get_function(function.id)
                 .await
                 .expect("function")
                 .count,
-            i64::try_from(CHECKPOINT_AFTER_COMMITS).expect("small"),
+            i64::try_from(commits).expect("small"),
             "what the WAL held is in the database"
         );
         batches.close().await;

@@ -135,6 +135,15 @@ pub async fn eq_and_neq(store: &dyn Store) {
             .await
             .is_empty()
     );
+    // Statuses other than success are looked up in a partial index (migration 0012).
+    assert_eq!(
+        ids(store, by_status(Filter::eq("failed"))).await,
+        vec![fx.e2.id, fx.e6.id]
+    );
+    assert_eq!(
+        ids(store, by_status(Filter::eq("running"))).await,
+        vec![fx.e3.id]
+    );
 }
 
 pub async fn in_and_nin(store: &dyn Store) {
@@ -146,6 +155,14 @@ pub async fn in_and_nin(store: &dyn Store) {
         )
         .await,
         vec![fx.e1.id, fx.e4.id, fx.e5.id]
+    );
+    assert_eq!(
+        ids(
+            store,
+            by_status(filter(FilterOp::In, &["running", "error"]))
+        )
+        .await,
+        vec![fx.e3.id, fx.e4.id]
     );
     assert_eq!(
         ids(
