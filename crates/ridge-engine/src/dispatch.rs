@@ -395,8 +395,8 @@ impl Dispatcher {
         let took = invoked.elapsed();
         match result {
             Ok(Ok(done)) => {
-                if lease.give_back().await {
-                    self.grow(function, execution.function_version);
+                if let Some(pool) = lease.give_back().await {
+                    self.grow(pool, function, execution.function_version);
                 }
                 outcome::completed(done, took)
             }
@@ -546,26 +546,53 @@ impl Dispatcher {
         });
     }
 
-    /// Starts one more worker for a function version whose workers are held at their CPU quota
-    /// while its calls keep coming (see [`crate::pool`]), in the background, as a pre-warm.
-    fn grow(self: &Arc<Self>, function: &Function, version: i64) {
+    /// Starts one more worker into `pool`, whose workers are held at their CPU quota while its
+    /// calls keep coming (see [`crate::pool`]), in the background, as a pre-warm: only when a
+    /// cold-start permit is free at once (the host's limit on starts holds for these too), and
+    /// within the function's timeout.
+    fn grow(self: &Arc<Self>, pool: Arc<crate::pool::Pool>, function: &Function, version: i64) {
         let dispatcher = self.clone();
         let function = function.clone();
         tokio::spawn(async move {
-            match dispatcher.store.get_runtime(function.runtime_id).await {
-                Ok(runtime) => {
-                    tracing::debug!(function = %function.id, version, "its workers are throttled: one more");
-                    dispatcher
-                        .metrics
-                        .throttled_starts
-                        .get_or_create(&FunctionLabels {
-                            function: function.id.to_string(),
-                        })
-                        .inc();
-                    dispatcher.prewarm(function, version, &runtime, 1).await;
-                }
+            let Ok(_permit) = dispatcher.cold_starts.try_acquire() else {
+                return;
+            };
+            let runtime = match dispatcher.store.get_runtime(function.runtime_id).await {
+                Ok(runtime) => runtime,
                 Err(e) => {
                     tracing::warn!(function = %function.id, error = %e, "cannot start a worker for a throttled function");
+                    return;
+                }
+            };
+            let Some(adapter) = dispatcher.adapters.for_runtime(&runtime) else {
+                return;
+            };
+            let Some(mut lease) = pool.try_start() else {
+                return;
+            };
+            tracing::debug!(function = %function.id, version, "its workers are throttled: one more");
+            let labels = FunctionLabels {
+                function: function.id.to_string(),
+            };
+            dispatcher
+                .metrics
+                .throttled_starts
+                .get_or_create(&labels)
+                .inc();
+            let limit = Duration::from_secs(u64::from(function.limits.timeout));
+            let start = dispatcher.start_worker(&adapter, &function, version);
+            match tokio::time::timeout(limit, start).await {
+                Ok(Ok(worker)) => {
+                    lease.set_worker(worker);
+                    lease.give_back_prewarmed().await;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(function = %function.id, error = %e, "cannot start a worker for a throttled function");
+                    lease.discard().await;
+                }
+                Err(_) => {
+                    tracing::warn!(function = %function.id, "a worker for a throttled function took longer than its timeout to start");
+                    lease.discard().await;
                 }
             }
         });

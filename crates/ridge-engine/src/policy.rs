@@ -31,9 +31,12 @@ pub enum Acquire {
     Reuse,
     /// Start a new worker (cold start).
     Start,
-    /// Wait until a worker is returned (the pool is at its limit), or until one is up (every
-    /// worker of the pool is still starting, and will be up no later than one started now).
+    /// Wait until a worker is returned (the pool is at its limit).
     Wait,
+    /// Every worker of the pool is still starting, and will be up no later than one started
+    /// now: wait for them, for at most [`STARTING_PATIENCE`] (a start that hangs until its load
+    /// deadline does not hold the executions behind it that long), then start one.
+    WaitForStarting,
     /// Wait for a busy worker to be returned, for at most about what a cold start takes, then
     /// start one: a worker that will be free sooner than a new one could start is not worth a
     /// new one (waiting as long as a start costs, then starting, is at most twice the best
@@ -60,6 +63,9 @@ pub enum KeepAlive {
     /// The paper's hybrid histogram policy as it is: learned windows are not capped.
     Histogram,
 }
+
+/// Longest an execution waits behind workers still starting before it starts one of its own.
+pub const STARTING_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The fewest inter-arrival times before a histogram is used.
 pub const MIN_SAMPLES: u64 = 10;
@@ -153,7 +159,7 @@ impl ScalingPolicy {
         } else if live == 0 {
             Acquire::Start
         } else if starting >= live {
-            Acquire::Wait
+            Acquire::WaitForStarting
         } else {
             Acquire::WaitThenStart
         }
@@ -229,7 +235,7 @@ mod tests {
         assert_eq!(p.acquire(0, 0, 0), Acquire::Start, "none yet: start one");
         assert_eq!(
             p.acquire(0, 1, 1),
-            Acquire::Wait,
+            Acquire::WaitForStarting,
             "the one starting serves the calls behind it first"
         );
         assert_eq!(

@@ -160,14 +160,15 @@ impl Pool {
                 )))
             }
             Acquire::Start => Attempt::Done(self.reserve(&mut state).ok_or(NoCapacity)),
-            Acquire::WaitThenStart if impatient => {
+            Acquire::WaitThenStart | Acquire::WaitForStarting if impatient => {
                 Attempt::Done(self.reserve(&mut state).ok_or(NoCapacity))
             }
             Acquire::WaitThenStart => {
                 let (low, high) = PATIENCE_BOUNDS;
                 let patience = state.start_time.unwrap_or(DEFAULT_PATIENCE);
-                Attempt::Wait(Some(patience.clamp(low, high)))
+                Attempt::Wait(Some(Patience::Busy(patience.clamp(low, high))))
             }
+            Acquire::WaitForStarting => Attempt::Wait(Some(Patience::BehindStarts)),
             Acquire::Wait => Attempt::Wait(None),
         }
     }
@@ -185,17 +186,22 @@ impl Pool {
     /// Waits for a warm worker or for the right to start one. `NoCapacity` when a worker
     /// should start but the host budget is spent: the caller frees memory or waits for it.
     pub async fn acquire(self: &Arc<Self>) -> Result<Lease, NoCapacity> {
-        // When this execution's patience with busy workers runs out.
-        let mut give_up: Option<tokio::time::Instant> = None;
+        // When this execution's patience runs out, and what it was waiting for: patience
+        // counts anew when that changes (the worker it waited behind is up, and busy).
+        let mut give_up: Option<(tokio::time::Instant, Patience)> = None;
         loop {
             let notified = self.returned.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let impatient = give_up.is_some_and(|at| tokio::time::Instant::now() >= at);
+            let impatient = give_up.is_some_and(|(at, _)| tokio::time::Instant::now() >= at);
             match self.try_acquire(impatient) {
                 Attempt::Done(acquired) => return acquired,
                 Attempt::Wait(Some(patience)) => {
-                    let at = *give_up.get_or_insert_with(|| tokio::time::Instant::now() + patience);
+                    let at = match give_up {
+                        Some((at, before)) if before.same_kind(patience) => at,
+                        _ => tokio::time::Instant::now() + patience.span(),
+                    };
+                    give_up = Some((at, patience));
                     tokio::select! {
                         () = &mut notified => {}
                         () = tokio::time::sleep_until(at) => {}
@@ -340,7 +346,9 @@ impl Pool {
     }
 
     /// A worker being started is up (`took` its start) or was given up (`None`). Executions
-    /// waiting behind it look again: with a worker up, they may start more.
+    /// waiting behind it look again once it is up: they may start more. (A start given up
+    /// frees its slot, which wakes one of them: not all, as a function whose every start
+    /// fails would otherwise wake its whole queue each time.)
     fn start_settled(&self, took: Option<Duration>) {
         let mut state = self.state();
         state.starting = state.starting.saturating_sub(1);
@@ -352,7 +360,14 @@ impl Pool {
             });
         }
         drop(state);
-        self.returned.notify_waiters();
+        if took.is_some() {
+            self.returned.notify_waiters();
+        }
+    }
+
+    /// Woken when a worker is given back or a slot freed (see [`Pool::acquire`]).
+    pub fn returned(&self) -> &Notify {
+        &self.returned
     }
 
     /// Takes a worker back as idle; hands it out for stopping when the pool was retired, or
@@ -409,9 +424,35 @@ impl Pool {
 /// What one [`Pool::try_acquire`] came to.
 enum Attempt {
     Done(Result<Lease, NoCapacity>),
-    /// Wait for a returned worker: for at most this long before starting one, or (`None`)
-    /// until something changes.
-    Wait(Option<Duration>),
+    /// Wait for a worker: for at most so long before starting one, or (`None`, at the limit)
+    /// until one is returned.
+    Wait(Option<Patience>),
+}
+
+/// How long an execution waits for a worker before it starts one of its own.
+#[derive(Debug, Clone, Copy)]
+enum Patience {
+    /// For a busy worker: about what this pool's starts take.
+    Busy(Duration),
+    /// Behind workers still starting: [`crate::policy::STARTING_PATIENCE`].
+    BehindStarts,
+}
+
+impl Patience {
+    fn span(self) -> Duration {
+        match self {
+            Patience::Busy(span) => span,
+            Patience::BehindStarts => crate::policy::STARTING_PATIENCE,
+        }
+    }
+
+    fn same_kind(self, other: Patience) -> bool {
+        matches!(
+            (self, other),
+            (Patience::Busy(_), Patience::Busy(_))
+                | (Patience::BehindStarts, Patience::BehindStarts)
+        )
+    }
 }
 
 /// What [`Pool::give_back`] did with a worker.
@@ -482,12 +523,13 @@ impl Lease {
     }
 
     /// Returns a healthy worker to the pool after its execution (or stops it, if the pool was
-    /// retired meanwhile or the function's window releases workers after their call). True
-    /// when the pool wants one more worker: its workers are held at their CPU quota while
-    /// calls keep coming (the caller starts one, as a pre-warm).
+    /// retired meanwhile or the function's window releases workers after their call). The
+    /// pool, when it wants one more worker: its workers are held at their CPU quota while
+    /// calls keep coming (the caller starts one into it, as a pre-warm).
     #[must_use = "a pool whose workers are throttled wants one more worker"]
-    pub async fn give_back(self) -> bool {
-        self.return_worker(true).await
+    pub async fn give_back(self) -> Option<Arc<Pool>> {
+        let pool = self.pool.clone();
+        self.return_worker(true).await.then_some(pool)
     }
 
     /// Returns a worker just started ahead of calls (pre-warmed): it stays idle in any window.

@@ -121,8 +121,19 @@ impl Pools {
             match pool.acquire().await {
                 Ok(lease) => return lease,
                 Err(_no_capacity) => {
-                    if !self.evict_one_idle().await {
-                        freed.await;
+                    if self.evict_one_idle().await {
+                        continue;
+                    }
+                    // No memory to start one: a worker of this pool given back will do too.
+                    let back = pool.returned().notified();
+                    tokio::pin!(back);
+                    back.as_mut().enable();
+                    if pool.counts().1 > 0 {
+                        continue;
+                    }
+                    tokio::select! {
+                        () = &mut freed => {}
+                        () = &mut back => {}
                     }
                 }
             }
@@ -323,7 +334,7 @@ mod tests {
         let pool = pools.pool_for(&function, 0, runtime).await;
         let mut lease = pools.lease(&pool).await;
         lease.set_worker(Box::new(Named("w".into())));
-        assert!(!lease.give_back().await, "not throttled");
+        assert!(lease.give_back().await.is_none(), "not throttled");
         let live = |pools: &Pools| pools.workers(function.id, None).len();
 
         pools.reap_idle().await;
@@ -369,7 +380,7 @@ mod tests {
 
         let mut lease = pools.lease(&pool).await;
         lease.set_worker(Box::new(Named("called".into())));
-        assert!(!lease.give_back().await, "not throttled");
+        assert!(lease.give_back().await.is_none(), "not throttled");
         assert_eq!(live(&pools), 0, "released right after its call");
         assert_eq!(pools.memory_used(), 0);
 

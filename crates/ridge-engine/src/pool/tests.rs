@@ -54,7 +54,7 @@ async fn starts_up_to_the_limit_then_waits_for_a_returned_worker() {
         async move {
             let lease = p.acquire().await.expect("capacity");
             let warm = lease.is_warm();
-            assert!(!lease.give_back().await, "not throttled");
+            assert!(lease.give_back().await.is_none(), "not throttled");
             warm
         }
     });
@@ -63,7 +63,7 @@ async fn starts_up_to_the_limit_then_waits_for_a_returned_worker() {
         !waiter.is_finished(),
         "a third execution waits at the limit"
     );
-    assert!(!a.give_back().await, "not throttled");
+    assert!(a.give_back().await.is_none(), "not throttled");
     assert!(
         waiter.await.expect("joined"),
         "it gets the returned warm worker"
@@ -94,7 +94,7 @@ async fn scale_down_keeps_one_and_retire_stops_what_comes_back() {
         started(&p, "c").await,
     ];
     for lease in leases {
-        assert!(!lease.give_back().await, "not throttled");
+        assert!(lease.give_back().await.is_none(), "not throttled");
     }
     assert_eq!(p.counts(), (3, 3));
     assert_eq!(p.scale_down(10).len(), 2);
@@ -102,7 +102,7 @@ async fn scale_down_keeps_one_and_retire_stops_what_comes_back() {
     let busy = p.acquire().await.expect("warm");
     assert!(busy.is_warm());
     assert!(p.retire().is_empty(), "the only worker is busy");
-    assert!(!busy.give_back().await, "not throttled");
+    assert!(busy.give_back().await.is_none(), "not throttled");
     assert_eq!(
         p.counts(),
         (0, 0),
@@ -145,7 +145,7 @@ async fn call(pool: &Arc<Pool>, throttled: bool) -> (String, bool) {
     let mut lease = pool.acquire().await.expect("warm");
     let name = lease.worker().expect("warm").name().to_owned();
     lease.set_worker(Box::new(Held(name.clone(), throttled)));
-    (name, lease.give_back().await)
+    (name, lease.give_back().await.is_some())
 }
 
 #[tokio::test]
@@ -154,9 +154,12 @@ async fn a_throttled_worker_spreads_the_calls_and_asks_for_one_more_at_a_time() 
     let tick = || clock.advance(Duration::from_millis(1));
     let p = pool_on(3, 1000, clock.clone());
     let (a, b) = (started(&p, "a").await, started(&p, "b").await);
-    assert!(!a.give_back().await, "not throttled: nothing to grow for");
+    assert!(
+        a.give_back().await.is_none(),
+        "not throttled: nothing to grow for"
+    );
     tick();
-    assert!(!b.give_back().await);
+    assert!(b.give_back().await.is_none());
     for _ in 0..3 {
         tick();
         assert_eq!(
@@ -184,7 +187,10 @@ async fn a_throttled_worker_spreads_the_calls_and_asks_for_one_more_at_a_time() 
     let busy = [p.acquire().await, p.acquire().await];
     let c = started(&p, "c").await;
     for lease in busy.into_iter().chain([Ok(c)]) {
-        assert!(!lease.expect("warm").give_back().await, "not throttled");
+        assert!(
+            lease.expect("warm").give_back().await.is_none(),
+            "not throttled"
+        );
     }
     assert_eq!(p.counts(), (3, 3));
     clock.advance(GROW_EVERY);
@@ -197,7 +203,10 @@ async fn a_throttled_worker_spreads_the_calls_and_asks_for_one_more_at_a_time() 
     let mut busy = p.acquire().await.expect("warm");
     assert_eq!(p.retire().len(), 2, "the other two, idle");
     busy.set_worker(Box::new(Held("x".into(), true)));
-    assert!(!busy.give_back().await, "a retired pool wants nothing");
+    assert!(
+        busy.give_back().await.is_none(),
+        "a retired pool wants nothing"
+    );
 }
 
 /// On the test's single thread, a spawned waiter runs only while the test awaits.
@@ -212,7 +221,7 @@ async fn executions_wait_behind_a_starting_worker_and_for_a_busy_one_as_long_as_
     let waiter = acquire();
     tokio::time::sleep(Duration::from_millis(20)).await;
     a.set_worker(Box::new(Named("a".into())));
-    assert!(!a.give_back().await, "not throttled");
+    assert!(a.give_back().await.is_none(), "not throttled");
     let lease = waiter.await.expect("joined");
     assert!(
         lease.is_warm(),
@@ -239,4 +248,34 @@ async fn a_dropped_lease_frees_its_slot() {
     assert_eq!(p.counts(), (0, 0));
     assert!(p.worker_names().is_empty());
     assert!(p.acquire().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_start_given_up_lets_the_executions_behind_it_start_and_counts_out() {
+    let p = pool(3, 1000);
+    let a = p.acquire().await.expect("capacity");
+    let waiter = {
+        let p = p.clone();
+        tokio::spawn(async move { p.acquire().await.expect("capacity") })
+    };
+    tokio::task::yield_now().await;
+    a.discard().await;
+    let mut b = waiter.await.expect("joined");
+    assert!(
+        !b.is_warm(),
+        "the failed start's slot went to the one behind it"
+    );
+    assert_eq!(p.counts(), (1, 0));
+    // With `b` up and busy, one more execution waits only its short patience: had the
+    // failed start stayed counted, it would wait behind it as behind a start (10 s).
+    b.set_worker(Box::new(Named("b".into())));
+    let began = std::time::Instant::now();
+    let c = p.acquire().await.expect("capacity");
+    assert!(!c.is_warm());
+    assert!(
+        began.elapsed() < crate::policy::STARTING_PATIENCE / 2,
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(p.counts(), (2, 0));
 }
