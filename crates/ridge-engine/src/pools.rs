@@ -318,6 +318,38 @@ mod tests {
     use crate::testing::Named;
 
     #[tokio::test]
+    async fn out_of_memory_an_execution_takes_its_own_pools_worker_when_it_comes_back() {
+        let runtime = RuntimeId::new();
+        let function = ridge_core::fixtures::function("default", runtime, 0);
+        // Memory for one worker: a second cannot start, and nothing idle can be evicted.
+        let pools = Pools::new(
+            ScalingPolicy {
+                max_workers: 2,
+                ..ScalingPolicy::default()
+            },
+            function.limits.memory_size,
+            Arc::new(ridge_core::SystemClock),
+        );
+        let pool = pools.pool_for(&function, 0, runtime).await;
+        let mut busy = pools.lease(&pool).await;
+        busy.set_worker(Box::new(Named("w".into())));
+        let waiting = async {
+            let lease = pools.lease(&pool).await;
+            lease.is_warm()
+        };
+        let returning = async {
+            // Past the waiter's patience (a few ms): it tried to start one and was refused.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(busy.give_back().await.is_none(), "not throttled");
+        };
+        let both = async { tokio::join!(waiting, returning).0 };
+        let warm = tokio::time::timeout(Duration::from_secs(5), both)
+            .await
+            .expect("the waiter was woken by the worker coming back");
+        assert!(warm, "it got the worker given back");
+    }
+
+    #[tokio::test]
     async fn idle_workers_are_released_once_the_clock_passes_the_expiry() {
         let clock = Arc::new(ManualClock::starting_now());
         let pools = Pools::new(
