@@ -406,11 +406,33 @@ async fn a_module_is_kept_in_memory_for_the_next_worker_within_its_budget() {
         run(&mut worker, Some(json!([2]))).await.output,
         Ok(json!([2]))
     );
-    let other = fx.spec(&[("main.wasm", &module)], "main.main", limits());
-    fx.runtime
-        .start(&other)
-        .await
-        .expect("another package starts");
+    // Kept per entry too: two exports of one package each run their own.
+    let two = guests::wat(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write"
+            (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "\"a\"")
+          (data (i32.const 128) "\"b\"")
+          (func (export "a")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 3))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+          (func (export "b")
+            (i32.store (i32.const 0) (i32.const 128))
+            (i32.store (i32.const 4) (i32.const 3))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+    );
+    let a = fx.spec(&[("main.wasm", &two)], "main.a", limits());
+    let b = WorkerSpec {
+        entry: Entry::try_from("main.b".to_owned()).expect("valid entry"),
+        ..a.clone()
+    };
+    for (spec, expected) in [(&a, "a"), (&b, "b"), (&a, "a")] {
+        let mut worker = fx.runtime.start(spec).await.expect("starts");
+        assert_eq!(run(&mut worker, None).await.output, Ok(json!(expected)));
+        worker.kill().await;
+    }
 
     // A budget smaller than the module keeps nothing.
     let tight = Fixture::with(|c| c.module_memory = 1024);
