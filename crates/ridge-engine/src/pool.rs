@@ -198,7 +198,12 @@ impl Pool {
                 Attempt::Done(acquired) => return acquired,
                 Attempt::Wait(Some(patience)) => {
                     let at = match give_up {
-                        Some((at, before)) if before.same_kind(patience) => at,
+                        Some((at, before))
+                            if std::mem::discriminant(&before)
+                                == std::mem::discriminant(&patience) =>
+                        {
+                            at
+                        }
                         _ => tokio::time::Instant::now() + patience.span(),
                     };
                     give_up = Some((at, patience));
@@ -444,14 +449,6 @@ impl Patience {
             Patience::Busy(span) => span,
             Patience::BehindStarts => crate::policy::STARTING_PATIENCE,
         }
-    }
-
-    fn same_kind(self, other: Patience) -> bool {
-        matches!(
-            (self, other),
-            (Patience::Busy(_), Patience::Busy(_))
-                | (Patience::BehindStarts, Patience::BehindStarts)
-        )
     }
 }
 
