@@ -528,19 +528,12 @@ impl Dispatcher {
         let dispatcher = self.clone();
         tokio::spawn(async move {
             for _ in 0..count {
-                let Some(mut lease) = pool.try_start() else {
+                let Some(lease) = pool.try_start() else {
                     break;
                 };
-                match dispatcher.start_worker(&adapter, &function, version).await {
-                    Ok(worker) => {
-                        lease.set_worker(worker);
-                        lease.give_back_prewarmed().await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(function = %function.id, error = %e, "cannot pre-warm a worker");
-                        lease.discard().await;
-                        break;
-                    }
+                let start = dispatcher.start_worker(&adapter, &function, version);
+                if !start_ahead(lease, start, None, &function).await {
+                    break;
                 }
             }
         });
@@ -567,7 +560,7 @@ impl Dispatcher {
             let Some(adapter) = dispatcher.adapters.for_runtime(&runtime) else {
                 return;
             };
-            let Some(mut lease) = pool.try_start() else {
+            let Some(lease) = pool.try_start() else {
                 return;
             };
             tracing::debug!(function = %function.id, version, "its workers are throttled: one more");
@@ -581,20 +574,7 @@ impl Dispatcher {
                 .inc();
             let limit = Duration::from_secs(u64::from(function.limits.timeout));
             let start = dispatcher.start_worker(&adapter, &function, version);
-            match tokio::time::timeout(limit, start).await {
-                Ok(Ok(worker)) => {
-                    lease.set_worker(worker);
-                    lease.give_back_prewarmed().await;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(function = %function.id, error = %e, "cannot start a worker for a throttled function");
-                    lease.discard().await;
-                }
-                Err(_) => {
-                    tracing::warn!(function = %function.id, "a worker for a throttled function took longer than its timeout to start");
-                    lease.discard().await;
-                }
-            }
+            start_ahead(lease, start, Some(limit), &function).await;
         });
     }
 
@@ -653,6 +633,40 @@ fn discard_in_background(lease: Lease) {
 /// them ends late and many pass their function's timeout, while a few per core keep the cores
 /// busy and each start short. The others wait in the queue, where the wait is not part of the
 /// function's timeout.
+/// Starts a worker ahead of calls on `lease` (`start`, within `limit` if given) and gives it to
+/// the pool as pre-warmed; a start that fails or runs out of time is discarded. Whether the
+/// worker started.
+async fn start_ahead(
+    mut lease: Lease,
+    start: impl Future<Output = Result<Box<dyn Worker>, StartError>>,
+    limit: Option<Duration>,
+    function: &Function,
+) -> bool {
+    let started = match limit {
+        Some(limit) => tokio::time::timeout(limit, start)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StartError::Spawn {
+                    detail: format!("the worker took longer than {limit:?} to start"),
+                    source: None,
+                })
+            }),
+        None => start.await,
+    };
+    match started {
+        Ok(worker) => {
+            lease.set_worker(worker);
+            lease.give_back_prewarmed().await;
+            true
+        }
+        Err(e) => {
+            tracing::warn!(function = %function.id, error = %e, "cannot start a worker ahead of calls");
+            lease.discard().await;
+            false
+        }
+    }
+}
+
 pub(crate) fn cold_start_permits() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
