@@ -245,48 +245,98 @@ pub(super) async fn list(pool: &PgPool, query: &ExecutionQuery) -> Result<Vec<Ex
     rows.into_iter().map(Execution::try_from).collect()
 }
 
-/// Compare-and-swap: false unless the execution is `running`, not yet started and held by
-/// `node`. Two nodes racing for one row: the second `UPDATE` waits for the first one's row
-/// lock, then re-reads the row, finds it started (or moved) and changes nothing.
-pub(super) async fn mark_started(
-    conn: &mut PgConnection,
-    id: ExecutionId,
-    node: &str,
-    at: Timestamp,
-) -> Result<bool> {
-    let at = codec::ts(&at);
-    let done = sqlx::query(
-        "UPDATE executions SET started_at = $1, updated_at = $2 \
-         WHERE id = $3 AND status = 'running' AND started_at IS NULL AND node = $4",
-    )
-    .bind(&at)
-    .bind(&at)
-    .bind(id.to_string())
-    .bind(node)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// A start to apply: the execution, the node that claims it, and when.
+pub(super) struct Start<'a> {
+    pub id: ExecutionId,
+    pub node: &'a str,
+    pub at: Timestamp,
 }
 
-/// Compare-and-swap: `None` unless the execution is still `running`; else the row as written.
-/// The logs are `bytea`: PostgreSQL text cannot hold the NUL bytes a function may well print.
+/// Compare-and-swap, for each of `starts` at once in one statement: whether it started, i.e.
+/// whether the execution was `running`, not yet started and held by its `node`. Two nodes
+/// racing for one row: the second `UPDATE` waits for the first one's row lock, then re-reads
+/// the row, finds it started (or moved) and changes nothing.
+///
+/// No execution may appear twice in `starts` (one statement changes a row once; the writer
+/// sends an execution's second write in a statement of its own). Sorted by id, the rows are
+/// locked in that order, as the writer's batches lock theirs.
+pub(super) async fn mark_started(
+    conn: &mut PgConnection,
+    starts: &[Start<'_>],
+) -> Result<Vec<bool>> {
+    let started: Vec<String> = sqlx::query_scalar(
+        "UPDATE executions SET started_at = v_at, updated_at = v_at \
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS v(v_id, v_node, v_at) \
+         WHERE id = v_id AND status = 'running' AND started_at IS NULL AND node = v_node \
+         RETURNING id",
+    )
+    .bind(starts.iter().map(|s| s.id.to_string()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.node).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| codec::ts(&s.at)).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    let started: BTreeSet<String> = started.into_iter().collect();
+    Ok(starts
+        .iter()
+        .map(|s| started.contains(&s.id.to_string()))
+        .collect())
+}
+
+/// Compare-and-swap, for each of `finishes` at once in one statement: `None` unless the
+/// execution was still `running`; else the row as written. The logs are `bytea`: PostgreSQL
+/// text cannot hold the NUL bytes a function may well print. As for [`mark_started`], no
+/// execution may appear twice.
 pub(super) async fn finish(
     conn: &mut PgConnection,
-    id: ExecutionId,
-    outcome: &ExecutionOutcome,
-) -> Result<Option<Execution>> {
-    let row: Option<ExecutionRow> = sqlx::query_as(&format!(
-        "UPDATE executions SET status = $1, result = $2, logs = $3, updated_at = $4 \
-         WHERE id = $5 AND status = 'running' RETURNING {COLUMNS}"
+    finishes: &[(ExecutionId, &ExecutionOutcome)],
+) -> Result<Vec<Option<Execution>>> {
+    let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
+        "UPDATE executions SET status = v_status, result = v_result, logs = v_logs, \
+           updated_at = $5 \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) \
+           AS v(v_id, v_status, v_result, v_logs) \
+         WHERE id = v_id AND status = 'running' RETURNING {COLUMNS}"
     ))
-    .bind(outcome.status.as_str())
-    .bind(codec::json_text(&outcome.result))
-    .bind(outcome.logs.as_bytes())
+    .bind(
+        finishes
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        finishes
+            .iter()
+            .map(|(_, outcome)| outcome.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        finishes
+            .iter()
+            .map(|(_, outcome)| codec::json_text(&outcome.result))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        finishes
+            .iter()
+            .map(|(_, outcome)| outcome.logs.as_bytes())
+            .collect::<Vec<_>>(),
+    )
     .bind(codec::ts(&ridge_core::time::now()))
-    .bind(id.to_string())
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    row.map(Execution::try_from).transpose()
+    let mut written: BTreeMap<String, ExecutionRow> = rows
+        .into_iter()
+        .map(|row| (row.id().to_owned(), row))
+        .collect();
+    finishes
+        .iter()
+        .map(|(id, _)| {
+            written
+                .remove(&id.to_string())
+                .map(Execution::try_from)
+                .transpose()
+        })
+        .collect()
 }
 
 pub(super) async fn logs(pool: &PgPool, id: ExecutionId) -> Result<String> {

@@ -118,8 +118,9 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
 /// or a short transaction; a few dozen nodes stay well under PostgreSQL's default 100.
 const MAX_CONNECTIONS: u32 = 10;
 
-/// Connections of the writer task, each committing a batch of execution writes while the others
-/// take and apply theirs: one commit's flush no longer holds every other write back.
+/// Connections of the writer task. It applies one batch at a time, and the next on another
+/// connection only when one is stuck ([`crate::writer`]); with four, three batches in a row
+/// may wait on other transactions' locks before the node's writes stop.
 const WRITERS: u32 = 4;
 
 /// How long a caller waits for a free connection (or for the database to come back) before

@@ -1,22 +1,23 @@
 //! How the PostgreSQL store applies a batch of the writer's ([`crate::writer`]) writes: one
-//! transaction on one of the writer's connections (several batches are under way at once,
-//! one per connection, so that one commit's flush does not hold back the next batch), in which
+//! transaction on one of the writer's connections (one batch at a time, another beside it only
+//! when that one is stuck on a lock), in which
 //!
 //! * the batch's creates are counted once per function and version (`count = count + n`) and
 //!   inserted in one statement ([`executions::create_batch`]), so a function's hot row is
 //!   locked once per batch, not once per execution, and its lock is held for one commit flush
 //!   shared by the whole batch;
-//! * the starts and finishes follow, one compare-and-swap `UPDATE` each, ordered by execution
-//!   id (a write's order among those of the same execution is kept).
+//! * the starts and finishes follow, all of the batch's starts in one compare-and-swap
+//!   `UPDATE` and all its finishes in another, their rows locked in the order of their ids
+//!   (an execution written twice in one batch, rarely, has its second write in another pair
+//!   of statements after the first, so its writes keep their order).
 //!
-//! Several nodes, each with several such connections, write one database. Each batch takes its
-//! row locks in one order
-//! (functions, versions, then executions, each by id), so their batches wait for one another
-//! rather than deadlock; should PostgreSQL still report a deadlock or a serialization failure,
-//! the batch is rolled back and applied again, up to [`ATTEMPTS`] times. A lone write is one
-//! statement without a transaction around it ([`executions::create_one`] for a create), and the
-//! connection stays open from batch to batch (it is not pinged first): at low load a write
-//! costs one round trip, as it did before batching.
+//! Several nodes, each with such connections, write one database. Each batch takes its row
+//! locks in one order (functions, versions, then executions, each by id), so their batches wait
+//! for one another rather than deadlock; should PostgreSQL still report a deadlock or a
+//! serialization failure, the batch is rolled back and applied again, up to [`ATTEMPTS`] times.
+//! A lone write is one statement without a transaction around it ([`executions::create_one`]
+//! for a create), and the connection stays open from batch to batch (it is not pinged first):
+//! at low load a write costs one round trip, as it did before batching.
 //!
 //! A batch whose writes are all [`Durability::Deferred`] (a sync execution's create and start)
 //! commits with `synchronous_commit = off`: committed and visible at once, without waiting for
@@ -157,10 +158,13 @@ async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Re
                 Err(e @ StoreError::Database(_)) => return Err(e),
                 created => created.map(|()| Done::Created),
             },
-            Write::MarkStarted { .. } | Write::Finish { .. } => match swap(conn, write).await? {
-                Some(done) => Ok(done),
-                None => Err(StoreError::WriterStopped),
-            },
+            Write::MarkStarted { .. } | Write::Finish { .. } => {
+                let mut done = vec![None];
+                swap_round(conn, &[(0, write)], &mut done).await?;
+                done.pop()
+                    .flatten()
+                    .unwrap_or(Err(StoreError::WriterStopped))
+            }
         }]);
     }
     let mut tx = conn.begin().await?;
@@ -178,12 +182,8 @@ async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Re
     for ((i, _), result) in creates.iter().zip(created) {
         results[*i] = Some(result.map(|()| Done::Created));
     }
-    let mut swaps: Vec<(usize, &Write)> = writes.iter().copied().enumerate().collect();
-    swaps.sort_by_key(|(_, write)| write.execution_id());
-    for (i, write) in swaps {
-        if let Some(done) = swap(&mut tx, write).await? {
-            results[i] = Some(Ok(done));
-        }
+    for round in rounds(writes) {
+        swap_round(&mut tx, &round, &mut results).await?;
     }
     tx.commit().await?;
     Ok(results
@@ -192,18 +192,73 @@ async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Re
         .collect())
 }
 
-/// Applies a start or a finish (`None` for a create, which [`executions::create_batch`]
-/// applies).
-async fn swap(conn: &mut PgConnection, write: &Write) -> Result<Option<Done>> {
-    Ok(Some(match write {
-        Write::MarkStarted { id, node, at, .. } => {
-            Done::Swapped(executions::mark_started(conn, *id, node, *at).await?)
+/// The batch's starts and finishes (each with its index in `writes`) in rounds that name each
+/// execution at most once, since one statement changes a row once: an execution's first write
+/// goes in the first round, its second in the second, and so on, so a write's order among
+/// those of its execution is kept. Each round is sorted by execution id, the order in which
+/// its statements lock the rows.
+fn rounds<'w>(writes: &[&'w Write]) -> Vec<Vec<(usize, &'w Write)>> {
+    let mut swaps: Vec<(usize, &Write)> = writes
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, write)| !matches!(write, Write::CreateExecution(_)))
+        .collect();
+    // Stable: an execution's writes stay in the order they were sent.
+    swaps.sort_by_key(|(_, write)| write.execution_id());
+    let mut rounds: Vec<Vec<(usize, &Write)>> = Vec::new();
+    let mut previous = None;
+    let mut round = 0;
+    for swap in swaps {
+        let id = swap.1.execution_id();
+        round = if previous == Some(id) { round + 1 } else { 0 };
+        previous = Some(id);
+        if rounds.len() == round {
+            rounds.push(Vec::new());
         }
-        Write::Finish { id, outcome } => {
-            Done::Finished(executions::finish(conn, *id, outcome).await?.map(Box::new))
+        rounds[round].push(swap);
+    }
+    rounds
+}
+
+/// Applies one round's starts in one statement, then its finishes in another, and puts each
+/// write's result at its index in `results`.
+async fn swap_round(
+    conn: &mut PgConnection,
+    round: &[(usize, &Write)],
+    results: &mut [Option<Result<Done>>],
+) -> Result<()> {
+    let mut starts = Vec::new();
+    let mut finishes = Vec::new();
+    for (i, write) in round {
+        match write {
+            Write::MarkStarted { id, node, at, .. } => starts.push((
+                *i,
+                executions::Start {
+                    id: *id,
+                    node,
+                    at: *at,
+                },
+            )),
+            Write::Finish { id, outcome } => finishes.push((*i, (*id, &**outcome))),
+            Write::CreateExecution(_) => {}
         }
-        Write::CreateExecution(_) => return Ok(None),
-    }))
+    }
+    if !starts.is_empty() {
+        let (at, starts): (Vec<usize>, Vec<executions::Start>) = starts.into_iter().unzip();
+        let started = executions::mark_started(conn, &starts).await?;
+        for (i, started) in at.into_iter().zip(started) {
+            results[i] = Some(Ok(Done::Swapped(started)));
+        }
+    }
+    if !finishes.is_empty() {
+        let (at, finishes): (Vec<usize>, Vec<_>) = finishes.into_iter().unzip();
+        let finished = executions::finish(conn, &finishes).await?;
+        for (i, row) in at.into_iter().zip(finished) {
+            results[i] = Some(Ok(Done::Finished(row.map(Box::new))));
+        }
+    }
+    Ok(())
 }
 
 /// Whether PostgreSQL aborted the transaction for a deadlock (`40P01`) or a serialization

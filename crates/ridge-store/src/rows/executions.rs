@@ -29,6 +29,13 @@ pub(crate) struct ExecutionRow {
     node: Option<String>,
 }
 
+impl ExecutionRow {
+    /// The execution's id, as stored.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 native_row!(ExecutionRow {
     id,
     project_id,

@@ -259,6 +259,57 @@ async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
     store.close().await;
 }
 
+/// One batch's starts go in one statement and its finishes in another, and a statement changes
+/// a row once: an execution written more than once in one batch has its writes applied in the
+/// order they were sent, each compare-and-swap seeing the one before.
+#[tokio::test]
+async fn an_execution_written_twice_in_one_batch_keeps_its_writes_in_order() {
+    let db = TestDatabase::create().await;
+    let (store, [f]) = with_functions(&db).await;
+    let (a, b, c) = (
+        fixtures::execution(&f, 3),
+        fixtures::execution(&f, 4),
+        fixtures::execution(&f, 5),
+    );
+    for e in [&a, &b, &c] {
+        store.create_execution(e).await.expect("create");
+    }
+    let batches = observe(&[&store]);
+    let outcome = success();
+    let start =
+        |id, at_ms| store.mark_execution_started(id, "local", at(at_ms), Durability::Flushed);
+    // Sent before the writer runs (the test's runtime has one thread): one batch.
+    let (started, again, finished, b_done, b_again, c_started, c_elsewhere) = tokio::join!(
+        start(a.id, 6_000),
+        start(a.id, 6_001),
+        store.finish_execution(a.id, &outcome),
+        store.finish_execution(b.id, &outcome),
+        store.finish_execution(b.id, &outcome),
+        start(c.id, 6_002),
+        store.mark_execution_started(c.id, "other", at(6_003), Durability::Flushed),
+    );
+    assert_eq!(*batches.lock().expect("not poisoned"), vec![7]);
+    assert!(started.expect("start"), "the first start wins");
+    assert!(!again.expect("start"), "the second start sees the first");
+    let finished = finished
+        .expect("finish")
+        .expect("a started execution finishes");
+    assert_eq!(finished.started_at, Some(at(6_000)));
+    assert_eq!(finished.status, ExecutionStatus::Success);
+    assert!(b_done.expect("finish").is_some(), "the first finish wins");
+    assert!(
+        b_again.expect("finish").is_none(),
+        "the second finish sees the first"
+    );
+    assert!(c_started.expect("start"));
+    assert!(!c_elsewhere.expect("start"), "another node cannot claim it");
+    for (e, started_at) in [(&a, Some(at(6_000))), (&b, None), (&c, Some(at(6_002)))] {
+        let stored = store.get_execution(e.id).await.expect("get");
+        assert_eq!(stored.started_at, started_at, "{}", e.id);
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 async fn writes_fail_together_not_one_timeout_each_when_the_database_is_gone() {
     let db = TestDatabase::create().await;
