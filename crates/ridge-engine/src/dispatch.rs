@@ -119,7 +119,8 @@ impl Deadline {
 
 /// How [`Dispatcher::acquire`] ended.
 enum Acquired<'a> {
-    /// The execution is claimed and holds a slot; a cold one holds a cold-start permit too.
+    /// The execution holds a slot (claimed, or for a sync one claimed while it runs); a cold
+    /// one holds a cold-start permit too.
     Claimed {
         lease: Lease,
         starting: Option<SemaphorePermit<'a>>,
@@ -268,20 +269,29 @@ impl Dispatcher {
             Acquired::Claimed { lease, starting } => (lease, starting),
             Acquired::Ended(outcome) => return outcome,
         };
-        let deadline = Deadline::from_now(function.limits.timeout);
-        let lease = if lease.is_warm() {
-            lease
-        } else {
-            let started = self
-                .cold_start(lease, &adapter, execution, function, deadline)
-                .await;
-            drop(starting);
-            match started {
-                Ok(lease) => lease,
-                Err(outcome) => return Some(outcome),
-            }
+        let run = async {
+            let deadline = Deadline::from_now(function.limits.timeout);
+            let lease = if lease.is_warm() {
+                lease
+            } else {
+                let started = self
+                    .cold_start(lease, &adapter, execution, function, deadline)
+                    .await;
+                drop(starting);
+                match started {
+                    Ok(lease) => lease,
+                    Err(outcome) => return outcome,
+                }
+            };
+            self.invoke(lease, execution, function, deadline).await
         };
-        Some(self.invoke(lease, execution, function, deadline).await)
+        if execution.sync {
+            // Claimed while it runs (see `acquire`): an outcome the claim lost is not ours.
+            let (claimed, outcome) = tokio::join!(self.claim(execution), run);
+            claimed.then_some(outcome)
+        } else {
+            Some(run.await)
+        }
     }
 
     /// Waits for a slot in the function version's pool (a sync execution for at most
@@ -323,7 +333,14 @@ impl Dispatcher {
         self.metrics
             .queue_wait
             .observe(waited.elapsed().as_secs_f64());
-        if !self.claim(execution).await {
+        // An async execution is claimed before it runs: any node may have taken it. A sync one
+        // runs on the node that received it and recorded it; its claim fails only when the
+        // row moved meanwhile (deleted, or ended by another node that found this one lost),
+        // and then the call runs once and its outcome is dropped. It is claimed while it runs
+        // (`execute`), so that the worker is not held for the write: on PostgreSQL, where a
+        // write waits for the batch under way to flush, that wait had bounded how many calls
+        // a second each warm worker could serve.
+        if !execution.sync && !self.claim(execution).await {
             // No call ran: nothing the pool could want to grow for.
             let _ = lease.give_back().await;
             return Acquired::Ended(None);
