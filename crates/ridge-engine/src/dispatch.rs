@@ -209,43 +209,6 @@ impl Dispatcher {
         })
     }
 
-    /// Runs a sync execution that holds a warm worker and is not recorded yet, and returns it
-    /// as stored (its `started_at` is set: it had its worker at once). The caller runs this in
-    /// a task of its own, so that a sync caller that goes away does not abandon it. Recorded
-    /// once, complete, when it ends within [`RECORD_RUNNING_AFTER`]: one write instead of a
-    /// create, a claim and a finish. A longer one is recorded `running` then, and finished as
-    /// any other.
-    pub async fn run_warm(
-        self: &Arc<Self>,
-        execution: Execution,
-        function: &Function,
-        lease: Lease,
-    ) -> Execution {
-        let _in_flight = self.at_once();
-        let deadline = Deadline::from_now(function.limits.timeout);
-        let (outcome, recorded) = {
-            let invoke = self.invoke(lease, &execution, function, deadline);
-            tokio::pin!(invoke);
-            tokio::select! {
-                biased;
-                outcome = &mut invoke => (outcome, false),
-                () = tokio::time::sleep(RECORD_RUNNING_AFTER) => {
-                    let (created, outcome) =
-                        tokio::join!(self.store.create_execution(&execution), invoke);
-                    if let Err(e) = created {
-                        tracing::warn!(execution = %execution.id, error = %e, "cannot record a running sync execution");
-                    }
-                    (outcome, true)
-                }
-            }
-        };
-        if recorded {
-            self.finish(execution, function, outcome).await
-        } else {
-            self.record(execution, function, outcome).await
-        }
-    }
-
     /// An execution that took an idle worker when it arrived: in flight until the guard is
     /// dropped, and counted in the queue-wait histogram as waiting 0.
     fn at_once(&self) -> Counted {
@@ -269,22 +232,7 @@ impl Dispatcher {
             Acquired::Claimed { lease, starting } => (lease, starting),
             Acquired::Ended(outcome) => return outcome,
         };
-        let run = async {
-            let deadline = Deadline::from_now(function.limits.timeout);
-            let lease = if lease.is_warm() {
-                lease
-            } else {
-                let started = self
-                    .cold_start(lease, &adapter, execution, function, deadline)
-                    .await;
-                drop(starting);
-                match started {
-                    Ok(lease) => lease,
-                    Err(outcome) => return outcome,
-                }
-            };
-            self.invoke(lease, execution, function, deadline).await
-        };
+        let run = self.run_leased(lease, starting, &adapter, execution, function);
         if execution.sync {
             // Claimed while it runs (see `acquire`): an outcome the claim lost is not ours.
             let (claimed, outcome) = tokio::join!(self.claim(execution), run);
@@ -296,7 +244,7 @@ impl Dispatcher {
 
     /// Waits for a slot in the function version's pool (a sync execution for at most
     /// `max_queue_wait`), and for a cold-start permit when the slot has no worker, then claims
-    /// the execution.
+    /// the execution (a sync one is claimed while it runs: see below).
     async fn acquire(
         &self,
         waiting: Counted,
@@ -304,35 +252,11 @@ impl Dispatcher {
         function: &Function,
         runtime: &Runtime,
     ) -> Acquired<'_> {
-        let pool = self
-            .pools
-            .pool_for(function, execution.function_version, runtime.id)
-            .await;
-        let waited = Instant::now();
-        let lease = if execution.sync {
-            // A sync caller is waiting on the line: bound its wait. Async executions wait in
-            // the queue as long as it takes (they are rows in the store).
-            let wait = self.config.max_queue_wait;
-            match tokio::time::timeout(wait, self.pools.lease(&pool)).await {
-                Ok(lease) => lease,
-                Err(_) => {
-                    let claimed = self.claim(execution).await;
-                    return Acquired::Ended(claimed.then(|| outcome::capacity_exhausted(wait)));
-                }
-            }
-        } else {
-            self.pools.lease(&pool).await
+        let Some((lease, starting)) = self.slot(waiting, execution, function, runtime).await else {
+            let claimed = self.claim(execution).await;
+            let waited = self.config.max_queue_wait;
+            return Acquired::Ended(claimed.then(|| outcome::capacity_exhausted(waited)));
         };
-        // A cold start waits for its turn in the queue, not on the function's clock.
-        let starting = if lease.is_warm() {
-            None
-        } else {
-            self.cold_starts.acquire().await.ok()
-        };
-        drop(waiting);
-        self.metrics
-            .queue_wait
-            .observe(waited.elapsed().as_secs_f64());
         // An async execution is claimed before it runs: any node may have taken it. A sync one
         // runs on the node that received it and recorded it; its claim fails only when the
         // row moved meanwhile (deleted, or ended by another node that found this one lost),
@@ -346,6 +270,70 @@ impl Dispatcher {
             return Acquired::Ended(None);
         }
         Acquired::Claimed { lease, starting }
+    }
+
+    /// Waits for a slot in the function version's pool (a sync execution for at most
+    /// `max_queue_wait`: `None` when it waited that long in vain), and for a cold-start
+    /// permit when the slot has no worker.
+    async fn slot(
+        &self,
+        waiting: Counted,
+        execution: &Execution,
+        function: &Function,
+        runtime: &Runtime,
+    ) -> Option<(Lease, Option<SemaphorePermit<'_>>)> {
+        let pool = self
+            .pools
+            .pool_for(function, execution.function_version, runtime.id)
+            .await;
+        let waited = Instant::now();
+        let lease = if execution.sync {
+            // A sync caller is waiting on the line: bound its wait. Async executions wait in
+            // the queue as long as it takes (they are rows in the store).
+            let wait = self.config.max_queue_wait;
+            tokio::time::timeout(wait, self.pools.lease(&pool))
+                .await
+                .ok()?
+        } else {
+            self.pools.lease(&pool).await
+        };
+        // A cold start waits for its turn in the queue, not on the function's clock.
+        let starting = if lease.is_warm() {
+            None
+        } else {
+            self.cold_starts.acquire().await.ok()
+        };
+        drop(waiting);
+        self.metrics
+            .queue_wait
+            .observe(waited.elapsed().as_secs_f64());
+        Some((lease, starting))
+    }
+
+    /// Runs the execution on its slot: starts a worker into it first when it has none. The
+    /// function's timeout counts from here.
+    async fn run_leased(
+        self: &Arc<Self>,
+        lease: Lease,
+        starting: Option<SemaphorePermit<'_>>,
+        adapter: &Adapter,
+        execution: &Execution,
+        function: &Function,
+    ) -> ExecutionOutcome {
+        let deadline = Deadline::from_now(function.limits.timeout);
+        let lease = if lease.is_warm() {
+            lease
+        } else {
+            let started = self
+                .cold_start(lease, adapter, execution, function, deadline)
+                .await;
+            drop(starting);
+            match started {
+                Ok(lease) => lease,
+                Err(outcome) => return outcome,
+            }
+        };
+        self.invoke(lease, execution, function, deadline).await
     }
 
     /// Starts a worker into the lease within the deadline; the outcome when it could not.
@@ -688,5 +676,6 @@ pub(crate) fn cold_start_permits() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
 
+mod sync;
 #[cfg(test)]
 mod tests;

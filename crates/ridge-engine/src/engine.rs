@@ -252,10 +252,10 @@ impl Engine {
                 return Err(refused);
             }
         };
-        // A sync execution whose caller waits for the outcome may run before it is recorded,
-        // when a warm worker is idle: it is then written once, complete, before the caller
-        // is answered (`Dispatcher::run_warm`). Not when its project's concurrency quota
-        // counts the executions recorded as `running`: every node must see it at once.
+        // A sync execution whose caller waits for the outcome runs before it is recorded: it
+        // is then written once, complete, before the caller is answered, when it ends soon
+        // enough (`dispatch::sync`). Not when its project's concurrency quota counts the
+        // executions recorded as `running`: every node must see it at once.
         let record_late =
             request.sync && quotas.concurrent_executions == ridge_core::tenancy::Limit::Unlimited;
         let mut execution = Execution {
@@ -315,6 +315,16 @@ impl Engine {
                 let finished =
                     dispatcher.submit_claimed(execution.clone(), resolved.function, lease);
                 return Ok(Started::new(execution, finished));
+            }
+            if record_late {
+                // No idle worker: it waits for one, still unrecorded for a while.
+                pools
+                    .arrivals
+                    .arrived(resolved.function.id, resolved.version);
+                let done = dispatcher
+                    .run_sync(execution, &resolved.function, &resolved.runtime)
+                    .await;
+                return Ok(Started::done(done));
             }
             store.create_execution(&execution).await?;
             pools

@@ -189,37 +189,125 @@ async fn slow_fixture(call: u64, config: EngineConfig) -> Fixture {
 }
 
 #[tokio::test]
-async fn a_sync_execution_on_an_idle_warm_worker_is_written_once_complete() {
+async fn a_sync_execution_that_ends_soon_is_written_once_complete_cold_or_warm() {
     let fx = slow_fixture(1, EngineConfig::default()).await;
     let run = || async {
         let started = fx.engine.start(sync_request(&fx)).await.expect("started");
         started.finished().await.expect("finished")
     };
-    // Cold: recorded `running`, claimed, finished.
-    let cold = run().await;
-    assert_eq!(cold.status, ExecutionStatus::Success, "{cold:?}");
-    assert_eq!(writes(&fx), 3.0);
-    for n in 1..=3 {
-        let warm = run().await;
-        assert_eq!(
-            writes(&fx),
-            3.0 + f64::from(n),
-            "one write per warm execution"
-        );
-        let stored = fx.store.get_execution(warm.id).await.expect("stored");
-        assert_eq!(warm, stored, "what the caller gets is the stored row");
-        assert_eq!(warm.status, ExecutionStatus::Success);
+    // Cold (a worker started for it), then warm (an idle worker taken at once).
+    for n in 1..=4 {
+        let done = run().await;
+        assert_eq!(writes(&fx), f64::from(n), "one write per execution");
+        let stored = fx.store.get_execution(done.id).await.expect("stored");
+        assert_eq!(done, stored, "what the caller gets is the stored row");
+        assert_eq!(done.status, ExecutionStatus::Success);
         assert!(
-            warm.started_at.is_some() && warm.updated_at.is_some(),
-            "{warm:?}"
+            done.started_at.is_some() && done.updated_at.is_some(),
+            "{done:?}"
         );
         assert_eq!(
-            fx.store.get_execution_logs(warm.id).await.expect("logs"),
+            fx.store.get_execution_logs(done.id).await.expect("logs"),
             "slept 1ms\n"
         );
     }
     let function = fx.store.get_function(fx.function.id).await.expect("get");
     assert_eq!(function.count, 4, "every execution is counted");
+}
+
+/// A fixture whose function has at most one worker, each call taking `call` ms.
+async fn one_worker(call: u64, max_queue_wait: Duration) -> Fixture {
+    let config = EngineConfig {
+        scaling: crate::policy::ScalingPolicy {
+            max_workers: 1,
+            ..crate::policy::ScalingPolicy::default()
+        },
+        max_queue_wait,
+        ..EngineConfig::default()
+    };
+    let fx = slow_fixture(call, config).await;
+    let first = fx.engine.start(sync_request(&fx)).await.expect("started");
+    first.finished().await.expect("the cold one");
+    fx
+}
+
+#[tokio::test]
+async fn a_sync_execution_that_waits_briefly_for_a_worker_is_written_once_too() {
+    let fx = one_worker(2, Duration::from_secs(10)).await;
+    let before = writes(&fx);
+    let (a, b) = (spawn_sync(&fx), spawn_sync(&fx));
+    for done in [a.await.expect("a"), b.await.expect("b")] {
+        assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+        assert_eq!(done, fx.store.get_execution(done.id).await.expect("stored"));
+        let started = done.started_at.expect("started");
+        assert!(started >= done.created_at, "{done:?}");
+    }
+    assert_eq!(
+        writes(&fx) - before,
+        2.0,
+        "one write each, the waiting one too"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_execution_still_waiting_at_the_record_time_is_shown_then_claimed() {
+    let fx = one_worker(300, Duration::from_secs(10)).await;
+    let before = writes(&fx);
+    let first = spawn_sync(&fx);
+    // The first holds the only worker: the second waits for it, shown `running` and not
+    // started meanwhile.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = spawn_sync(&fx);
+    let mut waiting = None;
+    for _ in 0..50 {
+        let all = fx
+            .store
+            .list_executions(&all_executions())
+            .await
+            .expect("list");
+        if let Some(row) = all
+            .into_iter()
+            .find(|e| e.status == ExecutionStatus::Running && e.started_at.is_none())
+        {
+            waiting = Some(row);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waiting = waiting.expect("the waiting one is recorded while it waits");
+    let (first, second) = (first.await.expect("first"), second.await.expect("second"));
+    assert_eq!(second.id, waiting.id);
+    for done in [&first, &second] {
+        assert_eq!(done.status, ExecutionStatus::Success, "{done:?}");
+        assert_eq!(
+            *done,
+            fx.store.get_execution(done.id).await.expect("stored")
+        );
+    }
+    assert!(
+        second.started_at.is_some(),
+        "claimed when it ran: {second:?}"
+    );
+    // The first: recorded running, finished. The second: recorded, claimed, finished.
+    assert_eq!(writes(&fx) - before, 5.0);
+}
+
+#[tokio::test]
+async fn a_sync_execution_that_waits_in_vain_is_written_once_with_its_error() {
+    let fx = one_worker(300, Duration::from_millis(20)).await;
+    let first = spawn_sync(&fx);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before = writes(&fx);
+    let refused = spawn_sync(&fx).await.expect("refused");
+    assert_eq!(writes(&fx) - before, 1.0, "{refused:?}");
+    assert_eq!(refused.status, ExecutionStatus::Error, "{refused:?}");
+    assert_eq!(refused.started_at, None, "it never had a worker");
+    assert_eq!(
+        refused,
+        fx.store.get_execution(refused.id).await.expect("stored")
+    );
+    let first = first.await.expect("first");
+    assert_eq!(first.status, ExecutionStatus::Success, "{first:?}");
 }
 
 #[tokio::test]
