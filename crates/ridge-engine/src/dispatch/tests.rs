@@ -143,6 +143,22 @@ fn all_executions() -> ridge_store::ExecutionQuery {
     }
 }
 
+/// The first stored execution that `wanted` picks, looked for every 10 ms for half a second.
+async fn stored_soon(fx: &Fixture, wanted: impl Fn(&Execution) -> bool) -> Option<Execution> {
+    for _ in 0..50 {
+        let all = fx
+            .store
+            .list_executions(&all_executions())
+            .await
+            .expect("list");
+        if let Some(row) = all.into_iter().find(|e| wanted(e)) {
+            return Some(row);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
 /// The writes the engine's store has committed so far (`store_write_batch_size`'s sum).
 fn writes(fx: &Fixture) -> f64 {
     let text = fx.engine.metrics_text();
@@ -258,23 +274,11 @@ async fn a_sync_execution_still_waiting_at_the_record_time_is_shown_then_claimed
     // started meanwhile.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let second = spawn_sync(&fx);
-    let mut waiting = None;
-    for _ in 0..50 {
-        let all = fx
-            .store
-            .list_executions(&all_executions())
-            .await
-            .expect("list");
-        if let Some(row) = all
-            .into_iter()
-            .find(|e| e.status == ExecutionStatus::Running && e.started_at.is_none())
-        {
-            waiting = Some(row);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let waiting = waiting.expect("the waiting one is recorded while it waits");
+    let waiting = stored_soon(&fx, |e| {
+        e.status == ExecutionStatus::Running && e.started_at.is_none()
+    })
+    .await
+    .expect("the waiting one is recorded while it waits");
     let (first, second) = (first.await.expect("first"), second.await.expect("second"));
     assert_eq!(second.id, waiting.id);
     for done in [&first, &second] {
@@ -343,20 +347,7 @@ async fn a_long_warm_sync_execution_is_shown_running_while_it_runs() {
     let first = fx.engine.start(sync_request(&fx)).await.expect("started");
     first.finished().await.expect("the cold one");
     let run = spawn_sync(&fx);
-    let running = |e: &Execution| e.status == ExecutionStatus::Running;
-    let mut seen = None;
-    for _ in 0..50 {
-        let all = fx
-            .store
-            .list_executions(&all_executions())
-            .await
-            .expect("list");
-        if let Some(row) = all.into_iter().find(running) {
-            seen = Some(row);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let seen = stored_soon(&fx, |e| e.status == ExecutionStatus::Running).await;
     let seen = seen.expect("recorded while it runs");
     assert!(seen.started_at.is_some(), "{seen:?}");
     let done = run.await.expect("the run");
