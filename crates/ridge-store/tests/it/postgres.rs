@@ -351,6 +351,52 @@ async fn writes_fail_together_not_one_timeout_each_when_the_database_is_gone() {
     );
 }
 
+#[tokio::test]
+async fn connections_the_network_dropped_are_replaced_not_lent() {
+    let db = TestDatabase::create().await;
+    let (before, after) = db.url().split_once('@').expect("a URL with credentials");
+    let (upstream, path) = after.split_once('/').expect("a URL with a database");
+    let upstream: std::net::SocketAddr = upstream.parse().expect("an address");
+    // A forwarder whose open links can be cut while it goes on accepting new ones.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy = listener.local_addr().expect("address");
+    let links = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+    let accepting = {
+        let links = links.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                links.lock().expect("not poisoned").spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        })
+    };
+    let store = PostgresStore::connect(&format!("{before}@{proxy}/{path}"))
+        .await
+        .expect("connect");
+    let rt = fixtures::runtime("p1", true, 1);
+    store.create_runtime(&rt).await.expect("runtime");
+    // Several reads at once, so that the pool holds several connections.
+    let reads = join_all((0..4).map(|_| store.get_runtime(rt.id))).await;
+    assert!(reads.iter().all(Result::is_ok), "{reads:?}");
+
+    links.lock().expect("not poisoned").abort_all();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Each connection the pool holds is dead, and idle past the ping threshold: the pool
+    // finds out before lending it and opens another.
+    for _ in 0..6 {
+        store
+            .get_runtime(rt.id)
+            .await
+            .expect("read on a new connection");
+    }
+    accepting.abort();
+}
+
 /// A TCP forwarder to `upstream` on a port of its own; aborting the returned task refuses new
 /// connections and drops the open ones, as a lost database would.
 async fn forward(
