@@ -267,6 +267,9 @@ async fn work(
             let Some(first) = messages.recv().await else {
                 break;
             };
+            // Let the tasks that are ready run first (on a busy server, requests and
+            // executions about to send their own writes); on an idle one this returns at once.
+            tokio::task::yield_now().await;
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
