@@ -4,10 +4,15 @@
 //! `postgres::writer`).
 //!
 //! Callers send a [`Write`] and await their own answer. The task takes the first write waiting,
-//! then every other write already queued (up to [`MAX_BATCH`]), applies them in one
-//! transaction, commits once and answers each caller. There is no timer: a lone write is
-//! committed at once, and the writes that arrive while a commit is under way form the next
-//! batch, so batches grow with the load and an idle store adds no latency.
+//! lets the tasks that are ready run (Tokio's `yield_now`, again while each time brings more
+//! writes, at most [`MAX_YIELDS`] times), then takes every write queued by then (up to
+//! [`MAX_BATCH`]), applies them in one transaction, commits once and answers each caller. There
+//! is no timer: a lone write on an idle server is committed at once (no task is ready, the
+//! yield returns at once), the writes that a busy server's ready requests and executions are
+//! about to send join it, and those that arrive while a commit is under way form the next
+//! batch, so batches grow with the load and an idle store adds no latency. Without the yield,
+//! the writer woke for each write before the tasks behind it had run, and nine commits in ten
+//! held one write (docs/benchmarks.md, "async executions").
 //!
 //! A store may give the writer several appliers, each with a connection of its own (PostgreSQL
 //! does; SQLite has one writer at a time and gives one): each takes the next batch from the
@@ -35,6 +40,10 @@ const MAX_BATCH: usize = 256;
 
 /// Writes waiting for the task; past this, callers wait to enqueue (back-pressure).
 const QUEUE: usize = 4096;
+
+/// Most times the task lets ready tasks run before taking a batch, while each time brought
+/// more writes.
+const MAX_YIELDS: usize = 4;
 
 /// An execution row to insert: `running` with no logs yet, or one that finished before it was
 /// recorded (a sync execution a warm worker answered at once), complete with its logs.
@@ -269,7 +278,15 @@ async fn work(
             };
             // Let the tasks that are ready run first (on a busy server, requests and
             // executions about to send their own writes); on an idle one this returns at once.
-            tokio::task::yield_now().await;
+            let mut queued = messages.len();
+            for _ in 0..MAX_YIELDS {
+                tokio::task::yield_now().await;
+                let now = messages.len();
+                if now == queued {
+                    break;
+                }
+                queued = now;
+            }
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
@@ -398,5 +415,53 @@ mod tests {
             );
             assert_eq!(batch_durability(&[flushing]), Durability::Flushed);
         }
+    }
+
+    /// Applies nothing; records the size of each batch it was given.
+    struct Recording(Arc<std::sync::Mutex<Vec<usize>>>);
+
+    #[async_trait]
+    impl ApplyBatch for Recording {
+        async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
+            self.0.lock().expect("not poisoned").push(writes.len());
+            Ok(writes.iter().map(|_| Ok(Done::Finished(None))).collect())
+        }
+
+        async fn close(self) {}
+    }
+
+    /// Tasks that become ready after the writer was woken by a first write (requests and
+    /// executions of a busy server) still get their writes into its batch: the writer lets
+    /// them run before it takes the batch, instead of committing the first write alone.
+    #[tokio::test]
+    async fn writes_of_tasks_ready_when_the_writer_wakes_commit_with_the_first() {
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Writer::spawn(vec![Recording(sizes.clone())]);
+        // The writer's tasks start and wait for a write.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        let (reply, answer) = oneshot::channel();
+        let first = Message::Write {
+            write: finish(),
+            reply,
+        };
+        // Wakes the writer, which is scheduled before the tasks spawned next.
+        writer.queue.send(first).await.expect("writer running");
+        let others: Vec<_> = (0..7)
+            .map(|_| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.send(finish()).await.map(|_| ()) })
+            })
+            .collect();
+        answer.await.expect("answered").expect("applied");
+        for other in others {
+            other.await.expect("task").expect("applied");
+        }
+        assert_eq!(*sizes.lock().expect("not poisoned"), vec![8]);
+
+        // Alone, a write is committed at once, in a batch of its own.
+        writer.send(finish()).await.expect("applied");
+        assert_eq!(*sizes.lock().expect("not poisoned"), vec![8, 1]);
     }
 }
