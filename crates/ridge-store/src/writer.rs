@@ -4,15 +4,19 @@
 //! `postgres::writer`).
 //!
 //! Callers send a [`Write`] and await their own answer. The task takes the first write waiting,
-//! lets the tasks that are ready run (Tokio's `yield_now`, again while each time brings more
-//! writes, at most [`MAX_YIELDS`] times), then takes every write queued by then (up to
-//! [`MAX_BATCH`]), applies them in one transaction, commits once and answers each caller. There
-//! is no timer: a lone write on an idle server is committed at once (no task is ready, the
-//! yield returns at once), the writes that a busy server's ready requests and executions are
-//! about to send join it, and those that arrive while a commit is under way form the next
-//! batch, so batches grow with the load and an idle store adds no latency. Without the yield,
-//! the writer woke for each write before the tasks behind it had run, and nine commits in ten
-//! held one write (docs/benchmarks.md, "async executions").
+//! then every other write already queued (up to [`MAX_BATCH`]), applies them in one
+//! transaction, commits once and answers each caller. There is no timer: a lone write is
+//! committed at once, and the writes that arrive while a commit is under way form the next
+//! batch, so batches grow with the load and an idle store adds no latency.
+//!
+//! A store whose batches can only wait all together ([`ApplyBatch::GATHER`]: SQLite) also has
+//! the task, once it has a first write, let the tasks that are ready run (Tokio's `yield_now`,
+//! again while each time brings more writes, at most [`MAX_YIELDS`] times) before it takes the
+//! batch: on a busy server the writes that ready requests and executions are about to send join
+//! it; on an idle one no task is ready and the yield returns at once. Without it SQLite's
+//! writer, whose commits take microseconds, woke for each write before the tasks behind it had
+//! run, and nine commits in ten of an async burst held one write (docs/benchmarks.md, "async
+//! executions").
 //!
 //! A store may give the writer several appliers, each with a connection of its own (PostgreSQL
 //! does; SQLite has one writer at a time and gives one): each takes the next batch from the
@@ -231,6 +235,13 @@ impl Writer {
 /// How a store applies a batch of writes: the one part of the writer that differs by store.
 #[async_trait]
 pub(crate) trait ApplyBatch: Send + 'static {
+    /// Whether the writer lets the tasks that are ready run before it takes a batch (see the
+    /// module comment), so that the writes they are about to send join it. Right where a batch
+    /// that waits holds back every write anyway: SQLite's, whose one writer waits only for the
+    /// database's write lock. Not where a batch may wait on one row's lock and a write that
+    /// joined it would wait with it (PostgreSQL's): there the writer takes what is queued.
+    const GATHER: bool = false;
+
     /// Applies every write of `writes` in one transaction and commits it: each write's own
     /// result (in order), or the database failure that rolled the whole transaction back. A
     /// write's own error (`FunctionNotFound`, `VersionNotFound`) must leave nothing of that
@@ -263,8 +274,8 @@ async fn run<A: ApplyBatch>(
 /// One applier's loop: takes a batch from the shared queue (holding it only while taking),
 /// commits it, and again, until the queue is closed; returns the acknowledgement of a
 /// [`Message::Close`] it took.
-async fn work(
-    mut applier: impl ApplyBatch,
+async fn work<A: ApplyBatch>(
+    mut applier: A,
     messages: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>,
     observer: Observer,
 ) -> Option<oneshot::Sender<()>> {
@@ -276,16 +287,8 @@ async fn work(
             let Some(first) = messages.recv().await else {
                 break;
             };
-            // Let the tasks that are ready run first (on a busy server, requests and
-            // executions about to send their own writes); on an idle one this returns at once.
-            let mut queued = messages.len();
-            for _ in 0..MAX_YIELDS {
-                tokio::task::yield_now().await;
-                let now = messages.len();
-                if now == queued {
-                    break;
-                }
-                queued = now;
+            if A::GATHER {
+                let_ready_tasks_send(&messages).await;
             }
             let mut next = Some(first);
             while let Some(message) = next.take() {
@@ -308,6 +311,21 @@ async fn work(
     }
     applier.close().await;
     closing
+}
+
+/// Lets the tasks that are ready run (on a busy server, requests and executions about to
+/// send their own writes), again while each time brings more writes, at most [`MAX_YIELDS`]
+/// times; on an idle server no task is ready and this returns at once.
+async fn let_ready_tasks_send(messages: &mpsc::Receiver<Message>) {
+    let mut queued = messages.len();
+    for _ in 0..MAX_YIELDS {
+        tokio::task::yield_now().await;
+        let now = messages.len();
+        if now == queued {
+            break;
+        }
+        queued = now;
+    }
 }
 
 /// Applies `batch` in one transaction and answers every caller; on a database failure, retries
@@ -417,11 +435,14 @@ mod tests {
         }
     }
 
-    /// Applies nothing; records the size of each batch it was given.
-    struct Recording(Arc<std::sync::Mutex<Vec<usize>>>);
+    /// Applies nothing; records the size of each batch it was given. Gathers its batches
+    /// (see [`ApplyBatch::GATHER`]) when `G` is true.
+    struct Recording<const G: bool>(Arc<std::sync::Mutex<Vec<usize>>>);
 
     #[async_trait]
-    impl ApplyBatch for Recording {
+    impl<const G: bool> ApplyBatch for Recording<G> {
+        const GATHER: bool = G;
+
         async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
             self.0.lock().expect("not poisoned").push(writes.len());
             Ok(writes.iter().map(|_| Ok(Done::Finished(None))).collect())
@@ -430,13 +451,12 @@ mod tests {
         async fn close(self) {}
     }
 
-    /// Tasks that become ready after the writer was woken by a first write (requests and
-    /// executions of a busy server) still get their writes into its batch: the writer lets
-    /// them run before it takes the batch, instead of committing the first write alone.
-    #[tokio::test]
-    async fn writes_of_tasks_ready_when_the_writer_wakes_commit_with_the_first() {
+    /// A first write, then seven sent by tasks that become ready after it woke the writer
+    /// (as a busy server's requests and executions do); the sizes of the batches they were
+    /// committed in, then of a lone write's.
+    async fn batches<const G: bool>() -> Vec<usize> {
         let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = Writer::spawn(vec![Recording(sizes.clone())]);
+        let writer = Writer::spawn(vec![Recording::<G>(sizes.clone())]);
         // The writer's tasks start and wait for a write.
         for _ in 0..4 {
             tokio::task::yield_now().await;
@@ -458,10 +478,21 @@ mod tests {
         for other in others {
             other.await.expect("task").expect("applied");
         }
-        assert_eq!(*sizes.lock().expect("not poisoned"), vec![8]);
-
-        // Alone, a write is committed at once, in a batch of its own.
         writer.send(finish()).await.expect("applied");
-        assert_eq!(*sizes.lock().expect("not poisoned"), vec![8, 1]);
+        sizes.lock().expect("not poisoned").clone()
+    }
+
+    /// SQLite's writer lets the tasks that are ready run before it takes a batch: their
+    /// writes join the first one's commit. Alone, a write is committed at once.
+    #[tokio::test]
+    async fn a_gathering_writer_commits_the_writes_of_tasks_ready_when_it_woke_with_the_first() {
+        assert_eq!(batches::<true>().await, vec![8, 1]);
+    }
+
+    /// PostgreSQL's writer takes only what is queued: a write sent after the first batch was
+    /// taken is never held back by a batch that waits on a row's lock.
+    #[tokio::test]
+    async fn a_writer_that_does_not_gather_takes_only_what_is_queued() {
+        assert_eq!(batches::<false>().await, vec![1, 7, 1]);
     }
 }
