@@ -12,11 +12,12 @@
 //! A store whose batches can only wait all together ([`ApplyBatch::GATHER`]: SQLite) also has
 //! the task, once it has a first write, let the tasks that are ready run (Tokio's `yield_now`,
 //! again while each time brings more writes, at most [`MAX_YIELDS`] times) before it takes the
-//! batch: on a busy server the writes that ready requests and executions are about to send join
-//! it; on an idle one no task is ready and the yield returns at once. Without it SQLite's
-//! writer, whose commits take microseconds, woke for each write before the tasks behind it had
-//! run, and nine commits in ten of an async burst held one write (docs/benchmarks.md, "async
-//! executions").
+//! batch, so that the writes that a busy server's ready requests and executions are about to
+//! send join it. Without it SQLite's writer, whose commits take microseconds, woke for each
+//! write before the tasks behind it had run, and nine commits in ten of an async burst held one
+//! write (docs/benchmarks.md, "async executions"). It gathers only while writes come together
+//! (for [`GATHER_FOR`] after a batch that held several): with one request at a time, a yield
+//! finds no task ready but wakes another of Tokio's threads for nothing.
 //!
 //! A store may give the writer several appliers, each with a connection of its own (PostgreSQL
 //! does; SQLite has one writer at a time and gives one): each takes the next batch from the
@@ -31,10 +32,12 @@
 //! only the write that fails sees the error.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ridge_core::{Execution, ExecutionId, Timestamp};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::{Durability, ExecutionOutcome, Result, StoreError, WriteBatchObserver};
 
@@ -48,6 +51,11 @@ const QUEUE: usize = 4096;
 /// Most times the task lets ready tasks run before taking a batch, while each time brought
 /// more writes.
 const MAX_YIELDS: usize = 4;
+
+/// How long after a batch that held more than one write the task gathers (lets ready tasks
+/// run first). A server with one request at a time has no such batch: its writer does not
+/// yield, which would cost a thread wake-up (a context switch) per write.
+const GATHER_FOR: Duration = Duration::from_secs(1);
 
 /// An execution row to insert: `running` with no logs yet, or one that finished before it was
 /// recorded (a sync execution a warm worker answered at once), complete with its logs.
@@ -281,13 +289,15 @@ async fn work<A: ApplyBatch>(
 ) -> Option<oneshot::Sender<()>> {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
+    // When a batch last held several writes.
+    let mut crowded: Option<Instant> = None;
     loop {
         {
             let mut messages = messages.lock().await;
             let Some(first) = messages.recv().await else {
                 break;
             };
-            if A::GATHER {
+            if A::GATHER && crowded.is_some_and(|at| at.elapsed() < GATHER_FOR) {
                 let_ready_tasks_send(&messages).await;
             }
             let mut next = Some(first);
@@ -304,6 +314,9 @@ async fn work<A: ApplyBatch>(
                     next = messages.try_recv().ok();
                 }
             }
+        }
+        if batch.len() > 1 {
+            crowded = Some(Instant::now());
         }
         if !batch.is_empty() {
             commit(&mut applier, &mut batch, &observer).await;
@@ -451,21 +464,36 @@ mod tests {
         async fn close(self) {}
     }
 
-    /// A first write, then seven sent by tasks that become ready after it woke the writer
-    /// (as a busy server's requests and executions do); the sizes of the batches they were
-    /// committed in, then of a lone write's.
-    async fn batches<const G: bool>() -> Vec<usize> {
+    /// A writer on a [`Recording`] applier, its task started and waiting for a write; the
+    /// sizes of the batches it commits.
+    async fn recording<const G: bool>() -> (Writer, Arc<std::sync::Mutex<Vec<usize>>>) {
         let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let writer = Writer::spawn(vec![Recording::<G>(sizes.clone())]);
-        // The writer's tasks start and wait for a write.
         for _ in 0..4 {
             tokio::task::yield_now().await;
         }
+        (writer, sizes)
+    }
+
+    fn queued(write: Write) -> (Message, oneshot::Receiver<Result<Done>>) {
         let (reply, answer) = oneshot::channel();
-        let first = Message::Write {
-            write: finish(),
-            reply,
-        };
+        (Message::Write { write, reply }, answer)
+    }
+
+    /// Two writes queued before the writer runs: one batch of two.
+    async fn two_at_once(writer: &Writer) {
+        let (one, first) = queued(finish());
+        let (two, second) = queued(finish());
+        writer.queue.send(one).await.expect("writer running");
+        writer.queue.send(two).await.expect("writer running");
+        first.await.expect("answered").expect("applied");
+        second.await.expect("answered").expect("applied");
+    }
+
+    /// A first write, then seven sent by tasks that become ready after it woke the writer
+    /// (as a busy server's requests and executions do).
+    async fn first_then_seven(writer: &Writer) {
+        let (first, answer) = queued(finish());
         // Wakes the writer, which is scheduled before the tasks spawned next.
         writer.queue.send(first).await.expect("writer running");
         let others: Vec<_> = (0..7)
@@ -478,21 +506,45 @@ mod tests {
         for other in others {
             other.await.expect("task").expect("applied");
         }
-        writer.send(finish()).await.expect("applied");
-        sizes.lock().expect("not poisoned").clone()
     }
 
-    /// SQLite's writer lets the tasks that are ready run before it takes a batch: their
-    /// writes join the first one's commit. Alone, a write is committed at once.
+    /// Once writes have come together, SQLite's writer lets the tasks that are ready run
+    /// before it takes a batch: their writes join the first one's commit. Alone, a write is
+    /// committed at once.
     #[tokio::test]
     async fn a_gathering_writer_commits_the_writes_of_tasks_ready_when_it_woke_with_the_first() {
-        assert_eq!(batches::<true>().await, vec![8, 1]);
+        let (writer, sizes) = recording::<true>().await;
+        two_at_once(&writer).await;
+        first_then_seven(&writer).await;
+        writer.send(finish()).await.expect("applied");
+        assert_eq!(*sizes.lock().expect("not poisoned"), vec![2, 8, 1]);
+    }
+
+    /// A writer that has seen only lone writes (one request at a time), or no batch of several
+    /// for GATHER_FOR, does not yield: the tasks behind a first write get a batch of their own.
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_gathers_only_while_writes_come_together() {
+        let (writer, sizes) = recording::<true>().await;
+        first_then_seven(&writer).await;
+        writer.send(finish()).await.expect("applied");
+        tokio::time::advance(GATHER_FOR).await;
+        first_then_seven(&writer).await;
+        first_then_seven(&writer).await;
+        assert_eq!(
+            *sizes.lock().expect("not poisoned"),
+            vec![1, 7, 1, 1, 7, 8],
+            "apart, together within GATHER_FOR"
+        );
     }
 
     /// PostgreSQL's writer takes only what is queued: a write sent after the first batch was
     /// taken is never held back by a batch that waits on a row's lock.
     #[tokio::test]
     async fn a_writer_that_does_not_gather_takes_only_what_is_queued() {
-        assert_eq!(batches::<false>().await, vec![1, 7, 1]);
+        let (writer, sizes) = recording::<false>().await;
+        two_at_once(&writer).await;
+        first_then_seven(&writer).await;
+        writer.send(finish()).await.expect("applied");
+        assert_eq!(*sizes.lock().expect("not poisoned"), vec![2, 1, 7, 1]);
     }
 }
