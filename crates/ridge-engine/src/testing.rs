@@ -94,10 +94,16 @@ pub(crate) async fn seed(store: &dyn Store, packages: &dyn PackageStore) -> Func
     function
 }
 
-/// A stand-in python3 adapter whose workers take `start` to start and `call` to answer.
+/// The ids of the executions stand-in workers ran, in the order they ran them.
+pub(crate) type Ran = Arc<std::sync::Mutex<Vec<ridge_core::ExecutionId>>>;
+
+/// A stand-in python3 adapter whose workers take `start` to start and `call` to answer, and
+/// note each execution they run in `ran` (one list for all of them).
+#[derive(Default)]
 pub(crate) struct Slow {
     pub start: Duration,
     pub call: Duration,
+    pub ran: Ran,
 }
 
 #[async_trait]
@@ -115,6 +121,7 @@ impl RuntimeAdapter for Slow {
         Ok(Box::new(SlowWorker {
             name: format!("stand-in-{}", spec.function_id),
             call: self.call,
+            ran: self.ran.clone(),
         }))
     }
 }
@@ -122,6 +129,7 @@ impl RuntimeAdapter for Slow {
 struct SlowWorker {
     name: String,
     call: Duration,
+    ran: Ran,
 }
 
 #[async_trait]
@@ -134,8 +142,12 @@ impl Worker for SlowWorker {
         None
     }
 
-    async fn invoke(&mut self, _: &Invocation) -> Result<InvocationOutcome, WorkerError> {
+    async fn invoke(&mut self, invocation: &Invocation) -> Result<InvocationOutcome, WorkerError> {
         tokio::time::sleep(self.call).await;
+        self.ran
+            .lock()
+            .expect("not poisoned")
+            .push(invocation.execution_id);
         Ok(InvocationOutcome {
             output: Ok(serde_json::json!("done")),
             logs: format!("slept {:?}\n", self.call),

@@ -9,6 +9,16 @@
 //! committed at once, and the writes that arrive while a commit is under way form the next
 //! batch, so batches grow with the load and an idle store adds no latency.
 //!
+//! A store whose batches can only wait all together ([`ApplyBatch::GATHER`]: SQLite) also has
+//! the task, once it has a first write, let the tasks that are ready run (Tokio's `yield_now`,
+//! again while each time brings more writes, at most [`MAX_YIELDS`] times) before it takes the
+//! batch, so that the writes that a busy server's ready requests and executions are about to
+//! send join it. Without it SQLite's writer, whose commits take microseconds, woke for each
+//! write before the tasks behind it had run, and nine commits in ten of an async burst held one
+//! write (docs/benchmarks.md, "async executions"). It gathers only while writes come together
+//! (for [`GATHER_FOR`] after a batch that held several): with one request at a time, a yield
+//! finds no task ready but wakes another of Tokio's threads for nothing.
+//!
 //! A store may give the writer several appliers, each with a connection of its own (PostgreSQL
 //! does; SQLite has one writer at a time and gives one). One batch is applied at a time: the
 //! next applier takes its first write, then waits for the batch under way to commit, and
@@ -35,6 +45,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ridge_core::{Execution, ExecutionId, Timestamp};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::{Durability, ExecutionOutcome, Result, StoreError, WriteBatchObserver};
 
@@ -49,6 +60,15 @@ const QUEUE: usize = 4096;
 /// it: many times a commit's usual milliseconds, so only a batch that waits on another
 /// transaction's lock is overtaken.
 const OVERTAKE_AFTER: Duration = Duration::from_millis(20);
+
+/// Most times the task lets ready tasks run before taking a batch, while each time brought
+/// more writes.
+const MAX_YIELDS: usize = 4;
+
+/// How long after a batch that held more than one write the task gathers (lets ready tasks
+/// run first). A server with one request at a time has no such batch: its writer does not
+/// yield, which would cost a thread wake-up (a context switch) per write.
+const GATHER_FOR: Duration = Duration::from_secs(1);
 
 /// An execution row to insert: `running` with no logs yet, or one that finished before it was
 /// recorded (a sync execution a warm worker answered at once), complete with its logs.
@@ -236,6 +256,13 @@ impl Writer {
 /// How a store applies a batch of writes: the one part of the writer that differs by store.
 #[async_trait]
 pub(crate) trait ApplyBatch: Send + 'static {
+    /// Whether the writer lets the tasks that are ready run before it takes a batch (see the
+    /// module comment), so that the writes they are about to send join it. Right where a batch
+    /// that waits holds back every write anyway: SQLite's, whose one writer waits only for the
+    /// database's write lock. Not where a batch may wait on one row's lock and a write that
+    /// joined it would wait with it (PostgreSQL's): there the writer takes what is queued.
+    const GATHER: bool = false;
+
     /// Applies every write of `writes` in one transaction and commits it: each write's own
     /// result (in order), or the database failure that rolled the whole transaction back. A
     /// write's own error (`FunctionNotFound`, `VersionNotFound`) must leave nothing of that
@@ -275,20 +302,25 @@ async fn run<A: ApplyBatch>(
 /// commits it, and again, until the queue is closed; returns the acknowledgement of a
 /// [`Message::Close`] it took. `applying` counts the batches being applied (see the module
 /// comment).
-async fn work(
-    mut applier: impl ApplyBatch,
+async fn work<A: ApplyBatch>(
+    mut applier: A,
     messages: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>,
     applying: watch::Sender<usize>,
     observer: Observer,
 ) -> Option<oneshot::Sender<()>> {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
+    // When a batch last held several writes.
+    let mut crowded: Option<Instant> = None;
     loop {
         {
             let mut messages = messages.lock().await;
             let Some(first) = messages.recv().await else {
                 break;
             };
+            if A::GATHER && crowded.is_some_and(|at| at.elapsed() < GATHER_FOR) {
+                let_ready_tasks_send(&messages).await;
+            }
             // The writes that come while the batch under way commits join this one.
             let mut others = applying.subscribe();
             let _ = tokio::time::timeout(OVERTAKE_AFTER, others.wait_for(|n| *n == 0)).await;
@@ -310,6 +342,9 @@ async fn work(
                 applying.send_modify(|n| *n += 1);
             }
         }
+        if batch.len() > 1 {
+            crowded = Some(Instant::now());
+        }
         if !batch.is_empty() {
             commit(&mut applier, &mut batch, &observer).await;
             applying.send_modify(|n| *n -= 1);
@@ -317,6 +352,21 @@ async fn work(
     }
     applier.close().await;
     closing
+}
+
+/// Lets the tasks that are ready run (on a busy server, requests and executions about to
+/// send their own writes), again while each time brings more writes, at most [`MAX_YIELDS`]
+/// times; on an idle server no task is ready and this returns at once.
+async fn let_ready_tasks_send(messages: &mpsc::Receiver<Message>) {
+    let mut queued = messages.len();
+    for _ in 0..MAX_YIELDS {
+        tokio::task::yield_now().await;
+        let now = messages.len();
+        if now == queued {
+            break;
+        }
+        queued = now;
+    }
 }
 
 /// Applies `batch` in one transaction and answers every caller; on a database failure, retries
@@ -424,5 +474,105 @@ mod tests {
             );
             assert_eq!(batch_durability(&[flushing]), Durability::Flushed);
         }
+    }
+
+    /// Applies nothing; records the size of each batch it was given. Gathers its batches
+    /// (see [`ApplyBatch::GATHER`]) when `G` is true.
+    struct Recording<const G: bool>(Arc<std::sync::Mutex<Vec<usize>>>);
+
+    #[async_trait]
+    impl<const G: bool> ApplyBatch for Recording<G> {
+        const GATHER: bool = G;
+
+        async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
+            self.0.lock().expect("not poisoned").push(writes.len());
+            Ok(writes.iter().map(|_| Ok(Done::Finished(None))).collect())
+        }
+
+        async fn close(self) {}
+    }
+
+    /// A writer on a [`Recording`] applier, its task started and waiting for a write; the
+    /// sizes of the batches it commits.
+    async fn recording<const G: bool>() -> (Writer, Arc<std::sync::Mutex<Vec<usize>>>) {
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Writer::spawn(vec![Recording::<G>(sizes.clone())]);
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        (writer, sizes)
+    }
+
+    fn queued(write: Write) -> (Message, oneshot::Receiver<Result<Done>>) {
+        let (reply, answer) = oneshot::channel();
+        (Message::Write { write, reply }, answer)
+    }
+
+    /// Two writes queued before the writer runs: one batch of two.
+    async fn two_at_once(writer: &Writer) {
+        let (one, first) = queued(finish());
+        let (two, second) = queued(finish());
+        writer.queue.send(one).await.expect("writer running");
+        writer.queue.send(two).await.expect("writer running");
+        first.await.expect("answered").expect("applied");
+        second.await.expect("answered").expect("applied");
+    }
+
+    /// A first write, then seven sent by tasks that become ready after it woke the writer
+    /// (as a busy server's requests and executions do).
+    async fn first_then_seven(writer: &Writer) {
+        let (first, answer) = queued(finish());
+        // Wakes the writer, which is scheduled before the tasks spawned next.
+        writer.queue.send(first).await.expect("writer running");
+        let others: Vec<_> = (0..7)
+            .map(|_| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.send(finish()).await.map(|_| ()) })
+            })
+            .collect();
+        answer.await.expect("answered").expect("applied");
+        for other in others {
+            other.await.expect("task").expect("applied");
+        }
+    }
+
+    /// Once writes have come together, SQLite's writer lets the tasks that are ready run
+    /// before it takes a batch: their writes join the first one's commit. Alone, a write is
+    /// committed at once.
+    #[tokio::test]
+    async fn a_gathering_writer_commits_the_writes_of_tasks_ready_when_it_woke_with_the_first() {
+        let (writer, sizes) = recording::<true>().await;
+        two_at_once(&writer).await;
+        first_then_seven(&writer).await;
+        writer.send(finish()).await.expect("applied");
+        assert_eq!(*sizes.lock().expect("not poisoned"), vec![2, 8, 1]);
+    }
+
+    /// A writer that has seen only lone writes (one request at a time), or no batch of several
+    /// for GATHER_FOR, does not yield: the tasks behind a first write get a batch of their own.
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_gathers_only_while_writes_come_together() {
+        let (writer, sizes) = recording::<true>().await;
+        first_then_seven(&writer).await;
+        writer.send(finish()).await.expect("applied");
+        tokio::time::advance(GATHER_FOR).await;
+        first_then_seven(&writer).await;
+        first_then_seven(&writer).await;
+        assert_eq!(
+            *sizes.lock().expect("not poisoned"),
+            vec![1, 7, 1, 1, 7, 8],
+            "apart, together within GATHER_FOR"
+        );
+    }
+
+    /// PostgreSQL's writer takes only what is queued: a write sent after the first batch was
+    /// taken is never held back by a batch that waits on a row's lock.
+    #[tokio::test]
+    async fn a_writer_that_does_not_gather_takes_only_what_is_queued() {
+        let (writer, sizes) = recording::<false>().await;
+        two_at_once(&writer).await;
+        first_then_seven(&writer).await;
+        writer.send(finish()).await.expect("applied");
+        assert_eq!(*sizes.lock().expect("not poisoned"), vec![2, 1, 7, 1]);
     }
 }

@@ -15,6 +15,7 @@ async fn run(timeout: u32, start: u64, call: u64) -> (Execution, Duration, Fixtu
     let slow = Slow {
         start: Duration::from_millis(start),
         call: Duration::from_millis(call),
+        ..Slow::default()
     };
     let fx = Fixture::with_adapters(EngineConfig::default(), vec![Arc::new(slow)]).await;
     let mut function = fx.function.clone();
@@ -51,6 +52,7 @@ async fn a_caller_that_goes_away_at_any_point_leaves_no_execution_unrun() {
     let slow = Slow {
         start: Duration::from_millis(1),
         call: Duration::from_millis(1),
+        ..Slow::default()
     };
     let fx = Fixture::with_adapters(EngineConfig::default(), vec![Arc::new(slow)]).await;
     for step in 0..100u64 {
@@ -200,6 +202,7 @@ async fn slow_fixture(call: u64, config: EngineConfig) -> Fixture {
     let slow = Slow {
         start: Duration::from_millis(1),
         call: Duration::from_millis(call),
+        ..Slow::default()
     };
     Fixture::with_adapters(config, vec![Arc::new(slow)]).await
 }
@@ -434,4 +437,57 @@ async fn within_the_timeout_the_finished_row_comes_from_the_store() {
     let stored = fx.store.get_execution(done.id).await.expect("stored");
     assert_eq!(done, stored, "what the caller gets is the stored row");
     assert!(done.updated_at.is_some());
+}
+
+/// A burst of async executions from many callers at once, as `ridge-bench async` sends: the
+/// store's writer commits their creates, claims and finishes several to a transaction, most
+/// wait in the queue for one of the pool's workers, and each runs exactly once and is stored
+/// `success`, counted once on its function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_async_executions_runs_each_exactly_once() {
+    const BURST: usize = 300;
+    let workers = Arc::new(Slow::default());
+    let fx = Fixture::with_adapters(EngineConfig::default(), vec![workers.clone()]).await;
+    let submits: Vec<_> = (0..BURST)
+        .map(|_| {
+            let engine = fx.engine.clone();
+            let request = ExecutionRequest {
+                sync: false,
+                ..sync_request(&fx)
+            };
+            tokio::spawn(async move { engine.start(request).await.map(|s| s.execution.id) })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for submit in submits {
+        ids.insert(submit.await.expect("task").expect("admitted"));
+    }
+    assert_eq!(ids.len(), BURST);
+
+    let mut stored = Vec::new();
+    for _ in 0..500 {
+        stored = fx
+            .store
+            .list_executions(&all_executions())
+            .await
+            .expect("list");
+        if stored.iter().all(|e| e.status != ExecutionStatus::Running) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let succeeded: std::collections::BTreeSet<_> = stored
+        .iter()
+        .filter(|e| e.status == ExecutionStatus::Success && e.started_at.is_some())
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(succeeded, ids, "every execution stored `success`, started");
+
+    let mut ran = workers.ran.lock().expect("not poisoned").clone();
+    ran.sort();
+    let once: Vec<_> = ids.iter().copied().collect();
+    assert_eq!(ran, once, "each execution ran exactly once");
+    let function = fx.store.get_function(fx.function.id).await.expect("get");
+    assert_eq!(function.count, BURST as i64, "each counted once");
+    assert_eq!(fx.engine.queue_length(), 0, "nothing left waiting");
 }

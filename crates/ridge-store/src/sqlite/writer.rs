@@ -156,6 +156,10 @@ impl SqliteBatches {
 
 #[async_trait]
 impl ApplyBatch for SqliteBatches {
+    /// One writer at a time: a batch waits only for the database's write lock, which every
+    /// write would wait for anyway.
+    const GATHER: bool = true;
+
     async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
         let results = self.transaction(writes).await?;
         self.commits += 1;
