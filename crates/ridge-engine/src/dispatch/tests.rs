@@ -300,6 +300,40 @@ async fn a_sync_execution_still_waiting_at_the_record_time_is_shown_then_claimed
 }
 
 #[tokio::test]
+async fn a_recorded_sync_execution_that_then_waits_in_vain_ends_with_its_error() {
+    // Recorded `running` at 50 ms while it waits, then out of patience at 300 ms: claimed to
+    // end it, and finished with the capacity error.
+    let fx = one_worker(1_000, Duration::from_millis(300)).await;
+    let first = spawn_sync(&fx);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before = writes(&fx);
+    let second = spawn_sync(&fx);
+    let waiting = stored_soon(&fx, |e| {
+        e.status == ExecutionStatus::Running && e.started_at.is_none()
+    })
+    .await
+    .expect("recorded while it waits");
+    let refused = second.await.expect("refused");
+    assert_eq!(refused.id, waiting.id);
+    assert_eq!(refused.status, ExecutionStatus::Error, "{refused:?}");
+    assert!(
+        refused
+            .result
+            .as_ref()
+            .is_some_and(|r| r.output.to_string().contains("capacity exhausted")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused,
+        fx.store.get_execution(refused.id).await.expect("stored")
+    );
+    // The first was recorded at 50 ms too; the second: recorded, claimed, finished.
+    assert_eq!(writes(&fx) - before, 4.0, "{refused:?}");
+    let first = first.await.expect("first");
+    assert_eq!(first.status, ExecutionStatus::Success, "{first:?}");
+}
+
+#[tokio::test]
 async fn a_sync_execution_that_waits_in_vain_is_written_once_with_its_error() {
     let fx = one_worker(300, Duration::from_millis(20)).await;
     let first = spawn_sync(&fx);
