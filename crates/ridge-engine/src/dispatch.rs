@@ -633,11 +633,6 @@ fn discard_in_background(lease: Lease) {
     tokio::spawn(lease.discard());
 }
 
-/// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
-/// import): started by the hundred at once, as a burst of new executions does, every one of
-/// them ends late and many pass their function's timeout, while a few per core keep the cores
-/// busy and each start short. The others wait in the queue, where the wait is not part of the
-/// function's timeout.
 /// Starts a worker ahead of calls on `lease` (`start`, within `limit` if given) and gives it to
 /// the pool as pre-warmed; a start that fails or runs out of time is discarded. Whether the
 /// worker started.
@@ -672,6 +667,11 @@ async fn start_ahead(
     }
 }
 
+/// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
+/// import): started by the hundred at once, as a burst of new executions does, every one of
+/// them ends late and many pass their function's timeout, while a few per core keep the cores
+/// busy and each start short. The others wait in the queue, where the wait is not part of the
+/// function's timeout.
 pub(crate) fn cold_start_permits() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
