@@ -1,7 +1,7 @@
 //! The [`Dispatcher`]: one recorded execution, from the queue to a stored outcome.
 //!
-//! Its steps: [acquire](Dispatcher::acquire) a worker slot from the pool and claim the execution
-//! in the store (compare-and-swap), [cold start](Dispatcher::cold_start) a worker when the slot
+//! Its steps: wait for a worker [slot](Dispatcher::slot) from the pool and
+//! [claim](Dispatcher::claim_and_run) the execution in the store (compare-and-swap), [cold start](Dispatcher::cold_start) a worker when the slot
 //! has none, [invoke](Dispatcher::invoke) it, and [finish](Dispatcher::finish) by writing the
 //! outcome, which gives back the stored row.
 //!
@@ -117,18 +117,6 @@ impl Deadline {
     }
 }
 
-/// How [`Dispatcher::acquire`] ended.
-enum Acquired<'a> {
-    /// The execution holds a slot (claimed, or for a sync one claimed while it runs); a cold
-    /// one holds a cold-start permit too.
-    Claimed {
-        lease: Lease,
-        starting: Option<SemaphorePermit<'a>>,
-    },
-    /// It ended before a worker: with this outcome, or not ours to record (`None`).
-    Ended(Option<ExecutionOutcome>),
-}
-
 impl Dispatcher {
     pub fn new(
         store: Arc<dyn Store>,
@@ -177,11 +165,9 @@ impl Dispatcher {
             let outcome = dispatcher
                 .execute(waiting, &execution, &function, &runtime)
                 .await;
-            let done = match outcome {
-                Some(outcome) => dispatcher.finish(execution, &function, outcome).await,
-                // Claimed elsewhere, or deleted while it waited: nothing of ours to record.
-                None => dispatcher.reload(execution).await,
-            };
+            let done = dispatcher
+                .conclude_recorded(execution, &function, outcome)
+                .await;
             drop(in_flight);
             done
         })
@@ -228,48 +214,47 @@ impl Dispatcher {
             tracing::error!(execution = %execution.id, image = %runtime.image, "no runtime adapter for this image");
             return self.claim(execution).await.then(outcome::platform_error);
         };
-        let (lease, starting) = match self.acquire(waiting, execution, function, runtime).await {
-            Acquired::Claimed { lease, starting } => (lease, starting),
-            Acquired::Ended(outcome) => return outcome,
-        };
-        let run = self.run_leased(lease, starting, &adapter, execution, function);
-        if execution.sync {
-            // Claimed while it runs (see `acquire`): an outcome the claim lost is not ours.
-            let (claimed, outcome) = tokio::join!(self.claim(execution), run);
-            claimed.then_some(outcome)
-        } else {
-            Some(run.await)
-        }
+        let slot = self.slot(waiting, execution, function, runtime).await;
+        self.claim_and_run(slot, &adapter, execution, function)
+            .await
     }
 
-    /// Waits for a slot in the function version's pool (a sync execution for at most
-    /// `max_queue_wait`), and for a cold-start permit when the slot has no worker, then claims
-    /// the execution (a sync one is claimed while it runs: see below).
-    async fn acquire(
-        &self,
-        waiting: Counted,
+    /// Claims a recorded execution and runs it on `slot`; without a slot (it waited for one in
+    /// vain), claims it to end it with the capacity error. `None` when the claim lost: the
+    /// execution was not ours to run.
+    ///
+    /// An async execution is claimed before it runs: any node may have taken it. A sync one
+    /// runs on the node that received it and recorded it; its claim fails only when the row
+    /// moved meanwhile (deleted, or ended by another node that found this one lost), and then
+    /// the call runs once and its outcome is dropped. It is claimed while it runs, so that the
+    /// worker is not held for the write: on PostgreSQL, where a write waits for the batch under
+    /// way to flush, that wait had bounded how many calls a second each warm worker could serve.
+    async fn claim_and_run(
+        self: &Arc<Self>,
+        slot: Option<(Lease, Option<SemaphorePermit<'_>>)>,
+        adapter: &Adapter,
         execution: &Execution,
         function: &Function,
-        runtime: &Runtime,
-    ) -> Acquired<'_> {
-        let Some((lease, starting)) = self.slot(waiting, execution, function, runtime).await else {
-            let claimed = self.claim(execution).await;
+    ) -> Option<ExecutionOutcome> {
+        let Some((lease, starting)) = slot else {
             let waited = self.config.max_queue_wait;
-            return Acquired::Ended(claimed.then(|| outcome::capacity_exhausted(waited)));
+            let claimed = self.claim(execution).await;
+            return claimed.then(|| outcome::capacity_exhausted(waited));
         };
-        // An async execution is claimed before it runs: any node may have taken it. A sync one
-        // runs on the node that received it and recorded it; its claim fails only when the
-        // row moved meanwhile (deleted, or ended by another node that found this one lost),
-        // and then the call runs once and its outcome is dropped. It is claimed while it runs
-        // (`execute`), so that the worker is not held for the write: on PostgreSQL, where a
-        // write waits for the batch under way to flush, that wait had bounded how many calls
-        // a second each warm worker could serve.
-        if !execution.sync && !self.claim(execution).await {
+        if execution.sync {
+            let run = self.run_leased(lease, starting, adapter, execution, function);
+            let (claimed, outcome) = tokio::join!(self.claim(execution), run);
+            return claimed.then_some(outcome);
+        }
+        if !self.claim(execution).await {
             // No call ran: nothing the pool could want to grow for.
             let _ = lease.give_back().await;
-            return Acquired::Ended(None);
+            return None;
         }
-        Acquired::Claimed { lease, starting }
+        Some(
+            self.run_leased(lease, starting, adapter, execution, function)
+                .await,
+        )
     }
 
     /// Waits for a slot in the function version's pool (a sync execution for at most
@@ -487,6 +472,21 @@ impl Dispatcher {
                     function: function.id.to_string(),
                 })
                 .observe(took);
+        }
+    }
+
+    /// Writes a recorded execution's outcome and returns the row as stored; without an
+    /// outcome (claimed elsewhere, or deleted while it waited: nothing of ours to record),
+    /// the row as it is.
+    async fn conclude_recorded(
+        &self,
+        execution: Execution,
+        function: &Function,
+        outcome: Option<ExecutionOutcome>,
+    ) -> Execution {
+        match outcome {
+            Some(outcome) => self.finish(execution, function, outcome).await,
+            None => self.reload(execution).await,
         }
     }
 

@@ -77,23 +77,10 @@ impl Dispatcher {
         };
         if recorded {
             // As any queued execution: claimed while it runs, finished.
-            let outcome = match slot {
-                Some((lease, starting)) => {
-                    let run = self.run_leased(lease, starting, &adapter, &execution, function);
-                    let (claimed, outcome) = tokio::join!(self.claim(&execution), run);
-                    claimed.then_some(outcome)
-                }
-                None => {
-                    let waited = self.config.max_queue_wait;
-                    let claimed = self.claim(&execution).await;
-                    claimed.then(|| outcome::capacity_exhausted(waited))
-                }
-            };
-            return match outcome {
-                Some(outcome) => self.finish(execution, function, outcome).await,
-                // Deleted while it waited, or ended by a node that found this one lost.
-                None => self.reload(execution).await,
-            };
+            let outcome = self
+                .claim_and_run(slot, &adapter, &execution, function)
+                .await;
+            return self.conclude_recorded(execution, function, outcome).await;
         }
         let Some((lease, starting)) = slot else {
             let waited = self.config.max_queue_wait;
