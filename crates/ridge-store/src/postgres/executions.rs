@@ -264,22 +264,20 @@ pub(super) async fn mark_started(
     conn: &mut PgConnection,
     starts: &[Start<'_>],
 ) -> Result<Vec<bool>> {
+    let ids: Vec<String> = starts.iter().map(|s| s.id.to_string()).collect();
     let started: Vec<String> = sqlx::query_scalar(
         "UPDATE executions SET started_at = v_at, updated_at = v_at \
          FROM unnest($1::text[], $2::text[], $3::text[]) AS v(v_id, v_node, v_at) \
          WHERE id = v_id AND status = 'running' AND started_at IS NULL AND node = v_node \
          RETURNING id",
     )
-    .bind(starts.iter().map(|s| s.id.to_string()).collect::<Vec<_>>())
+    .bind(&ids[..])
     .bind(starts.iter().map(|s| s.node).collect::<Vec<_>>())
     .bind(starts.iter().map(|s| codec::ts(&s.at)).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let started: BTreeSet<String> = started.into_iter().collect();
-    Ok(starts
-        .iter()
-        .map(|s| started.contains(&s.id.to_string()))
-        .collect())
+    Ok(ids.iter().map(|id| started.contains(id)).collect())
 }
 
 /// Compare-and-swap, for each of `finishes` at once in one statement: `None` unless the
@@ -290,6 +288,7 @@ pub(super) async fn finish(
     conn: &mut PgConnection,
     finishes: &[(ExecutionId, &ExecutionOutcome)],
 ) -> Result<Vec<Option<Execution>>> {
+    let ids: Vec<String> = finishes.iter().map(|(id, _)| id.to_string()).collect();
     let rows: Vec<ExecutionRow> = sqlx::query_as(&format!(
         "UPDATE executions SET status = v_status, result = v_result, logs = v_logs, \
            updated_at = $5 \
@@ -297,12 +296,7 @@ pub(super) async fn finish(
            AS v(v_id, v_status, v_result, v_logs) \
          WHERE id = v_id AND status = 'running' RETURNING {COLUMNS}"
     ))
-    .bind(
-        finishes
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .collect::<Vec<_>>(),
-    )
+    .bind(&ids[..])
     .bind(
         finishes
             .iter()
@@ -328,14 +322,8 @@ pub(super) async fn finish(
         .into_iter()
         .map(|row| (row.id().to_owned(), row))
         .collect();
-    finishes
-        .iter()
-        .map(|(id, _)| {
-            written
-                .remove(&id.to_string())
-                .map(Execution::try_from)
-                .transpose()
-        })
+    ids.iter()
+        .map(|id| written.remove(id).map(Execution::try_from).transpose())
         .collect()
 }
 
