@@ -15,9 +15,11 @@
 //! locks in one order (functions, versions, then executions, each by id), so their batches wait
 //! for one another rather than deadlock; should PostgreSQL still report a deadlock or a
 //! serialization failure, the batch is rolled back and applied again, up to [`ATTEMPTS`] times.
-//! A lone write is one statement without a transaction around it ([`executions::create_one`]
-//! for a create), and the connection stays open from batch to batch (it is not pinged first):
-//! at low load a write costs one round trip, as it did before batching.
+//! A batch of creates that all count on one function (or one version), a lone create among
+//! them, is one statement without a transaction around it ([`executions::create_counted`]), and
+//! so is a lone start or finish; and the connection stays open from batch to batch (it is not
+//! pinged first): at low load a write costs one round trip, as it did before batching, and a
+//! batch of one function's sync executions, written once each, costs one too.
 //!
 //! A batch whose writes are all [`Durability::Deferred`] (a sync execution's create and start)
 //! commits with `synchronous_commit = off`: committed and visible at once, without waiting for
@@ -151,21 +153,24 @@ fn unavailable(writes: &[&Write], e: sqlx::Error) -> Result<Vec<Result<Done>>> {
 }
 
 async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
-    // A lone write is one statement, which commits itself.
+    // Creates of one function's executions, a lone one or many, are one statement, which
+    // commits itself; so is a lone start or finish.
+    if let Some(news) = one_target(writes) {
+        let created = executions::create_counted(conn, &news).await?;
+        return Ok(created
+            .into_iter()
+            .map(|created| created.map(|()| Done::Created))
+            .collect());
+    }
     if let [write] = writes {
-        return Ok(vec![match write {
-            Write::CreateExecution(new) => match executions::create_one(conn, new).await {
-                Err(e @ StoreError::Database(_)) => return Err(e),
-                created => created.map(|()| Done::Created),
-            },
-            Write::MarkStarted { .. } | Write::Finish { .. } => {
-                let mut done = vec![None];
-                swap_round(conn, &[(0, write)], &mut done).await?;
-                done.pop()
-                    .flatten()
-                    .unwrap_or(Err(StoreError::WriterStopped))
-            }
-        }]);
+        // A start or a finish: a lone create went above.
+        let mut done = vec![None];
+        swap_round(conn, &[(0, write)], &mut done).await?;
+        return Ok(vec![
+            done.pop()
+                .flatten()
+                .unwrap_or(Err(StoreError::WriterStopped)),
+        ]);
     }
     let mut tx = conn.begin().await?;
     let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
@@ -190,6 +195,25 @@ async fn apply_once(conn: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Re
         .into_iter()
         .map(|result| result.unwrap_or(Err(StoreError::WriterStopped)))
         .collect())
+}
+
+/// The batch's executions to create when it holds creates only, all of one function at one
+/// version.
+fn one_target<'w>(writes: &[&'w Write]) -> Option<Vec<&'w NewExecution>> {
+    let mut news = Vec::with_capacity(writes.len());
+    for write in writes {
+        let Write::CreateExecution(new) = write else {
+            return None;
+        };
+        if let Some(first) = news.first().map(|first: &&NewExecution| &first.execution)
+            && (first.function_id, first.function_version)
+                != (new.execution.function_id, new.execution.function_version)
+        {
+            return None;
+        }
+        news.push(&**new);
+    }
+    (!news.is_empty()).then_some(news)
 }
 
 /// The batch's starts and finishes (each with its index in `writes`) in rounds that name each

@@ -259,6 +259,69 @@ async fn a_batch_that_postgres_aborts_for_a_deadlock_is_applied_again_whole() {
     store.close().await;
 }
 
+/// A batch of one function's creates (or one version's) is one statement: each execution is
+/// stored and counted once, and when the target is missing each is refused with the reason and
+/// nothing is written.
+#[tokio::test]
+async fn a_batch_of_one_targets_creates_counts_each_or_refuses_each() {
+    let db = TestDatabase::create().await;
+    let (store, [f, gone]) = with_functions(&db).await;
+    let version = store
+        .create_version(f.id, ridge_core::VersionId::new(), None, at(3), 10)
+        .await
+        .expect("version");
+    store.delete_function(gone.id).await.expect("delete");
+    let batches = observe(&[&store]);
+    let of = |function: &Function, version: i64, from: i64| -> Vec<Execution> {
+        (from..from + 30)
+            .map(|i| {
+                let mut e = fixtures::execution(function, i);
+                e.function_version = version;
+                e
+            })
+            .collect()
+    };
+    let groups = [
+        of(&f, 0, 100),
+        of(&f, version.version_number, 200),
+        of(&gone, 0, 300),
+        of(&f, 7, 400),
+    ];
+    for (i, group) in groups.iter().enumerate() {
+        // Sent before the writer runs (the test's runtime has one thread): one batch.
+        let created = join_all(group.iter().map(|e| store.create_execution(e))).await;
+        for (e, created) in group.iter().zip(created) {
+            match i {
+                0 | 1 => {
+                    created.expect("created");
+                    assert_eq!(&store.get_execution(e.id).await.expect("stored"), e);
+                }
+                2 => assert!(
+                    matches!(created, Err(StoreError::FunctionNotFound { id }) if id == gone.id),
+                    "{created:?}"
+                ),
+                _ => assert!(
+                    matches!(created, Err(StoreError::VersionNotFound { version: 7, .. })),
+                    "{created:?}"
+                ),
+            }
+            if i > 1 {
+                assert!(matches!(
+                    store.get_execution(e.id).await,
+                    Err(StoreError::ExecutionNotFound { .. })
+                ));
+            }
+        }
+    }
+    assert_eq!(*batches.lock().expect("not poisoned"), vec![30; 4]);
+    assert_eq!(store.get_function(f.id).await.expect("function").count, 30);
+    let version = store
+        .get_version(f.id, version.version_number)
+        .await
+        .expect("version");
+    assert_eq!(version.count, 30);
+}
+
 /// One batch's starts go in one statement and its finishes in another, and a statement changes
 /// a row once: an execution written more than once in one batch has its writes applied in the
 /// order they were sent, each compare-and-swap seeing the one before.
