@@ -18,6 +18,7 @@ mod postgres;
 mod retention;
 mod rows;
 mod shared;
+mod shared_reads;
 mod signatures;
 mod sqlite;
 mod tenancy;

@@ -102,6 +102,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
+use crate::shared_reads::SharedReads;
 use crate::url::redact;
 use crate::writer::Writer;
 use crate::{
@@ -139,6 +140,8 @@ const PING_IDLE_AFTER: Duration = Duration::from_millis(500);
 pub struct PostgresStore {
     pool: PgPool,
     writer: Writer,
+    /// The function reads of executions that start at once, shared ([`SharedReads`]).
+    to_run: SharedReads<FunctionId, FunctionToRun>,
     /// The URL without its password, for `GET /v1/info`.
     shown: String,
 }
@@ -202,6 +205,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             writer,
+            to_run: SharedReads::default(),
             shown,
         })
     }
@@ -264,8 +268,16 @@ impl Store for PostgresStore {
         functions::get(&self.pool, id).await
     }
 
+    /// Executions of one function that start at once share its read: a read sent after every
+    /// one of them came, so each sees the function as it was when it came, or newer.
     async fn get_function_to_run(&self, id: FunctionId) -> Result<FunctionToRun> {
-        to_run::get(&self.pool, id).await
+        let pool = self.pool.clone();
+        self.to_run
+            .get(id, move || {
+                let pool = pool.clone();
+                async move { to_run::get(&pool, id).await }
+            })
+            .await
     }
 
     async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {
