@@ -454,8 +454,11 @@ pub(super) async fn delete(pool: &PgPool, id: ExecutionId) -> Result<()> {
 
 #[cfg(all(test, feature = "testing"))]
 mod tests {
+    use std::str::FromStr;
+
     use ridge_core::fixtures;
-    use sqlx::Connection;
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::{Connection, PgConnection};
 
     use super::{START, finish_sql};
     use crate::testing::TestDatabase;
@@ -530,5 +533,33 @@ mod tests {
             }
         }
         store.close().await;
+    }
+
+    /// On an empty `executions` (a new database), a plan made then and kept scans the whole
+    /// table; the writer's connections rule that out.
+    #[tokio::test]
+    async fn the_writers_connections_find_rows_by_id_in_an_empty_table_too() {
+        let db = TestDatabase::create().await;
+        let store = PostgresStore::connect(db.url()).await.expect("connect");
+        store.close().await;
+        let options = PgConnectOptions::from_str(db.url()).expect("url");
+        let mut plain = PgConnection::connect_with(&options).await.expect("connect");
+        let start_args = "ARRAY['e1'], ARRAY['local'], ARRAY['t']";
+        let plain_plans = plans(&mut plain, START, start_args).await;
+        assert!(
+            plain_plans.iter().any(|plan| plan.contains("Seq Scan")),
+            "an empty table is scanned on a connection of the defaults: {plain_plans:?}"
+        );
+        let mut writer =
+            PgConnection::connect_with(&super::super::writer::connect_options(options))
+                .await
+                .expect("connect");
+        let finish_args = "ARRAY['e1'], ARRAY['success'], ARRAY['{}'], ARRAY[''::bytea], 't'";
+        for (sql, args) in [(START.to_owned(), start_args), (finish_sql(), finish_args)] {
+            for plan in plans(&mut writer, &sql, args).await {
+                assert!(plan.contains("executions_pkey"), "{sql}\n{plan}");
+                assert!(!plan.contains("Seq Scan"), "{sql}\n{plan}");
+            }
+        }
     }
 }

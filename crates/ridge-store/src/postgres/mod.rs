@@ -175,7 +175,7 @@ impl PostgresStore {
         if let Err(e) = first.close().await {
             tracing::debug!(error = %e, "cannot close the migration connection cleanly");
         }
-        let open = |connections| {
+        let open = |connections, options: PgConnectOptions| {
             PgPoolOptions::new()
                 .max_connections(connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -188,14 +188,18 @@ impl PostgresStore {
                         Ok(true)
                     })
                 })
-                .connect_with(options.clone())
+                .connect_with(options)
         };
         let connect_error = |source| StoreError::Connect {
             url: shown.clone(),
             source,
         };
-        let pool = open(MAX_CONNECTIONS).await.map_err(&connect_error)?;
-        let writes = open(WRITERS).await.map_err(&connect_error)?;
+        let pool = open(MAX_CONNECTIONS, options.clone())
+            .await
+            .map_err(&connect_error)?;
+        let writes = open(WRITERS, writer::connect_options(options))
+            .await
+            .map_err(&connect_error)?;
         let writer = Writer::spawn(
             (0..WRITERS)
                 .map(|_| PostgresBatches::new(writes.clone()))
