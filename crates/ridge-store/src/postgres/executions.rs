@@ -1,6 +1,7 @@
 //! SQL of the `executions` table.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use ridge_core::{Execution, ExecutionId, Timestamp};
 use sqlx::postgres::PgArguments;
@@ -349,7 +350,7 @@ const START: &str = "UPDATE executions SET started_at = v_at, updated_at = v_at 
     RETURNING id";
 
 /// [`finish`]'s statement: ids, statuses, results and logs as `$1` to `$4`, the time as `$5`.
-fn finish_sql() -> String {
+static FINISH: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE executions SET status = v_status, result = v_result, logs = v_logs, \
            updated_at = $5 \
@@ -357,7 +358,7 @@ fn finish_sql() -> String {
            AS v(v_id, v_status, v_result, v_logs) \
          WHERE id = v_id AND status = (SELECT 'running') RETURNING {COLUMNS}"
     )
-}
+});
 
 /// Compare-and-swap, for each of `starts` at once in one statement: whether it started, i.e.
 /// whether the execution was `running`, not yet started and held by its `node`. Two nodes
@@ -368,7 +369,7 @@ fn finish_sql() -> String {
 /// sends an execution's second write in a statement of its own). Sorted by id, the rows are
 /// locked in that order, as the writer's batches lock theirs.
 ///
-/// Each row is found by its id. `status = 'running'`, a value the planner does not
+/// Each row is found by its id. `status = (SELECT 'running')`, a value the planner does not
 /// know, keeps it from the partial indexes of running rows (`executions_running_node`,
 /// `executions_unsuccessful`): where their statistics were gathered with few rows running,
 /// it took their scan as the cheaper path and read every queued execution for each batch,
@@ -398,7 +399,7 @@ pub(super) async fn finish(
     finishes: &[(ExecutionId, &ExecutionOutcome)],
 ) -> Result<Vec<Option<Execution>>> {
     let ids: Vec<String> = finishes.iter().map(|(id, _)| id.to_string()).collect();
-    let rows: Vec<ExecutionRow> = sqlx::query_as(&finish_sql())
+    let rows: Vec<ExecutionRow> = sqlx::query_as(FINISH.as_str())
         .bind(&ids[..])
         .bind(
             finishes
@@ -460,13 +461,13 @@ mod tests {
     use sqlx::postgres::PgConnectOptions;
     use sqlx::{Connection, PgConnection};
 
-    use super::{START, finish_sql};
+    use super::{FINISH, START};
     use crate::testing::TestDatabase;
     use crate::{PostgresStore, Store};
 
     /// What PostgreSQL plans for `sql`, prepared, run with `args`: first as it plans the first
     /// runs of a prepared statement (for their values), then as it plans later ones (for any).
-    async fn plans(conn: &mut sqlx::PgConnection, sql: &str, args: &str) -> Vec<String> {
+    async fn plans(conn: &mut PgConnection, sql: &str, args: &str) -> Vec<String> {
         let mut plans = Vec::new();
         sqlx::raw_sql(&format!("PREPARE planned AS {sql}"))
             .execute(&mut *conn)
@@ -502,9 +503,7 @@ mod tests {
         store.create_runtime(&rt).await.expect("runtime");
         let f = fixtures::function("p1", rt.id, 2);
         store.create_function(&f).await.expect("function");
-        let mut conn = sqlx::PgConnection::connect(db.url())
-            .await
-            .expect("connect");
+        let mut conn = PgConnection::connect(db.url()).await.expect("connect");
         sqlx::query(
             "INSERT INTO executions (id, project_id, function_id, status, created_at) \
              SELECT 'e' || n, 'p1', $1, 'success', '2026-12-06T00:00:00Z' \
@@ -525,8 +524,8 @@ mod tests {
         let start_args = "ARRAY['e1', 'e2'], ARRAY['local', 'local'], ARRAY['t', 't']";
         let finish_args = "ARRAY['e1', 'e2'], ARRAY['success', 'success'], ARRAY['{}', '{}'], \
                            ARRAY[''::bytea, ''::bytea], 't'";
-        for (sql, args) in [(START.to_owned(), start_args), (finish_sql(), finish_args)] {
-            for plan in plans(&mut conn, &sql, args).await {
+        for (sql, args) in [(START, start_args), (FINISH.as_str(), finish_args)] {
+            for plan in plans(&mut conn, sql, args).await {
                 assert!(plan.contains("executions_pkey"), "{sql}\n{plan}");
                 assert!(!plan.contains("executions_running_node"), "{sql}\n{plan}");
                 assert!(!plan.contains("executions_unsuccessful"), "{sql}\n{plan}");
@@ -555,8 +554,8 @@ mod tests {
                 .await
                 .expect("connect");
         let finish_args = "ARRAY['e1'], ARRAY['success'], ARRAY['{}'], ARRAY[''::bytea], 't'";
-        for (sql, args) in [(START.to_owned(), start_args), (finish_sql(), finish_args)] {
-            for plan in plans(&mut writer, &sql, args).await {
+        for (sql, args) in [(START, start_args), (FINISH.as_str(), finish_args)] {
+            for plan in plans(&mut writer, sql, args).await {
                 assert!(plan.contains("executions_pkey"), "{sql}\n{plan}");
                 assert!(!plan.contains("Seq Scan"), "{sql}\n{plan}");
             }
