@@ -1,5 +1,5 @@
-"""What the benchmark scripts share (bench-hot-path.sh, bench-pg-flushes.sh): calls to a
-`ridge serve` on loopback, and a Python no-op function created on it, ready to run warm."""
+"""What the benchmark scripts share (bench-hot-path.sh, bench-pg-flushes.sh, bench-unpacked.sh):
+calls to a `ridge serve` on loopback, and Python no-op functions created on it."""
 import http.client
 import io
 import json
@@ -20,18 +20,23 @@ def api(port, method, path, body=None, headers=None):
     sys.exit("the server did not answer")
 
 
-def create_noop(port):
-    """A python3 runtime (once available) and a no-op function on it; the function's id."""
+def create_runtime(port):
+    """A python3 runtime, once available; its id."""
     runtime = api(port, "POST", "/v1/runtimes", json.dumps({"image": "python3", "name": "py"}))["id"]
     for _ in range(100):
         if api(port, "GET", f"/v1/runtimes/{runtime}")["status"] == "available":
             break
         time.sleep(0.1)
+    return runtime
+
+
+def create_function(port, runtime, name="noop"):
+    """A no-op function on `runtime`, uploaded as a zip package; its id."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("main.py", "def main(**kw):\n    return 1\n")
     boundary = "ridgebench"
-    fields = {"runtime_id": runtime, "name": "noop", "entry": "main.main",
+    fields = {"runtime_id": runtime, "name": name, "entry": "main.main",
               "code": json.dumps({"source": "package"})}
     body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
                    for k, v in fields.items()).encode()
@@ -40,6 +45,11 @@ def create_noop(port):
     body += f"\r\n--{boundary}--\r\n".encode()
     return api(port, "POST", "/v1/functions", body,
                {"content-type": f"multipart/form-data; boundary={boundary}"})["id"]
+
+
+def create_noop(port):
+    """A python3 runtime (once available) and a no-op function on it; the function's id."""
+    return create_function(port, create_runtime(port))
 
 
 def warm_runner(port, function):

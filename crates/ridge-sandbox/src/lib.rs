@@ -12,13 +12,14 @@
 //! turned off.
 //!
 //! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
-//! (`jail/preexec.rs`), the fork that creates the user namespace (`userns.rs`), and the pidfd
+//! (`jail/preexec.rs`), `open_tree` (`mountns.rs`), the fork that creates the user namespace (`userns.rs`), and the pidfd
 //! and namespace hooks of a worker's outbound network (`jail/outbound.rs`). Each block says why
 //! it is sound.
 
 mod cgroup;
 mod host;
 mod jail;
+#[expect(unsafe_code, reason = "open_tree, to copy a package's mount")]
 mod mountns;
 mod path;
 mod process;

@@ -6,9 +6,10 @@
 //! to the last argument. Their order matters: bubblewrap applies its options in order, and a
 //! later mount hides what an earlier one showed at or under the same path.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -16,7 +17,7 @@ use crate::cgroup::WorkerCgroup;
 use crate::path::find_on_path;
 use crate::{SandboxError, userns};
 
-use super::preexec::{self, Hooks};
+use super::preexec::{self, Hooks, PackageMount};
 use super::{Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig};
 
 /// Hostname inside the sandbox.
@@ -81,6 +82,9 @@ struct BwrapPlan<'a> {
     uid: u32,
     /// (path, `Some(link target)` for a symbolic link, `None` for a directory).
     system_dirs: Vec<(&'static str, Option<PathBuf>)>,
+    /// Where bubblewrap finds the package: the worker's `package_dir`, or, started from the
+    /// spawn namespace, the directory its copy is attached at there.
+    package_source: Option<PathBuf>,
 }
 
 impl BwrapPlan<'_> {
@@ -106,10 +110,7 @@ impl BwrapPlan<'_> {
     }
 
     fn package_dir(&self) -> Option<&Path> {
-        match self.purpose {
-            Purpose::Probe { .. } => None,
-            Purpose::Worker(spec) => Some(spec.package_dir),
-        }
+        self.package_source.as_deref()
     }
 
     /// The server-wide grant, or this worker's own.
@@ -280,7 +281,7 @@ impl Sandbox {
     /// this host lets bubblewrap work (user namespaces, AppArmor, seccomp).
     fn probe(&self, isolation: &Isolation) -> Result<(), String> {
         let truth = find_on_path("true").unwrap_or_else(|| PathBuf::from("/usr/bin/true"));
-        let (mut command, mut jail) = self
+        let (mut command, mut jail, _) = self
             .bwrap_command(isolation, Purpose::Probe { program: &truth }, None)
             .map_err(|e| e.to_string())?;
         preexec::install(&mut command, probe_hooks(&jail));
@@ -302,14 +303,15 @@ impl Sandbox {
 
     /// The bubblewrap command for `purpose`, with its seccomp programs and options in pipes
     /// that the returned [`Jail`] holds until the spawn. In root mode the jail also holds the
-    /// worker's own uid and a new user namespace owned by it (see `uids.rs`, `userns.rs`). The
-    /// caller installs the pre-exec hook.
+    /// worker's own uid and a new user namespace owned by it (see `uids.rs`, `userns.rs`). A
+    /// worker started from the spawn namespace also gets its package's copy, for the pre-exec
+    /// hook, which the caller installs.
     pub(super) fn bwrap_command(
         &self,
         isolation: &Isolation,
         purpose: Purpose<'_>,
         cgroup: Option<WorkerCgroup>,
-    ) -> Result<(Command, Jail), SandboxError> {
+    ) -> Result<(Command, Jail, Option<PackageMount>), SandboxError> {
         let outbound = match purpose {
             Purpose::Worker(spec)
                 if spec.network == Network::Outbound && self.config.network != Network::Host =>
@@ -336,12 +338,24 @@ impl Sandbox {
             }
             None => (None, None),
         };
+        let package = match purpose {
+            Purpose::Worker(spec) => package_mount(spec.package_dir)?,
+            Purpose::Probe { .. } => None,
+        };
+        let package_source = match purpose {
+            Purpose::Probe { .. } => None,
+            Purpose::Worker(spec) => Some(match (&package, spec.package_dir.parent()) {
+                (Some(_), Some(parent)) => parent.to_owned(),
+                _ => spec.package_dir.to_owned(),
+            }),
+        };
         let plan = BwrapPlan {
             purpose,
             config: &self.config,
             setpriv: isolation.setpriv.as_deref(),
             uid: identity.as_ref().map_or(0, |(lease, _)| lease.uid()),
             system_dirs: system_dirs(),
+            package_source,
         };
         let mut transient = Vec::new();
         let mut seccomp_fds = Vec::new();
@@ -366,14 +380,40 @@ impl Sandbox {
         Ok((
             command,
             Jail::bubblewrapped(cgroup, transient, identity, pasta),
+            package,
         ))
     }
+}
+
+/// How a worker whose package is at `package_dir` starts from the spawn namespace: a copy of
+/// the package's mount, to attach there over the package's parent directory (a directory of
+/// the host's file system, so present in that namespace, and shadowed only in the worker's
+/// private copy of it). `None` without a spawn namespace: the worker starts from the server's.
+fn package_mount(package_dir: &Path) -> Result<Option<PackageMount>, SandboxError> {
+    let (Ok(namespace), Some(parent)) = (crate::mountns::spawn_namespace(), package_dir.parent())
+    else {
+        return Ok(None);
+    };
+    let tree = crate::mountns::clone_tree(package_dir).map_err(|e| {
+        SandboxError::Spawn(format!(
+            "cannot copy the mount of the package `{}`: {e}",
+            package_dir.display()
+        ))
+    })?;
+    let target = CString::new(parent.as_os_str().as_bytes())
+        .map_err(|_| SandboxError::Spawn(format!("a NUL byte in `{}`", parent.display())))?;
+    Ok(Some(PackageMount {
+        namespace,
+        tree,
+        target,
+    }))
 }
 
 /// The probe's pre-exec hook: no cgroup and no limits, but the same descriptors and kind of
 /// user namespace as a worker's, so that the probe tries what workers will do.
 fn probe_hooks(jail: &Jail) -> Hooks {
     Hooks {
+        package: None,
         procs: Vec::new(),
         keep: jail.transient_fds().collect(),
         rlimits: Vec::new(),

@@ -387,12 +387,13 @@ impl Sandbox {
         };
         let (mut command, mut jail) = match &self.isolation {
             Ok(isolation) => {
-                let (mut command, jail) =
+                let (mut command, jail, package) =
                     self.bwrap_command(isolation, Purpose::Worker(spec), Some(cgroup))?;
                 let mut keep = spec.keep_fds.to_vec();
                 keep.extend(jail.transient_fds());
                 let mut hooks = self.hooks(&jail, keep, jail.userns_fd(), address_space)?;
                 hooks.netns = jail.netns_fd();
+                hooks.package = package;
                 preexec::install(&mut command, hooks);
                 (command, jail)
             }
@@ -456,6 +457,7 @@ impl Sandbox {
             rlimits.push((libc::RLIMIT_AS, memory_bytes.saturating_add(AS_HEADROOM)));
         }
         Ok(Hooks {
+            package: None,
             procs,
             keep,
             rlimits,

@@ -4,6 +4,7 @@
 //! hook may only make async-signal-safe system calls on data prepared before the fork: it
 //! neither allocates nor takes locks. Everything it needs is gathered in [`Hooks`] first.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -11,9 +12,23 @@ use std::process::Command;
 
 use nix::libc;
 
+/// `move_mount`'s flag: the source is the descriptor itself.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// How the child shows its package to bubblewrap when it starts from the spawn namespace
+/// (`mountns.rs`): it enters `namespace`, makes a private copy of it, and attaches `tree` (a
+/// detached copy of the package's mount) at `target`, the directory bubblewrap binds.
+pub(super) struct PackageMount {
+    pub namespace: RawFd,
+    pub tree: OwnedFd,
+    pub target: CString,
+}
+
 /// What runs in the child between `fork` and `exec`. Holds only what the child needs, as raw
 /// numbers, so that the hook allocates nothing.
 pub(super) struct Hooks {
+    /// Start from the spawn namespace, with the package attached there.
+    pub package: Option<PackageMount>,
     /// `cgroup.procs` files to write `0` (this process) to.
     pub procs: Vec<OwnedFd>,
     /// Descriptors to leave open across `exec`; every other one above 2 is closed.
@@ -26,7 +41,8 @@ pub(super) struct Hooks {
     pub userns: Option<RawFd>,
 }
 
-/// Makes `command` run `hooks` in its child, in this order: join the cgroups, set the rlimits,
+/// Makes `command` run `hooks` in its child, in this order: move to a private copy of the spawn
+/// namespace with the package attached in it, join the cgroups, set the rlimits,
 /// mark every descriptor above 2 close-on-exec (whatever Ridge inherited from whoever started
 /// it: a shell's pipe, a service manager's sockets) and clear it again on the kept ones only,
 /// set `no_new_privs`, enter the network namespace, then the user namespace.
@@ -42,6 +58,29 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
                 Ok(())
             }
         };
+        if let Some(package) = &hooks.package {
+            // Still host root here: entering the spawn namespace and making mounts needs it.
+            // SAFETY: setns(2) on an open namespace descriptor; the child is single-threaded
+            // and, forked, shares its filesystem context with no one.
+            check(unsafe { libc::setns(package.namespace, libc::CLONE_NEWNS) })?;
+            // SAFETY: unshare(2) with an integer flag.
+            check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?;
+            // SAFETY: move_mount(2) with a descriptor the closure owns, a static empty path and
+            // a NUL-terminated path made before the fork.
+            let moved = unsafe {
+                libc::syscall(
+                    libc::SYS_move_mount,
+                    package.tree.as_raw_fd(),
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    package.target.as_ptr(),
+                    MOVE_MOUNT_F_EMPTY_PATH,
+                )
+            };
+            if moved < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         for fd in &hooks.procs {
             // SAFETY: write(2) on a descriptor this closure owns, from a static buffer.
             let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
@@ -88,8 +127,9 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
         }
         Ok(())
     };
-    // SAFETY: the hook only makes async-signal-safe system calls (write, setrlimit,
-    // close_range, fcntl, prctl, setns) on data prepared before the fork; it neither allocates nor takes locks.
+    // SAFETY: the hook only makes async-signal-safe system calls (setns, unshare, move_mount,
+    // write, setrlimit, close_range, fcntl, prctl) on data prepared before the fork; it neither
+    // allocates nor takes locks.
     unsafe {
         command.pre_exec(hook);
     }

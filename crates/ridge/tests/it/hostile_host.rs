@@ -306,9 +306,8 @@ async fn a_worker_inherits_no_descriptor_of_whoever_started_the_server() {
     child.kill().await.expect("kill");
 }
 
-/// Creates a python3 runtime and a function of `source` on the server `client` talks to, runs
-/// it once, and returns its output.
-async fn run_once(client: &RidgeClient, source: &str) -> Value {
+/// A python3 runtime on the server `client` talks to, once available: its id.
+async fn python3_runtime(client: &RidgeClient) -> String {
     let rt = client
         .create_runtime(&CreateRuntime {
             image: Some("python3".to_owned()),
@@ -323,22 +322,20 @@ async fn run_once(client: &RidgeClient, source: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    // With a pre-started worker ready, so that what the probe sees is what a taken one shows.
-    for _ in 0..400 {
-        let pool = client.runtime_pool(&rt.id).await.expect("pool");
-        if pool.prestarted.ready > 0 {
-            break;
-        }
-        assert_eq!(
-            pool.prestarted.unavailable, None,
-            "pre-started workers run as root"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    rt.id
+}
+
+/// Creates a function of `source` on `runtime`, runs it once and checks that it succeeded.
+async fn create_and_run(
+    client: &RidgeClient,
+    runtime: &str,
+    name: &str,
+    source: &str,
+) -> (FunctionView, ExecutionView) {
     let f = client
         .create_function(&FunctionUpload {
-            name: Some("probe".to_owned()),
-            runtime_id: Some(rt.id.clone()),
+            name: Some(name.to_owned()),
+            runtime_id: Some(runtime.to_owned()),
             entry: Some("function.main".to_owned()),
             package: Some(zip_files(&[("function.py", source)]).into()),
             ..FunctionUpload::default()
@@ -353,7 +350,26 @@ async fn run_once(client: &RidgeClient, source: &str) -> Value {
         .await
         .expect("execution");
     assert_eq!(e.status, "success", "{e:?}");
-    output(&e)
+    (f, e)
+}
+
+/// Creates a python3 runtime and a function of `source` on the server `client` talks to, runs
+/// it once, and returns its output.
+async fn run_once(client: &RidgeClient, source: &str) -> Value {
+    let runtime = python3_runtime(client).await;
+    // With a pre-started worker ready, so that what the probe sees is what a taken one shows.
+    for _ in 0..400 {
+        let pool = client.runtime_pool(&runtime).await.expect("pool");
+        if pool.prestarted.ready > 0 {
+            break;
+        }
+        assert_eq!(
+            pool.prestarted.unavailable, None,
+            "pre-started workers run as root"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    output(&create_and_run(client, &runtime, "probe", source).await.1)
 }
 
 /// The worker's mount tables, as the kernel shows them to it.
@@ -443,6 +459,62 @@ async fn a_workers_mount_table_shows_no_host_path() {
         .expect("listed");
     assert!(hidden.enforced, "{}", hidden.detail);
     assert!(hidden.detail.contains("32 MiB"), "{}", hidden.detail);
+    child.kill().await.expect("kill");
+}
+
+/// Before: a worker's bubblewrap started from the server's mount namespace, so it copied (and
+/// parsed, for each read-only bind) the mount of every package unpacked on the node, and each
+/// cold start took longer with every function run on it. Now it starts from a namespace that
+/// holds the host's mounts and its own package only. Through `ridge serve` as a process (only
+/// it has a private mount namespace, and so the namespace workers start from).
+#[tokio::test]
+async fn a_worker_starts_beside_no_other_functions_package() {
+    if !nix_is_root() {
+        eprintln!("skipped: packages are mounts of their own only when Ridge runs as root");
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    // No pre-started worker: each function's worker starts after the other's package is there.
+    let (mut child, url) =
+        crate::common::serve_process(data.path(), Some("runtime_pool_size = 0\n")).await;
+    let client = RidgeClient::new(&url).expect("client");
+    let runtime = python3_runtime(&client).await;
+    let noop = "def main(**kw):\n    return 1\n";
+    let (first, _) = create_and_run(&client, &runtime, "first", noop).await;
+    let (second, _) = create_and_run(&client, &runtime, "second", noop).await;
+
+    // The server holds both packages, each a mount named after its function.
+    let server = std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id().expect("pid")))
+        .expect("the server's mount table");
+    for f in [&first, &second] {
+        assert!(server.contains(&f.id), "{} is not mounted:\n{server}", f.id);
+    }
+    // The second function's idle worker: its bubblewrap (outside the sandbox) and the
+    // sandbox's processes see neither package mount by its path: the first function's was
+    // never in their namespace, their own is attached over its parent directory.
+    let processes = worker_pids(&second);
+    assert!(
+        processes.len() >= 3,
+        "bubblewrap, its init and Python: {processes:?}"
+    );
+    for pid in processes {
+        let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+            continue;
+        };
+        for f in [&first, &second] {
+            assert!(
+                !table.contains(&f.id),
+                "process {pid} sees {}:\n{table}",
+                f.id
+            );
+        }
+        // Its own package only (`ridge-package` is what a package's tmpfs shows as its source).
+        let packages = table.matches(" ridge-package ").count();
+        assert!(
+            packages <= 1,
+            "process {pid} sees {packages} packages:\n{table}"
+        );
+    }
     child.kill().await.expect("kill");
 }
 

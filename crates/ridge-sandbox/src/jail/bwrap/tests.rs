@@ -65,6 +65,15 @@ fn plan<'a>(purpose: Purpose<'a>, config: &'a SandboxConfig) -> BwrapPlan<'a> {
         setpriv: Some(Path::new("/usr/bin/setpriv")),
         uid: UidRange::DEFAULT.first,
         system_dirs: merged_usr(),
+        package_source: package_of(purpose),
+    }
+}
+
+/// Where a worker started from the server's own namespace finds its package: where it is.
+fn package_of(purpose: Purpose<'_>) -> Option<PathBuf> {
+    match purpose {
+        Purpose::Worker(spec) => Some(spec.package_dir.to_owned()),
+        Purpose::Probe { .. } => None,
     }
 }
 
@@ -190,6 +199,22 @@ fn the_private_tmp_comes_before_a_read_only_path_under_tmp() {
     assert!(tmpfs < bind, "the tmpfs would hide the directory: {args}");
 }
 
+/// Started from the spawn namespace, the worker's copy of its package is attached over the
+/// package's parent directory there, and that is what bubblewrap shows at `/function`.
+#[test]
+fn from_the_spawn_namespace_the_package_is_bound_from_where_its_copy_is_attached() {
+    let spec = worker(&[], Network::Loopback);
+    let config = SandboxConfig::default();
+    let mut plan = plan(Purpose::Worker(&spec), &config);
+    plan.package_source = Some(PathBuf::from("/var/lib/ridge/packages/unpacked"));
+    let args = joined(&plan.options(&SECCOMP_FDS));
+    assert!(
+        args.contains("--ro-bind /var/lib/ridge/packages/unpacked /function --proc"),
+        "{args}"
+    );
+    assert!(!args.contains("3f2a9c"), "{args}");
+}
+
 #[test]
 fn the_command_line_denies_by_default() {
     let prefixes = [
@@ -273,9 +298,11 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
     };
     let dirs = runtime_dirs();
     let spec = worker(&dirs, Network::Loopback);
-    let (command, jail) = sandbox
+    let (command, jail, package) = sandbox
         .bwrap_command(&isolation, Purpose::Worker(&spec), None)
         .expect("command");
+    // A test binary has no spawn namespace: the worker starts from this process's.
+    assert!(package.is_none());
     assert_eq!(command.get_program(), "/usr/bin/bwrap");
     let argv: Vec<OsString> = command.get_args().map(OsString::from).collect();
     let fds: Vec<RawFd> = jail.transient_fds().collect();
@@ -286,6 +313,7 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
         setpriv: None,
         uid: 0,
         system_dirs: system_dirs(),
+        package_source: package_of(Purpose::Worker(&spec)),
     };
     assert_eq!(argv, plan.argv(options_fd));
     assert!(!joined(&argv).contains("/var/lib/ridge"), "{argv:?}");
@@ -315,10 +343,10 @@ fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     let probe = Purpose::Probe {
         program: Path::new("/usr/bin/true"),
     };
-    let (_, first) = sandbox
+    let (_, first, _) = sandbox
         .bwrap_command(&isolation, probe, None)
         .expect("command");
-    let (command, second) = sandbox
+    let (command, second, _) = sandbox
         .bwrap_command(&isolation, probe, None)
         .expect("command");
     let (a, b) = (first.uid().expect("a uid"), second.uid().expect("a uid"));
