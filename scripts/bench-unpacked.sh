@@ -2,7 +2,8 @@
 # What a cold start costs as packages pile up on a node: starts `ridge serve` (BINARY, as root,
 # so each unpacked package is a tmpfs of its own) with no pre-started workers, creates N Python
 # no-ops and runs each once, one after the other, timing each first execution (a cold start:
-# unpack, sandbox, interpreter, import). Prints the cold start's p50 and p90 for each tenth of
+# unpack, sandbox, interpreter, import), then detaches it (its worker stops, its package stays
+# unpacked), so that only the packages pile up, not idle workers. Prints the cold start's p50 and p90 for each tenth of
 # the run, with the mounts in the server's namespace at that point. A benchmark, not a test:
 # figures are printed, nothing is asserted (docs/benchmarks.md, "the namespace workers start
 # from").
@@ -34,6 +35,7 @@ for i in range(n):
     answer = api(port, "POST", "/v1/executions", json.dumps({"function_id": function}))
     times.append(time.perf_counter() - start)
     assert answer["status"] == "success", answer
+    api(port, "POST", f"/v1/functions/{function}/detach")
     if (i + 1) % step == 0:
         part = sorted(times[-step:])
         with open(f"/proc/{server}/mountinfo") as f:
