@@ -3,10 +3,11 @@
 # so each unpacked package is a tmpfs of its own) with no pre-started workers, creates N Python
 # no-ops and runs each once, one after the other, timing each first execution (a cold start:
 # unpack, sandbox, interpreter, import), then detaches it (its worker stops, its package stays
-# unpacked), so that only the packages pile up, not idle workers. Prints the cold start's p50 and p90 for each tenth of
-# the run, with the mounts in the server's namespace at that point. A benchmark, not a test:
-# figures are printed, nothing is asserted (docs/benchmarks.md, "the namespace workers start
-# from").
+# unpacked), so that only the packages pile up, not idle workers (KEEP_WORKERS=1 keeps them:
+# then idle workers pile up too). Prints the cold start's p50 and p90 for each tenth of the
+# run, with the mounts in the server's namespace and its RSS at that point. A benchmark, not a
+# test: figures are printed, nothing is asserted (docs/benchmarks.md, "the namespace workers
+# start from").
 #
 #   scripts/bench-unpacked.sh BINARY [N]
 set -euo pipefail
@@ -20,9 +21,10 @@ printf 'runtime_pool_size = 0\n' >"$data/ridge.toml"
     >"$data/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-"$python" - "$port" "$server" "$n" "$(dirname "$0")" <<'PY'
+"$python" - "$port" "$server" "$n" "$(dirname "$0")" "${KEEP_WORKERS:-0}" <<'PY'
 import json, sys, time
 port, server, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+keep_workers = sys.argv[5] == "1"
 sys.path.insert(0, sys.argv[4])
 from bench_noop import api, create_function, create_runtime
 
@@ -35,12 +37,15 @@ for i in range(n):
     answer = api(port, "POST", "/v1/executions", json.dumps({"function_id": function}))
     times.append(time.perf_counter() - start)
     assert answer["status"] == "success", answer
-    api(port, "POST", f"/v1/functions/{function}/detach")
+    if not keep_workers:
+        api(port, "POST", f"/v1/functions/{function}/detach")
     if (i + 1) % step == 0:
         part = sorted(times[-step:])
         with open(f"/proc/{server}/mountinfo") as f:
             mounts = sum(1 for _ in f)
+        with open(f"/proc/{server}/status") as f:
+            rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
         print(f"functions {i + 2 - step:5}-{i + 1:<5} cold start p50 {part[len(part) // 2] * 1e3:6.2f} ms"
-              f"  p90 {part[len(part) * 9 // 10] * 1e3:6.2f} ms  (server's mounts after: {mounts})",
-              flush=True)
+              f"  p90 {part[len(part) * 9 // 10] * 1e3:6.2f} ms  (server after: {mounts} mounts,"
+              f" RSS {rss:.0f} MiB)", flush=True)
 PY

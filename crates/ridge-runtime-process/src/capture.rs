@@ -4,6 +4,7 @@
 //! disk, however much a function prints. Framing it as Qinling's execution log is
 //! `ridge_core::execution_log`.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -14,6 +15,15 @@ use tokio::task::JoinHandle;
 
 /// How much is read from the pipe at once.
 const CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// What each read lands in before the sink keeps its share: one per thread rather than one
+    /// per worker, so an idle worker costs the server no read buffer (64 KiB each, touched
+    /// when zeroed, made a cold start's fork copy more of the server the more workers lived:
+    /// docs/benchmarks.md, "the server's memory per worker"). Reads never await, so no
+    /// other read on the thread can hold it meanwhile.
+    static CHUNK_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; CHUNK].into_boxed_slice());
+}
 /// Chunks the background reader takes before it lets [`Capture::take`] in.
 const CHUNKS_PER_TURN: usize = 16;
 /// The most [`Capture::take`] reads from the pipe itself: more than a pipe can hold (1 MiB at
@@ -88,15 +98,15 @@ struct Sink {
     bytes: Vec<u8>,
     dropped: u64,
     cap: usize,
-    chunk: Box<[u8]>,
 }
 
 impl Sink {
-    fn push(&mut self, n: usize) {
+    /// Keeps what fits under the cap of `read`, and counts the rest as dropped.
+    fn push(&mut self, read: &[u8]) {
         let room = self.cap.saturating_sub(self.bytes.len());
-        let kept = n.min(room);
-        self.bytes.extend_from_slice(&self.chunk[..kept]);
-        self.dropped += (n - kept) as u64;
+        let kept = read.len().min(room);
+        self.bytes.extend_from_slice(&read[..kept]);
+        self.dropped += (read.len() - kept) as u64;
     }
 }
 
@@ -126,25 +136,27 @@ impl Shared {
     /// they were written.
     fn read_available(&self, budget: usize, direct: bool) -> Flow {
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut read = 0;
-        while read < budget {
-            let got = if direct {
-                nix::unistd::read(&self.pipe, &mut sink.chunk).map_err(io::Error::from)
-            } else {
-                self.pipe.try_read(&mut sink.chunk)
-            };
-            match got {
-                Ok(0) => return Flow::Closed,
-                Ok(n) => {
-                    sink.push(n);
-                    read += n;
+        CHUNK_BUFFER.with_borrow_mut(|chunk| {
+            let mut read = 0;
+            while read < budget {
+                let got = if direct {
+                    nix::unistd::read(&self.pipe, chunk).map_err(io::Error::from)
+                } else {
+                    self.pipe.try_read(chunk)
+                };
+                match got {
+                    Ok(0) => return Flow::Closed,
+                    Ok(n) => {
+                        sink.push(&chunk[..n]);
+                        read += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Idle,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Flow::Closed,
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Idle,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Flow::Closed,
             }
-        }
-        Flow::More
+            Flow::More
+        })
     }
 }
 
@@ -167,7 +179,6 @@ impl Capture {
                 bytes: Vec::new(),
                 dropped: 0,
                 cap,
-                chunk: vec![0; CHUNK].into_boxed_slice(),
             }),
         });
         let reader = tokio::spawn(read_until_closed(shared.clone()));

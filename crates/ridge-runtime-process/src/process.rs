@@ -38,6 +38,10 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 const STRAY_OUTPUT_LOGGED: usize = 4096;
 /// The end of the captured output quoted to explain a failed start, at most.
 const START_OUTPUT_QUOTED: usize = 2048;
+/// The buffer of a worker's reply pipe: a whole small reply in one read. A larger frame's body
+/// is read straight into its own allocation, past the buffer. Small, because each live worker
+/// keeps it (zeroed, so resident) in the server.
+const REPLY_BUFFER: usize = 8 * 1024;
 /// The environment variables naming the worker's frame descriptors.
 pub(crate) const FD_IN_VAR: &str = "RIDGE_FD_IN";
 pub(crate) const FD_OUT_VAR: &str = "RIDGE_FD_OUT";
@@ -170,7 +174,7 @@ impl ProcessWorker {
             name,
             child,
             stdin,
-            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            stdout: BufReader::with_capacity(REPLY_BUFFER, stdout),
             capture,
             exchange: Exchange::new(caps),
             state: State::Busy,
