@@ -37,6 +37,9 @@ use nix::libc;
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, setns, unshare};
 
+/// `move_mount`'s flag: the source is the descriptor itself.
+pub(crate) const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
 /// What [`enter_private_mount_namespace`] achieved in this process, if it ran.
 static PRIVATE: OnceLock<Result<(), String>> = OnceLock::new();
 /// The namespace workers start from (see the module's documentation), or why there is none.
@@ -69,21 +72,53 @@ pub fn enter_private_mount_namespace() -> Result<(), String> {
     PRIVATE.get_or_init(|| result).clone()
 }
 
-/// A copy of the current mount namespace, entered and left again: its descriptor. Single
-/// thread only (as [`enter_private_mount_namespace`]).
+/// A copy of the current mount namespace, entered and left again, and tried as a worker's
+/// start will use it: its descriptor. Single thread only (as [`enter_private_mount_namespace`]).
 fn make_spawn_namespace() -> Result<OwnedFd, String> {
-    // Without open_tree (Linux 5.2) a package cannot be shown in it.
-    clone_tree(Path::new("/")).map_err(|e| format!("this kernel cannot copy a mount: {e}"))?;
     let own = File::open("/proc/self/ns/mnt")
         .map_err(|e| format!("cannot open this server's mount namespace: {e}"))?;
     unshare(CloneFlags::CLONE_NEWNS)
         .map_err(|e| format!("cannot make the namespace workers start from: {e}"))?;
-    let spawn = File::open("/proc/self/ns/mnt").map(OwnedFd::from);
+    let spawn = File::open("/proc/self/ns/mnt")
+        .map(OwnedFd::from)
+        .map_err(|e| format!("cannot open the namespace workers start from: {e}"));
     // Back home whatever happened: a failure here leaves the server where its workers would
     // have started, which holds what it mounts from now on, as without a spawn namespace.
-    setns(&own, CloneFlags::CLONE_NEWNS)
-        .map_err(|e| format!("cannot return to this server's mount namespace: {e}"))?;
-    spawn.map_err(|e| format!("cannot open the namespace workers start from: {e}"))
+    let home = || {
+        setns(&own, CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("cannot return to this server's mount namespace: {e}"))
+    };
+    home()?;
+    let spawn = spawn?;
+    // What each worker's pre-exec hook will do (`jail/preexec.rs`), in a throwaway copy: a
+    // kernel or a seccomp policy that refuses one step is found now, not at every start.
+    let tried = try_attach(&spawn);
+    home()?;
+    tried.map_err(|e| format!("a worker could not start from it: {e}"))?;
+    Ok(spawn)
+}
+
+/// Enters `spawn`, makes a private copy of it, and attaches a copy of its `/` over its `/`
+/// there, as a worker's start attaches its package. Leaves this thread in that copy.
+fn try_attach(spawn: &OwnedFd) -> io::Result<()> {
+    setns(spawn, CloneFlags::CLONE_NEWNS)?;
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    let tree = clone_tree(Path::new("/"))?;
+    // SAFETY: move_mount(2) with a descriptor owned here and two NUL-terminated static paths.
+    let moved = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if moved < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The mount namespace workers start from: a copy of the server's own, made when it was made,

@@ -241,6 +241,16 @@ impl Sandbox {
         };
         sandbox.isolation = sandbox.find_isolation();
         sandbox.outbound = sandbox.find_outbound();
+        if crate::private_mount_namespace().is_ok()
+            && let Err(why) = crate::mountns::spawn_namespace()
+        {
+            // Workers still start, from the server's namespace: slower beside many packages.
+            tracing::warn!(
+                %why,
+                "workers start from the server's mount namespace, so each start copies the \
+                 mount of every package unpacked on this node"
+            );
+        }
         sandbox
     }
 

@@ -12,8 +12,7 @@ use std::process::Command;
 
 use nix::libc;
 
-/// `move_mount`'s flag: the source is the descriptor itself.
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+use crate::mountns::MOVE_MOUNT_F_EMPTY_PATH;
 
 /// How the child shows its package to bubblewrap when it starts from the spawn namespace
 /// (`mountns.rs`): it enters `namespace`, makes a private copy of it, and attaches `tree` (a
