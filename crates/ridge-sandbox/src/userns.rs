@@ -8,10 +8,18 @@
 //! bubblewrap starts, bubblewrap mounts as root of that namespace (no capability over the
 //! host), and the worker then drops to `<uid>`, a real unprivileged uid on the host.
 //!
-//! The namespace is *owned* by `<uid>`: a forked helper switches to that uid before
+//! The namespace is *owned* by `<uid>`: a helper process switches to that uid before
 //! `unshare(CLONE_NEWUSER)`. The kernel charges per-user limits of a process in a user
 //! namespace to its uid there and to the namespace's owner on the host, so the worker's
 //! inotify instances, for one, count against its own uid and not against host root.
+//!
+//! The helper shares the server's memory (`clone(CLONE_VM)`) rather than copying it (`fork`):
+//! a fork copied the page tables of the whole server and tore them down again at the helper's
+//! exit, for every worker, and the server's writes after it took copy-on-write faults (in a
+//! burst of cold starts, about a tenth of the machine's time went to forks:
+//! docs/benchmarks.md, "the user namespace's helper"). It runs on a stack of its own with every
+//! signal blocked (a handler of the server's must not run on it), makes raw system calls only,
+//! and touches no memory of the server's but the constants it was given.
 //!
 //! A worker granted outbound network also gets a network namespace created in the same
 //! `unshare`, so owned by its user namespace: `pasta` (see `outbound.rs`), running as the
@@ -21,18 +29,24 @@ use std::fs::{self, File};
 use std::os::fd::OwnedFd;
 use std::sync::{Mutex, PoisonError};
 
+use std::os::fd::AsRawFd;
+
 use nix::fcntl::OFlag;
-use nix::sched::{CloneFlags, unshare};
+use nix::libc;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, fork, pipe2, read, write};
+use nix::unistd::{pipe2, read};
 
 use crate::SandboxError;
 
-/// One helper at a time. A helper forked while another's pipes are open inherits them and,
-/// never exec'ing, holds them: two concurrent helpers then each hold the other's `done` pipe
-/// open, neither reads end-of-file, and both spawning threads wait for ever (seen with
-/// concurrent cold starts on 2026-12-06).
+/// One helper at a time. A helper started while another's pipes are open inherits them (it
+/// gets a copy of the descriptor table) and, never exec'ing, holds them: two concurrent helpers
+/// then each hold the other's `done` pipe open, neither reads end-of-file, and both spawning
+/// threads wait for ever (seen with concurrent cold starts on 2026-12-06).
 static HELPER: Mutex<()> = Mutex::new(());
+/// Bytes of the helper's own stack: it makes a few system calls and nothing else.
+const HELPER_STACK: usize = 32 * 1024;
 
 fn err(detail: String) -> SandboxError {
     SandboxError::UserNamespace(detail)
@@ -60,54 +74,128 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     } else {
         CloneFlags::CLONE_NEWUSER
     };
-    // SAFETY: the child only makes async-signal-safe system calls (setresuid, unshare, write,
-    // read, close, _exit) before it exits; it never returns into Rust code that could allocate
-    // or take locks.
-    match unsafe { fork() }.map_err(|e| err(format!("fork: {e}")))? {
-        ForkResult::Child => {
-            drop(ready_r);
-            drop(done_w);
-            // The raw system call: this thread alone, not glibc's every-thread broadcast. The
-            // namespace's owner is the effective uid that creates it.
-            // SAFETY: setresuid(2) with integer arguments only.
-            let owned = unsafe { nix::libc::syscall(nix::libc::SYS_setresuid, uid, uid, uid) } == 0;
-            let ok = owned && unshare(flags).is_ok();
-            let _ = write(&ready_w, &[u8::from(ok)]);
-            let mut buf = [0u8; 1];
-            // Returns once the parent closes its end.
-            let _ = read(&done_r, &mut buf);
-            // SAFETY: `_exit` ends the forked child without running destructors or atexit
-            // handlers, which is what a forked child of a threaded process must do.
-            unsafe { nix::libc::_exit(0) }
+    let args = Box::new(HelperArgs {
+        uid,
+        flags: flags.bits(),
+        ready_r: ready_r.as_raw_fd(),
+        ready_w: ready_w.as_raw_fd(),
+        done_r: done_r.as_raw_fd(),
+        done_w: done_w.as_raw_fd(),
+    });
+    let mut stack = vec![0u8; HELPER_STACK];
+    let mut server_mask = SigSet::empty();
+    pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut server_mask),
+    )
+    .map_err(|e| err(format!("cannot block signals for the helper: {e}")))?;
+    // The stack grows down from its end, which the ABI wants 16-byte aligned.
+    let top = stack.as_mut_ptr_range().end;
+    let top = top.wrapping_sub(top as usize % 16);
+    // SAFETY: the helper shares this process's memory but runs on `stack`, with `args`, both
+    // of which outlive it (`Running` holds them until it is reaped), with every signal blocked
+    // (inherited from this thread's mask, set just above); it only makes raw system calls on
+    // the integers of `args`, and never returns into Rust code that could allocate or take
+    // locks. Errno, which it may set on a failure, is this thread's, which meanwhile only
+    // waits in a read that succeeds.
+    let started = unsafe {
+        libc::clone(
+            helper_main,
+            top.cast(),
+            libc::CLONE_VM | libc::SIGCHLD,
+            std::ptr::from_ref::<HelperArgs>(&args).cast_mut().cast(),
+        )
+    };
+    let started = nix::errno::Errno::result(started).map(nix::unistd::Pid::from_raw);
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&server_mask), None);
+    let child = started.map_err(|e| err(format!("cannot start the helper: {e}")))?;
+    // From here on, however this function ends, the helper is let go and reaped before its
+    // stack is freed.
+    let helper = Running {
+        child,
+        done: Some(done_w),
+        _stack: stack,
+        _args: args,
+    };
+    drop(ready_w);
+    drop(done_r);
+    let mut buf = [0u8; 1];
+    let answered = read(&ready_r, &mut buf);
+    match answered {
+        Ok(1) if buf[0] == 1 => {
+            let proc = format!("/proc/{}", helper.child);
+            let map = |id: u32| format!("0 0 1\n{id} {id} 1\n");
+            let open = |ns: &str| File::open(format!("{proc}/ns/{ns}")).map(OwnedFd::from);
+            fs::write(format!("{proc}/uid_map"), map(uid))
+                .and_then(|()| fs::write(format!("{proc}/gid_map"), map(gid)))
+                .and_then(|()| {
+                    Ok(Namespaces {
+                        user: open("user")?,
+                        net: if net { Some(open("net")?) } else { None },
+                    })
+                })
+                .map_err(|e| err(format!("cannot set up the user namespace: {e}")))
         }
-        ForkResult::Parent { child } => {
-            drop(ready_w);
-            drop(done_r);
-            let mut buf = [0u8; 1];
-            let answered = read(&ready_r, &mut buf);
-            let result = match answered {
-                Ok(1) if buf[0] == 1 => {
-                    let proc = format!("/proc/{child}");
-                    let map = |id: u32| format!("0 0 1\n{id} {id} 1\n");
-                    let open = |ns: &str| File::open(format!("{proc}/ns/{ns}")).map(OwnedFd::from);
-                    fs::write(format!("{proc}/uid_map"), map(uid))
-                        .and_then(|()| fs::write(format!("{proc}/gid_map"), map(gid)))
-                        .and_then(|()| {
-                            Ok(Namespaces {
-                                user: open("user")?,
-                                net: if net { Some(open("net")?) } else { None },
-                            })
-                        })
-                        .map_err(|e| err(format!("cannot set up the user namespace: {e}")))
-                }
-                _ => Err(err(format!(
-                    "the kernel refused to create a user namespace (unshare({flags:?}))"
-                ))),
-            };
-            drop(done_w);
-            let _ = waitpid(child, None);
-            result
-        }
+        _ => Err(err(format!(
+            "the kernel refused to create a user namespace (unshare({flags:?}))"
+        ))),
+    }
+}
+
+/// What the helper is given: plain integers, read from the server's memory.
+#[repr(C)]
+struct HelperArgs {
+    uid: u32,
+    flags: libc::c_int,
+    ready_r: libc::c_int,
+    ready_w: libc::c_int,
+    done_r: libc::c_int,
+    done_w: libc::c_int,
+}
+
+/// The helper: closes its copies of the server's pipe ends, switches to the namespace's owner,
+/// creates the namespace, says whether it could, and waits until the server has read it.
+/// Raw system calls only: glibc's wrappers of `read` and `write` are cancellation points, which
+/// update the thread's descriptor, and this task has none of its own (it runs with the server
+/// thread's, as it shares its memory).
+extern "C" fn helper_main(args: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `args` points at the `HelperArgs` that `create` keeps alive until this helper is
+    // reaped; the calls are raw system calls on its integers, in this task's own descriptor
+    // table and credentials; `SYS_exit` ends this task alone without unwinding or running
+    // anything of the server's.
+    unsafe {
+        let a = &*args.cast::<HelperArgs>();
+        // Its copies of the server's ends: the reads must see them close.
+        libc::syscall(libc::SYS_close, a.ready_r);
+        libc::syscall(libc::SYS_close, a.done_w);
+        // The namespace's owner is the effective uid that creates it.
+        let owned = libc::syscall(libc::SYS_setresuid, a.uid, a.uid, a.uid) == 0;
+        let ok = owned && libc::syscall(libc::SYS_unshare, a.flags) == 0;
+        let answer = [u8::from(ok)];
+        libc::syscall(libc::SYS_write, a.ready_w, answer.as_ptr(), 1);
+        let mut buf = [0u8; 1];
+        // Returns once the server closes its end.
+        libc::syscall(libc::SYS_read, a.done_r, buf.as_mut_ptr(), 1);
+        libc::syscall(libc::SYS_exit, 0);
+    }
+    0
+}
+
+/// The helper while it runs, on the stack and with the arguments this holds.
+struct Running {
+    child: nix::unistd::Pid,
+    /// Closing it lets the helper exit.
+    done: Option<OwnedFd>,
+    _stack: Vec<u8>,
+    _args: Box<HelperArgs>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        // Until it is reaped it may still run on the stack: wait through interruptions.
+        while let Err(nix::errno::Errno::EINTR) = waitpid(self.child, None) {}
     }
 }
 
