@@ -12,14 +12,17 @@
 //! turned off.
 //!
 //! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
-//! (`jail/preexec.rs`), `open_tree` (`mountns.rs`), the fork that creates the user namespace (`userns.rs`), and the pidfd
-//! and namespace hooks of a worker's outbound network (`jail/outbound.rs`). Each block says why
-//! it is sound.
+//! (`jail/preexec.rs`), `open_tree` and `move_mount` (`mountns.rs`), the helper task that
+//! creates the user namespace (`userns.rs`), and the pidfd and namespace hooks of a worker's
+//! outbound network (`jail/outbound.rs`). Each block says why it is sound.
 
 mod cgroup;
 mod host;
 mod jail;
-#[expect(unsafe_code, reason = "open_tree, to copy a package's mount")]
+#[expect(
+    unsafe_code,
+    reason = "open_tree and move_mount, to copy a package's mount"
+)]
 mod mountns;
 mod path;
 mod process;
@@ -27,7 +30,10 @@ mod rlimits;
 mod seccomp;
 mod slots;
 mod uids;
-#[expect(unsafe_code, reason = "the fork that creates the user namespace")]
+#[expect(
+    unsafe_code,
+    reason = "the helper task that creates the user namespace"
+)]
 mod userns;
 
 pub use cgroup::{CFS_PERIOD_US, CgroupLimits, Cgroups, Controller, Version, WorkerCgroup};
