@@ -26,10 +26,8 @@
 //! worker's uid, may then join both and plug the namespace into the host's network.
 
 use std::fs::{self, File};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Mutex, PoisonError};
-
-use std::os::fd::AsRawFd;
 
 use nix::fcntl::OFlag;
 use nix::libc;

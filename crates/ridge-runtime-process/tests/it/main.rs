@@ -2,3 +2,4 @@
 //! the whole workspace again).
 
 mod python;
+mod replies;

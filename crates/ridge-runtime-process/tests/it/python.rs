@@ -45,7 +45,7 @@ fn spec(dir: &Path, entry: &str) -> WorkerSpec {
 }
 
 /// Starts a worker for `function.py` with entry `function.main`.
-async fn start(source: &str) -> (TempDir, Box<dyn Worker>) {
+pub(crate) async fn start(source: &str) -> (TempDir, Box<dyn Worker>) {
     let dir = package(&[("function.py", source)]);
     let worker = RUNTIME
         .start(&spec(dir.path(), "function.main"))
@@ -69,13 +69,16 @@ fn call(input: Option<ExecutionInput>) -> Invocation {
     }
 }
 
-fn object(value: Value) -> Option<ExecutionInput> {
+pub(crate) fn object(value: Value) -> Option<ExecutionInput> {
     Some(ExecutionInput::Object(
         value.as_object().expect("an object").clone(),
     ))
 }
 
-async fn invoke(worker: &mut Box<dyn Worker>, input: Option<ExecutionInput>) -> InvocationOutcome {
+pub(crate) async fn invoke(
+    worker: &mut Box<dyn Worker>,
+    input: Option<ExecutionInput>,
+) -> InvocationOutcome {
     worker.invoke(&call(input)).await.expect("invoke")
 }
 
