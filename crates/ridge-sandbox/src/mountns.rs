@@ -38,7 +38,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, setns, unshare};
 
 /// `move_mount`'s flag: the source is the descriptor itself.
-pub(crate) const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
 /// What [`enter_private_mount_namespace`] achieved in this process, if it ran.
 static PRIVATE: OnceLock<Result<(), String>> = OnceLock::new();
@@ -99,26 +99,46 @@ fn make_spawn_namespace() -> Result<OwnedFd, String> {
 }
 
 /// Enters `spawn`, makes a private copy of it, and attaches a copy of its `/` over its `/`
-/// there, as a worker's start attaches its package. Leaves this thread in that copy.
+/// there, as a worker's start attaches its package ([`enter_copy_and_attach`]). Leaves this
+/// thread in that copy.
 fn try_attach(spawn: &OwnedFd) -> io::Result<()> {
-    setns(spawn, CloneFlags::CLONE_NEWNS)?;
-    unshare(CloneFlags::CLONE_NEWNS)?;
     let tree = clone_tree(Path::new("/"))?;
-    // SAFETY: move_mount(2) with a descriptor owned here and two NUL-terminated static paths.
-    let moved = unsafe {
+    enter_copy_and_attach(spawn.as_raw_fd(), tree.as_raw_fd(), c"/")
+}
+
+/// Enters the mount namespace `namespace`, makes a private copy of it, and attaches `tree` (a
+/// detached mount, [`clone_tree`]) at `target` there. System calls only, on what the caller
+/// prepared: the pre-exec hook calls it between `fork` and `exec` (`jail/preexec.rs`), and so
+/// does the start-up trial ([`try_attach`]), in a thread of its own filesystem context (the
+/// child, or the single thread of start-up). Needs host root.
+pub(crate) fn enter_copy_and_attach(
+    namespace: RawFd,
+    tree: RawFd,
+    target: &std::ffi::CStr,
+) -> io::Result<()> {
+    let check = |rc: libc::c_long| {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    // SAFETY: setns(2) on a namespace descriptor and unshare(2), with integer flags.
+    check(unsafe { libc::setns(namespace, libc::CLONE_NEWNS) }.into())?;
+    // SAFETY: as above.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNS) }.into())?;
+    // SAFETY: move_mount(2) with a descriptor, a static empty path and a NUL-terminated path
+    // that outlives the call.
+    check(unsafe {
         libc::syscall(
             libc::SYS_move_mount,
-            tree.as_raw_fd(),
+            tree,
             c"".as_ptr(),
             libc::AT_FDCWD,
-            c"/".as_ptr(),
+            target.as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH,
         )
-    };
-    if moved < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    })
 }
 
 /// The mount namespace workers start from: a copy of the server's own, made when it was made,

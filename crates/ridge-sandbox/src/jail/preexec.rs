@@ -12,8 +12,6 @@ use std::process::Command;
 
 use nix::libc;
 
-use crate::mountns::MOVE_MOUNT_F_EMPTY_PATH;
-
 /// How the child shows its package to bubblewrap when it starts from the spawn namespace
 /// (`mountns.rs`): it enters `namespace`, makes a private copy of it, and attaches `tree` (a
 /// detached copy of the package's mount) at `target`, the directory bubblewrap binds.
@@ -59,26 +57,13 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
         };
         if let Some(package) = &hooks.package {
             // Still host root here: entering the spawn namespace and making mounts needs it.
-            // SAFETY: setns(2) on an open namespace descriptor; the child is single-threaded
-            // and, forked, shares its filesystem context with no one.
-            check(unsafe { libc::setns(package.namespace, libc::CLONE_NEWNS) })?;
-            // SAFETY: unshare(2) with an integer flag.
-            check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?;
-            // SAFETY: move_mount(2) with a descriptor the closure owns, a static empty path and
-            // a NUL-terminated path made before the fork.
-            let moved = unsafe {
-                libc::syscall(
-                    libc::SYS_move_mount,
-                    package.tree.as_raw_fd(),
-                    c"".as_ptr(),
-                    libc::AT_FDCWD,
-                    package.target.as_ptr(),
-                    MOVE_MOUNT_F_EMPTY_PATH,
-                )
-            };
-            if moved < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            // The child is single-threaded and, forked, shares its filesystem context with no
+            // one.
+            crate::mountns::enter_copy_and_attach(
+                package.namespace,
+                package.tree.as_raw_fd(),
+                &package.target,
+            )?;
         }
         for fd in &hooks.procs {
             // SAFETY: write(2) on a descriptor this closure owns, from a static buffer.
