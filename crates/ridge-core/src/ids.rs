@@ -72,8 +72,8 @@ uuid_id!(
     /// Identifies an execution. Its ids grow with time (UUID v7: the creation time's
     /// milliseconds, then a counter and random bits), so that each new execution row enters
     /// the end of the primary key's index instead of a random page of it: a batch of five
-    /// creates on a table of 250,000 executions wrote 7.1 pages of SQLite's log instead of
-    /// 11.9, in 11.3 µs a row instead of 20.9 (docs/benchmarks.md, "2026-12-06 (6)").
+    /// creates on a table of 200,000 executions wrote 7.2 pages of SQLite's log instead of
+    /// 11.9, in 12.4 µs a row instead of 21.7 (docs/benchmarks.md, "2026-12-06 (6)").
     ExecutionId,
     "A fresh id, greater than every one this process made before it.",
     Uuid::now_v7()

@@ -205,15 +205,26 @@ async fn insert(conn: &mut PgConnection, executions: &[&NewExecution]) -> Result
     Ok(())
 }
 
-/// `INSERT INTO executions ... SELECT` the rows bound by [`with_rows`] (`$1` to `$15`).
-macro_rules! insert_rows {
+/// `INSERT INTO executions (...)`: the columns that [`with_rows`] and [`with_row`] bind, in
+/// their order.
+macro_rules! insert_into {
     () => {
         "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
            description, status, sync, input, result, started_at, created_at, updated_at, node, \
-           logs) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-           $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], \
-           $12::text[], $13::text[], $14::text[], $15::bytea[]) AS rows"
+           logs) "
+    };
+}
+use insert_into;
+
+/// `INSERT INTO executions ... SELECT` the rows bound by [`with_rows`] (`$1` to `$15`).
+macro_rules! insert_rows {
+    () => {
+        concat!(
+            insert_into!(),
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], \
+               $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], \
+               $11::text[], $12::text[], $13::text[], $14::text[], $15::bytea[]) AS rows"
+        )
     };
 }
 use insert_rows;
@@ -222,11 +233,11 @@ use insert_rows;
 /// the statement's `counted` has a row.
 macro_rules! insert_row {
     () => {
-        "INSERT INTO executions (id, project_id, function_id, function_version, function_alias, \
-           description, status, sync, input, result, started_at, created_at, updated_at, node, \
-           logs) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
-         WHERE EXISTS (SELECT 1 FROM counted)"
+        concat!(
+            insert_into!(),
+            "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+             WHERE EXISTS (SELECT 1 FROM counted)"
+        )
     };
 }
 use insert_row;
