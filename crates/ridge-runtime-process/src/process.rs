@@ -11,7 +11,6 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,10 +19,9 @@ use ridge_core::execution_log::{LogEnd, frame};
 use ridge_runtime::{Invocation, InvocationOutcome, StartError, Worker, WorkerError};
 use std::path::Path;
 
-use ridge_sandbox::{Jail, PackageSlot};
+use ridge_sandbox::{Jail, PackageSlot, WorkerCommand, WorkerProcess};
 use tokio::io::BufReader;
 use tokio::net::unix::pipe;
-use tokio::process::{Child, Command};
 
 use crate::capture::{Capture, Captured, with_traceback};
 use crate::exchange::{Exchange, Received};
@@ -96,7 +94,7 @@ enum State {
 
 pub(crate) struct ProcessWorker {
     name: String,
-    child: Child,
+    child: WorkerProcess,
     stdin: pipe::Sender,
     stdout: BufReader<pipe::Receiver>,
     /// What the worker prints.
@@ -119,28 +117,16 @@ impl ProcessWorker {
     /// environment and working directory, through `jail`'s sandbox.
     pub(crate) fn spawn(
         name: String,
-        mut command: Command,
+        command: &WorkerCommand,
         mut jail: Jail,
         channel: Channel,
         (capture, output): (Capture, OwnedFd),
         caps: Caps,
     ) -> Result<Self, StartError> {
-        let stdio = |what: &str| {
-            output
-                .try_clone()
-                .map(Stdio::from)
-                .map_err(|e| StartError::Spawn {
-                    detail: format!("cannot give worker `{name}` its {what}: {e}"),
-                    source: Some(e),
-                })
-        };
-        command
-            .stdin(Stdio::null())
-            .stdout(stdio("stdout")?)
-            .stderr(stdio("stderr")?)
-            .process_group(0)
-            .kill_on_drop(true);
-        let spawned = command.spawn();
+        let spawned = std::fs::File::open("/dev/null").and_then(|null| {
+            let out = output.as_raw_fd();
+            command.spawn([null.as_raw_fd(), out, out])
+        });
         jail.spawned();
         // The worker has its own copies: once they are closed, the capture reads to the end.
         drop(output);
@@ -165,7 +151,7 @@ impl ProcessWorker {
         let pipes = pipe::Sender::from_owned_fd(to_worker)
             .and_then(|tx| Ok((tx, pipe::Receiver::from_owned_fd(from_worker)?)));
         let (stdin, stdout) = pipes.map_err(|e| StartError::Spawn {
-            // Dropping `child` kills it (kill_on_drop).
+            // Dropping `child` kills and reaps it.
             detail: format!("cannot use the pipes of worker `{name}`: {e}"),
             source: Some(e),
         })?;
@@ -638,7 +624,7 @@ impl Worker for ProcessWorker {
 
 impl Drop for ProcessWorker {
     fn drop(&mut self) {
-        // `kill_on_drop` then reaps the leader in the background; the cgroup is killed and
+        // Dropping `child` then reaps the leader in the background; the cgroup is killed and
         // removed on a blocking thread.
         self.kill_group();
         let _ = remove_cgroup(&mut self.jail);

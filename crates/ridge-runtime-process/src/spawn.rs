@@ -10,7 +10,6 @@ use std::sync::Arc;
 use ridge_core::RuntimeKind;
 use ridge_runtime::{CheckError, StartError};
 use ridge_sandbox::{JailSpec, Sandbox};
-use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use crate::capture::Capture;
@@ -111,8 +110,7 @@ impl Starter {
                 source: None,
             })?;
         let caps = Caps::new(0, 0);
-        let worker =
-            ProcessWorker::spawn(name, Command::from(command), jail, channel, capture, caps);
+        let worker = ProcessWorker::spawn(name, &command, jail, channel, capture, caps);
         drop(code);
         worker
     }

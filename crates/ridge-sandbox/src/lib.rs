@@ -11,12 +11,18 @@
 //! processes, and every protection but the rlimits and the cleared environment is reported as
 //! turned off.
 //!
-//! This is the one crate allowed `unsafe`: the hook that runs between `fork` and `exec`
-//! (`jail/preexec.rs`), `open_tree` and `move_mount` (`mountns.rs`), the helper task that
+//! This is the one crate allowed `unsafe`: the spawn of a worker's process and the hooks that
+//! run in it before `exec` (`jail/spawn.rs`, `jail/preexec.rs`), waiting for and killing that
+//! process (`child.rs`), `open_tree` and `move_mount` (`mountns.rs`), the helper task that
 //! creates the user namespace (`userns.rs`), and the pidfd and namespace hooks of a worker's
 //! outbound network (`jail/outbound.rs`). Each block says why it is sound.
 
 mod cgroup;
+#[expect(
+    unsafe_code,
+    reason = "pidfd_open, waitpid and kill of a worker's process"
+)]
+mod child;
 mod host;
 mod jail;
 #[expect(
@@ -37,10 +43,11 @@ mod uids;
 mod userns;
 
 pub use cgroup::{CFS_PERIOD_US, CgroupLimits, Cgroups, Controller, Version, WorkerCgroup};
+pub use child::WorkerProcess;
 pub use host::{CgroupLayout, HostCapabilities, UserNamespaces};
 pub use jail::{
     Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Protection, ProtectionStatus, Sandbox,
-    SandboxConfig,
+    SandboxConfig, WorkerCommand,
 };
 pub use mountns::{enter_private_mount_namespace, private_mount_namespace};
 pub use path::{SYSTEM_PATH, find_on_path, is_executable, shown_path};

@@ -4,9 +4,10 @@
 //! then switches to the sandbox's uid. Run by root with `--unshare-user`, it maps that uid to
 //! host root; run as an unprivileged uid, it cannot reach an interpreter under `/root`. So when
 //! Ridge runs as root it creates, for each worker, a user namespace that maps `0 → 0` and
-//! `<uid> → <uid>` (the worker's own uid, see `uids.rs`): the worker enters it before
-//! bubblewrap starts, bubblewrap mounts as root of that namespace (no capability over the
-//! host), and the worker then drops to `<uid>`, a real unprivileged uid on the host.
+//! `<uid> → <uid>` (the worker's own uid, see `uids.rs`): bubblewrap joins it (`--userns`; an
+//! older bubblewrap is started inside it, `jail/spawn.rs`), mounts as root of that namespace
+//! (no capability over the host), and the worker then drops to `<uid>`, a real unprivileged uid
+//! on the host.
 //!
 //! The namespace is *owned* by `<uid>`: a helper process switches to that uid before
 //! `unshare(CLONE_NEWUSER)`. The kernel charges per-user limits of a process in a user

@@ -11,14 +11,14 @@ use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::cgroup::WorkerCgroup;
 use crate::path::find_on_path;
 use crate::{SandboxError, userns};
 
-use super::preexec::{self, Hooks, PackageMount};
-use super::{Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig};
+use super::preexec::{Hooks, PackageMount};
+use super::{Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig, WorkerCommand};
 
 /// Hostname inside the sandbox.
 const HOSTNAME: &str = "ridge";
@@ -58,6 +58,10 @@ pub(super) struct Isolation {
     pub(super) version: String,
     /// Root mode: `setpriv`, to drop to the worker's uid in the worker's own user namespace.
     pub(super) setpriv: Option<PathBuf>,
+    /// Root mode: bubblewrap joins the worker's user namespace itself (`--userns`, from 0.5),
+    /// so the child that runs it may share the server's memory (`spawn.rs`). Older ones are
+    /// started inside it by the pre-exec hooks.
+    pub(super) joins_userns: bool,
 }
 
 /// What a bubblewrap sandbox is started for.
@@ -80,6 +84,9 @@ struct BwrapPlan<'a> {
     setpriv: Option<&'a Path>,
     /// The worker's own host uid (root mode).
     uid: u32,
+    /// Root mode: the worker's user namespace, for bubblewrap to join (`--userns`); `None`
+    /// when the pre-exec hooks enter it.
+    userns_fd: Option<RawFd>,
     /// (path, `Some(link target)` for a symbolic link, `None` for a directory).
     system_dirs: Vec<(&'static str, Option<PathBuf>)>,
     /// Where bubblewrap finds the package: the worker's `package_dir`, or, started from the
@@ -136,8 +143,17 @@ impl BwrapPlan<'_> {
         if self.setpriv.is_none() {
             push(&["--unshare-user"]);
         } else {
-            // Root mode: already in Ridge's user namespace; keep only what setpriv needs to
-            // drop to the sandbox uid, which clears them.
+            // Root mode: in the worker's user namespace (joined here, or entered by the
+            // pre-exec hooks); keep only what setpriv needs to drop to the sandbox uid, which
+            // clears them.
+            if let Some(fd) = self.userns_fd {
+                // bubblewrap keeps the descriptor it joins open, and the worker would inherit
+                // it. As `--block-fd` it is closed in the sandbox before `exec` (and in its
+                // init): the read that would wait on it fails at once (EINVAL: a namespace
+                // file cannot be read) and its result is ignored.
+                let fd = fd.to_string();
+                push(&["--userns", &fd, "--block-fd", &fd]);
+            }
             push(&[
                 "--cap-drop",
                 "ALL",
@@ -268,10 +284,12 @@ impl Sandbox {
         } else {
             None
         };
+        let joins_userns = joins_userns(&version);
         let isolation = Isolation {
             bwrap,
             version,
             setpriv,
+            joins_userns,
         };
         self.probe(&isolation)?;
         Ok(isolation)
@@ -284,11 +302,10 @@ impl Sandbox {
         let (mut command, mut jail, _) = self
             .bwrap_command(isolation, Purpose::Probe { program: &truth }, None)
             .map_err(|e| e.to_string())?;
-        preexec::install(&mut command, probe_hooks(&jail));
-        let output = command
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run bubblewrap: {e}"))?;
+        let mut hooks = probe_hooks(&jail);
+        self.enter_user_namespace(isolation, &jail, &mut hooks);
+        command.set_hooks(hooks);
+        let output = run_to_end(&command).map_err(|e| format!("cannot run bubblewrap: {e}"))?;
         jail.spawned();
         if output.status.success() {
             Ok(())
@@ -311,7 +328,7 @@ impl Sandbox {
         isolation: &Isolation,
         purpose: Purpose<'_>,
         cgroup: Option<WorkerCgroup>,
-    ) -> Result<(Command, Jail, Option<PackageMount>), SandboxError> {
+    ) -> Result<(WorkerCommand, Jail, Option<PackageMount>), SandboxError> {
         let outbound = match purpose {
             Purpose::Worker(spec)
                 if spec.network == Network::Outbound && self.config.network != Network::Host =>
@@ -354,6 +371,10 @@ impl Sandbox {
             config: &self.config,
             setpriv: isolation.setpriv.as_deref(),
             uid: identity.as_ref().map_or(0, |(lease, _)| lease.uid()),
+            userns_fd: identity
+                .as_ref()
+                .filter(|_| isolation.joins_userns)
+                .map(|(_, ns)| ns.user.as_raw_fd()),
             system_dirs: system_dirs(),
             package_source,
         };
@@ -375,8 +396,8 @@ impl Sandbox {
             .map_err(|e| SandboxError::Spawn(format!("cannot pass bubblewrap its options: {e}")))?;
         let argv = plan.argv(options_fd.as_raw_fd());
         transient.push(options_fd);
-        let mut command = Command::new(&isolation.bwrap);
-        command.args(argv).current_dir("/");
+        let mut command = WorkerCommand::new(&isolation.bwrap, Path::new("/"));
+        command.args(argv);
         Ok((
             command,
             Jail::bubblewrapped(cgroup, transient, identity, pasta),
@@ -409,17 +430,73 @@ fn package_mount(package_dir: &Path) -> Result<Option<PackageMount>, SandboxErro
     }))
 }
 
-/// The probe's pre-exec hook: no cgroup and no limits, but the same descriptors and kind of
-/// user namespace as a worker's, so that the probe tries what workers will do.
+/// The probe's pre-exec hooks: no cgroup and no limits, but the same descriptors as a
+/// worker's (and the same way into its user namespace, [`Sandbox::enter_user_namespace`]), so
+/// that the probe tries what workers will do.
 fn probe_hooks(jail: &Jail) -> Hooks {
     Hooks {
-        package: None,
-        procs: Vec::new(),
         keep: jail.transient_fds().collect(),
-        rlimits: Vec::new(),
-        netns: None,
-        userns: jail.userns_fd(),
+        ..Hooks::default()
     }
+}
+
+impl Sandbox {
+    /// How a root-mode worker (or the probe) gets into its user namespace: bubblewrap joins it
+    /// (`--userns`, in the options), so the descriptor must survive `exec`; or, with a
+    /// bubblewrap too old for that, the pre-exec hooks enter it.
+    pub(super) fn enter_user_namespace(
+        &self,
+        isolation: &Isolation,
+        jail: &Jail,
+        hooks: &mut Hooks,
+    ) {
+        let Some(fd) = jail.userns_fd() else {
+            return;
+        };
+        if isolation.joins_userns {
+            hooks.keep.push(fd);
+        } else {
+            hooks.userns = Some(fd);
+        }
+    }
+}
+
+/// Whether bubblewrap `version` (`bubblewrap 0.8.0`) has `--userns`: 0.5.0 and later.
+fn joins_userns(version: &str) -> bool {
+    let number = version.rsplit(' ').next().unwrap_or_default();
+    let mut parts = number.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (0, 5),
+        _ => false,
+    }
+}
+
+/// What the probe printed: runs `command` with no input, its output and errors read to the
+/// end, and waits for it.
+fn run_to_end(command: &WorkerCommand) -> io::Result<std::process::Output> {
+    use std::io::Read;
+    let null = std::fs::File::open("/dev/null")?;
+    let (mut out_r, out_w) = pipe()?;
+    let (mut err_r, err_w) = pipe()?;
+    let mut child = command.spawn([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()])?;
+    drop((out_w, err_w));
+    // A probe prints a few lines: reading one pipe to the end before the other cannot fill it.
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    err_r.read_to_end(&mut stderr)?;
+    out_r.read_to_end(&mut stdout)?;
+    let status = child.wait_blocking()?;
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// A pipe, both ends close-on-exec.
+fn pipe() -> io::Result<(std::fs::File, OwnedFd)> {
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    Ok((std::fs::File::from(read), write))
 }
 
 /// Options as `--args` reads them: each one followed by a NUL byte.

@@ -41,14 +41,15 @@ mod handle;
     reason = "pidfds, and hooks that enter a network namespace"
 )]
 mod outbound;
-#[expect(unsafe_code, reason = "the hook between fork and exec")]
+#[expect(unsafe_code, reason = "the hooks between a child's creation and exec")]
 mod preexec;
 mod protections;
+#[expect(unsafe_code, reason = "clone and execve of a worker's process")]
+mod spawn;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nix::libc;
 
@@ -61,6 +62,7 @@ use preexec::Hooks;
 
 pub use handle::Jail;
 pub use protections::{Protection, ProtectionStatus};
+pub use spawn::WorkerCommand;
 
 /// Where the function's package appears inside the sandbox.
 pub const PACKAGE_MOUNT: &str = "/function";
@@ -359,7 +361,7 @@ impl Sandbox {
     }
 
     /// The command that runs `spec` in the sandbox, and the worker's handle on it.
-    pub fn command(&self, spec: &JailSpec<'_>) -> Result<(Command, Jail), SandboxError> {
+    pub fn command(&self, spec: &JailSpec<'_>) -> Result<(WorkerCommand, Jail), SandboxError> {
         if let Some(reason) = self.refusal() {
             return Err(SandboxError::Refused(reason));
         }
@@ -401,22 +403,24 @@ impl Sandbox {
                     self.bwrap_command(isolation, Purpose::Worker(spec), Some(cgroup))?;
                 let mut keep = spec.keep_fds.to_vec();
                 keep.extend(jail.transient_fds());
-                let mut hooks = self.hooks(&jail, keep, jail.userns_fd(), address_space)?;
+                let mut hooks = self.hooks(&jail, keep, address_space)?;
+                self.enter_user_namespace(isolation, &jail, &mut hooks);
                 hooks.netns = jail.netns_fd();
                 hooks.package = package;
-                preexec::install(&mut command, hooks);
+                command.set_hooks(hooks);
                 (command, jail)
             }
             Err(_) => {
-                let mut command = Command::new(spec.program);
-                command.args(&spec.args).current_dir(spec.package_dir);
+                let mut command = WorkerCommand::new(spec.program, spec.package_dir);
+                command.args(&spec.args);
                 let jail = Jail::unsandboxed(cgroup, spec.package_dir);
-                let hooks = self.hooks(&jail, spec.keep_fds.to_vec(), None, address_space)?;
-                preexec::install(&mut command, hooks);
+                command.set_hooks(self.hooks(&jail, spec.keep_fds.to_vec(), address_space)?);
                 (command, jail)
             }
         };
-        command.env_clear().envs(spec.env.iter().copied());
+        for (key, value) in spec.env {
+            command.env(key, value);
+        }
         if self.isolation.is_ok() && bwrap::tunes_malloc(spec) {
             command.env(bwrap::MALLOC_TUNABLES.0, bwrap::MALLOC_TUNABLES.1);
         }
@@ -427,27 +431,23 @@ impl Sandbox {
     /// A worker as a plain child process (`sandbox.mode = "off"`): in its package directory,
     /// with the cleared environment, the rlimits (no `RLIMIT_AS`: no memory limit) and only
     /// the protocol's descriptors; no cgroup, so no limit on memory, CPU or processes.
-    fn plain_command(&self, spec: &JailSpec<'_>) -> Result<(Command, Jail), SandboxError> {
-        let mut command = Command::new(spec.program);
-        command
-            .args(&spec.args)
-            .current_dir(spec.package_dir)
-            .env_clear()
-            .envs(spec.env.iter().copied());
+    fn plain_command(&self, spec: &JailSpec<'_>) -> Result<(WorkerCommand, Jail), SandboxError> {
+        let mut command = WorkerCommand::new(spec.program, spec.package_dir);
+        command.args(&spec.args);
+        for (key, value) in spec.env {
+            command.env(key, value);
+        }
         let jail = Jail::plain(spec.package_dir);
-        let hooks = self.hooks(&jail, spec.keep_fds.to_vec(), None, 0)?;
-        preexec::install(&mut command, hooks);
+        command.set_hooks(self.hooks(&jail, spec.keep_fds.to_vec(), 0)?);
         Ok((command, jail))
     }
 
-    /// What a worker's pre-exec hook does: join its cgroups, set its rlimits (with `RLIMIT_AS`
-    /// of `memory_bytes` plus headroom when there is no memory controller), keep `keep` open,
-    /// and enter `userns`.
+    /// What a worker's pre-exec hooks do: join its cgroups, set its rlimits (with `RLIMIT_AS`
+    /// of `memory_bytes` plus headroom when there is no memory controller), keep `keep` open.
     fn hooks(
         &self,
         jail: &Jail,
         keep: Vec<RawFd>,
-        userns: Option<RawFd>,
         memory_bytes: u64,
     ) -> Result<Hooks, SandboxError> {
         let procs = match jail.cgroup() {
@@ -467,12 +467,10 @@ impl Sandbox {
             rlimits.push((libc::RLIMIT_AS, memory_bytes.saturating_add(AS_HEADROOM)));
         }
         Ok(Hooks {
-            package: None,
             procs,
             keep,
             rlimits,
-            netns: None,
-            userns,
+            ..Hooks::default()
         })
     }
 }

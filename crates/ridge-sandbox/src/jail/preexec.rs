@@ -1,14 +1,14 @@
-//! The hook that runs in the child between `fork` and `exec`: all of the jail's `unsafe` code.
+//! The hooks that run in a worker's child process between its creation and `exec`
+//! (`spawn.rs`).
 //!
-//! In that window the child is a copy of a multi-threaded parent with only one thread, so the
-//! hook may only make async-signal-safe system calls on data prepared before the fork: it
-//! neither allocates nor takes locks. Everything it needs is gathered in [`Hooks`] first.
+//! In that window the child either shares the server's memory or is a copy of a multi-threaded
+//! parent with only one thread, so the hooks may only make async-signal-safe system calls on
+//! data prepared before: they neither allocate nor take locks. Everything they need is
+//! gathered in [`Hooks`] first.
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 use nix::libc;
 
@@ -21,8 +21,9 @@ pub(super) struct PackageMount {
     pub target: CString,
 }
 
-/// What runs in the child between `fork` and `exec`. Holds only what the child needs, as raw
-/// numbers, so that the hook allocates nothing.
+/// What runs in the child between its creation and `exec`. Holds only what the child needs, as
+/// raw numbers, so that the hooks allocate nothing.
+#[derive(Default)]
 pub(super) struct Hooks {
     /// Start from the spawn namespace, with the package attached there.
     pub package: Option<PackageMount>,
@@ -38,16 +39,17 @@ pub(super) struct Hooks {
     pub userns: Option<RawFd>,
 }
 
-/// Makes `command` run `hooks` in its child, in this order: move to a private copy of the spawn
-/// namespace with the package attached in it, join the cgroups, set the rlimits,
-/// mark every descriptor above 2 close-on-exec (whatever Ridge inherited from whoever started
-/// it: a shell's pipe, a service manager's sockets) and clear it again on the kept ones only,
-/// set `no_new_privs`, enter the network namespace, then the user namespace.
-pub(super) fn install(command: &mut Command, hooks: Hooks) {
-    // For kernels before 5.11, which lack `CLOSE_RANGE_CLOEXEC`: every descriptor number this
-    // process may hold.
-    let fd_bound = open_files_bound();
-    let hook = move || -> io::Result<()> {
+impl Hooks {
+    /// Runs the hooks in the child, in this order: move to a private copy of the spawn
+    /// namespace with the package attached in it, join the cgroups, set the rlimits, mark every
+    /// descriptor above 2 close-on-exec (whatever Ridge inherited from whoever started it: a
+    /// shell's pipe, a service manager's sockets) and clear it again on the kept ones only, set
+    /// `no_new_privs`, enter the network namespace, then the user namespace. `fd_bound` is
+    /// [`open_files_bound`], read before the child was made.
+    ///
+    /// Only async-signal-safe system calls on data prepared before the child was made: it
+    /// neither allocates nor takes locks.
+    pub(super) fn run(&self, fd_bound: RawFd) -> io::Result<()> {
         let check = |rc: libc::c_int| {
             if rc < 0 {
                 Err(io::Error::last_os_error())
@@ -55,24 +57,23 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
                 Ok(())
             }
         };
-        if let Some(package) = &hooks.package {
+        if let Some(package) = &self.package {
             // Still host root here: entering the spawn namespace and making mounts needs it.
-            // The child is single-threaded and, forked, shares its filesystem context with no
-            // one.
+            // The child shares its filesystem context (root, working directory) with no one.
             crate::mountns::enter_copy_and_attach(
                 package.namespace,
                 package.tree.as_raw_fd(),
                 &package.target,
             )?;
         }
-        for fd in &hooks.procs {
+        for fd in &self.procs {
             // SAFETY: write(2) on a descriptor this closure owns, from a static buffer.
             let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
             if n != 1 {
                 return Err(io::Error::last_os_error());
             }
         }
-        for (resource, value) in &hooks.rlimits {
+        for (resource, value) in &self.rlimits {
             let limit = libc::rlimit {
                 rlim_cur: *value,
                 rlim_max: *value,
@@ -95,33 +96,30 @@ pub(super) fn install(command: &mut Command, hooks: Hooks) {
                 unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
             }
         }
-        for fd in &hooks.keep {
+        for fd in &self.keep {
             // SAFETY: fcntl(2) clearing FD_CLOEXEC on a descriptor the caller keeps open.
             check(unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) })?;
         }
         // SAFETY: prctl(2) with integer arguments only.
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
-        if let Some(ns) = hooks.netns {
-            // SAFETY: setns(2) on an open namespace descriptor; the child is single-threaded.
+        if let Some(ns) = self.netns {
+            // SAFETY: setns(2) on an open namespace descriptor; the child is a process of its
+            // own (no thread shares its namespaces).
             check(unsafe { libc::setns(ns, libc::CLONE_NEWNET) })?;
         }
-        if let Some(ns) = hooks.userns {
-            // SAFETY: setns(2) on an open namespace descriptor; the child is single-threaded.
+        if let Some(ns) = self.userns {
+            // SAFETY: setns(2) on an open namespace descriptor. The kernel refuses it to a
+            // process that shares its memory, so a command with this hook is spawned with a
+            // memory of its own (`spawn.rs`).
             check(unsafe { libc::setns(ns, libc::CLONE_NEWUSER) })?;
         }
         Ok(())
-    };
-    // SAFETY: the hook only makes async-signal-safe system calls (setns, unshare, move_mount,
-    // write, setrlimit, close_range, fcntl, prctl) on data prepared before the fork; it neither
-    // allocates nor takes locks.
-    unsafe {
-        command.pre_exec(hook);
     }
 }
 
 /// One above the highest descriptor number this process can hold (its `RLIMIT_NOFILE` hard
 /// limit, at most 2^20), read before the fork.
-fn open_files_bound() -> RawFd {
+pub(super) fn open_files_bound() -> RawFd {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

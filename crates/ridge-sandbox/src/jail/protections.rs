@@ -479,9 +479,9 @@ mod tests {
         };
         let (command, mut jail) = sandbox.command(&spec).expect("a plain command");
         assert_eq!(command.get_program(), "/bin/true");
-        assert_eq!(command.get_current_dir(), Some(package.path()));
+        assert_eq!(command.get_current_dir(), package.path());
         let envs: Vec<_> = command.get_envs().collect();
-        assert_eq!(envs, [("PATH".as_ref(), Some("/usr/bin".as_ref()))]);
+        assert_eq!(envs, [("PATH".as_ref(), "/usr/bin".as_ref())]);
         assert!(jail.is_plain() && jail.kill_handle().is_none());
         assert_eq!(jail.package_path(), package.path());
         // A pre-started plain worker is told where its function's package is.

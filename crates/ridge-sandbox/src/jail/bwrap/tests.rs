@@ -64,6 +64,7 @@ fn plan<'a>(purpose: Purpose<'a>, config: &'a SandboxConfig) -> BwrapPlan<'a> {
         config,
         setpriv: Some(Path::new("/usr/bin/setpriv")),
         uid: UidRange::DEFAULT.first,
+        userns_fd: None,
         system_dirs: merged_usr(),
         package_source: package_of(purpose),
     }
@@ -291,6 +292,7 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
         bwrap: PathBuf::from("/usr/bin/bwrap"),
         version: "bubblewrap 0.8.0".to_owned(),
         setpriv: None,
+        joins_userns: true,
     };
     let sandbox = Sandbox {
         seccomp: Ok(vec![b"first".to_vec(), b"second".to_vec()]),
@@ -312,6 +314,7 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
         config: &sandbox.config,
         setpriv: None,
         uid: 0,
+        userns_fd: None,
         system_dirs: system_dirs(),
         package_source: package_of(Purpose::Worker(&spec)),
     };
@@ -323,18 +326,20 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
 }
 
 /// In root mode every sandbox, the probe's as well as a worker's, gets a uid of its own and a
-/// user namespace owned by it, which the pre-exec hook enters; the uid goes back to the pool
-/// with the jail.
+/// user namespace owned by it, which bubblewrap joins (`--userns`, its descriptor kept open
+/// across `exec`), or, with a bubblewrap older than 0.5, the pre-exec hooks enter; the uid goes
+/// back to the pool with the jail.
 #[test]
 fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: only root creates user namespaces owned by another uid");
         return;
     }
-    let isolation = Isolation {
+    let mut isolation = Isolation {
         bwrap: PathBuf::from("/usr/bin/bwrap"),
         version: "bubblewrap 0.8.0".to_owned(),
         setpriv: Some(PathBuf::from("/usr/bin/setpriv")),
+        joins_userns: true,
     };
     let sandbox = Sandbox {
         seccomp: Ok(vec![b"program".to_vec()]),
@@ -358,10 +363,46 @@ fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     let ns = second.userns_fd().expect("a user namespace");
     let link = std::fs::read_link(format!("/proc/self/fd/{ns}")).expect("readlink");
     assert!(link.to_string_lossy().starts_with("user:["), "{link:?}");
-    let hooks = probe_hooks(&second);
-    assert_eq!(hooks.userns, Some(ns));
-    assert_eq!(hooks.keep, second.transient_fds().collect::<Vec<_>>());
+    let options_fd = second.transient_fds().last().expect("the options' pipe");
+    let options = std::fs::read(format!("/proc/self/fd/{options_fd}")).expect("read the pipe");
+    let joined = format!("--userns\0{ns}\0--block-fd\0{ns}\0");
+    assert!(
+        options
+            .windows(joined.len())
+            .any(|w| w == joined.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&options)
+    );
+    let mut hooks = probe_hooks(&second);
+    sandbox.enter_user_namespace(&isolation, &second, &mut hooks);
+    assert_eq!(hooks.userns, None);
+    let mut keep = second.transient_fds().collect::<Vec<_>>();
+    keep.push(ns);
+    assert_eq!(hooks.keep, keep);
     assert!(hooks.procs.is_empty() && hooks.rlimits.is_empty());
+    // An older bubblewrap: the hooks enter the namespace, and the options do not name it.
+    isolation.joins_userns = false;
+    let (_, third, _) = sandbox
+        .bwrap_command(&isolation, probe, None)
+        .expect("command");
+    let options_fd = third.transient_fds().last().expect("the options' pipe");
+    let options = std::fs::read(format!("/proc/self/fd/{options_fd}")).expect("read the pipe");
+    assert!(!String::from_utf8_lossy(&options).contains("--userns"));
+    let mut hooks = probe_hooks(&third);
+    sandbox.enter_user_namespace(&isolation, &third, &mut hooks);
+    assert_eq!(hooks.userns, third.userns_fd());
+    assert_eq!(hooks.keep, third.transient_fds().collect::<Vec<_>>());
     drop(first);
     drop(second);
+    drop(third);
+}
+
+#[test]
+fn bubblewrap_joins_a_user_namespace_from_0_5() {
+    assert!(joins_userns("bubblewrap 0.8.0"));
+    assert!(joins_userns("bubblewrap 0.5.0"));
+    assert!(joins_userns("bubblewrap 1.0"));
+    assert!(!joins_userns("bubblewrap 0.4.1"));
+    assert!(!joins_userns("bubblewrap"));
+    assert!(!joins_userns(""));
 }
