@@ -100,6 +100,8 @@ pub struct Server {
     events: JoinHandle<()>,
     /// `token` mode's generated first admin token, to be shown once.
     bootstrap_token: Option<String>,
+    /// A SQLite store's lock ([`lock_sqlite`]), held while the server lives.
+    _store_lock: Option<std::fs::File>,
 }
 
 impl Server {
@@ -164,6 +166,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
     let scratch = data_dir.join("run");
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create `{}`", scratch.display()))?;
+    let store_lock = lock_sqlite(&settings.store)?;
     let store = open_store(&settings.store).await?;
     let bootstrap_token = match &settings.auth {
         AuthSettings::Token { bootstrap_token } => {
@@ -416,7 +419,43 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         jobs,
         events,
         bootstrap_token,
+        _store_lock: store_lock,
     })
+}
+
+/// A SQLite store is one node's: the store keeps what it read of functions until it writes a
+/// change itself (`ridge-store`'s `to_run_cache.rs`), so a second server writing the same file
+/// would leave it running outdated code. The lock (`flock` on `<database>.lock`, released when
+/// the process ends, however it ends) makes a second `ridge serve` on the file refuse to start.
+fn lock_sqlite(url: &StoreUrl) -> anyhow::Result<Option<std::fs::File>> {
+    let StoreUrl::Sqlite(path) = url else {
+        return Ok(None);
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))?;
+    }
+    let mut name = path.clone().into_os_string();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open `{}`", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "the store `{url}` is in use by another `ridge serve` (it holds `{}`): a SQLite \
+             store belongs to one node; stop the other one, or share a PostgreSQL store between \
+             nodes (docs/scale-out.md)",
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock `{}`", lock_path.display()))
+        }
+    }
 }
 
 /// Opens the store and brings its schema up to date, saying which store failed and why.

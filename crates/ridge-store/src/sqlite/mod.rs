@@ -24,6 +24,7 @@ mod statistics {
     );
 }
 mod tenancy;
+mod to_run_cache;
 mod versions;
 /// SQL of the `event_triggers` table: the same on both stores.
 mod event_triggers {
@@ -111,6 +112,8 @@ const AUTO_VACUUM_INCREMENTAL: i64 = 2;
 pub struct SqliteStore {
     pool: SqlitePool,
     readers: Arc<native::Readers>,
+    /// Functions read to run them, until a definition changes; shared by every clone.
+    to_run: Arc<to_run_cache::ToRunCache>,
     writer: Writer,
     path: PathBuf,
 }
@@ -170,9 +173,19 @@ impl SqliteStore {
         Ok(Self {
             pool,
             readers: Arc::new(native::Readers::new(path)),
+            to_run: Arc::default(),
             writer,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Awaits `write`, a write of something other than executions, then drops the functions
+    /// kept to run (`to_run_cache.rs`): it may have changed one, its runtime or its quotas.
+    /// Dropped whatever the outcome, as a failed write may still have changed something.
+    async fn changing<T>(&self, write: impl Future<Output = Result<T>>) -> Result<T> {
+        let written = write.await;
+        self.to_run.changed();
+        written
     }
 
     /// Commits the writes already sent, then closes every connection, checkpointing the WAL.
@@ -190,7 +203,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_runtime(&self, runtime: &Runtime) -> Result<()> {
-        runtimes::create(&self.pool, runtime).await
+        self.changing(runtimes::create(&self.pool, runtime)).await
     }
 
     async fn get_runtime(&self, id: RuntimeId) -> Result<Runtime> {
@@ -206,11 +219,12 @@ impl Store for SqliteStore {
     }
 
     async fn update_runtime(&self, runtime: &Runtime) -> Result<()> {
-        runtimes::update(&self.pool, runtime).await
+        self.changing(runtimes::update(&self.pool, runtime)).await
     }
 
     async fn set_runtime_status(&self, id: RuntimeId, status: RuntimeStatus) -> Result<()> {
-        runtimes::set_status(&self.pool, id, status).await
+        self.changing(runtimes::set_status(&self.pool, id, status))
+            .await
     }
 
     async fn runtime_pool_size(&self, id: RuntimeId) -> Result<Option<u32>> {
@@ -218,15 +232,16 @@ impl Store for SqliteStore {
     }
 
     async fn set_runtime_pool_size(&self, id: RuntimeId, size: Option<u32>) -> Result<()> {
-        runtime_pools::set_size(&self.pool, id, size).await
+        self.changing(runtime_pools::set_size(&self.pool, id, size))
+            .await
     }
 
     async fn delete_runtime(&self, id: RuntimeId) -> Result<()> {
-        runtimes::delete(&self.pool, id).await
+        self.changing(runtimes::delete(&self.pool, id)).await
     }
 
     async fn create_function(&self, function: &Function) -> Result<()> {
-        functions::create(&self.pool, function).await
+        self.changing(functions::create(&self.pool, function)).await
     }
 
     async fn get_function(&self, id: FunctionId) -> Result<Function> {
@@ -234,7 +249,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_function_to_run(&self, id: FunctionId) -> Result<FunctionToRun> {
-        self.readers.function_to_run(id)
+        if let Some(kept) = self.to_run.get(id) {
+            return Ok(kept);
+        }
+        let at = self.to_run.now();
+        let read = self.readers.function_to_run(id)?;
+        self.to_run.insert(id, at, read.clone());
+        Ok(read)
     }
 
     async fn list_functions(&self, scope: &ProjectScope) -> Result<Vec<Function>> {
@@ -242,11 +263,11 @@ impl Store for SqliteStore {
     }
 
     async fn update_function(&self, function: &Function) -> Result<()> {
-        functions::update(&self.pool, function).await
+        self.changing(functions::update(&self.pool, function)).await
     }
 
     async fn delete_function(&self, id: FunctionId) -> Result<()> {
-        functions::delete(&self.pool, id).await
+        self.changing(functions::delete(&self.pool, id)).await
     }
 
     fn observe_write_batches(&self, observer: WriteBatchObserver) {
@@ -374,7 +395,8 @@ impl Store for SqliteStore {
         project: &ProjectId,
         overrides: &RetentionOverrides,
     ) -> Result<()> {
-        retention::set_overrides(&self.pool, project, overrides).await
+        self.changing(retention::set_overrides(&self.pool, project, overrides))
+            .await
     }
 
     async fn all_retention_overrides(&self) -> Result<Vec<(ProjectId, RetentionOverrides)>> {
@@ -393,7 +415,15 @@ impl Store for SqliteStore {
         at: Timestamp,
         max_versions: i64,
     ) -> Result<FunctionVersion> {
-        versions::create(&self.pool, function_id, id, description, at, max_versions).await
+        self.changing(versions::create(
+            &self.pool,
+            function_id,
+            id,
+            description,
+            at,
+            max_versions,
+        ))
+        .await
     }
 
     async fn get_version(&self, function_id: FunctionId, version: i64) -> Result<FunctionVersion> {
@@ -405,11 +435,12 @@ impl Store for SqliteStore {
     }
 
     async fn delete_version(&self, function_id: FunctionId, version: i64) -> Result<()> {
-        versions::delete(&self.pool, function_id, version).await
+        self.changing(versions::delete(&self.pool, function_id, version))
+            .await
     }
 
     async fn create_alias(&self, alias: &Alias) -> Result<()> {
-        aliases::create(&self.pool, alias).await
+        self.changing(aliases::create(&self.pool, alias)).await
     }
 
     async fn get_alias(&self, project: &ProjectId, name: &AliasName) -> Result<Alias> {
@@ -421,15 +452,16 @@ impl Store for SqliteStore {
     }
 
     async fn update_alias(&self, alias: &Alias) -> Result<()> {
-        aliases::update(&self.pool, alias).await
+        self.changing(aliases::update(&self.pool, alias)).await
     }
 
     async fn delete_alias(&self, project: &ProjectId, name: &AliasName) -> Result<()> {
-        aliases::delete(&self.pool, project, name).await
+        self.changing(aliases::delete(&self.pool, project, name))
+            .await
     }
 
     async fn create_webhook(&self, webhook: &Webhook) -> Result<()> {
-        webhooks::create(&self.pool, webhook).await
+        self.changing(webhooks::create(&self.pool, webhook)).await
     }
 
     async fn get_webhook(&self, id: WebhookId) -> Result<Webhook> {
@@ -441,15 +473,16 @@ impl Store for SqliteStore {
     }
 
     async fn update_webhook(&self, webhook: &Webhook) -> Result<()> {
-        webhooks::update(&self.pool, webhook).await
+        self.changing(webhooks::update(&self.pool, webhook)).await
     }
 
     async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
-        webhooks::delete(&self.pool, id).await
+        self.changing(webhooks::delete(&self.pool, id)).await
     }
 
     async fn create_event_trigger(&self, trigger: &EventTrigger) -> Result<()> {
-        event_triggers::create(&self.pool, trigger).await
+        self.changing(event_triggers::create(&self.pool, trigger))
+            .await
     }
 
     async fn get_event_trigger(&self, id: EventTriggerId) -> Result<EventTrigger> {
@@ -465,7 +498,8 @@ impl Store for SqliteStore {
     }
 
     async fn update_event_trigger(&self, trigger: &EventTrigger) -> Result<()> {
-        event_triggers::update(&self.pool, trigger).await
+        self.changing(event_triggers::update(&self.pool, trigger))
+            .await
     }
 
     async fn set_event_trigger_state(
@@ -478,11 +512,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_event_trigger(&self, id: EventTriggerId) -> Result<()> {
-        event_triggers::delete(&self.pool, id).await
+        self.changing(event_triggers::delete(&self.pool, id)).await
     }
 
     async fn create_job(&self, job: &Job) -> Result<()> {
-        jobs::create(&self.pool, job).await
+        self.changing(jobs::create(&self.pool, job)).await
     }
 
     async fn get_job(&self, id: JobId) -> Result<Job> {
@@ -498,7 +532,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_job(&self, id: JobId) -> Result<()> {
-        jobs::delete(&self.pool, id).await
+        self.changing(jobs::delete(&self.pool, id)).await
     }
 
     async fn due_jobs(&self, before: Timestamp) -> Result<Vec<Job>> {

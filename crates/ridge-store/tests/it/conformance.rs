@@ -72,6 +72,7 @@ store_suite!(
     runtimes::runtime_pool_size_is_kept_and_cleared,
     functions::function_round_trips,
     functions::a_function_to_run_comes_with_its_runtime_and_quotas,
+    functions::a_function_to_run_follows_every_change_of_what_it_was_read_with,
     functions::functions_are_listed_by_scope_in_order,
     functions::function_update_keeps_counters,
     functions::function_needs_an_existing_runtime,

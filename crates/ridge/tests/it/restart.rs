@@ -214,3 +214,39 @@ async fn json_logs_are_one_object_per_line() {
         "{serving}"
     );
 }
+
+/// A SQLite store is one node's: a second `ridge serve` on the same database refuses to start,
+/// saying why, and leaves the first serving; once the first has exited, a server starts on it.
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_store_refuses_to_start() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (mut first, url) = serve(data.path(), "").await;
+    let second = crate::common::serve_command(data.path(), None)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let second = tokio::time::timeout(Duration::from_secs(60), second)
+        .await
+        .expect("the second server ends by itself")
+        .expect("run");
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("is in use by another `ridge serve`") && said.contains("ridge.db.lock"),
+        "{said}"
+    );
+    let client = RidgeClient::new(&url).expect("client");
+    client
+        .list_runtimes()
+        .await
+        .expect("the first still serves");
+    first.kill().await.expect("kill");
+    let _ = first.wait().await;
+    let (_third, url) = serve(data.path(), "").await;
+    let client = RidgeClient::new(&url).expect("client");
+    client
+        .list_runtimes()
+        .await
+        .expect("a server after the first");
+}

@@ -93,6 +93,102 @@ pub async fn function_update_keeps_counters(store: &dyn Store) {
     );
 }
 
+/// A function read to run it follows every change of what it was read with, read right after
+/// the change (the SQLite store keeps the read between executions: `to_run_cache.rs`).
+pub async fn a_function_to_run_follows_every_change_of_what_it_was_read_with(store: &dyn Store) {
+    use ridge_core::tenancy::{Limit, QuotaOverrides};
+    use ridge_core::{RuntimeStatus, VersionId};
+    let f = seed_function(store, "p1", 1).await;
+    let first = store.get_function_to_run(f.id).await.expect("to run");
+    assert_eq!(
+        store.get_function_to_run(f.id).await.expect("read again"),
+        first
+    );
+    // The function's own columns.
+    let mut changed = first.function.clone();
+    changed.code = Code::Package {
+        md5sum: "0cc175b9c0f1b6a831c399e269772661".into(),
+    };
+    changed.entry = Entry::try_from("app.run".to_owned()).expect("valid entry");
+    changed.limits.timeout = 30;
+    store.update_function(&changed).await.expect("update");
+    let read = store.get_function_to_run(f.id).await.expect("to run");
+    assert_eq!(read.function.code, changed.code);
+    assert_eq!(read.function.entry, changed.entry);
+    assert_eq!(read.function.limits.timeout, 30);
+    // A version moves the latest version.
+    store
+        .create_version(f.id, VersionId::new(), None, at(3), 10)
+        .await
+        .expect("version");
+    assert_eq!(
+        store
+            .get_function_to_run(f.id)
+            .await
+            .expect("to run")
+            .function
+            .latest_version,
+        1
+    );
+    // Its runtime: an update, and a change of status.
+    let mut runtime = read.runtime.clone();
+    runtime.description = Some("patched".into());
+    store
+        .update_runtime(&runtime)
+        .await
+        .expect("update runtime");
+    let read = store.get_function_to_run(f.id).await.expect("to run");
+    assert_eq!(read.runtime.description.as_deref(), Some("patched"));
+    store
+        .set_runtime_status(runtime.id, RuntimeStatus::Error)
+        .await
+        .expect("status");
+    assert_eq!(
+        store
+            .get_function_to_run(f.id)
+            .await
+            .expect("to run")
+            .runtime
+            .status,
+        RuntimeStatus::Error
+    );
+    // Its project's quotas, set and then removed.
+    let overrides = QuotaOverrides {
+        concurrent_executions: Some(Limit::At(1)),
+        ..QuotaOverrides::default()
+    };
+    store
+        .set_quota_overrides(&project("p1"), &overrides)
+        .await
+        .expect("set quotas");
+    assert_eq!(
+        store
+            .get_function_to_run(f.id)
+            .await
+            .expect("to run")
+            .quotas,
+        overrides
+    );
+    store
+        .set_quota_overrides(&project("p1"), &QuotaOverrides::default())
+        .await
+        .expect("clear quotas");
+    assert_eq!(
+        store
+            .get_function_to_run(f.id)
+            .await
+            .expect("to run")
+            .quotas,
+        QuotaOverrides::default()
+    );
+    // Deleted: not found, not the last read.
+    store.delete_function(f.id).await.expect("delete");
+    assert!(matches!(
+        store.get_function_to_run(f.id).await,
+        Err(StoreError::FunctionNotFound { id }) if id == f.id
+    ));
+}
+
 pub async fn function_needs_an_existing_runtime(store: &dyn Store) {
     let missing = RuntimeId::new();
     let f = function("p1", missing, 1);
