@@ -183,7 +183,7 @@ impl Engine {
 
     /// One heartbeat (see [`crate::membership`]), then the workers of functions deleted
     /// through another node are stopped here too.
-    async fn beat(&self) {
+    pub(crate) async fn beat(&self) {
         if let Err(e) = self
             .membership
             .beat_and_take_over(self.store.as_ref(), &self.dispatcher, self.room())

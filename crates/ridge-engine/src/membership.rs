@@ -50,6 +50,10 @@ pub(crate) struct Membership {
     /// Set once this node hands its queue back: from then on it takes no stranded execution
     /// (not even the ones it just handed back), it only finishes what it runs.
     leaving: AtomicBool,
+    /// Whether this node has removed its row ([`Membership::leave`]). Each heartbeat's write
+    /// holds it: a beat in flight when the node leaves would otherwise write the row back after
+    /// its removal, and the other nodes would list this one until its lease ran out.
+    left: tokio::sync::Mutex<bool>,
 }
 
 impl Membership {
@@ -60,6 +64,7 @@ impl Membership {
             started_at: ridge_core::time::now(),
             others: Mutex::new(Vec::new()),
             leaving: AtomicBool::new(false),
+            left: tokio::sync::Mutex::new(false),
         }
     }
 
@@ -78,8 +83,13 @@ impl Membership {
         now - lease
     }
 
-    /// Writes this node's heartbeat; refused when another live node holds the name.
-    async fn beat(&self, store: &dyn Store, dispatcher: &Dispatcher) -> Result<(), EngineError> {
+    /// Writes this node's heartbeat; refused when another live node holds the name. Once the
+    /// node has left, writes nothing and says so (`false`).
+    async fn beat(&self, store: &dyn Store, dispatcher: &Dispatcher) -> Result<bool, EngineError> {
+        let left = self.left.lock().await;
+        if *left {
+            return Ok(false);
+        }
         let now = ridge_core::time::now();
         let me = Node {
             name: self.config.name.clone(),
@@ -91,7 +101,7 @@ impl Membership {
             waiting: dispatcher.waiting() as u64,
         };
         match store.heartbeat_node(&me, self.stale_before(now)).await? {
-            None => Ok(()),
+            None => Ok(true),
             Some(holder) => Err(EngineError::NodeNameInUse {
                 name: holder.name,
                 address: holder.address,
@@ -119,7 +129,10 @@ impl Membership {
                     tracing::warn!(node = %self.config.name, holder = %address, lease = ?self.config.lease, "another node heartbeats under this name: waiting for its lease to run out");
                     tokio::time::sleep(self.beat_interval()).await;
                 }
-                joined => break joined?,
+                joined => {
+                    joined?;
+                    break;
+                }
             }
         }
         recovery::recover_own(store, dispatcher, self.name()).await?;
@@ -134,7 +147,9 @@ impl Membership {
         dispatcher: &Arc<Dispatcher>,
         room: usize,
     ) -> Result<(), EngineError> {
-        self.beat(store, dispatcher).await?;
+        if !self.beat(store, dispatcher).await? {
+            return Ok(());
+        }
         let now = ridge_core::time::now();
         let lost = store.remove_stale_nodes(self.stale_before(now)).await?;
         if !lost.is_empty() {
@@ -186,6 +201,32 @@ impl Membership {
     /// Left: removes this node's row, so the others resolve whatever it still held at their
     /// next heartbeat instead of after the lease.
     pub async fn leave(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let mut left = self.left.lock().await;
+        *left = true;
         store.remove_node(self.name(), &self.incarnation).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::EngineConfig;
+    use crate::testing::Fixture;
+
+    /// A heartbeat after the node left (the heartbeat task runs until the process ends) must
+    /// not write its row back: the other nodes would list it until its lease ran out.
+    #[tokio::test]
+    async fn a_node_that_left_does_not_heartbeat_its_row_back() {
+        let fx = Fixture::new(EngineConfig::default()).await;
+        fx.engine.boot().await.expect("boot");
+        let names = |nodes: Vec<ridge_store::Node>| -> Vec<String> {
+            nodes.into_iter().map(|n| n.name).collect()
+        };
+        let listed = names(fx.store.list_nodes().await.expect("nodes"));
+        assert_eq!(listed, ["local"]);
+        fx.engine.shutdown().await;
+        assert!(fx.store.list_nodes().await.expect("nodes").is_empty());
+        fx.engine.beat().await;
+        let after = names(fx.store.list_nodes().await.expect("nodes"));
+        assert!(after.is_empty(), "the row came back: {after:?}");
     }
 }
