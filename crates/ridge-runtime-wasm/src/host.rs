@@ -56,6 +56,9 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// The most elements a table may have; wasmtime's default for the pool.
 const TABLE_ELEMENTS: usize = 20_000;
+/// Bytes of a pool slot's linear memory, and of its table, zeroed in place when an instance
+/// ends rather than decommitted: one wasm page.
+const KEEP_RESIDENT: usize = 64 * 1024;
 
 /// The engine and what every module links against.
 pub(crate) struct Host {
@@ -79,7 +82,14 @@ impl Host {
             .total_tables(config.max_instances)
             .total_stacks(config.max_instances)
             .table_elements(TABLE_ELEMENTS)
-            .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
+            // A slot's first wasm page (and its table's first 64 KiB) is zeroed with `memset`
+            // when the instance ends, instead of given back with `madvise`: no system call, no
+            // TLB shootdown across the server's threads, no page faults when the next instance
+            // touches it (docs/wasm.md, docs/benchmarks.md). At most 128 KiB stays resident
+            // per slot used (32 MiB for the default 256 slots).
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         let mut wasmtime_config = Config::new();
         wasmtime_config
             .cranelift_opt_level(OptLevel::Speed)
