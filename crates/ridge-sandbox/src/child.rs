@@ -66,10 +66,9 @@ impl WorkerProcess {
                 }
                 None => {
                     let pid = self.pid;
-                    let waited = tokio::task::spawn_blocking(move || blocking_reap(pid))
+                    let status = tokio::task::spawn_blocking(move || blocking_reap(pid))
                         .await
-                        .map_err(io::Error::other)?;
-                    let status = waited?;
+                        .map_err(io::Error::other)??;
                     self.status = Some(status);
                     return Ok(status);
                 }
@@ -101,26 +100,10 @@ impl WorkerProcess {
     }
 
     fn reap(&mut self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
-        if let Some(status) = self.status {
-            return Ok(Some(status));
+        if self.status.is_none() {
+            self.status = waitpid(self.pid, flags)?;
         }
-        let mut raw = 0;
-        loop {
-            // SAFETY: waitpid(2) on this process's own child, into a local integer.
-            let rc = unsafe { libc::waitpid(self.pid, &mut raw, flags) };
-            if rc == self.pid {
-                let status = ExitStatus::from_raw(raw);
-                self.status = Some(status);
-                return Ok(Some(status));
-            }
-            if rc == 0 {
-                return Ok(None);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+        Ok(self.status)
     }
 }
 
@@ -155,19 +138,28 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// Waits for the child `pid` to end, blocking, and reaps it.
-fn blocking_reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
+/// Reaps the child `pid` if it has ended (with `WNOHANG` in `flags`), or once it ends.
+fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
     let mut raw = 0;
     loop {
         // SAFETY: waitpid(2) on this process's own child, into a local integer.
-        if unsafe { libc::waitpid(pid, &mut raw, 0) } == pid {
-            return Ok(ExitStatus::from_raw(raw));
+        let rc = unsafe { libc::waitpid(pid, &mut raw, flags) };
+        if rc == pid {
+            return Ok(Some(ExitStatus::from_raw(raw)));
+        }
+        if rc == 0 {
+            return Ok(None);
         }
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
     }
+}
+
+/// Waits for the child `pid` to end, blocking, and reaps it.
+fn blocking_reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    waitpid(pid, 0)?.ok_or_else(|| io::Error::other("waitpid without WNOHANG returned no child"))
 }
 
 /// A pidfd of `pid` (close-on-exec), if the kernel has `pidfd_open`.

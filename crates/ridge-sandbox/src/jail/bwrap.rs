@@ -305,7 +305,9 @@ impl Sandbox {
         let mut hooks = probe_hooks(&jail);
         self.enter_user_namespace(isolation, &jail, &mut hooks);
         command.set_hooks(hooks);
-        let output = run_to_end(&command).map_err(|e| format!("cannot run bubblewrap: {e}"))?;
+        let output = command
+            .output()
+            .map_err(|e| format!("cannot run bubblewrap: {e}"))?;
         jail.spawned();
         if output.status.success() {
             Ok(())
@@ -469,34 +471,6 @@ fn joins_userns(version: &str) -> bool {
         (Some(major), Some(minor)) => (major, minor) >= (0, 5),
         _ => false,
     }
-}
-
-/// What the probe printed: runs `command` with no input, its output and errors read to the
-/// end, and waits for it.
-fn run_to_end(command: &WorkerCommand) -> io::Result<std::process::Output> {
-    use std::io::Read;
-    let null = std::fs::File::open("/dev/null")?;
-    let (mut out_r, out_w) = pipe()?;
-    let (mut err_r, err_w) = pipe()?;
-    let mut child = command.spawn([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()])?;
-    drop((out_w, err_w));
-    // A probe prints a few lines: reading one pipe to the end before the other cannot fill it.
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    err_r.read_to_end(&mut stderr)?;
-    out_r.read_to_end(&mut stdout)?;
-    let status = child.wait_blocking()?;
-    Ok(std::process::Output {
-        status,
-        stdout,
-        stderr,
-    })
-}
-
-/// A pipe, both ends close-on-exec.
-fn pipe() -> io::Result<(std::fs::File, OwnedFd)> {
-    let (read, write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    Ok((std::fs::File::from(read), write))
 }
 
 /// Options as `--args` reads them: each one followed by a NUL byte.

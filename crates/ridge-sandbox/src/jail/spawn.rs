@@ -21,7 +21,7 @@
 //! and ends the child; the parent reads the pipe once the child has called `exec` or ended.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,27 @@ impl WorkerCommand {
 
     pub fn get_current_dir(&self) -> &Path {
         &self.current_dir
+    }
+
+    /// Runs the program with no input, its output and errors read to the end, and waits for it
+    /// (blocking: the start-up probe).
+    pub(super) fn output(&self) -> io::Result<std::process::Output> {
+        let null = std::fs::File::open("/dev/null")?;
+        let (mut out_r, out_w) = pipe()?;
+        let (mut err_r, err_w) = pipe()?;
+        let mut child = self.spawn([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()])?;
+        drop((out_w, err_w));
+        // A probe prints a few lines: reading one pipe to the end before the other cannot fill
+        // it.
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        out_r.read_to_end(&mut stdout)?;
+        err_r.read_to_end(&mut stderr)?;
+        let status = child.wait_blocking()?;
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
     }
 
     /// The whole environment the program gets.
@@ -159,12 +180,15 @@ impl WorkerCommand {
         }
         drop(err_w);
         let mut child = WorkerProcess::new(pid);
-        let mut errno = [0u8; 4];
-        match read_full(&err_r, &mut errno) {
+        let mut errno = Vec::new();
+        match std::fs::File::from(err_r).read_to_end(&mut errno) {
             Ok(0) => Ok(child),
             Ok(_) => {
                 let _ = child.wait_blocking();
-                Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
+                let errno = errno
+                    .first_chunk::<4>()
+                    .map_or(libc::EINVAL, |e| i32::from_ne_bytes(*e));
+                Err(io::Error::from_raw_os_error(errno))
             }
             Err(e) => {
                 let _ = child.start_kill();
@@ -185,6 +209,12 @@ impl std::fmt::Debug for WorkerCommand {
     }
 }
 
+/// A pipe, both ends close-on-exec: (read end, write end).
+fn pipe() -> io::Result<(std::fs::File, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    Ok((std::fs::File::from(read), write))
+}
+
 fn c_string(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| {
         io::Error::new(
@@ -200,20 +230,6 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
         .map(|s| s.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
-}
-
-/// Reads until `buf` is full or end of file; the number of bytes read.
-fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(fd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(got)
 }
 
 /// The child's stack: anonymous memory below a guard page, so that an overflow faults instead

@@ -1,17 +1,10 @@
 //! Tests of the spawn: what the program starts with, how a failure before `exec` is reported,
 //! and that no child is left unreaped.
 
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::*;
-
-/// A pipe: (read end as a file, write end), both close-on-exec.
-fn pipe() -> (std::fs::File, OwnedFd) {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
-    (std::fs::File::from(r), w)
-}
 
 /// Runs `script` under `/bin/sh` with `hooks`; its exit code, output and errors.
 fn run(script: &str, hooks: Hooks, env: &[(&str, &str)], dir: &Path) -> (i32, String, String) {
@@ -21,19 +14,13 @@ fn run(script: &str, hooks: Hooks, env: &[(&str, &str)], dir: &Path) -> (i32, St
         command.env(k, v);
     }
     command.set_hooks(hooks);
-    let null = std::fs::File::open("/dev/null").expect("/dev/null");
-    let (mut out_r, out_w) = pipe();
-    let (mut err_r, err_w) = pipe();
-    let mut child = command
-        .spawn([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()])
-        .expect("spawned");
-    drop((out_w, err_w));
-    let (mut out, mut err) = (String::new(), String::new());
-    out_r.read_to_string(&mut out).expect("output");
-    err_r.read_to_string(&mut err).expect("errors");
-    let status = child.wait_blocking().expect("reaped");
-    assert_eq!(child.id(), None, "no pid once reaped");
-    (status.code().unwrap_or(-1), out, err)
+    let output = command.output().expect("ran");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("text");
+    (
+        output.status.code().unwrap_or(-1),
+        text(output.stdout),
+        text(output.stderr),
+    )
 }
 
 #[test]
@@ -139,6 +126,12 @@ async fn a_killed_process_is_reported_killed_and_reaped() {
     child
         .start_kill()
         .expect("a reaped process is not signalled");
+    // Reaped while blocking, too.
+    let mut child = WorkerCommand::new(Path::new("/bin/true"), Path::new("/"))
+        .spawn([null.as_raw_fd(); 3])
+        .expect("spawned");
+    assert!(child.wait_blocking().expect("reaped").success());
+    assert_eq!(child.id(), None, "no pid once reaped");
 }
 
 /// Dropping a running process kills it and reaps it in the background: no zombie is left.
