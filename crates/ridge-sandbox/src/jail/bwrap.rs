@@ -18,6 +18,7 @@ use crate::path::find_on_path;
 use crate::{SandboxError, userns};
 
 use super::preexec::{Hooks, PackageMount};
+use super::privdrop::Dropper;
 use super::{Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig, WorkerCommand};
 
 /// Hostname inside the sandbox.
@@ -56,8 +57,8 @@ pub(super) fn tunes_malloc(spec: &JailSpec<'_>) -> bool {
 pub(super) struct Isolation {
     pub(super) bwrap: PathBuf,
     pub(super) version: String,
-    /// Root mode: `setpriv`, to drop to the worker's uid in the worker's own user namespace.
-    pub(super) setpriv: Option<PathBuf>,
+    /// Root mode: what drops to the worker's uid in the worker's own user namespace.
+    pub(super) dropper: Option<Dropper>,
     /// Root mode: bubblewrap joins the worker's user namespace itself (`--userns`, from 0.5),
     /// so the child that runs it may share the server's memory (`spawn.rs`). Older ones are
     /// started inside it by the pre-exec hooks.
@@ -79,9 +80,9 @@ pub(super) enum Purpose<'a> {
 struct BwrapPlan<'a> {
     purpose: Purpose<'a>,
     config: &'a SandboxConfig,
-    /// Root mode: `setpriv`, which drops to `uid` and the sandbox gid inside the worker's user
-    /// namespace. `None`: bubblewrap creates the user namespace itself.
-    setpriv: Option<&'a Path>,
+    /// Root mode: what drops to `uid` and the sandbox gid inside the worker's user namespace
+    /// ([`Dropper`]). `None`: bubblewrap creates the user namespace itself.
+    dropper: Option<&'a Dropper>,
     /// The worker's own host uid (root mode).
     uid: u32,
     /// Root mode: the worker's user namespace, for bubblewrap to join (`--userns`); `None`
@@ -140,12 +141,12 @@ impl BwrapPlan<'_> {
         {
             push(&["--unsetenv", MALLOC_TUNABLES.0]);
         }
-        if self.setpriv.is_none() {
+        if self.dropper.is_none() {
             push(&["--unshare-user"]);
         } else {
             // Root mode: in the worker's user namespace (joined here, or entered by the
-            // pre-exec hooks); keep only what setpriv needs to drop to the sandbox uid, which
-            // clears them.
+            // pre-exec hooks); keep only what the dropper needs to drop to the sandbox uid,
+            // which clears them.
             if let Some(fd) = self.userns_fd {
                 // bubblewrap keeps the descriptor it joins open, and the worker would inherit
                 // it. As `--block-fd` it is closed in the sandbox before `exec` (and in its
@@ -231,15 +232,12 @@ impl BwrapPlan<'_> {
     }
 
     /// bubblewrap's own arguments (after the binary): the pipe that holds its options, then
-    /// the program, behind `setpriv` in root mode.
+    /// the program, behind the dropper in root mode.
     fn argv(&self, options_fd: RawFd) -> Vec<OsString> {
         let mut argv: Vec<OsString> =
             vec!["--args".into(), options_fd.to_string().into(), "--".into()];
-        if let Some(setpriv) = self.setpriv {
-            argv.push(setpriv.into());
-            argv.push(format!("--reuid={}", self.uid).into());
-            argv.push(format!("--regid={}", self.config.gid).into());
-            argv.extend(["--clear-groups", "--inh-caps=-all", "--"].map(OsString::from));
+        if let Some(dropper) = self.dropper {
+            argv.extend(dropper.argv(self.uid, self.config.gid));
         }
         argv.push(self.program().into());
         argv.extend(self.args().iter().cloned());
@@ -276,21 +274,37 @@ impl Sandbox {
         if let Err(e) = self.seccomp.as_ref() {
             return Err(format!("the seccomp programs do not compile: {e}"));
         }
-        let setpriv = if self.host.running_as_root {
-            let setpriv = find_on_path("setpriv")
-                .filter(|p| p.starts_with("/usr"))
-                .ok_or("`setpriv` (util-linux) was not found under /usr")?;
-            Some(setpriv)
-        } else {
-            None
-        };
         let joins_userns = joins_userns(&version);
-        let isolation = Isolation {
+        let mut isolation = Isolation {
             bwrap,
             version,
-            setpriv,
+            dropper: None,
             joins_userns,
         };
+        if !self.host.running_as_root {
+            self.probe(&isolation)?;
+            return Ok(isolation);
+        }
+        // Root mode: Ridge's helper if it runs here, else setpriv.
+        match Dropper::helper() {
+            Ok(Some(helper)) => {
+                isolation.dropper = Some(helper);
+                match self.probe(&isolation) {
+                    Ok(()) => return Ok(isolation),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "Ridge's drop helper cannot run in a sandbox on this host; workers drop \
+                         to their uid through setpriv"
+                    ),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot load Ridge's drop helper; workers drop to their uid through setpriv"
+            ),
+        }
+        isolation.dropper = Some(Dropper::setpriv()?);
         self.probe(&isolation)?;
         Ok(isolation)
     }
@@ -343,7 +357,7 @@ impl Sandbox {
             }
             _ => None,
         };
-        let (identity, pasta) = match isolation.setpriv {
+        let (identity, pasta) = match isolation.dropper {
             Some(_) => {
                 let lease = self.uids.lease()?;
                 let ns = userns::create(lease.uid(), self.config.gid, outbound.is_some())?;
@@ -371,7 +385,7 @@ impl Sandbox {
         let plan = BwrapPlan {
             purpose,
             config: &self.config,
-            setpriv: isolation.setpriv.as_deref(),
+            dropper: isolation.dropper.as_ref(),
             uid: identity.as_ref().map_or(0, |(lease, _)| lease.uid()),
             userns_fd: identity
                 .as_ref()
@@ -445,13 +459,17 @@ fn probe_hooks(jail: &Jail) -> Hooks {
 impl Sandbox {
     /// How a root-mode worker (or the probe) gets into its user namespace: bubblewrap joins it
     /// (`--userns`, in the options), so the descriptor must survive `exec`; or, with a
-    /// bubblewrap too old for that, the pre-exec hooks enter it.
+    /// bubblewrap too old for that, the pre-exec hooks enter it. And out of root in it: the
+    /// drop helper's memfd, which bubblewrap runs, survives `exec` too.
     pub(super) fn enter_user_namespace(
         &self,
         isolation: &Isolation,
         jail: &Jail,
         hooks: &mut Hooks,
     ) {
+        hooks
+            .keep
+            .extend(isolation.dropper.as_ref().and_then(Dropper::fd));
         let Some(fd) = jail.userns_fd() else {
             return;
         };

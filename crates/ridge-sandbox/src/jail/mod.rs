@@ -32,7 +32,8 @@
 //! command line (options through a pipe); `preexec.rs` is the hook that runs between `fork` and
 //! `exec`, and all of this module's `unsafe`; `protections.rs` is the honest report of what is
 //! enforced on this host, and whether functions may run; `handle.rs` is the worker's [`Jail`];
-//! `outbound.rs` plugs a worker's network namespace into the host's network.
+//! `outbound.rs` plugs a worker's network namespace into the host's network; `privdrop.rs` is
+//! what drops a root-mode worker to its uid inside its sandbox.
 
 mod bwrap;
 mod handle;
@@ -43,6 +44,7 @@ mod handle;
 mod outbound;
 #[expect(unsafe_code, reason = "the hooks between a child's creation and exec")]
 mod preexec;
+mod privdrop;
 mod protections;
 #[expect(unsafe_code, reason = "clone and execve of a worker's process")]
 mod spawn;
@@ -324,7 +326,7 @@ impl Sandbox {
                 "not needed: sandbox.network = \"host\" gives every worker the host's network"
                     .to_owned(),
             ),
-            Ok(isolation) if isolation.setpriv.is_none() => Err(
+            Ok(isolation) if isolation.dropper.is_none() => Err(
                 "outbound network needs Ridge to run as root, so that pasta may run as each \
                  worker's own uid"
                     .to_owned(),

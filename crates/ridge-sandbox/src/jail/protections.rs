@@ -183,11 +183,17 @@ impl Sandbox {
                 match (isolated, self.host.running_as_root) {
                     (true, true) => format!(
                         "each worker runs as a uid of its own ({} to {}) in a user namespace of \
-                         its own, and gid {} on the host, with no capabilities and no_new_privs; \
-                         per-user kernel limits (inotify, ...) are charged to that uid",
+                         its own, and gid {} on the host, with no capabilities and no_new_privs \
+                         (dropped to by {}); per-user kernel limits (inotify, ...) are charged \
+                         to that uid",
                         c.uids.first,
                         (u64::from(c.uids.first) + u64::from(c.uids.count)).saturating_sub(1),
-                        c.gid
+                        c.gid,
+                        self.isolation
+                            .as_ref()
+                            .ok()
+                            .and_then(|i| i.dropper.as_ref())
+                            .map_or_else(|| "nothing".to_owned(), |d| d.describe()),
                     ),
                     (true, false) => format!(
                         "workers run as Ridge's own uid {} inside their user namespace, with no \

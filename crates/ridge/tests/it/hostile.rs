@@ -582,8 +582,12 @@ def main(**kw):
         return os.strerror(ctypes.get_errno()) if rc == -1 else "allowed"
     return {
         "uid": status["Uid"].split(),
+        "gid": status["Gid"].split(),
+        "groups": status["Groups"].strip(),
         "cap_eff": status["CapEff"].strip(),
         "cap_prm": status["CapPrm"].strip(),
+        "cap_inh": status["CapInh"].strip(),
+        "cap_amb": status["CapAmb"].strip(),
         "no_new_privs": status["NoNewPrivs"].strip(),
         "seccomp": status["Seccomp"].strip(),
         "unshare": errno_of(libc.unshare(0x10000000)),
@@ -599,8 +603,18 @@ def main(**kw):
     let out = output(&e);
     let uid = out["uid"][0].as_str().expect("uid").to_owned();
     assert_ne!(uid, "0", "{out}");
-    assert_eq!(out["cap_eff"], json!("0000000000000000"), "{out}");
-    assert_eq!(out["cap_prm"], json!("0000000000000000"), "{out}");
+    // Real, effective, saved and file-system ids alike: nothing to switch back to.
+    assert_eq!(out["uid"], json!([&uid, &uid, &uid, &uid]), "{out}");
+    let gid = out["gid"][0].as_str().expect("gid").to_owned();
+    assert_eq!(out["gid"], json!([&gid, &gid, &gid, &gid]), "{out}");
+    for set in ["cap_eff", "cap_prm", "cap_inh", "cap_amb"] {
+        assert_eq!(out[set], json!("0000000000000000"), "{set}: {out}");
+    }
+    if nix::unistd::geteuid().is_root() {
+        // Dropped by Ridge's helper (or setpriv): gid 65534, no supplementary group.
+        assert_eq!(gid, "65534", "{out}");
+        assert_eq!(out["groups"], json!(""), "{out}");
+    }
     assert_eq!(out["no_new_privs"], json!("1"), "{out}");
     assert_eq!(out["seccomp"], json!("2"), "filter mode: {out}");
     assert_eq!(out["unshare"], json!("Operation not permitted"), "{out}");

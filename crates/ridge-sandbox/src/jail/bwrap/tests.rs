@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use super::*;
 use crate::UidRange;
@@ -56,13 +57,18 @@ fn merged_usr() -> Vec<(&'static str, Option<PathBuf>)> {
     .to_vec()
 }
 
+/// `setpriv` as the dropper: a command line that does not depend on a descriptor's number.
+/// The helper's is tested in `privdrop.rs` and by the root-mode test below.
+static SETPRIV: LazyLock<Dropper> =
+    LazyLock::new(|| Dropper::Setpriv(PathBuf::from("/usr/bin/setpriv")));
+
 /// The plan `Sandbox::bwrap_command` makes for `purpose` with the default settings, in root
 /// mode (Ridge as a system service), on a merged-`/usr` host.
 fn plan<'a>(purpose: Purpose<'a>, config: &'a SandboxConfig) -> BwrapPlan<'a> {
     BwrapPlan {
         purpose,
         config,
-        setpriv: Some(Path::new("/usr/bin/setpriv")),
+        dropper: Some(&SETPRIV),
         uid: UidRange::DEFAULT.first,
         userns_fd: None,
         system_dirs: merged_usr(),
@@ -259,7 +265,7 @@ fn the_probe_mounts_no_package_and_unprivileged_mode_is_explicit() {
         },
         &config,
     );
-    plan.setpriv = None;
+    plan.dropper = None;
     let args = joined(&plan.options(&SECCOMP_FDS));
     assert!(args.contains("--unshare-user"));
     assert!(args.contains("--unshare-net"));
@@ -291,7 +297,7 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
     let isolation = Isolation {
         bwrap: PathBuf::from("/usr/bin/bwrap"),
         version: "bubblewrap 0.8.0".to_owned(),
-        setpriv: None,
+        dropper: None,
         joins_userns: true,
     };
     let sandbox = Sandbox {
@@ -312,7 +318,7 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
     let plan = BwrapPlan {
         purpose: Purpose::Worker(&spec),
         config: &sandbox.config,
-        setpriv: None,
+        dropper: None,
         uid: 0,
         userns_fd: None,
         system_dirs: system_dirs(),
@@ -327,8 +333,9 @@ fn the_builder_sends_the_planned_options_through_its_pipe() {
 
 /// In root mode every sandbox, the probe's as well as a worker's, gets a uid of its own and a
 /// user namespace owned by it, which bubblewrap joins (`--userns`, its descriptor kept open
-/// across `exec`), or, with a bubblewrap older than 0.5, the pre-exec hooks enter; the uid goes
-/// back to the pool with the jail.
+/// across `exec`), or, with a bubblewrap older than 0.5, the pre-exec hooks enter; the drop
+/// helper's memfd is kept open across `exec` too, and named on the command line before the
+/// program with the uid; the uid goes back to the pool with the jail.
 #[test]
 fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     if !nix::unistd::geteuid().is_root() {
@@ -338,7 +345,11 @@ fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     let mut isolation = Isolation {
         bwrap: PathBuf::from("/usr/bin/bwrap"),
         version: "bubblewrap 0.8.0".to_owned(),
-        setpriv: Some(PathBuf::from("/usr/bin/setpriv")),
+        dropper: Some(
+            Dropper::helper()
+                .expect("load the drop helper")
+                .expect("built on this target"),
+        ),
         joins_userns: true,
     };
     let sandbox = Sandbox {
@@ -358,8 +369,17 @@ fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     assert_ne!(a, b, "two live jails never share a uid");
     let range = UidRange::DEFAULT.first..UidRange::DEFAULT.first + UidRange::DEFAULT.count;
     assert!(range.contains(&a) && range.contains(&b));
+    let helper = isolation
+        .dropper
+        .as_ref()
+        .and_then(Dropper::fd)
+        .expect("the helper's descriptor");
     let argv = joined(&command.get_args().map(OsString::from).collect::<Vec<_>>());
-    assert!(argv.contains(&format!("--reuid={b}")), "{argv}");
+    let dropping = format!(
+        "/proc/self/fd/{helper} {helper} {b} {} ",
+        sandbox.config.gid
+    );
+    assert!(argv.contains(&dropping), "{argv}");
     let ns = second.userns_fd().expect("a user namespace");
     let link = std::fs::read_link(format!("/proc/self/fd/{ns}")).expect("readlink");
     assert!(link.to_string_lossy().starts_with("user:["), "{link:?}");
@@ -377,7 +397,7 @@ fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     sandbox.enter_user_namespace(&isolation, &second, &mut hooks);
     assert_eq!(hooks.userns, None);
     let mut keep = second.transient_fds().collect::<Vec<_>>();
-    keep.push(ns);
+    keep.extend([helper, ns]);
     assert_eq!(hooks.keep, keep);
     assert!(hooks.procs.is_empty() && hooks.rlimits.is_empty());
     // An older bubblewrap: the hooks enter the namespace, and the options do not name it.
@@ -391,7 +411,9 @@ fn in_root_mode_each_jail_has_its_own_uid_and_user_namespace() {
     let mut hooks = probe_hooks(&third);
     sandbox.enter_user_namespace(&isolation, &third, &mut hooks);
     assert_eq!(hooks.userns, third.userns_fd());
-    assert_eq!(hooks.keep, third.transient_fds().collect::<Vec<_>>());
+    let mut keep = third.transient_fds().collect::<Vec<_>>();
+    keep.push(helper);
+    assert_eq!(hooks.keep, keep);
     drop(first);
     drop(second);
     drop(third);
