@@ -3,3 +3,4 @@
 
 mod python;
 mod replies;
+mod strays;

@@ -144,10 +144,50 @@ async function load() {
   return fn;
 }
 
+// What killStrays() last saw: the PID namespace's last allocated pid and when (see
+// watchPids()).
+let lastPid = '';
+let lastLook = 0n;
+let wrapWindowNs = 0n;
+
+// Learns how long the pids take at least to go round: `pid_max` allocations at ten million a
+// second.
+function watchPids() {
+  try {
+    wrapWindowNs = BigInt(Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'latin1'))) * 100n;
+  } catch (_) {
+    wrapWindowNs = 0n; // unknown: every execution kills
+  }
+}
+
+// The PID namespace's last allocated pid, as text ('' if unreadable); opened each time, so that
+// the function's process holds no descriptor more.
+function readLastPid() {
+  let fd = -1;
+  try {
+    fd = fs.openSync('/proc/sys/kernel/ns_last_pid', 'r');
+    const buf = Buffer.alloc(32);
+    return buf.toString('latin1', 0, fs.readSync(fd, buf, 0, 32, 0));
+  } catch (_) {
+    return '';
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+// Alone in its PID namespace: every other process is one the function started. `kill(-1)`
+// walks every process on the host, so it is skipped when the namespace allocated no pid since
+// the last look (read before the kill), too recently for the pids to have gone round
+// (worker.py's _kill_strays() says more).
 function killStrays() {
   if (!init.kill_strays) return;
+  const now = process.hrtime.bigint();
+  const last = readLastPid();
+  const unchanged = last !== '' && last === lastPid && now - lastLook < wrapWindowNs;
+  lastPid = last;
+  lastLook = now;
+  if (unchanged) return;
   try {
-    // Alone in its PID namespace: every other process is one the function started.
     process.kill(-1, 'SIGKILL');
   } catch (_) {
     // ESRCH: nobody else.
@@ -241,6 +281,7 @@ async function serve(frames) {
   // Again: a pre-started worker's package was mounted over its working directory after it
   // started, and the old directory is the empty one beneath.
   process.chdir(init.package_dir);
+  if (init.kill_strays) watchPids();
   writeFrame({ type: 'loading', id });
   try {
     entry = await load();

@@ -43,6 +43,13 @@ _MAX_LOG = 1024 * 1024
 _WORKER_FILE = ""  # the filename of this code, whose frames are kept out of tracebacks
 _PID = posix.getpid()  # a process the function forked must never reach the protocol
 _KILL_STRAYS = False  # alone in a PID namespace: see _kill_strays()
+# What _kill_strays() last saw: the namespace's last allocated pid, and when (time.monotonic,
+# set by _watch_pids()).
+_NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
+_LAST_PID = b""
+_LAST_LOOK = 0.0
+_WRAP_WINDOW = 0.0  # seconds too short for the pids to go round
+_monotonic = None
 
 # Qinling's message for a function that ran out of a resource (memory, processes, ...).
 _RESOURCE_MESSAGE = "Function execution failed because of too much resource consumption"
@@ -292,10 +299,52 @@ def _leave_if_forked(code):
         posix._exit(code)
 
 
+def _watch_pids():
+    """Learns, for _kill_strays(), how long the pids take at least to go round: `pid_max`
+    allocations at ten million a second, faster than any host allocates them."""
+    global _WRAP_WINDOW, _monotonic
+    import time
+    _monotonic = time.monotonic
+    try:
+        with open("/proc/sys/kernel/pid_max", "rb") as f:
+            _WRAP_WINDOW = int(f.read()) * 1e-7
+    except (OSError, ValueError):  # unknown: every execution kills
+        _WRAP_WINDOW = 0.0
+
+
+def _read_last_pid():
+    """The PID namespace's last allocated pid, as text (b"" if unreadable). Opened each time:
+    a descriptor kept open would be one more in the function's process."""
+    try:
+        fd = posix.open(_NS_LAST_PID, posix.O_RDONLY | posix.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return posix.read(fd, 32)
+    except OSError:
+        return b""
+    finally:
+        posix.close(fd)
+
+
 def _kill_strays():
     """Alone in its PID namespace, the worker kills every other process it can see (pid 1, the
     sandbox's init, is spared by the kernel), then reaps its own children: nothing a function
-    started outlives its execution."""
+    started outlives its execution.
+
+    `kill(-1)` walks every process on the host, so it cost each execution more the more
+    processes the host ran (docs/benchmarks.md, "strays looked for in the namespace"). It is
+    skipped when the namespace has allocated no pid since the last look (its `ns_last_pid`
+    unchanged, read before the kill so that a process started during it is seen next time),
+    and that look was too recent for the pids to have gone round: nothing was started, so
+    nothing is left."""
+    global _LAST_PID, _LAST_LOOK
+    now = _monotonic()
+    last = _read_last_pid()
+    unchanged = last and last == _LAST_PID and now - _LAST_LOOK < _WRAP_WINDOW
+    _LAST_PID, _LAST_LOOK = last, now
+    if unchanged:
+        return
     try:
         posix.kill(-1, 9)
     except OSError:  # ESRCH: nobody else
@@ -317,6 +366,8 @@ def _setup(init):
         resource.setrlimit(which, (value, value))
     global _KILL_STRAYS
     _KILL_STRAYS = bool(init["kill_strays"])
+    if _KILL_STRAYS:
+        _watch_pids()
     # Again: a pre-started worker's package was mounted over its working directory after it
     # started, and the old directory is the empty one beneath.
     posix.chdir(init["package_dir"])

@@ -529,6 +529,59 @@ def main(marker, **kw):
     h.survived().await;
 }
 
+/// After an execution that started no process the worker skips its sweep for strays (its
+/// namespace's last allocated pid is unchanged); a process started by an execution after quiet
+/// ones is still killed, and one a thread started between executions by its worker's next
+/// execution.
+#[tokio::test]
+async fn strays_started_after_quiet_executions_are_still_killed() {
+    let h = Hostile::new(
+        r#"
+import subprocess, threading, time
+def main(mode="quiet", marker="", **kw):
+    def spawn(delay):
+        time.sleep(delay)
+        subprocess.Popen(["sleep", marker], start_new_session=True)
+    if mode == "spawn":
+        spawn(0)
+    elif mode == "later":
+        threading.Thread(target=spawn, args=(0.2,), daemon=True).start()
+    return mode
+"#,
+    )
+    .await;
+    let quiet = async || {
+        for _ in 0..5 {
+            assert_eq!(output(&h.run(json!({})).await), json!("quiet"));
+        }
+    };
+    quiet().await;
+    let marker = "31337.5";
+    let e = h.run(json!({"mode": "spawn", "marker": marker})).await;
+    assert_eq!(output(&e), json!("spawn"), "{e:?}");
+    eventually("the process the execution started is gone", || {
+        host_processes(&format!("sleep {marker}")).is_empty()
+    })
+    .await;
+    quiet().await;
+    let marker = "31337.75";
+    let e = h.run(json!({"mode": "later", "marker": marker})).await;
+    assert_eq!(output(&e), json!("later"), "{e:?}");
+    eventually("the thread started its process", || {
+        !host_processes(&format!("sleep {marker}")).is_empty()
+    })
+    .await;
+    // Killed at the end of that worker's next execution: the function's calls may be spread
+    // over two workers (a worker held at its CPU quota), so run until one lands there.
+    for _ in 0..50 {
+        assert_eq!(output(&h.run(json!({})).await), json!("quiet"));
+        if host_processes(&format!("sleep {marker}")).is_empty() {
+            return h.survived().await;
+        }
+    }
+    panic!("the process the thread started outlived 50 executions");
+}
+
 #[tokio::test]
 async fn other_workers_and_the_server_are_invisible_in_proc() {
     let h = Hostile::new(

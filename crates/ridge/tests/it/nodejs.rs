@@ -152,6 +152,52 @@ exports.main = (context, input) => { console.log('before'); return check(input);
     t.stop().await;
 }
 
+/// As Python's (`hostile::strays_started_after_quiet_executions_are_still_killed`): a process
+/// started after quiet executions is killed, and one a timer started between executions by its
+/// worker's next execution.
+#[tokio::test]
+async fn strays_started_after_quiet_executions_are_still_killed() {
+    let t = TestServer::start().await;
+    let rt = t.runtime("nodejs").await;
+    let source = r#"
+const { spawn } = require('child_process');
+const start = (marker) => spawn('sleep', [marker], { detached: true, stdio: 'ignore' }).unref();
+exports.main = async (context, input) => {
+  const mode = (input && input.mode) || 'quiet';
+  if (mode === 'spawn') start(input.marker);
+  if (mode === 'later') setTimeout(() => start(input.marker), 200);
+  return mode;
+};
+"#;
+    let f = node_function(&t, &rt, &[("main.js", source)], |_| {}).await;
+    let run = async |input: &str| output(&t.run(&f, Some(input)).await);
+    let gone = |marker: &str| crate::hostile::host_processes(&format!("sleep {marker}")).is_empty();
+    for _ in 0..5 {
+        assert_eq!(run("{}").await, json!("quiet"));
+    }
+    let spawned = r#"{"mode": "spawn", "marker": "31338.5"}"#;
+    assert_eq!(run(spawned).await, json!("spawn"));
+    crate::hostile::eventually("the process the execution started is gone", || {
+        gone("31338.5")
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(run("{}").await, json!("quiet"));
+    }
+    let later = r#"{"mode": "later", "marker": "31338.75"}"#;
+    assert_eq!(run(later).await, json!("later"));
+    crate::hostile::eventually("the timer started its process", || !gone("31338.75")).await;
+    // Killed at the end of that worker's next execution: the function's calls may be spread
+    // over two workers (a worker held at its CPU quota), so run until one lands there.
+    for _ in 0..50 {
+        assert_eq!(run("{}").await, json!("quiet"));
+        if gone("31338.75") {
+            return;
+        }
+    }
+    panic!("the process the timer started outlived 50 executions");
+}
+
 #[tokio::test]
 async fn an_endless_loop_stops_at_the_timeout_and_a_fresh_worker_follows() {
     let (t, _, f) = node_server(
