@@ -74,6 +74,11 @@ mod to_run {
     }
 }
 
+/// Projects' quota overrides: the same SQL on both stores.
+mod quotas {
+    crate::shared::quotas::quota_queries!(sqlx::PgPool);
+}
+
 /// Runtimes' pre-started pool sizes: the same SQL on both stores.
 mod runtime_pools {
     crate::shared::runtime_pools::runtime_pool_queries!(sqlx::PgPool);

@@ -4,6 +4,7 @@
 pub(crate) mod arrivals;
 pub(crate) mod event_triggers;
 pub(crate) mod jobs;
+pub(crate) mod quotas;
 pub(crate) mod runtime_pools;
 pub(crate) mod statistics;
 pub(crate) mod webhooks;

@@ -47,6 +47,11 @@ mod retention {
     crate::retention::retention_queries!(sqlx::SqlitePool, "");
 }
 
+/// Projects' quota overrides: the same SQL on both stores.
+mod quotas {
+    crate::shared::quotas::quota_queries!(sqlx::SqlitePool);
+}
+
 /// Runtimes' pre-started pool sizes: the same SQL on both stores.
 mod runtime_pools {
     crate::shared::runtime_pools::runtime_pool_queries!(sqlx::SqlitePool);

@@ -9,7 +9,6 @@ use crate::codec::{self, RowReader};
 use crate::error::{is_foreign_key, is_unique};
 use crate::rows::tenancy::{
     ProjectRow, QUOTA_COLUMNS, QuotaRow, TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow,
-    write_limit,
 };
 use crate::{ProjectUsage, Result, StoreError, TenancyStore};
 
@@ -209,39 +208,8 @@ impl TenancyStore for SqliteStore {
         project: &ProjectId,
         overrides: &QuotaOverrides,
     ) -> Result<()> {
-        self.changing(async move {
-            if overrides.is_empty() {
-                sqlx::query("DELETE FROM quotas WHERE project_id = ?")
-                    .bind(project.as_str())
-                    .execute(&self.pool)
-                    .await?;
-                return Ok(());
-            }
-            sqlx::query(
-                "INSERT INTO quotas (project_id, functions, package_bytes, concurrent_executions, \
-                 executions_per_second, jobs) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id) \
-                 DO UPDATE SET functions = excluded.functions, \
-                 package_bytes = excluded.package_bytes, \
-                 concurrent_executions = excluded.concurrent_executions, \
-                 executions_per_second = excluded.executions_per_second, jobs = excluded.jobs",
-            )
-            .bind(project.as_str())
-            .bind(write_limit("functions", overrides.functions)?)
-            .bind(write_limit("package_bytes", overrides.package_bytes)?)
-            .bind(write_limit(
-                "concurrent_executions",
-                overrides.concurrent_executions,
-            )?)
-            .bind(write_limit(
-                "executions_per_second",
-                overrides.executions_per_second,
-            )?)
-            .bind(write_limit("jobs", overrides.jobs)?)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        })
-        .await
+        self.changing(super::quotas::set_overrides(&self.pool, project, overrides))
+            .await
     }
 
     async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage> {
