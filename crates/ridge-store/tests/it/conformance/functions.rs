@@ -99,11 +99,9 @@ pub async fn a_function_to_run_follows_every_change_of_what_it_was_read_with(sto
     use ridge_core::tenancy::{Limit, QuotaOverrides};
     use ridge_core::{RuntimeStatus, VersionId};
     let f = seed_function(store, "p1", 1).await;
-    let first = store.get_function_to_run(f.id).await.expect("to run");
-    assert_eq!(
-        store.get_function_to_run(f.id).await.expect("read again"),
-        first
-    );
+    let to_run = async || store.get_function_to_run(f.id).await.expect("to run");
+    let first = to_run().await;
+    assert_eq!(to_run().await, first, "read again");
     // The function's own columns.
     let mut changed = first.function.clone();
     changed.code = Code::Package {
@@ -112,7 +110,7 @@ pub async fn a_function_to_run_follows_every_change_of_what_it_was_read_with(sto
     changed.entry = Entry::try_from("app.run".to_owned()).expect("valid entry");
     changed.limits.timeout = 30;
     store.update_function(&changed).await.expect("update");
-    let read = store.get_function_to_run(f.id).await.expect("to run");
+    let read = to_run().await;
     assert_eq!(read.function.code, changed.code);
     assert_eq!(read.function.entry, changed.entry);
     assert_eq!(read.function.limits.timeout, 30);
@@ -121,15 +119,7 @@ pub async fn a_function_to_run_follows_every_change_of_what_it_was_read_with(sto
         .create_version(f.id, VersionId::new(), None, at(3), 10)
         .await
         .expect("version");
-    assert_eq!(
-        store
-            .get_function_to_run(f.id)
-            .await
-            .expect("to run")
-            .function
-            .latest_version,
-        1
-    );
+    assert_eq!(to_run().await.function.latest_version, 1);
     // Its runtime: an update, and a change of status.
     let mut runtime = read.runtime.clone();
     runtime.description = Some("patched".into());
@@ -137,21 +127,13 @@ pub async fn a_function_to_run_follows_every_change_of_what_it_was_read_with(sto
         .update_runtime(&runtime)
         .await
         .expect("update runtime");
-    let read = store.get_function_to_run(f.id).await.expect("to run");
+    let read = to_run().await;
     assert_eq!(read.runtime.description.as_deref(), Some("patched"));
     store
         .set_runtime_status(runtime.id, RuntimeStatus::Error)
         .await
         .expect("status");
-    assert_eq!(
-        store
-            .get_function_to_run(f.id)
-            .await
-            .expect("to run")
-            .runtime
-            .status,
-        RuntimeStatus::Error
-    );
+    assert_eq!(to_run().await.runtime.status, RuntimeStatus::Error);
     // Its project's quotas, set and then removed.
     let overrides = QuotaOverrides {
         concurrent_executions: Some(Limit::At(1)),
@@ -161,26 +143,12 @@ pub async fn a_function_to_run_follows_every_change_of_what_it_was_read_with(sto
         .set_quota_overrides(&project("p1"), &overrides)
         .await
         .expect("set quotas");
-    assert_eq!(
-        store
-            .get_function_to_run(f.id)
-            .await
-            .expect("to run")
-            .quotas,
-        overrides
-    );
+    assert_eq!(to_run().await.quotas, overrides);
     store
         .set_quota_overrides(&project("p1"), &QuotaOverrides::default())
         .await
         .expect("clear quotas");
-    assert_eq!(
-        store
-            .get_function_to_run(f.id)
-            .await
-            .expect("to run")
-            .quotas,
-        QuotaOverrides::default()
-    );
+    assert_eq!(to_run().await.quotas, QuotaOverrides::default());
     // Deleted: not found, not the last read.
     store.delete_function(f.id).await.expect("delete");
     assert!(matches!(
