@@ -184,9 +184,9 @@ impl SqliteStore {
         })
     }
 
-    /// Awaits `write`, a write of something other than executions, then drops the functions
-    /// kept to run (`to_run_cache.rs`): it may have changed one, its runtime or its quotas.
-    /// Dropped whatever the outcome, as a failed write may still have changed something.
+    /// Awaits `write`, a write to a table the functions kept to run are read from (`functions`,
+    /// `runtimes`, `quotas`), then drops them all (`to_run_cache.rs`). Dropped whatever the
+    /// outcome, as a failed write may still have changed something.
     async fn changing<T>(&self, write: impl Future<Output = Result<T>>) -> Result<T> {
         let written = write.await;
         self.to_run.changed();
@@ -400,8 +400,7 @@ impl Store for SqliteStore {
         project: &ProjectId,
         overrides: &RetentionOverrides,
     ) -> Result<()> {
-        self.changing(retention::set_overrides(&self.pool, project, overrides))
-            .await
+        retention::set_overrides(&self.pool, project, overrides).await
     }
 
     async fn all_retention_overrides(&self) -> Result<Vec<(ProjectId, RetentionOverrides)>> {
@@ -440,12 +439,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_version(&self, function_id: FunctionId, version: i64) -> Result<()> {
-        self.changing(versions::delete(&self.pool, function_id, version))
-            .await
+        versions::delete(&self.pool, function_id, version).await
     }
 
     async fn create_alias(&self, alias: &Alias) -> Result<()> {
-        self.changing(aliases::create(&self.pool, alias)).await
+        aliases::create(&self.pool, alias).await
     }
 
     async fn get_alias(&self, project: &ProjectId, name: &AliasName) -> Result<Alias> {
@@ -457,16 +455,15 @@ impl Store for SqliteStore {
     }
 
     async fn update_alias(&self, alias: &Alias) -> Result<()> {
-        self.changing(aliases::update(&self.pool, alias)).await
+        aliases::update(&self.pool, alias).await
     }
 
     async fn delete_alias(&self, project: &ProjectId, name: &AliasName) -> Result<()> {
-        self.changing(aliases::delete(&self.pool, project, name))
-            .await
+        aliases::delete(&self.pool, project, name).await
     }
 
     async fn create_webhook(&self, webhook: &Webhook) -> Result<()> {
-        self.changing(webhooks::create(&self.pool, webhook)).await
+        webhooks::create(&self.pool, webhook).await
     }
 
     async fn get_webhook(&self, id: WebhookId) -> Result<Webhook> {
@@ -478,16 +475,15 @@ impl Store for SqliteStore {
     }
 
     async fn update_webhook(&self, webhook: &Webhook) -> Result<()> {
-        self.changing(webhooks::update(&self.pool, webhook)).await
+        webhooks::update(&self.pool, webhook).await
     }
 
     async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
-        self.changing(webhooks::delete(&self.pool, id)).await
+        webhooks::delete(&self.pool, id).await
     }
 
     async fn create_event_trigger(&self, trigger: &EventTrigger) -> Result<()> {
-        self.changing(event_triggers::create(&self.pool, trigger))
-            .await
+        event_triggers::create(&self.pool, trigger).await
     }
 
     async fn get_event_trigger(&self, id: EventTriggerId) -> Result<EventTrigger> {
@@ -503,8 +499,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_event_trigger(&self, trigger: &EventTrigger) -> Result<()> {
-        self.changing(event_triggers::update(&self.pool, trigger))
-            .await
+        event_triggers::update(&self.pool, trigger).await
     }
 
     async fn set_event_trigger_state(
@@ -517,11 +512,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_event_trigger(&self, id: EventTriggerId) -> Result<()> {
-        self.changing(event_triggers::delete(&self.pool, id)).await
+        event_triggers::delete(&self.pool, id).await
     }
 
     async fn create_job(&self, job: &Job) -> Result<()> {
-        self.changing(jobs::create(&self.pool, job)).await
+        jobs::create(&self.pool, job).await
     }
 
     async fn get_job(&self, id: JobId) -> Result<Job> {
@@ -537,7 +532,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_job(&self, id: JobId) -> Result<()> {
-        self.changing(jobs::delete(&self.pool, id)).await
+        jobs::delete(&self.pool, id).await
     }
 
     async fn due_jobs(&self, before: Timestamp) -> Result<Vec<Job>> {

@@ -4,14 +4,18 @@
 //! tenth of the server's CPU for a warm no-op at concurrency 1, for rows that change only when
 //! an operator or user changes a definition (docs/benchmarks.md, "the function read once").
 //! A SQLite store is one node's: every write to its file passes through this [`SqliteStore`]
-//! (`ridge serve` locks the file against a second server: `lock_sqlite` in `crates/ridge/src/serve.rs`), so the store sees every
-//! change and drops the whole cache at each one. PostgreSQL, shared by nodes that write it
-//! behind each other's backs, reads the row every time.
+//! (`ridge serve` locks the file against a second server: `lock_sqlite` in
+//! `crates/ridge/src/serve.rs`), so the store sees every change and drops the whole cache at
+//! each one. PostgreSQL, shared by nodes that write it behind each other's backs, reads the
+//! row every time.
 //!
-//! Which writes drop it: every one but those of executions, nodes, arrival histograms, job runs
-//! and trigger states (`SqliteStore::changed`). The function's execution `count`, which the
-//! writer increments with each execution, is the one column a cached row lets lag: nothing that
-//! runs a function reads it, and [`crate::Store::get_function`] reads it fresh.
+//! Which writes drop it (`SqliteStore::changing`): those to the three tables the row is read
+//! from. That is a function's create, update and delete, a version's creation (it bumps the
+//! function's latest version), a runtime's writes (its pool size too, a column of `runtimes`)
+//! and a project's quota overrides. A function's delete cascades to its other rows, never the
+//! other way round. The function's execution `count`, which the writer increments with each
+//! execution, is the one column a cached row lets lag: nothing that runs a function reads it,
+//! and [`crate::Store::get_function`] reads it fresh.
 //!
 //! A read that races a change cannot put the old row back for good: the reader notes the
 //! change counter before it reads, and an entry counts only while the counter has not moved
