@@ -186,21 +186,34 @@ fn parse(digits: &[u8], what: &str) -> u32 {
     u32::try_from(value).unwrap_or_else(|_| fail(what, 0, FAILED))
 }
 
+/// A system call that must succeed: on an error, says which `step` failed and exits.
+///
+/// # Safety
+/// As [`syscall`]'s.
+unsafe fn must(step: &str, number: usize, a: usize, b: usize, c: usize) {
+    // SAFETY: the caller's.
+    let r = unsafe { syscall(number, a, b, c) };
+    if r < 0 {
+        fail(step, r, FAILED);
+    }
+}
+
 /// Fails unless the real, effective and saved ids that `getres` (`getresuid` or `getresgid`)
 /// reports are all `expected`.
 fn check_ids(getres: usize, expected: usize, what: &str) {
     let (mut real, mut effective, mut saved) = (u32::MAX, u32::MAX, u32::MAX);
     // SAFETY: three pointers to this frame's ids, which the call writes.
-    let r = unsafe {
-        syscall(
+    unsafe {
+        must(
+            what,
             getres,
             &raw mut real as usize,
             &raw mut effective as usize,
             &raw mut saved as usize,
         )
     };
-    if r < 0 || [real, effective, saved] != [expected as u32; 3] {
-        fail(what, r, FAILED);
+    if [real, effective, saved] != [expected as u32; 3] {
+        fail(what, 0, FAILED);
     }
 }
 
@@ -233,80 +246,62 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
     };
     let (fd, uid, gid) = (fd as usize, uid as usize, gid as usize);
 
-    // SAFETY (each call below): plain integers, or pointers to this frame's values of the
-    // types the call reads or writes.
-    let r = unsafe { syscall(SYS_FCNTL, fd, F_SETFD, FD_CLOEXEC) };
-    if r < 0 {
-        fail("marking FD close-on-exec", r, FAILED);
-    }
-    // bubblewrap has set it already; a worker must never run without it.
-    let r = unsafe { syscall(SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0) };
-    if r < 0 {
-        fail("prctl(PR_SET_NO_NEW_PRIVS)", r, FAILED);
-    }
-    // Groups first: dropping them needs CAP_SETGID, which the change of uid clears.
-    let r = unsafe { syscall(SYS_SETGROUPS, 0, 0, 0) };
-    if r < 0 {
-        fail("setgroups(0)", r, FAILED);
-    }
-    let r = unsafe { syscall(SYS_SETRESGID, gid, gid, gid) };
-    if r < 0 {
-        fail("setresgid", r, FAILED);
-    }
-    // From uid 0 to another in all three ids: the kernel clears the permitted, effective and
-    // ambient capabilities.
-    let r = unsafe { syscall(SYS_SETRESUID, uid, uid, uid) };
-    if r < 0 {
-        fail("setresuid", r, FAILED);
-    }
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let none = [CapData {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    // The inheritable set, which a change of uid keeps.
-    let r = unsafe {
-        syscall(
-            SYS_CAPSET,
-            &raw mut header as usize,
-            none.as_ptr() as usize,
-            0,
-        )
-    };
-    if r < 0 {
-        fail("capset", r, FAILED);
-    }
-
-    // Checked, not assumed.
-    check_ids(SYS_GETRESUID, uid, "checking the uids");
-    check_ids(SYS_GETRESGID, gid, "checking the gids");
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
     let mut caps = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY (each call below): plain integers, or pointers to this frame's values of the
+    // types the call reads or writes.
+    unsafe {
+        must(
+            "marking FD close-on-exec",
+            SYS_FCNTL,
+            fd,
+            F_SETFD,
+            FD_CLOEXEC,
+        );
+        // bubblewrap has set it already; a worker must never run without it.
+        must(
+            "prctl(PR_SET_NO_NEW_PRIVS)",
+            SYS_PRCTL,
+            PR_SET_NO_NEW_PRIVS,
+            1,
+            0,
+        );
+        // Groups first: dropping them needs CAP_SETGID, which the change of uid clears.
+        must("setgroups(0)", SYS_SETGROUPS, 0, 0, 0);
+        must("setresgid", SYS_SETRESGID, gid, gid, gid);
+        // From uid 0 to another in all three ids: the kernel clears the permitted, effective
+        // and ambient capabilities.
+        must("setresuid", SYS_SETRESUID, uid, uid, uid);
+        // The inheritable set, which a change of uid keeps.
+        let (header, caps) = (&raw mut header as usize, caps.as_mut_ptr() as usize);
+        must("capset", SYS_CAPSET, header, caps, 0);
+    }
+
+    // Checked, not assumed.
+    check_ids(SYS_GETRESUID, uid, "checking the uids");
+    check_ids(SYS_GETRESGID, gid, "checking the gids");
+    caps = [CapData {
         effective: u32::MAX,
         permitted: u32::MAX,
         inheritable: u32::MAX,
     }; 2];
-    let r = unsafe {
-        syscall(
-            SYS_CAPGET,
-            &raw mut header as usize,
-            caps.as_mut_ptr() as usize,
-            0,
-        )
-    };
-    if r < 0
-        || caps
-            .iter()
-            .any(|c| c.effective != 0 || c.permitted != 0 || c.inheritable != 0)
+    // SAFETY: the header and the two sets capget writes, this frame's.
+    unsafe {
+        let (header, caps) = (&raw mut header as usize, caps.as_mut_ptr() as usize);
+        must("checking the capabilities", SYS_CAPGET, header, caps, 0);
+    }
+    if caps
+        .iter()
+        .any(|c| c.effective != 0 || c.permitted != 0 || c.inheritable != 0)
     {
-        fail("checking the capabilities", r, FAILED);
+        fail("checking the capabilities", 0, FAILED);
     }
 
     // SAFETY: argv[4..] and envp are the null-terminated arrays the kernel gave this process.
