@@ -39,7 +39,7 @@
 //! duplicate id) rolls the batch back, and its writes are retried one transaction each, so that
 //! only the write that fails sees the error.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -69,6 +69,13 @@ const MAX_YIELDS: usize = 4;
 /// run first). A server with one request at a time has no such batch: its writer does not
 /// yield, which would cost a thread wake-up (a context switch) per write.
 const GATHER_FOR: Duration = Duration::from_secs(1);
+
+/// How long after the last commit a store with [`ApplyBatch::INLINE`] is quiet: a write that
+/// comes later, with nothing queued and no commit under way, commits on its caller's task.
+/// Shorter than the time between two executions of one client (a warm WebAssembly execution
+/// through the API takes about 300 µs here), longer than the time between the writes of a
+/// loaded server.
+const QUIET_FOR: Duration = Duration::from_micros(100);
 
 /// An execution row to insert: `running` with no logs yet, or one that finished before it was
 /// recorded (a sync execution a warm worker answered at once), complete with its logs.
@@ -161,6 +168,8 @@ type Observer = Arc<RwLock<Option<WriteBatchObserver>>>;
 pub(crate) struct Writer {
     queue: mpsc::Sender<Message>,
     observer: Observer,
+    /// A quiet store's commit on the caller's task ([`ApplyBatch::INLINE`]).
+    at_once: Option<Arc<dyn CommitAtOnce>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -176,8 +185,25 @@ impl Writer {
     pub(crate) fn spawn<A: ApplyBatch>(appliers: Vec<A>) -> Self {
         let (queue, messages) = mpsc::channel(QUEUE);
         let observer = Observer::default();
-        tokio::spawn(run(appliers, messages, observer.clone()));
-        Self { queue, observer }
+        let last = Arc::new(LastCommit::default());
+        let appliers: Vec<Shared<A>> = appliers
+            .into_iter()
+            .map(|applier| Arc::new(tokio::sync::Mutex::new(Some(applier))))
+            .collect();
+        let at_once = match appliers.as_slice() {
+            [one] if A::INLINE => Some(Arc::new(Quiet {
+                applier: one.clone(),
+                observer: observer.clone(),
+                last: last.clone(),
+            }) as Arc<dyn CommitAtOnce>),
+            _ => None,
+        };
+        tokio::spawn(run(appliers, messages, observer.clone(), last));
+        Self {
+            queue,
+            observer,
+            at_once,
+        }
     }
 
     pub(crate) fn observe(&self, observer: WriteBatchObserver) {
@@ -244,6 +270,19 @@ impl Writer {
     }
 
     async fn send(&self, write: Write) -> Result<Done> {
+        let write = match &self.at_once {
+            // Nothing queued: this write would be the next batch's first.
+            Some(at_once)
+                if !self.queue.is_closed()
+                    && self.queue.capacity() == self.queue.max_capacity() =>
+            {
+                match at_once.commit(write).await {
+                    Ok(done) => return done,
+                    Err(write) => write,
+                }
+            }
+            _ => write,
+        };
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Message::Write { write, reply })
@@ -263,6 +302,13 @@ pub(crate) trait ApplyBatch: Send + 'static {
     /// joined it would wait with it (PostgreSQL's): there the writer takes what is queued.
     const GATHER: bool = false;
 
+    /// Whether a write commits on its caller's task when the store is quiet (see the module
+    /// comment): for a store with one applier whose batch is local work of microseconds
+    /// (SQLite's). Its [`ApplyBatch::apply`] must leave the connection usable when the caller
+    /// stops waiting at any of its awaits (a dropped request), as a task that is never dropped
+    /// did not need to.
+    const INLINE: bool = false;
+
     /// Applies every write of `writes` in one transaction and commits it: each write's own
     /// result (in order), or the database failure that rolled the whole transaction back. A
     /// write's own error (`FunctionNotFound`, `VersionNotFound`) must leave nothing of that
@@ -275,10 +321,70 @@ pub(crate) trait ApplyBatch: Send + 'static {
 
 type Pending = (Write, oneshot::Sender<Result<Done>>);
 
+/// An applier, shared by its loop in the writer task and (a store with [`ApplyBatch::INLINE`])
+/// the callers of a quiet store; `None` once closed.
+type Shared<A> = Arc<tokio::sync::Mutex<Option<A>>>;
+
+/// When the last commit ended: [`QUIET_FOR`] after it the store is quiet.
+#[derive(Default)]
+struct LastCommit(Mutex<Option<Instant>>);
+
+impl LastCommit {
+    fn ended(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    fn quiet(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|at| at.elapsed() >= QUIET_FOR)
+    }
+}
+
+/// A commit on the caller's task, when the store is quiet.
+#[async_trait]
+trait CommitAtOnce: Send + Sync {
+    /// Commits `write` as a batch of one, or gives it back when the store is not quiet (a
+    /// commit under way or just ended) for the writer task to take.
+    async fn commit(&self, write: Write) -> std::result::Result<Result<Done>, Write>;
+}
+
+/// The one applier of a store with [`ApplyBatch::INLINE`], as its callers see it.
+struct Quiet<A> {
+    applier: Shared<A>,
+    observer: Observer,
+    last: Arc<LastCommit>,
+}
+
+#[async_trait]
+impl<A: ApplyBatch> CommitAtOnce for Quiet<A> {
+    async fn commit(&self, write: Write) -> std::result::Result<Result<Done>, Write> {
+        if !self.last.quiet() {
+            return Err(write);
+        }
+        let Ok(mut applier) = self.applier.try_lock() else {
+            return Err(write);
+        };
+        let Some(applier) = applier.as_mut() else {
+            return Ok(Err(StoreError::WriterStopped));
+        };
+        let (reply, answer) = oneshot::channel();
+        let mut batch = vec![(write, reply)];
+        commit(applier, &mut batch, &self.observer).await;
+        self.last.ended();
+        Ok(answer.await.unwrap_or(Err(StoreError::WriterStopped)))
+    }
+}
+
 async fn run<A: ApplyBatch>(
-    appliers: Vec<A>,
+    appliers: Vec<Shared<A>>,
     messages: mpsc::Receiver<Message>,
     observer: Observer,
+    last: Arc<LastCommit>,
 ) {
     let messages = Arc::new(tokio::sync::Mutex::new(messages));
     let (applying, _) = watch::channel(0_usize);
@@ -289,6 +395,7 @@ async fn run<A: ApplyBatch>(
             messages.clone(),
             applying.clone(),
             observer.clone(),
+            last.clone(),
         ));
     }
     while let Some(ended) = workers.join_next().await {
@@ -303,10 +410,11 @@ async fn run<A: ApplyBatch>(
 /// [`Message::Close`] it took. `applying` counts the batches being applied (see the module
 /// comment).
 async fn work<A: ApplyBatch>(
-    mut applier: A,
+    applier: Shared<A>,
     messages: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>,
     applying: watch::Sender<usize>,
     observer: Observer,
+    last: Arc<LastCommit>,
 ) -> Option<oneshot::Sender<()>> {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
@@ -346,11 +454,19 @@ async fn work<A: ApplyBatch>(
             crowded = Some(Instant::now());
         }
         if !batch.is_empty() {
-            commit(&mut applier, &mut batch, &observer).await;
+            // Waits for a quiet store's commit on a caller's task, if one is under way.
+            match applier.lock().await.as_mut() {
+                Some(applier) => commit(applier, &mut batch, &observer).await,
+                // Taken only once this loop has ended; its callers would see `WriterStopped`.
+                None => batch.clear(),
+            }
+            last.ended();
             applying.send_modify(|n| *n -= 1);
         }
     }
-    applier.close().await;
+    if let Some(applier) = applier.lock().await.take() {
+        applier.close().await;
+    }
     closing
 }
 
@@ -476,31 +592,45 @@ mod tests {
         }
     }
 
-    /// Applies nothing; records the size of each batch it was given. Gathers its batches
-    /// (see [`ApplyBatch::GATHER`]) when `G` is true.
-    struct Recording<const G: bool>(Arc<std::sync::Mutex<Vec<usize>>>);
+    /// Applies nothing; records the size of each batch it was given, and the task it was
+    /// applied on. Gathers its batches (see [`ApplyBatch::GATHER`]) when `G` is true, commits
+    /// on a quiet store's caller's task ([`ApplyBatch::INLINE`]) when `I` is.
+    struct Recording<const G: bool, const I: bool>(Arc<std::sync::Mutex<Applied>>);
+
+    #[derive(Default)]
+    struct Applied {
+        sizes: Vec<usize>,
+        tasks: Vec<Option<tokio::task::Id>>,
+    }
 
     #[async_trait]
-    impl<const G: bool> ApplyBatch for Recording<G> {
+    impl<const G: bool, const I: bool> ApplyBatch for Recording<G, I> {
         const GATHER: bool = G;
+        const INLINE: bool = I;
 
         async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
-            self.0.lock().expect("not poisoned").push(writes.len());
+            let mut applied = self.0.lock().expect("not poisoned");
+            applied.sizes.push(writes.len());
+            applied.tasks.push(tokio::task::try_id());
             Ok(writes.iter().map(|_| Ok(Done::Finished(None))).collect())
         }
 
         async fn close(self) {}
     }
 
-    /// A writer on a [`Recording`] applier, its task started and waiting for a write; the
-    /// sizes of the batches it commits.
-    async fn recording<const G: bool>() -> (Writer, Arc<std::sync::Mutex<Vec<usize>>>) {
-        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = Writer::spawn(vec![Recording::<G>(sizes.clone())]);
+    /// A writer on a [`Recording`] applier, its task started and waiting for a write; what it
+    /// applies.
+    async fn recording<const G: bool, const I: bool>() -> (Writer, Arc<std::sync::Mutex<Applied>>) {
+        let applied = Arc::new(std::sync::Mutex::new(Applied::default()));
+        let writer = Writer::spawn(vec![Recording::<G, I>(applied.clone())]);
         for _ in 0..4 {
             tokio::task::yield_now().await;
         }
-        (writer, sizes)
+        (writer, applied)
+    }
+
+    fn sizes(applied: &std::sync::Mutex<Applied>) -> Vec<usize> {
+        applied.lock().expect("not poisoned").sizes.clone()
     }
 
     fn queued(write: Write) -> (Message, oneshot::Receiver<Result<Done>>) {
@@ -541,25 +671,25 @@ mod tests {
     /// committed at once.
     #[tokio::test]
     async fn a_gathering_writer_commits_the_writes_of_tasks_ready_when_it_woke_with_the_first() {
-        let (writer, sizes) = recording::<true>().await;
+        let (writer, applied) = recording::<true, false>().await;
         two_at_once(&writer).await;
         first_then_seven(&writer).await;
         writer.send(finish()).await.expect("applied");
-        assert_eq!(*sizes.lock().expect("not poisoned"), vec![2, 8, 1]);
+        assert_eq!(sizes(&applied), vec![2, 8, 1]);
     }
 
     /// A writer that has seen only lone writes (one request at a time), or no batch of several
     /// for GATHER_FOR, does not yield: the tasks behind a first write get a batch of their own.
     #[tokio::test(start_paused = true)]
     async fn a_writer_gathers_only_while_writes_come_together() {
-        let (writer, sizes) = recording::<true>().await;
+        let (writer, applied) = recording::<true, false>().await;
         first_then_seven(&writer).await;
         writer.send(finish()).await.expect("applied");
         tokio::time::advance(GATHER_FOR).await;
         first_then_seven(&writer).await;
         first_then_seven(&writer).await;
         assert_eq!(
-            *sizes.lock().expect("not poisoned"),
+            sizes(&applied),
             vec![1, 7, 1, 1, 7, 8],
             "apart, together within GATHER_FOR"
         );
@@ -569,10 +699,65 @@ mod tests {
     /// taken is never held back by a batch that waits on a row's lock.
     #[tokio::test]
     async fn a_writer_that_does_not_gather_takes_only_what_is_queued() {
-        let (writer, sizes) = recording::<false>().await;
+        let (writer, applied) = recording::<false, false>().await;
         two_at_once(&writer).await;
         first_then_seven(&writer).await;
         writer.send(finish()).await.expect("applied");
-        assert_eq!(*sizes.lock().expect("not poisoned"), vec![2, 1, 7, 1]);
+        assert_eq!(sizes(&applied), vec![2, 1, 7, 1]);
+    }
+
+    /// Sends a finish from a task of its own; that task's id.
+    async fn sent_from_a_task(writer: &Writer) -> tokio::task::Id {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer.send(finish()).await.expect("applied");
+            tokio::task::id()
+        })
+        .await
+        .expect("task")
+    }
+
+    /// On a quiet store (SQLite's), a write commits on its caller's task, with no hop to the
+    /// writer task and back; one that comes within QUIET_FOR of the last commit goes through
+    /// the writer task, and writes that come together still form its batches.
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_store_commits_a_write_on_its_callers_task() {
+        let (writer, applied) = recording::<true, true>().await;
+        let caller = sent_from_a_task(&writer).await;
+        let soon = sent_from_a_task(&writer).await;
+        tokio::time::advance(QUIET_FOR).await;
+        let quiet_again = sent_from_a_task(&writer).await;
+        first_then_seven(&writer).await;
+        let applied = applied.lock().expect("not poisoned");
+        assert_eq!(
+            applied.tasks[0],
+            Some(caller),
+            "the first on its caller's task"
+        );
+        assert_ne!(
+            applied.tasks[1],
+            Some(soon),
+            "within QUIET_FOR through the writer task"
+        );
+        assert_eq!(
+            applied.tasks[2],
+            Some(quiet_again),
+            "quiet again after QUIET_FOR"
+        );
+        assert_eq!(applied.sizes, vec![1, 1, 1, 1, 7]);
+    }
+
+    /// A quiet store's write sent after `close` fails, as one through the writer task does.
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_store_commits_nothing_after_close() {
+        let (writer, applied) = recording::<true, true>().await;
+        writer.send(finish()).await.expect("applied");
+        writer.close().await;
+        tokio::time::advance(QUIET_FOR).await;
+        assert!(matches!(
+            writer.send(finish()).await,
+            Err(StoreError::WriterStopped)
+        ));
+        assert_eq!(sizes(&applied), vec![1]);
     }
 }

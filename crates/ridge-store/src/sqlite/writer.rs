@@ -160,6 +160,11 @@ impl ApplyBatch for SqliteBatches {
     /// write would wait for anyway.
     const GATHER: bool = true;
 
+    /// A batch is local work of microseconds. Dropped at either of its awaits, it leaves the
+    /// connection as it found it: a `BEGIN` refused as busy opened nothing, and a checkpoint
+    /// comes after the commit.
+    const INLINE: bool = true;
+
     async fn apply(&mut self, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
         let results = self.transaction(writes).await?;
         self.commits += 1;
