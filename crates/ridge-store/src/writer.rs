@@ -19,6 +19,14 @@
 //! (for [`GATHER_FOR`] after a batch that held several): with one request at a time, a yield
 //! finds no task ready but wakes another of Tokio's threads for nothing.
 //!
+//! A store that is quiet skips the task. The hop to the task and back costs the two context
+//! switches a write waits for when it comes alone, the commit itself only microseconds for
+//! SQLite. So a store whose one applier is local work ([`ApplyBatch::INLINE`]: SQLite) has a
+//! write commit on its caller's task, as a batch of one, when nothing is queued, no commit is
+//! under way, none ended in the last [`QUIET_FOR`], and no batch held several writes in the
+//! last [`GATHER_FOR`]: one request at a time. Writes that come faster than that go through the
+//! task and form its batches, as before.
+//!
 //! A store may give the writer several appliers, each with a connection of its own (PostgreSQL
 //! does; SQLite has one writer at a time and gives one). One batch is applied at a time: the
 //! next applier takes its first write, then waits for the batch under way to commit, and
@@ -71,10 +79,10 @@ const MAX_YIELDS: usize = 4;
 const GATHER_FOR: Duration = Duration::from_secs(1);
 
 /// How long after the last commit a store with [`ApplyBatch::INLINE`] is quiet: a write that
-/// comes later, with nothing queued and no commit under way, commits on its caller's task.
-/// Shorter than the time between two executions of one client (a warm WebAssembly execution
-/// through the API takes about 300 µs here), longer than the time between the writes of a
-/// loaded server.
+/// comes later, with nothing queued, no commit under way and no batch of several writes in the
+/// last [`GATHER_FOR`], commits on its caller's task. Shorter than the time between two
+/// executions of one client (a warm WebAssembly execution through the API takes about 300 µs
+/// here).
 const QUIET_FOR: Duration = Duration::from_micros(100);
 
 /// An execution row to insert: `running` with no logs yet, or one that finished before it was
@@ -185,7 +193,7 @@ impl Writer {
     pub(crate) fn spawn<A: ApplyBatch>(appliers: Vec<A>) -> Self {
         let (queue, messages) = mpsc::channel(QUEUE);
         let observer = Observer::default();
-        let last = Arc::new(LastCommit::default());
+        let pace = Arc::new(Pace::default());
         let appliers: Vec<Shared<A>> = appliers
             .into_iter()
             .map(|applier| Arc::new(tokio::sync::Mutex::new(Some(applier))))
@@ -194,11 +202,11 @@ impl Writer {
             [one] if A::INLINE => Some(Arc::new(Quiet {
                 applier: one.clone(),
                 observer: observer.clone(),
-                last: last.clone(),
+                pace: pace.clone(),
             }) as Arc<dyn CommitAtOnce>),
             _ => None,
         };
-        tokio::spawn(run(appliers, messages, observer.clone(), last));
+        tokio::spawn(run(appliers, messages, observer.clone(), pace));
         Self {
             queue,
             observer,
@@ -325,23 +333,49 @@ type Pending = (Write, oneshot::Sender<Result<Done>>);
 /// the callers of a quiet store; `None` once closed.
 type Shared<A> = Arc<tokio::sync::Mutex<Option<A>>>;
 
-/// When the last commit ended: [`QUIET_FOR`] after it the store is quiet.
+/// The pace of a store's commits: when the last one ended, and when one last held several
+/// writes.
 #[derive(Default)]
-struct LastCommit(Mutex<Option<Instant>>);
+struct Pace(Mutex<Times>);
 
-impl LastCommit {
-    fn ended(&self) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
-    }
+#[derive(Default)]
+struct Times {
+    ended: Option<Instant>,
+    crowded: Option<Instant>,
+}
 
-    fn quiet(&self) -> bool {
+impl Pace {
+    fn times(&self) -> std::sync::MutexGuard<'_, Times> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_none_or(|at| at.elapsed() >= QUIET_FOR)
+    }
+
+    /// A batch of `writes` is about to be applied.
+    fn batch(&self, writes: usize) {
+        if writes > 1 {
+            self.times().crowded = Some(Instant::now());
+        }
+    }
+
+    fn ended(&self) {
+        self.times().ended = Some(Instant::now());
+    }
+
+    /// Whether writes have come together (a batch held several) in the last [`GATHER_FOR`].
+    fn crowded(&self) -> bool {
+        self.times()
+            .crowded
+            .is_some_and(|at| at.elapsed() < GATHER_FOR)
+    }
+
+    /// Whether a write that comes now comes alone: no commit ended in the last [`QUIET_FOR`],
+    /// and writes have not come together in the last [`GATHER_FOR`] (on a loaded server the
+    /// first write after a pause would otherwise commit alone, ahead of the batch behind it).
+    fn quiet(&self) -> bool {
+        let times = self.times();
+        times.ended.is_none_or(|at| at.elapsed() >= QUIET_FOR)
+            && times.crowded.is_none_or(|at| at.elapsed() >= GATHER_FOR)
     }
 }
 
@@ -357,13 +391,13 @@ trait CommitAtOnce: Send + Sync {
 struct Quiet<A> {
     applier: Shared<A>,
     observer: Observer,
-    last: Arc<LastCommit>,
+    pace: Arc<Pace>,
 }
 
 #[async_trait]
 impl<A: ApplyBatch> CommitAtOnce for Quiet<A> {
     async fn commit(&self, write: Write) -> std::result::Result<Result<Done>, Write> {
-        if !self.last.quiet() {
+        if !self.pace.quiet() {
             return Err(write);
         }
         let Ok(mut applier) = self.applier.try_lock() else {
@@ -375,7 +409,7 @@ impl<A: ApplyBatch> CommitAtOnce for Quiet<A> {
         let (reply, answer) = oneshot::channel();
         let mut batch = vec![(write, reply)];
         commit(applier, &mut batch, &self.observer).await;
-        self.last.ended();
+        self.pace.ended();
         Ok(answer.await.unwrap_or(Err(StoreError::WriterStopped)))
     }
 }
@@ -384,7 +418,7 @@ async fn run<A: ApplyBatch>(
     appliers: Vec<Shared<A>>,
     messages: mpsc::Receiver<Message>,
     observer: Observer,
-    last: Arc<LastCommit>,
+    pace: Arc<Pace>,
 ) {
     let messages = Arc::new(tokio::sync::Mutex::new(messages));
     let (applying, _) = watch::channel(0_usize);
@@ -395,7 +429,7 @@ async fn run<A: ApplyBatch>(
             messages.clone(),
             applying.clone(),
             observer.clone(),
-            last.clone(),
+            pace.clone(),
         ));
     }
     while let Some(ended) = workers.join_next().await {
@@ -414,19 +448,17 @@ async fn work<A: ApplyBatch>(
     messages: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>,
     applying: watch::Sender<usize>,
     observer: Observer,
-    last: Arc<LastCommit>,
+    pace: Arc<Pace>,
 ) -> Option<oneshot::Sender<()>> {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
-    // When a batch last held several writes.
-    let mut crowded: Option<Instant> = None;
     loop {
         {
             let mut messages = messages.lock().await;
             let Some(first) = messages.recv().await else {
                 break;
             };
-            if A::GATHER && crowded.is_some_and(|at| at.elapsed() < GATHER_FOR) {
+            if A::GATHER && pace.crowded() {
                 let_ready_tasks_send(&messages).await;
             }
             // The writes that come while the batch under way commits join this one.
@@ -450,9 +482,7 @@ async fn work<A: ApplyBatch>(
                 applying.send_modify(|n| *n += 1);
             }
         }
-        if batch.len() > 1 {
-            crowded = Some(Instant::now());
-        }
+        pace.batch(batch.len());
         if !batch.is_empty() {
             // Waits for a quiet store's commit on a caller's task, if one is under way.
             match applier.lock().await.as_mut() {
@@ -460,7 +490,7 @@ async fn work<A: ApplyBatch>(
                 // Taken only once this loop has ended; its callers would see `WriterStopped`.
                 None => batch.clear(),
             }
-            last.ended();
+            pace.ended();
             applying.send_modify(|n| *n -= 1);
         }
     }
@@ -718,8 +748,9 @@ mod tests {
     }
 
     /// On a quiet store (SQLite's), a write commits on its caller's task, with no hop to the
-    /// writer task and back; one that comes within QUIET_FOR of the last commit goes through
-    /// the writer task, and writes that come together still form its batches.
+    /// writer task and back; one that comes within QUIET_FOR of the last commit, or within
+    /// GATHER_FOR of a batch of several, goes through the writer task, and writes that come
+    /// together still form its batches.
     #[tokio::test(start_paused = true)]
     async fn a_quiet_store_commits_a_write_on_its_callers_task() {
         let (writer, applied) = recording::<true, true>().await;
@@ -728,6 +759,10 @@ mod tests {
         tokio::time::advance(QUIET_FOR).await;
         let quiet_again = sent_from_a_task(&writer).await;
         first_then_seven(&writer).await;
+        tokio::time::advance(QUIET_FOR).await;
+        let after_a_crowd = sent_from_a_task(&writer).await;
+        tokio::time::advance(GATHER_FOR).await;
+        let calm = sent_from_a_task(&writer).await;
         let applied = applied.lock().expect("not poisoned");
         assert_eq!(
             applied.tasks[0],
@@ -744,7 +779,13 @@ mod tests {
             Some(quiet_again),
             "quiet again after QUIET_FOR"
         );
-        assert_eq!(applied.sizes, vec![1, 1, 1, 1, 7]);
+        assert_ne!(
+            applied.tasks[5],
+            Some(after_a_crowd),
+            "within GATHER_FOR of a batch of several through the writer task"
+        );
+        assert_eq!(applied.tasks[6], Some(calm), "calm again after GATHER_FOR");
+        assert_eq!(applied.sizes, vec![1, 1, 1, 1, 7, 1, 1]);
     }
 
     /// A quiet store's write sent after `close` fails, as one through the writer task does.
