@@ -178,15 +178,8 @@ async fn rows_this_ridge_did_not_write_are_corrupt_not_panics() {
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
-    let query = ExecutionQuery {
-        scope: ProjectScope::All,
-        function_id: None,
-        status: None,
-        description: None,
-        page: ridge_store::Page::default(),
-    };
     assert!(matches!(
-        store.list_executions(&query).await,
+        store.list_executions(&all_executions()).await,
         Err(StoreError::Corrupt { .. })
     ));
 
@@ -365,6 +358,28 @@ async fn an_older_database_is_switched_to_incremental_auto_vacuum_once() {
 }
 
 /// A store at `path` with one function to execute.
+/// A connection beside the store holding the database's write lock (`BEGIN IMMEDIATE`), as a
+/// function's update through the pool does between its statements; `COMMIT` releases it.
+async fn holding_the_write_lock(path: &Path) -> SqliteConnection {
+    let mut other = raw(path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("take the write lock");
+    other
+}
+
+/// Every execution of the store, in one page.
+fn all_executions() -> ExecutionQuery {
+    ExecutionQuery {
+        scope: ProjectScope::All,
+        function_id: None,
+        status: None,
+        description: None,
+        page: ridge_store::Page::default(),
+    }
+}
+
 async fn open_with_function(path: &Path) -> (SqliteStore, Function) {
     let store = SqliteStore::open(path).await.expect("open");
     let rt = runtime();
@@ -410,15 +425,12 @@ async fn execution_writes_go_on_while_a_purge_runs() {
     let (purged, written) = tokio::join!(purger, writes);
     assert_eq!(purged, 2_000);
     assert!(written.iter().all(Result::is_ok), "{written:?}");
-    let query = ExecutionQuery {
-        scope: ProjectScope::All,
-        function_id: None,
-        status: None,
-        description: None,
-        page: ridge_store::Page::default(),
-    };
     assert_eq!(
-        store.list_executions(&query).await.expect("list").len(),
+        store
+            .list_executions(&all_executions())
+            .await
+            .expect("list")
+            .len(),
         300
     );
     store.close().await;
@@ -434,11 +446,7 @@ async fn an_execution_write_waits_for_another_writers_lock_without_holding_the_t
     let path = dir.path().join("ridge.db");
     let (store, f) = open_with_function(&path).await;
 
-    let mut other = raw(&path).await;
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .expect("take the write lock");
+    let mut other = holding_the_write_lock(&path).await;
     let released = Arc::new(Mutex::new(None));
     let holder = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -460,6 +468,49 @@ async fn an_execution_write_waits_for_another_writers_lock_without_holding_the_t
     let released = released.lock().expect("lock").expect("released");
     assert!(written >= released, "the write waited for the lock");
     assert_eq!(store.get_execution(e.id).await.expect("get"), e);
+    store.close().await;
+}
+
+/// On a quiet store an execution's write commits on its caller's task (`writer.rs`), so a
+/// caller that stops waiting while another connection holds the write lock (a write under a
+/// timeout) abandons it there. That leaves nothing half-written and the writer usable: the next
+/// write commits, and the function's count matches the executions on disk.
+#[tokio::test]
+async fn a_write_abandoned_while_it_waits_for_the_lock_leaves_the_writer_usable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ridge.db");
+    let (store, f) = open_with_function(&path).await;
+
+    let mut other = holding_the_write_lock(&path).await;
+    let abandoned = fixtures::execution(&f, 1);
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(100),
+        store.create_execution(&abandoned),
+    )
+    .await;
+    assert!(waited.is_err(), "the write waits for the lock: {waited:?}");
+    sqlx::query("COMMIT")
+        .execute(&mut other)
+        .await
+        .expect("release");
+
+    let next = fixtures::execution(&f, 2);
+    store
+        .create_execution(&next)
+        .await
+        .expect("the writer is usable");
+    assert_eq!(store.get_execution(next.id).await.expect("get"), next);
+    let on_disk = store
+        .list_executions(&all_executions())
+        .await
+        .expect("list")
+        .len();
+    let counted = store.get_function(f.id).await.expect("function").count;
+    assert_eq!(
+        i64::try_from(on_disk).expect("fits"),
+        counted,
+        "one function"
+    );
     store.close().await;
 }
 
