@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Where a warm sync execution's server time goes, at concurrency 1: starts `ridge serve`
-# (BINARY) on a fresh data dir (SQLite, or RIDGE_STORE if set), creates a Python no-op, runs
+# (BINARY) on a fresh data dir (SQLite, or RIDGE_STORE if set), creates a Python no-op (a
+# WebAssembly one with BENCH_RUNTIME=wasm: its executions run in the server itself), runs
 # 20 warm-up then N warm sync executions over one HTTP connection, and prints the rate, the CPU
 # the server and its workers spent per execution (/proc/<pid>/stat), and the server's context
 # switches per execution by thread name (/proc/<pid>/task/*/status): each message between the
 # server's threads (Tokio's workers, sqlx's SQLite threads) costs two. A benchmark, not a test:
 # figures are printed, nothing is asserted (docs/benchmarks.md, "the hot path").
 #
-#   scripts/bench-hot-path.sh BINARY [N]
+#   [BENCH_RUNTIME=wasm] scripts/bench-hot-path.sh BINARY [N]
 set -euo pipefail
 binary=$1
 n=${2:-3000}
@@ -54,7 +55,7 @@ def switches():
         by_name[name] = by_name.get(name, 0) + count
     return by_name
 
-run = warm_runner(port, create_noop(port))
+run = warm_runner(port, create_noop(port, os.environ.get("BENCH_RUNTIME", "python3")))
 for _ in range(20):
     run()
 workers = descendants(server)

@@ -20,9 +20,14 @@ def api(port, method, path, body=None, headers=None):
     sys.exit("the server did not answer")
 
 
-def create_runtime(port):
-    """A python3 runtime, once available; its id."""
-    runtime = api(port, "POST", "/v1/runtimes", json.dumps({"image": "python3", "name": "py"}))["id"]
+# A WASI command whose `_start` returns at once, with the memory WASI expects exported.
+WASM_NOOP = bytes.fromhex("0061736d01000000" "010401600000" "03020100" "0503010001"
+                          "071302065f73746172740000066d656d6f72790200" "0a040102000b")
+
+
+def create_runtime(port, image="python3"):
+    """A runtime of `image`, once available; its id."""
+    runtime = api(port, "POST", "/v1/runtimes", json.dumps({"image": image, "name": image}))["id"]
     for _ in range(100):
         if api(port, "GET", f"/v1/runtimes/{runtime}")["status"] == "available":
             break
@@ -30,11 +35,13 @@ def create_runtime(port):
     return runtime
 
 
-def create_function(port, runtime, name="noop"):
-    """A no-op function on `runtime`, uploaded as a zip package; its id."""
+def create_function(port, runtime, name="noop", files=None):
+    """A no-op function on `runtime` (Python's unless `files` says otherwise), uploaded as a zip
+    package; its id."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("main.py", "def main(**kw):\n    return 1\n")
+        for path, data in (files or {"main.py": "def main(**kw):\n    return 1\n"}).items():
+            z.writestr(path, data)
     boundary = "ridgebench"
     fields = {"runtime_id": runtime, "name": name, "entry": "main.main",
               "code": json.dumps({"source": "package"})}
@@ -47,9 +54,11 @@ def create_function(port, runtime, name="noop"):
                {"content-type": f"multipart/form-data; boundary={boundary}"})["id"]
 
 
-def create_noop(port):
-    """A python3 runtime (once available) and a no-op function on it; the function's id."""
-    return create_function(port, create_runtime(port))
+def create_noop(port, image="python3"):
+    """A runtime of `image` (`python3` or `wasm`, once available) and a no-op function on it; the
+    function's id."""
+    files = {"main.wasm": WASM_NOOP} if image == "wasm" else None
+    return create_function(port, create_runtime(port, image), files=files)
 
 
 def warm_runner(port, function):
