@@ -143,6 +143,13 @@ pub(crate) trait Launcher: Send + Sync + 'static {
         true
     }
 
+    /// Whether its workers may be forked by a zygote (`zygote.rs`): the worker program has a
+    /// zygote mode, and its start does not depend on the function (its
+    /// [`Launcher::prestart_args`] start the zygote).
+    fn zygote(&self) -> bool {
+        false
+    }
+
     /// Whether `RLIMIT_AS` may stand in for a missing cgroup memory controller. Not for V8,
     /// which reserves far more address space than it uses.
     fn address_space_limit(&self) -> bool {
@@ -175,6 +182,7 @@ impl ProcessAdapter {
             config,
             sandbox,
             resolved: OnceCell::new(),
+            zygotes: Arc::new(crate::zygote::Zygotes::new()),
         });
         Self {
             kind,
@@ -204,6 +212,11 @@ impl RuntimeAdapter for ProcessAdapter {
             return Err(CheckError::Unavailable(reason));
         }
         let resolved = self.resolved().await?;
+        // Its workers forked from the start, when it has a zygote (never waiting long: a
+        // runtime whose zygote is slow still runs, its workers started as without one).
+        self.starter
+            .warm_zygote(resolved, std::time::Duration::from_secs(5))
+            .await;
         // A prefix of `/` or one holding the data directory would show it all to workers.
         self.starter
             .sandbox

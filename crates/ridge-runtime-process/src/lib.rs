@@ -23,6 +23,7 @@ mod python;
 mod spawn;
 mod standby;
 mod throttle;
+mod zygote;
 
 pub use custom::{CustomKind, CustomKindError, CustomKindSpec, DIR_PLACEHOLDER};
 pub use launch::{ProcessAdapter, ProcessConfig, WORKER_ENV};

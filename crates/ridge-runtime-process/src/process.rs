@@ -73,6 +73,11 @@ impl Channel {
         [self.worker_in.as_raw_fd(), self.worker_out.as_raw_fd()]
     }
 
+    /// Copies of the worker's ends (close-on-exec), for a zygote to hand its worker.
+    pub(crate) fn copy_worker_fds(&self) -> std::io::Result<(OwnedFd, OwnedFd)> {
+        Ok((self.worker_in.try_clone()?, self.worker_out.try_clone()?))
+    }
+
     /// The variables that tell the worker its descriptors.
     pub(crate) fn env(&self) -> [(&'static str, String); 2] {
         [

@@ -25,8 +25,12 @@ use ridge_sandbox::find_on_path;
 
 use crate::launch::{Launcher, ProcessAdapter, ProcessConfig, Resolved, probe, probe_bytes};
 
-/// The worker program, embedded at build time.
-const WORKER_SOURCE: &str = include_str!("../worker-programs/python3/worker.py");
+/// The worker program, embedded at build time: its zygote mode (`zygote.py`, definitions only)
+/// and the worker itself (`worker.py`, which ends by running the one or the other).
+const WORKER_SOURCE: &str = concat!(
+    include_str!("../worker-programs/python3/zygote.py"),
+    include_str!("../worker-programs/python3/worker.py")
+);
 
 /// The worker's command line: runs the compiled worker program from the memfd named by
 /// `RIDGE_FD_CODE` (the worker program closes it). `marshal` and `posix` are built in and
@@ -106,6 +110,10 @@ impl Launcher for Python {
 
     fn code(&self) -> Option<&[u8]> {
         self.code.get().map(Vec::as_slice)
+    }
+
+    fn zygote(&self) -> bool {
+        true
     }
 }
 

@@ -21,6 +21,15 @@
 //! 126 (127 when `PROGRAM` cannot be run), before `PROGRAM` runs: a worker never starts with
 //! more than its uid's rights.
 //!
+//! `drop FD UID GID --await-worker SOCKET`: the same drop, then, instead of a program, the
+//! sandbox's process 1 waiting for a worker forked by a zygote (`ridge-runtime-process`'s
+//! `zygote.rs`), which enters the sandbox's namespaces from outside. It writes one byte to
+//! `SOCKET` once the sandbox is made (the server learns its host pid from that message's
+//! credentials), reads the worker's pid in the sandbox (four bytes, little-endian) that the
+//! worker writes once it is this process's child, and reaps every process of the sandbox until
+//! that one ends; it then exits as bubblewrap reports its own child: the worker's exit status,
+//! or 128 and the signal that killed it. No worker (the socket closed first) exits with 125.
+//!
 //! x86_64 Linux only; the build script falls back to `setpriv` elsewhere.
 
 #![no_std]
@@ -41,7 +50,10 @@ global_asm!(
     main = sym main,
 );
 
+const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
+const SYS_CLOSE: usize = 3;
+const SYS_WAIT4: usize = 61;
 const SYS_FCNTL: usize = 72;
 const SYS_SETGROUPS: usize = 116;
 const SYS_SETRESUID: usize = 117;
@@ -63,6 +75,9 @@ const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 /// Exit status of a failed drop, and of a program that could not be run (as a shell's).
 const FAILED: usize = 126;
 const NOT_RUN: usize = 127;
+/// Exit status of a sandbox whose worker never came (`--await-worker`).
+const NO_WORKER: usize = 125;
+const EINTR: isize = 4;
 
 /// `struct __user_cap_header_struct`.
 #[repr(C)]
@@ -306,6 +321,15 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
 
     // SAFETY: argv[4..] and envp are the null-terminated arrays the kernel gave this process.
     let program = unsafe { *argv.add(4) };
+    // SAFETY: argument 4 exists (argc >= 5) and is NUL-terminated.
+    if unsafe { c_str(program) } == b"--await-worker" {
+        if argc != 6 {
+            fail("usage: drop FD UID GID --await-worker SOCKET: reading the arguments", 0, FAILED);
+        }
+        // SAFETY: argument 5 exists (argc == 6) and is NUL-terminated.
+        let socket = parse(unsafe { c_str(*argv.add(5)) }, "reading SOCKET") as usize;
+        await_worker(socket);
+    }
     let r = unsafe {
         syscall(
             SYS_EXECVE,
@@ -315,4 +339,45 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         )
     };
     fail("exec", r, NOT_RUN)
+}
+
+/// `--await-worker`: says the sandbox is made, learns the worker's pid, reaps until it ends,
+/// and exits with its status.
+fn await_worker(socket: usize) -> ! {
+    // SAFETY (each call): a descriptor number, and pointers to this frame's buffers of the
+    // lengths given.
+    unsafe { must("saying the sandbox is made", SYS_WRITE, socket, b"r".as_ptr() as usize, 1) };
+    let mut pid = [0u8; 4];
+    let mut got = 0;
+    while got < pid.len() {
+        let r = unsafe {
+            syscall(SYS_READ, socket, pid[got..].as_mut_ptr() as usize, pid.len() - got)
+        };
+        match r {
+            0 => fail("waiting for the worker (none came)", 0, NO_WORKER),
+            r if r == -EINTR => {}
+            r if r < 0 => fail("waiting for the worker", r, NO_WORKER),
+            r => got += r as usize,
+        }
+    }
+    unsafe { syscall(SYS_CLOSE, socket, 0, 0) };
+    let worker = i32::from_le_bytes(pid) as isize;
+    loop {
+        let mut status: i32 = 0;
+        let r = unsafe { syscall(SYS_WAIT4, usize::MAX, &raw mut status as usize, 0) };
+        if r == -EINTR {
+            continue;
+        }
+        if r < 0 {
+            fail("waiting for the worker's end", r, FAILED);
+        }
+        if r == worker {
+            let signal = status & 0x7f;
+            exit(if signal == 0 {
+                ((status >> 8) & 0xff) as usize
+            } else {
+                128 + signal as usize
+            });
+        }
+    }
 }

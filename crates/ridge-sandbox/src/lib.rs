@@ -47,7 +47,7 @@ pub use child::WorkerProcess;
 pub use host::{CgroupLayout, HostCapabilities, UserNamespaces};
 pub use jail::{
     Enforcement, Jail, JailSpec, Network, PACKAGE_MOUNT, Protection, ProtectionStatus, Sandbox,
-    SandboxConfig, WorkerCommand,
+    SandboxConfig, WorkerCommand, ZygoteEntry,
 };
 pub use mountns::{enter_private_mount_namespace, private_mount_namespace};
 pub use path::{SYSTEM_PATH, find_on_path, is_executable, shown_path};

@@ -10,6 +10,11 @@ the descriptors named by RIDGE_FD_IN and RIDGE_FD_OUT. Its fd 0 reads /dev/null 
 2 append to the capture file that Ridge reads after each execution, so everything the function
 (or a process it starts) prints is captured without this worker's help.
 
+Started with RIDGE_ZYGOTE set, this program is instead a zygote (_zygote, in zygote.py, which
+precedes this file in the embedded program): a process of the server's, outside any sandbox,
+that forks each new worker already past the interpreter's start and this program's imports,
+into a sandbox bubblewrap made for it.
+
 Frames from Ridge:   init, invoke.
 Frames to Ridge:     loading, ready, load_error, returned, raised, fatal.
 See crates/ridge-runtime-process/src/protocol.rs for their fields. Every reply echoes the `id` of
@@ -50,6 +55,7 @@ _LAST_PID = b""
 _LAST_LOOK = 0.0
 _WRAP_WINDOW = 0.0  # seconds too short for the pids to go round
 _monotonic = None
+_FROM_ZYGOTE = False  # forked by a zygote: compile here, the ast types are the zygote's
 
 # Qinling's message for a function that ran out of a resource (memory, processes, ...).
 _RESOURCE_MESSAGE = "Function execution failed because of too much resource consumption"
@@ -216,8 +222,9 @@ def _fresh_stdio():
         stream = getattr(sys, "__%s__" % name)
         if stream is None or stream.closed:
             fd = 1 if name == "stdout" else 2
-            stream = open(fd, "w", encoding="utf-8", errors="backslashreplace",
-                          line_buffering=True, closefd=False)
+            # buffering=1: line-buffered (open() takes no line_buffering).
+            stream = open(fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
+                          closefd=False)
             setattr(sys, "__%s__" % name, stream)
         setattr(sys, name, stream)
 
@@ -384,6 +391,8 @@ def _compile_apart(data, path):
     The first compile() in a process builds the `ast` module's node types, 0.2 MiB that an idle
     worker would keep for good (docs/benchmarks.md, "idle worker memory"); the child builds
     them and exits. It never returns into the worker, and writes nothing but the pipe."""
+    if _FROM_ZYGOTE:  # the zygote built the ast types once, for every worker it forks
+        return None
     import marshal
     try:
         alone = len(posix.listdir("/proc/self/task")) == 1
@@ -603,6 +612,9 @@ def _fatal(write_bytes, reply_id, text):
         pass
 
 
+_zygote_fd = _take_var("RIDGE_ZYGOTE")
+if _zygote_fd is not None:
+    _zygote(int(_zygote_fd))
 _code = _main()
 _flush_stdio()
 # Not sys.exit(): threads the function started must not keep a discarded worker alive.

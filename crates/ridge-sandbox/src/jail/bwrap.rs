@@ -23,6 +23,8 @@ use super::{Jail, JailSpec, Network, PACKAGE_MOUNT, Sandbox, SandboxConfig, Work
 
 /// Hostname inside the sandbox.
 const HOSTNAME: &str = "ridge";
+/// The dropper's program argument that makes it wait for a zygote's worker (`helpers/drop.rs`).
+const AWAIT_WORKER: &str = "--await-worker";
 /// Files of `/etc` a worker sees (those that exist on the host). No `passwd`, `group`,
 /// `shadow` or anything else that describes the host's users.
 const ETC_FILES: &[&str] = &[
@@ -96,18 +98,30 @@ struct BwrapPlan<'a> {
 }
 
 impl BwrapPlan<'_> {
-    fn program(&self) -> &Path {
+    /// The program and its arguments: a zygote's worker's sandbox runs the dropper's wait for
+    /// it instead ([`JailSpec::await_socket`]).
+    fn command(&self) -> Vec<OsString> {
         match self.purpose {
-            Purpose::Probe { program } => program,
-            Purpose::Worker(spec) => spec.program,
+            Purpose::Probe { program } => vec![program.into()],
+            Purpose::Worker(JailSpec {
+                await_socket: Some(socket),
+                ..
+            }) => vec![AWAIT_WORKER.into(), socket.to_string().into()],
+            Purpose::Worker(spec) => std::iter::once(spec.program.as_os_str().to_owned())
+                .chain(spec.args.iter().cloned())
+                .collect(),
         }
     }
 
-    fn args(&self) -> &[OsString] {
-        match self.purpose {
-            Purpose::Probe { .. } => &[],
-            Purpose::Worker(spec) => &spec.args,
-        }
+    /// Whether the sandbox's process 1 is the dropper waiting for a zygote's worker.
+    fn awaits_worker(&self) -> bool {
+        matches!(
+            self.purpose,
+            Purpose::Worker(JailSpec {
+                await_socket: Some(_),
+                ..
+            })
+        )
     }
 
     fn read_only(&self) -> &[PathBuf] {
@@ -136,6 +150,10 @@ impl BwrapPlan<'_> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
         push(&["--die-with-parent", "--new-session"]);
+        if self.awaits_worker() {
+            // The dropper reaps the sandbox's orphans itself, and ends with the worker.
+            push(&["--as-pid-1"]);
+        }
         if let Purpose::Worker(spec) = self.purpose
             && tunes_malloc(spec)
         {
@@ -239,8 +257,7 @@ impl BwrapPlan<'_> {
         if let Some(dropper) = self.dropper {
             argv.extend(dropper.argv(self.uid, self.config.gid));
         }
-        argv.push(self.program().into());
-        argv.extend(self.args().iter().cloned());
+        argv.extend(self.command());
         argv
     }
 }

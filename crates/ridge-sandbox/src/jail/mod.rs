@@ -192,6 +192,18 @@ pub struct Sandbox {
     uids: UidPool,
 }
 
+/// What a zygote's child needs to become a worker ([`Sandbox::zygote_entry`]).
+#[derive(Debug)]
+pub struct ZygoteEntry {
+    /// The worker's `cgroup.procs`, open for writing, one per controller.
+    pub cgroup_procs: Vec<std::os::fd::OwnedFd>,
+    /// Its uid and gid (the same numbers on the host and in its user namespace).
+    pub uid: u32,
+    pub gid: u32,
+    /// Its `RLIMIT_NOFILE`, `RLIMIT_CORE` and `RLIMIT_FSIZE`.
+    pub rlimits: [(&'static str, u64); 3],
+}
+
 /// What one worker is.
 #[derive(Debug)]
 pub struct JailSpec<'a> {
@@ -221,6 +233,11 @@ pub struct JailSpec<'a> {
     /// Descriptors of the caller's that the program inherits, at the same numbers. They must
     /// stay open until the command is spawned.
     pub keep_fds: &'a [RawFd],
+    /// A worker a zygote forks into the sandbox ([`Sandbox::zygote_entry`]): the sandbox's
+    /// process 1 is then the drop helper waiting for it on this socket (one of `keep_fds`),
+    /// and `program`, `args` and `env` are the zygote's business. Root mode with the drop
+    /// helper only ([`Sandbox::zygote_ready`]).
+    pub await_socket: Option<RawFd>,
 }
 
 impl Sandbox {
@@ -428,6 +445,86 @@ impl Sandbox {
         }
         jail.set_function_cpu(spec.cpu_millicores);
         Ok((command, jail))
+    }
+
+    /// Whether a zygote may fork workers into sandboxes of this host ([`JailSpec::await_socket`]),
+    /// and if not, why: it needs Ridge to run as root with its own drop helper (each worker
+    /// has a user namespace the zygote, host root, may enter, and a process 1 that waits for
+    /// it) and the memory controller (a worker's memory is limited by its cgroup alone, which
+    /// the zygote's child joins; never by `RLIMIT_AS`).
+    pub fn zygote_ready(&self) -> Result<(), String> {
+        match &self.isolation {
+            _ if self.is_off() => Err(OFF_REASON.to_owned()),
+            Err(_) => Err("workers are not isolated on this host".to_owned()),
+            Ok(isolation)
+                if isolation
+                    .dropper
+                    .as_ref()
+                    .and_then(privdrop::Dropper::fd)
+                    .is_none() =>
+            {
+                Err("it needs Ridge to run as root, with its own drop helper".to_owned())
+            }
+            Ok(_) if !self.memory_cgroup() => {
+                Err("it needs the cgroup memory controller".to_owned())
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// What a zygote's child needs to become the worker of `jail` (made from a spec with
+    /// [`JailSpec::await_socket`]): the worker's `cgroup.procs` to join (one per controller),
+    /// its uid and gid inside its user namespace, and its rlimits.
+    pub fn zygote_entry(&self, jail: &Jail) -> Result<ZygoteEntry, SandboxError> {
+        let cgroup_error = |source| SandboxError::Cgroup {
+            worker: String::new(),
+            source,
+        };
+        let procs = jail
+            .cgroup()
+            .ok_or_else(|| cgroup_error(std::io::Error::other("the worker has no cgroup")))?
+            .open_procs()
+            .map_err(cgroup_error)?;
+        let uid = jail.uid().ok_or_else(|| {
+            SandboxError::Refused("a zygote's worker needs a uid of its own".into())
+        })?;
+        let r = self.config.rlimits;
+        Ok(ZygoteEntry {
+            cgroup_procs: procs,
+            uid,
+            gid: self.config.gid,
+            rlimits: [("nofile", r.nofile), ("core", r.core), ("fsize", r.fsize)],
+        })
+    }
+
+    /// The command that starts a zygote (`ridge-runtime-process`'s `zygote.rs`): `program` with
+    /// `args` and only `env`, in `/`, as a process of the server's own outside any sandbox (it
+    /// enters its workers' sandboxes from outside, as host root), with `no_new_privs`, keeping
+    /// `keep_fds` and none of the server's other descriptors.
+    pub fn zygote_command(
+        &self,
+        program: &Path,
+        args: &[OsString],
+        env: &[(&str, &str)],
+        keep_fds: &[RawFd],
+    ) -> Result<WorkerCommand, SandboxError> {
+        self.zygote_ready().map_err(SandboxError::Refused)?;
+        let mut command = WorkerCommand::new(program, Path::new("/"));
+        command.args(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.set_hooks(Hooks {
+            keep: keep_fds.to_vec(),
+            ..Hooks::default()
+        });
+        Ok(command)
+    }
+
+    /// The seccomp programs every worker gets, in the order they are applied (classic BPF,
+    /// `struct sock_filter` each), for a zygote's children.
+    pub fn seccomp_programs(&self) -> Result<&[Vec<u8>], String> {
+        self.seccomp.as_deref().map_err(Clone::clone)
     }
 
     /// A worker as a plain child process (`sandbox.mode = "off"`): in its package directory,

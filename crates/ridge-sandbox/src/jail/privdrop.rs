@@ -115,6 +115,9 @@ mod tests {
     use std::os::fd::AsFd;
     use std::process::{Command, Output, Stdio};
 
+    use nix::fcntl::FdFlag;
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+
     use super::*;
 
     /// The helper, as a descriptor a child inherits (a copy without close-on-exec), and how to
@@ -211,6 +214,60 @@ mod tests {
         assert_eq!(field("NoNewPrivs"), "1");
         let fds: Vec<&str> = out.lines().filter(|l| l.parse::<u32>().is_ok()).collect();
         assert!(!fds.contains(&fd.to_string().as_str()), "{fds:?}");
+    }
+
+    /// `--await-worker`, as a zygote's sandbox runs it: it drops, says it is up, and ends
+    /// with 125 when no worker comes (the socket closed), or says it cannot wait for a pid
+    /// that is not its child (here it is no PID namespace's process 1, so adopts nothing).
+    #[test]
+    fn awaiting_a_worker_says_it_is_up_and_ends_when_none_comes() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let usage = run_helper(&["65534", "65534", "--await-worker"]).0;
+        assert_failed(&usage, 126, "usage: drop FD UID GID --await-worker SOCKET");
+        let Ok(Some(Dropper::Helper(helper))) = Dropper::helper() else {
+            panic!("the helper is built on x86_64 Linux and loads");
+        };
+        for worker in [None, Some(1u32)] {
+            let (ours, theirs) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .expect("socketpair");
+            // The helper inherits its end only (this test is a process of its own).
+            fcntl(&theirs, FcntlArg::F_SETFD(FdFlag::empty())).expect("inheritable");
+            let exe = nix::unistd::dup(helper.as_fd()).expect("dup");
+            let n = exe.as_raw_fd();
+            let child = Command::new(format!("/proc/self/fd/{n}"))
+                .args([n.to_string(), "65534".into(), "65534".into()])
+                .args(["--await-worker".to_owned(), theirs.as_raw_fd().to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run the helper");
+            drop(theirs);
+            let mut up = [0u8; 1];
+            let mut ours = std::fs::File::from(ours);
+            std::io::Read::read_exact(&mut ours, &mut up).expect("the helper says it is up");
+            assert_eq!(&up, b"r");
+            if let Some(pid) = worker {
+                std::io::Write::write_all(&mut ours, &pid.to_le_bytes()).expect("write");
+            }
+            drop(ours);
+            let output = child.wait_with_output().expect("wait");
+            match worker {
+                None => assert_failed(&output, 125, "waiting for the worker (none came) failed"),
+                Some(_) => assert_failed(
+                    &output,
+                    126,
+                    "waiting for the worker's end failed (errno 10)",
+                ),
+            }
+        }
     }
 
     #[test]

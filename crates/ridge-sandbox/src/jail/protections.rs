@@ -482,6 +482,7 @@ mod tests {
             startup_allowance: true,
             network: Network::Outbound,
             keep_fds: &[],
+            await_socket: None,
         };
         let (command, mut jail) = sandbox.command(&spec).expect("a plain command");
         assert_eq!(command.get_program(), "/bin/true");

@@ -32,3 +32,4 @@ mod store_copy;
 mod timeouts;
 mod tls;
 mod wasm;
+mod zygote;

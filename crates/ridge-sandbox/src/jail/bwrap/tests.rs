@@ -32,6 +32,7 @@ fn worker<'a>(read_only: &'a [PathBuf], network: Network) -> JailSpec<'a> {
         startup_allowance: true,
         network,
         keep_fds: &[3, 4],
+        await_socket: None,
     }
 }
 

@@ -1,0 +1,296 @@
+"""The zygote mode of Ridge's Python worker (worker.py, which follows this file in the program
+ridge-runtime-process embeds: src/python.rs): started with RIDGE_ZYGOTE set, the program is a
+zygote, one per runtime, that forks each new worker into a sandbox bubblewrap made for it
+(src/zygote.rs has the whole sequence, docs/sandbox.md "Python workers forked by a zygote" what
+it keeps and what workers share). Everything here runs before any function's code, and only
+the worker program runs in the zygote itself. Names from worker.py (posix, sys, resource,
+_decode, _take_var, _fresh_stdio, _PID, ...) are its module globals, defined by the time the
+zygote runs."""
+
+# The namespaces a zygote's child enters (sched.h), and the prctl(2) and seccomp(2) values it
+# uses to drop what it had as host root.
+_CLONE_NEWNS, _CLONE_NEWCGROUP, _CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
+_CLONE_NEWIPC, _CLONE_NEWUSER, _CLONE_NEWPID = 0x08000000, 0x10000000, 0x20000000
+_CLONE_NEWNET = 0x40000000
+_PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP = 24, 38, 22
+_SECCOMP_MODE_FILTER = 2
+_EINVAL = 22
+
+
+def _zygote(control_fd):
+    """Serves the server's requests for workers on `control_fd` (a SOCK_SEQPACKET socket), one
+    message each, until the server closes it; returns only in a forked worker, which then goes
+    on as any worker does (_main).
+
+    Why: an interpreter's start is most of a cold start's CPU (docs/benchmarks.md, "the
+    zygote"). This process is started once per runtime, as the server's own (host root, no
+    sandbox; only the worker program runs in it, never a function), and imports what a worker
+    imports. For each worker the server has bubblewrap make the whole sandbox (namespaces,
+    mounts, seccomp, cgroups, uid), with the drop helper waiting as its process 1, and sends
+    here a pidfd of that process with the worker's descriptors. The zygote forks into the
+    sandbox's PID namespace; that child joins the worker's cgroups, enters every other
+    namespace of the sandbox (user, mount, network, IPC, UTS, cgroup), and forks the worker,
+    then exits, so that the sandbox's process 1 adopts the worker and reports its end as
+    bubblewrap would. The worker drops everything before it reads a byte of its function: no
+    capability in any set, bounding included, no_new_privs, its uid, gid and no groups (checked
+    in /proc/self/status, not assumed), the rlimits, the seccomp programs, a fresh session, a
+    cleared environment, only its own descriptors. A failure there ends it before the function
+    runs, with the reason on its output. What workers of one zygote share: memory pages,
+    copy-on-write, the address-space layout and the hash secret of str and bytes."""
+    global _FROM_ZYGOTE
+    import ctypes
+    import socket
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+
+    def check(result, what):
+        if result != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, "%s: %s" % (what, posix.strerror(errno)))
+
+    programs = _read_programs(int(_take_var("RIDGE_ZYGOTE_SECCOMP")))
+    code_fd = _take_var("RIDGE_FD_CODE")
+    if code_fd is not None:
+        posix.close(int(code_fd))
+    own_pid_ns = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
+    # Python 3.9 (socket.recv_fds, posix.pidfd_open); entering a PID namespace through a pidfd
+    # needs Linux 5.8: learn it now, not per worker.
+    if not hasattr(socket, "recv_fds") or not hasattr(posix, "pidfd_open"):
+        raise OSError("a zygote needs Python 3.9 or later")
+    probe = posix.pidfd_open(posix.getpid())
+    check(libc.setns(probe, _CLONE_NEWPID), "setns through a pidfd")
+    posix.close(probe)
+    # Built once here, shared by every worker: see _compile_apart.
+    compile("0", "<ridge-zygote>", "eval")
+    control = socket.socket(fileno=control_fd)
+    control.send(b"ready")
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 64)
+        except InterruptedError:
+            continue
+        if not message:  # the server is gone
+            posix._exit(0)
+        forked = False
+        try:
+            forked = _fork_worker(libc, check, own_pid_ns, message, fds, programs)
+        except Exception as exc:  # a request it cannot read: the worker's start fails
+            posix.write(2, ("ridge-zygote: %s\n" % exc).encode("utf-8", "replace"))
+        if forked:
+            control.detach()  # its descriptor is closed already
+            _FROM_ZYGOTE = True
+            return
+        for fd in fds:
+            posix.close(fd)
+
+
+def _read_programs(fd):
+    """The seccomp programs in the memfd `fd` (each a 4-byte little-endian length, then that
+    many bytes of `struct sock_filter`), which it closes."""
+    data = posix.pread(fd, posix.fstat(fd).st_size, 0)
+    posix.close(fd)
+    programs = []
+    while data:
+        size = int.from_bytes(data[:4], "little")
+        programs.append(data[4:4 + size])
+        data = data[4 + size:]
+    return programs
+
+
+def _fork_worker(libc, check, own_pid_ns, message, fds, programs):
+    """Forks the worker of one request; True in the worker (whose caller returns into _main),
+    False in the zygote. A request it cannot serve fails in the child, which says why on the
+    worker's output and exits: the sandbox's process 1 then ends for want of a worker, and the
+    server sees the start fail."""
+    request = _decode(message.decode("utf-8"))
+    if len(fds) != 4 + request["cgroups"]:
+        raise _ProtocolError("a zygote request with %d descriptors" % len(fds))
+    fd_in, fd_out, output, await_fd = fds[:4]
+    cgroups = fds[4:]
+    pidfd = _sandbox_init(request["pid"], request["parent"])
+    entered = _namespaces_to_enter(request["pid"])
+    try:
+        # Only this fork is made in the sandbox's PID namespace: the zygote enters it for the
+        # fork, and leaves it right after.
+        check(libc.setns(pidfd, _CLONE_NEWPID), "setns(pid)")
+        try:
+            pid = posix.fork()
+        finally:
+            if posix.getpid() == _PID and libc.setns(own_pid_ns, _CLONE_NEWPID) != 0:
+                posix._exit(70)  # its later children would be made in that sandbox
+    except BaseException:
+        posix.close(pidfd)
+        raise
+    if pid:
+        posix.close(pidfd)
+        # Reaped at once (it exits as soon as it has forked the worker): a zombie would be a
+        # process the worker sees in its sandbox.
+        while True:
+            try:
+                posix.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        return False
+    # The zygote's child, then the worker: every failure ends here, never back in the zygote's
+    # loop.
+    try:
+        for procs in cgroups:
+            posix.write(procs, b"0")
+        check(libc.setns(pidfd, entered), "setns")
+        if posix.fork():
+            posix._exit(0)
+        _become_worker(libc, check, request, fd_in, fd_out, output, await_fd, programs)
+    except BaseException as exc:
+        text = ("ridge-zygote: cannot start the worker: %s\n" % exc).encode("utf-8", "replace")
+        for fd in (output, 2):  # the output pipe, or, once it is fd 2 only, fd 2
+            try:
+                posix.write(fd, text)
+                break
+            except BaseException:
+                pass
+        posix._exit(126)
+    return True
+
+
+# The namespaces a worker enters, as /proc/<pid>/ns names them; its PID namespace is entered
+# for its fork apart.
+_NAMESPACES = (("user", _CLONE_NEWUSER), ("mnt", _CLONE_NEWNS), ("net", _CLONE_NEWNET),
+               ("ipc", _CLONE_NEWIPC), ("uts", _CLONE_NEWUTS), ("cgroup", _CLONE_NEWCGROUP))
+
+
+def _namespaces_to_enter(pid):
+    """The setns(2) flags of the sandbox's namespaces that are not the zygote's own: a server
+    may give every worker the host's network, and a host may not give a cgroup namespace. Once
+    in the worker's user namespace, entering one of the host's again would be refused."""
+    flags = 0
+    for name, flag in _NAMESPACES:
+        theirs = posix.stat("/proc/%d/ns/%s" % (pid, name)).st_ino
+        if theirs != posix.stat("/proc/self/ns/%s" % name).st_ino:
+            flags |= flag
+    if not flags & _CLONE_NEWUSER or not flags & _CLONE_NEWNS:
+        raise OSError("the sandbox of process %d has no user or mount namespace of its own" % pid)
+    return flags
+
+
+def _sandbox_init(pid, parent):
+    """A pidfd of the sandbox's process 1, host pid `pid` (from the credentials of its first
+    message), checked to be the child of bubblewrap's `parent`: a process that had ended and
+    whose pid was reused would otherwise be entered instead."""
+    import _signal
+    pidfd = posix.pidfd_open(pid)
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        # Alive after the read: the file was that process's.
+        _signal.pidfd_send_signal(pidfd, 0)
+        if ppid != parent:
+            raise OSError("process %d is not the sandbox's process 1" % pid)
+    except BaseException:
+        posix.close(pidfd)
+        raise
+    return pidfd
+
+
+def _become_worker(libc, check, request, fd_in, fd_out, output, await_fd, programs):
+    """In the sandbox's namespaces, still root of its user namespace: becomes the worker."""
+    global _PID
+    # The sandbox's process 1 adopts this process once its parent has exited.
+    for _ in range(100000):
+        if posix.getppid() == 1:
+            break
+        posix.sched_yield()
+    else:
+        raise OSError("the sandbox's process 1 did not adopt the worker")
+    _PID = posix.getpid()
+    posix.setsid()
+    null = posix.open("/dev/null", posix.O_RDONLY)
+    posix.dup2(null, 0)
+    posix.dup2(output, 1)
+    posix.dup2(output, 2)
+    # The zygote's streams were made for its own descriptors (a seekable /dev/null): new ones,
+    # as the interpreter's start makes them (and _fresh_stdio for fds 1 and 2).
+    sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
+    sys.stdout = sys.__stdout__ = sys.stderr = sys.__stderr__ = None
+    _fresh_stdio()
+    posix.chdir(request["cwd"])
+    for name, value in request["rlimits"].items():
+        which = getattr(resource, "RLIMIT_" + name.upper())
+        resource.setrlimit(which, (value, value))
+    import ctypes
+    for cap in range(64):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            if ctypes.get_errno() == _EINVAL:  # past the kernel's last capability
+                break
+            check(-1, "prctl(PR_CAPBSET_DROP)")
+    check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    uid, gid = request["uid"], request["gid"]
+    posix.setgroups([])
+    posix.setresgid(gid, gid, gid)
+    posix.setresuid(uid, uid, uid)
+    _check_dropped(uid, gid)
+    _retitle(libc, request["name"])
+    posix.write(await_fd, _PID.to_bytes(4, "little"))
+    # Nothing but the worker's own descriptors.
+    keep = sorted({0, 1, 2, fd_in, fd_out})
+    for low, high in zip(keep, keep[1:] + [1 << 20]):
+        posix.closerange(low + 1, high)
+    for program in programs:
+        _install_filter(libc, check, program)
+    for key in list(posix.environ):
+        posix.unsetenv(key)
+    posix.environ.clear()
+    env = dict(request["env"])
+    # PWD as bubblewrap sets it for the program it starts in its --chdir.
+    env.update({"PWD": request["cwd"], "RIDGE_FD_IN": str(fd_in), "RIDGE_FD_OUT": str(fd_out)})
+    for key, value in env.items():
+        posix.putenv(key, value)
+        posix.environ[key.encode()] = value.encode()
+
+
+def _retitle(libc, name):
+    """Writes `name` over the zygote's last argument (its name and the room after it), so that
+    the worker's command line is a freshly started worker's: `ps` and the host's tools tell
+    workers apart by it."""
+    import ctypes
+    with open("/proc/self/stat", "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(b")") + 2:].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48 and 49)
+    args = ctypes.string_at(start, end - start)
+    last = args.rstrip(b"\0").rfind(b"\0") + 1
+    room = len(args) - last - 1  # the last NUL stays
+    title = name.encode()[:room]
+    ctypes.memmove(start + last, title + b"\0" * (room - len(title)), room)
+
+
+def _check_dropped(uid, gid):
+    """Fails unless /proc/self/status shows the ids dropped to `uid` and `gid`, no groups, no
+    capability in any set and no_new_privs."""
+    with open("/proc/self/status", "rb") as f:
+        status = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+    want = {
+        b"Uid": [str(uid).encode()] * 4,
+        b"Gid": [str(gid).encode()] * 4,
+        b"Groups": [],
+        b"NoNewPrivs": [b"1"],
+    }
+    for key in (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb"):
+        want[key] = [b"0000000000000000"]
+    for key, value in want.items():
+        if status.get(key, b"?").split() != value:
+            raise OSError("the worker kept %s: %s" % (key.decode(), status.get(key)))
+
+
+def _install_filter(libc, check, program):
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(bytes(program), len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0),
+          "prctl(PR_SET_SECCOMP)")

@@ -1,0 +1,209 @@
+//! Python workers forked by their runtime's zygote (`ridge-runtime-process/src/zygote.rs`), on
+//! a real server as root: what such a worker is, seen from inside and from the host, and that
+//! a zygote that dies costs no start. The hostile tests run on these workers too (the runtime's
+//! check starts its zygote, so a test's workers are forked from it).
+
+use crate::common::{TestServer, output, zip_files};
+use crate::hostile::{host_processes, worker_marker};
+use serde_json::{Value, json};
+
+/// What a worker shows of itself.
+const PROBE: &str = r#"
+import os
+def main(**kw):
+    status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+    def cmdline(pid):
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
+    def opened(path):
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+            return "allowed"
+        except OSError as e:
+            return e.strerror
+    return {
+        "init_environ": opened("/proc/1/environ"),
+        "init_mem": opened("/proc/1/mem"),
+        "pid1": cmdline(1),
+        "own": cmdline("self"),
+        "ppid": os.getppid(),
+        "pids": len([p for p in os.listdir("/proc") if p.isdigit()]),
+        "cap_bnd": status["CapBnd"].strip(),
+        "cap_eff": status["CapEff"].strip(),
+        "no_new_privs": status["NoNewPrivs"].strip(),
+        "seccomp": status["Seccomp"].strip(),
+        "filters": status["Seccomp_filters"].strip(),
+        "env": dict(os.environ),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "cgroup": open("/proc/self/cgroup").read().split(),
+    }
+"#;
+
+/// The zygotes this test's server started: its children whose command line names one.
+fn zygotes() -> Vec<u32> {
+    let me = std::process::id();
+    host_processes("ridge-zygote")
+        .into_iter()
+        .filter(|(pid, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+                after.split_whitespace().nth(1) == Some(me.to_string().as_str())
+            })
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+fn root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: a zygote needs Ridge to run as root");
+    }
+    root
+}
+
+#[tokio::test]
+async fn python_workers_are_forked_by_the_zygote_and_keep_nothing_of_it() {
+    if !root() {
+        return;
+    }
+    let ts = TestServer::start().await;
+    let runtime = ts.python_runtime().await;
+    assert_eq!(zygotes().len(), 1, "the runtime's check started its zygote");
+    for round in 0..3 {
+        let function = ts.function(&runtime, PROBE).await;
+        let e = ts.run(&function, None).await;
+        assert_eq!(e.status, "success", "{e:?}");
+        let out = output(&e);
+        let pid1 = out["pid1"].as_str().expect("text");
+        assert!(pid1.contains("--await-worker"), "round {round}: {out}");
+        // Adopted by the sandbox's process 1, alone with it.
+        assert_eq!(out["ppid"], json!(1), "{out}");
+        assert_eq!(out["pids"], json!(2), "{out}");
+        // Nothing of the zygote's privileges: not even a bounding set to regain them from.
+        for set in ["cap_bnd", "cap_eff"] {
+            assert_eq!(out[set], json!("0000000000000000"), "{set}: {out}");
+        }
+        assert_eq!(out["no_new_privs"], json!("1"), "{out}");
+        // The helper has the worker's uid, but changed it: not dumpable, so its memory and
+        // environment are closed to the worker.
+        for closed in ["init_environ", "init_mem"] {
+            assert_eq!(out[closed], json!("Permission denied"), "{closed}: {out}");
+        }
+        assert_eq!(out["seccomp"], json!("2"), "{out}");
+        assert_ne!(out["filters"], json!("0"), "{out}");
+        // The environment and descriptors of a freshly started worker: 0 to 2, the protocol's
+        // two, and the one that lists them.
+        let mut env: serde_json::Map<String, Value> = ridge_runtime_process::WORKER_ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        env.insert("PWD".to_owned(), json!("/function"));
+        assert_eq!(out["env"], Value::Object(env), "{out}");
+        assert_eq!(out["fds"], json!(6), "{out}");
+        // Inside its own cgroups (the root of its cgroup namespace), not the zygote's.
+        for line in out["cgroup"].as_array().expect("lines") {
+            assert!(line.as_str().expect("text").ends_with(":/"), "{out}");
+        }
+        // Its command line names it, as a started worker's does (a pre-started one's names
+        // the pool); from the host, its cgroup holds it and the waiting helper.
+        let own = out["own"].as_str().expect("text");
+        let name = own.rsplit(' ').next().expect("an argument");
+        assert!(name.starts_with("python3-"), "{own}");
+        assert!(!own.contains("ridge-zygote"), "{own}");
+        let on_host = host_processes(&worker_marker(&function));
+        assert_eq!(
+            on_host.len(),
+            3,
+            "bubblewrap, the helper, the worker: {on_host:?}"
+        );
+        assert!(
+            on_host.iter().any(|(_, c)| c.contains("--await-worker")),
+            "{on_host:?}"
+        );
+        let named = on_host.iter().any(|(pid, _)| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .trim_end_matches('\0')
+                    .ends_with(name)
+            })
+        });
+        assert!(named, "{name} in {on_host:?}");
+    }
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_zygote_costs_no_start() {
+    if !root() {
+        return;
+    }
+    let ts = TestServer::start().await;
+    let runtime = ts.python_runtime().await;
+    let zygote = zygotes();
+    assert_eq!(zygote.len(), 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(zygote[0]).expect("a pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the zygote");
+    // Workers it had forked (the pre-started ones) serve on; new ones start their own
+    // interpreter, since a zygote that died this young is not started again.
+    let mut last = Value::Null;
+    for _ in 0..4 {
+        let function = ts.function(&runtime, PROBE).await;
+        let e = ts.run(&function, None).await;
+        assert_eq!(e.status, "success", "{e:?}");
+        last = output(&e);
+    }
+    assert!(
+        last["pid1"].as_str().expect("text").contains("bwrap"),
+        "{last}"
+    );
+    assert_eq!(last["cap_eff"], json!("0000000000000000"), "{last}");
+    assert!(zygotes().is_empty(), "no zygote was started again");
+    ts.stop().await;
+}
+
+/// With the host's network for every worker (`[sandbox] network = "host"`), a sandbox shares
+/// the zygote's network namespace: the worker enters only the namespaces that are its own.
+#[tokio::test]
+async fn a_worker_with_the_hosts_network_is_forked_too() {
+    if !root() {
+        return;
+    }
+    let ts = TestServer::start_with(|s| s.sandbox.network = ridge_sandbox::Network::Host).await;
+    let runtime = ts.python_runtime().await;
+    let source = format!(
+        "{PROBE}\nimport socket\ndef net(**kw):\n    return {{\"main\": main(), \"net\": \
+         sorted(n for _, n in socket.if_nameindex())}}\n"
+    );
+    let function = ts
+        .function_with(&runtime, zip_files(&[("function.py", &source)]), |u| {
+            u.entry = Some("function.net".to_owned());
+        })
+        .await;
+    let e = ts.run(&function, None).await;
+    assert_eq!(e.status, "success", "{e:?}");
+    let out = output(&e);
+    assert!(
+        out["main"]["pid1"]
+            .as_str()
+            .expect("text")
+            .contains("--await-worker"),
+        "{out}"
+    );
+    let host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .expect("the host's interfaces")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(host.len() > 1, "{host:?}");
+    assert_eq!(
+        out["net"].as_array().expect("names").len(),
+        host.len(),
+        "the host's interfaces: {host:?}, {out}"
+    );
+    ts.stop().await;
+}
