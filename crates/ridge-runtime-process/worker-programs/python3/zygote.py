@@ -63,6 +63,10 @@ def _zygote(control_fd):
     posix.close(probe)
     # Built once here, shared by every worker: see _compile_apart.
     compile("0", "<ridge-zygote>", "eval")
+    # Every object so far out of the collector's sight: a collection in a worker would otherwise
+    # write to (so copy) pages it shares with the zygote.
+    import gc
+    gc.freeze()
     control = socket.socket(fileno=control_fd)
     control.send(b"ready")
     while True:
