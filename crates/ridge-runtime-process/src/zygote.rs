@@ -22,10 +22,12 @@
 //!    server the worker is bubblewrap's process as before: its end, its kill (process group,
 //!    cgroup) and its exit status are unchanged.
 //!
-//! A zygote is started in the background by the first spawn that could use one, and again
-//! after it died; spawns meanwhile start their interpreter as before. One that cannot start
-//! (an interpreter without `socket.recv_fds`, a kernel without `setns` through a pidfd) is not
-//! tried again, and says why once in the log. Only where [`Sandbox::zygote_ready`].
+//! A runtime's check starts its zygote and waits for it (at most 5 s), so that its workers are
+//! forked from the first; a spawn that finds none (still starting, or dead) starts one in the
+//! background and its worker the old way. One that cannot start (an interpreter without
+//! `socket.recv_fds`, a kernel without `setns` through a pidfd) or dies within a minute of its
+//! start is not tried again, and says why once in the log; one that dies later is replaced.
+//! Only where [`Sandbox::zygote_ready`].
 
 use std::ffi::OsString;
 use std::io::{IoSlice, IoSliceMut, Write};

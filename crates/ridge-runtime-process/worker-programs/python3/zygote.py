@@ -22,12 +22,12 @@ def _zygote(control_fd):
     message each, until the server closes it; returns only in a forked worker, which then goes
     on as any worker does (_main).
 
-    Why: an interpreter's start is most of a cold start's CPU (docs/benchmarks.md, "the
-    zygote"). This process is started once per runtime, as the server's own (host root, no
+    Why: an interpreter's start was most of a cold start's CPU (docs/benchmarks.md,
+    "2026-12-07 (9)"). This process is started once per runtime, as the server's own (host root, no
     sandbox; only the worker program runs in it, never a function), and imports what a worker
     imports. For each worker the server has bubblewrap make the whole sandbox (namespaces,
     mounts, seccomp, cgroups, uid), with the drop helper waiting as its process 1, and sends
-    here a pidfd of that process with the worker's descriptors. The zygote forks into the
+    here that process's pid with the worker's descriptors. The zygote forks into the
     sandbox's PID namespace; that child joins the worker's cgroups, enters every other
     namespace of the sandbox (user, mount, network, IPC, UTS, cgroup), and forks the worker,
     then exits, so that the sandbox's process 1 adopts the worker and reports its end as
@@ -113,8 +113,8 @@ def _fork_worker(libc, check, own_pid_ns, message, fds, programs):
     fd_in, fd_out, output, await_fd = fds[:4]
     cgroups = fds[4:]
     pidfd = _sandbox_init(request["pid"], request["parent"])
-    entered = _namespaces_to_enter(request["pid"])
     try:
+        entered = _namespaces_to_enter(request["pid"])
         # Only this fork is made in the sandbox's PID namespace: the zygote enters it for the
         # fork, and leaves it right after.
         check(libc.setns(pidfd, _CLONE_NEWPID), "setns(pid)")
