@@ -220,14 +220,7 @@ impl Starter {
             await_socket: Some(await_theirs.as_raw_fd()),
         };
         let (command, jail) = self.sandboxed(&name, resolved, package_dir, shape, program)?;
-        let entry = self
-            .sandbox
-            .zygote_entry(&jail)
-            .map_err(|e| StartError::Spawn {
-                detail: format!("cannot prepare worker `{name}` for the zygote: {e}"),
-                source: None,
-            })?;
-        let worker = ProcessWorker::spawn(
+        let mut worker = ProcessWorker::spawn(
             name,
             &command,
             jail,
@@ -236,6 +229,18 @@ impl Starter {
             Caps::new(0, 0),
         )?;
         drop(await_theirs);
+        // After the spawn, so that a failure here drops the worker, which kills the sandbox and
+        // removes its cgroups.
+        let entry =
+            self.sandbox
+                .zygote_entry(worker.jail_mut())
+                .map_err(|e| StartError::Spawn {
+                    detail: format!(
+                        "cannot prepare worker `{}` for the zygote: {e}",
+                        ridge_runtime::Worker::name(&worker)
+                    ),
+                    source: None,
+                })?;
         let request = zygote::Request {
             name: ridge_runtime::Worker::name(&worker).to_owned(),
             parent: ridge_runtime::Worker::pid(&worker).unwrap_or(0),
