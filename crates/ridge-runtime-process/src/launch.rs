@@ -70,6 +70,10 @@ pub struct ProcessConfig {
     /// The sandbox every worker starts in. `None` applies only [`ProcessConfig::rlimits`] and
     /// the process-group kill: for tests of the runtime itself, never for a server.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// Whether workers of a launcher that has a zygote (Python) are forked from it where the
+    /// sandbox allows (`zygote.rs`); `false` starts each worker's interpreter itself, so that
+    /// no two workers share an address-space layout or a hash secret.
+    pub zygote: bool,
 }
 
 impl Default for ProcessConfig {
@@ -81,6 +85,7 @@ impl Default for ProcessConfig {
             slots_dir: None,
             prestart_memory_size: ridge_core::LimitsPolicy::default().memory_size.default,
             sandbox: None,
+            zygote: true,
         }
     }
 }

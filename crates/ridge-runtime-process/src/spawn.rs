@@ -148,7 +148,7 @@ impl Starter {
 
     /// The runtime's zygote, when its launcher has one and it is running (see `zygote.rs`).
     fn zygote(&self, resolved: &Resolved) -> Option<Arc<zygote::Zygote>> {
-        if !self.launcher.zygote() {
+        if !self.config.zygote || !self.launcher.zygote() {
             return None;
         }
         self.zygotes
@@ -158,7 +158,7 @@ impl Starter {
     /// Starts the runtime's zygote, if its launcher has one, and waits until it is ready (at
     /// most `wait`).
     pub(crate) async fn warm_zygote(&self, resolved: &Resolved, wait: std::time::Duration) {
-        if self.launcher.zygote() {
+        if self.config.zygote && self.launcher.zygote() {
             let spec = || self.zygote_spec(resolved);
             self.zygotes.warm(&self.sandbox, spec, wait).await;
         }

@@ -51,6 +51,9 @@ pub struct FileConfig {
     pub result_cap: Option<u64>,
     /// The Python interpreter for the python3 runtime (default: `python3` on PATH, resolved once).
     pub python: Option<PathBuf>,
+    /// Whether Python workers are forked from a zygote per runtime (default true; false starts
+    /// each worker's interpreter, so that no two share an address-space layout or hash secret).
+    pub python_zygote: Option<bool>,
     /// The node binary for the nodejs runtime (default: `node` on PATH, resolved once).
     pub node: Option<PathBuf>,
     /// `[[runtime_kinds]]`: more runtime kinds, each a program speaking the worker protocol.
@@ -240,6 +243,8 @@ pub struct Settings {
     pub log_cap: u64,
     pub result_cap: u64,
     pub python: Option<PathBuf>,
+    /// `python_zygote`.
+    pub python_zygote: bool,
     pub node: Option<PathBuf>,
     /// Runtime kinds declared in the configuration file, checked against this host.
     pub runtime_kinds: Vec<ridge_runtime_process::CustomKind>,
@@ -409,6 +414,7 @@ impl Settings {
             log_cap: file.log_cap.unwrap_or(DEFAULT_LOG_CAP),
             result_cap: file.result_cap.unwrap_or(DEFAULT_RESULT_CAP),
             python: over.python.or(file.python),
+            python_zygote: file.python_zygote.unwrap_or(true),
             node: over.node.or(file.node),
             runtime_kinds,
             max_workers_per_function: file.max_workers_per_function.unwrap_or(DEFAULT_MAX_WORKERS),

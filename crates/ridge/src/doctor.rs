@@ -51,6 +51,8 @@ pub async fn examine(settings: &Settings) -> anyhow::Result<Vec<Finding>> {
         .collect();
     let process = ProcessConfig {
         sandbox: Some(sandbox),
+        // A check, not a server: no zygote left running behind it.
+        zygote: false,
         ..ProcessConfig::default()
     };
     let runtimes = [

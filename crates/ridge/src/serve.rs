@@ -233,11 +233,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         prestart_memory_size: settings.limits.memory_size.default,
         ..process_defaults
     };
+    let python = ProcessConfig {
+        zygote: settings.python_zygote,
+        ..process.clone()
+    };
     let mut adapters: Vec<Arc<dyn RuntimeAdapter>> = vec![
-        Arc::new(ProcessAdapter::python(
-            settings.python.clone(),
-            process.clone(),
-        )),
+        Arc::new(ProcessAdapter::python(settings.python.clone(), python)),
         Arc::new(ProcessAdapter::nodejs(
             settings.node.clone(),
             process.clone(),

@@ -361,6 +361,17 @@ fn the_debian_config_loads_lists_every_setting_and_shows_the_defaults() {
 }
 
 #[test]
+fn python_workers_are_forked_unless_the_operator_says_no() {
+    let merge = |text: &str| {
+        let file: FileConfig = toml::from_str(text).expect("valid toml");
+        Settings::merge(Overrides::default(), file).expect("valid")
+    };
+    assert!(merge("").python_zygote);
+    assert!(!merge("python_zygote = false").python_zygote);
+    assert!(toml::from_str::<FileConfig>("python_zygote = \"no\"").is_err());
+}
+
+#[test]
 fn the_runtime_pool_sizes_are_bounded() {
     let merge = |text: &str| {
         let file: FileConfig = toml::from_str(text).expect("valid toml");

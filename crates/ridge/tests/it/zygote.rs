@@ -207,3 +207,23 @@ async fn a_worker_with_the_hosts_network_is_forked_too() {
     );
     ts.stop().await;
 }
+
+/// `python_zygote = false`: no zygote, each worker its own interpreter, as bubblewrap starts it.
+#[tokio::test]
+async fn an_operator_may_do_without_the_zygote() {
+    let ts = TestServer::start_with(|s| s.python_zygote = false).await;
+    let runtime = ts.python_runtime().await;
+    let function = ts.function(&runtime, PROBE).await;
+    let e = ts.run(&function, None).await;
+    assert_eq!(e.status, "success", "{e:?}");
+    let out = output(&e);
+    assert!(
+        !out["pid1"]
+            .as_str()
+            .expect("text")
+            .contains("--await-worker"),
+        "{out}"
+    );
+    assert!(zygotes().is_empty(), "no zygote");
+    ts.stop().await;
+}
