@@ -236,6 +236,7 @@ def _become_worker(libc, check, request, fd_in, fd_out, output, await_fd, progra
     posix.setresuid(uid, uid, uid)
     _check_dropped(uid, gid)
     _retitle(libc, request["name"])
+    sys.argv[-1] = request["name"]  # as a started worker's: ["-c", its name]
     posix.write(await_fd, _PID.to_bytes(4, "little"))
     # Nothing but the worker's own descriptors.
     keep = sorted({0, 1, 2, fd_in, fd_out})

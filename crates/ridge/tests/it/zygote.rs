@@ -27,6 +27,7 @@ def main(**kw):
         "init_mem": opened("/proc/1/mem"),
         "pid1": cmdline(1),
         "own": cmdline("self"),
+        "argv": __import__("sys").argv,
         "ppid": os.getppid(),
         "pids": len([p for p in os.listdir("/proc") if p.isdigit()]),
         "cap_bnd": status["CapBnd"].strip(),
@@ -111,6 +112,7 @@ async fn python_workers_are_forked_by_the_zygote_and_keep_nothing_of_it() {
         let own = out["own"].as_str().expect("text");
         let name = own.rsplit(' ').next().expect("an argument");
         assert!(name.starts_with("python3-"), "{own}");
+        assert_eq!(out["argv"], json!(["-c", name]), "{out}");
         assert!(!own.contains("ridge-zygote"), "{own}");
         let on_host = host_processes(&worker_marker(&function));
         assert_eq!(
