@@ -164,6 +164,20 @@ impl Starter {
         }
     }
 
+    /// How the runtime's workers start, as [`ridge_runtime::Prestarted::zygote`] says it.
+    pub(crate) fn zygote_status(&self) -> Option<String> {
+        if !self.launcher.zygote() {
+            return None;
+        }
+        if !self.config.zygote {
+            return Some("off: python_zygote = false".to_owned());
+        }
+        if let Err(why) = self.sandbox.zygote_ready() {
+            return Some(format!("unavailable: {why}"));
+        }
+        Some(self.zygotes.status())
+    }
+
     fn zygote_spec(&self, resolved: &Resolved) -> Option<ZygoteSpec> {
         Some(ZygoteSpec {
             program: resolved.program.clone(),

@@ -154,6 +154,7 @@ impl Standby {
             unavailable,
             last_error: pool.and_then(|p| p.last_error.clone()),
             memory_size,
+            zygote: self.starter.zygote_status(),
         }
     }
 

@@ -66,8 +66,8 @@ enum State {
     Idle,
     Starting,
     Ready(Arc<Zygote>),
-    /// It could not start; not tried again.
-    Failed,
+    /// It could not start, or died young: why. Not tried again.
+    Failed(String),
 }
 
 /// A runtime's zygote, started on demand.
@@ -104,17 +104,17 @@ impl Zygotes {
         match &*state {
             State::Ready(zygote) if zygote.is_running() => return Some(zygote.clone()),
             State::Ready(zygote) if zygote.started.elapsed() < STEADY => {
-                tracing::warn!(
-                    "the zygote died {:?} after it started; Python workers start their own \
-                     interpreter from now on",
-                    zygote.started.elapsed()
+                let why = format!(
+                    "the zygote died {:.1} s after it started",
+                    zygote.started.elapsed().as_secs_f64()
                 );
-                *state = State::Failed;
+                tracing::warn!(%why, "Python workers start their own interpreter from now on");
+                *state = State::Failed(why);
                 return None;
             }
             State::Ready(_) => tracing::warn!("the zygote died; starting another"),
             State::Idle => {}
-            State::Starting | State::Failed => return None,
+            State::Starting | State::Failed(_) => return None,
         }
         *state = State::Idle;
         if sandbox.zygote_ready().is_err() || tokio::runtime::Handle::try_current().is_err() {
@@ -133,7 +133,7 @@ impl Zygotes {
                 }
                 Err(why) => {
                     tracing::warn!(%why, "no zygote: Python workers start their own interpreter");
-                    State::Failed
+                    State::Failed(why)
                 }
             };
         });
@@ -142,6 +142,17 @@ impl Zygotes {
 }
 
 impl Zygotes {
+    /// What `GET /v1/runtimes/{id}/pool` says of it ([`ridge_runtime::Prestarted::zygote`]).
+    pub(crate) fn status(&self) -> String {
+        match &*self.state() {
+            State::Idle => "not started yet: it starts with the next worker".to_owned(),
+            State::Starting => "starting".to_owned(),
+            State::Ready(zygote) if zygote.is_running() => "ready".to_owned(),
+            State::Ready(_) => "died: another starts with the next worker".to_owned(),
+            State::Failed(why) => format!("unavailable: {why}"),
+        }
+    }
+
     /// Starts the zygote if none runs, and waits until it is ready or cannot be, for at most
     /// `wait`: a runtime's check, so that its first workers are forked too.
     pub(crate) async fn warm(

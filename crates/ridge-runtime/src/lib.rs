@@ -155,6 +155,10 @@ pub struct Prestarted {
     /// The `memory_size` the workers are made for, when only functions with it may take one
     /// (Node.js: the heap limit is on the command line); `None`: any function may.
     pub memory_size: Option<u64>,
+    /// For a runtime kind whose workers may be forked from a zygote (Python): `ready` when
+    /// they are, `starting`, or why they are not (each then starts its own interpreter).
+    /// `None`: the kind has no zygote.
+    pub zygote: Option<String>,
 }
 
 /// One function (version), loaded once, serving executions one at a time.

@@ -230,6 +230,7 @@ async fn pool_view(state: &AppState, runtime: &Runtime) -> Result<PoolView, ApiE
             unavailable: prestarted.unavailable,
             last_error: prestarted.last_error,
             memory_size: prestarted.memory_size,
+            zygote: prestarted.zygote,
         },
     })
 }

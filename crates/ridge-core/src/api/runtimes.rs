@@ -116,6 +116,11 @@ pub struct PrestartedView {
     /// cold. Absent: any function of the runtime may (or, with `unavailable`, none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_size: Option<u64>,
+    /// For Python: whether this node forks the runtime's workers (pre-started ones included)
+    /// from a zygote, an interpreter already past its start: `ready`, `starting`, or why not
+    /// (then each worker starts its own interpreter). Absent for kinds that have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zygote: Option<String>,
 }
 
 /// Ridge: `PUT /v1/runtimes/{id}/pool`.

@@ -97,6 +97,7 @@ fn runtimes() {
                 unavailable: None,
                 last_error: None,
                 memory_size: None,
+                zygote: Some("ready".to_owned()),
             },
         }
     );
@@ -116,6 +117,7 @@ fn runtimes() {
             unavailable: None,
             last_error: None,
             memory_size: Some(33_554_432),
+            zygote: None,
         }
     );
 }

@@ -52,6 +52,7 @@ async fn a_prestarted_node_worker_serves_one_function_and_the_pool_refills() {
     );
     let view = pool(&ts, &rt).await;
     assert_eq!(view.prestarted.unavailable, None);
+    assert_eq!(view.prestarted.zygote, None, "Node.js has no zygote");
     assert_eq!(
         view.prestarted.memory_size,
         Some(32 * MIB),

@@ -72,6 +72,8 @@ async fn python_workers_are_forked_by_the_zygote_and_keep_nothing_of_it() {
     let ts = TestServer::start().await;
     let runtime = ts.python_runtime().await;
     assert_eq!(zygotes().len(), 1, "the runtime's check started its zygote");
+    let view = crate::prestart::pool(&ts, &runtime).await;
+    assert_eq!(view.prestarted.zygote.as_deref(), Some("ready"), "{view:?}");
     for round in 0..3 {
         let function = ts.function(&runtime, PROBE).await;
         let e = ts.run(&function, None).await;
@@ -165,6 +167,9 @@ async fn a_dead_zygote_costs_no_start() {
     );
     assert_eq!(last["cap_eff"], json!("0000000000000000"), "{last}");
     assert!(zygotes().is_empty(), "no zygote was started again");
+    let view = crate::prestart::pool(&ts, &runtime).await;
+    let said = view.prestarted.zygote.expect("said");
+    assert!(said.starts_with("unavailable: the zygote died"), "{said}");
     ts.stop().await;
 }
 
@@ -227,5 +232,10 @@ async fn an_operator_may_do_without_the_zygote() {
         "{out}"
     );
     assert!(zygotes().is_empty(), "no zygote");
+    let view = crate::prestart::pool(&ts, &runtime).await;
+    assert_eq!(
+        view.prestarted.zygote.as_deref(),
+        Some("off: python_zygote = false")
+    );
     ts.stop().await;
 }
