@@ -83,21 +83,19 @@ impl Starter {
         let code = self
             .launcher
             .code()
-            .map(code_memfd)
+            .map(|code| memfd(c"ridge-worker-code", code))
             .transpose()
             .map_err(|e| spawn_io("cannot hand the worker its program".to_owned(), e))?;
         let code_var = code.as_ref().map(|fd| fd.as_raw_fd().to_string());
         let mut keep_fds = channel.worker_fds().to_vec();
         keep_fds.extend(code.as_ref().map(AsRawFd::as_raw_fd));
         let fd_env = channel.env();
-        let extra_env = self.launcher.env();
-        let env: Vec<(&str, &str)> = WORKER_ENV
+        let worker_env = self.worker_env(shape.prestarted);
+        let env: Vec<(&str, &str)> = worker_env
             .iter()
-            .copied()
-            .chain(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(fd_env.iter().map(|(k, v)| (*k, v.as_str())))
             .chain(code_var.as_deref().map(|fd| (CODE_VAR, fd)))
-            .chain(shape.prestarted.then_some((PRESTARTED_VAR, "1")))
             .collect();
         let program = Program {
             args,
@@ -148,7 +146,7 @@ impl Starter {
 
     /// The runtime's zygote, when its launcher has one and it is running (see `zygote.rs`).
     fn zygote(&self, resolved: &Resolved) -> Option<Arc<zygote::Zygote>> {
-        if !self.config.zygote || !self.launcher.zygote() {
+        if !self.forks() {
             return None;
         }
         self.zygotes
@@ -158,10 +156,16 @@ impl Starter {
     /// Starts the runtime's zygote, if its launcher has one, and waits until it is ready (at
     /// most `wait`).
     pub(crate) async fn warm_zygote(&self, resolved: &Resolved, wait: std::time::Duration) {
-        if self.config.zygote && self.launcher.zygote() {
+        if self.forks() {
             let spec = || self.zygote_spec(resolved);
             self.zygotes.warm(&self.sandbox, spec, wait).await;
         }
+    }
+
+    /// Whether the runtime's workers are to be forked from a zygote: its launcher has one, and
+    /// the operator did not turn it off (`python_zygote`).
+    fn forks(&self) -> bool {
+        self.config.zygote && self.launcher.zygote()
     }
 
     /// How the runtime's workers start, as [`ridge_runtime::Prestarted::zygote`] says it.
@@ -291,14 +295,13 @@ fn network(access: ridge_core::NetworkAccess) -> ridge_sandbox::Network {
     }
 }
 
-/// A memfd holding `code`, close-on-exec (the sandbox's pre-exec hook keeps it for the worker):
-/// memory, not a file, so nothing goes stale or needs cleaning up, and each worker has its own.
-fn code_memfd(code: &[u8]) -> std::io::Result<OwnedFd> {
-    let fd =
-        nix::sys::memfd::memfd_create(c"ridge-worker-code", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-            .map_err(std::io::Error::from)?;
+/// A memfd named `name` holding `bytes`, close-on-exec (a hook or a spawn keeps it for the
+/// process that needs it): memory, not a file, so nothing goes stale or needs cleaning up.
+/// The worker program's code for each worker, and what a zygote is started with.
+pub(crate) fn memfd(name: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    let fd = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
     let mut file = std::fs::File::from(fd);
-    file.write_all(code)?;
+    file.write_all(bytes)?;
     Ok(OwnedFd::from(file))
 }
 

@@ -3,7 +3,7 @@
 //! (SOCK's zygotes; the Python side is `worker-programs/python3/zygote.py`).
 //!
 //! An interpreter's start was most of a Python cold start's CPU (6.2 ms of `python3 -I -S -B`
-//! on the benchmark machine, docs/benchmarks.md "the zygote"). With a zygote, a worker's start
+//! on the benchmark machine, docs/benchmarks.md "2026-12-07 (9)"). With a zygote, a worker's start
 //! is bubblewrap making the sandbox exactly as before (namespaces, mounts, seccomp, cgroups,
 //! uid) around the drop helper waiting as its process 1 (`--await-worker`), and a fork:
 //!
@@ -30,7 +30,7 @@
 //! Only where [`Sandbox::zygote_ready`].
 
 use std::ffi::OsString;
-use std::io::{IoSlice, IoSliceMut, Write};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -43,6 +43,8 @@ use nix::sys::socket::{
     UnixCredentials, recvmsg, sendmsg, setsockopt, socketpair, sockopt,
 };
 use ridge_sandbox::{Sandbox, WorkerProcess, ZygoteEntry};
+
+use crate::spawn::memfd;
 use tokio::io::Interest;
 
 /// How long a zygote may take to say it is ready.
@@ -270,14 +272,6 @@ fn wait_ready(control: &OwnedFd) -> Result<(), String> {
         }
         Err(e) => Err(format!("cannot read from the zygote: {e}")),
     }
-}
-
-/// A memfd holding `bytes`, close-on-exec.
-fn memfd(name: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<OwnedFd> {
-    let fd = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(bytes)?;
-    Ok(OwnedFd::from(file))
 }
 
 /// The two ends of the socket between the server and a zygote's sandbox's waiting helper:

@@ -185,9 +185,7 @@ def _sandbox_init(pid, parent):
     import _signal
     pidfd = posix.pidfd_open(pid)
     try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            stat = f.read()
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        ppid = int(_stat_fields(pid)[1])
         # Alive after the read: the file was that process's.
         _signal.pidfd_send_signal(pidfd, 0)
         if ppid != parent:
@@ -260,15 +258,21 @@ def _retitle(libc, name):
     the worker's command line is a freshly started worker's: `ps` and the host's tools tell
     workers apart by it."""
     import ctypes
-    with open("/proc/self/stat", "rb") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(b")") + 2:].split()
+    fields = _stat_fields("self")
     start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48 and 49)
     args = ctypes.string_at(start, end - start)
     last = args.rstrip(b"\0").rfind(b"\0") + 1
     room = len(args) - last - 1  # the last NUL stays
     title = name.encode()[:room]
     ctypes.memmove(start + last, title + b"\0" * (room - len(title)), room)
+
+
+def _stat_fields(pid):
+    """The fields of /proc/<pid>/stat after the command's name (which may hold spaces and
+    parentheses): the state first, then the parent's pid, ... (proc(5)'s field 3 onwards)."""
+    with open("/proc/%s/stat" % pid, "rb") as f:
+        stat = f.read()
+    return stat[stat.rindex(b")") + 2:].split()
 
 
 def _check_dropped(uid, gid):

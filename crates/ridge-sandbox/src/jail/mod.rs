@@ -488,13 +488,23 @@ impl Sandbox {
         let uid = jail.uid().ok_or_else(|| {
             SandboxError::Refused("a zygote's worker needs a uid of its own".into())
         })?;
-        let r = self.config.rlimits;
         Ok(ZygoteEntry {
             cgroup_procs: procs,
             uid,
             gid: self.config.gid,
-            rlimits: [("nofile", r.nofile), ("core", r.core), ("fsize", r.fsize)],
+            rlimits: self.worker_rlimits().map(|(name, _, value)| (name, value)),
         })
+    }
+
+    /// The rlimits every sandboxed worker gets, however it starts (the pre-exec hooks, a
+    /// zygote's child): name, resource, value.
+    fn worker_rlimits(&self) -> [(&'static str, libc::__rlimit_resource_t, u64); 3] {
+        let r = self.config.rlimits;
+        [
+            ("nofile", libc::RLIMIT_NOFILE, r.nofile),
+            ("core", libc::RLIMIT_CORE, r.core),
+            ("fsize", libc::RLIMIT_FSIZE, r.fsize),
+        ]
     }
 
     /// The command that starts a zygote (`ridge-runtime-process`'s `zygote.rs`): `program` with
@@ -556,12 +566,11 @@ impl Sandbox {
             })?,
             None => Vec::new(),
         };
-        let r = self.config.rlimits;
-        let mut rlimits = vec![
-            (libc::RLIMIT_NOFILE, r.nofile),
-            (libc::RLIMIT_CORE, r.core),
-            (libc::RLIMIT_FSIZE, r.fsize),
-        ];
+        let mut rlimits: Vec<_> = self
+            .worker_rlimits()
+            .iter()
+            .map(|&(_, resource, value)| (resource, value))
+            .collect();
         if self.cgroups.version_of(Controller::Memory).is_none() && memory_bytes > 0 {
             rlimits.push((libc::RLIMIT_AS, memory_bytes.saturating_add(AS_HEADROOM)));
         }
