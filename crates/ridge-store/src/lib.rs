@@ -13,6 +13,7 @@ mod codec;
 mod copy;
 mod error;
 mod filter;
+mod migrations;
 mod nodes;
 mod postgres;
 mod retention;

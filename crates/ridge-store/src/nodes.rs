@@ -29,15 +29,16 @@ pub struct Node {
     pub waiting: u64,
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct NodeRow {
-    name: String,
-    address: String,
-    incarnation: String,
-    started_at: String,
-    heartbeat_at: String,
-    running: i64,
-    waiting: i64,
+crate::rows::sqlx_row! {
+    pub(crate) struct NodeRow {
+        name: String,
+        address: String,
+        incarnation: String,
+        started_at: String,
+        heartbeat_at: String,
+        running: i64,
+        waiting: i64,
+    }
 }
 
 impl TryFrom<NodeRow> for Node {

@@ -80,11 +80,12 @@ pub(crate) const SET_OVERRIDES: &str = "INSERT INTO retention \
     (project_id, max_age, max_per_function) VALUES ($1, $2, $3) ON CONFLICT (project_id) \
     DO UPDATE SET max_age = excluded.max_age, max_per_function = excluded.max_per_function";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct OverrideRow {
-    project_id: String,
-    max_age: Option<i64>,
-    max_per_function: Option<i64>,
+crate::rows::sqlx_row! {
+    pub(crate) struct OverrideRow {
+        project_id: String,
+        max_age: Option<i64>,
+        max_per_function: Option<i64>,
+    }
 }
 
 impl OverrideRow {

@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
-use super::{MIGRATOR, PostgresStore};
+use super::PostgresStore;
 use crate::copy::{self, Column, Row, Source, Table, Target, count_rows, decode_row, kind_of};
 use crate::url::redact;
 use crate::{Result, StoreError};
@@ -40,7 +40,7 @@ pub(crate) async fn source(url: &str) -> Result<PgSource> {
 #[async_trait]
 impl Source for PgSource {
     fn shipped(&self) -> &'static Migrator {
-        &MIGRATOR
+        &crate::migrations::POSTGRES
     }
 
     async fn applied(&mut self) -> Result<Option<Vec<(i64, bool)>>> {

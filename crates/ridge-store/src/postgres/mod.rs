@@ -103,7 +103,6 @@ use ridge_core::{
     Function, FunctionId, FunctionVersion, Job, JobId, JobStatus, ProjectId, RetentionOverrides,
     Runtime, RuntimeId, RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
 };
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -116,9 +115,6 @@ use crate::{
     WriteBatchObserver,
 };
 use writer::PostgresBatches;
-
-/// The schema's migrations, embedded at compile time.
-pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
 
 /// Connections per node, besides the writer's ([`WRITERS`]). Each API request holds one for a statement
 /// or a short transaction; a few dozen nodes stay well under PostgreSQL's default 100.
@@ -173,7 +169,7 @@ impl PostgresStore {
                 url: shown.clone(),
                 source,
             })?;
-        MIGRATOR
+        crate::migrations::POSTGRES
             .run(&mut first)
             .await
             .map_err(StoreError::Migrate)?;

@@ -10,16 +10,17 @@ pub(crate) const TABLE: &str = "function_aliases";
 pub(crate) const COLUMNS: &str =
     "id, project_id, name, function_id, function_version, description, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AliasRow {
-    id: String,
-    project_id: String,
-    name: String,
-    function_id: String,
-    function_version: i64,
-    description: Option<String>,
-    created_at: String,
-    updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct AliasRow {
+        id: String,
+        project_id: String,
+        name: String,
+        function_id: String,
+        function_version: i64,
+        description: Option<String>,
+        created_at: String,
+        updated_at: Option<String>,
+    }
 }
 
 impl TryFrom<AliasRow> for Alias {

@@ -18,31 +18,32 @@ pub(crate) const COLUMNS: &str = "id, project_id, function_id, function_version,
 pub(crate) const PAUSED: &str = "paused";
 pub(crate) const ACTIVE: &str = "active";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct EventTriggerRow {
-    id: String,
-    project_id: String,
-    function_id: Option<String>,
-    function_version: Option<i64>,
-    function_alias: Option<String>,
-    description: Option<String>,
-    amqp_url: String,
-    amqp_url_sealed: String,
-    queue: Option<String>,
-    exchange: Option<String>,
-    binding_keys: String,
-    event_types: String,
-    prefetch: i64,
-    max_retries: i64,
-    retry_backoff_ms: i64,
-    dead_letter_exchange: Option<String>,
-    dead_letter_routing_key: Option<String>,
-    reply_exchange: Option<String>,
-    desired: String,
-    state: String,
-    last_error: Option<String>,
-    created_at: String,
-    updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct EventTriggerRow {
+        id: String,
+        project_id: String,
+        function_id: Option<String>,
+        function_version: Option<i64>,
+        function_alias: Option<String>,
+        description: Option<String>,
+        amqp_url: String,
+        amqp_url_sealed: String,
+        queue: Option<String>,
+        exchange: Option<String>,
+        binding_keys: String,
+        event_types: String,
+        prefetch: i64,
+        max_retries: i64,
+        retry_backoff_ms: i64,
+        dead_letter_exchange: Option<String>,
+        dead_letter_routing_key: Option<String>,
+        reply_exchange: Option<String>,
+        desired: String,
+        state: String,
+        last_error: Option<String>,
+        created_at: String,
+        updated_at: Option<String>,
+    }
 }
 
 impl TryFrom<EventTriggerRow> for EventTrigger {

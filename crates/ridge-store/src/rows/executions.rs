@@ -11,22 +11,23 @@ pub(crate) const TABLE: &str = "executions";
 pub(crate) const COLUMNS: &str = "id, project_id, function_id, function_version, function_alias, \
                        description, status, sync, input, result, started_at, created_at, updated_at, node";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ExecutionRow {
-    id: String,
-    project_id: String,
-    function_id: String,
-    function_version: i64,
-    function_alias: Option<String>,
-    description: Option<String>,
-    status: String,
-    sync: bool,
-    input: Option<String>,
-    result: Option<String>,
-    started_at: Option<String>,
-    created_at: String,
-    updated_at: Option<String>,
-    node: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct ExecutionRow {
+        id: String,
+        project_id: String,
+        function_id: String,
+        function_version: i64,
+        function_alias: Option<String>,
+        description: Option<String>,
+        status: String,
+        sync: bool,
+        input: Option<String>,
+        result: Option<String>,
+        started_at: Option<String>,
+        created_at: String,
+        updated_at: Option<String>,
+        node: Option<String>,
+    }
 }
 
 impl ExecutionRow {

@@ -10,23 +10,24 @@ pub(crate) const TABLE: &str = "functions";
 pub(crate) const COLUMNS: &str = "id, project_id, name, description, runtime_id, code, entry, cpu, \
                        memory_size, timeout, network, count, latest_version, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct FunctionRow {
-    id: String,
-    project_id: String,
-    name: Option<String>,
-    description: Option<String>,
-    runtime_id: String,
-    code: String,
-    entry: String,
-    cpu: i64,
-    memory_size: i64,
-    timeout: i64,
-    network: String,
-    count: i64,
-    latest_version: i64,
-    created_at: String,
-    updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct FunctionRow {
+        id: String,
+        project_id: String,
+        name: Option<String>,
+        description: Option<String>,
+        runtime_id: String,
+        code: String,
+        entry: String,
+        cpu: i64,
+        memory_size: i64,
+        timeout: i64,
+        network: String,
+        count: i64,
+        latest_version: i64,
+        created_at: String,
+        updated_at: Option<String>,
+    }
 }
 
 native_row!(FunctionRow {

@@ -12,22 +12,23 @@ pub(crate) const COLUMNS: &str = "id, project_id, name, function_id, function_ve
                        function_input, pattern, status, first_execution_time, \
                        next_execution_time, count, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct JobRow {
-    id: String,
-    project_id: String,
-    name: Option<String>,
-    function_id: Option<String>,
-    function_version: i64,
-    function_alias: Option<String>,
-    function_input: Option<String>,
-    pattern: Option<String>,
-    status: String,
-    first_execution_time: String,
-    next_execution_time: String,
-    count: Option<i64>,
-    created_at: String,
-    updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct JobRow {
+        id: String,
+        project_id: String,
+        name: Option<String>,
+        function_id: Option<String>,
+        function_version: i64,
+        function_alias: Option<String>,
+        function_input: Option<String>,
+        pattern: Option<String>,
+        status: String,
+        first_execution_time: String,
+        next_execution_time: String,
+        count: Option<i64>,
+        created_at: String,
+        updated_at: Option<String>,
+    }
 }
 
 impl TryFrom<JobRow> for Job {

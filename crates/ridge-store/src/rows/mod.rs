@@ -34,6 +34,37 @@ macro_rules! native_row {
     };
 }
 
+/// A row struct that sqlx reads by column name (`sqlx::FromRow`, for any database), as
+/// `#[derive(sqlx::FromRow)]` would make it: each field from the column of its name. Written
+/// out here rather than derived, since sqlx's proc macros would bring its drivers, SQLite's C
+/// sources and TLS into every build a second time (`build.rs`).
+macro_rules! sqlx_row {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $row:ident {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $row {
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
+        }
+
+        impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for $row
+        where
+            &'r str: sqlx::ColumnIndex<R>,
+            $($ty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,)*
+        {
+            fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use sqlx_row;
+
 /// The names of `count` columns of `row`'s statement from the `first`-th on (fewer where it
 /// has fewer), for [`native_row!`]'s check (compiled in release builds, never called there).
 pub(crate) fn column_names<'r>(

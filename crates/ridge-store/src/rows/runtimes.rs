@@ -10,18 +10,19 @@ pub(crate) const TABLE: &str = "runtimes";
 pub(crate) const COLUMNS: &str =
     "id, project_id, name, description, image, status, is_public, trusted, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct RuntimeRow {
-    pub(crate) id: String,
-    pub(crate) project_id: String,
-    pub(crate) name: Option<String>,
-    pub(crate) description: Option<String>,
-    pub(crate) image: String,
-    pub(crate) status: String,
-    pub(crate) is_public: bool,
-    pub(crate) trusted: bool,
-    pub(crate) created_at: String,
-    pub(crate) updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct RuntimeRow {
+        pub(crate) id: String,
+        pub(crate) project_id: String,
+        pub(crate) name: Option<String>,
+        pub(crate) description: Option<String>,
+        pub(crate) image: String,
+        pub(crate) status: String,
+        pub(crate) is_public: bool,
+        pub(crate) trusted: bool,
+        pub(crate) created_at: String,
+        pub(crate) updated_at: Option<String>,
+    }
 }
 
 impl TryFrom<RuntimeRow> for Runtime {

@@ -12,11 +12,12 @@ pub(crate) const TOKEN_COLUMNS: &str =
 pub(crate) const QUOTA_COLUMNS: &str = "project_id, functions, package_bytes, \
                                          concurrent_executions, executions_per_second, jobs";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ProjectRow {
-    id: String,
-    description: Option<String>,
-    created_at: String,
+crate::rows::sqlx_row! {
+    pub(crate) struct ProjectRow {
+        id: String,
+        description: Option<String>,
+        created_at: String,
+    }
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -32,13 +33,14 @@ impl TryFrom<ProjectRow> for Project {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    id: String,
-    name: String,
-    project_id: String,
-    role: String,
-    created_at: String,
+crate::rows::sqlx_row! {
+    pub(crate) struct UserRow {
+        id: String,
+        name: String,
+        project_id: String,
+        role: String,
+        created_at: String,
+    }
 }
 
 impl TryFrom<UserRow> for User {
@@ -56,15 +58,16 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct TokenRow {
-    id: String,
-    user_id: String,
-    hash: String,
-    description: Option<String>,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    created_at: String,
+crate::rows::sqlx_row! {
+    pub(crate) struct TokenRow {
+        id: String,
+        user_id: String,
+        hash: String,
+        description: Option<String>,
+        expires_at: Option<String>,
+        revoked_at: Option<String>,
+        created_at: String,
+    }
 }
 
 impl TryFrom<TokenRow> for ApiToken {
@@ -84,14 +87,15 @@ impl TryFrom<TokenRow> for ApiToken {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct QuotaRow {
-    pub(crate) project_id: String,
-    pub(crate) functions: Option<i64>,
-    pub(crate) package_bytes: Option<i64>,
-    pub(crate) concurrent_executions: Option<i64>,
-    pub(crate) executions_per_second: Option<i64>,
-    pub(crate) jobs: Option<i64>,
+crate::rows::sqlx_row! {
+    pub(crate) struct QuotaRow {
+        pub(crate) project_id: String,
+        pub(crate) functions: Option<i64>,
+        pub(crate) package_bytes: Option<i64>,
+        pub(crate) concurrent_executions: Option<i64>,
+        pub(crate) executions_per_second: Option<i64>,
+        pub(crate) jobs: Option<i64>,
+    }
 }
 
 /// A stored override: NULL keeps the default, -1 is no limit.

@@ -35,28 +35,30 @@ pub(crate) static SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct JoinedRuntime {
-    rt_id: String,
-    rt_project_id: String,
-    rt_name: Option<String>,
-    rt_description: Option<String>,
-    rt_image: String,
-    rt_status: String,
-    rt_is_public: bool,
-    rt_trusted: bool,
-    rt_created_at: String,
-    rt_updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct JoinedRuntime {
+        rt_id: String,
+        rt_project_id: String,
+        rt_name: Option<String>,
+        rt_description: Option<String>,
+        rt_image: String,
+        rt_status: String,
+        rt_is_public: bool,
+        rt_trusted: bool,
+        rt_created_at: String,
+        rt_updated_at: Option<String>,
+    }
 }
 
-/// All NULL when the project has no overrides (the left join found no row).
-#[derive(sqlx::FromRow)]
-pub(crate) struct JoinedQuotas {
-    q_functions: Option<i64>,
-    q_package_bytes: Option<i64>,
-    q_concurrent_executions: Option<i64>,
-    q_executions_per_second: Option<i64>,
-    q_jobs: Option<i64>,
+crate::rows::sqlx_row! {
+    /// All NULL when the project has no overrides (the left join found no row).
+    pub(crate) struct JoinedQuotas {
+        q_functions: Option<i64>,
+        q_package_bytes: Option<i64>,
+        q_concurrent_executions: Option<i64>,
+        q_executions_per_second: Option<i64>,
+        q_jobs: Option<i64>,
+    }
 }
 
 native_row!(JoinedRuntime {

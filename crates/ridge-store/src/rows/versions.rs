@@ -10,21 +10,22 @@ pub(crate) const TABLE: &str = "function_versions";
 pub(crate) const COLUMNS: &str = "id, project_id, function_id, version_number, description, code, entry, \
                        cpu, memory_size, timeout, count, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct VersionRow {
-    id: String,
-    project_id: String,
-    function_id: String,
-    version_number: i64,
-    description: Option<String>,
-    code: String,
-    entry: String,
-    cpu: i64,
-    memory_size: i64,
-    timeout: i64,
-    count: i64,
-    created_at: String,
-    updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct VersionRow {
+        id: String,
+        project_id: String,
+        function_id: String,
+        version_number: i64,
+        description: Option<String>,
+        code: String,
+        entry: String,
+        cpu: i64,
+        memory_size: i64,
+        timeout: i64,
+        count: i64,
+        created_at: String,
+        updated_at: Option<String>,
+    }
 }
 
 impl TryFrom<VersionRow> for FunctionVersion {

@@ -11,18 +11,19 @@ pub(crate) const TABLE: &str = "webhooks";
 pub(crate) const COLUMNS: &str = "id, project_id, function_id, function_version, function_alias, \
                        description, secret, split_alerts, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct WebhookRow {
-    id: String,
-    project_id: String,
-    function_id: Option<String>,
-    function_version: Option<i64>,
-    function_alias: Option<String>,
-    description: Option<String>,
-    secret: Option<String>,
-    split_alerts: bool,
-    created_at: String,
-    updated_at: Option<String>,
+crate::rows::sqlx_row! {
+    pub(crate) struct WebhookRow {
+        id: String,
+        project_id: String,
+        function_id: Option<String>,
+        function_version: Option<i64>,
+        function_alias: Option<String>,
+        description: Option<String>,
+        secret: Option<String>,
+        split_alerts: bool,
+        created_at: String,
+        updated_at: Option<String>,
+    }
 }
 
 impl TryFrom<WebhookRow> for Webhook {

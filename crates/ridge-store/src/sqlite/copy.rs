@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Sqlite, Transaction};
 
-use super::{BUSY_TIMEOUT, MIGRATOR, SqliteStore};
+use super::{BUSY_TIMEOUT, SqliteStore};
 use crate::copy::{self, Column, Row, Source, Table, Target, count_rows, decode_row, kind_of};
 use crate::{Result, StoreError};
 
@@ -43,7 +43,7 @@ pub(crate) async fn source(path: &Path) -> Result<SqliteSource> {
 #[async_trait]
 impl Source for SqliteSource {
     fn shipped(&self) -> &'static Migrator {
-        &MIGRATOR
+        &crate::migrations::SQLITE
     }
 
     async fn applied(&mut self) -> Result<Option<Vec<(i64, bool)>>> {

@@ -78,7 +78,6 @@ use ridge_core::{
     Runtime, RuntimeId, RuntimeStatus, Timestamp, TriggerState, VersionId, Webhook, WebhookId,
 };
 use sqlx::SqlitePool;
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -90,9 +89,6 @@ use crate::{
     WriteBatchObserver,
 };
 use writer::SqliteBatches;
-
-/// The schema's migrations, embedded at compile time.
-pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a connection waits for another writer before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -159,7 +155,10 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
+        crate::migrations::SQLITE
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migrate)?;
         let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
             .fetch_one(&pool)
             .await?;
