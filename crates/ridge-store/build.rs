@@ -1,11 +1,11 @@
 //! Embeds the schema's migrations: `migrations/` (SQLite) and `migrations-postgres/`, each file
 //! as `(version, description, include_str!(...))` in `$OUT_DIR/migrations.rs`, in the order of
-//! their names, for `src/migrations.rs` to turn into sqlx migrators. Cargo reruns this when a file in either
-//! directory is added or changed.
+//! their versions, for `src/migrations.rs` to turn into sqlx migrators. Cargo reruns this when
+//! a file in either directory is added or changed.
 //!
-//! This is what `sqlx::migrate!` does, without its proc macro: that macro brings sqlx's
-//! drivers, SQLite's C sources and TLS in a second time, compiled for the host, which cost
-//! several minutes of every clean build.
+//! This is what `sqlx::migrate!` does, without its proc macro: that macro compiled sqlx's
+//! drivers, SQLite's C sources and TLS a second time, for the host, about 160 s of CPU in every
+//! clean build (docs/architecture.md, "Tests and CI time").
 
 use std::path::Path;
 
@@ -19,18 +19,29 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={dir}");
         let path = Path::new(&manifest).join(dir);
-        let mut files: Vec<String> = std::fs::read_dir(&path)
+        let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
             .map(|entry| entry.expect("a directory entry").file_name())
             .map(|file| file.into_string().expect("a migration's name is UTF-8"))
             .filter(|file| file.ends_with(".sql"))
+            .map(|file| {
+                let (version, description) = parse(&file);
+                (version, description, file)
+            })
             .collect();
         files.sort();
+        for pair in files.windows(2) {
+            assert!(
+                pair[0].0 != pair[1].0,
+                "migrations {:?} and {:?} have the same version",
+                pair[0].2,
+                pair[1].2
+            );
+        }
         code.push(format!(
             "pub(crate) const {name}: &[(i64, &str, &str)] = &["
         ));
-        for file in files {
-            let (version, description) = parse(&file);
+        for (version, description, file) in files {
             let full = path.join(&file);
             code.push(format!(
                 "    ({version}, {description:?}, include_str!({:?})),",
