@@ -22,7 +22,7 @@ trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 import glob, os, sys, time
 port, server, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 sys.path.insert(0, sys.argv[4])
-from bench_noop import create_noop, warm_runner
+from bench_noop import create_noop, thread_switches, warm_runner
 tick = os.sysconf("SC_CLK_TCK")
 
 def cpu(pid):
@@ -41,30 +41,16 @@ def descendants(pid):
             children += [int(c) for c in f.read().split()]
     return children + [d for c in children for d in descendants(c)]
 
-def switches():
-    """Context switches of the server's threads, summed by thread name."""
-    by_name = {}
-    for task in glob.glob(f"/proc/{server}/task/*"):
-        try:
-            name = open(f"{task}/comm").read().strip()
-            status = open(f"{task}/status").read().split("\n")
-        except OSError:
-            continue
-        count = sum(int(line.split()[1]) for line in status
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
-        by_name[name] = by_name.get(name, 0) + count
-    return by_name
-
 run = warm_runner(port, create_noop(port, os.environ.get("BENCH_RUNTIME", "python3")))
 for _ in range(20):
     run()
 workers = descendants(server)
-server0, workers0, switches0 = cpu(server), sum(map(cpu, workers)), switches()
+server0, workers0, switches0 = cpu(server), sum(map(cpu, workers)), thread_switches(server)
 began = time.perf_counter()
 for _ in range(n):
     run()
 took = time.perf_counter() - began
-server1, workers1, switches1 = cpu(server), sum(map(cpu, workers)), switches()
+server1, workers1, switches1 = cpu(server), sum(map(cpu, workers)), thread_switches(server)
 us = lambda seconds: f"{seconds / n * 1e6:.0f} us"
 print(f"{n} warm sync executions at concurrency 1: {n / took:.0f} per s, "
       f"{took / n * 1000:.2f} ms each")

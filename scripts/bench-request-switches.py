@@ -7,14 +7,17 @@ warm up, on a fresh data directory. The floor under every request's latency at c
 
     scripts/bench-request-switches.py BINARY [N]
 """
-import glob
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_noop import api, thread_switches  # noqa: E402
 
 binary = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
@@ -27,32 +30,13 @@ server = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def switches():
-    """Voluntary and involuntary context switches of the server's Tokio worker threads."""
-    total = 0
-    for task in glob.glob(f"/proc/{server.pid}/task/*"):
-        try:
-            if open(f"{task}/comm").read().strip() != "tokio-rt-worker":
-                continue
-            for line in open(f"{task}/status"):
-                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+def tokio_switches():
+    """Context switches of the server's Tokio worker threads."""
+    return thread_switches(server.pid).get("tokio-rt-worker", 0)
 
 
 try:
-    for _ in range(100):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            c.request("GET", "/v1/info")
-            c.getresponse().read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        sys.exit("the server did not answer")
+    api(port, "GET", "/v1/info")  # once the server answers
     unknown = json.dumps({"function_id": "5a1cf1a4-8c2b-4e5a-9d67-3f2a1b0c9d8e"}).encode()
     cases = [
         ("POST /v1/executions, a body that is not JSON", "POST", "/v1/executions", b"{nope"),
@@ -66,14 +50,14 @@ try:
         for _ in range(50):
             c.request(method, path, body, headers)
             c.getresponse().read()
-        before, began = switches(), time.perf_counter()
+        before, began = tokio_switches(), time.perf_counter()
         for _ in range(n):
             c.request(method, path, body, headers)
             answer = c.getresponse()
             answer.read()
         took = time.perf_counter() - began
         print(f"{name}: {answer.status}, {took / n * 1e6:.0f} us each, "
-              f"{(switches() - before) / n:.2f} context switches per request")
+              f"{(tokio_switches() - before) / n:.2f} context switches per request")
 finally:
     server.terminate()
     server.wait()

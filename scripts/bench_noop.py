@@ -1,5 +1,7 @@
-"""What the benchmark scripts share (bench-hot-path.sh, bench-pg-flushes.sh, bench-unpacked.sh):
-calls to a `ridge serve` on loopback, and Python no-op functions created on it."""
+"""What the benchmark scripts share (bench-hot-path.sh, bench-pg-flushes.sh, bench-unpacked.sh,
+bench-request-switches.py): calls to a `ridge serve` on loopback, Python no-op functions created
+on it, and its threads' context switches."""
+import glob
 import http.client
 import io
 import json
@@ -71,3 +73,19 @@ def warm_runner(port, function):
         answer = json.loads(c.getresponse().read())
         assert answer["status"] == "success", answer
     return run
+
+
+def thread_switches(pid):
+    """Context switches (voluntary and involuntary) of process `pid`'s threads, summed by
+    thread name (Tokio's workers are all `tokio-rt-worker`)."""
+    by_name = {}
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            name = open(f"{task}/comm").read().strip()
+            status = open(f"{task}/status").read().split("\n")
+        except OSError:
+            continue
+        count = sum(int(line.split()[1]) for line in status
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
+        by_name[name] = by_name.get(name, 0) + count
+    return by_name
