@@ -3,10 +3,15 @@
 
 use std::io::Write;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use bytes::Bytes;
+use reqwest::StatusCode;
 use ridge_client::{FunctionUpload, RidgeClient};
 use serde::Deserialize;
+
+use crate::client::Request;
 
 /// The no-op: the same function functions-framework serves.
 pub const NOOP: &str = "def main(**kwargs):\n    return \"ok\"\n";
@@ -142,6 +147,22 @@ pub async fn execute(
         .bytes()
         .await
         .map_err(|e| format!("reading the answer failed: {e}"))?;
+    check_execution(status, &bytes, want)
+}
+
+/// The load generator's request for `POST /v1/executions` with `body` at `url`, checked as
+/// [`execute`] checks its answer.
+pub fn execution_request(url: &str, body: Bytes, want: &'static str) -> anyhow::Result<Request> {
+    Request::post(
+        url,
+        Some("application/json"),
+        body,
+        Arc::new(move |status, bytes| check_execution(status, bytes, want)),
+    )
+}
+
+/// An answer to `POST /v1/executions` is a success status with the execution, in state `want`.
+fn check_execution(status: StatusCode, bytes: &[u8], want: &str) -> Result<(), String> {
     if !status.is_success() {
         return Err(format!(
             "HTTP {status}: {}",
@@ -149,7 +170,7 @@ pub async fn execute(
         ));
     }
     let exec: ExecutionStatus =
-        serde_json::from_slice(&bytes).map_err(|e| format!("undecodable answer: {e}"))?;
+        serde_json::from_slice(bytes).map_err(|e| format!("undecodable answer: {e}"))?;
     if exec.status != want {
         return Err(format!(
             "execution ended `{}` (want `{want}`): {}",

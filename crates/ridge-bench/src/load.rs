@@ -1,12 +1,14 @@
-//! The load generator: a fixed number of client tasks, each sending one request at a time,
-//! bounded by a request count and a duration. Latency is measured on the client's side, from
-//! just before the request is sent to the end of its checked response.
+//! The load generator: a fixed number of clients, each sending one request at a time over its
+//! own connection (`client.rs`), bounded by a request count and a duration; and bursts of
+//! futures run at once (`all_at_once`). Latency is measured on the client's side, from just
+//! before the request is sent to the end of its checked response.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::client::{Client, Request};
 use crate::stats::Latency;
 
 /// How much load to apply.
@@ -45,48 +47,66 @@ impl LoadResult {
     }
 }
 
-/// Runs `call` under `load`. `call` sends one request and checks its answer; an `Err` counts as
-/// an error and is not part of the latencies.
-pub async fn run<F, Fut>(load: Load, call: F) -> LoadResult
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
-{
-    let call = Arc::new(call);
+/// Sends `request` under `load`: `load.concurrency` clients, each with its own kept-alive
+/// connection, one request in flight each. A failed or refused answer counts as an error and
+/// is not part of the latencies.
+///
+/// The clients run on threads of their own, at most one per core, each with a single-threaded
+/// runtime (as `wrk` spreads its connections over its threads): a client's request and its
+/// connection never wait on another thread, so the latencies are the server's and the
+/// kernel's, not the client scheduler's.
+pub async fn run(load: Load, request: Request) -> LoadResult {
+    let request = Arc::new(request);
     if !load.warmup.is_zero() {
-        phase(load.concurrency, load.warmup, u64::MAX, call.clone()).await;
+        phase(load.concurrency, load.warmup, u64::MAX, request.clone()).await;
     }
-    phase(load.concurrency, load.duration, load.max_requests, call).await
+    phase(load.concurrency, load.duration, load.max_requests, request).await
 }
 
-async fn phase<F, Fut>(concurrency: usize, duration: Duration, max: u64, call: Arc<F>) -> LoadResult
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
-{
+/// What one load thread measured: its clients' latencies, errors, first error.
+type Measured = (Vec<Duration>, u64, Option<String>);
+
+async fn phase(
+    concurrency: usize,
+    duration: Duration,
+    max: u64,
+    request: Arc<Request>,
+) -> LoadResult {
+    let concurrency = concurrency.max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = concurrency.min(cores);
     let issued = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
-    let mut tasks = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        let call = call.clone();
-        let issued = issued.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let mut first_error = None;
-            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
-                let t = Instant::now();
-                match call().await {
-                    Ok(()) => latencies.push(t.elapsed()),
-                    Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert(e);
+    let mut results = Vec::with_capacity(threads);
+    for t in 0..threads {
+        // Clients dealt out as evenly as they go.
+        let clients = concurrency / threads + usize::from(t < concurrency % threads);
+        let (request, issued) = (request.clone(), issued.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<Measured>();
+        let spawned = std::thread::Builder::new()
+            .name(format!("load-{t}"))
+            .spawn(move || {
+                let measured = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => {
+                        runtime.block_on(load_thread(clients, request, deadline, max, issued))
                     }
-                }
-            }
-            (latencies, errors, first_error)
-        }));
+                    Err(e) => (
+                        Vec::new(),
+                        1,
+                        Some(format!("cannot start a load thread's runtime: {e}")),
+                    ),
+                };
+                let _ = tx.send(measured);
+            });
+        results.push(
+            spawned
+                .map(|_| rx)
+                .map_err(|e| format!("cannot start a load thread: {e}")),
+        );
     }
     let mut result = LoadResult {
         latencies: Vec::new(),
@@ -94,25 +114,73 @@ where
         first_error: None,
         elapsed: Duration::ZERO,
     };
-    for task in tasks {
-        match task.await {
-            Ok((latencies, errors, first_error)) => {
-                result.latencies.extend(latencies);
-                result.errors += errors;
-                if result.first_error.is_none() {
-                    result.first_error = first_error;
-                }
-            }
-            Err(e) => {
-                result.errors += 1;
-                result
-                    .first_error
-                    .get_or_insert_with(|| format!("load task failed: {e}"));
-            }
+    for thread in results {
+        let (latencies, errors, first_error) = match thread {
+            Ok(rx) => rx
+                .await
+                .unwrap_or_else(|_| (Vec::new(), 1, Some("a load thread panicked".to_owned()))),
+            Err(e) => (Vec::new(), 1, Some(e)),
+        };
+        result.latencies.extend(latencies);
+        result.errors += errors;
+        if result.first_error.is_none() {
+            result.first_error = first_error;
         }
     }
     result.elapsed = start.elapsed();
     result
+}
+
+/// One load thread: `clients` clients, each sending one request at a time until the deadline
+/// or until `max` requests have been issued by all threads together.
+async fn load_thread(
+    clients: usize,
+    request: Arc<Request>,
+    deadline: Instant,
+    max: u64,
+    issued: Arc<AtomicU64>,
+) -> Measured {
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let mut client = Client::new(request.clone());
+            let issued = issued.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                let mut first_error = None;
+                while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
+                    let t = Instant::now();
+                    match client.call().await {
+                        Ok(()) => latencies.push(t.elapsed()),
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                (latencies, errors, first_error)
+            })
+        })
+        .collect();
+    let mut measured: Measured = (Vec::new(), 0, None);
+    for task in tasks {
+        match task.await {
+            Ok((latencies, errors, first_error)) => {
+                measured.0.extend(latencies);
+                measured.1 += errors;
+                if measured.2.is_none() {
+                    measured.2 = first_error;
+                }
+            }
+            Err(e) => {
+                measured.1 += 1;
+                measured
+                    .2
+                    .get_or_insert_with(|| format!("load task failed: {e}"));
+            }
+        }
+    }
+    measured
 }
 
 /// Runs every future in `calls` at once, at most `concurrency` in flight, and times each one.

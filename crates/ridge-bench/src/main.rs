@@ -10,6 +10,7 @@
 //! keep-alive policy, which scenario 11 plays over a synthetic trace.
 
 mod backends;
+mod client;
 mod ff;
 mod funcs;
 mod load;

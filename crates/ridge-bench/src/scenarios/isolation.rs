@@ -168,12 +168,9 @@ async fn measure(
     let mut warm: Vec<Vec<Measured>> = WARM.iter().map(|_| Vec::new()).collect();
     for c in LEVELS {
         for (j, (_, k, _)) in WARM.iter().enumerate() {
-            let (h, u, b) = (http.clone(), urls[*k].clone(), funcs::sync_body(&noops[j]));
-            let m = measured(ctx.budget.warm_load(c), servers[*k].pid(), move || {
-                let (h, u, b) = (h.clone(), u.clone(), b.clone());
-                async move { funcs::execute(&h, &u, b, "success").await }
-            })
-            .await;
+            let request =
+                funcs::execution_request(&urls[*k], funcs::sync_body(&noops[j]), "success")?;
+            let m = measured(ctx.budget.warm_load(c), servers[*k].pid(), request).await;
             warm[j].push(m);
         }
     }

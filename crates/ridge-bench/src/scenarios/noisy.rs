@@ -85,14 +85,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         duration: d,
         max_requests: ctx.budget.warm_max_requests,
     };
-    let call = {
-        let (h, u, b) = (http.clone(), url.clone(), body.clone());
-        move || {
-            let (h, u, b) = (h.clone(), u.clone(), b.clone());
-            async move { funcs::execute(&h, &u, b, "success").await }
-        }
-    };
-    let alone = load::run(load, call.clone()).await;
+    let request = funcs::execution_request(&url, body.clone(), "success")?;
+    let alone = load::run(load, request.clone()).await;
 
     let mut runs = Vec::new();
     for (name, id) in &neighbours {
@@ -114,7 +108,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         procfs::descendants(server.pid()).len()
     };
-    let crowded = load::run(load, call.clone()).await;
+    let crowded = load::run(load, request).await;
 
     // Wait for every neighbour to end (at its timeout), then check the good function still works.
     let mut endings = Vec::new();

@@ -122,13 +122,12 @@ async fn warm_both(
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<u64> {
     let b = ctx.budget;
-    let http = funcs::http_client(128)?;
     let mut targets = Vec::new();
     for server in [sqlite, pg] {
         let noop = server.python_noop("noop").await?;
+        let url = format!("{}/v1/executions", server.url);
         targets.push((
-            format!("{}/v1/executions", server.url),
-            funcs::sync_body(&noop),
+            funcs::execution_request(&url, funcs::sync_body(&noop), "success")?,
             server.pid(),
         ));
     }
@@ -141,15 +140,8 @@ async fn warm_both(
             Some(url) => wal_syncs(url).await,
             None => None,
         };
-        for (url, body, pid) in &targets {
-            let (h, u, bd) = (http.clone(), url.clone(), body.clone());
-            pair.push(
-                warm::measured(load, *pid, move || {
-                    let (h, u, bd) = (h.clone(), u.clone(), bd.clone());
-                    async move { funcs::execute(&h, &u, bd, "success").await }
-                })
-                .await,
-            );
+        for (request, pid) in &targets {
+            pair.push(warm::measured(load, *pid, request.clone()).await);
         }
         // The WAL syncs of the level's PostgreSQL side (and of anything else the cluster did
         // meanwhile: the bench's own databases are idle then).

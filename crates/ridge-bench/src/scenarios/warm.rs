@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{Ctx, Outcome, mib};
+use crate::client::Request;
 use crate::ff::{self, FfServer};
 use crate::funcs;
 use crate::load::{self, Load, LoadResult};
@@ -28,21 +29,15 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         .await
         .context("cannot start functions-framework")?;
 
-    let http = funcs::http_client(128)?;
     let exec_url = format!("{}/v1/executions", server.url);
-    let body = funcs::sync_body(&noop);
+    let ridge_request = funcs::execution_request(&exec_url, funcs::sync_body(&noop), "success")?;
+    let peer_request = ff_request(&peer.url)?;
     let mut rows = Vec::new();
     let mut pairs: Vec<(usize, Measured, Measured)> = Vec::new();
     for c in LEVELS {
         let load = b.warm_load(c);
-        let (h, u, bd) = (http.clone(), exec_url.clone(), body.clone());
-        let ridge = measured(load, server.pid(), move || {
-            let (h, u, bd) = (h.clone(), u.clone(), bd.clone());
-            async move { funcs::execute(&h, &u, bd, "success").await }
-        })
-        .await;
-        let (h, u) = (http.clone(), peer.url.clone());
-        let peer_result = measured(load, peer.pid(), move || ff_call(h.clone(), u.clone())).await;
+        let ridge = measured(load, server.pid(), ridge_request.clone()).await;
+        let peer_result = measured(load, peer.pid(), peer_request.clone()).await;
         pairs.push((c, ridge, peer_result));
     }
 
@@ -142,20 +137,14 @@ impl Measured {
 
 /// Warms up, then runs `load` (without its warm-up) while counting the CPU time of `pid` and
 /// its descendants.
-pub(super) async fn measured<F, Fut>(load: Load, pid: u32, call: F) -> Measured
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
-    let call = std::sync::Arc::new(call);
-    let warm = call.clone();
+pub(super) async fn measured(load: Load, pid: u32, request: Request) -> Measured {
     load::run(
         Load {
             duration: load.warmup,
             warmup: Duration::ZERO,
             ..load
         },
-        move || warm(),
+        request.clone(),
     )
     .await;
     let before = procfs::tree_cpu(pid);
@@ -164,7 +153,7 @@ where
             warmup: Duration::ZERO,
             ..load
         },
-        move || call(),
+        request,
     )
     .await;
     Measured {
@@ -197,19 +186,21 @@ pub fn ridge_memory(server_pid: u32) -> Vec<Row> {
     rows
 }
 
-async fn ff_call(http: reqwest::Client, url: String) -> Result<(), String> {
-    let resp = http
-        .post(&url)
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let status = resp.status();
-    let body = resp.bytes().await.map_err(|e| format!("reading: {e}"))?;
-    if !status.is_success() || &body[..] != b"ok" {
-        return Err(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-        ));
-    }
-    Ok(())
+/// An empty `POST /` to functions-framework, whose answer must be the no-op's `ok`.
+fn ff_request(url: &str) -> anyhow::Result<Request> {
+    Request::post(
+        url,
+        None,
+        bytes::Bytes::new(),
+        std::sync::Arc::new(|status, body| {
+            if status.is_success() && body == b"ok" {
+                Ok(())
+            } else {
+                Err(format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ))
+            }
+        }),
+    )
 }

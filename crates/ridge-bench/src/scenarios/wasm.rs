@@ -38,16 +38,10 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let server = RidgeServer::start(&ctx.programs, "warm-wasm", "").await?;
     let runtime = server.runtime("wasm").await?;
     let id = funcs::create(&server.client, &runtime, "echo", &Bytes::from(echo), None).await?;
-    let http = funcs::http_client(128)?;
     let url = format!("{}/v1/executions", server.url);
-    let body = funcs::sync_body(&id);
+    let request = funcs::execution_request(&url, funcs::sync_body(&id), "success")?;
     for c in LEVELS {
-        let (h, u, bd) = (http.clone(), url.clone(), body.clone());
-        let measured = warm::measured(b.warm_load(c), server.pid(), move || {
-            let (h, u, bd) = (h.clone(), u.clone(), bd.clone());
-            async move { funcs::execute(&h, &u, bd, "success").await }
-        })
-        .await;
+        let measured = warm::measured(b.warm_load(c), server.pid(), request.clone()).await;
         rows.push(measured.row(format!("WebAssembly: warm, concurrency {c}")));
     }
     server.stop().await?;
