@@ -146,7 +146,7 @@ impl SqliteBatches {
                 result => results.push(result),
             }
         }
-        if let Err(e) = self.conn.execute_batch("COMMIT") {
+        if let Err(e) = control(&self.conn, "COMMIT") {
             rollback(&self.conn);
             return Err(e.into());
         }
@@ -189,7 +189,7 @@ async fn begin(conn: &mut Connection) -> Result<()> {
     let deadline = Instant::now() + BUSY_TIMEOUT;
     let mut pause = FIRST_PAUSE;
     loop {
-        match conn.execute_batch("BEGIN IMMEDIATE") {
+        match control(conn, "BEGIN IMMEDIATE") {
             Err(e) if native::is_busy(&e) && Instant::now() < deadline => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(LONGEST_PAUSE);
@@ -197,6 +197,12 @@ async fn begin(conn: &mut Connection) -> Result<()> {
             begun => return Ok(begun?),
         }
     }
+}
+
+/// Runs a transaction's `BEGIN` or `COMMIT` from the connection's statement cache: parsed once,
+/// not at every batch (a warm sync execution is a batch of one).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Rolls back what a failed statement left open (some failures end the transaction
