@@ -137,17 +137,18 @@ pub async fn measure(nodes: &[&RidgeServer], id: &str, n: usize) -> anyhow::Resu
         }
     }
 
-    let requests = (0..n)
-        .map(|i| {
-            funcs::execution_request(
-                &urls[i % urls.len()],
-                funcs::async_body(id, None),
-                "running",
-            )
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let start = Instant::now();
-    let submitted = load::all_at_once(SUBMITTERS, requests).await;
+    let calls = (0..n)
+        .map(|i| {
+            let (h, u, body) = (
+                http.clone(),
+                urls[i % urls.len()].clone(),
+                funcs::async_body(id, None),
+            );
+            async move { funcs::execute(&h, &u, body, "running").await }
+        })
+        .collect();
+    let submitted = load::all_at_once(SUBMITTERS, calls).await;
 
     let filter = |status: &str| {
         vec![

@@ -38,16 +38,20 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let listed = server.client.list_functions(false).await?;
     let list_time = t.elapsed();
 
+    let http = funcs::http_client(b.scale_executions)?;
     let url = format!("{}/v1/executions", server.url);
-    let burst = (0..b.scale_executions)
-        .map(|i| {
-            let body = funcs::sync_body(&ids[i % b.scale_spread]);
-            funcs::execution_request(&url, body, "success")
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let executed = load::all_at_once(b.scale_executions, burst.clone()).await;
+    let burst = || -> Vec<_> {
+        (0..b.scale_executions)
+            .map(|i| {
+                let (h, u) = (http.clone(), url.clone());
+                let body = funcs::sync_body(&ids[i % b.scale_spread]);
+                async move { funcs::execute(&h, &u, body, "success").await }
+            })
+            .collect()
+    };
+    let executed = load::all_at_once(b.scale_executions, burst()).await;
     // The same burst again: every worker is warm now, so this is the platform's own cost.
-    let executed_warm = load::all_at_once(b.scale_executions, burst).await;
+    let executed_warm = load::all_at_once(b.scale_executions, burst()).await;
 
     // The workers are idle now; give stragglers a moment to return to their pools.
     tokio::time::sleep(Duration::from_millis(500)).await;
