@@ -61,38 +61,42 @@ impl Request {
     }
 }
 
-/// One simulated client: its connection, opened at its first request and again after an
+/// One simulated client: a kept-alive connection to each server it has sent to (scenarios with
+/// several nodes send round-robin), opened at its first request there and again after an
 /// error or a close by the server.
+#[derive(Default)]
 pub struct Client {
-    request: Arc<Request>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    connections: Vec<(SocketAddr, SendRequest<Full<Bytes>>)>,
 }
 
 impl Client {
-    pub fn new(request: Arc<Request>) -> Self {
-        Self {
-            request,
-            sender: None,
-        }
-    }
-
-    /// Sends the request once, reads the whole answer and checks it. Must run inside a Tokio
-    /// runtime: the connection's own task is spawned on the current one.
-    pub async fn call(&mut self) -> Result<(), String> {
-        let result = self.exchange().await;
+    /// Sends `request` once, reads the whole answer and checks it. Must run inside a Tokio
+    /// runtime: a new connection's own task is spawned on the current one.
+    pub async fn call(&mut self, request: &Request) -> Result<(), String> {
+        let result = self.exchange(request).await;
         if result.is_err() {
-            // Whatever went wrong, the next call starts on a fresh connection.
-            self.sender = None;
+            // Whatever went wrong, the next call there starts on a fresh connection.
+            self.connections.retain(|(addr, _)| *addr != request.addr);
         }
         result
     }
 
-    async fn exchange(&mut self) -> Result<(), String> {
-        let request = &self.request;
-        let sender = match &mut self.sender {
-            Some(sender) if !sender.is_closed() => sender,
-            slot => slot.insert(connect(request.addr).await?),
+    async fn exchange(&mut self, request: &Request) -> Result<(), String> {
+        self.connections
+            .retain(|(addr, sender)| *addr != request.addr || !sender.is_closed());
+        let at = match self
+            .connections
+            .iter()
+            .position(|(addr, _)| *addr == request.addr)
+        {
+            Some(at) => at,
+            None => {
+                self.connections
+                    .push((request.addr, connect(request.addr).await?));
+                self.connections.len() - 1
+            }
         };
+        let sender = &mut self.connections[at].1;
         sender
             .ready()
             .await
@@ -237,12 +241,12 @@ mod tests {
             check,
         )
         .expect("a loopback URL");
-        let mut client = Client::new(Arc::new(request));
+        let mut client = Client::default();
         for i in 0..3 {
             // The server's close may still be on its way after the first answer.
-            let mut result = client.call().await;
+            let mut result = client.call(&request).await;
             if i == 1 && result.is_err() {
-                result = client.call().await;
+                result = client.call(&request).await;
             }
             result.expect("each call succeeds");
         }
@@ -281,10 +285,71 @@ mod tests {
         });
         let request =
             Request::post(&format!("http://{addr}/"), None, Bytes::new(), check).expect("a URL");
-        let err = Client::new(Arc::new(request))
-            .call()
+        let err = Client::default()
+            .call(&request)
             .await
             .expect_err("a 503 is an error");
         assert!(err.contains("503") && err.contains("busy"), "{err}");
+    }
+    /// Round-robin over two servers: one kept-alive connection to each, not one per request.
+    #[tokio::test]
+    async fn one_connection_per_server() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut requests = Vec::new();
+        let mut servers = Vec::new();
+        for _ in 0..2 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            let addr = listener.local_addr().expect("its address");
+            requests.push(
+                Request::post(
+                    &format!("http://{addr}/"),
+                    None,
+                    Bytes::from_static(b"x"),
+                    accept_all(),
+                )
+                .expect("a URL"),
+            );
+            // Answers three requests on the first connection it accepts, then reports how
+            // many more connections came within a moment.
+            servers.push(tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.expect("a connection");
+                for _ in 0..3 {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.ends_with(b"\r\n\r\nx") {
+                        let n = socket.read(&mut buf).await.expect("a read");
+                        assert!(n > 0, "the client closed early");
+                        request.extend_from_slice(&buf[..n]);
+                    }
+                    socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .expect("the answer is written");
+                }
+                tokio::time::timeout(std::time::Duration::from_millis(100), listener.accept())
+                    .await
+                    .is_ok()
+            }));
+        }
+        let mut client = Client::default();
+        for i in 0..6 {
+            // A client that opened a connection per request would wait here for an answer
+            // the servers never give.
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                client.call(&requests[i % 2]),
+            )
+            .await
+            .expect("an answer on the kept connection")
+            .expect("each call succeeds");
+        }
+        for server in servers {
+            assert!(
+                !server.await.expect("the server ran"),
+                "a second connection was opened"
+            );
+        }
     }
 }

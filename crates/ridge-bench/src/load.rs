@@ -1,11 +1,12 @@
 //! The load generator: a fixed number of clients, each sending one request at a time over its
-//! own connection (`client.rs`), bounded by a request count and a duration; and bursts of
-//! futures run at once (`all_at_once`). Latency is measured on the client's side, from just
-//! before the request is sent to the end of its checked response.
+//! own connection (`client.rs`), either one request again and again for a while (`run`) or each
+//! of a set of requests once (`each_once`); and bursts of futures run at once (`all_at_once`).
+//! Latency is measured on the client's side, from just before the request is sent to the end
+//! of its checked response.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, Request};
@@ -50,39 +51,65 @@ impl LoadResult {
 /// Sends `request` under `load`: `load.concurrency` clients, each with its own kept-alive
 /// connection, one request in flight each. A failed or refused answer counts as an error and
 /// is not part of the latencies.
+pub async fn run(load: Load, request: Request) -> LoadResult {
+    let requests = Arc::new(vec![request]);
+    if !load.warmup.is_zero() {
+        phase(load.concurrency, load.warmup, u64::MAX, requests.clone()).await;
+    }
+    phase(load.concurrency, load.duration, load.max_requests, requests).await
+}
+
+/// Sends the one request in `requests` again and again, until `duration` has passed or `max`
+/// requests were sent.
+async fn phase(
+    concurrency: usize,
+    duration: Duration,
+    max: u64,
+    requests: Arc<Vec<Request>>,
+) -> LoadResult {
+    let deadline = Instant::now() + duration;
+    let issued = AtomicU64::new(0);
+    let next: Next = Arc::new(move || {
+        (Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max).then_some(0)
+    });
+    drive(concurrency, requests, next).await
+}
+
+/// Sends every request in `requests` once, at most `concurrency` at a time (one client each,
+/// taking the next request not yet sent when it is free), and times each one.
+pub async fn each_once(concurrency: usize, requests: Vec<Request>) -> LoadResult {
+    let count = requests.len();
+    let taken = AtomicUsize::new(0);
+    let next: Next = Arc::new(move || {
+        let i = taken.fetch_add(1, Ordering::Relaxed);
+        (i < count).then_some(i)
+    });
+    drive(concurrency.min(count), Arc::new(requests), next).await
+}
+
+/// Which request a client sends next (an index into the run's requests), or `None` when the
+/// run is over for it.
+type Next = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
+
+/// What one load thread measured: its clients' latencies, errors, first error.
+type Measured = (Vec<Duration>, u64, Option<String>);
+
+/// Runs `concurrency` clients until `next` says the run is over.
 ///
 /// The clients run on threads of their own, at most one per core, each with a single-threaded
 /// runtime (as `wrk` spreads its connections over its threads): a client's request and its
 /// connection never wait on another thread, so the latencies are the server's and the
 /// kernel's, not the client scheduler's.
-pub async fn run(load: Load, request: Request) -> LoadResult {
-    let request = Arc::new(request);
-    if !load.warmup.is_zero() {
-        phase(load.concurrency, load.warmup, u64::MAX, request.clone()).await;
-    }
-    phase(load.concurrency, load.duration, load.max_requests, request).await
-}
-
-/// What one load thread measured: its clients' latencies, errors, first error.
-type Measured = (Vec<Duration>, u64, Option<String>);
-
-async fn phase(
-    concurrency: usize,
-    duration: Duration,
-    max: u64,
-    request: Arc<Request>,
-) -> LoadResult {
+async fn drive(concurrency: usize, requests: Arc<Vec<Request>>, next: Next) -> LoadResult {
     let concurrency = concurrency.max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = concurrency.min(cores);
-    let issued = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let deadline = start + duration;
     let mut results = Vec::with_capacity(threads);
     for t in 0..threads {
         // Clients dealt out as evenly as they go.
         let clients = concurrency / threads + usize::from(t < concurrency % threads);
-        let (request, issued) = (request.clone(), issued.clone());
+        let (requests, next) = (requests.clone(), next.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<Measured>();
         let spawned = std::thread::Builder::new()
             .name(format!("load-{t}"))
@@ -91,9 +118,7 @@ async fn phase(
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => {
-                        runtime.block_on(load_thread(clients, request, deadline, max, issued))
-                    }
+                    Ok(runtime) => runtime.block_on(load_thread(clients, requests, next)),
                     Err(e) => (
                         Vec::new(),
                         1,
@@ -131,26 +156,20 @@ async fn phase(
     result
 }
 
-/// One load thread: `clients` clients, each sending one request at a time until the deadline
-/// or until `max` requests have been issued by all threads together.
-async fn load_thread(
-    clients: usize,
-    request: Arc<Request>,
-    deadline: Instant,
-    max: u64,
-    issued: Arc<AtomicU64>,
-) -> Measured {
+/// One load thread: `clients` clients, each sending one request at a time while `next` gives
+/// it one.
+async fn load_thread(clients: usize, requests: Arc<Vec<Request>>, next: Next) -> Measured {
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let mut client = Client::new(request.clone());
-            let issued = issued.clone();
+            let (requests, next) = (requests.clone(), next.clone());
             tokio::spawn(async move {
+                let mut client = Client::default();
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
                 let mut first_error = None;
-                while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
+                while let Some(request) = next().and_then(|i| requests.get(i)) {
                     let t = Instant::now();
-                    match client.call().await {
+                    match client.call(request).await {
                         Ok(()) => latencies.push(t.elapsed()),
                         Err(e) => {
                             errors += 1;
@@ -184,6 +203,9 @@ async fn load_thread(
 }
 
 /// Runs every future in `calls` at once, at most `concurrency` in flight, and times each one.
+/// The burst of scenario 5 sends its calls through reqwest with it: its pool lets the second
+/// burst reuse the first one's thousand connections, where [`each_once`]'s clients would open
+/// theirs again (docs/benchmarks.md, section (13)).
 pub async fn all_at_once<Fut>(concurrency: usize, calls: Vec<Fut>) -> LoadResult
 where
     Fut: Future<Output = Result<(), String>> + Send + 'static,

@@ -137,18 +137,17 @@ pub async fn measure(nodes: &[&RidgeServer], id: &str, n: usize) -> anyhow::Resu
         }
     }
 
-    let start = Instant::now();
-    let calls = (0..n)
+    let requests = (0..n)
         .map(|i| {
-            let (h, u, body) = (
-                http.clone(),
-                urls[i % urls.len()].clone(),
+            funcs::execution_request(
+                &urls[i % urls.len()],
                 funcs::async_body(id, None),
-            );
-            async move { funcs::execute(&h, &u, body, "running").await }
+                "running",
+            )
         })
-        .collect();
-    let submitted = load::all_at_once(SUBMITTERS, calls).await;
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let start = Instant::now();
+    let submitted = load::each_once(SUBMITTERS, requests).await;
 
     let filter = |status: &str| {
         vec![
