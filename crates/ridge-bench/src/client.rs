@@ -1,5 +1,6 @@
-//! The load generator's HTTP/1.1 client: each simulated client owns one kept-alive connection,
-//! driven on the load generator's own threads (see `load.rs`), as `wrk` drives its connections.
+//! The load generator's HTTP/1.1 client: each simulated client owns one kept-alive connection
+//! to each server it sends to, driven on the load generator's own threads (see `load.rs`), as
+//! `wrk` drives its connections.
 //!
 //! reqwest, which the scenarios use for everything else, shares a connection pool between
 //! tasks and hands each request to the connection's task over a channel, on a runtime whose
@@ -16,18 +17,19 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, StatusCode};
+use hyper::{Method, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 
 /// Decides whether an answer (its status and whole body) is the one wanted.
 pub type Check = Arc<dyn Fn(StatusCode, &[u8]) -> Result<(), String> + Send + Sync>;
 
-/// One request that the load generator sends again and again, and how its answer is checked.
+/// A request the load generator sends (again and again, or once among others), and how its
+/// answer is checked.
 #[derive(Clone)]
 pub struct Request {
     addr: SocketAddr,
     host: HeaderValue,
-    path: String,
+    path: Uri,
     content_type: Option<HeaderValue>,
     body: Bytes,
     check: Check,
@@ -53,7 +55,9 @@ impl Request {
             addr,
             host: HeaderValue::from_str(authority)
                 .with_context(|| format!("`{authority}` is no Host header"))?,
-            path: if path.is_empty() { "/" } else { path }.to_owned(),
+            path: if path.is_empty() { "/" } else { path }
+                .parse()
+                .with_context(|| format!("`{url}` has no valid path"))?,
             content_type: content_type.map(HeaderValue::from_static),
             body,
             check,
@@ -103,10 +107,7 @@ impl Client {
             .map_err(|e| format!("connection lost: {e}"))?;
         let mut outgoing = hyper::Request::new(Full::new(request.body.clone()));
         *outgoing.method_mut() = Method::POST;
-        *outgoing.uri_mut() = request
-            .path
-            .parse()
-            .map_err(|e| format!("bad path `{}`: {e}", request.path))?;
+        *outgoing.uri_mut() = request.path.clone();
         let headers = outgoing.headers_mut();
         headers.insert(HOST, request.host.clone());
         if let Some(content_type) = &request.content_type {
