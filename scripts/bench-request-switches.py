@@ -10,24 +10,17 @@ warm up, on a fresh data directory. The floor under every request's latency at c
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_noop import api, thread_switches  # noqa: E402
+from bench_noop import api, serve, thread_switches  # noqa: E402
 
 binary = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 data = tempfile.TemporaryDirectory(prefix="ridge-switches.")
-probe = socket.socket()
-probe.bind(("127.0.0.1", 0))
-port = probe.getsockname()[1]
-probe.close()
-server = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data.name],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+server, port = serve(binary, data.name)
 
 
 def tokio_switches():

@@ -1,10 +1,12 @@
 """What the benchmark scripts share (bench-hot-path.sh, bench-pg-flushes.sh, bench-unpacked.sh,
-bench-request-switches.py): calls to a `ridge serve` on loopback, Python no-op functions created
+bench-request-switches.py, bench-wrk.py): calls to a `ridge serve` on loopback, Python no-op functions created
 on it, and its threads' context switches."""
 import glob
 import http.client
 import io
 import json
+import socket
+import subprocess
 import sys
 import time
 import zipfile
@@ -89,3 +91,15 @@ def thread_switches(pid):
                     if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
         by_name[name] = by_name.get(name, 0) + count
     return by_name
+
+
+def serve(binary, data_dir):
+    """`binary serve` on a loopback port the kernel picked and `data_dir`, its output dropped;
+    the process and the port (call `api` to wait until it answers)."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return server, port
