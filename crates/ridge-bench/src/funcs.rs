@@ -2,7 +2,6 @@
 //! `main.py`, entry `main.main`), and the requests that run them.
 
 use std::io::Write;
-
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -164,10 +163,7 @@ pub fn execution_request(url: &str, body: Bytes, want: &'static str) -> anyhow::
 /// An answer to `POST /v1/executions` is a success status with the execution, in state `want`.
 fn check_execution(status: StatusCode, bytes: &[u8], want: &str) -> Result<(), String> {
     if !status.is_success() {
-        return Err(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-        ));
+        return Err(unexpected(status, bytes));
     }
     let exec: ExecutionStatus =
         serde_json::from_slice(bytes).map_err(|e| format!("undecodable answer: {e}"))?;
@@ -179,6 +175,14 @@ fn check_execution(status: StatusCode, bytes: &[u8], want: &str) -> Result<(), S
         ));
     }
     Ok(())
+}
+
+/// What a check says of an answer it did not want: the status and the body's first 200 bytes.
+pub fn unexpected(status: StatusCode, body: &[u8]) -> String {
+    format!(
+        "HTTP {status}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(200)])
+    )
 }
 
 /// An HTTP client for load: keep-alive connections, enough of them for every task.

@@ -196,10 +196,7 @@ fn ff_request(url: &str) -> anyhow::Result<Request> {
             if status.is_success() && body == b"ok" {
                 Ok(())
             } else {
-                Err(format!(
-                    "HTTP {status}: {}",
-                    String::from_utf8_lossy(&body[..body.len().min(200)])
-                ))
+                Err(funcs::unexpected(status, body))
             }
         }),
     )
