@@ -154,6 +154,28 @@ mod tests {
         Arc::new(|_, _| Ok(()))
     }
 
+    /// A listener on a loopback port the kernel picks, and its address.
+    async fn loopback() -> (tokio::net::TcpListener, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        (listener, addr)
+    }
+
+    /// Reads from `socket` until what came ends with `end` (a request's body); the whole of it.
+    async fn read_until(socket: &mut tokio::net::TcpStream, end: &[u8]) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.ends_with(end) {
+            let n = socket.read(&mut buf).await.expect("a read");
+            assert!(n > 0, "the client closed early");
+            request.extend_from_slice(&buf[..n]);
+        }
+        request
+    }
+
     #[test]
     fn a_url_splits_into_address_host_and_path() {
         let r = Request::post(
@@ -193,24 +215,15 @@ mod tests {
     /// checked, and a connection the server closes is replaced at the next call.
     #[tokio::test]
     async fn it_posts_checks_and_reconnects() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let addr = listener.local_addr().expect("its address");
+        use tokio::io::AsyncWriteExt;
+        let (listener, addr) = loopback().await;
         let server = tokio::spawn(async move {
             let mut seen = Vec::new();
             // Two connections: the first answers one request and closes, the second two.
             for answers in [1, 2] {
                 let (mut socket, _) = listener.accept().await.expect("a connection");
                 for _ in 0..answers {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.ends_with(b"hello") {
-                        let n = socket.read(&mut buf).await.expect("a read");
-                        assert!(n > 0, "the client closed early");
-                        request.extend_from_slice(&buf[..n]);
-                    }
+                    let request = read_until(&mut socket, b"hello").await;
                     seen.push(String::from_utf8(request).expect("a text request"));
                     let close = if answers == 1 {
                         "connection: close\r\n"
@@ -263,15 +276,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_answer_is_an_error_with_its_body() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let addr = listener.local_addr().expect("its address");
+        use tokio::io::AsyncWriteExt;
+        let (listener, addr) = loopback().await;
         tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.expect("a connection");
-            let mut buf = [0u8; 1024];
-            let _ = socket.read(&mut buf).await.expect("a read");
+            read_until(&mut socket, b"\r\n\r\n").await;
             socket
                 .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy")
                 .await
@@ -292,17 +301,15 @@ mod tests {
             .expect_err("a 503 is an error");
         assert!(err.contains("503") && err.contains("busy"), "{err}");
     }
+
     /// Round-robin over two servers: one kept-alive connection to each, not one per request.
     #[tokio::test]
     async fn one_connection_per_server() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let mut requests = Vec::new();
         let mut servers = Vec::new();
         for _ in 0..2 {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("a loopback port");
-            let addr = listener.local_addr().expect("its address");
+            let (listener, addr) = loopback().await;
             requests.push(
                 Request::post(
                     &format!("http://{addr}/"),
@@ -312,18 +319,12 @@ mod tests {
                 )
                 .expect("a URL"),
             );
-            // Answers three requests on the first connection it accepts, then reports how
-            // many more connections came within a moment.
+            // Answers three requests on the first connection it accepts, then reports whether
+            // another connection came within a moment.
             servers.push(tokio::spawn(async move {
                 let (mut socket, _) = listener.accept().await.expect("a connection");
                 for _ in 0..3 {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.ends_with(b"\r\n\r\nx") {
-                        let n = socket.read(&mut buf).await.expect("a read");
-                        assert!(n > 0, "the client closed early");
-                        request.extend_from_slice(&buf[..n]);
-                    }
+                    read_until(&mut socket, b"\r\n\r\nx").await;
                     socket
                         .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                         .await
