@@ -5,6 +5,7 @@
 pub mod config;
 pub mod doctor;
 pub mod events;
+mod listener;
 pub mod nodes;
 pub mod packages;
 pub mod retention;
