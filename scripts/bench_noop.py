@@ -1,6 +1,6 @@
 """What the benchmark scripts share (bench-hot-path.sh, bench-pg-flushes.sh, bench-unpacked.sh,
-bench-request-switches.py, bench-wrk.py): calls to a `ridge serve` on loopback, Python no-op functions created
-on it, and its threads' context switches."""
+bench-request-switches.py, bench-wrk.py): a `ridge serve` started on loopback, calls to it,
+no-op functions created on it, and its threads' context switches."""
 import glob
 import http.client
 import io
