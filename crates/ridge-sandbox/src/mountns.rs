@@ -24,7 +24,14 @@
 //! only the host's mounts: the *spawn namespace* ([`spawn_namespace`]). A worker's start (the
 //! pre-exec hook, `jail/preexec.rs`) enters it, makes a private copy of it, attaches a detached
 //! copy of its own package ([`clone_tree`]) there, and only then runs bubblewrap, which so
-//! copies about twenty mounts whatever the node holds, and sees no other function's package.
+//! copies only the host's mounts whatever the node holds, and sees no other function's package.
+//!
+//! Not even all of those: no sandbox binds anything from `/sys` or from a file system mounted
+//! below `/proc` or `/dev` (bubblewrap makes a worker's own `/proc`, `/dev`, `/dev/pts` and
+//! `/dev/shm`, and reads `/proc` and binds `/dev/null` and the like from the mounts themselves).
+//! So the spawn namespace leaves those out ([`prune_unbound_mounts`]): on a host with cgroup v1,
+//! eleven of its twenty-one mounts are `/sys`'s, and each costs every worker's start, once per
+//! copy of the table and once per read of it.
 
 use std::fs::File;
 use std::io;
@@ -34,7 +41,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use nix::libc;
-use nix::mount::{MsFlags, mount};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
 
 /// `move_mount`'s flag: the source is the descriptor itself.
@@ -79,6 +86,9 @@ fn make_spawn_namespace() -> Result<OwnedFd, String> {
         .map_err(|e| format!("cannot open this server's mount namespace: {e}"))?;
     unshare(CloneFlags::CLONE_NEWNS)
         .map_err(|e| format!("cannot make the namespace workers start from: {e}"))?;
+    // A spawn namespace with all of the host's mounts still works, only its starts cost more:
+    // a mount that cannot be detached is left where it is.
+    let _ = prune_unbound_mounts();
     let spawn = File::open("/proc/self/ns/mnt")
         .map(OwnedFd::from)
         .map_err(|e| format!("cannot open the namespace workers start from: {e}"));
@@ -96,6 +106,77 @@ fn make_spawn_namespace() -> Result<OwnedFd, String> {
     home()?;
     tried.map_err(|e| format!("a worker could not start from it: {e}"))?;
     Ok(spawn)
+}
+
+/// Whether no sandbox binds anything from the mount at `point` (a mount point as
+/// `/proc/self/mountinfo` writes it): `/sys` and what is below it, and the file systems
+/// mounted below `/proc` and `/dev` (`/proc` and `/dev` themselves stay: bubblewrap reads the
+/// one and binds device nodes from the other).
+fn unbound(point: &[u8]) -> bool {
+    point == b"/sys"
+        || point.starts_with(b"/sys/")
+        || point.starts_with(b"/proc/")
+        || point.starts_with(b"/dev/")
+}
+
+/// Detaches every mount [`unbound`] names from the current mount namespace, which must not
+/// propagate to the host's (the spawn namespace is a copy of the server's, whose `/` is a
+/// slave). Returns how many it detached; `Err` if one it named could not be.
+fn prune_unbound_mounts() -> io::Result<usize> {
+    let mut detached = 0;
+    // A pass detaches the top mount at each mount point, with everything below it; a mount
+    // stacked over another needs another pass. Bounded by the passes, and by progress.
+    for _ in 0..8 {
+        let table = std::fs::read("/proc/thread-self/mountinfo")?;
+        let mut points: Vec<Vec<u8>> = table
+            .split(|b| *b == b'\n')
+            .filter_map(|line| line.split(|b| *b == b' ').nth(4))
+            .filter(|point| unbound(point))
+            .map(unescape)
+            .collect();
+        if points.is_empty() {
+            return Ok(detached);
+        }
+        // Parents first: one detach takes its children along, and theirs then fail harmlessly.
+        points.sort_by_key(Vec::len);
+        points.dedup();
+        let before = detached;
+        for point in points {
+            let point = std::ffi::OsStr::from_bytes(&point);
+            if umount2(point, MntFlags::MNT_DETACH).is_ok() {
+                detached += 1;
+            }
+        }
+        if detached == before {
+            break;
+        }
+    }
+    Err(io::Error::other(
+        "a mount below /sys, /proc or /dev could not be detached",
+    ))
+}
+
+/// A mount point as `/proc/self/mountinfo` writes it, with its octal escapes (`\040` for a
+/// space, and tab, newline and backslash alike) undone.
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let octal = field
+            .get(i + 1..i + 4)
+            .filter(|d| field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(field[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Enters `spawn`, makes a private copy of it, and attaches a copy of its `/` over its `/`
@@ -188,4 +269,113 @@ pub fn private_mount_namespace() -> Result<(), String> {
                 .to_owned(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mount points of this thread's mount namespace.
+    fn mount_points() -> Vec<Vec<u8>> {
+        let table = std::fs::read("/proc/thread-self/mountinfo").expect("mountinfo");
+        table
+            .split(|b| *b == b'\n')
+            .filter_map(|line| line.split(|b| *b == b' ').nth(4))
+            .map(unescape)
+            .collect()
+    }
+
+    #[test]
+    fn mount_points_are_unescaped_as_the_kernel_escapes_them() {
+        assert_eq!(unescape(br"/mnt/a\040b\011c\134d"), b"/mnt/a b\tc\\d");
+        assert_eq!(unescape(br"/plain"), b"/plain");
+        // Not an escape: too short, or not octal.
+        assert_eq!(unescape(br"/x\04"), br"/x\04");
+        assert_eq!(unescape(br"/x\089"), br"/x\089");
+    }
+
+    #[test]
+    fn only_sys_and_what_is_below_proc_and_dev_are_unbound() {
+        for point in [
+            "/sys",
+            "/sys/fs/cgroup/memory",
+            "/dev/shm",
+            "/dev/pts",
+            "/proc/sys/fs/binfmt_misc",
+        ] {
+            assert!(unbound(point.as_bytes()), "{point}");
+        }
+        for point in [
+            "/", "/proc", "/dev", "/usr", "/system", "/device", "/run", "/opt/sys",
+        ] {
+            assert!(!unbound(point.as_bytes()), "{point}");
+        }
+    }
+
+    /// In a mount namespace of its own thread (a slave copy of the test's, as the spawn
+    /// namespace is of the server's): the host's `/sys`, and the file systems below `/proc` and
+    /// `/dev`, are gone from it; every other mount is still there; the test's own namespace
+    /// still has all of them.
+    #[test]
+    fn a_pruned_namespace_keeps_every_mount_a_sandbox_binds_from() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: only root makes mount namespaces");
+            return;
+        }
+        let host = mount_points();
+        let (pruned, after) = std::thread::spawn(|| {
+            unshare(CloneFlags::CLONE_NEWNS).expect("unshare");
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_SLAVE,
+                None::<&str>,
+            )
+            .expect("a slave /");
+            // Something to prune whatever the host has: a stack of two tmpfs below /dev.
+            std::fs::create_dir_all("/dev/ridge-prune-test").expect("mkdir");
+            for _ in 0..2 {
+                mount(
+                    Some("tmpfs"),
+                    "/dev/ridge-prune-test",
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    Some("size=4k"),
+                )
+                .expect("a tmpfs below /dev");
+            }
+            let pruned = prune_unbound_mounts().expect("pruned");
+            (pruned, mount_points())
+        })
+        .join()
+        .expect("the namespace's thread");
+        let _ = std::fs::remove_dir("/dev/ridge-prune-test");
+        let unbound_on_host = host.iter().filter(|p| unbound(p)).count();
+        assert!(pruned >= 2, "detached {pruned}");
+        assert!(
+            after.iter().all(|p| !unbound(p)),
+            "left: {:?}",
+            after
+                .iter()
+                .map(|p| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>()
+        );
+        // A copy lists its mounts in an order of its own.
+        let mut kept: Vec<_> = host.iter().filter(|p| !unbound(p)).collect();
+        let mut left: Vec<_> = after.iter().collect();
+        kept.sort();
+        left.sort();
+        assert_eq!(left, kept);
+        for point in [&b"/"[..], b"/proc", b"/dev"] {
+            if host.iter().any(|p| p == point) {
+                assert!(after.iter().any(|p| p == point), "{point:?} kept");
+            }
+        }
+        // The test's own namespace lost nothing.
+        assert_eq!(
+            mount_points().iter().filter(|p| unbound(p)).count(),
+            unbound_on_host
+        );
+    }
 }
