@@ -1,30 +1,30 @@
-//! The seccomp filters every sandboxed worker runs under: a denylist of system calls that no
-//! function needs, compiled to BPF with `seccompiler` and handed to bubblewrap, which installs
-//! them (after `no_new_privs`) just before it starts the worker.
+//! The seccomp filter every sandboxed worker runs under: a denylist of system calls that no
+//! function needs, as one classic BPF program, handed to bubblewrap, which installs it (after
+//! `no_new_privs`) just before it starts the worker; a worker forked by a zygote installs the
+//! same program itself.
 //!
-//! seccompiler targets 64-bit architectures only (x86_64, aarch64, riscv64), where a system
-//! call number is an `i64`.
-//!
-//! Two programs, because a program has one action for all its matches:
-//! - the denylist answers `EPERM`: tracing other processes, mounting, namespaces (`unshare`,
-//!   `setns`, and `clone` with a namespace flag), kernel modules, kexec, reboot, BPF, keyrings,
+//! What it answers:
+//! - a system call of another architecture than the server's (on x86_64, the 32-bit
+//!   `int 0x80` ones): the process is killed;
+//! - on x86_64, an x32 system call (numbers with [`X32_SYSCALL_BIT`] set; they carry the
+//!   x86_64 audit architecture, and would reach `ptrace` as `0x40000000 | 101`): `EPERM`;
+//! - `clone3`: `ENOSYS`, so that the C library falls back to `clone`, whose flags the filter
+//!   can inspect (`clone3` passes them in memory, out of a filter's reach);
+//! - `clone` with a namespace flag, and the denylist (tracing other processes, mounting,
+//!   namespaces (`unshare`, `setns`), kernel modules, kexec, reboot, BPF, keyrings,
 //!   `perf_event_open`, swap, clocks, `userfaultfd`, `io_uring`, reading other processes'
-//!   memory, file handles, the new mount API;
-//! - `clone3` answers `ENOSYS`, so that the C library falls back to `clone`, whose flags the
-//!   denylist can inspect (`clone3` passes them in memory, out of a filter's reach).
+//!   memory, file handles, the new mount API): `EPERM`;
+//! - anything else is allowed.
 //!
-//! On x86_64 a third, hand-written program answers `EPERM` to every x32 system call (numbers
-//! with [`X32_SYSCALL_BIT`] set). x32 calls carry the x86_64 audit architecture, so the
-//! architecture check lets them through, and the denylist, which matches exact numbers, would
-//! miss `ptrace` called as `0x40000000 | 101`.
-
-use std::collections::BTreeMap;
+//! One program of about fifty instructions, written here rather than compiled by a filter
+//! library: the kernel pays for each program a process installs (it runs the program for
+//! every system call number to learn which are always allowed), and the three programs
+//! `seccompiler` made for the same rules (320 instructions) cost each worker about 0.4 ms to
+//! install, twice (bubblewrap, then the zygote's worker); docs/benchmarks.md has the figures.
+//! The tests run the program, instruction by instruction, for every system call number.
 
 use nix::libc;
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch, sock_filter,
-};
+use nix::libc::sock_filter;
 
 use crate::SandboxError;
 
@@ -103,13 +103,109 @@ pub fn denied_names() -> Vec<&'static str> {
     DENIED.iter().map(|(name, _)| *name).collect()
 }
 
-fn arch() -> Result<TargetArch, SandboxError> {
-    TargetArch::try_from(std::env::consts::ARCH).map_err(|e| SandboxError::Seccomp(e.to_string()))
+/// The audit architecture (`AUDIT_ARCH_*` of `<linux/audit.h>`: the ELF machine, 64-bit,
+/// little-endian) of the architecture the server runs on: the only one the filter lets
+/// through.
+fn audit_arch() -> Result<u32, SandboxError> {
+    const ARCH_64BIT_LE: u32 = 0x8000_0000 | 0x4000_0000;
+    let machine = match std::env::consts::ARCH {
+        "x86_64" => 62,
+        "aarch64" => 183,
+        "riscv64" => 243,
+        other => {
+            return Err(SandboxError::Seccomp(format!(
+                "no seccomp filter for the {other} architecture (x86_64, aarch64 and riscv64 have one)"
+            )));
+        }
+    };
+    Ok(machine | ARCH_64BIT_LE)
 }
 
-fn compile(filter: SeccompFilter) -> Result<Vec<u8>, SandboxError> {
-    let program = BpfProgram::try_from(filter).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-    Ok(pack(&program))
+/// Offsets in `struct seccomp_data`: `int nr; __u32 arch; __u64 instruction_pointer; __u64
+/// args[6];`, and the low half of `args[0]` (every target above is little-endian).
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+const ARG0_LOW: u32 = 16;
+
+/// Where a jump of the program goes, before the program is laid out.
+#[derive(Clone, Copy)]
+enum Target {
+    Next,
+    Deny,
+    NoSys,
+    CloneFlags,
+}
+
+/// The filter, as the kernel's `struct sock_filter` array (see the module's documentation).
+fn program(audit_arch: u32, x32: bool) -> Vec<sock_filter> {
+    const LOAD: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    const JEQ: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+    const JGE: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
+    const JSET: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
+    const RET: u32 = libc::BPF_RET | libc::BPF_K;
+    // (code, k, jump if true); jumps if false fall through.
+    let mut body: Vec<(u32, u32, Target)> = vec![
+        (LOAD, ARCH, Target::Next),
+        // Another architecture: skip the next instruction only when it is this one.
+        (JEQ, audit_arch, Target::Next),
+        (RET, libc::SECCOMP_RET_KILL_PROCESS, Target::Next),
+        (LOAD, NR, Target::Next),
+    ];
+    if x32 {
+        body.push((JGE, X32_SYSCALL_BIT, Target::Deny));
+    }
+    let number = |nr: libc::c_long| u32::try_from(nr).expect("system call numbers fit in 32 bits");
+    body.push((JEQ, number(libc::SYS_clone3), Target::NoSys));
+    body.push((JEQ, number(libc::SYS_clone), Target::CloneFlags));
+    for (_, nr) in DENIED {
+        body.push((JEQ, number(*nr), Target::Deny));
+    }
+    let namespaces = NAMESPACE_FLAGS
+        .iter()
+        .fold(0u32, |all, f| all | f.unsigned_abs());
+    let allow = body.len();
+    let clone_flags = allow + 1;
+    let deny = clone_flags + 3;
+    let no_sys = deny + 1;
+    body.extend([
+        (RET, libc::SECCOMP_RET_ALLOW, Target::Next),
+        (LOAD, ARG0_LOW, Target::Next),
+        (JSET, namespaces, Target::Deny),
+        (RET, libc::SECCOMP_RET_ALLOW, Target::Next),
+        (
+            RET,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM.unsigned_abs(),
+            Target::Next,
+        ),
+        (
+            RET,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS.unsigned_abs(),
+            Target::Next,
+        ),
+    ]);
+    let mut insns: Vec<sock_filter> = body
+        .iter()
+        .enumerate()
+        .map(|(at, &(code, k, target))| {
+            let to = match target {
+                Target::Next => at + 1,
+                Target::Deny => deny,
+                Target::NoSys => no_sys,
+                Target::CloneFlags => clone_flags,
+            };
+            let jt =
+                u8::try_from(to - at - 1).expect("every jump is shorter than 256 instructions");
+            sock_filter {
+                code: u16::try_from(code).expect("BPF opcodes fit in 16 bits"),
+                jt: if code & 0x07 == libc::BPF_JMP { jt } else { 0 },
+                jf: 0,
+                k,
+            }
+        })
+        .collect();
+    // The architecture check jumps over the kill when it matches.
+    insns[1].jt = 1;
+    insns
 }
 
 /// The kernel's `struct sock_filter`, as bubblewrap reads it: u16 code, u8 jt, u8 jf, u32 k.
@@ -124,110 +220,134 @@ fn pack(program: &[sock_filter]) -> Vec<u8> {
     bytes
 }
 
-/// The compiled BPF programs, in the order bubblewrap should install them.
+/// The compiled BPF programs, in the order bubblewrap should install them: one.
 pub(crate) fn programs() -> Result<Vec<Vec<u8>>, SandboxError> {
-    let arch = arch()?;
-    let seccomp_err = |e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string());
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|(_, nr)| (*nr, Vec::new())).collect();
-    let clone_rules = NAMESPACE_FLAGS
-        .iter()
-        .map(|flag| {
-            let flag = u64::from(flag.unsigned_abs());
-            SeccompCondition::new(
-                0,
-                SeccompCmpArgLen::Qword,
-                SeccompCmpOp::MaskedEq(flag),
-                flag,
-            )
-            .and_then(|c| SeccompRule::new(vec![c]))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(seccomp_err)?;
-    rules.insert(libc::SYS_clone, clone_rules);
-    let deny = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM.unsigned_abs()),
-        arch,
-    )
-    .map_err(seccomp_err)?;
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS.unsigned_abs()),
-        arch,
-    )
-    .map_err(seccomp_err)?;
-    let mut compiled = vec![compile(deny)?, compile(clone3)?];
-    if cfg!(target_arch = "x86_64") {
-        compiled.push(pack(&deny_x32()));
-    }
-    Ok(compiled)
-}
-
-/// `EPERM` for every system call number at or above [`X32_SYSCALL_BIT`] on x86_64; every
-/// other call (and any other architecture, which the first program kills) passes.
-fn deny_x32() -> BpfProgram {
-    // `#define AUDIT_ARCH_X86_64 (EM_X86_64|__AUDIT_ARCH_64BIT|__AUDIT_ARCH_LE)`
-    const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
-    // Offsets in `struct seccomp_data`: `int nr; __u32 arch; ...`.
-    const NR: u32 = 0;
-    const ARCH: u32 = 4;
-    let op = |code: u32| u16::try_from(code).expect("BPF opcodes fit in 16 bits");
-    let stmt = |code: u32, k: u32| sock_filter {
-        code: op(code),
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
-        code: op(code),
-        jt,
-        jf,
-        k,
-    };
-    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-    let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
-    vec![
-        stmt(load, ARCH),
-        jump(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            AUDIT_ARCH_X86_64,
-            0,
-            3,
-        ),
-        stmt(load, NR),
-        jump(
-            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
-            X32_SYSCALL_BIT,
-            0,
-            1,
-        ),
-        stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::EPERM.unsigned_abs(),
-        ),
-        allow,
-    ]
+    let arch = audit_arch()?;
+    Ok(vec![pack(&program(arch, cfg!(target_arch = "x86_64")))])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn compiles_both_programs_for_this_architecture() {
-        let programs = programs().expect("compiles");
-        assert_eq!(
-            programs.len(),
-            if cfg!(target_arch = "x86_64") { 3 } else { 2 }
-        );
-        for p in &programs {
-            assert!(!p.is_empty());
-            assert_eq!(p.len() % 8, 0, "whole sock_filter instructions");
+    const EPERM: u32 = libc::SECCOMP_RET_ERRNO | 1;
+    const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | 38;
+
+    /// Runs `program` as the kernel would on a system call `nr` of architecture `arch` whose
+    /// first argument is `arg0`: its return value. Only the instructions the program may use;
+    /// any other fails the test, as does running off its end or jumping backwards.
+    fn run(program: &[sock_filter], arch: u32, nr: u32, arg0: u64) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_ne_bytes());
+        data[4..8].copy_from_slice(&arch.to_ne_bytes());
+        data[16..24].copy_from_slice(&arg0.to_ne_bytes());
+        let (mut pc, mut a) = (0usize, 0u32);
+        loop {
+            let insn = program.get(pc).expect("the program ran off its end");
+            let code = u32::from(insn.code);
+            let taken = |cond: bool| pc + 1 + usize::from(if cond { insn.jt } else { insn.jf });
+            pc = match code {
+                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                    let at = usize::try_from(insn.k).expect("offset");
+                    a = u32::from_ne_bytes(data[at..at + 4].try_into().expect("4 bytes"));
+                    pc + 1
+                }
+                c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => taken(a == insn.k),
+                c if c == libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K => taken(a >= insn.k),
+                c if c == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => taken(a & insn.k != 0),
+                c if c == libc::BPF_RET | libc::BPF_K => return insn.k,
+                other => panic!("instruction {other:#x} at {pc}"),
+            };
         }
+    }
+
+    fn number(nr: libc::c_long) -> u32 {
+        u32::try_from(nr).expect("system call number")
+    }
+
+    #[test]
+    fn one_program_for_this_architecture() {
+        let programs = programs().expect("built");
+        assert_eq!(programs.len(), 1);
+        assert_eq!(programs[0].len() % 8, 0, "whole sock_filter instructions");
+        assert!(
+            programs[0].len() / 8 < 80,
+            "{} instructions",
+            programs[0].len() / 8
+        );
         assert!(denied_names().contains(&"ptrace"));
         assert!(denied_names().contains(&"unshare"));
+    }
+
+    /// Every system call number, as the module's documentation says: the denylist and
+    /// `clone3` refused, everything else allowed, on this architecture and (on x86_64) as
+    /// x32 calls; another architecture killed.
+    #[test]
+    fn every_system_call_gets_the_answer_the_rules_give_it() {
+        let arch = audit_arch().expect("a supported architecture");
+        let x32 = cfg!(target_arch = "x86_64");
+        let program = program(arch, x32);
+        let denied: Vec<u32> = DENIED.iter().map(|(_, nr)| number(*nr)).collect();
+        for nr in 0..1024u32 {
+            let want = if denied.contains(&nr) {
+                EPERM
+            } else if nr == number(libc::SYS_clone3) {
+                ENOSYS
+            } else {
+                libc::SECCOMP_RET_ALLOW
+            };
+            if nr != number(libc::SYS_clone) {
+                assert_eq!(run(&program, arch, nr, u64::MAX), want, "system call {nr}");
+                assert_eq!(run(&program, arch, nr, 0), want, "system call {nr}");
+            }
+            let x32_answer = run(&program, arch, X32_SYSCALL_BIT | nr, 0);
+            assert_eq!(x32_answer, if x32 { EPERM } else { want }, "x32 call {nr}");
+            assert_eq!(
+                run(&program, arch ^ 1, nr, 0),
+                libc::SECCOMP_RET_KILL_PROCESS,
+                "system call {nr} of another architecture"
+            );
+        }
+        assert_eq!(run(&program, 0, 0, 0), libc::SECCOMP_RET_KILL_PROCESS);
+    }
+
+    /// `clone` is refused with any namespace flag, alone or among others, and allowed
+    /// otherwise (a thread's flags, a fork's `SIGCHLD`, bits above 32).
+    #[test]
+    fn clone_is_refused_exactly_when_it_asks_for_a_namespace() {
+        let arch = audit_arch().expect("a supported architecture");
+        let program = program(arch, cfg!(target_arch = "x86_64"));
+        let clone = number(libc::SYS_clone);
+        let thread = (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM
+            | libc::CLONE_SETTLS
+            | libc::CLONE_PARENT_SETTID
+            | libc::CLONE_CHILD_CLEARTID)
+            .unsigned_abs();
+        for allowed in [
+            0,
+            u64::from(thread),
+            libc::SIGCHLD.unsigned_abs().into(),
+            1 << 40,
+        ] {
+            assert_eq!(
+                run(&program, arch, clone, allowed),
+                libc::SECCOMP_RET_ALLOW,
+                "{allowed:#x}"
+            );
+        }
+        for flag in NAMESPACE_FLAGS {
+            let flag = u64::from(flag.unsigned_abs());
+            assert_eq!(run(&program, arch, clone, flag), EPERM, "{flag:#x}");
+            assert_eq!(
+                run(&program, arch, clone, flag | u64::from(thread)),
+                EPERM,
+                "{flag:#x}"
+            );
+        }
     }
 }

@@ -668,6 +668,12 @@ def main(**kw):
         "seccomp": status["Seccomp"].strip(),
         "unshare": errno_of(libc.unshare(0x10000000)),
         "ptrace": errno_of(libc.ptrace(0, 0, None, None)),
+        # (x86_64 numbers) ptrace as an x32 call; clone3 (ENOSYS: libc falls back to clone);
+        # clone asking for a user namespace (it would fork if let through).
+        "x32_ptrace": errno_of(libc.syscall(0x40000000 | 101, 0, 0, 0, 0)),
+        "clone3": errno_of(libc.syscall(435, None, 0)),
+        "clone_newuser": errno_of(libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)),
+        "getppid": "allowed" if libc.syscall(110) > 0 else "refused",
         "hostname": os.uname().nodename,
         "nofile": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE),
     }
@@ -695,6 +701,14 @@ def main(**kw):
     assert_eq!(out["seccomp"], json!("2"), "filter mode: {out}");
     assert_eq!(out["unshare"], json!("Operation not permitted"), "{out}");
     assert_eq!(out["ptrace"], json!("Operation not permitted"), "{out}");
+    assert_eq!(out["x32_ptrace"], json!("Operation not permitted"), "{out}");
+    assert_eq!(out["clone3"], json!("Function not implemented"), "{out}");
+    assert_eq!(
+        out["clone_newuser"],
+        json!("Operation not permitted"),
+        "{out}"
+    );
+    assert_eq!(out["getppid"], json!("allowed"), "{out}");
     assert_eq!(out["hostname"], json!("ridge"), "{out}");
     assert_eq!(out["nofile"], json!([1024, 1024]), "{out}");
     // The worker's host uid, as the host sees it, is the same unprivileged one (when Ridge runs
