@@ -131,6 +131,8 @@ const ARG0_LOW: u32 = 16;
 #[derive(Clone, Copy)]
 enum Target {
     Next,
+    /// Over the next instruction.
+    Skip,
     Deny,
     NoSys,
     CloneFlags,
@@ -146,8 +148,8 @@ fn program(audit_arch: u32, x32: bool) -> Vec<sock_filter> {
     // (code, k, jump if true); jumps if false fall through.
     let mut body: Vec<(u32, u32, Target)> = vec![
         (LOAD, ARCH, Target::Next),
-        // Another architecture: skip the next instruction only when it is this one.
-        (JEQ, audit_arch, Target::Next),
+        // This architecture goes on past the kill.
+        (JEQ, audit_arch, Target::Skip),
         (RET, libc::SECCOMP_RET_KILL_PROCESS, Target::Next),
         (LOAD, NR, Target::Next),
     ];
@@ -183,12 +185,12 @@ fn program(audit_arch: u32, x32: bool) -> Vec<sock_filter> {
             Target::Next,
         ),
     ]);
-    let mut insns: Vec<sock_filter> = body
-        .iter()
+    body.iter()
         .enumerate()
         .map(|(at, &(code, k, target))| {
             let to = match target {
                 Target::Next => at + 1,
+                Target::Skip => at + 2,
                 Target::Deny => deny,
                 Target::NoSys => no_sys,
                 Target::CloneFlags => clone_flags,
@@ -202,10 +204,7 @@ fn program(audit_arch: u32, x32: bool) -> Vec<sock_filter> {
                 k,
             }
         })
-        .collect();
-    // The architecture check jumps over the kill when it matches.
-    insns[1].jt = 1;
-    insns
+        .collect()
 }
 
 /// The kernel's `struct sock_filter`, as bubblewrap reads it: u16 code, u8 jt, u8 jf, u32 k.
