@@ -30,7 +30,7 @@
 //! below `/proc` or `/dev` (bubblewrap makes a worker's own `/proc`, `/dev`, `/dev/pts` and
 //! `/dev/shm`, and reads `/proc` and binds `/dev/null` and the like from the mounts themselves).
 //! So the spawn namespace leaves those out ([`prune_unbound_mounts`]): on a host with cgroup v1,
-//! eleven of its twenty-one mounts are `/sys`'s, and each costs every worker's start, once per
+//! thirteen of its twenty-one mounts are `/sys`'s, and each costs every worker's start, once per
 //! copy of the table and once per read of it.
 
 use std::fs::File;

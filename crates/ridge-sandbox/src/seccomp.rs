@@ -16,7 +16,7 @@
 //!   memory, file handles, the new mount API): `EPERM`;
 //! - anything else is allowed.
 //!
-//! One program of about fifty instructions, written here rather than compiled by a filter
+//! One program of about sixty instructions, written here rather than compiled by a filter
 //! library: the kernel pays for each program a process installs (it runs the program for
 //! every system call number to learn which are always allowed), and the three programs
 //! `seccompiler` made for the same rules (320 instructions) cost each worker about 0.4 ms to
