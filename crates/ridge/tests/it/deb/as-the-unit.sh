@@ -45,7 +45,10 @@ done
 awk '{print $5}' /proc/self/mountinfo | while read -r mountpoint; do
   case "$mountpoint" in
     /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) ;;
-    *) mount -o remount,bind,ro "$mountpoint" ;;
+    # A mount of a test running beside this one may have gone since the table was read:
+    # only one still there must become read-only.
+    *) mount -o remount,bind,ro "$mountpoint" 2>/dev/null || [ ! -e "$mountpoint" ] ||
+      mount -o remount,bind,ro "$mountpoint" ;;
   esac
 done
 for path in $rw_paths; do
