@@ -1,5 +1,6 @@
-//! Memory figures read from `/proc`: a process's peak resident set (`VmHWM`) and proportional
-//! set size (`Pss` from `smaps_rollup`), and the descendants of a process.
+//! Figures read from `/proc`: a process's peak resident set (`VmHWM`) and proportional set size
+//! (`Pss` from `smaps_rollup`), the descendants of a process, the CPU of a process tree and of
+//! the whole machine.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -133,6 +134,30 @@ pub fn tree_cpu(root: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// The whole machine's busy CPU time so far (every CPU's user, nice, system, irq, softirq and
+/// steal time from `/proc/stat`): what everything running costs, processes that have ended and
+/// the kernel's own threads included, in USER_HZ ticks (10 ms).
+pub fn machine_busy() -> Duration {
+    let ticks = fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| busy_ticks(stat.lines().next()?))
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The busy ticks of a `/proc/stat` `cpu` line: all of its first eight fields (user, nice,
+/// system, idle, iowait, irq, softirq, steal) but idle and iowait.
+fn busy_ticks(line: &str) -> Option<u64> {
+    let fields: Vec<u64> = line
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (fields.len() == 8).then(|| fields.iter().sum::<u64>() - fields[3] - fields[4])
+}
+
 /// utime + stime from a `/proc/<pid>/stat` line.
 fn cpu_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -162,6 +187,9 @@ mod tests {
         assert_eq!(parent_of("12 (a b) S 7 12 12 0"), Some(7));
         let stat = "12 (a) b) S 7 12 12 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 1 0";
         assert_eq!(cpu_ticks(stat), Some(281));
+        assert_eq!(busy_ticks("cpu  1 2 3 4 5 6 7 8 9 10"), Some(27));
+        assert_eq!(busy_ticks("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(busy_ticks("cpu  1 2 3"), None);
     }
 
     #[test]

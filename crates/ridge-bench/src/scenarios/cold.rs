@@ -11,10 +11,10 @@ use anyhow::{Context, bail};
 use ridge_client::RidgeClient;
 
 use super::{Ctx, Outcome};
-use crate::funcs;
 use crate::load::LoadResult;
 use crate::report::Row;
 use crate::server::RidgeServer;
+use crate::{funcs, procfs};
 
 /// How long detached workers may take to go.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -90,7 +90,9 @@ pub async fn measure_with(
     let http = funcs::http_client(4)?;
     let url = format!("{}/v1/executions", server.url);
 
+    let busy = procfs::machine_busy();
     let fresh = sequential(&http, &url, &ids).await;
+    let fresh_cpu = procfs::machine_busy().saturating_sub(busy);
     let warm = sequential(&http, &url, &ids).await;
     for id in &ids {
         server
@@ -107,6 +109,16 @@ pub async fn measure_with(
         Row::load("after detach", &released)
             .note("worker started + entry imported; package already unpacked"),
         Row::load("warm, same functions (reference)", &warm),
+        Row::value(
+            "machine CPU per cold start (freshly created function)",
+            fresh_cpu.as_secs_f64() * 1e3 / n.max(1) as f64,
+            "ms",
+        )
+        .note(
+            "the whole machine's busy time (/proc/stat) over the freshly created functions' \
+             first executions, per function: server, bubblewrap, interpreter, worker, kernel \
+             threads and this client alike; meaningful on an otherwise idle machine",
+        ),
     ];
     if ready_rows {
         let mut more = Vec::with_capacity(n);
