@@ -57,18 +57,7 @@ static SPAWN: OnceLock<Result<OwnedFd, String>> = OnceLock::new();
 /// is remembered for [`private_mount_namespace`]. Needs root (`CAP_SYS_ADMIN`).
 pub fn enter_private_mount_namespace() -> Result<(), String> {
     let result = if nix::unistd::geteuid().is_root() {
-        unshare(CloneFlags::CLONE_NEWNS)
-            .map_err(|e| format!("cannot make a mount namespace of its own: {e}"))
-            .and_then(|()| {
-                mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    MsFlags::MS_REC | MsFlags::MS_SLAVE,
-                    None::<&str>,
-                )
-                .map_err(|e| format!("cannot make `/` a slave of the host's mounts: {e}"))
-            })
+        unshare_as_slave()
     } else {
         Err("Ridge is not root, so it cannot make a mount namespace of its own".to_owned())
     };
@@ -77,6 +66,21 @@ pub fn enter_private_mount_namespace() -> Result<(), String> {
         let _ = SPAWN.set(make_spawn_namespace());
     }
     PRIVATE.get_or_init(|| result).clone()
+}
+
+/// Moves this thread into a copy of its mount namespace whose `/` is a recursive slave of the
+/// original's: mounts made there reach it, none made in it goes back. Needs root.
+fn unshare_as_slave() -> Result<(), String> {
+    unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("cannot make a mount namespace of its own: {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot make `/` a slave of the host's mounts: {e}"))
 }
 
 /// A copy of the current mount namespace, entered and left again, and tried as a worker's
@@ -324,15 +328,7 @@ mod tests {
         }
         let host = mount_points();
         let (pruned, after) = std::thread::spawn(|| {
-            unshare(CloneFlags::CLONE_NEWNS).expect("unshare");
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_SLAVE,
-                None::<&str>,
-            )
-            .expect("a slave /");
+            unshare_as_slave().expect("a slave copy of the test's namespace");
             // Something to prune whatever the host has: a stack of two tmpfs below /dev.
             std::fs::create_dir_all("/dev/ridge-prune-test").expect("mkdir");
             for _ in 0..2 {
