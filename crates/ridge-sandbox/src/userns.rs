@@ -18,20 +18,25 @@
 //! a fork copied the page tables of the whole server and tore them down again at the helper's
 //! exit, for every worker, and the server's writes after it took copy-on-write faults (in a
 //! burst of cold starts, about a tenth of the machine's time went to forks:
-//! docs/benchmarks.md, "the user namespace's helper"). It runs on a stack of its own with every
-//! signal blocked (a handler of the server's must not run on it), makes raw system calls only,
-//! and touches no memory of the server's but the constants it was given.
+//! docs/benchmarks.md, "the user namespace's helper"). It shares the server's descriptor table
+//! too (`CLONE_FILES`): a copy took a reference on every open descriptor and closed them all at
+//! the helper's exit, a thousand sockets' worth during a burst of connections. So the helper
+//! closes nothing (a close would be the server's), the server keeps the pipes' four ends open
+//! until the helper is reaped, and learns of a helper that ended without answering from its
+//! pidfd (`CLONE_PIDFD`) rather than from the end of a pipe. It runs on a stack of its own with
+//! every signal blocked (a handler of the server's must not run on it), makes raw system calls
+//! only, and touches no memory of the server's but the constants it was given.
 //!
 //! A worker granted outbound network also gets a network namespace created in the same
 //! `unshare`, so owned by its user namespace: `pasta` (see `outbound.rs`), running as the
 //! worker's uid, may then join both and plug the namespace into the host's network.
 
 use std::fs::{self, File};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Mutex, PoisonError};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 use nix::sys::wait::waitpid;
@@ -39,11 +44,6 @@ use nix::unistd::{pipe2, read};
 
 use crate::SandboxError;
 
-/// One helper at a time. A helper started while another's pipes are open inherits them (it
-/// gets a copy of the descriptor table) and, never exec'ing, holds them: two concurrent helpers
-/// then each hold the other's `done` pipe open, neither reads end-of-file, and both spawning
-/// threads wait for ever (seen with concurrent cold starts on 2026-12-06).
-static HELPER: Mutex<()> = Mutex::new(());
 /// Bytes of the helper's own stack: it makes a few system calls and nothing else.
 const HELPER_STACK: usize = 32 * 1024;
 
@@ -64,7 +64,6 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     if uid == 0 || gid == 0 {
         return Err(err("the sandbox uid and gid must not be 0".to_owned()));
     }
-    let _one_at_a_time = HELPER.lock().unwrap_or_else(PoisonError::into_inner);
     // Close-on-exec: a worker spawned meanwhile by another thread must not keep them either.
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| err(format!("pipe: {e}")))?;
     let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| err(format!("pipe: {e}")))?;
@@ -76,10 +75,8 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     let args = Box::new(HelperArgs {
         uid,
         flags: flags.bits(),
-        ready_r: ready_r.as_raw_fd(),
         ready_w: ready_w.as_raw_fd(),
         done_r: done_r.as_raw_fd(),
-        done_w: done_w.as_raw_fd(),
     });
     let mut stack = vec![0u8; HELPER_STACK];
     let mut server_mask = SigSet::empty();
@@ -92,37 +89,41 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     // The stack grows down from its end, which the ABI wants 16-byte aligned.
     let top = stack.as_mut_ptr_range().end;
     let top = top.wrapping_sub(top as usize % 16);
-    // SAFETY: the helper shares this process's memory but runs on `stack`, with `args`, both
-    // of which outlive it (`Running` holds them until it is reaped), with every signal blocked
-    // (inherited from this thread's mask, set just above); it only makes raw system calls on
-    // the integers of `args`, and never returns into Rust code that could allocate or take
-    // locks. Errno, which it may set on a failure, is this thread's, which meanwhile only
-    // waits in a read that succeeds.
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: the helper shares this process's memory and descriptor table but runs on
+    // `stack`, with `args`, both of which outlive it (`Running` holds them until it is reaped),
+    // with every signal blocked (inherited from this thread's mask, set just above); it only
+    // makes raw system calls on the integers of `args`, on descriptors that `Running` keeps
+    // open until it is reaped, closes none, and never returns into Rust code that could
+    // allocate or take locks. Errno, which it may set on a failure, is this thread's, which
+    // meanwhile only waits in `poll`. The kernel writes the pidfd (`CLONE_PIDFD`) to `pidfd`
+    // before `clone` returns.
     let started = unsafe {
         libc::clone(
             helper_main,
             top.cast(),
-            libc::CLONE_VM | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_FILES | libc::CLONE_PIDFD | libc::SIGCHLD,
             std::ptr::from_ref::<HelperArgs>(&args).cast_mut().cast(),
+            &raw mut pidfd,
         )
     };
     let started = nix::errno::Errno::result(started).map(nix::unistd::Pid::from_raw);
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&server_mask), None);
     let child = started.map_err(|e| err(format!("cannot start the helper: {e}")))?;
+    // SAFETY: `clone` succeeded with `CLONE_PIDFD`, so `pidfd` is a descriptor of the helper
+    // that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     // From here on, however this function ends, the helper is let go and reaped before its
-    // stack is freed.
+    // stack is freed and before the descriptors it uses are closed.
     let helper = Running {
         child,
         done: Some(done_w),
+        _fds: [ready_w, done_r],
         _stack: stack,
         _args: args,
     };
-    drop(ready_w);
-    drop(done_r);
-    let mut buf = [0u8; 1];
-    let answered = read(&ready_r, &mut buf);
-    match answered {
-        Ok(1) if buf[0] == 1 => {
+    match answer(&ready_r, &pidfd) {
+        Some(1) => {
             let proc = format!("/proc/{}", helper.child);
             let map = |id: u32| format!("0 0 1\n{id} {id} 1\n");
             let open = |ns: &str| File::open(format!("{proc}/ns/{ns}")).map(OwnedFd::from);
@@ -136,9 +137,37 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
                 })
                 .map_err(|e| err(format!("cannot set up the user namespace: {e}")))
         }
-        _ => Err(err(format!(
+        Some(_) => Err(err(format!(
             "the kernel refused to create a user namespace (unshare({flags:?}))"
         ))),
+        None => Err(err(
+            "the helper that creates the user namespace ended without an answer".to_owned(),
+        )),
+    }
+}
+
+/// The helper's one-byte answer, or `None` if it ended without writing one: the pipe's write
+/// end stays open in the shared descriptor table, so its end is learnt from the pidfd.
+fn answer(ready: &OwnedFd, pidfd: &OwnedFd) -> Option<u8> {
+    loop {
+        let mut fds = [
+            PollFd::new(ready.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+            Ok(_) => {}
+        }
+        // A helper answers before it can end: a readable pipe is read even if it ended since.
+        if fds[0].any().unwrap_or(false) {
+            let mut buf = [0u8; 1];
+            return match read(ready, &mut buf) {
+                Ok(1) => Some(buf[0]),
+                _ => None,
+            };
+        }
+        return None;
     }
 }
 
@@ -147,14 +176,13 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
 struct HelperArgs {
     uid: u32,
     flags: libc::c_int,
-    ready_r: libc::c_int,
     ready_w: libc::c_int,
     done_r: libc::c_int,
-    done_w: libc::c_int,
 }
 
-/// The helper: closes its copies of the server's pipe ends, switches to the namespace's owner,
-/// creates the namespace, says whether it could, and waits until the server has read it.
+/// The helper: switches to the namespace's owner, creates the namespace, says whether it could,
+/// and waits until the server has read it and closed the `done` pipe's write end. It shares the
+/// server's descriptor table, so it closes nothing.
 /// Raw system calls only: glibc's wrappers of `read` and `write` are cancellation points, which
 /// update the thread's descriptor, and this task has none of its own (it runs with the server
 /// thread's, as it shares its memory).
@@ -165,16 +193,13 @@ extern "C" fn helper_main(args: *mut libc::c_void) -> libc::c_int {
     // anything of the server's.
     unsafe {
         let a = &*args.cast::<HelperArgs>();
-        // Its copies of the server's ends: the reads must see them close.
-        libc::syscall(libc::SYS_close, a.ready_r);
-        libc::syscall(libc::SYS_close, a.done_w);
         // The namespace's owner is the effective uid that creates it.
         let owned = libc::syscall(libc::SYS_setresuid, a.uid, a.uid, a.uid) == 0;
         let ok = owned && libc::syscall(libc::SYS_unshare, a.flags) == 0;
         let answer = [u8::from(ok)];
         libc::syscall(libc::SYS_write, a.ready_w, answer.as_ptr(), 1);
         let mut buf = [0u8; 1];
-        // Returns once the server closes its end.
+        // Returns once the server closes the write end (the one there is: the table is shared).
         libc::syscall(libc::SYS_read, a.done_r, buf.as_mut_ptr(), 1);
         libc::syscall(libc::SYS_exit, 0);
     }
@@ -186,6 +211,9 @@ struct Running {
     child: nix::unistd::Pid,
     /// Closing it lets the helper exit.
     done: Option<OwnedFd>,
+    /// The pipe ends the helper writes and reads: closed only once it is reaped, as their
+    /// numbers in the shared table could otherwise be given to another file meanwhile.
+    _fds: [OwnedFd; 2],
     _stack: Vec<u8>,
     _args: Box<HelperArgs>,
 }
@@ -201,6 +229,41 @@ impl Drop for Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pidfd_of(child: &std::process::Child) -> OwnedFd {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) };
+        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+        // SAFETY: a new descriptor that nothing else owns.
+        unsafe { OwnedFd::from_raw_fd(libc::c_int::try_from(fd).expect("a descriptor")) }
+    }
+
+    /// The pipe's write end stays open (as it does in the table the helper shares): a helper
+    /// that ended without answering is seen through its pidfd, not waited for.
+    #[test]
+    fn a_helper_that_ends_without_answering_is_an_error_not_a_hang() {
+        let (ready_r, _ready_w) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pidfd = pidfd_of(&child);
+        assert_eq!(answer(&ready_r, &pidfd), None);
+        child.wait().expect("reap");
+    }
+
+    #[test]
+    fn an_answer_is_read_while_the_helper_runs() {
+        let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pidfd = pidfd_of(&child);
+        nix::unistd::write(&ready_w, &[1]).expect("write");
+        assert_eq!(answer(&ready_r, &pidfd), Some(1));
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+    }
 
     /// Concurrent cold starts create namespaces from several threads at once; each helper must
     /// still end (two helpers forked together once held each other's pipes and hung for ever).
