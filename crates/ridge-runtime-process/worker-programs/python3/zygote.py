@@ -54,6 +54,7 @@ def _zygote(control_fd):
     if code_fd is not None:
         posix.close(int(code_fd))
     own_pid_ns = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
+    own_namespaces = _own_namespaces()
     # Python 3.9 (socket.recv_fds, posix.pidfd_open); entering a PID namespace through a pidfd
     # needs Linux 5.8: learn it now, not per worker.
     if not hasattr(socket, "recv_fds") or not hasattr(posix, "pidfd_open"):
@@ -78,7 +79,8 @@ def _zygote(control_fd):
             posix._exit(0)
         forked = False
         try:
-            forked = _fork_worker(libc, check, own_pid_ns, message, fds, programs)
+            forked = _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds,
+                                  programs)
         except Exception as exc:  # a request it cannot read: the worker's start fails
             posix.write(2, ("ridge-zygote: %s\n" % exc).encode("utf-8", "replace"))
         if forked:
@@ -102,7 +104,7 @@ def _read_programs(fd):
     return programs
 
 
-def _fork_worker(libc, check, own_pid_ns, message, fds, programs):
+def _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds, programs):
     """Forks the worker of one request; True in the worker (whose caller returns into _main),
     False in the zygote. A request it cannot serve fails in the child, which says why on the
     worker's output and exits: the sandbox's process 1 then ends for want of a worker, and the
@@ -114,7 +116,7 @@ def _fork_worker(libc, check, own_pid_ns, message, fds, programs):
     cgroups = fds[4:]
     pidfd = _sandbox_init(request["pid"], request["parent"])
     try:
-        entered = _namespaces_to_enter(request["pid"])
+        entered = _namespaces_to_enter(request["pid"], own_namespaces)
         # Only this fork is made in the sandbox's PID namespace: the zygote enters it for the
         # fork, and leaves it right after.
         check(libc.setns(pidfd, _CLONE_NEWPID), "setns(pid)")
@@ -164,14 +166,20 @@ _NAMESPACES = (("user", _CLONE_NEWUSER), ("mnt", _CLONE_NEWNS), ("net", _CLONE_N
                ("ipc", _CLONE_NEWIPC), ("uts", _CLONE_NEWUTS), ("cgroup", _CLONE_NEWCGROUP))
 
 
-def _namespaces_to_enter(pid):
-    """The setns(2) flags of the sandbox's namespaces that are not the zygote's own: a server
-    may give every worker the host's network, and a host may not give a cgroup namespace. Once
-    in the worker's user namespace, entering one of the host's again would be refused."""
+def _own_namespaces():
+    """The inodes of the zygote's own namespaces, in _NAMESPACES' order: read once, as the
+    zygote never changes them (it enters a sandbox's PID namespace only for its children)."""
+    return tuple(posix.stat("/proc/self/ns/%s" % name).st_ino for name, _ in _NAMESPACES)
+
+
+def _namespaces_to_enter(pid, own):
+    """The setns(2) flags of the sandbox's namespaces that are not the zygote's own (`own`, as
+    _own_namespaces reads them): a server may give every worker the host's network, and a host
+    may not give a cgroup namespace. Once in the worker's user namespace, entering one of the
+    host's again would be refused."""
     flags = 0
-    for name, flag in _NAMESPACES:
-        theirs = posix.stat("/proc/%d/ns/%s" % (pid, name)).st_ino
-        if theirs != posix.stat("/proc/self/ns/%s" % name).st_ino:
+    for (name, flag), ours in zip(_NAMESPACES, own):
+        if posix.stat("/proc/%d/ns/%s" % (pid, name)).st_ino != ours:
             flags |= flag
     if not flags & _CLONE_NEWUSER or not flags & _CLONE_NEWNS:
         raise OSError("the sandbox of process %d has no user or mount namespace of its own" % pid)
