@@ -27,6 +27,10 @@ use crate::host::CgroupLayout;
 
 /// CFS period used with every quota, in microseconds.
 pub const CFS_PERIOD_US: u64 = 100_000;
+/// How many times [`WorkerCgroup::kill`] signals the members of a cgroup, [`KILL_PAUSE`] apart,
+/// before it gives up (killed processes take a moment to leave the cgroup).
+const KILL_ROUNDS: usize = 100;
+const KILL_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -192,6 +196,7 @@ impl Cgroups {
             memory: None,
             cpu: None,
             freezer: None,
+            pid_namespace: false,
         };
         for h in &self.hierarchies {
             let dir = h.parent.join(worker);
@@ -268,9 +273,22 @@ pub struct WorkerCgroup {
     memory: Option<(Version, PathBuf)>,
     cpu: Option<(Version, PathBuf)>,
     freezer: Option<(Version, PathBuf)>,
+    /// Whether every process of the worker that can fork runs in a PID namespace of its own,
+    /// whose process 1 is among them (see [`WorkerCgroup::in_own_pid_namespace`]).
+    pid_namespace: bool,
 }
 
 impl WorkerCgroup {
+    /// Says that the worker runs in a PID namespace of its own (bubblewrap's): its processes
+    /// are that namespace's and, outside it, only processes that do not fork (bubblewrap's
+    /// first process, `pasta`). [`WorkerCgroup::kill`] then signals them without freezing
+    /// them first: killing the namespace's process 1 kills everything in it, and once it is
+    /// dead the kernel allocates no more pids there, so no fork can outrun the kill.
+    pub(crate) fn in_own_pid_namespace(mut self) -> Self {
+        self.pid_namespace = true;
+        self
+    }
+
     /// Changes the worker's CPU quota (no-op without a cpu controller).
     pub fn set_cpu(&self, millicores: u32) -> io::Result<()> {
         match &self.cpu {
@@ -401,8 +419,14 @@ impl WorkerCgroup {
 
     /// Kills every process of the worker. First lifts its CPU quota: a killed process must run
     /// to exit, and a big tree throttled at a tenth of a core (a fork bomb) would take seconds
-    /// to die. Then v2: `cgroup.kill`; otherwise freeze, SIGKILL every member, thaw, and repeat
-    /// until the cgroup is empty (bounded). Blocking, but quick: call it off async threads.
+    /// to die. Then v2: `cgroup.kill`. A worker in a PID namespace of its own: SIGKILL every
+    /// member, its namespace's process 1 included, until the cgroup is empty (bounded; no
+    /// freezer, see [`WorkerCgroup::in_own_pid_namespace`]). Otherwise, or if members remain:
+    /// freeze, SIGKILL every member, thaw, and repeat until the cgroup is empty (bounded).
+    /// Freezing a v1 cgroup and thawing it each switch a static key of the kernel's, which
+    /// rewrites the kernel's code and interrupts every CPU: about a millisecond of the
+    /// machine's time per kill, an eighth of what a worker's end cost (docs/benchmarks.md,
+    /// "a worker's end without the freezer"). Blocking, but quick: call it off async threads.
     pub fn kill(&self) {
         if let Some((version, dir)) = &self.cpu {
             let lifted = match version {
@@ -418,22 +442,36 @@ impl WorkerCgroup {
         {
             return;
         }
-        for _ in 0..100 {
-            self.freeze(true);
-            let pids = self.pids();
-            for pid in &pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+        if self.pid_namespace {
+            for _ in 0..KILL_ROUNDS {
+                if !self.signal_all() {
+                    return;
+                }
+                std::thread::sleep(KILL_PAUSE);
             }
+        }
+        for _ in 0..KILL_ROUNDS {
+            self.freeze(true);
+            let signalled = self.signal_all();
             self.freeze(false);
-            if pids.is_empty() {
+            if !signalled {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(KILL_PAUSE);
         }
         tracing::warn!(cgroup = ?self.dirs.first(), "processes remain in a killed worker's cgroup");
+    }
+
+    /// SIGKILLs every member; whether there was any.
+    fn signal_all(&self) -> bool {
+        let pids = self.pids();
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        !pids.is_empty()
     }
 
     fn freeze(&self, frozen: bool) {
@@ -600,6 +638,8 @@ fn sweep_stale(parent: &Path) {
                     memory: None,
                     cpu: None,
                     freezer: None,
+                    // Nothing is known of what a crashed server left there.
+                    pid_namespace: false,
                 };
                 cg.kill();
                 let _ = cg.remove();

@@ -183,6 +183,14 @@ fn v1_uses_one_directory_per_hierarchy_under_ridges_own_cgroups() {
         .join(&server)
         .join("w");
     assert_eq!(read(&freezer.join("freezer.state")), "THAWED");
+    // In a PID namespace of its own: signalled without the freezer.
+    fs::remove_file(freezer.join("freezer.state")).expect("remove");
+    cg.clone().in_own_pid_namespace().kill();
+    assert!(
+        !freezer.join("freezer.state").exists(),
+        "a worker in its own PID namespace is not frozen to be killed"
+    );
+    touch(&freezer, "freezer.state", "THAWED");
 
     // A pre-started worker given to a function: renamed, with the function's memory limit.
     let mut cg = cg;

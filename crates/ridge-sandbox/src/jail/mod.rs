@@ -418,6 +418,8 @@ impl Sandbox {
         };
         let (mut command, mut jail) = match &self.isolation {
             Ok(isolation) => {
+                // bubblewrap gives every worker a PID namespace of its own (`--unshare-pid`).
+                let cgroup = cgroup.in_own_pid_namespace();
                 let (mut command, jail, package) =
                     self.bwrap_command(isolation, Purpose::Worker(spec), Some(cgroup))?;
                 let mut keep = spec.keep_fds.to_vec();
