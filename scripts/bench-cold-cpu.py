@@ -7,10 +7,13 @@ each function once, one after another, and reads the whole machine's busy time
 execution starts a worker (a pre-started one taken and another started in its place, or a
 new one), so the figure per function is the CPU of one worker start, with everything it
 involves on this host: the server, bubblewrap, the zygote, the worker, the kernel's threads,
-and this script's own HTTP calls (about a millisecond each). The burst of scenario 5 is
-CPU-bound on two cores, so this is what bounds it, with far less noise than the burst's
-latency (docs/benchmarks.md, "2026-12-07 (15)"). A benchmark: figures are printed, nothing
-asserted; run it on an otherwise idle machine.
+and this script's own HTTP calls (about a millisecond each). Then it detaches every function
+(`POST /v1/functions/{id}/detach`, which kills its worker) and reads the machine's busy time over
+that and the 3 s after it: what a worker's end costs, including the idle machine's own activity
+over those seconds (a few hundredths of a millisecond per function). The burst of scenario 5 is
+CPU-bound on two cores, so the cold start's CPU is what bounds it, with far less noise than
+the burst's latency (docs/benchmarks.md, "2026-12-07 (15)"). A benchmark: figures are
+printed, nothing asserted; run it on an otherwise idle machine.
 
     scripts/bench-cold-cpu.py [N] [ROUNDS] BINARY...
 """
@@ -47,7 +50,14 @@ def cold_cpu(binary, n):
                     sys.exit(f"an execution failed: {answer}")
             wall = time.perf_counter() - start
             time.sleep(0.3)  # what the last start left to the kernel's threads
-            return (busy_ticks() - busy) * 10 / n, wall * 1e3 / n
+            start_cpu = (busy_ticks() - busy) * 10 / n
+            # Then each worker's end: detach answers at once and kills in the background (the
+            # process tree, the cgroup, the network namespace the kernel's threads clean up).
+            busy = busy_ticks()
+            for function in functions:
+                api(port, "POST", f"/v1/functions/{function}/detach")
+            time.sleep(3)
+            return start_cpu, wall * 1e3 / n, (busy_ticks() - busy) * 10 / n
         finally:
             server.terminate()
             server.wait()
@@ -60,6 +70,6 @@ if not args:
     sys.exit(__doc__)
 for _ in range(rounds):
     for binary in args:
-        cpu, wall = cold_cpu(binary, n)
-        print(f"{binary}: {cpu:.2f} ms of CPU per cold start ({wall:.2f} ms wall each), {n} functions",
-              flush=True)
+        cpu, wall, end = cold_cpu(binary, n)
+        print(f"{binary}: {cpu:.2f} ms of CPU per cold start ({wall:.2f} ms wall each), "
+              f"{end:.2f} ms per worker's end (detach), {n} functions", flush=True)
