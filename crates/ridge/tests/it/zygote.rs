@@ -4,11 +4,11 @@
 //! check starts its zygote, so a test's workers are forked from it).
 
 use crate::common::{TestServer, output, zip_files};
-use crate::hostile::{host_processes, worker_marker};
+use crate::hostile::{SETTLED_PIDS, host_processes, worker_marker};
 use serde_json::{Value, json};
 
-/// What a worker shows of itself.
-const PROBE: &str = r#"
+/// What a worker shows of itself (with [`SETTLED_PIDS`] before it: [`probe`]).
+const PROBE_MAIN: &str = r#"
 import os
 def main(**kw):
     status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
@@ -29,7 +29,7 @@ def main(**kw):
         "own": cmdline("self"),
         "argv": __import__("sys").argv,
         "ppid": os.getppid(),
-        "pids": len([p for p in os.listdir("/proc") if p.isdigit()]),
+        "pids": len(settled_pids()),
         "cap_bnd": status["CapBnd"].strip(),
         "cap_eff": status["CapEff"].strip(),
         "no_new_privs": status["NoNewPrivs"].strip(),
@@ -40,6 +40,11 @@ def main(**kw):
         "cgroup": open("/proc/self/cgroup").read().split(),
     }
 "#;
+
+/// [`PROBE_MAIN`] with the `settled_pids` it uses.
+fn probe() -> String {
+    format!("{SETTLED_PIDS}{PROBE_MAIN}")
+}
 
 /// The zygotes this test's server started: its children whose command line names one.
 fn zygotes() -> Vec<u32> {
@@ -75,7 +80,7 @@ async fn python_workers_are_forked_by_the_zygote_and_keep_nothing_of_it() {
     let view = crate::prestart::pool(&ts, &runtime).await;
     assert_eq!(view.prestarted.zygote.as_deref(), Some("ready"), "{view:?}");
     for round in 0..3 {
-        let function = ts.function(&runtime, PROBE).await;
+        let function = ts.function(&runtime, &probe()).await;
         let e = ts.run(&function, None).await;
         assert_eq!(e.status, "success", "{e:?}");
         let out = output(&e);
@@ -156,7 +161,7 @@ async fn a_dead_zygote_costs_no_start() {
     // interpreter, since a zygote that died this young is not started again.
     let mut last = Value::Null;
     for _ in 0..4 {
-        let function = ts.function(&runtime, PROBE).await;
+        let function = ts.function(&runtime, &probe()).await;
         let e = ts.run(&function, None).await;
         assert_eq!(e.status, "success", "{e:?}");
         last = output(&e);
@@ -182,8 +187,9 @@ async fn a_worker_with_the_hosts_network_is_forked_too() {
     }
     let ts = TestServer::start_with(|s| s.sandbox.network = ridge_sandbox::Network::Host).await;
     let runtime = ts.python_runtime().await;
+    let probe = probe();
     let source = format!(
-        "{PROBE}\nimport socket\ndef net(**kw):\n    return {{\"main\": main(), \"net\": \
+        "{probe}\nimport socket\ndef net(**kw):\n    return {{\"main\": main(), \"net\": \
          sorted(n for _, n in socket.if_nameindex())}}\n"
     );
     let function = ts
@@ -220,7 +226,7 @@ async fn a_worker_with_the_hosts_network_is_forked_too() {
 async fn an_operator_may_do_without_the_zygote() {
     let ts = TestServer::start_with(|s| s.python_zygote = false).await;
     let runtime = ts.python_runtime().await;
-    let function = ts.function(&runtime, PROBE).await;
+    let function = ts.function(&runtime, &probe()).await;
     let e = ts.run(&function, None).await;
     assert_eq!(e.status, "success", "{e:?}");
     let out = output(&e);
