@@ -16,6 +16,8 @@ use crate::report::Row;
 use crate::server::RidgeServer;
 use crate::{funcs, procfs};
 
+/// How long after the last worker is gone the kernel's threads are given to finish its end.
+const END_SETTLE: Duration = Duration::from_millis(300);
 /// How long detached workers may take to go.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -94,6 +96,7 @@ pub async fn measure_with(
     let fresh = sequential(&http, &url, &ids).await;
     let fresh_cpu = procfs::machine_busy().saturating_sub(busy);
     let warm = sequential(&http, &url, &ids).await;
+    let busy = procfs::machine_busy();
     for id in &ids {
         server
             .client
@@ -102,6 +105,9 @@ pub async fn measure_with(
             .with_context(|| format!("cannot detach function `{id}`"))?;
     }
     wait_released(&server.client, &runtime).await?;
+    // What the workers' ends left to the kernel's threads (their network namespaces).
+    tokio::time::sleep(END_SETTLE).await;
+    let end_cpu = procfs::machine_busy().saturating_sub(busy);
     let released = sequential(&http, &url, &ids).await;
     let mut rows = vec![
         Row::load("freshly created function, first execution", &fresh)
@@ -118,6 +124,16 @@ pub async fn measure_with(
             "the whole machine's busy time (/proc/stat) over the freshly created functions' \
              first executions, per function: server, bubblewrap, interpreter, worker, kernel \
              threads and this client alike; meaningful on an otherwise idle machine",
+        ),
+        Row::value(
+            "machine CPU per worker's end (detach)",
+            end_cpu.as_secs_f64() * 1e3 / n.max(1) as f64,
+            "ms",
+        )
+        .note(
+            "the machine's busy time from the first detach until every worker is gone and the \
+             kernel's threads are done, per function: the kill, the cgroup's removal, the \
+             network namespace's clean-up, this client's polling",
         ),
     ];
     if ready_rows {
