@@ -22,24 +22,25 @@
 //! too (`CLONE_FILES`): a copy took a reference on every open descriptor and closed them all at
 //! the helper's exit, a thousand sockets' worth during a burst of connections. So the helper
 //! closes nothing (a close would be the server's), the server keeps the pipes' four ends open
-//! until the helper is reaped, and learns of a helper that ended without answering from its
-//! pidfd (`CLONE_PIDFD`) rather than from the end of a pipe. It runs on a stack of its own with
-//! every signal blocked (a handler of the server's must not run on it), makes raw system calls
-//! only, and touches no memory of the server's but the constants it was given.
+//! until the helper is reaped, and learns of a helper that ended without answering from
+//! `waitid` (between short `poll`s of the pipe) rather than from the end of a pipe. It runs on a
+//! stack of its own with every signal blocked (a handler of the server's must not run on it),
+//! makes raw system calls only, and touches no memory of the server's but the constants it was
+//! given.
 //!
 //! A worker granted outbound network also gets a network namespace created in the same
 //! `unshare`, so owned by its user namespace: `pasta` (see `outbound.rs`), running as the
 //! worker's uid, may then join both and plug the namespace into the host's network.
 
 use std::fs::{self, File};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{pipe2, read};
 
 use crate::SandboxError;
@@ -89,30 +90,24 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     // The stack grows down from its end, which the ABI wants 16-byte aligned.
     let top = stack.as_mut_ptr_range().end;
     let top = top.wrapping_sub(top as usize % 16);
-    let mut pidfd: libc::c_int = -1;
     // SAFETY: the helper shares this process's memory and descriptor table but runs on
     // `stack`, with `args`, both of which outlive it (`Running` holds them until it is reaped),
     // with every signal blocked (inherited from this thread's mask, set just above); it only
     // makes raw system calls on the integers of `args`, on descriptors that `Running` keeps
     // open until it is reaped, closes none, and never returns into Rust code that could
     // allocate or take locks. Errno, which it may set on a failure, is this thread's, which
-    // meanwhile only waits in `poll`. The kernel writes the pidfd (`CLONE_PIDFD`) to `pidfd`
-    // before `clone` returns.
+    // meanwhile only waits in `poll`.
     let started = unsafe {
         libc::clone(
             helper_main,
             top.cast(),
-            libc::CLONE_VM | libc::CLONE_FILES | libc::CLONE_PIDFD | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_FILES | libc::SIGCHLD,
             std::ptr::from_ref::<HelperArgs>(&args).cast_mut().cast(),
-            &raw mut pidfd,
         )
     };
     let started = nix::errno::Errno::result(started).map(nix::unistd::Pid::from_raw);
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&server_mask), None);
     let child = started.map_err(|e| err(format!("cannot start the helper: {e}")))?;
-    // SAFETY: `clone` succeeded with `CLONE_PIDFD`, so `pidfd` is a descriptor of the helper
-    // that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     // From here on, however this function ends, the helper is let go and reaped before its
     // stack is freed and before the descriptors it uses are closed.
     let helper = Running {
@@ -122,7 +117,7 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
         _stack: stack,
         _args: args,
     };
-    match answer(&ready_r, &pidfd) {
+    match answer(&ready_r, helper.child) {
         Some(1) => {
             let proc = format!("/proc/{}", helper.child);
             let map = |id: u32| format!("0 0 1\n{id} {id} 1\n");
@@ -146,28 +141,34 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
     }
 }
 
+/// How long the server waits on the helper's pipe before it checks whether the helper ended.
+const ANSWER_POLL_MS: u8 = 10;
+
 /// The helper's one-byte answer, or `None` if it ended without writing one: the pipe's write
-/// end stays open in the shared descriptor table, so its end is learnt from the pidfd.
-fn answer(ready: &OwnedFd, pidfd: &OwnedFd) -> Option<u8> {
+/// end stays open in the shared descriptor table, so its end is learnt from `waitid` (without
+/// reaping it: [`Running`] does), checked each time the pipe stays silent for
+/// [`ANSWER_POLL_MS`]. A helper answers before it can end, so a readable pipe is read first.
+fn answer(ready: &OwnedFd, helper: nix::unistd::Pid) -> Option<u8> {
     loop {
-        let mut fds = [
-            PollFd::new(ready.as_fd(), PollFlags::POLLIN),
-            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        let mut fds = [PollFd::new(ready.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ANSWER_POLL_MS)) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return None,
-            Ok(_) => {}
+            Ok(0) => {
+                let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+                match waitid(Id::Pid(helper), flags) {
+                    Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => continue,
+                    _ => return None,
+                }
+            }
+            Ok(_) => {
+                let mut buf = [0u8; 1];
+                return match read(ready, &mut buf) {
+                    Ok(1) => Some(buf[0]),
+                    _ => None,
+                };
+            }
         }
-        // A helper answers before it can end: a readable pipe is read even if it ended since.
-        if fds[0].any().unwrap_or(false) {
-            let mut buf = [0u8; 1];
-            return match read(ready, &mut buf) {
-                Ok(1) => Some(buf[0]),
-                _ => None,
-            };
-        }
-        return None;
     }
 }
 
@@ -230,25 +231,35 @@ impl Drop for Running {
 mod tests {
     use super::*;
 
-    fn pidfd_of(child: &std::process::Child) -> OwnedFd {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) };
-        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
-        // SAFETY: a new descriptor that nothing else owns.
-        unsafe { OwnedFd::from_raw_fd(libc::c_int::try_from(fd).expect("a descriptor")) }
+    fn pid_of(child: &std::process::Child) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"))
+    }
+
+    /// `f` on a thread of its own, which must finish within 10 s: a wait that never ends
+    /// fails the test instead of hanging it.
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("finished within 10 s")
     }
 
     /// The pipe's write end stays open (as it does in the table the helper shares): a helper
-    /// that ended without answering is seen through its pidfd, not waited for.
+    /// that ended without answering is seen through `waitid`, not waited for, and left for
+    /// its owner to reap.
     #[test]
     fn a_helper_that_ends_without_answering_is_an_error_not_a_hang() {
-        let (ready_r, _ready_w) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
+        let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
         let mut child = std::process::Command::new("true")
             .spawn()
             .expect("spawn true");
-        let pidfd = pidfd_of(&child);
-        assert_eq!(answer(&ready_r, &pidfd), None);
-        child.wait().expect("reap");
+        let pid = pid_of(&child);
+        let answered = within_10s(move || answer(&ready_r, pid));
+        assert_eq!(answered, None);
+        assert!(child.wait().expect("still ours to reap").success());
+        drop(ready_w);
     }
 
     #[test]
@@ -258,9 +269,15 @@ mod tests {
             .arg("30")
             .spawn()
             .expect("spawn sleep");
-        let pidfd = pidfd_of(&child);
-        nix::unistd::write(&ready_w, &[1]).expect("write");
-        assert_eq!(answer(&ready_r, &pidfd), Some(1));
+        let pid = pid_of(&child);
+        let answering = std::thread::spawn(move || {
+            // After a few of the server's silent polls.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            nix::unistd::write(&ready_w, &[1]).expect("write");
+            ready_w
+        });
+        assert_eq!(within_10s(move || answer(&ready_r, pid)), Some(1));
+        drop(answering.join().expect("the writer"));
         child.kill().expect("kill");
         child.wait().expect("reap");
     }
