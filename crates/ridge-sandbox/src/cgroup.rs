@@ -282,8 +282,9 @@ impl WorkerCgroup {
     /// Says that the worker runs in a PID namespace of its own (bubblewrap's): its processes
     /// are that namespace's and, outside it, only processes that do not fork (bubblewrap's
     /// first process, `pasta`). [`WorkerCgroup::kill`] then signals them without freezing
-    /// them first: killing the namespace's process 1 kills everything in it, and once it is
-    /// dead the kernel allocates no more pids there, so no fork can outrun the kill.
+    /// them first (through pidfds, Linux 5.3; before it, the freezer still): killing the
+    /// namespace's process 1 kills everything in it, and once it is dead the kernel allocates
+    /// no more pids there, so no fork can outrun the kill.
     pub(crate) fn in_own_pid_namespace(mut self) -> Self {
         self.pid_namespace = true;
         self
@@ -442,9 +443,9 @@ impl WorkerCgroup {
         {
             return;
         }
-        if self.pid_namespace {
+        if self.pid_namespace && crate::child::pidfds_supported() {
             for _ in 0..KILL_ROUNDS {
-                if !self.signal_all() {
+                if !self.signal_all_pinned() {
                     return;
                 }
                 std::thread::sleep(KILL_PAUSE);
@@ -462,7 +463,32 @@ impl WorkerCgroup {
         tracing::warn!(cgroup = ?self.dirs.first(), "processes remain in a killed worker's cgroup");
     }
 
-    /// SIGKILLs every member; whether there was any.
+    /// SIGKILLs every member without the freezer, and so without a pid read from
+    /// `cgroup.procs` ever naming another process: each member listed is pinned by a pidfd
+    /// (its pid cannot be given to another process while the pidfd is open), then signalled
+    /// through it only if `cgroup.procs` still lists it. Whether there was any member. Members
+    /// that joined meanwhile are signalled in the next round.
+    fn signal_all_pinned(&self) -> bool {
+        let listed = self.pids();
+        if listed.is_empty() {
+            return false;
+        }
+        let pinned: Vec<(i32, OwnedFd)> = listed
+            .into_iter()
+            .filter_map(|pid| crate::child::pidfd_open(pid).map(|fd| (pid, fd)))
+            .collect();
+        let mut members = self.pids();
+        members.sort_unstable();
+        for (pid, pidfd) in &pinned {
+            if members.binary_search(pid).is_ok() {
+                let _ = crate::child::pidfd_kill(pidfd);
+            }
+        }
+        true
+    }
+
+    /// SIGKILLs every member (frozen ones: their pids cannot be freed meanwhile); whether
+    /// there was any.
     fn signal_all(&self) -> bool {
         let pids = self.pids();
         for pid in &pids {

@@ -6,7 +6,7 @@
 //! [`WorkerProcess::id`] is `None` once it is reaped.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
@@ -162,8 +162,34 @@ fn blocking_reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
     waitpid(pid, 0)?.ok_or_else(|| io::Error::other("waitpid without WNOHANG returned no child"))
 }
 
-/// A pidfd of `pid` (close-on-exec), if the kernel has `pidfd_open`.
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+/// Whether this kernel has `pidfd_open` (Linux 5.3), learnt once.
+pub(crate) fn pidfds_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| pidfd_open(std::process::id().cast_signed()).is_some())
+}
+
+/// Sends SIGKILL through `pidfd`: to the process it was opened on, never to another that took
+/// its pid since. An error if it has ended already.
+pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal(2) on an open pidfd, with no siginfo (a null pointer).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A pidfd of `pid` (close-on-exec), if the kernel has `pidfd_open` and the process exists.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     // SAFETY: pidfd_open(2) with integer arguments; a non-negative result is a new descriptor
     // owned by nothing else.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };

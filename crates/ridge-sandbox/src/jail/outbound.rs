@@ -27,7 +27,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -197,28 +197,13 @@ pub(crate) struct Pasta {
 
 impl Pasta {
     fn open(pid: libc::pid_t) -> io::Result<Self> {
-        // SAFETY: pidfd_open(2) with integer arguments only.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let fd = RawFd::try_from(fd).map_err(io::Error::other)?;
-        // SAFETY: the kernel just returned this new descriptor, which nothing else owns.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { pidfd })
+        crate::child::pidfd_open(pid)
+            .map(|pidfd| Self { pidfd })
+            .ok_or_else(io::Error::last_os_error)
     }
 
     pub(crate) fn kill(&self) {
-        // SAFETY: pidfd_send_signal(2) on an open pidfd, with no siginfo (a null pointer).
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            );
-        }
+        let _ = crate::child::pidfd_kill(&self.pidfd);
     }
 }
 
