@@ -10,10 +10,10 @@ involves on this host: the server, bubblewrap, the zygote, the worker, the kerne
 and this script's own HTTP calls (about a millisecond each). Then it detaches every function
 (`POST /v1/functions/{id}/detach`, which kills its worker) and reads the machine's busy time over
 that and the 3 s after it: what a worker's end costs, including the idle machine's own activity
-over those seconds (a few hundredths of a millisecond per function). The burst of scenario 5 is
-CPU-bound on two cores, so the cold start's CPU is what bounds it, with far less noise than
-the burst's latency (docs/benchmarks.md, "2026-12-07 (15)"). A benchmark: figures are
-printed, nothing asserted; run it on an otherwise idle machine.
+over those seconds (20 ms on this machine: 0.2 ms per function at N = 100). The burst of
+scenario 5 is CPU-bound on two cores, so the cold start's CPU is what bounds it, with far less
+noise than the burst's latency (docs/benchmarks.md, "2026-12-07 (15)" and "(16)"). A
+benchmark: figures are printed, nothing asserted; run it on an otherwise idle machine.
 
     scripts/bench-cold-cpu.py [N] [ROUNDS] BINARY...
 """
