@@ -464,10 +464,13 @@ impl WorkerCgroup {
     }
 
     /// SIGKILLs every member without the freezer, and so without a pid read from
-    /// `cgroup.procs` ever naming another process: each member listed is pinned by a pidfd
-    /// (its pid cannot be given to another process while the pidfd is open), then signalled
-    /// through it only if `cgroup.procs` still lists it. Whether there was any member. Members
-    /// that joined meanwhile are signalled in the next round.
+    /// `cgroup.procs` ever naming another process: each pid listed is opened as a pidfd, and
+    /// the process is signalled through it only if `cgroup.procs`, read again, still lists that
+    /// pid. A signal through a pidfd reaches the process it was opened on or nobody (`ESRCH`
+    /// once it has ended), and a process alive at the second read holds its pid then, so a
+    /// signalled process is a member even if a pid was freed and given to another process
+    /// between the reads. Whether there was any member. Members that joined meanwhile are
+    /// signalled in the next round.
     fn signal_all_pinned(&self) -> bool {
         let listed = self.pids();
         if listed.is_empty() {
