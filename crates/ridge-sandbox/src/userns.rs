@@ -78,6 +78,7 @@ pub(crate) fn create(uid: u32, gid: u32, net: bool) -> Result<Namespaces, Sandbo
         flags: flags.bits(),
         ready_w: ready_w.as_raw_fd(),
         done_r: done_r.as_raw_fd(),
+        server: nix::unistd::getpid().as_raw(),
     });
     let mut stack = vec![0u8; HELPER_STACK];
     let mut server_mask = SigSet::empty();
@@ -179,11 +180,13 @@ struct HelperArgs {
     flags: libc::c_int,
     ready_w: libc::c_int,
     done_r: libc::c_int,
+    /// The server's pid: the helper's parent, until the server dies.
+    server: libc::pid_t,
 }
 
-/// The helper: switches to the namespace's owner, creates the namespace, says whether it could,
-/// and waits until the server has read it and closed the `done` pipe's write end. It shares the
-/// server's descriptor table, so it closes nothing.
+/// The helper: switches to the namespace's owner, arranges to die with the server, creates
+/// the namespace, says whether it could, and waits until the server has read it and closed the
+/// `done` pipe's write end. It shares the server's descriptor table, so it closes nothing.
 /// Raw system calls only: glibc's wrappers of `read` and `write` are cancellation points, which
 /// update the thread's descriptor, and this task has none of its own (it runs with the server
 /// thread's, as it shares its memory).
@@ -196,6 +199,21 @@ extern "C" fn helper_main(args: *mut libc::c_void) -> libc::c_int {
         let a = &*args.cast::<HelperArgs>();
         // The namespace's owner is the effective uid that creates it.
         let owned = libc::syscall(libc::SYS_setresuid, a.uid, a.uid, a.uid) == 0;
+        // Dies with the server: it shares the server's descriptor table, so once the server
+        // is gone the `done` pipe's write end (and every descriptor of the server's, its
+        // listening socket included) would stay open in it, and it would wait for ever. Set
+        // after `setresuid`, which clears it; a server already gone is seen as a new parent.
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL,
+            0,
+            0,
+            0,
+        );
+        if libc::syscall(libc::SYS_getppid) != libc::c_long::from(a.server) {
+            libc::syscall(libc::SYS_exit, 0);
+        }
         let ok = owned && libc::syscall(libc::SYS_unshare, a.flags) == 0;
         let answer = [u8::from(ok)];
         libc::syscall(libc::SYS_write, a.ready_w, answer.as_ptr(), 1);
@@ -280,6 +298,83 @@ mod tests {
         drop(answering.join().expect("the writer"));
         child.kill().expect("kill");
         child.wait().expect("reap");
+    }
+
+    /// Not a test on its own: run by `a_helper_dies_with_its_server` in a process of its own
+    /// (`RIDGE_TEST_HELPERS_UNTIL_KILLED` set), it creates namespaces until it is killed.
+    #[test]
+    fn helpers_until_killed() {
+        if std::env::var_os("RIDGE_TEST_HELPERS_UNTIL_KILLED").is_none() {
+            return;
+        }
+        for i in 0.. {
+            let _ = create(1_879_600_000 + i % 1000, 65534, false);
+        }
+    }
+
+    /// SIGKILLs this process's children (a failed test's leftovers), found in `/proc`.
+    fn kill_children() {
+        let me = std::process::id().to_string();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+            if after.split_whitespace().nth(1) == Some(me.as_str())
+                && let Ok(pid) = entry.file_name().to_string_lossy().parse()
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+
+    /// A server killed while a helper waits for it: the helper shares the server's descriptor
+    /// table, so the end of its pipe never comes; it must die with the server rather than
+    /// keep every descriptor of the server's (its listening socket, the zygote's control
+    /// socket) open for ever. This process adopts the killed server's orphans (a subreaper)
+    /// and needs every one of them to end.
+    #[test]
+    fn a_helper_dies_with_its_server() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: only root creates user namespaces owned by another uid");
+            return;
+        }
+        // SAFETY: prctl(2) with integer arguments only.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        assert_eq!(rc, 0, "subreaper: {}", std::io::Error::last_os_error());
+        for round in 0..5 {
+            let mut server = std::process::Command::new(std::env::current_exe().expect("exe"))
+                .args([
+                    "--exact",
+                    "userns::tests::helpers_until_killed",
+                    "--nocapture",
+                ])
+                .env("RIDGE_TEST_HELPERS_UNTIL_KILLED", "1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn the creating process");
+            std::thread::sleep(std::time::Duration::from_millis(150 + 37 * round));
+            server.kill().expect("kill");
+            server.wait().expect("reap");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                    Err(nix::errno::Errno::ECHILD) => break,
+                    Ok(WaitStatus::StillAlive) => {
+                        if std::time::Instant::now() >= deadline {
+                            kill_children();
+                            panic!("a helper outlived its killed server by 5 s (round {round})");
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Ok(_) | Err(_) => {}
+                }
+            }
+        }
     }
 
     /// Concurrent cold starts create namespaces from several threads at once; each helper must
