@@ -23,10 +23,12 @@
 //! the helper's exit, a thousand sockets' worth during a burst of connections. So the helper
 //! closes nothing (a close would be the server's), the server keeps the pipes' four ends open
 //! until the helper is reaped, and learns of a helper that ended without answering from
-//! `waitid` (between short `poll`s of the pipe) rather than from the end of a pipe. It runs on a
-//! stack of its own with every signal blocked (a handler of the server's must not run on it),
-//! makes raw system calls only, and touches no memory of the server's but the constants it was
-//! given.
+//! `waitid` (between short `poll`s of the pipe) rather than from the end of a pipe. The helper
+//! dies with the server (`PR_SET_PDEATHSIG`): the table it shares would otherwise keep the
+//! server's descriptors, its listening socket among them, open for as long as it waits. It
+//! runs on a stack of its own with every signal blocked (a handler of the server's must not run
+//! on it), makes raw system calls only, and touches no memory of the server's but the constants
+//! it was given.
 //!
 //! A worker granted outbound network also gets a network namespace created in the same
 //! `unshare`, so owned by its user namespace: `pasta` (see `outbound.rs`), running as the
