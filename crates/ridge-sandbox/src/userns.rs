@@ -317,13 +317,9 @@ mod tests {
     /// SIGKILLs this process's children (a failed test's leftovers), found in `/proc`.
     fn kill_children() {
         let me = std::process::id().to_string();
-        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-            if after.split_whitespace().nth(1) == Some(me.as_str())
-                && let Ok(pid) = entry.file_name().to_string_lossy().parse()
+        for (pid, _, rest) in crate::process::proc_stats() {
+            if rest.get(1) == Some(&me)
+                && let Ok(pid) = i32::try_from(pid)
             {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
