@@ -19,11 +19,12 @@ use ridge_core::{Clock, Execution, Function, Runtime};
 use ridge_package::PackageStore;
 use ridge_runtime::{Invocation, StartError, Worker, WorkerSpec};
 use ridge_store::{Durability, ExecutionOutcome, Store, StoreError};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::SemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::adapters::{Adapter, Adapters};
+use crate::coldstarts::{ColdStarts, StartFor, cold_start_permits};
 use crate::metrics::{FunctionLabels, Metrics, StatusLabels};
 use crate::outcome;
 use crate::pool::Lease;
@@ -61,8 +62,9 @@ pub(crate) struct Dispatcher {
     pools: Arc<Pools>,
     metrics: Arc<Metrics>,
     config: DispatchConfig,
-    /// Cold starts allowed to run at once on this host (see [`cold_start_permits`]).
-    cold_starts: Semaphore,
+    /// Cold starts allowed to run at once on this host, first workers ahead
+    /// ([`crate::coldstarts`]).
+    cold_starts: ColdStarts,
     startup: StartupAllowance,
     load: Load,
 }
@@ -135,7 +137,7 @@ impl Dispatcher {
             pools,
             metrics,
             config,
-            cold_starts: Semaphore::new(cold_start_permits()),
+            cold_starts: ColdStarts::new(cold_start_permits()),
             load: Load::default(),
         }
     }
@@ -283,10 +285,21 @@ impl Dispatcher {
             self.pools.lease(&pool).await
         };
         // A cold start waits for its turn in the queue, not on the function's clock.
-        let starting = if lease.is_warm() {
-            None
+        let (lease, starting) = if lease.is_warm() {
+            (lease, None)
         } else {
-            self.cold_starts.acquire().await.ok()
+            let start = if lease.first_of_pool() {
+                StartFor::First
+            } else {
+                StartFor::More
+            };
+            let permit = self.cold_starts.acquire(start).await;
+            // A worker given back while this start waited its turn serves at once: the
+            // start is not made (dropping the lease frees its slot).
+            match pool.try_reuse() {
+                Some(idle) => (idle, None),
+                None => (lease, Some(permit)),
+            }
         };
         drop(waiting);
         self.metrics
@@ -546,13 +559,14 @@ impl Dispatcher {
 
     /// Starts one more worker into `pool`, whose workers are held at their CPU quota while its
     /// calls keep coming (see [`crate::pool`]), in the background, as a pre-warm: only when a
-    /// cold-start permit is free at once (the host's limit on starts holds for these too), and
-    /// within the function's timeout.
+    /// cold-start permit is free at once and no first worker of a pool waits for one (the
+    /// host's limit on starts holds for these too, [`crate::coldstarts`]), and within the
+    /// function's timeout.
     fn grow(self: &Arc<Self>, pool: Arc<crate::pool::Pool>, function: &Function, version: i64) {
         let dispatcher = self.clone();
         let function = function.clone();
         tokio::spawn(async move {
-            let Ok(_permit) = dispatcher.cold_starts.try_acquire() else {
+            let Some(_permit) = dispatcher.cold_starts.try_acquire_more() else {
                 return;
             };
             let runtime = match dispatcher.store.get_runtime(function.runtime_id).await {
@@ -665,15 +679,6 @@ async fn start_ahead(
             false
         }
     }
-}
-
-/// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
-/// import): started by the hundred at once, as a burst of new executions does, every one of
-/// them ends late and many pass their function's timeout, while a few per core keep the cores
-/// busy and each start short. The others wait in the queue, where the wait is not part of the
-/// function's timeout.
-pub(crate) fn cold_start_permits() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
 
 mod sync;

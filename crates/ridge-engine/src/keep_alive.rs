@@ -40,7 +40,7 @@ pub(crate) async fn round(
     }
     // At most as many pre-warms per round as cold starts may run at once; the rest come due
     // again at the next round.
-    for (id, version) in arrivals.due_prewarms(crate::dispatch::cold_start_permits()) {
+    for (id, version) in arrivals.due_prewarms(crate::coldstarts::cold_start_permits()) {
         if pools.idle(id, version) > 0 {
             continue;
         }

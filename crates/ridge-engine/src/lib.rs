@@ -18,6 +18,7 @@ mod adapters;
 mod admission;
 mod arrivals;
 mod capacity;
+mod coldstarts;
 mod dispatch;
 mod engine;
 mod error;

@@ -178,9 +178,12 @@ impl Pool {
         if !self.capacity.try_reserve(self.memory()) {
             return None;
         }
+        let first = state.live == 0;
         state.live += 1;
         state.starting += 1;
-        Some(Lease::new(self.clone(), None))
+        let mut lease = Lease::new(self.clone(), None);
+        lease.first = first;
+        Some(lease)
     }
 
     /// Waits for a warm worker or for the right to start one. `NoCapacity` when a worker
@@ -471,6 +474,9 @@ pub(crate) struct Lease {
     started: Instant,
     /// While its worker is being started: since when (real time, to time the start).
     starting: Option<tokio::time::Instant>,
+    /// A lease to start a worker into a pool that had none, up or starting, when it was
+    /// taken (its start goes ahead of others: [`crate::coldstarts`]).
+    first: bool,
     done: bool,
 }
 
@@ -489,6 +495,7 @@ impl Lease {
             worker,
             started,
             starting,
+            first: false,
             done: false,
         }
     }
@@ -503,6 +510,11 @@ impl Lease {
     /// When the lease's worker started (or its cold start began), on the pool's clock.
     pub fn started(&self) -> Instant {
         self.started
+    }
+
+    /// Whether this lease starts the first worker of a pool that had none, up or starting.
+    pub fn first_of_pool(&self) -> bool {
+        self.first
     }
 
     pub fn is_warm(&self) -> bool {

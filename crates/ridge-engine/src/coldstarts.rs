@@ -1,0 +1,246 @@
+//! Cold-start permits: how many workers this node starts at once, and which start goes first.
+//!
+//! A start is CPU-bound (bubblewrap, the interpreter, the function's import), so a few per
+//! core run at once ([`cold_start_permits`]) and the others wait for a permit. A start of the
+//! *first* worker of a function version's pool (the pool has none, up or starting) goes ahead
+//! of a start of one *more* worker for a pool that already has one: the first worker serves
+//! every call queued for its function, where one more only shortens a queue that a worker
+//! already serves. In a burst over many new functions, more workers started for the functions
+//! that got theirs first would take the CPU that the others' first workers need; so while any
+//! first start waits, a start of one more neither waits in the permits' queue nor takes a
+//! free permit (the dispatcher's or a throttled pool's). Once no first start waits, the others
+//! take permits in their turn. A first start never waits for more than the permits in use and
+//! the first starts queued before it; one more waits as long as first starts keep queuing,
+//! which only a node starting workers for new functions without pause makes it do, and its
+//! calls are meanwhile served by the worker its pool has.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+
+/// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
+/// import): started by the hundred at once, as a burst of new executions does, every one of
+/// them ends late and many pass their function's timeout, while a few per core keep the cores
+/// busy and each start short. The others wait in the queue, where the wait is not part of the
+/// function's timeout.
+pub(crate) fn cold_start_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
+}
+
+/// Which pool a start is for (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartFor {
+    /// A pool that has no worker, up or starting.
+    First,
+    /// A pool that has at least one.
+    More,
+}
+
+/// The node's cold-start permits, first workers ahead.
+pub(crate) struct ColdStarts {
+    permits: Semaphore,
+    /// First starts waiting for a permit.
+    firsts_waiting: AtomicUsize,
+    /// Notified (all waiters) when `firsts_waiting` falls to zero.
+    no_first_waits: Notify,
+    /// Notified (all waiters) when a first start begins to wait.
+    first_waits: Notify,
+}
+
+impl ColdStarts {
+    pub fn new(permits: usize) -> Self {
+        Self {
+            permits: Semaphore::new(permits),
+            firsts_waiting: AtomicUsize::new(0),
+            no_first_waits: Notify::new(),
+            first_waits: Notify::new(),
+        }
+    }
+
+    /// Waits for a permit: a start of one more worker, until no first start waits.
+    pub async fn acquire(&self, start: StartFor) -> SemaphorePermit<'_> {
+        let permit = match start {
+            StartFor::First => {
+                let _waiting = FirstWaiting::new(self);
+                self.permits.acquire().await
+            }
+            StartFor::More => return self.acquire_more().await,
+        };
+        permit.expect("the cold-start semaphore is never closed")
+    }
+
+    /// A permit for one more worker: waits in the permits' queue only while no first start
+    /// waits, and steps out of it when one comes.
+    async fn acquire_more(&self) -> SemaphorePermit<'_> {
+        loop {
+            self.until_no_first_waits().await;
+            let first_comes = self.first_waits.notified();
+            tokio::pin!(first_comes);
+            first_comes.as_mut().enable();
+            if self.firsts_waiting.load(Ordering::SeqCst) > 0 {
+                continue;
+            }
+            tokio::select! {
+                permit = self.permits.acquire() => {
+                    let permit = permit.expect("the cold-start semaphore is never closed");
+                    if self.firsts_waiting.load(Ordering::SeqCst) == 0 {
+                        return permit;
+                    }
+                    // A first start came as this one got the permit: it goes to that one,
+                    // queued behind.
+                }
+                () = &mut first_comes => {}
+            }
+        }
+    }
+
+    /// A permit for one more worker if one is free and no first start waits for it.
+    pub fn try_acquire_more(&self) -> Option<SemaphorePermit<'_>> {
+        if self.firsts_waiting.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        self.permits.try_acquire().ok()
+    }
+
+    async fn until_no_first_waits(&self) {
+        loop {
+            let notified = self.no_first_waits.notified();
+            tokio::pin!(notified);
+            // Registered before the count is read: a fall to zero after the read still wakes
+            // this waiter.
+            notified.as_mut().enable();
+            if self.firsts_waiting.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One first start in [`ColdStarts::firsts_waiting`] until it has its permit or gave up (its
+/// execution's task was dropped).
+struct FirstWaiting<'a>(&'a ColdStarts);
+
+impl<'a> FirstWaiting<'a> {
+    fn new(starts: &'a ColdStarts) -> Self {
+        starts.firsts_waiting.fetch_add(1, Ordering::SeqCst);
+        starts.first_waits.notify_waiters();
+        Self(starts)
+    }
+}
+
+impl Drop for FirstWaiting<'_> {
+    fn drop(&mut self) {
+        if self.0.firsts_waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.no_first_waits.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// Lets spawned tasks run until they wait.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Starts a task that takes a permit for `start`, sends `name` once it has it and lets
+    /// the permit go.
+    fn taker(
+        starts: &Arc<ColdStarts>,
+        start: StartFor,
+        name: &'static str,
+        order: &mpsc::UnboundedSender<&'static str>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (starts, order) = (starts.clone(), order.clone());
+        tokio::spawn(async move {
+            let _permit = starts.acquire(start).await;
+            order.send(name).expect("the test holds the receiver");
+        })
+    }
+
+    /// The names sent so far, in their order.
+    fn sent(order: &mut mpsc::UnboundedReceiver<&'static str>) -> Vec<&'static str> {
+        std::iter::from_fn(|| order.try_recv().ok()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_first_start_goes_ahead_of_more_workers_queued_before_it() {
+        let starts = Arc::new(ColdStarts::new(1));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let held = starts.acquire(StartFor::First).await;
+        let more = taker(&starts, StartFor::More, "more", &tx);
+        settle().await;
+        let first = taker(&starts, StartFor::First, "first", &tx);
+        settle().await;
+        assert!(
+            starts.try_acquire_more().is_none(),
+            "no permit for one more while a first start waits"
+        );
+        drop(held);
+        first.await.expect("the first start's task");
+        more.await.expect("the other start's task");
+        assert_eq!(sent(&mut rx), ["first", "more"]);
+    }
+
+    #[tokio::test]
+    async fn more_workers_take_free_permits_when_no_first_start_waits() {
+        let starts = ColdStarts::new(2);
+        let a = starts.acquire(StartFor::More).await;
+        let b = starts.try_acquire_more().expect("a free permit");
+        assert!(starts.try_acquire_more().is_none(), "both permits in use");
+        drop((a, b));
+        assert!(starts.try_acquire_more().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_free_permit_is_not_taken_for_one_more_while_a_first_start_waits() {
+        let starts = Arc::new(ColdStarts::new(2));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let a = starts.acquire(StartFor::First).await;
+        let b = starts.acquire(StartFor::First).await;
+        let first = taker(&starts, StartFor::First, "first", &tx);
+        settle().await;
+        assert!(sent(&mut rx).is_empty(), "both permits are held");
+        drop(a);
+        assert!(
+            starts.try_acquire_more().is_none(),
+            "the permit freed goes to the first start waiting"
+        );
+        first.await.expect("the first start's task");
+        assert_eq!(sent(&mut rx), ["first"]);
+        assert!(
+            starts.try_acquire_more().is_some(),
+            "no first start waits now"
+        );
+        drop(b);
+    }
+
+    #[tokio::test]
+    async fn a_first_start_given_up_does_not_hold_back_the_others() {
+        let starts = Arc::new(ColdStarts::new(1));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let held = starts.acquire(StartFor::More).await;
+        let first = taker(&starts, StartFor::First, "first", &tx);
+        settle().await;
+        let more = taker(&starts, StartFor::More, "more", &tx);
+        settle().await;
+        first.abort();
+        assert!(first.await.expect_err("aborted").is_cancelled());
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(10), more)
+            .await
+            .expect("one more starts once the only first start waiting is gone")
+            .expect("the other start's task");
+        assert_eq!(sent(&mut rx), ["more"]);
+    }
+}
