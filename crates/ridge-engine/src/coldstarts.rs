@@ -10,11 +10,14 @@
 //! first start waits, a start of one more neither waits in the permits' queue nor takes a
 //! free permit (the dispatcher's or a throttled pool's). Once no first start waits, the others
 //! take permits in their turn. A first start never waits for more than the permits in use and
-//! the first starts queued before it; one more waits as long as first starts keep queuing,
-//! which only a node starting workers for new functions without pause makes it do, and its
-//! calls are meanwhile served by the worker its pool has.
+//! the first starts queued before it. One more yields to first starts for at most
+//! [`MORE_YIELDS_FOR`], and then queues like any start: a node that starts workers for new
+//! functions without pause (a tenant creating functions to that end) delays another
+//! function's growth by that long, not for ever; meanwhile that function's calls are served by
+//! the worker its pool has.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
@@ -26,6 +29,12 @@ use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 pub(crate) fn cold_start_permits() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get) * 4
 }
+
+/// Longest a start of one more worker yields to first starts; then it queues for a permit
+/// like any start, in its turn. Several times a cold start's CPU, and the time the start
+/// phase of a burst of 1,000 executions over 100 new functions takes on 2 cores
+/// (docs/benchmarks.md).
+pub(crate) const MORE_YIELDS_FOR: Duration = Duration::from_secs(1);
 
 /// Which pool a start is for (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +73,15 @@ impl ColdStarts {
                 let _waiting = FirstWaiting::new(self);
                 self.permits.acquire().await
             }
-            StartFor::More => return self.acquire_more().await,
+            StartFor::More => {
+                // Yield to first starts for a while, then queue like any start: a stream of
+                // new functions (one tenant's, say) never holds another's growth for long.
+                let yielded = tokio::time::timeout(MORE_YIELDS_FOR, self.acquire_more()).await;
+                match yielded {
+                    Ok(permit) => return permit,
+                    Err(_) => self.permits.acquire().await,
+                }
+            }
         };
         permit.expect("the cold-start semaphore is never closed")
     }
@@ -223,6 +240,42 @@ mod tests {
             "no first start waits now"
         );
         drop(b);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_more_yields_to_a_stream_of_first_starts_for_a_bounded_time() {
+        const HOLD: Duration = Duration::from_millis(60);
+        let starts = Arc::new(ColdStarts::new(1));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // First starts, each holding the permit 60 ms: three at once, then one every 50 ms
+        // for 3 s, so that one always waits.
+        let first = |starts: &Arc<ColdStarts>| {
+            let starts = starts.clone();
+            tokio::spawn(async move {
+                let _permit = starts.acquire(StartFor::First).await;
+                tokio::time::sleep(HOLD).await;
+            })
+        };
+        let mut firsts: Vec<_> = (0..3).map(|_| first(&starts)).collect();
+        settle().await;
+        let asked = tokio::time::Instant::now();
+        let more = taker(&starts, StartFor::More, "more", &tx);
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            firsts.push(first(&starts));
+            if !sent(&mut rx).is_empty() {
+                break;
+            }
+        }
+        let waited = asked.elapsed();
+        more.await.expect("the other start's task");
+        assert!(
+            waited >= MORE_YIELDS_FOR && waited <= MORE_YIELDS_FOR + 10 * HOLD,
+            "one more got its permit after {waited:?} while first starts kept coming"
+        );
+        for first in firsts {
+            first.abort();
+        }
     }
 
     #[tokio::test]
