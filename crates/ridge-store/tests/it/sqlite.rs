@@ -447,14 +447,16 @@ async fn an_execution_write_waits_for_another_writers_lock_without_holding_the_t
     let (store, f) = open_with_function(&path).await;
 
     let mut other = holding_the_write_lock(&path).await;
-    let released = Arc::new(Mutex::new(None));
+    // When the holder began to let go: its COMMIT runs on sqlx's own thread, so the write can
+    // finish (and be polled first) before the holder's task learns that COMMIT returned.
+    let releasing = Arc::new(Mutex::new(None));
     let holder = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        *releasing.lock().expect("lock") = Some(std::time::Instant::now());
         sqlx::query("COMMIT")
             .execute(&mut other)
             .await
             .expect("release");
-        *released.lock().expect("lock") = Some(std::time::Instant::now());
     };
     let e = execution(&f);
     let write = async {
@@ -465,8 +467,8 @@ async fn an_execution_write_waits_for_another_writers_lock_without_holding_the_t
         std::time::Instant::now()
     };
     let ((), written) = tokio::join!(holder, write);
-    let released = released.lock().expect("lock").expect("released");
-    assert!(written >= released, "the write waited for the lock");
+    let releasing = releasing.lock().expect("lock").expect("released");
+    assert!(written >= releasing, "the write waited for the lock");
     assert_eq!(store.get_execution(e.id).await.expect("get"), e);
     store.close().await;
 }
