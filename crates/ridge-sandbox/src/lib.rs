@@ -23,6 +23,8 @@ mod cgroup;
     reason = "pidfd_open, waitpid and kill of a worker's process"
 )]
 mod child;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 mod host;
 mod jail;
 #[expect(

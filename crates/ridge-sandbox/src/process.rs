@@ -55,32 +55,10 @@ pub fn signal_name(signal: i32) -> String {
     }
 }
 
-/// Every process in `/proc` (tests only): its pid, its `comm`, and the fields of its `stat`
-/// after `comm` (state, ppid, pgrp, ...). `comm` may hold spaces and parentheses, so the fields
-/// are split after the last `)`.
-#[cfg(test)]
-pub(crate) fn proc_stats() -> Vec<(u32, String, Vec<String>)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = stat[open + 1..close].to_owned();
-        let rest = stat[close + 1..].split_whitespace().map(str::to_owned);
-        found.push((pid, comm, rest.collect()));
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::group_members;
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::process::Command;
 
@@ -102,16 +80,6 @@ mod tests {
         kill_process_group(pgid).expect("second killpg");
         let status = child.wait().expect("reap");
         assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
-    }
-
-    /// Live (non-zombie) processes in group `pgid`, as (pid, comm).
-    fn group_members(pgid: u32) -> Vec<(u32, String)> {
-        let pgid = pgid.to_string();
-        proc_stats()
-            .into_iter()
-            .filter(|(_, _, rest)| rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid)
-            .map(|(pid, comm, _)| (pid, comm))
-            .collect()
     }
 
     fn wait_until(mut done: impl FnMut() -> bool) {

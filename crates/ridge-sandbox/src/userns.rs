@@ -316,10 +316,10 @@ mod tests {
 
     /// SIGKILLs this process's children (a failed test's leftovers), found in `/proc`.
     fn kill_children() {
-        let me = std::process::id().to_string();
-        for (pid, _, rest) in crate::process::proc_stats() {
-            if rest.get(1) == Some(&me)
-                && let Ok(pid) = i32::try_from(pid)
+        let me = std::process::id();
+        for process in crate::fixtures::proc_stats() {
+            if process.ppid() == Some(me)
+                && let Ok(pid) = i32::try_from(process.pid)
             {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),

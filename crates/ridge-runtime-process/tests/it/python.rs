@@ -10,6 +10,7 @@ use ridge_runtime::{
     Invocation, InvocationOutcome, RuntimeAdapter, StartError, Worker, WorkerError, WorkerSpec,
 };
 use ridge_runtime_process::{ProcessAdapter, ProcessConfig};
+use ridge_sandbox::fixtures::group_members;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -80,27 +81,6 @@ pub(crate) async fn invoke(
     input: Option<ExecutionInput>,
 ) -> InvocationOutcome {
     worker.invoke(&call(input)).await.expect("invoke")
-}
-
-/// Live (non-zombie) processes in process group `pgid`, as (pid, comm).
-fn group_members(pgid: u32) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
-            found.push((pid, stat[open + 1..close].to_owned()));
-        }
-    }
-    found
 }
 
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {

@@ -109,23 +109,18 @@ pub(crate) fn worker_marker(function: &FunctionView) -> String {
 /// `marker` (a pre-started worker's command line names the pool, its cgroup the function).
 pub(crate) fn host_processes(marker: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+    for process in ridge_sandbox::fixtures::proc_stats() {
+        if process.is_zombie() {
             continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let zombie = stat
-            .rfind(')')
-            .is_some_and(|close| stat[close + 1..].trim_start().starts_with('Z'));
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        }
+        let dir = format!("/proc/{}", process.pid);
+        let Ok(cmdline) = std::fs::read(format!("{dir}/cmdline")) else {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let cgroup = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
-        if !zombie && (cmdline.contains(marker) || cgroup.contains(marker)) {
-            found.push((pid, cmdline.chars().take(200).collect()));
+        let cgroup = std::fs::read_to_string(format!("{dir}/cgroup")).unwrap_or_default();
+        if cmdline.contains(marker) || cgroup.contains(marker) {
+            found.push((process.pid, cmdline.chars().take(200).collect()));
         }
     }
     found
