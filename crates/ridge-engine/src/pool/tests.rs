@@ -279,3 +279,23 @@ async fn a_start_given_up_lets_the_executions_behind_it_start_and_counts_out() {
     );
     assert_eq!(p.counts(), (2, 0));
 }
+
+#[tokio::test]
+async fn only_a_start_into_a_pool_without_workers_is_its_first() {
+    let p = pool(3, 1000);
+    let a = p.acquire().await.expect("capacity");
+    assert!(a.first_of_pool(), "the pool had no worker");
+    // A worker starting counts: the next start is one more (after its patience).
+    let b = p.try_start().expect("a slot");
+    assert!(!b.first_of_pool(), "a worker is starting");
+    drop((a, b));
+    let c = p.try_start().expect("a slot");
+    assert!(c.first_of_pool(), "both starts were given up: none again");
+    let mut c = c;
+    c.set_worker(Box::new(Named("c".into())));
+    assert!(c.give_back().await.is_none(), "not throttled");
+    let d = p.try_start().expect("a slot");
+    assert!(!d.first_of_pool(), "an idle worker is a worker");
+    let warm = p.acquire().await.expect("capacity");
+    assert!(warm.is_warm() && !warm.first_of_pool());
+}
