@@ -2,24 +2,36 @@
 //!
 //! A start is CPU-bound (bubblewrap, the interpreter, the function's import), so a few per
 //! core run at once ([`cold_start_permits`]) and the others wait for a permit. A start of the
-//! *first* worker of a function version's pool (the pool has none, up or starting) goes ahead
-//! of a start of one *more* worker for a pool that already has one: the first worker serves
-//! every call queued for its function, where one more only shortens a queue that a worker
-//! already serves. In a burst over many new functions, more workers started for the functions
-//! that got theirs first would take the CPU that the others' first workers need; so while any
-//! first start waits, a start of one more neither waits in the permits' queue nor takes a
-//! free permit (the dispatcher's or a throttled pool's). Once no first start waits, the others
-//! take permits in their turn. A first start never waits for more than the permits in use and
-//! the first starts queued before it. One more yields to first starts for at most
-//! [`MORE_YIELDS_FOR`], and then queues like any start: a node that starts workers for new
-//! functions without pause (a tenant creating functions to that end) delays another
-//! function's growth by that long, not for ever; meanwhile that function's calls are served by
-//! the worker its pool has.
+//! *first* worker of a function version's pool (the pool has none, up or starting, when the
+//! start's slot is taken) goes ahead of a start of one *more* worker for a pool that already
+//! has one: the first worker serves every call queued for its function, where one more only
+//! shortens a queue that a worker already serves. In a burst over many new functions, more
+//! workers started for the functions that got theirs first would take the CPU that the others'
+//! first workers need. So while any first start waits, a start of one more does not wait in
+//! the permits' queue (it steps out of it when a first start comes, and queues again once none
+//! waits), and a throttled pool does not grow ([`ColdStarts::try_acquire_more`]).
+//!
+//! One more yields to first starts for at most [`MORE_YIELDS_FOR`], and then queues like any
+//! start: a node that starts workers for new functions without pause (a tenant creating
+//! functions to that end) delays another function's growth by that long, not for ever;
+//! meanwhile that function's calls are served by the worker its pool has. So a first start
+//! waits for the permits in use, the first starts queued before it, and the starts of more
+//! workers that had yielded that long before it came.
+//!
+//! Whether a start is a first is decided when its slot is taken: a pool whose only worker
+//! ends (evicted, failed) while a start of one more waits leaves that start yielding, for at
+//! most [`MORE_YIELDS_FOR`].
+//!
+//! While a start waits for its permit, a worker given back to its pool serves the execution
+//! instead, and the start is not made ([`ColdStarts::turn`]).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+
+use crate::pool::{Lease, Pool};
 
 /// Four cold starts per core. A cold start is CPU-bound (bubblewrap, the interpreter, the
 /// import): started by the hundred at once, as a burst of new executions does, every one of
@@ -45,6 +57,26 @@ pub(crate) enum StartFor {
     More,
 }
 
+impl StartFor {
+    /// What a start into `lease`'s slot is for.
+    pub fn lease(lease: &Lease) -> Self {
+        if lease.first_of_pool() {
+            Self::First
+        } else {
+            Self::More
+        }
+    }
+}
+
+/// What a cold start's wait for its turn came to.
+pub(crate) enum Turn<'a> {
+    /// Start the worker, holding this permit.
+    Start(SemaphorePermit<'a>),
+    /// A worker of the pool was given back meanwhile: it serves instead, and the start is not
+    /// made.
+    Reuse(Lease),
+}
+
 /// The node's cold-start permits, first workers ahead.
 pub(crate) struct ColdStarts {
     permits: Semaphore,
@@ -63,6 +95,34 @@ impl ColdStarts {
             firsts_waiting: AtomicUsize::new(0),
             no_first_waits: Notify::new(),
             first_waits: Notify::new(),
+        }
+    }
+
+    /// Waits for the turn of a start into a slot of `pool`: a permit, or a worker of `pool`
+    /// given back before it comes (an execution that waited its turn is not held for a start
+    /// its own pool's worker makes needless).
+    pub async fn turn(&self, pool: &Arc<Pool>, start: StartFor) -> Turn<'_> {
+        let permit = self.acquire(start);
+        tokio::pin!(permit);
+        loop {
+            let back = pool.returned().notified();
+            tokio::pin!(back);
+            // Registered before the look: a worker given back after it still wakes this wait.
+            // A notification this wait takes and does not use is passed on when `back` is
+            // dropped (tokio's `Notified`), so no other waiter of the pool misses it.
+            back.as_mut().enable();
+            if let Some(idle) = pool.try_reuse() {
+                return Turn::Reuse(idle);
+            }
+            tokio::select! {
+                permit = &mut permit => {
+                    return match pool.try_reuse() {
+                        Some(idle) => Turn::Reuse(idle),
+                        None => Turn::Start(permit),
+                    };
+                }
+                () = &mut back => {}
+            }
         }
     }
 
@@ -156,9 +216,6 @@ impl Drop for FirstWaiting<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use tokio::sync::mpsc;
 
     use super::*;
@@ -190,7 +247,7 @@ mod tests {
         std::iter::from_fn(|| order.try_recv().ok()).collect()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_first_start_goes_ahead_of_more_workers_queued_before_it() {
         let starts = Arc::new(ColdStarts::new(1));
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -199,10 +256,6 @@ mod tests {
         settle().await;
         let first = taker(&starts, StartFor::First, "first", &tx);
         settle().await;
-        assert!(
-            starts.try_acquire_more().is_none(),
-            "no permit for one more while a first start waits"
-        );
         drop(held);
         first.await.expect("the first start's task");
         more.await.expect("the other start's task");
@@ -217,29 +270,6 @@ mod tests {
         assert!(starts.try_acquire_more().is_none(), "both permits in use");
         drop((a, b));
         assert!(starts.try_acquire_more().is_some());
-    }
-
-    #[tokio::test]
-    async fn a_free_permit_is_not_taken_for_one_more_while_a_first_start_waits() {
-        let starts = Arc::new(ColdStarts::new(2));
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let a = starts.acquire(StartFor::First).await;
-        let b = starts.acquire(StartFor::First).await;
-        let first = taker(&starts, StartFor::First, "first", &tx);
-        settle().await;
-        assert!(sent(&mut rx).is_empty(), "both permits are held");
-        drop(a);
-        assert!(
-            starts.try_acquire_more().is_none(),
-            "the permit freed goes to the first start waiting"
-        );
-        first.await.expect("the first start's task");
-        assert_eq!(sent(&mut rx), ["first"]);
-        assert!(
-            starts.try_acquire_more().is_some(),
-            "no first start waits now"
-        );
-        drop(b);
     }
 
     #[tokio::test(start_paused = true)]
@@ -278,7 +308,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_first_start_given_up_does_not_hold_back_the_others() {
         let starts = Arc::new(ColdStarts::new(1));
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -290,7 +320,8 @@ mod tests {
         first.abort();
         assert!(first.await.expect_err("aborted").is_cancelled());
         drop(held);
-        tokio::time::timeout(Duration::from_secs(10), more)
+        // Well before one more would stop yielding: the first start's count went with it.
+        tokio::time::timeout(MORE_YIELDS_FOR / 2, more)
             .await
             .expect("one more starts once the only first start waiting is gone")
             .expect("the other start's task");

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::adapters::{Adapter, Adapters};
-use crate::coldstarts::{ColdStarts, StartFor, cold_start_permits};
+use crate::coldstarts::{ColdStarts, StartFor, Turn, cold_start_permits};
 use crate::metrics::{FunctionLabels, Metrics, StatusLabels};
 use crate::outcome;
 use crate::pool::Lease;
@@ -288,17 +288,10 @@ impl Dispatcher {
         let (lease, starting) = if lease.is_warm() {
             (lease, None)
         } else {
-            let start = if lease.first_of_pool() {
-                StartFor::First
-            } else {
-                StartFor::More
-            };
-            let permit = self.cold_starts.acquire(start).await;
-            // A worker given back while this start waited its turn serves at once: the
-            // start is not made (dropping the lease frees its slot).
-            match pool.try_reuse() {
-                Some(idle) => (idle, None),
-                None => (lease, Some(permit)),
+            match self.cold_starts.turn(&pool, StartFor::lease(&lease)).await {
+                Turn::Start(permit) => (lease, Some(permit)),
+                // The start is not made: dropping its lease frees the slot.
+                Turn::Reuse(idle) => (idle, None),
             }
         };
         drop(waiting);

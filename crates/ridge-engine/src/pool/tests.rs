@@ -299,3 +299,46 @@ async fn only_a_start_into_a_pool_without_workers_is_its_first() {
     let warm = p.acquire().await.expect("capacity");
     assert!(warm.is_warm() && !warm.first_of_pool());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_waiting_for_its_turn_takes_a_worker_given_back_meanwhile() {
+    use crate::coldstarts::{ColdStarts, StartFor, Turn};
+    let p = pool(2, 1000);
+    let busy = started(&p, "a").await;
+    let more = p.try_start().expect("a slot");
+    let starts = ColdStarts::new(1);
+    let held = starts.acquire(StartFor::First).await;
+    let reused = {
+        let turn = starts.turn(&p, StartFor::lease(&more));
+        tokio::pin!(turn);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut turn)
+                .await
+                .is_err(),
+            "no permit and no idle worker yet"
+        );
+        assert!(busy.give_back().await.is_none(), "not throttled");
+        let turn = tokio::time::timeout(Duration::from_secs(1), turn).await;
+        match turn.expect("the turn ends when the worker is given back, permit or not") {
+            Turn::Reuse(lease) => lease,
+            Turn::Start(_) => panic!("a start made while its pool's worker was idle"),
+        }
+    };
+    assert!(reused.is_warm(), "the worker given back");
+    drop(more);
+    assert_eq!(
+        p.counts(),
+        (1, 0),
+        "the start's slot is free, the worker lent"
+    );
+    drop(held);
+    let another = p.try_start().expect("a slot");
+    assert!(
+        matches!(
+            starts.turn(&p, StartFor::lease(&another)).await,
+            Turn::Start(_)
+        ),
+        "no idle worker: the start is made once a permit is free"
+    );
+    assert!(reused.give_back().await.is_none(), "not throttled");
+}
