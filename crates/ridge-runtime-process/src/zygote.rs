@@ -14,13 +14,19 @@
 //!    environment, and its descriptors (the protocol's pipes, the output pipe, the other end
 //!    of the socket pair, its `cgroup.procs`);
 //! 3. the zygote checks the pid is still the sandbox's process 1 (a child of that
-//!    bubblewrap), forks into the sandbox's PID namespace; the child joins the cgroups, enters
-//!    the sandbox's other namespaces, forks the worker and exits; the worker, adopted by the
-//!    helper, drops every privilege, applies the seccomp programs, tells the helper its pid
-//!    and goes on as any worker;
-//! 4. the helper reaps the sandbox's processes and exits with the worker's status, so to the
+//!    bubblewrap) and forks the worker into the sandbox's PID namespace; the worker joins the
+//!    cgroups, enters the sandbox's other namespaces, drops every privilege, applies the
+//!    seccomp programs, tells the helper its pid and goes on as any worker;
+//! 4. the zygote reaps the worker when it ends and sends its wait status to the helper, which
+//!    exits with it (the kernel reaps the sandbox's other processes meanwhile), so to the
 //!    server the worker is bubblewrap's process as before: its end, its kill (process group,
-//!    cgroup) and its exit status are unchanged.
+//!    cgroup) and its exit status are unchanged. A worker that outlives its zygote serves on;
+//!    the helper then waits for its end through a pidfd and exits with 124.
+//!
+//! The worker is forked once, straight into the sandbox: an intermediate child that forked it
+//! and exited, so that the helper adopted it, cost a fork and the exit of a copy of the
+//! zygote's page tables, with its own copy-on-write faults: about 1.3 ms of a cold start's
+//! 13.7 ms of CPU (docs/benchmarks.md (18)).
 //!
 //! A runtime's check starts its zygote and waits for it (at most 5 s), so that its workers are
 //! forked from the first; a spawn that finds none (still starting, or dead) starts one in the

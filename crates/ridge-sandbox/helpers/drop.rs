@@ -23,12 +23,17 @@
 //!
 //! `drop FD UID GID --await-worker SOCKET`: the same drop, then, instead of a program, the
 //! sandbox's process 1 waiting for a worker forked by a zygote (`ridge-runtime-process`'s
-//! `zygote.rs`), which enters the sandbox's namespaces from outside. It writes one byte to
+//! `zygote.rs`), which enters the sandbox's namespaces from outside. The worker is the
+//! zygote's child, forked straight into this PID namespace. This process writes one byte to
 //! `SOCKET` once the sandbox is made (the server learns its host pid from that message's
-//! credentials), reads the worker's pid in the sandbox (four bytes, little-endian) that the
-//! worker writes once it is this process's child, and reaps every process of the sandbox until
-//! that one ends; it then exits as bubblewrap reports its own child: the worker's exit status,
-//! or 128 and the signal that killed it. No worker (the socket closed first) exits with 125.
+//! credentials), lets the kernel reap the sandbox's orphans (`SIGCHLD` ignored), and reads
+//! messages of five bytes, a tag and a 32-bit little-endian value: `w` and the worker's pid in
+//! the sandbox, from the worker once it has dropped its privileges; `e` and its wait status,
+//! from the zygote once it has reaped it. It then exits as bubblewrap reports its own child:
+//! the worker's exit status, or 128 and the signal that killed it. No worker (the socket
+//! closed first) exits with 125. A worker that outlives its zygote (the socket closed after
+//! `w`) is waited for through a pidfd, and its end, whose status went with the zygote, exits
+//! with 124.
 //!
 //! x86_64 Linux only; the build script falls back to `setpriv` elsewhere.
 
@@ -53,7 +58,8 @@ global_asm!(
 const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
 const SYS_CLOSE: usize = 3;
-const SYS_WAIT4: usize = 61;
+const SYS_POLL: usize = 7;
+const SYS_RT_SIGACTION: usize = 13;
 const SYS_FCNTL: usize = 72;
 const SYS_SETGROUPS: usize = 116;
 const SYS_SETRESUID: usize = 117;
@@ -65,6 +71,7 @@ const SYS_CAPSET: usize = 126;
 const SYS_PRCTL: usize = 157;
 const SYS_EXECVE: usize = 59;
 const SYS_EXIT_GROUP: usize = 231;
+const SYS_PIDFD_OPEN: usize = 434;
 
 const F_SETFD: usize = 2;
 const FD_CLOEXEC: usize = 1;
@@ -77,7 +84,12 @@ const FAILED: usize = 126;
 const NOT_RUN: usize = 127;
 /// Exit status of a sandbox whose worker never came (`--await-worker`).
 const NO_WORKER: usize = 125;
+/// Exit status of a sandbox whose worker ended after its zygote, which would have said how.
+const LOST: usize = 124;
 const EINTR: isize = 4;
+const SIGCHLD: usize = 17;
+const SIG_IGN: usize = 1;
+const POLLIN: i16 = 1;
 
 /// `struct __user_cap_header_struct`.
 #[repr(C)]
@@ -95,12 +107,38 @@ struct CapData {
     inheritable: u32,
 }
 
+/// `struct sigaction` as the kernel takes it (x86_64).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: usize,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `struct pollfd`.
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
 /// A raw system call of up to three arguments: its result, or `-errno`.
 ///
 /// # Safety
 /// The arguments must be what system call `number` expects (valid pointers where it reads or
 /// writes memory).
 unsafe fn syscall(number: usize, a: usize, b: usize, c: usize) -> isize {
+    // SAFETY: the caller's.
+    unsafe { syscall4(number, a, b, c, 0) }
+}
+
+/// [`syscall`] with a fourth argument.
+///
+/// # Safety
+/// As [`syscall`]'s.
+unsafe fn syscall4(number: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let result: isize;
     // SAFETY: the caller's; `syscall` clobbers rcx and r11, which are declared.
     unsafe {
@@ -110,8 +148,8 @@ unsafe fn syscall(number: usize, a: usize, b: usize, c: usize) -> isize {
             in("rdi") a,
             in("rsi") b,
             in("rdx") c,
-            // The fourth to sixth arguments are zero: prctl(2) requires its unused ones to be.
-            in("r10") 0usize,
+            in("r10") d,
+            // The fifth and sixth arguments are zero: prctl(2) requires its unused ones to be.
             in("r8") 0usize,
             in("r9") 0usize,
             lateout("rcx") _,
@@ -341,43 +379,101 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
     fail("exec", r, NOT_RUN)
 }
 
-/// `--await-worker`: says the sandbox is made, learns the worker's pid, reaps until it ends,
-/// and exits with its status.
+/// `--await-worker`: says the sandbox is made, learns the worker's pid and then its end, and
+/// exits with its status.
 fn await_worker(socket: usize) -> ! {
-    // SAFETY (each call): a descriptor number, and pointers to this frame's buffers of the
-    // lengths given.
+    // The sandbox's orphans (a function's processes whose parent ended) become this process's
+    // children: the kernel reaps them.
+    let ignore = KernelSigaction {
+        handler: SIG_IGN,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY (each call): a descriptor number, and pointers to this frame's data of the sizes
+    // given.
+    let r = unsafe {
+        syscall4(
+            SYS_RT_SIGACTION,
+            SIGCHLD,
+            &raw const ignore as usize,
+            0,
+            size_of::<u64>(),
+        )
+    };
+    if r < 0 {
+        fail("ignoring SIGCHLD", r, FAILED);
+    }
     unsafe { must("saying the sandbox is made", SYS_WRITE, socket, b"r".as_ptr() as usize, 1) };
-    let mut pid = [0u8; 4];
+    let mut worker = None;
+    loop {
+        match read_message(socket) {
+            Some((b'w', pid)) => worker = Some(pid),
+            Some((b'e', status)) => {
+                let signal = status & 0x7f;
+                exit(if signal == 0 {
+                    ((status >> 8) & 0xff) as usize
+                } else {
+                    128 + signal as usize
+                });
+            }
+            Some(_) => fail("reading the zygote's message (an unknown one)", 0, FAILED),
+            None => match worker {
+                None => fail("waiting for the worker (none came)", 0, NO_WORKER),
+                Some(pid) => outlive(pid),
+            },
+        }
+    }
+}
+
+/// One message on `socket`: its tag and its value; `None` at the end of the file.
+fn read_message(socket: usize) -> Option<(u8, u32)> {
+    let mut message = [0u8; 5];
     let mut got = 0;
-    while got < pid.len() {
+    while got < message.len() {
+        // SAFETY: a descriptor number, and the rest of this frame's buffer.
         let r = unsafe {
-            syscall(SYS_READ, socket, pid[got..].as_mut_ptr() as usize, pid.len() - got)
+            syscall(
+                SYS_READ,
+                socket,
+                message[got..].as_mut_ptr() as usize,
+                message.len() - got,
+            )
         };
         match r {
-            0 => fail("waiting for the worker (none came)", 0, NO_WORKER),
+            0 if got == 0 => return None,
+            0 => fail("reading the zygote's message (cut short)", 0, FAILED),
             r if r == -EINTR => {}
-            r if r < 0 => fail("waiting for the worker", r, NO_WORKER),
+            r if r < 0 => fail("waiting for the worker", r, FAILED),
             r => got += r as usize,
         }
     }
-    unsafe { syscall(SYS_CLOSE, socket, 0, 0) };
-    let worker = i32::from_le_bytes(pid) as isize;
+    let [tag, value @ ..] = message;
+    Some((tag, u32::from_le_bytes(value)))
+}
+
+/// The zygote is gone (its socket closed) and the worker `pid` lives on, a child of a process
+/// outside the sandbox: waits for its end through a pidfd, and exits with [`LOST`]. (Had the
+/// worker ended already and its pid been taken by another process of the sandbox, the wait
+/// would be for that one: the sandbox then lives until it ends, or is stopped.)
+fn outlive(pid: u32) -> ! {
+    // SAFETY: integer arguments only.
+    let fd = unsafe { syscall(SYS_PIDFD_OPEN, pid as usize, 0, 0) };
+    if fd < 0 {
+        exit(LOST); // it has ended
+    }
+    let mut poll = PollFd {
+        fd: fd as i32,
+        events: POLLIN,
+        revents: 0,
+    };
     loop {
-        let mut status: i32 = 0;
-        let r = unsafe { syscall(SYS_WAIT4, usize::MAX, &raw mut status as usize, 0) };
-        if r == -EINTR {
-            continue;
-        }
-        if r < 0 {
-            fail("waiting for the worker's end", r, FAILED);
-        }
-        if r == worker {
-            let signal = status & 0x7f;
-            exit(if signal == 0 {
-                ((status >> 8) & 0xff) as usize
-            } else {
-                128 + signal as usize
-            });
+        // SAFETY: one `pollfd` of this frame; no timeout (-1).
+        let r = unsafe { syscall(SYS_POLL, &raw mut poll as usize, 1, u32::MAX as usize) };
+        match r {
+            r if r == -EINTR => {}
+            r if r < 0 => fail("waiting for the worker's end", r, FAILED),
+            _ => exit(LOST),
         }
     }
 }

@@ -15,6 +15,7 @@ _CLONE_NEWNET = 0x40000000
 _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP = 24, 38, 22
 _SECCOMP_MODE_FILTER = 2
 _EINVAL = 22
+_SA_NOCLDSTOP = 1
 
 
 def _zygote(control_fd):
@@ -28,16 +29,18 @@ def _zygote(control_fd):
     imports. For each worker the server has bubblewrap make the whole sandbox (namespaces,
     mounts, seccomp, cgroups, uid), with the drop helper waiting as its process 1, and sends
     here that process's pid with the worker's descriptors. The zygote forks into the
-    sandbox's PID namespace; that child joins the worker's cgroups, enters every other
-    namespace of the sandbox (user, mount, network, IPC, UTS, cgroup), and forks the worker,
-    then exits, so that the sandbox's process 1 adopts the worker and reports its end as
-    bubblewrap would. The worker drops everything before it reads a byte of its function: no
-    capability in any set, bounding included, no_new_privs, its uid, gid and no groups (checked
-    in /proc/self/status, not assumed), the rlimits, the seccomp programs, a fresh session, a
-    cleared environment, only its own descriptors. A failure there ends it before the function
-    runs, with the reason on its output. What workers of one zygote share: memory pages,
-    copy-on-write, the address-space layout and the hash secret of str and bytes."""
+    sandbox's PID namespace; that child, the worker, joins its cgroups and enters every other
+    namespace of the sandbox (user, mount, network, IPC, UTS, cgroup). The zygote reaps it when
+    it ends and tells the sandbox's process 1 how (_reap), which exits with that status as
+    bubblewrap reports its own child's. The worker drops everything before it reads a byte of
+    its function: no capability in any set, bounding included, no_new_privs, its uid, gid and
+    no groups (checked in /proc/self/status, not assumed), the rlimits, the seccomp programs, a
+    fresh session, a cleared environment, only its own descriptors. A failure there ends it
+    before the function runs, with the reason on its output. What workers of one zygote share:
+    memory pages, copy-on-write, the address-space layout and the hash secret of str and
+    bytes."""
     global _FROM_ZYGOTE
+    import _signal
     import ctypes
     import socket
     libc = ctypes.CDLL(None, use_errno=True)
@@ -62,6 +65,12 @@ def _zygote(control_fd):
     probe = posix.pidfd_open(posix.getpid())
     check(libc.setns(probe, _CLONE_NEWPID), "setns through a pidfd")
     posix.close(probe)
+    # It holds a socket per live worker (see _reap): as many as the hard limit allows.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    workers = {}
+    _signal.signal(_signal.SIGCHLD, lambda signum, frame: _reap(workers))
+    _quiet_stops(libc, check)
     # Built once here, shared by every worker: see _compile_apart.
     compile("0", "<ridge-zygote>", "eval")
     # Every object so far out of the collector's sight: a collection in a worker would otherwise
@@ -77,18 +86,18 @@ def _zygote(control_fd):
             continue
         if not message:  # the server is gone
             posix._exit(0)
-        forked = False
         try:
             forked = _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds,
-                                  programs)
+                                  programs, workers)
         except Exception as exc:  # a request it cannot read: the worker's start fails
             posix.write(2, ("ridge-zygote: %s\n" % exc).encode("utf-8", "replace"))
+            for fd in fds:
+                posix.close(fd)
+            continue
         if forked:
             control.detach()  # its descriptor is closed already
             _FROM_ZYGOTE = True
             return
-        for fd in fds:
-            posix.close(fd)
 
 
 def _read_programs(fd):
@@ -104,11 +113,14 @@ def _read_programs(fd):
     return programs
 
 
-def _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds, programs):
+def _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds, programs, workers):
     """Forks the worker of one request; True in the worker (whose caller returns into _main),
-    False in the zygote. A request it cannot serve fails in the child, which says why on the
-    worker's output and exits: the sandbox's process 1 then ends for want of a worker, and the
+    False in the zygote, which then keeps the socket to the sandbox's process 1 in `workers`
+    and closes the request's other descriptors (on an exception, before the fork, the caller
+    closes them all). A request it cannot serve fails in the child, which says why on the
+    worker's output and exits: the sandbox's process 1 then exits with that status, and the
     server sees the start fail."""
+    import _signal
     request = _decode(message.decode("utf-8"))
     if len(fds) != 4 + request["cgroups"]:
         raise _ProtocolError("a zygote request with %d descriptors" % len(fds))
@@ -120,33 +132,35 @@ def _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds, programs
         # Only this fork is made in the sandbox's PID namespace: the zygote enters it for the
         # fork, and leaves it right after.
         check(libc.setns(pidfd, _CLONE_NEWPID), "setns(pid)")
+        # Until the worker is in `workers`, its end waits: reaped before, its status would
+        # have nowhere to go.
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, (_signal.SIGCHLD,))
         try:
             pid = posix.fork()
         finally:
             if posix.getpid() == _PID and libc.setns(own_pid_ns, _CLONE_NEWPID) != 0:
                 posix._exit(70)  # its later children would be made in that sandbox
     except BaseException:
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, (_signal.SIGCHLD,))
         posix.close(pidfd)
         raise
     if pid:
-        posix.close(pidfd)
-        # Reaped at once (it exits as soon as it has forked the worker): a zombie would be a
-        # process the worker sees in its sandbox.
-        while True:
-            try:
-                posix.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
+        for fd in [pidfd] + fds:
+            if fd != await_fd:
+                posix.close(fd)
+        workers[pid] = await_fd
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, (_signal.SIGCHLD,))
         return False
-    # The zygote's child, then the worker: every failure ends here, never back in the zygote's
-    # loop.
+    # The worker: every failure ends here, never back in the zygote's loop. It was forked once,
+    # straight into the sandbox's PID namespace, so its parent is the zygote, outside it
+    # (getppid() says 0, as for a process `nsenter` or `docker exec` starts).
     try:
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, (_signal.SIGCHLD,))
+        workers.clear()  # the other workers' sockets: closed with every other descriptor
         for procs in cgroups:
             posix.write(procs, b"0")
         check(libc.setns(pidfd, entered), "setns")
-        if posix.fork():
-            posix._exit(0)
         _become_worker(libc, check, request, fd_in, fd_out, output, await_fd, programs)
     except BaseException as exc:
         text = ("ridge-zygote: cannot start the worker: %s\n" % exc).encode("utf-8", "replace")
@@ -164,6 +178,46 @@ def _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds, programs
 # for its fork apart.
 _NAMESPACES = (("user", _CLONE_NEWUSER), ("mnt", _CLONE_NEWNS), ("net", _CLONE_NEWNET),
                ("ipc", _CLONE_NEWIPC), ("uts", _CLONE_NEWUTS), ("cgroup", _CLONE_NEWCGROUP))
+
+
+def _reap(workers):
+    """Reaps every worker that ended (the SIGCHLD handler) and tells the process 1 of its
+    sandbox how: `e` and the wait status, four bytes little-endian, on the socket `workers`
+    kept for it, which it then closes. That process exits with the status as bubblewrap
+    reports its own child's, so that to the server the worker ends as any worker does."""
+    while True:
+        try:
+            pid, status = posix.waitpid(-1, posix.WNOHANG)
+        except ChildProcessError:  # no worker left
+            return
+        except InterruptedError:
+            continue
+        if pid == 0:
+            return
+        helper = workers.pop(pid, None)
+        if helper is None:
+            continue
+        try:
+            posix.write(helper, b"e" + status.to_bytes(4, "little"))
+        except OSError:  # the sandbox ended first: nobody left to tell
+            pass
+        posix.close(helper)
+
+
+def _quiet_stops(libc, check):
+    """SA_NOCLDSTOP on the zygote's SIGCHLD handler (Python's signal() cannot set it): a
+    worker that stops and continues itself does not run the zygote's handler each time."""
+    import ctypes
+
+    class Sigaction(ctypes.Structure):  # glibc's struct sigaction, x86_64
+        _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16),
+                    ("flags", ctypes.c_int), ("restorer", ctypes.c_void_p)]
+
+    import _signal
+    action = Sigaction()
+    check(libc.sigaction(_signal.SIGCHLD, None, ctypes.byref(action)), "sigaction")
+    action.flags |= _SA_NOCLDSTOP
+    check(libc.sigaction(_signal.SIGCHLD, ctypes.byref(action), None), "sigaction")
 
 
 def _own_namespaces():
@@ -207,13 +261,6 @@ def _sandbox_init(pid, parent):
 def _become_worker(libc, check, request, fd_in, fd_out, output, await_fd, programs):
     """In the sandbox's namespaces, still root of its user namespace: becomes the worker."""
     global _PID
-    # The sandbox's process 1 adopts this process once its parent has exited.
-    for _ in range(100000):
-        if posix.getppid() == 1:
-            break
-        posix.sched_yield()
-    else:
-        raise OSError("the sandbox's process 1 did not adopt the worker")
     _PID = posix.getpid()
     posix.setsid()
     null = posix.open("/dev/null", posix.O_RDONLY)
@@ -243,7 +290,7 @@ def _become_worker(libc, check, request, fd_in, fd_out, output, await_fd, progra
     _check_dropped(uid, gid)
     _retitle(libc, request["name"])
     sys.argv[-1] = request["name"]  # as a started worker's: ["-c", its name]
-    posix.write(await_fd, _PID.to_bytes(4, "little"))
+    posix.write(await_fd, b"w" + _PID.to_bytes(4, "little"))
     # Nothing but the worker's own descriptors.
     keep = sorted({0, 1, 2, fd_in, fd_out})
     for low, high in zip(keep, keep[1:] + [1 << 20]):

@@ -216,58 +216,104 @@ mod tests {
         assert!(!fds.contains(&fd.to_string().as_str()), "{fds:?}");
     }
 
-    /// `--await-worker`, as a zygote's sandbox runs it: it drops, says it is up, and ends
-    /// with 125 when no worker comes (the socket closed), or says it cannot wait for a pid
-    /// that is not its child (here it is no PID namespace's process 1, so adopts nothing).
+    /// The drop helper run as `--await-worker` on a socket: (the child, this test's end once the
+    /// helper said it is up).
+    fn awaiting_helper() -> (std::process::Child, std::fs::File) {
+        let Ok(Some(Dropper::Helper(helper))) = Dropper::helper() else {
+            panic!("the helper is built on x86_64 Linux and loads");
+        };
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .expect("socketpair");
+        // The helper inherits its end only (this test is a process of its own).
+        fcntl(&theirs, FcntlArg::F_SETFD(FdFlag::empty())).expect("inheritable");
+        let exe = nix::unistd::dup(helper.as_fd()).expect("dup");
+        let n = exe.as_raw_fd();
+        let child = Command::new(format!("/proc/self/fd/{n}"))
+            .args([n.to_string(), "65534".into(), "65534".into()])
+            .args(["--await-worker".to_owned(), theirs.as_raw_fd().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the helper");
+        drop(theirs);
+        let mut up = [0u8; 1];
+        let mut ours = std::fs::File::from(ours);
+        std::io::Read::read_exact(&mut ours, &mut up).expect("the helper says it is up");
+        assert_eq!(&up, b"r");
+        (child, ours)
+    }
+
+    /// One message of the worker's or the zygote's: a tag and a 32-bit value.
+    fn message(tag: u8, value: u32) -> Vec<u8> {
+        std::iter::once(tag).chain(value.to_le_bytes()).collect()
+    }
+
+    /// `--await-worker`, as a zygote's sandbox runs it: it drops, says it is up, and exits as
+    /// the zygote says its worker ended (the code, or 128 and the signal), whether or not the
+    /// worker said its pid first (it fails before that when its drop fails); with 125 when no
+    /// worker comes (the socket closed), and refuses a message it does not know.
     #[test]
-    fn awaiting_a_worker_says_it_is_up_and_ends_when_none_comes() {
+    fn awaiting_a_worker_exits_as_the_zygote_says_it_ended() {
         if !nix::unistd::geteuid().is_root() {
             return;
         }
         let usage = run_helper(&["65534", "65534", "--await-worker"]).0;
         assert_failed(&usage, 126, "usage: drop FD UID GID --await-worker SOCKET");
-        let Ok(Some(Dropper::Helper(helper))) = Dropper::helper() else {
-            panic!("the helper is built on x86_64 Linux and loads");
-        };
-        for worker in [None, Some(1u32)] {
-            let (ours, theirs) = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .expect("socketpair");
-            // The helper inherits its end only (this test is a process of its own).
-            fcntl(&theirs, FcntlArg::F_SETFD(FdFlag::empty())).expect("inheritable");
-            let exe = nix::unistd::dup(helper.as_fd()).expect("dup");
-            let n = exe.as_raw_fd();
-            let child = Command::new(format!("/proc/self/fd/{n}"))
-                .args([n.to_string(), "65534".into(), "65534".into()])
-                .args(["--await-worker".to_owned(), theirs.as_raw_fd().to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("run the helper");
-            drop(theirs);
-            let mut up = [0u8; 1];
-            let mut ours = std::fs::File::from(ours);
-            std::io::Read::read_exact(&mut ours, &mut up).expect("the helper says it is up");
-            assert_eq!(&up, b"r");
-            if let Some(pid) = worker {
-                std::io::Write::write_all(&mut ours, &pid.to_le_bytes()).expect("write");
+        // The messages sent, then the exit code and what it says.
+        type Case = (&'static [(u8, u32)], i32, &'static str);
+        let cases: [Case; 6] = [
+            (&[], 125, "waiting for the worker (none came) failed"),
+            (&[(b'w', 2), (b'e', 3 << 8)], 3, ""),
+            (&[(b'w', 2), (b'e', 0)], 0, ""),
+            (&[(b'w', 2), (b'e', 9)], 128 + 9, ""),
+            (&[(b'e', 126 << 8)], 126, ""),
+            (&[(b'x', 0)], 126, "an unknown one"),
+        ];
+        for (messages, code, says) in cases {
+            let (child, mut ours) = awaiting_helper();
+            for &(tag, value) in messages {
+                std::io::Write::write_all(&mut ours, &message(tag, value)).expect("write");
             }
             drop(ours);
             let output = child.wait_with_output().expect("wait");
-            match worker {
-                None => assert_failed(&output, 125, "waiting for the worker (none came) failed"),
-                Some(_) => assert_failed(
-                    &output,
-                    126,
-                    "waiting for the worker's end failed (errno 10)",
-                ),
-            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(code), "{messages:?}: {stderr}");
+            assert!(stderr.contains(says), "{messages:?}: {stderr}");
         }
+    }
+
+    /// A worker that outlives its zygote (the socket closes after the worker's pid, with no
+    /// status) is waited for through a pidfd: the helper lives until that process ends, then
+    /// exits with 124.
+    #[test]
+    fn awaiting_a_worker_whose_zygote_is_gone_waits_for_its_end() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let mut worker = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let (mut child, mut ours) = awaiting_helper();
+        std::io::Write::write_all(&mut ours, &message(b'w', worker.id())).expect("write");
+        drop(ours);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the helper waits while the worker lives"
+        );
+        worker.kill().expect("kill");
+        worker.wait().expect("reap");
+        let output = child.wait_with_output().expect("wait");
+        assert_eq!(
+            output.status.code(),
+            Some(124),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     #[test]

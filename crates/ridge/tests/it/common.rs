@@ -263,6 +263,10 @@ pub fn openstack_cli() -> PathBuf {
     venv
 }
 
+/// Qinling's result for an execution whose worker ran out of a resource (memory, processes, ...)
+/// or was killed.
+pub const RESOURCE: &str = "Function execution failed because of too much resource consumption";
+
 /// The `output` of an execution's result.
 pub fn output(e: &ExecutionView) -> serde_json::Value {
     e.result_json().expect("result is JSON")["output"].clone()

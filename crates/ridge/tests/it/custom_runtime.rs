@@ -5,12 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::{
-    TestServer, api_error, assert_timed_out, assert_warm_reuse, output, zip_files,
+    RESOURCE, TestServer, api_error, assert_timed_out, assert_warm_reuse, output, zip_files,
 };
 use ridge_core::api::{CreateRuntime, ExecutionView, FunctionView, RuntimeView};
 use serde_json::{Value, json};
-
-const RESOURCE: &str = "Function execution failed because of too much resource consumption";
 
 fn example_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/runtimes/perl/ridge.toml")

@@ -2,11 +2,9 @@
 //! Qinling's contract (`exports.main = (context, input) => ...`) with Ridge's additions:
 //! captured logs, errors with their stack, timeouts, limits, warm reuse, `node_modules`.
 
-use crate::common::{TestServer, assert_timed_out, assert_warm_reuse, output, zip_files};
+use crate::common::{RESOURCE, TestServer, assert_timed_out, assert_warm_reuse, output, zip_files};
 use ridge_core::api::{ExecutionView, FunctionView, RuntimeView};
 use serde_json::{Value, json};
-
-const RESOURCE: &str = "Function execution failed because of too much resource consumption";
 
 /// A function from `files`, entry `main.main` (Qinling's default).
 pub(crate) async fn node_function(

@@ -9,11 +9,8 @@ use ridge_core::api::{ExecutionView, FunctionView, PoolView, RuntimeView, Update
 use serde_json::{Value, json};
 
 use crate::cli::{json as cli_json, ridge};
-use crate::common::{TestServer, api_error, assert_timed_out, output, zip_files};
+use crate::common::{RESOURCE, TestServer, api_error, assert_timed_out, output, zip_files};
 use crate::hostile::{eventually, host_processes};
-
-pub(crate) const RESOURCE: &str =
-    "Function execution failed because of too much resource consumption";
 
 /// Returns the worker's name (the last argument of its command line), `MARK`, and what its
 /// package directory holds.

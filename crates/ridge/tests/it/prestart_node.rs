@@ -6,9 +6,9 @@ use ridge_core::api::{FunctionView, RuntimeView};
 use serde_json::json;
 
 use crate::cli::json as cli_json;
-use crate::common::{TestServer, assert_timed_out, output};
+use crate::common::{RESOURCE, TestServer, assert_timed_out, output};
 use crate::nodejs::node_function;
-use crate::prestart::{RESOURCE, each_takes_its_own, pool, ready, served_by, taken};
+use crate::prestart::{each_takes_its_own, pool, ready, served_by, taken};
 
 const MIB: u64 = 1024 * 1024;
 

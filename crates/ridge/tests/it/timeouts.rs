@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{TestServer, output, zip_files};
+use crate::common::{RESOURCE, TestServer, output, zip_files};
 use ridge_core::api::{CreateExecution, ExecutionView};
 use serde_json::json;
 
-const RESOURCE: &str = "Function execution failed because of too much resource consumption";
 const TIMEOUT: &str = "Function execution timeout.";
 
 const FORK_BOMB: &str = r#"

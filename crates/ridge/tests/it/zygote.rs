@@ -3,7 +3,7 @@
 //! a zygote that dies costs no start. The hostile tests run on these workers too (the runtime's
 //! check starts its zygote, so a test's workers are forked from it).
 
-use crate::common::{TestServer, output, zip_files};
+use crate::common::{RESOURCE, TestServer, output, zip_files};
 use crate::hostile::{SETTLED_PIDS, host_processes, worker_marker};
 use serde_json::{Value, json};
 
@@ -86,8 +86,9 @@ async fn python_workers_are_forked_by_the_zygote_and_keep_nothing_of_it() {
         let out = output(&e);
         let pid1 = out["pid1"].as_str().expect("text");
         assert!(pid1.contains("--await-worker"), "round {round}: {out}");
-        // Adopted by the sandbox's process 1, alone with it.
-        assert_eq!(out["ppid"], json!(1), "{out}");
+        // Forked by the zygote straight into the sandbox, its parent outside the sandbox's
+        // PID namespace (so none to name), alone with the sandbox's process 1.
+        assert_eq!(out["ppid"], json!(0), "{out}");
         assert_eq!(out["pids"], json!(2), "{out}");
         // Nothing of the zygote's privileges: not even a bounding set to regain them from.
         for set in ["cap_bnd", "cap_eff"] {
@@ -175,6 +176,44 @@ async fn a_dead_zygote_costs_no_start() {
     let view = crate::prestart::pool(&ts, &runtime).await;
     let said = view.prestarted.zygote.expect("said");
     assert!(said.starts_with("unavailable: the zygote died"), "{said}");
+    ts.stop().await;
+}
+
+/// A forked worker's end reaches the server as a started worker's does, through the zygote
+/// that reaps it and the sandbox's process 1 that exits with its status: its exit code, or
+/// Qinling's resource message for a SIGKILL; and its sandbox ends with it.
+#[tokio::test]
+async fn a_forked_workers_end_is_reported_as_any_workers() {
+    if !root() {
+        return;
+    }
+    let ts = TestServer::start().await;
+    let runtime = ts.python_runtime().await;
+    let function = ts
+        .function(
+            &runtime,
+            "import os, signal\ndef main(how, **kw):\n    if how == 'exit':\n        \
+             os._exit(3)\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+        )
+        .await;
+    let marker = worker_marker(&function);
+    for (how, said) in [
+        (
+            "exit",
+            "Function execution failed: the worker process exited unexpectedly (exit code 3)",
+        ),
+        ("kill", RESOURCE),
+    ] {
+        let e = ts
+            .run(&function, Some(&json!({"how": how}).to_string()))
+            .await;
+        assert_eq!(e.status, "failed", "{e:?}");
+        assert_eq!(output(&e), json!(said), "{how}: {e:?}");
+        crate::hostile::eventually(&format!("{how}: the sandbox ends with its worker"), || {
+            host_processes(&marker).is_empty()
+        })
+        .await;
+    }
     ts.stop().await;
 }
 
