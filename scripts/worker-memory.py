@@ -5,7 +5,9 @@ worker memory"). A measurement, not a test: figures are printed, nothing is asse
     scripts/worker-memory.py SERVER_PID
 
 A worker is a child of the server whose process tree runs Python: bubblewrap, the sandbox's
-init (bubblewrap again, PID 1 of the worker's PID namespace) and the interpreter. For each
+init (bubblewrap again, or Ridge's drop helper, PID 1 of the worker's PID namespace) and the
+interpreter. An interpreter a runtime's zygote forked is the zygote's child: it counts in the
+tree of the bubblewrap whose PID namespace it runs in, and the zygote is left out. For each
 kind of process it prints the mean over the workers (pre-started ones still waiting for their
 function included, as in ridge-bench) of `smaps_rollup`'s Pss, Private_Dirty and shared
 (Shared_Clean + Shared_Dirty) sizes, then the interpreter's Pss by mapping: the interpreter's
@@ -37,6 +39,34 @@ def tree(pid):
     for child in children(pid):
         out += tree(child)
     return out
+
+
+def pid_namespace(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def worker_trees(server):
+    """Each worker's processes: a child of the server and its descendants, with the zygote's
+    children that run in its PID namespace."""
+    host = pid_namespace(server)
+    trees, forked = [], []
+    for child in children(server):
+        if any("ridge-zygote" in a for a in argv(child)):
+            forked += [tree(worker) for worker in children(child)]
+        else:
+            trees.append(tree(child))
+    sandbox = {pid_namespace(p): t for t in trees for p in t}
+    sandbox.pop(host, None)
+    for pids in forked:
+        owner = sandbox.get(pid_namespace(pids[0]))
+        if owner is None:
+            trees.append(pids)
+        else:
+            owner += pids
+    return trees
 
 
 def argv(pid):
@@ -90,6 +120,8 @@ def role(pid, depth, args):
         return "python"
     if args and os.path.basename(args[0]) == "bwrap":
         return "bubblewrap" if depth == 0 else "sandbox init (bubblewrap, PID 1)"
+    if args and args[0].startswith("/proc/self/fd/"):
+        return "sandbox init (drop helper, PID 1)"
     return os.path.basename(args[0]) if args else "?"
 
 
@@ -104,8 +136,7 @@ def main():
     groups = {"": {}}
     python_maps = {"": []}
     counts = {"": 0}
-    for child in children(server):
-        pids = tree(child)
+    for pids in worker_trees(server):
         roles = [(p, role(p, i, argv(p))) for i, p in enumerate(pids)]
         pythons = [p for p, r in roles if r == "python"]
         if not pythons:

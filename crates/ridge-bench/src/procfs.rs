@@ -87,19 +87,77 @@ pub fn descendants(root: u32) -> Vec<u32> {
 
 /// The workers of a Ridge server: each child of the server whose process tree runs Python
 /// (a sandboxed worker is bubblewrap, its init and the interpreter), as the list of that tree's
-/// processes. Helpers without Python (such as a namespace holder) are left out.
+/// processes. A worker a zygote forked is the zygote's child, not bubblewrap's: it joins the
+/// tree of the bubblewrap whose PID namespace it runs in, and the zygote is a tree of its own
+/// (what it holds is shared by its workers). Helpers without Python (such as a namespace
+/// holder) are left out.
 pub fn worker_trees(server: u32) -> Vec<Vec<u32>> {
-    let table = process_table();
-    table
-        .iter()
-        .filter(|&&(_, ppid)| ppid == server)
-        .map(|&(child, _)| {
-            let mut tree = subtree(&table, child);
+    let host = pid_namespace(server);
+    group_workers(&process_table(), server, is_zygote, |pid| {
+        pid_namespace(pid).filter(|ns| Some(ns) != host.as_ref())
+    })
+    .into_iter()
+    .filter(|tree| tree.iter().any(|&p| is_python(p)))
+    .collect()
+}
+
+/// [`worker_trees`] over `table`, before the filter: `zygote` says which processes are
+/// zygotes, `sandbox` the PID namespace of a process outside the server's.
+fn group_workers(
+    table: &[(u32, u32)],
+    server: u32,
+    zygote: impl Fn(u32) -> bool,
+    sandbox: impl Fn(u32) -> Option<String>,
+) -> Vec<Vec<u32>> {
+    let children = |parent: u32| {
+        table
+            .iter()
+            .filter(move |&&(_, ppid)| ppid == parent)
+            .map(|&(pid, _)| pid)
+    };
+    let (zygotes, others): (Vec<u32>, Vec<u32>) = children(server).partition(|&p| zygote(p));
+    let mut trees: Vec<Vec<u32>> = others
+        .into_iter()
+        .map(|child| {
+            let mut tree = subtree(table, child);
             tree.push(child);
             tree
         })
-        .filter(|tree| tree.iter().any(|&p| is_python(p)))
-        .collect()
+        .collect();
+    let mut by_namespace = std::collections::HashMap::new();
+    for (i, tree) in trees.iter().enumerate() {
+        for &pid in tree {
+            if let Some(ns) = sandbox(pid) {
+                by_namespace.insert(ns, i);
+            }
+        }
+    }
+    for z in zygotes {
+        trees.push(vec![z]);
+        for worker in children(z) {
+            let mut tree = subtree(table, worker);
+            tree.push(worker);
+            match sandbox(worker).and_then(|ns| by_namespace.get(&ns)) {
+                Some(&i) => trees[i].extend(tree),
+                None => trees.push(tree),
+            }
+        }
+    }
+    trees
+}
+
+/// Whether `pid` is a runtime's zygote (its command line's last argument names it; a worker
+/// it forks writes its own name there).
+fn is_zygote(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.windows(12).any(|w| w == b"ridge-zygote"))
+}
+
+/// The PID namespace of `pid`, as `/proc/<pid>/ns/pid` names it.
+fn pid_namespace(pid: u32) -> Option<String> {
+    fs::read_link(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .map(|l| l.to_string_lossy().into_owned())
 }
 
 fn is_python(pid: u32) -> bool {
@@ -190,6 +248,40 @@ mod tests {
         assert_eq!(busy_ticks("cpu  1 2 3 4 5 6 7 8 9 10"), Some(27));
         assert_eq!(busy_ticks("cpu0 1 2 3 4 5 6 7 8"), None);
         assert_eq!(busy_ticks("cpu  1 2 3"), None);
+    }
+
+    /// Server 1 has bubblewrap 10 (its sandbox's init 11 and, started without a zygote, worker
+    /// 12), bubblewrap 20 (init 21, in namespace "b"), and zygote 30, which forked worker 31
+    /// (in "b", with a child 32) and worker 33 (in no sandbox bubblewrap made).
+    #[test]
+    fn a_zygotes_workers_join_their_sandboxes() {
+        let table = [
+            (10, 1),
+            (11, 10),
+            (12, 11),
+            (20, 1),
+            (21, 20),
+            (30, 1),
+            (31, 30),
+            (32, 31),
+            (33, 30),
+            (40, 2),
+        ];
+        let namespace = |pid: u32| match pid {
+            11 | 12 => Some("a".to_owned()),
+            21 | 31 | 32 => Some("b".to_owned()),
+            33 => Some("c".to_owned()),
+            _ => None,
+        };
+        let mut trees = group_workers(&table, 1, |p| p == 30, namespace);
+        for tree in &mut trees {
+            tree.sort_unstable();
+        }
+        trees.sort();
+        assert_eq!(
+            trees,
+            [vec![10, 11, 12], vec![20, 21, 31, 32], vec![30], vec![33]]
+        );
     }
 
     #[test]
