@@ -203,6 +203,24 @@ pub fn machine_busy() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Waits, for at most `limit`, until the machine is quiet: less than a tenth of its CPU busy
+/// over 100 ms (what a step before left running, such as a store's checkpoint or the kernel
+/// writing files back, is not measured as the next step's). Returns how long it waited.
+pub async fn settle(limit: Duration) -> Duration {
+    const WINDOW: Duration = Duration::from_millis(100);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        let before = machine_busy();
+        tokio::time::sleep(WINDOW).await;
+        // Ticks are 10 ms: a quiet window reads at most one tick per tenth of the CPUs' time.
+        if machine_busy().saturating_sub(before) * 10 <= WINDOW * cpus {
+            break;
+        }
+    }
+    started.elapsed()
+}
+
 /// The busy ticks of a `/proc/stat` `cpu` line: all of its first eight fields (user, nice,
 /// system, idle, iowait, irq, softirq, steal) but idle and iowait.
 fn busy_ticks(line: &str) -> Option<u64> {

@@ -49,6 +49,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
             })
             .collect()
     };
+    let settled = procfs::settle(Duration::from_secs(3)).await;
     let executed = load::all_at_once(b.scale_executions, burst()).await;
     // The same burst again: every worker is warm now, so this is the platform's own cost.
     let executed_warm = load::all_at_once(b.scale_executions, burst()).await;
@@ -68,10 +69,12 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         .collect();
     server.stop().await?;
 
-    let mut rows =
-        vec![
+    let mut rows = vec![
         Row::load(
-            format!("create {} functions, {UPLOADERS} uploaders", b.scale_functions),
+            format!(
+                "create {} functions, {UPLOADERS} uploaders",
+                b.scale_functions
+            ),
             &created,
         )
         .note("per s = functions created per second"),
@@ -88,7 +91,9 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
             &executed,
         )
         .note(format!(
-            "cold start of each function included; max_workers_per_function = {SCALE_MAX_WORKERS}"
+            "cold start of each function included; max_workers_per_function = \
+             {SCALE_MAX_WORKERS}; started once the machine was quiet ({} ms after the creates)",
+            settled.as_millis()
         )),
         Row::load("the same burst again, workers warm", &executed_warm),
     ];
