@@ -87,6 +87,7 @@ const NO_WORKER: usize = 125;
 /// Exit status of a sandbox whose worker ended after its zygote, which would have said how.
 const LOST: usize = 124;
 const EINTR: isize = 4;
+const ESRCH: isize = 3;
 const SIGCHLD: usize = 17;
 const SIG_IGN: usize = 1;
 const POLLIN: i16 = 1;
@@ -459,8 +460,11 @@ fn read_message(socket: usize) -> Option<(u8, u32)> {
 fn outlive(pid: u32) -> ! {
     // SAFETY: integer arguments only.
     let fd = unsafe { syscall(SYS_PIDFD_OPEN, pid as usize, 0, 0) };
-    if fd < 0 {
+    if fd == -ESRCH {
         exit(LOST); // it has ended
+    }
+    if fd < 0 {
+        fail("watching the worker whose zygote is gone", fd, FAILED);
     }
     let mut poll = PollFd {
         fd: fd as i32,

@@ -16,6 +16,7 @@ _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP = 24, 38, 22
 _SECCOMP_MODE_FILTER = 2
 _EINVAL = 22
 _SA_NOCLDSTOP = 1
+_ZYGOTE_NOFILE = 0  # the zygote's open-files limit, once it has raised it
 
 
 def _zygote(control_fd):
@@ -39,7 +40,7 @@ def _zygote(control_fd):
     before the function runs, with the reason on its output. What workers of one zygote share:
     memory pages, copy-on-write, the address-space layout and the hash secret of str and
     bytes."""
-    global _FROM_ZYGOTE
+    global _FROM_ZYGOTE, _ZYGOTE_NOFILE
     import _signal
     import ctypes
     import socket
@@ -68,6 +69,7 @@ def _zygote(control_fd):
     # It holds a socket per live worker (see _reap): as many as the hard limit allows.
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    _ZYGOTE_NOFILE = hard
     workers = {}
     _signal.signal(_signal.SIGCHLD, lambda signum, frame: _reap(workers))
     _quiet_stops(libc, check)
@@ -145,11 +147,13 @@ def _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds, programs
         posix.close(pidfd)
         raise
     if pid:
+        try:
+            workers[pid] = await_fd
+        finally:  # whatever happens, workers' ends are heard again
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, (_signal.SIGCHLD,))
         for fd in [pidfd] + fds:
             if fd != await_fd:
                 posix.close(fd)
-        workers[pid] = await_fd
-        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, (_signal.SIGCHLD,))
         return False
     # The worker: every failure ends here, never back in the zygote's loop. It was forked once,
     # straight into the sandbox's PID namespace, so its parent is the zygote, outside it
@@ -157,7 +161,9 @@ def _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds, programs
     try:
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         _signal.pthread_sigmask(_signal.SIG_UNBLOCK, (_signal.SIGCHLD,))
-        workers.clear()  # the other workers' sockets: closed with every other descriptor
+        for fd in workers.values():  # the other workers' sockets
+            posix.close(fd)
+        workers.clear()
         for procs in cgroups:
             posix.write(procs, b"0")
         check(libc.setns(pidfd, entered), "setns")
@@ -184,7 +190,8 @@ def _reap(workers):
     """Reaps every worker that ended (the SIGCHLD handler) and tells the process 1 of its
     sandbox how: `e` and the wait status, four bytes little-endian, on the socket `workers`
     kept for it, which it then closes. That process exits with the status as bubblewrap
-    reports its own child's, so that to the server the worker ends as any worker does."""
+    reports its own child's, so that to the server the worker ends as any worker does. Never
+    raises: a handler's exception would surface wherever the zygote happened to be."""
     while True:
         try:
             pid, status = posix.waitpid(-1, posix.WNOHANG)
@@ -192,6 +199,9 @@ def _reap(workers):
             return
         except InterruptedError:
             continue
+        except BaseException as exc:
+            _say("cannot reap: %r" % exc)
+            return
         if pid == 0:
             return
         helper = workers.pop(pid, None)
@@ -201,7 +211,20 @@ def _reap(workers):
             posix.write(helper, b"e" + status.to_bytes(4, "little"))
         except OSError:  # the sandbox ended first: nobody left to tell
             pass
-        posix.close(helper)
+        except BaseException as exc:
+            _say("cannot tell a sandbox its worker's end: %r" % exc)
+        try:
+            posix.close(helper)
+        except OSError:
+            pass
+
+
+def _say(text):
+    """Writes `text` to the zygote's standard error (the server's), never raising."""
+    try:
+        posix.write(2, ("ridge-zygote: %s\n" % text).encode("utf-8", "replace"))
+    except BaseException:
+        pass
 
 
 def _quiet_stops(libc, check):
@@ -291,9 +314,10 @@ def _become_worker(libc, check, request, fd_in, fd_out, output, await_fd, progra
     _retitle(libc, request["name"])
     sys.argv[-1] = request["name"]  # as a started worker's: ["-c", its name]
     posix.write(await_fd, b"w" + _PID.to_bytes(4, "little"))
-    # Nothing but the worker's own descriptors.
+    # Nothing but the worker's own descriptors: every one the zygote could have held is below
+    # its open-files limit.
     keep = sorted({0, 1, 2, fd_in, fd_out})
-    for low, high in zip(keep, keep[1:] + [1 << 20]):
+    for low, high in zip(keep, keep[1:] + [max(_ZYGOTE_NOFILE, 1 << 20)]):
         posix.closerange(low + 1, high)
     for program in programs:
         _install_filter(libc, check, program)

@@ -267,7 +267,14 @@ mod tests {
         assert_failed(&usage, 126, "usage: drop FD UID GID --await-worker SOCKET");
         // The messages sent, then the exit code and what it says.
         type Case = (&'static [(u8, u32)], i32, &'static str);
-        let cases: [Case; 6] = [
+        let cases: [Case; 8] = [
+            // Its zygote gone (no status), a worker that has ended, or no pid at all.
+            (&[(b'w', i32::MAX as u32)], 124, ""),
+            (
+                &[(b'w', 0)],
+                126,
+                "watching the worker whose zygote is gone failed (errno 22)",
+            ),
             (&[], 125, "waiting for the worker (none came) failed"),
             (&[(b'w', 2), (b'e', 3 << 8)], 3, ""),
             (&[(b'w', 2), (b'e', 0)], 0, ""),

@@ -13,25 +13,20 @@ use ridge_sandbox::Protection;
 use serde_json::{Value, json};
 
 /// Runs in a fresh worker: a private, empty /tmp and no stray processes.
-/// Python: `settled_pids()`, the pids in a worker's `/proc` once the zygote's intermediate
-/// child (it forks the worker, then exits) is gone: on a loaded machine the function may run
-/// before the zygote has reaped it. Waits a second at most, then returns what it sees.
-pub(crate) const SETTLED_PIDS: &str = r#"
-import os, time
-def settled_pids():
-    for _ in range(100):
-        pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
-        if len(pids) <= 2:
-            break
-        time.sleep(0.01)
-    return pids
+/// Python: `visible_pids()`, the pids in a worker's `/proc`. A worker a zygote forks is its only
+/// child in the sandbox, made there directly: from its first instruction it sees itself and the
+/// sandbox's process 1, nothing else.
+pub(crate) const VISIBLE_PIDS: &str = r#"
+import os
+def visible_pids():
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 "#;
 
 /// A well-behaved function: what a fresh worker sees in `/tmp` and `/proc`.
 fn normal() -> String {
     format!(
-        "{SETTLED_PIDS}\ndef main(**kw):\n    \
-         return {{\"tmp\": sorted(os.listdir(\"/tmp\")), \"pids\": settled_pids()}}\n"
+        "{VISIBLE_PIDS}\ndef main(**kw):\n    \
+         return {{\"tmp\": sorted(os.listdir(\"/tmp\")), \"pids\": visible_pids()}}\n"
     )
 }
 
@@ -619,10 +614,10 @@ def main(mode="quiet", marker="", **kw):
 #[tokio::test]
 async fn other_workers_and_the_server_are_invisible_in_proc() {
     let h = Hostile::new(&format!(
-        "{SETTLED_PIDS}{}",
+        "{VISIBLE_PIDS}{}",
         r#"
 def main(**kw):
-    pids = settled_pids()
+    pids = visible_pids()
     seen = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -647,7 +642,7 @@ def main(**kw):
     let e = h.run(json!({})).await;
     assert_eq!(e.status, "success", "{e:?}");
     let out = output(&e);
-    // The sandbox's process 1 and the worker, once the zygote's intermediate child is gone.
+    // The sandbox's process 1 and the worker.
     let pids = out["pids"].as_array().expect("pids");
     assert_eq!(pids.len(), 2, "{out}");
     assert_eq!(pids[0], json!(1), "{out}");
