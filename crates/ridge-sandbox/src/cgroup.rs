@@ -1,7 +1,8 @@
 //! cgroup limits for workers, on cgroup v2 (unified) and v1 (one hierarchy per controller),
 //! whichever gives each controller on this host.
 //!
-//! Layout: every hierarchy used gets `<Ridge's own cgroup>/<name>/server-<pid>/<worker>`, so
+//! Layout: every hierarchy used gets `<Ridge's own cgroup>/<name>/server-<pid>/<worker>` (with
+//! the PID namespace's inode before the pid outside the initial one: `servers.rs`), so
 //! workers stay inside the service's own (possibly delegated) subtree and two Ridge servers on a
 //! host never touch each other's workers. On v2, controllers are enabled down that path through
 //! `cgroup.subtree_control`; if Ridge's own cgroup holds processes (a systemd service with
@@ -106,7 +107,7 @@ impl Cgroups {
     pub fn prepare(root: &Path, layout: &CgroupLayout, name: &str) -> Self {
         let base = root.join("sys/fs/cgroup");
         let own = read_own_cgroups(root);
-        let server = format!("server-{}", std::process::id());
+        let server = servers::dir_name();
         let mut out = Cgroups::default();
         for controller in CONTROLLERS {
             match layout.controller(controller.name()) {
@@ -644,43 +645,9 @@ fn find_v1_mount(base: &Path, controller: &str) -> Option<PathBuf> {
     })
 }
 
-/// Kills and removes worker cgroups left by Ridge servers that no longer run (a crash), found
-/// beside `parent` (`.../server-<pid>`).
-fn sweep_stale(parent: &Path) {
-    let Some(ridge) = parent.parent() else { return };
-    let Ok(entries) = fs::read_dir(ridge) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("server-") else {
-            continue;
-        };
-        if Path::new("/proc").join(pid).exists() || !is_cgroupfs(&entry.path()) {
-            continue;
-        }
-        let server_dir = entry.path();
-        for worker in fs::read_dir(&server_dir).into_iter().flatten().flatten() {
-            if worker.path().is_dir() {
-                let cg = WorkerCgroup {
-                    dirs: vec![(Version::V1, worker.path())],
-                    memory: None,
-                    cpu: None,
-                    freezer: None,
-                    // Nothing is known of what a crashed server left there.
-                    pid_namespace: false,
-                };
-                cg.kill();
-                let _ = cg.remove();
-            }
-        }
-        if fs::remove_dir(&server_dir).is_ok() {
-            tracing::info!(cgroup = %server_dir.display(), "removed the cgroups of a Ridge server that no longer runs");
-        }
-    }
-}
-
+mod servers;
 mod v2;
+use servers::sweep_stale;
 use v2::prepare_v2;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! This is the only crate that picks implementations (SQLite, local packages, local workers).
 
 mod cli;
+mod init;
 
 use ridge::serve;
 
@@ -62,6 +63,8 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     if matches!(args.command, Command::Serve(_)) {
+        // Process 1 of a container reaps its orphans: the server runs in a child (init.rs).
+        init::stand_in_for_init();
         // A mount namespace belongs to a thread: before the async runtime starts any, so that
         // every thread of the server shares it. Its packages are then mounted where neither
         // the host nor its workers see the data directory; without it the server says so.

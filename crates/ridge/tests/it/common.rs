@@ -212,6 +212,12 @@ pub async fn serve_process_with(
 ) -> (Child, String) {
     let mut command = serve_command(data, config);
     adjust(&mut command);
+    serve_child(command).await
+}
+
+/// Runs `command`, which starts `ridge serve` (directly or through another program), and
+/// returns the child and the server's URL once it says it listens; as [`serve_process`].
+pub async fn serve_child(mut command: Command) -> (Child, String) {
     let mut child = command
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -231,6 +237,26 @@ pub async fn serve_process_with(
     .expect("server starts within a minute");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url)
+}
+
+/// A `python3` runtime created through `client` (a server the test started as a process), once
+/// it is available (at most 5 s).
+pub async fn python_runtime_via(client: &RidgeClient) -> RuntimeView {
+    let runtime = client
+        .create_runtime(&ridge_core::api::CreateRuntime {
+            image: Some("python3".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("runtime");
+    for _ in 0..200 {
+        let view = client.get_runtime(&runtime.id).await.expect("runtime");
+        if view.status == "available" {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the python3 runtime is not available within 5 s");
 }
 
 /// `ridge serve` on a free port with `data` as its data directory (and `config`, the text of

@@ -6,9 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ridge_client::{ClientError, FunctionUpdate, FunctionUpload, RidgeClient};
-use ridge_core::api::{
-    CreateExecution, CreateJob, CreateRuntime, ExecutionView, SetQuotas, WebhookRequest,
-};
+use ridge_core::api::{CreateExecution, CreateJob, ExecutionView, SetQuotas, WebhookRequest};
 use ridge_package::s3::testing::TestS3;
 use ridge_store::testing::TestDatabase;
 use serde_json::json;
@@ -138,25 +136,7 @@ async fn serve(
 /// A python3 runtime, made available, and a function that sleeps `sleep` seconds and returns
 /// its input `i`.
 async fn function(client: &RidgeClient) -> String {
-    let runtime = client
-        .create_runtime(&CreateRuntime {
-            image: Some("python3".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("runtime");
-    for _ in 0..200 {
-        if client
-            .get_runtime(&runtime.id)
-            .await
-            .expect("runtime")
-            .status
-            == "available"
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let runtime = crate::common::python_runtime_via(client).await;
     let source =
         "import time\ndef main(i=0, sleep=0, **kw):\n    time.sleep(sleep)\n    return i\n";
     client

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::common::{serve_process, zip_files};
 use ridge_client::{FunctionUpload, RidgeClient};
-use ridge_core::api::{CreateExecution, CreateRuntime, ExecutionView};
+use ridge_core::api::{CreateExecution, ExecutionView};
 use tokio::process::{Child, Command};
 
 /// Starts `ridge serve` on a free port with `config` as its TOML settings.
@@ -15,19 +15,7 @@ async fn serve(data: &Path, config: &str) -> (Child, String) {
 }
 
 async fn setup(client: &RidgeClient) -> String {
-    let rt = client
-        .create_runtime(&CreateRuntime {
-            image: Some("python3".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("runtime");
-    for _ in 0..200 {
-        if client.get_runtime(&rt.id).await.expect("runtime").status == "available" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let rt = crate::common::python_runtime_via(client).await;
     let source =
         "import time\ndef main(sleep=0, **kw):\n    time.sleep(sleep)\n    return 'done'\n";
     client

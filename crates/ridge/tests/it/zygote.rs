@@ -4,10 +4,12 @@
 //! check starts its zygote, so a test's workers are forked from it).
 
 use crate::common::{RESOURCE, TestServer, output, zip_files};
-use crate::hostile::{SETTLED_PIDS, host_processes, worker_marker};
+use crate::hostile::{VISIBLE_PIDS, host_processes, worker_marker};
+use ridge_client::{FunctionUpload, RidgeClient};
+use ridge_core::api::CreateExecution;
 use serde_json::{Value, json};
 
-/// What a worker shows of itself (with [`SETTLED_PIDS`] before it: [`probe`]).
+/// What a worker shows of itself (with [`VISIBLE_PIDS`] before it: [`probe`]).
 const PROBE_MAIN: &str = r#"
 import os
 def main(**kw):
@@ -29,7 +31,7 @@ def main(**kw):
         "own": cmdline("self"),
         "argv": __import__("sys").argv,
         "ppid": os.getppid(),
-        "pids": len(settled_pids()),
+        "pids": len(visible_pids()),
         "cap_bnd": status["CapBnd"].strip(),
         "cap_eff": status["CapEff"].strip(),
         "no_new_privs": status["NoNewPrivs"].strip(),
@@ -41,9 +43,9 @@ def main(**kw):
     }
 "#;
 
-/// [`PROBE_MAIN`] with the `settled_pids` it uses.
+/// [`PROBE_MAIN`] with the `visible_pids` it uses.
 fn probe() -> String {
-    format!("{SETTLED_PIDS}{PROBE_MAIN}")
+    format!("{VISIBLE_PIDS}{PROBE_MAIN}")
 }
 
 /// The zygotes this test's server started: its children whose command line names one.
@@ -215,6 +217,118 @@ async fn a_forked_workers_end_is_reported_as_any_workers() {
         .await;
     }
     ts.stop().await;
+}
+
+/// As process 1 of its PID namespace (a container without an init, as
+/// `deploy/kubernetes/ridge.yaml` runs it), `ridge serve` reaps what the server does not. A
+/// pre-started worker that outlives its zygote is then that process's child: once it ends, it
+/// is reaped, so its sandbox ends too (its helper, which waited for it through a pidfd, exits
+/// with 124, its status gone with the zygote). SIGTERM reaches the server, and its exit ends
+/// the namespace.
+#[tokio::test]
+async fn as_process_1_it_reaps_a_worker_that_outlived_its_zygote() {
+    if !root() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tmp");
+    let mut command = tokio::process::Command::new("unshare");
+    command
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            env!("CARGO_BIN_EXE_ridge"),
+        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .kill_on_drop(true);
+    let (mut unshare, url) = crate::common::serve_child(command).await;
+    let client = RidgeClient::new(&url).expect("client");
+    let runtime = crate::common::python_runtime_via(&client).await;
+    let mut last = None;
+    for _ in 0..400 {
+        let pool = client.runtime_pool(&runtime.id).await.expect("pool");
+        let ready =
+            pool.prestarted.ready >= 1 && pool.prestarted.zygote.as_deref() == Some("ready");
+        last = Some(pool);
+        if ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let view = last.expect("a view");
+    assert!(
+        view.prestarted.ready >= 1 && view.prestarted.zygote.as_deref() == Some("ready"),
+        "a worker the zygote forked, ready within 10 s: {view:?}"
+    );
+    let unshare_pid = unshare.id().expect("a pid");
+    let stats = ridge_sandbox::fixtures::proc_stats();
+    let descends = |mut pid: u32| {
+        while let Some(parent) = stats.iter().find(|s| s.pid == pid).and_then(|s| s.ppid()) {
+            if parent == unshare_pid {
+                return true;
+            }
+            pid = parent;
+        }
+        false
+    };
+    let (zygote, _) = host_processes("ridge-zygote")
+        .into_iter()
+        .find(|&(pid, _)| descends(pid))
+        .expect("the server's zygote");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(zygote).expect("a pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the zygote");
+    let function = client
+        .create_function(&FunctionUpload {
+            runtime_id: Some(runtime.id.clone()),
+            entry: Some("function.main".into()),
+            package: Some(
+                zip_files(&[(
+                    "function.py",
+                    "import os\ndef main(**kw):\n    os._exit(3)\n",
+                )])
+                .into(),
+            ),
+            ..Default::default()
+        })
+        .await
+        .expect("function");
+    let e = client
+        .create_execution(&CreateExecution {
+            function_id: Some(function.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("execution");
+    assert_eq!(e.status, "failed", "{e:?}");
+    assert_eq!(
+        output(&e),
+        json!("Function execution failed: the worker process exited unexpectedly (exit code 124)"),
+        "served by the worker the dead zygote forked: {e:?}"
+    );
+    let marker = worker_marker(&function);
+    crate::hostile::eventually("the sandbox ends with its reaped worker", || {
+        host_processes(&marker).is_empty()
+    })
+    .await;
+    let init = stats
+        .iter()
+        .find(|s| s.ppid() == Some(unshare_pid))
+        .expect("process 1")
+        .pid;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(init).expect("a pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), unshare.wait())
+        .await
+        .expect("the server stops, and the namespace with it")
+        .expect("wait");
+    assert!(status.success(), "{status}");
 }
 
 /// With the host's network for every worker (`[sandbox] network = "host"`), a sandbox shares
