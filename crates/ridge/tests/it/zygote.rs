@@ -233,12 +233,9 @@ async fn as_process_1_it_reaps_a_worker_that_outlived_its_zygote() {
     let data = tempfile::tempdir().expect("tmp");
     let mut command = tokio::process::Command::new("unshare");
     command
-        .args([
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            env!("CARGO_BIN_EXE_ridge"),
-        ])
+        // --kill-child: a test that fails (and so kills unshare) leaves no server behind.
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_ridge"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .kill_on_drop(true);
