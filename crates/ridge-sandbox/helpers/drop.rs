@@ -57,7 +57,6 @@ global_asm!(
 
 const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
-const SYS_CLOSE: usize = 3;
 const SYS_POLL: usize = 7;
 const SYS_RT_SIGACTION: usize = 13;
 const SYS_FCNTL: usize = 72;

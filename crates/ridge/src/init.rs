@@ -57,8 +57,8 @@ pub fn stand_in_for_init() {
     });
     match server {
         Ok(server) => {
-            let pid = i32::try_from(server.id()).map_or(Pid::from_raw(-1), Pid::from_raw);
-            supervise(pid, &waited)
+            let pid = i32::try_from(server.id()).expect("Linux pids fit in an i32");
+            supervise(Pid::from_raw(pid), &waited)
         }
         Err(e) => {
             let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&waited), None);

@@ -92,7 +92,7 @@ def _zygote(control_fd):
             forked = _fork_worker(libc, check, own_pid_ns, own_namespaces, message, fds,
                                   programs, workers)
         except Exception as exc:  # a request it cannot read: the worker's start fails
-            posix.write(2, ("ridge-zygote: %s\n" % exc).encode("utf-8", "replace"))
+            _say(exc)
             for fd in fds:
                 posix.close(fd)
             continue

@@ -32,6 +32,13 @@ fn prefix() -> String {
     }
 }
 
+/// The pid in `name`, the directory of a server of the namespace whose names start with
+/// `prefix`; `None` for anything else (another namespace's server included).
+fn server_pid<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    let pid = name.strip_prefix(prefix)?;
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then_some(pid)
+}
+
 /// Kills and removes worker cgroups left by Ridge servers of this PID namespace that no longer
 /// run (a crash), found beside `parent` (`.../server-<pid>`).
 pub(super) fn sweep_stale(parent: &Path) {
@@ -42,12 +49,9 @@ pub(super) fn sweep_stale(parent: &Path) {
     let prefix = prefix();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&prefix) else {
+        let Some(pid) = server_pid(&name, &prefix) else {
             continue;
         };
-        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue; // another namespace's server
-        }
         if Path::new("/proc").join(pid).exists() || !is_cgroupfs(&entry.path()) {
             continue;
         }
@@ -76,8 +80,7 @@ pub(super) fn sweep_stale(parent: &Path) {
 mod tests {
     use super::*;
 
-    /// In the initial PID namespace (where the tests run), the name is `server-<pid>` and the
-    /// sweep's prefix takes no namespaced name for a pid.
+    /// In the initial PID namespace (where the tests run), the name is `server-<pid>`.
     #[test]
     fn a_server_of_the_initial_namespace_keeps_its_plain_name() {
         let ours = fs::metadata("/proc/self/ns/pid").expect("ns").ino();
@@ -86,8 +89,19 @@ mod tests {
             return;
         }
         assert_eq!(dir_name(), format!("server-{}", std::process::id()));
-        let other = "server-4026532000-2";
-        let pid = other.strip_prefix(&prefix()).expect("prefix");
-        assert!(!pid.bytes().all(|b| b.is_ascii_digit()), "{pid}");
+    }
+
+    /// Each namespace's sweep takes its own servers' directories only.
+    #[test]
+    fn a_sweep_takes_only_its_own_namespaces_servers() {
+        let initial = "server-";
+        let other = "server-4026532000-";
+        assert_eq!(server_pid("server-12", initial), Some("12"));
+        assert_eq!(server_pid("server-4026532000-2", initial), None);
+        assert_eq!(server_pid("server-4026532000-2", other), Some("2"));
+        assert_eq!(server_pid("server-12", other), None);
+        for odd in ["server-", "server-x", "ridge-server", "server-12-"] {
+            assert_eq!(server_pid(odd, initial), None, "{odd}");
+        }
     }
 }

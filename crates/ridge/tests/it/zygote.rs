@@ -48,19 +48,29 @@ fn probe() -> String {
     format!("{VISIBLE_PIDS}{PROBE_MAIN}")
 }
 
-/// The zygotes this test's server started: its children whose command line names one.
+/// The zygotes this test's server started (it runs in this process): see [`zygotes_under`].
 fn zygotes() -> Vec<u32> {
-    let me = std::process::id();
+    zygotes_under(std::process::id())
+}
+
+/// The processes whose command line names a zygote and that descend from `ancestor`.
+fn zygotes_under(ancestor: u32) -> Vec<u32> {
+    let stats = ridge_sandbox::fixtures::proc_stats();
+    let parent = |pid: u32| stats.iter().find(|s| s.pid == pid).and_then(|s| s.ppid());
     host_processes("ridge-zygote")
         .into_iter()
-        .filter(|(pid, _)| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-                after.split_whitespace().nth(1) == Some(me.to_string().as_str())
-            })
-        })
         .map(|(pid, _)| pid)
+        .filter(|&pid| std::iter::successors(parent(pid), |&p| parent(p)).any(|p| p == ancestor))
         .collect()
+}
+
+/// Sends `signal` to the host's process `pid`.
+fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),
+        signal,
+    )
+    .expect("kill");
 }
 
 fn root() -> bool {
@@ -155,11 +165,7 @@ async fn a_dead_zygote_costs_no_start() {
     let runtime = ts.python_runtime().await;
     let zygote = zygotes();
     assert_eq!(zygote.len(), 1);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(zygote[0]).expect("a pid")),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill the zygote");
+    signal(zygote[0], nix::sys::signal::Signal::SIGKILL);
     // Workers it had forked (the pre-started ones) serve on; new ones start their own
     // interpreter, since a zygote that died this young is not started again.
     let mut last = Value::Null;
@@ -259,25 +265,9 @@ async fn as_process_1_it_reaps_a_worker_that_outlived_its_zygote() {
         "a worker the zygote forked, ready within 10 s: {view:?}"
     );
     let unshare_pid = unshare.id().expect("a pid");
-    let stats = ridge_sandbox::fixtures::proc_stats();
-    let descends = |mut pid: u32| {
-        while let Some(parent) = stats.iter().find(|s| s.pid == pid).and_then(|s| s.ppid()) {
-            if parent == unshare_pid {
-                return true;
-            }
-            pid = parent;
-        }
-        false
-    };
-    let (zygote, _) = host_processes("ridge-zygote")
-        .into_iter()
-        .find(|&(pid, _)| descends(pid))
-        .expect("the server's zygote");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(zygote).expect("a pid")),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill the zygote");
+    let zygote = zygotes_under(unshare_pid);
+    assert_eq!(zygote.len(), 1, "the server's zygote");
+    signal(zygote[0], nix::sys::signal::Signal::SIGKILL);
     let function = client
         .create_function(&FunctionUpload {
             runtime_id: Some(runtime.id.clone()),
@@ -311,16 +301,12 @@ async fn as_process_1_it_reaps_a_worker_that_outlived_its_zygote() {
         host_processes(&marker).is_empty()
     })
     .await;
-    let init = stats
-        .iter()
+    let init = ridge_sandbox::fixtures::proc_stats()
+        .into_iter()
         .find(|s| s.ppid() == Some(unshare_pid))
         .expect("process 1")
         .pid;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(init).expect("a pid")),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM");
+    signal(init, nix::sys::signal::Signal::SIGTERM);
     let status = tokio::time::timeout(std::time::Duration::from_secs(30), unshare.wait())
         .await
         .expect("the server stops, and the namespace with it")
