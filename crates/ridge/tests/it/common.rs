@@ -240,7 +240,7 @@ pub async fn serve_child(mut command: Command) -> (Child, String) {
 }
 
 /// A `python3` runtime created through `client` (a server the test started as a process), once
-/// it is available (at most 5 s).
+/// it is available (at most 10 s).
 pub async fn python_runtime_via(client: &RidgeClient) -> RuntimeView {
     let runtime = client
         .create_runtime(&ridge_core::api::CreateRuntime {
@@ -249,14 +249,14 @@ pub async fn python_runtime_via(client: &RidgeClient) -> RuntimeView {
         })
         .await
         .expect("runtime");
-    for _ in 0..200 {
+    for _ in 0..400 {
         let view = client.get_runtime(&runtime.id).await.expect("runtime");
         if view.status == "available" {
             return view;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("the python3 runtime is not available within 5 s");
+    panic!("the python3 runtime is not available within 10 s");
 }
 
 /// `ridge serve` on a free port with `data` as its data directory (and `config`, the text of

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::{TestServer, output, serve_process, zip_files};
 use ridge_client::{FunctionUpload, RidgeClient};
-use ridge_core::api::{CreateExecution, CreateRuntime, ExecutionView, FunctionView};
+use ridge_core::api::{CreateExecution, ExecutionView, FunctionView};
 use serde_json::{Value, json};
 
 const MIB: u64 = 1024 * 1024;
@@ -108,21 +108,7 @@ async fn a_sixty_megabyte_result_fails_without_growing_the_server() {
     let (server, url) = serve_process(data.path(), Some(config)).await;
     let pid = server.id().expect("the server runs");
     let client = RidgeClient::new(&url).expect("client");
-    let runtime = client
-        .create_runtime(&CreateRuntime {
-            image: Some("python3".to_owned()),
-            name: Some("python3".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .expect("runtime");
-    for _ in 0..400 {
-        let rt = client.get_runtime(&runtime.id).await.expect("runtime");
-        if rt.status == "available" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let runtime = crate::common::python_runtime_via(&client).await;
     let function = python_function(&client, &runtime.id, HUGE_RESULT, 512 * MIB).await;
     let warm = run(&client, &function, json!({"mode": "small"})).await;
     assert_eq!(warm.status, "success", "{warm:?}");
